@@ -1,0 +1,30 @@
+"""assay: CI/CD for machine learning.
+
+The public Python API for training scripts. Names are loaded lazily, so ``import assay`` stays
+cheap and the CLI does not pay for libraries a command does not use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {}
+
+__all__: list[str] = ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

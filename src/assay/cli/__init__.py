@@ -1,0 +1,125 @@
+"""The ``assay`` command line: Typer app, one module per command group; parsing and printing only.
+
+:func:`main` is the single place where errors become exit codes:
+0 ok, 1 a check or gate failed, 2 usage or config error, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from assay.cli import _context as ctx
+
+HELP = """assay: CI/CD for machine learning.
+
+Version data, validate it against contracts, train candidates in a cached pipeline,
+gate them on evaluation, and promote the winner through a registry with approvals.
+"""
+
+
+def _root_callback(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    project_dir: Path | None = typer.Option(
+        None, "-C", "--project", help="Run as if started in this folder."
+    ),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        from importlib.metadata import version as dist_version
+
+        typer.echo(f"assay {dist_version('assay')}")
+        raise typer.Exit(0)
+    ctx.GLOBALS.debug = debug or ctx.GLOBALS.debug
+    if project_dir is not None:
+        ctx.GLOBALS.project_dir = project_dir
+
+
+def build_app() -> typer.Typer:
+    """Assemble the Typer app from the command-group modules."""
+    from assay.cli import config, init
+
+    app = typer.Typer(
+        help=HELP,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback()(_root_callback)
+    init.register(app)
+    config.register(app)
+    return app
+
+
+def _fail(message: str, code: int) -> int:
+    first, _, rest = message.partition("\n")
+    sys.stderr.write(f"error: {first}\n")
+    if rest:
+        sys.stderr.write(rest + "\n")
+    return code
+
+
+def _click_exceptions() -> Any:
+    """Typer >= 0.20 vendors click; older versions use click itself."""
+    import importlib
+
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:  # pragma: no cover - older typer
+        return importlib.import_module("click.exceptions")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv``; return the exit code instead of exiting."""
+    click_exc = _click_exceptions()
+
+    from assay.errors import EXIT_INTERNAL, EXIT_USAGE, AssayError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    ctx.GLOBALS.debug = "--debug" in args or os.environ.get("ASSAY_DEBUG", "") == "1"
+    try:
+        result = build_app()(args=args, prog_name="assay", standalone_mode=False)
+        return int(result) if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        sys.stderr.write("error: aborted\n")
+        return 130
+    except click_exc.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except AssayError as exc:
+        if ctx.GLOBALS.debug:
+            import traceback
+
+            traceback.print_exc()
+        return _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if ctx.GLOBALS.debug:
+            import traceback
+
+            traceback.print_exc()
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
+            EXIT_INTERNAL,
+        )
+    finally:
+        ctx.reset()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())
+
+
+__all__ = ["build_app", "main", "run"]

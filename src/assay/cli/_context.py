@@ -1,0 +1,87 @@
+"""What every command shares: the project, the store, output helpers. Kept light to import."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from assay.config import Project
+    from assay.store import Store
+
+
+@dataclass
+class Globals:
+    """Options given before the command: ``assay --debug -C DIR ...``."""
+
+    debug: bool = False
+    project_dir: Path | None = None
+    _project: Project | None = field(default=None, repr=False)
+    _store: Store | None = field(default=None, repr=False)
+
+
+GLOBALS = Globals()
+
+
+def project() -> Project:
+    """The current project (loaded once per process)."""
+    from assay.config import Project
+
+    if GLOBALS._project is None:
+        GLOBALS._project = Project.load(GLOBALS.project_dir)
+    return GLOBALS._project
+
+
+def store() -> Store:
+    """The current project's metadata store (opened and migrated once per process)."""
+    from assay.store import open_store
+
+    if GLOBALS._store is None:
+        GLOBALS._store = open_store(project().store_url)
+    return GLOBALS._store
+
+
+def reset() -> None:
+    """Forget the loaded project and store (tests run many commands in one process)."""
+    if GLOBALS._store is not None:
+        GLOBALS._store.close()
+    GLOBALS._project = None
+    GLOBALS._store = None
+
+
+_console: Console | None = None
+_err_console: Console | None = None
+
+
+def console() -> Console:
+    global _console
+    from rich.console import Console
+
+    if _console is None or _console.file is not sys.stdout:
+        _console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    return _console
+
+
+def err_console() -> Console:
+    global _err_console
+    from rich.console import Console
+
+    if _err_console is None or _err_console.file is not sys.stderr:
+        _err_console = Console(file=sys.stderr, highlight=False)
+    return _err_console
+
+
+def print_json(data: Any) -> None:
+    """Machine output: JSON on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty() and os.environ.get("CI", "") == ""

@@ -1,0 +1,71 @@
+"""The ``stages:`` and ``profiles:`` sections of assay.yaml."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, field_validator
+
+from assay.config._base import Section
+
+
+class Resources(Section):
+    """What a stage needs from an executor."""
+
+    cpus: float = 1
+    memory: str | None = Field(default=None, description="e.g. '2GB'")
+    gpus: float = 0
+
+
+class StageConfig(Section):
+    """One node of the pipeline: a shell ``cmd`` or a built-in ``kind``.
+
+    Built-in kinds take their own options as extra keys on the stage; the kind validates them.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    cmd: str | list[str] | None = None
+    kind: str | None = None
+    deps: list[str] = Field(default_factory=list)
+    params: list[str | dict[str, list[str]]] = Field(default_factory=list)
+    outs: list[str] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=list)
+    needs: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout: float | None = Field(default=None, description="seconds")
+    retries: int = Field(default=0, ge=0)
+    resources: Resources = Field(default_factory=Resources)
+    owner: str | None = None
+    profiles: list[str] | None = Field(
+        default=None, description="profiles that run this stage (default: every profile)"
+    )
+    matrix: dict[str, list[Any]] | None = None
+    description: str | None = None
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix_not_empty(cls, value: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
+        if value is not None:
+            for key, values in value.items():
+                if not values:
+                    raise ValueError(f"matrix '{key}' has no values")
+        return value
+
+
+class ProfileConfig(Section):
+    """A named way to run the pipeline, e.g. ``ci``: a subset of stages and param overrides."""
+
+    description: str | None = None
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="params.yaml overrides, dotted keys allowed"
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ExecutorConfig(Section):
+    """Where stages run."""
+
+    kind: Literal["local", "ray"] = "local"
+    jobs: int | None = Field(default=None, ge=1, description="parallel jobs (default: cores)")
+    address: str | None = Field(default=None, description="Ray cluster address")

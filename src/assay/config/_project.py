@@ -1,0 +1,138 @@
+"""Finding and loading a project: the folder holding assay.yaml and its ``.assay/`` state."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from assay.config._errors import config_error_from
+from assay.config._schema import AssayConfig
+from assay.config._yaml import Loc, read_yaml
+from assay.errors import ConfigError, UsageError
+
+CONFIG_FILE = "assay.yaml"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """Walk up from ``start`` (default: cwd or ``ASSAY_PROJECT``) to the folder with assay.yaml.
+
+    Raises:
+        UsageError: no assay.yaml above ``start``.
+    """
+    env = os.environ.get("ASSAY_PROJECT")
+    here = Path(env) if (start is None and env) else (start or Path.cwd())
+    here = here.resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_FILE).is_file():
+            return candidate
+    raise UsageError(
+        f"No {CONFIG_FILE} in {here} or any parent; run: assay init", path=str(here)
+    )
+
+
+def load_model(
+    path: Path, model: type[BaseModel], *, data: Any = None, lines: dict[Loc, int] | None = None
+) -> Any:
+    """Read a YAML file into ``model``; errors name the file, line and key."""
+    if data is None:
+        data, lines = read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}:1: expected a mapping at the top level, got {type(data).__name__}",
+            file=str(path),
+            line=1,
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise config_error_from(
+            exc, model=model, data=data, lines=lines or {}, filename=str(path)
+        ) from None
+
+
+def _check_plain_stages(config: AssayConfig, lines: dict[Loc, int], filename: str) -> None:
+    """Stages without a built-in ``kind`` take no extra keys (kinds validate their own)."""
+    from assay.config._errors import suggest
+    from assay.config._pipeline import StageConfig
+
+    problems = []
+    fields = [f.alias or n for n, f in StageConfig.model_fields.items()]
+    for name, stage in config.stages.items():
+        if stage.kind is None and stage.model_extra:
+            for key in stage.model_extra:
+                line = lines.get(("stages", name, key), 0)
+                problems.append(
+                    f"{filename}:{line}: stages.{name}.{key}: unknown key '{key}'"
+                    f"{suggest(key, fields)}"
+                )
+    if problems:
+        first = problems[0]
+        raise ConfigError(
+            "\n".join(problems),
+            file=filename,
+            line=int(first.split(":")[1]) if first.count(":") > 1 else 0,
+            key=first.split(": ")[1],
+        )
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded project: its root folder, parsed config, and where its state lives."""
+
+    root: Path
+    config: AssayConfig
+    lines: dict[Loc, int] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def load(cls, root: Path | None = None) -> Project:
+        """Load the project at ``root`` (or discover it from the working directory)."""
+        root = find_root(root) if root is None or not (root / CONFIG_FILE).is_file() else root
+        root = root.resolve()
+        path = root / CONFIG_FILE
+        data, lines = read_yaml(path)
+        config = load_model(path, AssayConfig, data=data, lines=lines)
+        _check_plain_stages(config, lines, str(path))
+        return cls(root=root, config=config, lines=lines)
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def state_dir(self) -> Path:
+        """``.assay/``: local state that is never committed."""
+        return self.root / ".assay"
+
+    @property
+    def cache_dir(self) -> Path:
+        raw = Path(self.config.cache.dir)
+        return raw if raw.is_absolute() else self.root / raw
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def store_url(self) -> str:
+        """``ASSAY_STORE_URL``, else ``store:`` in assay.yaml, else SQLite in ``.assay/``."""
+        env = os.environ.get("ASSAY_STORE_URL", "").strip()
+        if env:
+            return env
+        if self.config.store:
+            return self.config.store
+        return f"sqlite:///{self.state_dir / 'assay.db'}"
+
+    def line_of(self, *loc: str | int) -> int | None:
+        """The assay.yaml line where ``loc`` is defined, if known."""
+        return self.lines.get(tuple(loc))
+
+    def where(self, *loc: str | int) -> str:
+        """``assay.yaml:LINE`` for messages."""
+        line = self.line_of(*loc)
+        return f"{CONFIG_FILE}:{line}" if line else CONFIG_FILE

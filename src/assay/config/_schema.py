@@ -1,0 +1,87 @@
+"""The assay.yaml schema: the root model and the foundation's sections."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from assay.config._base import Section
+from assay.config._pipeline import ExecutorConfig, ProfileConfig, StageConfig
+from assay.config._team import Member, PromotionPolicy
+
+LinkType = Literal["reflink", "hardlink", "symlink", "copy"]
+
+
+class CacheConfig(Section):
+    """The local content-addressed cache."""
+
+    dir: str = ".assay/cache"
+    type: list[LinkType] = Field(
+        default_factory=lambda: list[LinkType](["reflink", "copy"]),
+        description="how workspace files link to the cache, in order of preference",
+    )
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class RemoteConfig(Section):
+    """A remote object store: any fsspec URL, with storage options."""
+
+    url: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    jobs: int = Field(default=8, ge=1, le=128, description="parallel transfers")
+
+
+class ContractRef(Section):
+    """A contract registered in assay.yaml."""
+
+    path: str | None = Field(default=None, description="contracts/NAME.yaml")
+    data: str | None = Field(default=None, description="dataset name or path it validates")
+    reference: str | None = Field(default=None, description="reference dataset for drift checks")
+    pandera: str | None = Field(default=None, description="module:schema of a Pandera schema")
+
+
+class DatasetConfig(Section):
+    """A named dataset path (data versioned with ``assay data add``)."""
+
+    path: str
+    description: str | None = None
+
+
+class AssayConfig(Section):
+    """The root of assay.yaml."""
+
+    project: str | None = None
+    store: str | None = Field(default=None, description="SQLAlchemy URL of the metadata store")
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    remotes: dict[str, RemoteConfig] = Field(default_factory=dict)
+    default_remote: str | None = None
+    datasets: dict[str, DatasetConfig] = Field(default_factory=dict)
+    params: list[str] = Field(default_factory=lambda: ["params.yaml"])
+    contracts: dict[str, ContractRef] = Field(default_factory=dict)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    stages: dict[str, StageConfig] = Field(default_factory=dict)
+    profiles: dict[str, ProfileConfig] = Field(default_factory=dict)
+    team: list[Member] = Field(default_factory=list)
+    promotion: dict[str, PromotionPolicy] = Field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per registered model: intended_use, limitations, ..."
+    )
+
+    @field_validator("remotes", mode="before")
+    @classmethod
+    def _url_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({"url": v} if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _path_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({"path": v} if isinstance(v, str) else v) for k, v in value.items()}
+        return value

@@ -1,0 +1,189 @@
+"""Everything assay raises derives from :class:`AssayError`.
+
+Each concept has one family, and the CLI maps families to exit codes in one place
+(``assay.cli.main``)::
+
+    AssayError                      exit 3 unless a subclass says otherwise
+    ├── UsageError                  exit 2: bad arguments, paths outside the project
+    │   └── ConfigError             exit 2: assay.yaml / contract / params files
+    ├── StoreError                  exit 3: metadata store unreachable, migration failed
+    │   └── ConcurrencyError        exit 1: lost a race (alias moved, lock held)
+    ├── ObjectError                 exit 3: content-addressed store
+    │   ├── ObjectNotFound          exit 1: an object is neither in the cache nor the remote
+    │   ├── CorruptObject           exit 1: an object's bytes do not match its hash
+    │   └── RemoteError             exit 1: remote unreachable, wrong credentials
+    ├── DataError                   exit 1: dataset versioning (pointer files, missing data)
+    ├── ContractError               exit 2: a contract that cannot be compiled
+    │   └── ValidationFailed        exit 1: a contract ran and error-severity checks failed
+    ├── PipelineError               exit 2: DAG problems (cycles, missing deps, unknown params)
+    │   └── StageFailed             exit 1: a stage (user code) failed, timed out or was killed
+    ├── TrackingError               exit 2
+    ├── ModelError                  exit 2: model packages, flavors, signatures
+    ├── EvaluationError             exit 2: evaluation setup (unknown metric, empty data)
+    │   └── GateFailed              exit 1: no candidate passed its gates
+    └── RegistryError               exit 2: registry, aliases
+        └── PolicyViolation         exit 1: promotion refused by the policy
+
+Errors carry fields, not just text, and their message says what to do next.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class AssayError(Exception):
+    """Base of every error assay raises on purpose."""
+
+    exit_code: int = EXIT_INTERNAL
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(AssayError):
+    """The user asked for something that cannot be done as asked."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """A configuration file is malformed; names the file, line and key."""
+
+
+class StoreError(AssayError):
+    """The metadata store failed (unreachable, migration, integrity)."""
+
+
+class ConcurrencyError(StoreError):
+    """Another writer won a race, or holds a lock we need."""
+
+    exit_code = EXIT_FAILED
+
+
+class ObjectError(AssayError):
+    """The content-addressed object store failed."""
+
+
+class ObjectNotFound(ObjectError):
+    """An object is missing from the cache (and the remote, when asked)."""
+
+    exit_code = EXIT_FAILED
+
+
+class CorruptObject(ObjectError):
+    """An object's bytes do not hash to its name."""
+
+    exit_code = EXIT_FAILED
+
+
+class RemoteError(ObjectError):
+    """A remote could not be reached or refused us."""
+
+    exit_code = EXIT_FAILED
+
+
+class DataError(AssayError):
+    """Dataset versioning failed (pointer files, workspace, missing data)."""
+
+    exit_code = EXIT_FAILED
+
+
+class ContractError(AssayError):
+    """A data contract is malformed or cannot be evaluated."""
+
+    exit_code = EXIT_USAGE
+
+
+class ValidationFailed(ContractError):
+    """A contract ran and at least one error-severity check failed."""
+
+    exit_code = EXIT_FAILED
+
+
+class PipelineError(AssayError):
+    """The pipeline definition is invalid (cycles, missing deps, unknown params)."""
+
+    exit_code = EXIT_USAGE
+
+
+class StageFailed(PipelineError):
+    """A stage failed, timed out, or was interrupted."""
+
+    exit_code = EXIT_FAILED
+
+
+class TrackingError(AssayError):
+    """Experiment tracking was used wrongly."""
+
+    exit_code = EXIT_USAGE
+
+
+class ModelError(AssayError):
+    """A model package cannot be written, read or used."""
+
+    exit_code = EXIT_USAGE
+
+
+class EvaluationError(AssayError):
+    """An evaluation is misconfigured or cannot run."""
+
+    exit_code = EXIT_USAGE
+
+
+class GateFailed(EvaluationError):
+    """No candidate passed every gate."""
+
+    exit_code = EXIT_FAILED
+
+
+class RegistryError(AssayError):
+    """The model registry refused an operation."""
+
+    exit_code = EXIT_USAGE
+
+
+class PolicyViolation(RegistryError):
+    """A promotion or approval was refused by the policy."""
+
+    exit_code = EXIT_FAILED
+
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "AssayError",
+    "ConcurrencyError",
+    "ConfigError",
+    "ContractError",
+    "CorruptObject",
+    "DataError",
+    "EvaluationError",
+    "GateFailed",
+    "ModelError",
+    "ObjectError",
+    "ObjectNotFound",
+    "PipelineError",
+    "PolicyViolation",
+    "RegistryError",
+    "RemoteError",
+    "StageFailed",
+    "StoreError",
+    "TrackingError",
+    "UsageError",
+    "ValidationFailed",
+]

@@ -1,0 +1,38 @@
+"""BLAKE3 hashing of bytes and files; large files are hashed with several threads over mmap."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import blake3
+
+CHUNK = 8 * 1024 * 1024
+MMAP_THRESHOLD = 4 * 1024 * 1024
+HASH_HEX_LEN = 64
+
+
+def new_hasher() -> blake3.blake3:
+    return blake3.blake3(max_threads=blake3.blake3.AUTO)
+
+
+def hash_bytes(data: bytes) -> str:
+    """The BLAKE3 hex digest of ``data``."""
+    return blake3.blake3(data).hexdigest()
+
+
+def hash_file(path: Path) -> str:
+    """The BLAKE3 hex digest of a file's contents (multi-threaded mmap for large files)."""
+    size = os.stat(path).st_size
+    if size >= MMAP_THRESHOLD:
+        hasher = new_hasher()
+        hasher.update_mmap(os.fspath(path))
+        return hasher.hexdigest()
+    with open(path, "rb") as handle:
+        return blake3.blake3(handle.read()).hexdigest()
+
+
+def is_object_id(text: str) -> bool:
+    """True if ``text`` looks like an object id (``<64 hex>`` or ``<64 hex>.dir``)."""
+    core = text[:-4] if text.endswith(".dir") else text
+    return len(core) == HASH_HEX_LEN and all(c in "0123456789abcdef" for c in core)

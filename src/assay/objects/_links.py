@@ -1,0 +1,66 @@
+"""Materialising cache objects in the workspace: reflink, hardlink, symlink or copy."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from assay.errors import ObjectError
+
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+
+
+def reflink(src: Path, dst: Path) -> None:
+    """Copy-on-write clone of ``src`` at ``dst``; raises OSError where unsupported."""
+    import fcntl
+
+    with open(src, "rb") as s:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            fcntl.ioctl(fd, FICLONE, s.fileno())
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dst)
+            raise
+        os.close(fd)
+
+
+def make_readonly(path: Path) -> None:
+    mode = os.stat(path).st_mode
+    os.chmod(path, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def link_or_copy(src: Path, dst: Path, types: list[str]) -> str:
+    """Create ``dst`` from cache object ``src`` with the first link type that works.
+
+    ``dst`` must not exist. Hardlinked and symlinked files are read-only (they *are* the cache
+    object), so nobody edits the cache in place by accident. Returns the type used.
+    """
+    last: OSError | None = None
+    for kind in types:
+        try:
+            if kind == "reflink":
+                reflink(src, dst)
+            elif kind == "hardlink":
+                os.link(src, dst)
+            elif kind == "symlink":
+                os.symlink(src, dst)
+            elif kind == "copy":
+                shutil.copyfile(src, dst)
+                os.chmod(dst, 0o644)
+            else:
+                raise ObjectError(f"Unknown cache link type {kind!r}")
+            return kind
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise ObjectError(f"Disk full while writing {dst}") from exc
+            last = exc
+            continue
+    raise ObjectError(
+        f"Could not link {dst} from the cache with any of {types}: {last}", path=str(dst)
+    )

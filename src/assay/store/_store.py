@@ -1,0 +1,278 @@
+"""The metadata store: connections, schema migrations, and the append-only event log."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay._identity import current_user
+from assay.errors import StoreError
+from assay.store._engine import WRITE_OPTION, create_engine_for, is_sqlite, sqlite_path
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+HEAD_REVISION = "0001"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 0x61737361  # "assa"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One audit record: who did what, when, to which subject."""
+
+    id: int
+    ts: float
+    actor: str
+    kind: str
+    subject: str
+    details: dict[str, Any]
+
+
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    if key is None:
+        raise StoreError("The store did not return the id of an inserted row")
+    return int(key[0])
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+class Store:
+    """A handle on the metadata store at ``url``. Cheap to create; connects on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._migrated = False
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine_for(self.url)
+        return self._engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return is_sqlite(self.url)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
+        self.migrate()
+        with self._translate_errors():
+            conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.close()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only snapshot."""
+        self.migrate()
+        with self._translate_errors():
+            conn = self.engine.connect()
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.close()
+
+    @contextlib.contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        from sqlalchemy.exc import IntegrityError, OperationalError
+
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except OperationalError as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+            raise StoreError(
+                f"Metadata store {_redact(self.url)} failed: {reason}", url=_redact(self.url)
+            ) from exc
+
+    # -- schema ---------------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        """The schema revision of the database (None if it has never been migrated)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+                return str(row[0]) if row else None
+        except (OperationalError, ProgrammingError) as exc:
+            message = str(exc.orig or exc).lower()
+            if "no such table" in message or "does not exist" in message:
+                return None
+            raise StoreError(
+                f"Cannot reach the metadata store {_redact(self.url)}: "
+                f"{str(exc.orig or exc).strip().splitlines()[0]}",
+                url=_redact(self.url),
+            ) from None
+
+    def migrate(self) -> None:
+        """Bring the schema to HEAD_REVISION: one migrator at a time, a backup first on SQLite."""
+        if self._migrated:
+            return
+        if self.current_revision() == HEAD_REVISION:
+            self._migrated = True
+            return
+        with self._migration_lock():
+            revision = self.current_revision()
+            if revision != HEAD_REVISION:
+                self._backup_before_migration(revision)
+                self._run_alembic_upgrade()
+        self._migrated = True
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if self.is_sqlite:
+            from filelock import FileLock
+
+            path = sqlite_path(self.url)
+            lock_path = (path.parent / (path.name + ".migrate.lock")) if path else None
+            if lock_path is None:
+                yield
+                return
+            with FileLock(str(lock_path), timeout=120):
+                yield
+            return
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+
+    def _backup_before_migration(self, revision: str | None) -> None:
+        path = sqlite_path(self.url)
+        if revision is None or path is None or not path.exists():
+            return
+        backup = path.with_name(f"{path.name}.bak-{revision}-{int(time.time())}")
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(FULL)")
+        shutil.copy2(path, backup)
+
+    def _run_alembic_upgrade(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self.engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            try:
+                command.upgrade(cfg, "head")
+            except Exception as exc:  # alembic raises many types; all mean the same here
+                raise StoreError(
+                    f"Migrating the metadata store {_redact(self.url)} failed: {exc}"
+                ) from exc
+            conn.commit()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def record_event(
+        self,
+        kind: str,
+        subject: str = "",
+        details: dict[str, Any] | None = None,
+        *,
+        actor: str | None = None,
+        conn: Connection | None = None,
+        ts: float | None = None,
+    ) -> int:
+        """Append an event; inside ``conn``'s transaction when given. Returns its id."""
+        from assay.store._tables import events
+
+        values = {
+            "ts": time.time() if ts is None else ts,
+            "actor": actor or current_user(),
+            "kind": kind,
+            "subject": subject,
+            "details": json.loads(json.dumps(details or {}, default=str)),
+        }
+        if conn is not None:
+            return _inserted_id(conn.execute(events.insert().values(**values)))
+        with self.write() as own:
+            return _inserted_id(own.execute(events.insert().values(**values)))
+
+    def events(
+        self,
+        *,
+        kind: str | None = None,
+        subject: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Events, oldest first, filtered by kind (a prefix ending in '.' matches a family)."""
+        from sqlalchemy import select
+
+        from assay.store._tables import events
+
+        query = select(events).order_by(events.c.id)
+        if kind is not None:
+            query = (
+                query.where(events.c.kind.startswith(kind))
+                if kind.endswith(".")
+                else query.where(events.c.kind == kind)
+            )
+        if subject is not None:
+            query = query.where(events.c.subject == subject)
+        if since is not None:
+            query = query.where(events.c.ts >= since)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.read() as conn:
+            return [
+                Event(
+                    id=row.id,
+                    ts=row.ts,
+                    actor=row.actor,
+                    kind=row.kind,
+                    subject=row.subject,
+                    details=dict(row.details or {}),
+                )
+                for row in conn.execute(query)
+            ]
+
+
+def open_store(url: str, *, migrate: bool = True) -> Store:
+    """Open the store at ``url``, migrating it to the current schema unless told not to."""
+    store = Store(url)
+    if migrate:
+        store.migrate()
+    return store

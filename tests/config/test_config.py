@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assay.config import AssayConfig, Project, json_schema, parse_yaml
+from assay.errors import ConfigError, UsageError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "assay.yaml").write_text(text)
+    return tmp_path
+
+
+def test_typo_names_file_line_key_and_suggests(tmp_path: Path) -> None:
+    root = write(tmp_path, "project: x\nstages:\n  train:\n    cmd: python train.py\n    dpes: [a]\n")
+    with pytest.raises(ConfigError, match=r"assay.yaml:5: stages.train.dpes: unknown key 'dpes'; did you mean 'deps'\?") as info:
+        Project.load(root)
+    assert info.value.fields == {"file": str(root / "assay.yaml"), "line": 5, "key": "stages.train.dpes"}
+
+
+def test_top_level_typo_is_suggested(tmp_path: Path) -> None:
+    root = write(tmp_path, "project: x\nremtoes: {}\n")
+    with pytest.raises(ConfigError, match=r":2: remtoes: unknown key 'remtoes'; did you mean 'remotes'\?"):
+        Project.load(root)
+
+
+def test_wrong_type_reports_value_and_line(tmp_path: Path) -> None:
+    root = write(tmp_path, "project: x\nstages:\n  a:\n    cmd: echo\n    retries: many\n")
+    with pytest.raises(ConfigError, match=r":5: stages.a.retries: .*integer.*'many'"):
+        Project.load(root)
+
+
+def test_malformed_yaml_names_line(tmp_path: Path) -> None:
+    root = write(tmp_path, "project: x\nstages: [\n  a: b\n")
+    with pytest.raises(ConfigError, match=r"assay.yaml:\d+: malformed YAML"):
+        Project.load(root)
+
+
+def test_duplicate_keys_are_errors() -> None:
+    with pytest.raises(ConfigError, match=r"f.yaml:3: duplicate key 'a' \(first defined on line 1\)"):
+        parse_yaml("a: 1\nb: 2\na: 3\n", "f.yaml")
+
+
+def test_top_level_must_be_mapping(tmp_path: Path) -> None:
+    root = write(tmp_path, "- a\n- b\n")
+    with pytest.raises(ConfigError, match=r"expected a mapping at the top level, got list"):
+        Project.load(root)
+
+
+def test_no_project_found(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"No assay.yaml in .* run: assay init"):
+        Project.load(tmp_path / "nowhere" if (tmp_path / "nowhere").mkdir() is None else None)
+
+
+def test_remote_and_dataset_shorthands(tmp_path: Path) -> None:
+    root = write(tmp_path, "remotes:\n  origin: s3://b/p\ndatasets:\n  churn: data/c.parquet\n")
+    cfg = Project.load(root).config
+    assert cfg.remotes["origin"].url == "s3://b/p"
+    assert cfg.datasets["churn"].path == "data/c.parquet"
+
+
+def test_yes_and_no_stay_strings() -> None:
+    data, lines = parse_yaml("on: yes\nflag: true\n", "f.yaml")
+    assert data == {"on": "yes", "flag": True}
+    assert lines[("flag",)] == 2
+
+
+def test_store_url_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = write(tmp_path, "store: sqlite:////tmp/from-config.db\n")
+    assert Project.load(root).store_url == "sqlite:////tmp/from-config.db"
+    monkeypatch.setenv("ASSAY_STORE_URL", "sqlite:////tmp/from-env.db")
+    assert Project.load(root).store_url == "sqlite:////tmp/from-env.db"
+    write(tmp_path, "project: x\n")
+    monkeypatch.delenv("ASSAY_STORE_URL")
+    assert Project.load(root).store_url == f"sqlite:///{root.resolve() / '.assay' / 'assay.db'}"
+
+
+def test_json_schema_describes_every_section() -> None:
+    schema = json.loads(json_schema())
+    assert set(schema["properties"]) == set(AssayConfig.model_fields)
+    assert schema["additionalProperties"] is False

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from assay.errors import StoreError, UsageError
+from assay.store import HEAD_REVISION, open_store
+
+
+def test_migrates_to_head_and_matches_metadata(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from assay.store.tables import metadata
+
+    store = open_store(store_url)
+    assert store.current_revision() == HEAD_REVISION
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    store.close()
+    assert diff == []
+
+
+def test_events_are_appended_in_order_with_actor(store_url: str) -> None:
+    store = open_store(store_url)
+    store.record_event("data.add", "churn", {"hash": "abc"}, actor="ana@example.com")
+    store.record_event("data.push", "churn", {"objects": 3})
+    events = store.events()
+    store.close()
+    assert [(e.kind, e.subject, e.actor, e.details) for e in events] == [
+        ("data.add", "churn", "ana@example.com", {"hash": "abc"}),
+        ("data.push", "churn", "tester@example.com", {"objects": 3}),
+    ]
+    assert events[0].ts <= events[1].ts
+
+
+def test_event_family_filter(store_url: str) -> None:
+    store = open_store(store_url)
+    for kind in ("data.add", "data.push", "model.promote"):
+        store.record_event(kind, "x")
+    assert [e.kind for e in store.events(kind="data.")] == ["data.add", "data.push"]
+    assert [e.kind for e in store.events(kind="model.promote")] == ["model.promote"]
+    store.close()
+
+
+def test_event_in_failed_transaction_is_not_kept(store_url: str) -> None:
+    store = open_store(store_url)
+    with pytest.raises(RuntimeError, match="boom"), store.write() as conn:
+        store.record_event("data.add", "x", conn=conn)
+        raise RuntimeError("boom")
+    assert store.events() == []
+    store.close()
+
+
+def test_concurrent_writers_all_land(store_url: str) -> None:
+    open_store(store_url).close()
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        store = open_store(store_url)
+        try:
+            for i in range(20):
+                store.record_event("load", f"w{n}", {"i": i})
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = open_store(store_url)
+    assert len(store.events(kind="load")) == 120
+    store.close()
+
+
+def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    with store.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+    store.close()
+
+
+def test_unreachable_postgres_is_one_clear_error() -> None:
+    store = open_store("postgresql+psycopg://nobody@127.0.0.1:1/none", migrate=False)
+    with pytest.raises(StoreError, match=r"Cannot reach the metadata store postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:1/none"):
+        store.migrate()
+
+
+def test_unsupported_url_is_usage_error() -> None:
+    with pytest.raises(UsageError, match="Unsupported store URL 'mysql://x'"):
+        open_store("mysql://x")
