@@ -11,6 +11,7 @@ import json
 
 from assay.config._base import Section
 from assay.config._errors import config_error_from, suggest, valid_keys
+from assay.config._kinds import KindPlan, PlanContext, StageContext, StageKind
 from assay.config._pipeline import ExecutorConfig, ProfileConfig, Resources, StageConfig
 from assay.config._project import CONFIG_FILE, Project, find_root, load_model
 from assay.config._schema import (
@@ -41,9 +42,11 @@ __all__ = [
     "ContractRef",
     "DatasetConfig",
     "ExecutorConfig",
+    "KindPlan",
     "LinkType",
     "Loc",
     "Member",
+    "PlanContext",
     "ProfileConfig",
     "Project",
     "PromotionPolicy",
@@ -52,6 +55,8 @@ __all__ = [
     "Role",
     "Section",
     "StageConfig",
+    "StageContext",
+    "StageKind",
     "config_error_from",
     "find_root",
     "json_schema",

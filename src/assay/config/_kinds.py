@@ -1,0 +1,73 @@
+"""The seam between the pipeline and built-in stage kinds (validate, train, evaluate, register).
+
+A kind is registered as an entry point in the ``assay.stage_kinds`` group (see pyproject.toml):
+``train = "assay.models._train_kind:KIND"``. It lives in ``config`` so that every layer can
+implement it without importing the pipeline (lower layers never import higher ones).
+
+The pipeline calls :meth:`StageKind.plan` while building the DAG (cheap, no heavy imports) and
+:meth:`StageKind.run` inside the stage's own subprocess (``python -m assay.pipeline.kind_exec``),
+so kinds get the same timeouts, logs, retries, caching and kill semantics as ``cmd`` stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class KindPlan:
+    """What a kind adds to its stage's own deps/outs/metrics/params (paths relative to root)."""
+
+    deps: list[str] = field(default_factory=list)
+    outs: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)  # stage or matrix-group names to run first
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a kind may ask of the pipeline while planning."""
+
+    root: Path
+    stage: str  # the stage instance name, e.g. "train@model=rf" for a matrix job
+    matrix: dict[str, Any]  # this instance's matrix values ({} without a matrix)
+    outs_of: Callable[[str], list[str]]  # stage or matrix-group name -> its instances' outs
+    instances_of: Callable[[str], list[str]]  # stage or matrix-group name -> instance names
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a kind gets when it runs (inside the stage's subprocess)."""
+
+    root: Path
+    stage: str
+    group: str | None  # the matrix group (the stage name as written), None without matrix
+    matrix: dict[str, Any]
+    params: dict[str, Any]  # resolved params.yaml values (profile overrides applied)
+    profile: str | None
+    run_id: str
+    stage_run_id: str
+    store_url: str
+    upstream_outs: dict[str, list[str]]  # needed stage/group name -> outs of its instances
+    report_dir: Path  # where to write reports: .assay/reports/<run>/<stage>/
+
+
+class StageKind(Protocol):
+    """A built-in stage kind."""
+
+    name: str
+    options: type[BaseModel]  # validates the stage's extra keys (the kind's options)
+
+    def plan(self, options: Any, ctx: PlanContext) -> KindPlan:
+        """Deps, outs, metrics, params and ordering implied by ``options``."""
+        ...
+
+    def run(self, options: Any, ctx: StageContext) -> int:
+        """Do the work; return the exit code (0 ok, 1 gate/check failed)."""
+        ...
