@@ -1,24 +1,61 @@
-"""Content-addressed objects: BLAKE3 hashing, the local cache, workspace links, remotes.
+"""Content-addressed objects: BLAKE3 hashing, the local cache, stat cache, workspace links, remotes.
 
 Objects are immutable bytes named by their BLAKE3 hash; a directory is a manifest object
 ``<hash>.dir`` listing (path, oid, size, mode). Nothing stored is ever silently overwritten and
-every read can be verified.
+every read can be verified. The stat cache (:class:`StateDB`) keeps unchanged files from being
+rehashed; :func:`hash_tree` says what a path would be stored as without storing it.
 """
 
 from __future__ import annotations
 
-from assay.objects._cache import DIR_SUFFIX, LocalCache, ManifestEntry, Stored
+from assay.objects._cache import (
+    DIR_SUFFIX,
+    AddMode,
+    LocalCache,
+    ManifestEntry,
+    Stored,
+    manifest_bytes,
+    parse_manifest,
+    sync_all,
+    walk_files,
+)
 from assay.objects._hashing import hash_bytes, hash_file, is_object_id
 from assay.objects._links import link_or_copy, make_readonly
+from assay.objects._remote import ProgressFn, Remote, Transfer, remote_for
+from assay.objects._state import StateDB
+from assay.objects._tree import (
+    TreeScan,
+    add_tree,
+    choose_add_mode,
+    hash_tree,
+    scan_tree,
+    tree_entries,
+)
 
 __all__ = [
     "DIR_SUFFIX",
+    "AddMode",
     "LocalCache",
     "ManifestEntry",
+    "ProgressFn",
+    "Remote",
+    "StateDB",
     "Stored",
+    "Transfer",
+    "TreeScan",
+    "add_tree",
+    "choose_add_mode",
     "hash_bytes",
     "hash_file",
+    "hash_tree",
     "is_object_id",
     "link_or_copy",
     "make_readonly",
+    "manifest_bytes",
+    "parse_manifest",
+    "remote_for",
+    "scan_tree",
+    "sync_all",
+    "tree_entries",
+    "walk_files",
 ]

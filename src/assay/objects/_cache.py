@@ -3,6 +3,11 @@
 An object is written to a temp file inside the cache, fsynced, then renamed into place, so a
 killed process never leaves a partial object visible under its name. A directory is stored as a
 manifest object (``<hash>.dir``): sorted JSON entries of (path, oid, size, mode).
+
+Adding a file uses one of three strategies (``cache.type`` in assay.yaml, first that works):
+``reflink`` (copy-on-write clone, then hash), ``hardlink`` (hash, then link the workspace file
+into the cache read-only: the file *is* the object) or ``copy`` (one read pass that hashes while
+copying). Many small files are added from a thread pool with one sync at the end.
 """
 
 from __future__ import annotations
@@ -12,18 +17,28 @@ import errno
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from assay._atomic import fsync_dir
 from assay._paths import clean_relative
 from assay.errors import CorruptObject, ObjectError, ObjectNotFound
+from assay.objects._copying import kernel_copy_hashing, pipelined_copy, write_all
 from assay.objects._hashing import CHUNK, hash_bytes, hash_file, is_object_id, new_hasher
-from assay.objects._links import link_or_copy, make_readonly
+from assay.objects._links import link_or_copy, make_readonly, reflink
+
+if TYPE_CHECKING:
+    from assay.objects._state import StateDB
 
 DIR_SUFFIX = ".dir"
+AddMode = Literal["copy", "hardlink", "reflink"]
+_UNSUPPORTED = (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EINVAL, errno.ENOTTY,
+                errno.EPERM, errno.EMLINK)
+_POOL = max(4, min(32, (os.cpu_count() or 2) * 4))
 
 
 @dataclass(frozen=True)
@@ -38,7 +53,7 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class Stored:
-    """What adding a file or directory produced."""
+    """What adding a file or directory produced (or would produce)."""
 
     oid: str
     size: int
@@ -49,10 +64,52 @@ class Stored:
         return self.oid.endswith(DIR_SUFFIX)
 
 
+def manifest_bytes(entries: Iterable[ManifestEntry]) -> bytes:
+    """The canonical bytes of a directory manifest (entries sorted by path)."""
+    ordered = sorted(entries, key=lambda e: e.path)
+    return json.dumps(
+        [{"path": e.path, "oid": e.oid, "size": e.size, "mode": e.mode} for e in ordered],
+        separators=(",", ":"),
+    ).encode()
+
+
+def file_mode(st: os.stat_result) -> int:
+    """The manifest mode of a file: executable or not."""
+    return 0o755 if st.st_mode & 0o111 else 0o644
+
+
+def walk_files(root: Path) -> list[tuple[str, str, os.stat_result]]:
+    """Every regular file under ``root`` (symlinks skipped) as (posix rel path, path, stat)."""
+    found: list[tuple[str, str, os.stat_result]] = []
+    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        with os.scandir(folder) as it:
+            for item in it:
+                if item.is_symlink():
+                    continue
+                rel = f"{prefix}{item.name}"
+                if item.is_dir(follow_symlinks=False):
+                    stack.append((item.path, rel + "/"))
+                elif item.is_file(follow_symlinks=False):
+                    found.append((rel, item.path, item.stat(follow_symlinks=False)))
+    found.sort(key=lambda t: t[0])
+    return found
+
+
 def _disk_full(exc: OSError, what: Path) -> ObjectError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return ObjectError(f"Disk full while writing to the cache ({what}); nothing was stored")
     return ObjectError(f"Cannot write to the cache ({what}): {exc.strerror or exc}")
+
+
+def _unreadable(exc: OSError, path: Path | str) -> ObjectError:
+    return ObjectError(f"Cannot read {path}: {exc.strerror or exc}", path=str(path))
+
+
+def sync_all() -> None:
+    """Flush every pending write to disk (one call instead of an fsync per small file)."""
+    os.sync()
 
 
 class LocalCache:
@@ -60,6 +117,10 @@ class LocalCache:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._root_text = os.fspath(root)
+        self._manifests: dict[str, list[ManifestEntry]] = {}
+        self._fans: set[str] = set()
+        self._has_tmp = False
 
     # -- naming ---------------------------------------------------------------------------
 
@@ -69,21 +130,36 @@ class LocalCache:
         return self.root / oid[:2] / oid[2:]
 
     def exists(self, oid: str) -> bool:
-        return self.path_of(oid).is_file()
+        if not is_object_id(oid):
+            raise CorruptObject(f"Not an object id: {oid!r}", oid=oid)
+        return os.path.isfile(f"{self._root_text}/{oid[:2]}/{oid[2:]}")
 
-    def _tmp_dir(self) -> Path:
+    def tmp_dir(self) -> Path:
+        """Where partial objects are written (never visible under an object name)."""
         tmp = self.root / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
+        if not self._has_tmp:
+            tmp.mkdir(parents=True, exist_ok=True)
+            self._has_tmp = True
         return tmp
 
-    def _publish(self, tmp: Path, oid: str, *, durable: bool) -> None:
-        """Rename a fully written temp file to its object name (first writer wins)."""
+    def new_tmp(self, suffix: str = ".part") -> Path:
+        """A fresh, unused temp path inside the cache."""
+        return self.tmp_dir() / f"{uuid.uuid4().hex}{suffix}"
+
+    def publish(self, tmp: Path, oid: str, *, durable: bool, readonly: bool = False) -> None:
+        """Rename a fully written temp file to its object name (first writer wins).
+
+        ``readonly`` says the temp file is already read-only (saves a chmod per object).
+        """
         final = self.path_of(oid)
         if final.exists():
             tmp.unlink(missing_ok=True)
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
-        make_readonly(tmp)
+        if oid[:2] not in self._fans:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._fans.add(oid[:2])
+        if not readonly:
+            make_readonly(tmp)
         os.replace(tmp, final)
         if durable:
             fsync_dir(final.parent)
@@ -95,15 +171,16 @@ class LocalCache:
         oid = hash_bytes(data) + suffix
         if self.exists(oid):
             return oid
-        fd, name = tempfile.mkstemp(dir=self._tmp_dir(), suffix=".part")
-        tmp = Path(name)
+        tmp = self.new_tmp()
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                write_all(fd, memoryview(data))
                 if durable:
-                    os.fsync(handle.fileno())
-            self._publish(tmp, oid, durable=durable)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.publish(tmp, oid, durable=durable)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise _disk_full(exc, self.root) from exc
@@ -112,61 +189,214 @@ class LocalCache:
             raise
         return oid
 
-    def add_file(self, path: Path, *, hardlink: bool = False, durable: bool = True) -> Stored:
-        """Store a file. Copy mode reads it once, hashing while copying; hardlink mode hashes
-        it, then links it into the cache read-only (the workspace file becomes the object)."""
-        size = os.stat(path).st_size
-        if hardlink:
-            oid = hash_file(path)
-            if not self.exists(oid):
-                tmp = self._tmp_dir() / f"{oid}.{os.getpid()}.link"
-                tmp.unlink(missing_ok=True)
-                try:
-                    os.link(path, tmp)
-                except OSError:
-                    return self.add_file(path, hardlink=False, durable=durable)
-                self._publish(tmp, oid, durable=durable)
-            return Stored(oid=oid, size=size, nfiles=1)
-        fd, name = tempfile.mkstemp(dir=self._tmp_dir(), suffix=".part")
-        tmp = Path(name)
-        hasher = new_hasher()
+    def _add_small(self, path: Path | str, *, durable: bool) -> str | None:
+        """Read a small file once, hash it, and write it only if the cache lacks it.
+
+        The temp file is created in the object's own fan-out folder (ext4 creates files much
+        faster there than in one shared temp folder with heavy churn). Returns None if the
+        file is larger than one chunk (the caller streams it instead).
+        """
         try:
-            with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
-                while chunk := src.read(CHUNK):
-                    hasher.update(chunk)
-                    dst.write(chunk)
-                dst.flush()
+            with open(path, "rb", buffering=0) as src:
+                before = os.fstat(src.fileno())
+                if before.st_size > CHUNK:
+                    return None
+                data = src.read()
+        except OSError as exc:
+            raise _unreadable(exc, path) from exc
+        oid = hash_bytes(data)
+        if self.exists(oid):
+            return oid
+        fan = self.root / oid[:2]
+        if oid[:2] not in self._fans:
+            fan.mkdir(parents=True, exist_ok=True)
+            self._fans.add(oid[:2])
+        tmp = fan / f".{oid[2:14]}.{uuid.uuid4().hex[:12]}.part"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                write_all(fd, memoryview(data))
                 if durable:
-                    os.fsync(dst.fileno())
-            oid = hasher.hexdigest()
-            self._publish(tmp, oid, durable=durable)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.publish(tmp, oid, durable=durable, readonly=True)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise _disk_full(exc, self.root) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        return oid
+
+    def _copy_hashing(self, path: Path | str, *, durable: bool) -> str:
+        """Copy ``path`` into the cache, hashing the same bytes on the way (one read pass)."""
+        tmp = self.new_tmp()
+        hasher = new_hasher()
+        try:
+            src = open(path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise _unreadable(exc, path) from exc
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                before = os.fstat(src.fileno())
+                if before.st_size <= CHUNK:
+                    data = src.read()
+                    hasher.update(data)
+                    write_all(fd, memoryview(data))
+                elif not kernel_copy_hashing(src.fileno(), fd, before.st_size, hasher.update):
+                    pipelined_copy(src.readinto, fd, hasher.update)
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            after = os.stat(path)
+            if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                raise ObjectError(
+                    f"{path} changed while it was being added; add it again when it is stable",
+                    path=str(path),
+                )
+            oid = hasher.hexdigest()
+            self.publish(tmp, oid, durable=durable, readonly=True)
+            return oid
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.filename == str(path):
+                raise _unreadable(exc, path) from exc
+            raise _disk_full(exc, self.root) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            src.close()
+
+    def _link_into(self, path: Path | str, oid: str, mode: AddMode, *, durable: bool) -> None:
+        tmp = self.new_tmp(".link")
+        if mode == "hardlink":
+            os.link(path, tmp)
+        else:
+            reflink(path, tmp)
+        try:
+            if durable:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            self.publish(tmp, oid, durable=durable)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def add_file(
+        self,
+        path: Path | str,
+        *,
+        hardlink: bool = False,
+        durable: bool = True,
+        mode: AddMode | None = None,
+        known_oid: str | None = None,
+    ) -> Stored:
+        """Store one file and return its object.
+
+        Args:
+            path: the file.
+            hardlink: shorthand for ``mode="hardlink"``.
+            durable: fsync before publishing (callers adding many files pass False and call
+                :func:`sync_all` once before recording anything).
+            mode: ``copy`` (hash while copying, one read pass), ``hardlink`` (the workspace
+                file becomes the read-only object) or ``reflink`` (copy-on-write clone). A link
+                mode the filesystem refuses falls back to copy.
+            known_oid: the file's hash from the stat cache, to skip rehashing.
+
+        Raises:
+            ObjectError: the file cannot be read, or the cache cannot be written (disk full).
+        """
+        chosen: AddMode = mode or ("hardlink" if hardlink else "copy")
+        try:
+            size = os.stat(path).st_size
+        except OSError as exc:
+            raise _unreadable(exc, path) from exc
+        if known_oid is not None and self.exists(known_oid):
+            if chosen == "hardlink":
+                make_readonly_quietly(path)
+            return Stored(oid=known_oid, size=size, nfiles=1)
+        if chosen == "copy":
+            oid = self._add_small(path, durable=durable) if size <= CHUNK else None
+            if oid is None:
+                oid = self._copy_hashing(path, durable=durable)
+            return Stored(oid=oid, size=size, nfiles=1)
+        try:
+            oid = known_oid or hash_file(path)
+        except OSError as exc:
+            raise _unreadable(exc, path) from exc
+        if self.exists(oid):
+            return Stored(oid=oid, size=size, nfiles=1)
+        try:
+            self._link_into(path, oid, chosen, durable=durable)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise _disk_full(exc, self.root) from exc
+            if exc.errno in _UNSUPPORTED or isinstance(exc, PermissionError):
+                return self.add_file(path, durable=durable, mode="copy")
+            raise _disk_full(exc, self.root) from exc
         return Stored(oid=oid, size=size, nfiles=1)
 
     def add_manifest(self, entries: Iterable[ManifestEntry], *, durable: bool = True) -> Stored:
         """Store a directory manifest; returns its ``.dir`` object."""
-        ordered = sorted(entries, key=lambda e: e.path)
-        payload = json.dumps(
-            [{"path": e.path, "oid": e.oid, "size": e.size, "mode": e.mode} for e in ordered],
-            separators=(",", ":"),
-        ).encode()
-        oid = self.add_bytes(payload, suffix=DIR_SUFFIX, durable=durable)
-        return Stored(oid=oid, size=sum(e.size for e in ordered), nfiles=len(ordered))
+        listed = list(entries)
+        oid = self.add_bytes(manifest_bytes(listed), suffix=DIR_SUFFIX, durable=durable)
+        return Stored(oid=oid, size=sum(e.size for e in listed), nfiles=len(listed))
 
-    def add_dir(self, path: Path, *, hardlink: bool = False, durable: bool = True) -> Stored:
-        """Store every file under ``path`` and a manifest listing them."""
-        entries = []
-        for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
-            rel = file.relative_to(path).as_posix()
-            stored = self.add_file(file, hardlink=hardlink, durable=durable)
-            mode = 0o755 if os.access(file, os.X_OK) else 0o644
-            entries.append(ManifestEntry(path=rel, oid=stored.oid, size=stored.size, mode=mode))
-        return self.add_manifest(entries, durable=durable)
+    def add_dir(
+        self,
+        path: Path,
+        *,
+        hardlink: bool = False,
+        durable: bool = True,
+        mode: AddMode | None = None,
+        state: StateDB | None = None,
+    ) -> Stored:
+        """Store every file under ``path`` (from a thread pool, one sync) and its manifest."""
+        files = walk_files(path)
+        return self.add_files(
+            files, mode=mode or ("hardlink" if hardlink else "copy"), durable=durable, state=state
+        )
+
+    def add_files(
+        self,
+        files: list[tuple[str, str, os.stat_result]],
+        *,
+        mode: AddMode = "copy",
+        durable: bool = True,
+        state: StateDB | None = None,
+    ) -> Stored:
+        """Store ``files`` (rel path, path, stat) and a manifest of them."""
+        known = state.lookup({os.fspath(p): st for _, p, st in files}) if state else {}
+
+        def one(item: tuple[str, str, os.stat_result]) -> ManifestEntry:
+            rel, file, st = item
+            stored = self.add_file(
+                file, mode=mode, durable=False, known_oid=known.get(os.fspath(file))
+            )
+            return ManifestEntry(path=rel, oid=stored.oid, size=stored.size, mode=file_mode(st))
+
+        if len(files) > 8:
+            with ThreadPoolExecutor(_POOL) as pool:
+                entries = list(pool.map(one, files))
+        else:
+            entries = [one(item) for item in files]
+        if durable:
+            sync_all()
+        manifest = self.add_manifest(entries, durable=durable)
+        if state is not None:
+            state.record(
+                (os.fspath(p), _restat(p, st), e.oid)
+                for (_, p, st), e in zip(files, entries, strict=True)
+                if known.get(os.fspath(p)) != e.oid
+            )
+        return manifest
 
     # -- reading --------------------------------------------------------------------------
 
@@ -184,23 +414,12 @@ class LocalCache:
         """The entries of directory object ``oid``; every path is checked (no '..', no abs)."""
         if not oid.endswith(DIR_SUFFIX):
             raise ObjectError(f"Object {oid} is not a directory", oid=oid)
-        try:
-            raw = json.loads(self.read_bytes(oid))
-            entries = [
-                ManifestEntry(
-                    path=clean_relative(str(item["path"]), what="manifest path").as_posix(),
-                    oid=str(item["oid"]),
-                    size=int(item["size"]),
-                    mode=int(item.get("mode", 0o644)),
-                )
-                for item in raw
-            ]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorruptObject(f"Manifest {oid} is malformed: {exc}", oid=oid) from None
-        for entry in entries:
-            if not is_object_id(entry.oid) or entry.oid.endswith(DIR_SUFFIX):
-                raise CorruptObject(f"Manifest {oid} lists a bad object id", oid=oid)
-        return entries
+        cached = self._manifests.get(oid)
+        if cached is None:
+            cached = parse_manifest(self.read_bytes(oid), oid)
+            if len(self._manifests) < 64:  # objects are immutable: a parsed manifest stays true
+                self._manifests[oid] = cached
+        return list(cached)
 
     def verify(self, oid: str) -> bool:
         """True if the object exists and its bytes match its name."""
@@ -277,3 +496,42 @@ class LocalCache:
                 existing.unlink()
             elif existing.is_dir() and not any(existing.iterdir()):
                 existing.rmdir()
+
+
+def parse_manifest(data: bytes, oid: str) -> list[ManifestEntry]:
+    """Parse and check manifest bytes: safe relative paths, file object ids."""
+    try:
+        raw = json.loads(data)
+        entries = [
+            ManifestEntry(
+                path=clean_relative(str(item["path"]), what="manifest path").as_posix(),
+                oid=str(item["oid"]),
+                size=int(item["size"]),
+                mode=int(item.get("mode", 0o644)),
+            )
+            for item in raw
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CorruptObject(f"Manifest {oid} is malformed: {exc}", oid=oid) from None
+    except ObjectError:
+        raise
+    except Exception as exc:  # UsageError from clean_relative: an unsafe path in a manifest
+        raise CorruptObject(f"Manifest {oid} is unsafe: {exc}", oid=oid) from None
+    for entry in entries:
+        if not is_object_id(entry.oid) or entry.oid.endswith(DIR_SUFFIX):
+            raise CorruptObject(f"Manifest {oid} lists a bad object id", oid=oid)
+    return entries
+
+
+def make_readonly_quietly(path: Path | str) -> None:
+    """Make a linked workspace file read-only, ignoring files we may not chmod."""
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_mode & 0o222:
+            make_readonly(path)
+
+
+def _restat(path: str, old: os.stat_result) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError:
+        return old

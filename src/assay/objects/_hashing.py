@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import blake3
@@ -21,7 +22,7 @@ def hash_bytes(data: bytes) -> str:
     return blake3.blake3(data).hexdigest()
 
 
-def hash_file(path: Path) -> str:
+def hash_file(path: Path | str) -> str:
     """The BLAKE3 hex digest of a file's contents (multi-threaded mmap for large files)."""
     size = os.stat(path).st_size
     if size >= MMAP_THRESHOLD:
@@ -32,7 +33,9 @@ def hash_file(path: Path) -> str:
         return blake3.blake3(handle.read()).hexdigest()
 
 
+_OBJECT_ID = re.compile(r"[0-9a-f]{64}(?:\.dir)?")
+
+
 def is_object_id(text: str) -> bool:
     """True if ``text`` looks like an object id (``<64 hex>`` or ``<64 hex>.dir``)."""
-    core = text[:-4] if text.endswith(".dir") else text
-    return len(core) == HASH_HEX_LEN and all(c in "0123456789abcdef" for c in core)
+    return isinstance(text, str) and _OBJECT_ID.fullmatch(text) is not None

@@ -14,7 +14,7 @@ from assay.errors import ObjectError
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
 
 
-def reflink(src: Path, dst: Path) -> None:
+def reflink(src: Path | str, dst: Path) -> None:
     """Copy-on-write clone of ``src`` at ``dst``; raises OSError where unsupported."""
     import fcntl
 
@@ -30,7 +30,7 @@ def reflink(src: Path, dst: Path) -> None:
         os.close(fd)
 
 
-def make_readonly(path: Path) -> None:
+def make_readonly(path: Path | str) -> None:
     mode = os.stat(path).st_mode
     os.chmod(path, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 

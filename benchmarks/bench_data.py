@@ -1,0 +1,228 @@
+"""Data versioning benchmarks: ``assay data add/status`` side by side with ``dvc add``.
+
+Workloads (issue 2): a 2 GiB file (copy mode vs ``cp`` + ``sync``; hardlink mode vs raw BLAKE3),
+10,000 files of 10 KB, re-runs on unchanged data, and ``assay --help`` start-up time. DVC is
+installed only in ``.venv-bench`` (created here on first use), never in assay's own venv.
+Work files live in ``benchmarks/.work/data`` and are deleted at the end.
+
+Run: .venv/bin/python benchmarks/bench_data.py  [--small]  (``--small``: 256 MiB / 2,000 files)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / ".work" / "data"
+BENCH_VENV = ROOT / ".venv-bench"
+ASSAY = [str(ROOT / ".venv" / "bin" / "python"), "-m", "assay"]
+SMALL = "--small" in sys.argv
+BIG_BYTES = (256 if SMALL else 2048) * 1024 * 1024
+NFILES = 2000 if SMALL else 10_000
+ENV = {**os.environ, "ASSAY_USER": "bench@example.com", "DVC_NO_ANALYTICS": "1",
+       "CI": "1"}
+ENV.pop("ASSAY_STORE_URL", None)
+
+
+def dvc_bin() -> Path | None:
+    """``.venv-bench/bin/dvc``, installing DVC there on first use (None if that fails)."""
+    exe = BENCH_VENV / "bin" / "dvc"
+    if exe.exists():
+        return exe
+    try:
+        if not (BENCH_VENV / "bin" / "python").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "dvc"], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"  (dvc unavailable: {exc}; DVC columns skipped)")
+        return None
+    return exe if exe.exists() else None
+
+
+def timed(cmd: list[str], cwd: Path, *, check: bool = True) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def sync() -> None:
+    os.sync()
+
+
+def make_big(path: Path) -> None:
+    chunk = os.urandom(64 * 1024 * 1024)
+    with open(path, "wb") as handle:
+        written = 0
+        while written < BIG_BYTES:
+            handle.write(chunk[: BIG_BYTES - written])
+            # vary the content so no two 64 MiB blocks are equal
+            chunk = chunk[1:] + chunk[:1]
+            written += len(chunk)
+    sync()
+
+
+def make_small_files(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for i in range(NFILES):
+        (folder / f"part-{i:05}.bin").write_bytes(os.urandom(10 * 1024))
+    sync()
+
+
+def assay_project(folder: Path, cache_type: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    types = ", ".join(cache_type)
+    (folder / "assay.yaml").write_text(f"project: bench\ncache:\n  type: [{types}]\n")
+    (folder / "warmup.txt").write_text("warm up the store (migrations) before timing\n")
+    timed([*ASSAY, "data", "add", "warmup.txt"], folder)
+    return folder
+
+
+def dvc_project(folder: Path, dvc: Path) -> Path:
+    folder.mkdir(parents=True)
+    timed([str(dvc), "init", "--no-scm", "-q"], folder)
+    return folder
+
+
+def copy_in(src: Path, dest: Path) -> None:
+    if src.is_dir():
+        shutil.copytree(src, dest)
+    else:
+        shutil.copyfile(src, dest)
+    sync()
+
+
+def in_process_noop(project: Path, target: str) -> tuple[float, float]:
+    """Library calls (no interpreter start-up): re-add and status on unchanged data."""
+    from assay.config import Project
+    from assay.data import Workspace
+
+    with Workspace(Project.load(project)) as ws:
+        started = time.perf_counter()
+        result = ws.add(project / target)
+        add_s = time.perf_counter() - started
+        assert not result.changed
+        started = time.perf_counter()
+        ws.status([target])
+        status_s = time.perf_counter() - started
+    return add_s, status_s
+
+
+def raw_blake3(path: Path) -> float:
+    import blake3
+
+    started = time.perf_counter()
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    hasher.update_mmap(os.fspath(path))
+    hasher.hexdigest()
+    return time.perf_counter() - started
+
+
+def row(label: str, value: float | None, note: str = "") -> None:
+    shown = f"{value:8.2f} s" if value is not None else "       n/a"
+    print(f"  {label:<52}{shown}  {note}")
+
+
+def main() -> None:
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    dvc = dvc_bin()
+    try:
+        run(dvc)
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+def run(dvc: Path | None) -> None:
+    gib = BIG_BYTES / 1024**3
+    print(f"assay data benchmarks ({os.cpu_count()} cores; big file {gib:.2f} GiB, "
+          f"{NFILES:,} x 10 KB files)")
+    source = WORK / "source"
+    source.mkdir()
+    big = source / "big.bin"
+    make_big(big)
+    make_small_files(source / "many")
+
+    print(f"\n[{gib:.2f} GiB file]")
+    cp_target = WORK / "cp-copy.bin"
+    started = time.perf_counter()
+    subprocess.run(["cp", str(big), str(cp_target)], check=True)
+    sync()
+    cp_sync = time.perf_counter() - started
+    cp_target.unlink()
+    sync()
+    row("cp + sync", cp_sync)
+    b3 = min(raw_blake3(big) for _ in range(3))
+    row("raw BLAKE3 (multi-threaded, mmap, warm)", b3)
+
+    copy_proj = assay_project(WORK / "assay-copy", ["copy"])
+    copy_in(big, copy_proj / "big.bin")
+    t_copy = timed([*ASSAY, "data", "add", "big.bin"], copy_proj)
+    row("assay data add, copy mode (durable, cold cache)", t_copy,
+        f"= {t_copy / cp_sync:.2f}x cp+sync")
+    link_proj = assay_project(WORK / "assay-link", ["hardlink", "copy"])
+    copy_in(big, link_proj / "big.bin")
+    t_link = timed([*ASSAY, "data", "add", "big.bin"], link_proj)
+    row("assay data add, hardlink mode (cold cache)", t_link, f"= {t_link / b3:.2f}x BLAKE3")
+    t_readd = timed([*ASSAY, "data", "add", "big.bin"], copy_proj)
+    t_status = timed([*ASSAY, "data", "status"], copy_proj)
+    lib_add, lib_status = in_process_noop(copy_proj, "big.bin")
+    row("assay data add again, unchanged (CLI process)", t_readd)
+    row("assay data status, unchanged (CLI process)", t_status)
+    row("  same, in-process: add / status", lib_add, f"/ {lib_status:.3f} s")
+    shutil.rmtree(copy_proj)
+    shutil.rmtree(link_proj, ignore_errors=True)
+    sync()
+    if dvc:
+        dvc_proj = dvc_project(WORK / "dvc-big", dvc)
+        copy_in(big, dvc_proj / "big.bin")
+        t_dvc = timed([str(dvc), "add", "-q", "big.bin"], dvc_proj)
+        t_dvc_again = timed([str(dvc), "add", "-q", "big.bin"], dvc_proj)
+        t_dvc_status = timed([str(dvc), "status", "-q"], dvc_proj, check=False)
+        row("dvc add (cold cache)", t_dvc, f"assay copy mode is {t_dvc / t_copy:.1f}x faster")
+        row("dvc add again, unchanged", t_dvc_again)
+        row("dvc status, unchanged", t_dvc_status)
+        shutil.rmtree(dvc_proj)
+    big.unlink()
+    sync()
+
+    print(f"\n[{NFILES:,} files of 10 KB]")
+    many_proj = assay_project(WORK / "assay-many", ["copy"])
+    copy_in(source / "many", many_proj / "many")
+    t_many = timed([*ASSAY, "data", "add", "many"], many_proj)
+    row("assay data add (copy mode, one sync, cold cache)", t_many)
+    t_many_again = timed([*ASSAY, "data", "add", "many"], many_proj)
+    t_many_status = timed([*ASSAY, "data", "status"], many_proj)
+    lib_add, lib_status = in_process_noop(many_proj, "many")
+    row("assay data add again, unchanged (CLI process)", t_many_again)
+    row("assay data status, unchanged (CLI process)", t_many_status)
+    row("  same, in-process: add / status", lib_add, f"/ {lib_status:.3f} s")
+    shutil.rmtree(many_proj)
+    if dvc:
+        dvc_proj = dvc_project(WORK / "dvc-many", dvc)
+        copy_in(source / "many", dvc_proj / "many")
+        t_dvc = timed([str(dvc), "add", "-q", "many"], dvc_proj)
+        t_dvc_again = timed([str(dvc), "add", "-q", "many"], dvc_proj)
+        t_dvc_status = timed([str(dvc), "status", "-q"], dvc_proj, check=False)
+        row("dvc add (cold cache)", t_dvc, f"assay is {t_dvc / t_many:.1f}x faster")
+        row("dvc add again, unchanged", t_dvc_again)
+        row("dvc status, unchanged", t_dvc_status)
+        shutil.rmtree(dvc_proj)
+
+    print("\n[start-up, median of 10]")
+    helps = [timed([str(ROOT / ".venv" / "bin" / "assay"), "--help"], WORK) for _ in range(10)]
+    passes = [timed([sys.executable, "-c", "pass"], WORK) for _ in range(10)]
+    row("assay --help", statistics.median(helps))
+    row("python -c pass", statistics.median(passes))
+
+
+if __name__ == "__main__":
+    main()

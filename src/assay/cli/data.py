@@ -1,0 +1,314 @@
+"""``assay data ...`` (versioned data) and the top-level ``assay gc`` and ``assay fsck``."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from assay.cli import _context as ctx
+
+if TYPE_CHECKING:
+    from assay.data import Workspace
+    from assay.objects import ProgressFn
+
+data_app = typer.Typer(help="Version data: add, status, checkout, push, pull, log, diff.",
+                       no_args_is_help=True)
+
+JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+def _workspace() -> Workspace:
+    from assay.data import Workspace
+
+    return Workspace(ctx.project())
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+@contextlib.contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[ProgressFn | None]:
+    """A rich progress bar on stderr when interactive; nothing otherwise."""
+    if not enabled or not ctx.is_interactive():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=ctx.err_console(), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@data_app.command("add")
+def add(
+    paths: list[str] = typer.Argument(..., help="Files or folders to version."),
+    name: str | None = typer.Option(None, "--name", "-n", help="Dataset name (default: from "
+                                    "assay.yaml datasets, else the file name)."),
+    message: str | None = typer.Option(None, "--message", "-m", help="Why this version."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Version data: store it in the cache, write PATH.assay (commit it), record the version.
+
+    Example: assay data add data/churn.parquet
+    """
+    from assay.errors import UsageError
+
+    if name and len(paths) > 1:
+        raise UsageError("--name works with one path at a time")
+    started = time.perf_counter()
+    with _workspace() as ws:
+        results = [ws.add(p, name=name, message=message) for p in paths]
+    if json_out:
+        ctx.print_json([r.as_dict() for r in results])
+        return
+    for r in results:
+        what = f"{r.nfiles} files, " if r.oid.endswith(".dir") else ""
+        rows = f", {r.rows:,} rows" if r.rows is not None else ""
+        if r.changed:
+            typer.echo(f"added {r.path} as '{r.name}' v{r.version} ({what}{_size(r.size)}{rows}) "
+                       f"-> {r.pointer_file} [{r.oid[:12]}, {r.mode}]")
+        else:
+            typer.echo(f"unchanged {r.path} ({r.oid[:12]})")
+    if any(r.changed for r in results):
+        pointers = " ".join(r.pointer_file for r in results if r.changed)
+        typer.echo(f"commit the pointer files: git add {pointers} .gitignore "
+                   f"({time.perf_counter() - started:.2f} s)")
+
+
+@data_app.command("status")
+def status(
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    remote: bool = typer.Option(False, "--remote", "-r", help="Also check what the remote "
+                                "lacks (not pushed)."),
+    remote_name: str | None = typer.Option(None, "--remote-name", help="Which remote for -r "
+                                           "(default: default_remote)."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Show tracked data that is modified, missing, not in the cache, or (with -r) not pushed.
+
+    Example: assay data status -r
+    """
+    from assay.objects import remote_for
+
+    with _workspace() as ws:
+        chosen = remote_for(ws.project, remote_name) if (remote or remote_name) else None
+        entries = ws.status(targets or None, remote=chosen)
+    if json_out:
+        ctx.print_json([e.as_dict() for e in entries])
+        return
+    if not entries:
+        typer.echo("no tracked data (add some with: assay data add PATH)")
+        return
+    for e in entries:
+        typer.echo(f"{', '.join(e.states):>22}  {e.path}")
+    dirty = [e for e in entries if not e.is_clean]
+    typer.echo("everything up to date" if not dirty else f"{len(dirty)} of {len(entries)} "
+               "tracked paths need attention")
+
+
+@data_app.command("checkout")
+def checkout(
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite modified workspace "
+                               "data that is not in the cache."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Make workspace data match the pointer files (hash-verified before placing it).
+
+    Example: assay data checkout data/churn.parquet
+    """
+    with _workspace() as ws:
+        result = ws.checkout(targets or None, force=force)
+    if json_out:
+        ctx.print_json(result.as_dict())
+        return
+    for path, action in sorted(result.actions.items()):
+        typer.echo(f"{action:>9}  {path}")
+    if not result.actions:
+        typer.echo("no tracked data")
+
+
+@data_app.command("push")
+def push(
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    remote: str | None = typer.Option(None, "--remote", "-r", help="Remote name (default: "
+                                      "default_remote)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=128,
+                                    help="Parallel transfers."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Upload tracked data the remote lacks (parallel, idempotent, resumable).
+
+    Example: assay data push --remote origin
+    """
+    from assay.data import push as do_push
+    from assay.objects import remote_for
+
+    with _workspace() as ws:
+        chosen = remote_for(ws.project, remote)
+        with _progress(f"push -> {chosen.name}", not json_out) as bar:
+            result = do_push(ws, chosen, targets or None, jobs=jobs, progress=bar)
+    if json_out:
+        ctx.print_json({"remote": chosen.name, **result.as_dict()})
+        return
+    typer.echo(f"pushed {len(result.transferred)} objects ({_size(result.bytes)}) to "
+               f"'{chosen.name}'; {result.skipped} already there")
+
+
+@data_app.command("pull")
+def pull(
+    targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
+    remote: str | None = typer.Option(None, "--remote", "-r", help="Remote name (default: "
+                                      "default_remote)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=128,
+                                    help="Parallel transfers."),
+    no_checkout: bool = typer.Option(False, "--no-checkout", help="Only fill the cache."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite modified workspace data."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Download tracked data the cache lacks (hash-verified), then check it out.
+
+    Example: assay data pull
+    """
+    from assay.data import pull as do_pull
+    from assay.objects import remote_for
+
+    with _workspace() as ws:
+        chosen = remote_for(ws.project, remote)
+        with _progress(f"pull <- {chosen.name}", not json_out) as bar:
+            result, done = do_pull(ws, chosen, targets or None, jobs=jobs, progress=bar,
+                                   checkout=not no_checkout, force=force)
+    if json_out:
+        ctx.print_json({"remote": chosen.name, **result.as_dict(),
+                        "checkout": done.actions if done else {}})
+        return
+    typer.echo(f"pulled {len(result.transferred)} objects ({_size(result.bytes)}) from "
+               f"'{chosen.name}'; {result.skipped} already in the cache")
+    if done:
+        for path, action in sorted(done.actions.items()):
+            typer.echo(f"{action:>9}  {path}")
+
+
+@data_app.command("log")
+def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = JSON_OPT) -> None:
+    """List the versions of a dataset: who, when, size, rows, latest contract result.
+
+    Example: assay data log churn
+    """
+    from assay.data import versions
+
+    with _workspace() as ws:
+        found = versions(ws.store, name)
+    if json_out:
+        ctx.print_json([v.as_dict() for v in found])
+        return
+    for v in reversed(found):
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(v.created_at))
+        rows = f"{v.rows:,} rows" if v.rows is not None else f"{v.nfiles} files"
+        verdict = ""
+        if v.contract:
+            verdict = (f"  contract {v.contract['contract']}: "
+                       f"{'passed' if v.contract['passed'] else 'FAILED'}")
+        typer.echo(f"v{v.version}  {v.hash[:12]}  {when} UTC  {v.actor}  {_size(v.size)}  "
+                   f"{rows}{verdict}")
+
+
+@data_app.command("diff")
+def diff(
+    name: str = typer.Argument(..., help="Dataset name."),
+    rev_a: str | None = typer.Argument(None, help="Old version (number or hash prefix; "
+                                       "default: the one before REV_B)."),
+    rev_b: str | None = typer.Argument(None, help="New version (default: the latest)."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Compare two versions: files added/removed/modified, schema, rows, column summaries.
+
+    Example: assay data diff churn 1 2
+    """
+    from assay.data import diff as do_diff
+
+    with _workspace() as ws:
+        result = do_diff(ws.store, ws.cache, name, rev_a, rev_b)
+    if json_out:
+        ctx.print_json(result.as_dict())
+        return
+    typer.echo(f"{name}: v{result.a.version} ({result.a.hash[:12]}) -> "
+               f"v{result.b.version} ({result.b.hash[:12]})")
+    if result.is_same:
+        typer.echo("identical")
+        return
+    for kind, paths in result.files.items():
+        for p in paths:
+            typer.echo(f"  {kind:>8} {p}")
+    for kind, cols in result.schema.items():
+        for col, dtype in cols.items():
+            typer.echo(f"  column {kind}: {col} {dtype}")
+    if result.rows:
+        typer.echo(f"  rows: {result.rows['a']} -> {result.rows['b']} "
+                   f"({result.rows['delta']:+d})" if result.rows["delta"] is not None
+                   else f"  rows: {result.rows['a']} -> {result.rows['b']}")
+    for col, stats in result.columns.items():
+        shown = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in stats.items())
+        typer.echo(f"  {col}: {shown}")
+
+
+def gc(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Remove cache objects that no pointer file, assay.lock or store record references.
+
+    Example: assay gc --dry-run
+    """
+    from assay.data import gc as do_gc
+
+    with _workspace() as ws:
+        result = do_gc(ws, dry_run=dry_run)
+    if json_out:
+        ctx.print_json(result.as_dict())
+        return
+    verb = "would remove" if dry_run else "removed"
+    typer.echo(f"{verb} {len(result.removed)} objects ({_size(result.bytes)}); "
+               f"kept {result.kept}")
+
+
+def fsck(json_out: bool = JSON_OPT) -> Any:
+    """Verify every cache object's hash; quarantine and name corrupt ones (exit 1 if any).
+
+    Example: assay fsck
+    """
+    from assay.data import fsck as do_fsck
+
+    with _workspace() as ws:
+        result = do_fsck(ws)
+    if json_out:
+        ctx.print_json(result.as_dict())
+    else:
+        for oid, problem in sorted(result.corrupt.items()):
+            typer.echo(f"corrupt {oid}: {problem}")
+        typer.echo(f"checked {result.checked} objects: "
+                   + ("all good" if result.is_clean else f"{len(result.corrupt)} corrupt "
+                      "(quarantined; restore them with: assay data pull)"))
+    if not result.is_clean:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(data_app, name="data")
+    app.command("gc")(gc)
+    app.command("fsck")(fsck)

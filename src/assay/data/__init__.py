@@ -1,0 +1,59 @@
+"""Dataset versioning: add, status, checkout, push, pull, log, diff, gc and fsck.
+
+Data lives in the content-addressed cache (:mod:`assay.objects`); the workspace holds small
+committed pointer files (``PATH.assay``) naming it by hash, and the metadata store records each
+dataset version with its rows, schema and a light profile for tables.
+"""
+
+from __future__ import annotations
+
+from assay.data._history import DatasetDiff, DatasetVersion, diff, pick, versions
+from assay.data._maintenance import FsckResult, GcResult, fsck, gc, roots
+from assay.data._pointer import (
+    POINTER_SUFFIX,
+    Pointer,
+    data_path,
+    find_pointers,
+    pointer_path,
+    read_pointer,
+    write_pointer,
+)
+from assay.data._profile import TableProfile, is_tabular, profile_table
+from assay.data._transfer import pull, push
+from assay.data._workspace import (
+    AddResult,
+    CheckoutResult,
+    EntryStatus,
+    Target,
+    Workspace,
+)
+
+__all__ = [
+    "POINTER_SUFFIX",
+    "AddResult",
+    "CheckoutResult",
+    "DatasetDiff",
+    "DatasetVersion",
+    "EntryStatus",
+    "FsckResult",
+    "GcResult",
+    "Pointer",
+    "TableProfile",
+    "Target",
+    "Workspace",
+    "data_path",
+    "diff",
+    "find_pointers",
+    "fsck",
+    "gc",
+    "is_tabular",
+    "pick",
+    "pointer_path",
+    "profile_table",
+    "pull",
+    "push",
+    "read_pointer",
+    "roots",
+    "versions",
+    "write_pointer",
+]

@@ -1,0 +1,499 @@
+"""The data workspace: adding data to the cache, status, and checkout of pointer files.
+
+Every mutation runs under the project lock (``.assay/data.lock``), so concurrent commands wait
+for each other instead of interleaving. Write order follows RELIABILITY.md: objects are durable
+in the cache before the store records a version, and only then is the pointer file written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay._atomic import write_text_atomic
+from assay._paths import resolve_inside
+from assay.data._pointer import (
+    POINTER_SUFFIX,
+    Pointer,
+    data_path,
+    find_pointers,
+    pointer_path,
+    read_pointer,
+    write_pointer,
+)
+from assay.errors import (
+    ConcurrencyError,
+    CorruptObject,
+    DataError,
+    ObjectError,
+    ObjectNotFound,
+    UsageError,
+)
+from assay.objects import (
+    DIR_SUFFIX,
+    LocalCache,
+    StateDB,
+    Stored,
+    add_tree,
+    choose_add_mode,
+    hash_tree,
+    scan_tree,
+    tree_entries,
+)
+
+if TYPE_CHECKING:
+    from assay.config import Project
+    from assay.objects import Remote
+    from assay.store import Store
+
+LOCK_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """A tracked path: its pointer file and what it says."""
+
+    path: Path
+    pointer_file: Path
+    rel: str
+    pointer: Pointer
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What ``assay data add`` did."""
+
+    path: str
+    pointer_file: str
+    name: str
+    oid: str
+    size: int
+    nfiles: int
+    changed: bool
+    version: int | None = None
+    rows: int | None = None
+    mode: str = "copy"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class EntryStatus:
+    """The state of one tracked path."""
+
+    path: str
+    name: str
+    oid: str
+    states: list[str] = field(default_factory=list)
+
+    @property
+    def is_clean(self) -> bool:
+        return self.states == ["ok"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "name": self.name, "oid": self.oid, "states": self.states}
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    """What ``assay data checkout`` did per path: ``restored`` or ``unchanged``."""
+
+    actions: dict[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"actions": self.actions}
+
+
+class Workspace:
+    """The versioned data of one project: its cache, stat cache and pointer files."""
+
+    def __init__(self, project: Project, store: Store | None = None) -> None:
+        self.project = project
+        self.root = project.root
+        self.cache = LocalCache(project.cache_dir)
+        self.state = StateDB(project.state_dir / "state.db")
+        self._store = store
+        self._owns_store = False
+
+    def close(self) -> None:
+        """Close the stat cache, and the store if this workspace opened it."""
+        self.state.close()
+        if self._owns_store and self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            from assay.store import open_store
+
+            self._store = open_store(self.project.store_url)
+            self._owns_store = True
+        return self._store
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the project's data lock (waits for other assay commands)."""
+        from filelock import FileLock, Timeout
+
+        self.project.state_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.project.state_dir / "data.lock"), timeout=LOCK_TIMEOUT)
+        try:
+            with lock:
+                yield
+        except Timeout:
+            raise ConcurrencyError(
+                f"Another assay command holds {lock.lock_file} for over {LOCK_TIMEOUT:.0f} s; "
+                "wait for it to finish"
+            ) from None
+
+    # -- paths ----------------------------------------------------------------------------
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def resolve(self, raw: str | os.PathLike[str]) -> Path:
+        """A user-given data path (or its pointer file) inside the project.
+
+        A relative path is taken from the current directory when that is inside the project
+        (as a shell user expects), else from the project root (``assay -C DIR ...``).
+        """
+        text = os.fspath(raw)
+        candidate = Path(text)
+        if not candidate.is_absolute():
+            cwd = Path.cwd().resolve()
+            inside = cwd == self.root or self.root in cwd.parents
+            candidate = (cwd if inside else self.root) / candidate
+        path = resolve_inside(self.root, os.path.abspath(candidate), what="data path")
+        state_dir = self.project.state_dir.resolve()
+        if path.name.endswith(POINTER_SUFFIX) and len(path.name) > len(POINTER_SUFFIX) and not (
+            path.is_dir()
+        ):
+            path = data_path(path)
+        if path == state_dir or state_dir in path.parents:
+            raise UsageError(f"Refusing to track {text!r}: it is inside .assay/", path=text)
+        if path == self.root:
+            raise UsageError("Refusing to track the whole project; name a file or folder")
+        return path
+
+    def targets(self, raw: list[str] | None = None) -> list[Target]:
+        """The tracked paths named by ``raw`` (data paths or pointer files), or all of them."""
+        if raw:
+            files = []
+            for item in raw:
+                path = self.resolve(item)
+                pfile = pointer_path(path)
+                if not pfile.is_file():
+                    raise UsageError(
+                        f"{self.rel(path)} is not tracked (no {self.rel(pfile)}); "
+                        f"run: assay data add {self.rel(path)}",
+                        path=self.rel(path),
+                    )
+                files.append(pfile)
+        else:
+            files = find_pointers(self.root)
+        out = []
+        for pfile in files:
+            path = data_path(pfile)
+            rel = self.rel(path)
+            out.append(
+                Target(path=path, pointer_file=pfile, rel=rel,
+                       pointer=read_pointer(pfile, shown=self.rel(pfile)))
+            )
+        return out
+
+    def dataset_name(self, path: Path, given: str | None) -> str:
+        if given:
+            return given
+        rel = self.rel(path)
+        for name, ds in self.project.config.datasets.items():
+            if ds.path.strip("/") == rel:
+                return name
+        existing = pointer_path(path)
+        if existing.is_file():
+            with contextlib.suppress(DataError):
+                return read_pointer(existing).name
+        base = path.name
+        return base.split(".", 1)[0] or base
+
+    # -- add ------------------------------------------------------------------------------
+
+    def add(self, raw: str | os.PathLike[str], *, name: str | None = None,
+            message: str | None = None) -> AddResult:
+        """Version a file or directory: store it, record it, write ``PATH.assay``.
+
+        Raises:
+            UsageError: the path does not exist or is outside the project.
+            DataError: the data cannot be read, or the cache cannot be written (disk full);
+                nothing is recorded then.
+        """
+        path = self.resolve(raw)
+        if not path.exists():
+            raise UsageError(f"{self.rel(path)} does not exist", path=self.rel(path))
+        if not (path.is_file() or path.is_dir()):
+            raise UsageError(f"{self.rel(path)} is not a regular file or folder",
+                             path=self.rel(path))
+        rel = self.rel(path)
+        ds_name = self.dataset_name(path, name)
+        pfile = pointer_path(path)
+        with self.locked():
+            unchanged = self._unchanged(path, pfile, ds_name)
+            if unchanged is not None:
+                return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name,
+                                 oid=unchanged.oid, size=unchanged.size,
+                                 nfiles=unchanged.nfiles, changed=False)
+            mode = choose_add_mode(self.cache, list(self.project.config.cache.type))
+            try:
+                stored = add_tree(self.cache, path, mode=mode, state=self.state, durable=True)
+            except ObjectError as exc:
+                raise DataError(f"Cannot add {rel}: {exc}", path=rel) from exc
+            profile = None
+            from assay.data._profile import is_tabular, profile_table
+
+            if is_tabular(path):
+                profile = profile_table(path)
+            version = self._record(rel, ds_name, stored, profile, message)
+            write_pointer(pfile, Pointer(oid=stored.oid, size=stored.size,
+                                         nfiles=stored.nfiles, name=ds_name))
+            self._gitignore(rel)
+        return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name, oid=stored.oid,
+                         size=stored.size, nfiles=stored.nfiles, changed=True, version=version,
+                         rows=profile.rows if profile else None, mode=mode)
+
+    def _unchanged(self, path: Path, pfile: Path, name: str) -> Stored | None:
+        """The stored object if the pointer already names this exact data (no rehash)."""
+        if not pfile.is_file():
+            return None
+        try:
+            current = read_pointer(pfile)
+            scan = scan_tree(path, state=self.state, only_known=True)
+        except (DataError, LookupError, ObjectError):
+            return None
+        if scan.stored.oid != current.oid or current.name != name:
+            return None
+        if not all(self.cache.exists(oid) for oid in scan.objects()):
+            return None
+        return scan.stored
+
+    def has_all(self, oid: str) -> bool:
+        """True if the object (and for a directory every file it lists) is in the cache."""
+        if not self.cache.exists(oid):
+            return False
+        if oid.endswith(DIR_SUFFIX):
+            try:
+                return all(self.cache.exists(e.oid) for e in self.cache.manifest(oid))
+            except ObjectError:
+                return False
+        return True
+
+    def _record(self, rel: str, name: str, stored: Stored, profile: Any,
+                message: str | None) -> int:
+        from sqlalchemy import func, select
+
+        from assay._identity import current_user
+        from assay.store.tables import dataset_versions as dv
+
+        actor = current_user()
+        with self.store.write() as conn:
+            existing = conn.execute(
+                select(dv.c.id).where(dv.c.name == name, dv.c.hash == stored.oid)
+            ).first()
+            if existing is None:
+                conn.execute(dv.insert().values(
+                    name=name, path=rel, hash=stored.oid,
+                    kind="dir" if stored.is_dir else "file",
+                    size=stored.size, nfiles=stored.nfiles,
+                    rows=profile.rows if profile else None,
+                    schema=profile.schema if profile else None,
+                    profile=profile.columns if profile else None,
+                    git_commit=_git_commit(self.root), actor=actor,
+                    created_at=time.time(), message=message,
+                ))
+            version = int(conn.execute(
+                select(func.count()).select_from(dv).where(
+                    dv.c.name == name,
+                    dv.c.id <= select(dv.c.id).where(dv.c.name == name, dv.c.hash == stored.oid)
+                    .scalar_subquery(),
+                )
+            ).scalar_one())
+            self.store.record_event(
+                "data.add", name,
+                {"path": rel, "hash": stored.oid, "size": stored.size, "nfiles": stored.nfiles,
+                 "version": version, "rows": profile.rows if profile else None},
+                actor=actor, conn=conn,
+            )
+        return version
+
+    def _gitignore(self, rel: str) -> None:
+        entry = f"/{rel}"
+        gitignore = self.root / ".gitignore"
+        try:
+            text = gitignore.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        lines = text.splitlines()
+        if entry in lines or rel in lines:
+            return
+        if text and not text.endswith("\n"):
+            text += "\n"
+        write_text_atomic(gitignore, text + entry + "\n")
+
+    # -- status ---------------------------------------------------------------------------
+
+    def status(self, raw: list[str] | None = None, *, remote: Remote | None = None
+               ) -> list[EntryStatus]:
+        """Per tracked path: ``ok``, ``modified``, ``missing``, ``not_in_cache``,
+        ``not_pushed`` (only with ``remote``)."""
+        targets = self.targets(raw)
+        out: list[EntryStatus] = []
+        wanted: dict[str, list[str]] = {}
+        for t in targets:
+            states: list[str] = []
+            scan = None
+            if not t.path.exists():
+                states.append("missing")
+            else:
+                try:
+                    scan = scan_tree(t.path, state=self.state)
+                except ObjectError:
+                    scan = None
+                if scan is None or scan.stored.oid != t.pointer.oid:
+                    states.append("modified")
+                    scan = None
+            if scan is not None:  # the workspace is the pointer's data: its entries are known
+                in_cache = all(self.cache.exists(oid) for oid in scan.objects())
+                objects = scan.objects()
+            else:
+                in_cache = self.has_all(t.pointer.oid)
+                objects = self._objects_of(t.pointer.oid)
+            if not in_cache:
+                states.append("not_in_cache")
+            out.append(EntryStatus(path=t.rel, name=t.pointer.name, oid=t.pointer.oid,
+                                   states=states))
+            wanted[t.rel] = objects
+        if remote is not None and targets:
+            lacking = set(remote.missing([o for objs in wanted.values() for o in objs]))
+            for entry in out:
+                if lacking.intersection(wanted[entry.path]):
+                    entry.states.append("not_pushed")
+        for entry in out:
+            if not entry.states:
+                entry.states.append("ok")
+        return out
+
+    def _objects_of(self, oid: str) -> list[str]:
+        if oid.endswith(DIR_SUFFIX) and self.cache.exists(oid):
+            with contextlib.suppress(ObjectError):
+                return self.cache.referenced(oid)
+        return [oid]
+
+    # -- checkout -------------------------------------------------------------------------
+
+    def checkout(self, raw: list[str] | None = None, *, force: bool = False) -> CheckoutResult:
+        """Make the workspace match the pointer files, verifying objects before placing them.
+
+        Raises:
+            DataError: a workspace path was modified and its content is not in the cache
+                (nothing is touched unless ``force``).
+            ObjectNotFound: an object is not in the cache (run ``assay data pull``).
+            CorruptObject: an object in the cache does not match its hash (run ``assay fsck``).
+        """
+        with self.locked():
+            targets = self.targets(raw)
+            todo: list[Target] = []
+            actions: dict[str, str] = {}
+            conflicts: list[str] = []
+            for t in targets:
+                if t.path.exists() or t.path.is_symlink():
+                    try:
+                        current = hash_tree(t.path, state=self.state)
+                    except ObjectError:
+                        current = None
+                    if current is not None and current.oid == t.pointer.oid:
+                        actions[t.rel] = "unchanged"
+                        continue
+                    if not force and not self._is_safe_to_replace(t.path):
+                        conflicts.append(t.rel)
+                        continue
+                todo.append(t)
+            if conflicts:
+                raise DataError(
+                    f"Modified in the workspace and not in the cache: {', '.join(conflicts)}; "
+                    "keep the change with: assay data add PATH, or discard it with --force",
+                    paths=conflicts,
+                )
+            for t in todo:
+                self._verify_objects(t)
+            link_types = [str(k) for k in self.project.config.cache.type]
+            for t in todo:
+                self._materialise(t, link_types)
+                actions[t.rel] = "restored"
+        return CheckoutResult(actions=actions)
+
+    def _is_safe_to_replace(self, path: Path) -> bool:
+        """True if every byte at ``path`` is also in the cache (replacing it loses nothing)."""
+        try:
+            if path.is_dir():
+                entries = tree_entries(path, state=self.state) or []
+                return all(self.cache.exists(e.oid) for e in entries)
+            return self.cache.exists(hash_tree(path, state=self.state).oid)
+        except ObjectError:
+            return False
+
+    def _verify_objects(self, t: Target) -> None:
+        if not self.cache.exists(t.pointer.oid):
+            raise ObjectNotFound(
+                f"{t.rel}: object {t.pointer.oid} is not in the cache; "
+                f"run: assay data pull {t.rel}",
+                oid=t.pointer.oid,
+            )
+        objects = self.cache.referenced(t.pointer.oid)
+        for oid in objects:
+            if not self.cache.exists(oid):
+                raise ObjectNotFound(
+                    f"{t.rel}: object {oid} is not in the cache; run: assay data pull {t.rel}",
+                    oid=oid,
+                )
+            if not self.cache.verify(oid):
+                raise CorruptObject(
+                    f"{t.rel}: cache object {oid} is corrupt; run: assay fsck, then "
+                    "assay data pull", oid=oid,
+                )
+
+    def _materialise(self, t: Target, link_types: list[str]) -> None:
+        self.cache.checkout(t.pointer.oid, t.path, link_types)
+        if t.pointer.is_dir:
+            entries = self.cache.manifest(t.pointer.oid)
+            records = []
+            for e in entries:
+                p = t.path / e.path
+                with contextlib.suppress(OSError):
+                    records.append((os.fspath(p), os.stat(p), e.oid))
+            self.state.record(records)
+        else:
+            with contextlib.suppress(OSError):
+                self.state.record([(os.fspath(t.path), os.stat(t.path), t.pointer.oid)])
+
+
+def _git_commit(root: Path) -> str | None:
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None

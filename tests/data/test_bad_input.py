@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from assay.objects import _cache as cache_module
+from tests.conftest import TmpProject
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_path_that_does_not_exist(tmp_project: TmpProject) -> None:
+    result = tmp_project.invoke("data", "add", "data/nope.csv")
+    assert result.code == 2
+    assert _one_line(result.stderr) == "error: data/nope.csv does not exist"
+
+
+def test_path_outside_the_project(tmp_project: TmpProject) -> None:
+    outside = tmp_project.root.parent / "elsewhere.csv"
+    outside.write_text("a\n1\n")
+    for arg in (str(outside), "../elsewhere.csv"):
+        result = tmp_project.invoke("data", "add", arg)
+        assert result.code == 2, result.output
+        assert "is outside the project" in _one_line(result.stderr)
+    assert tmp_project.invoke("data", "add", ".assay").code == 2
+
+
+def test_unreadable_file(tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_project.gen({"secret.bin": b"x" * 100})
+    real_open = open
+
+    def deny(file: object, *args: object, **kwargs: object) -> object:
+        if str(file).endswith("secret.bin"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(cache_module, "open", deny, raising=False)
+    result = tmp_project.invoke("data", "add", "secret.bin")
+    assert result.code == 1
+    assert _one_line(result.stderr).startswith(
+        "error: Cannot add secret.bin: Cannot read ") and "Permission denied" in result.stderr
+    assert not (tmp_project.root / "secret.bin.assay").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("oid: 1234\nsize: 3\nnfiles: 1\nname: x\n", "bad oid 1234"),
+        (f"oid: {'a' * 64}\nsize: -1\nnfiles: 1\nname: x\n", "size must be a non-negative"),
+        (f"oid: {'a' * 64}\nsize: 3\nnfiles: 1\n", "missing name"),
+        ("- just\n- a list\n", "not a mapping"),
+        ("oid: [unclosed\n", "unreadable pointer file"),
+    ],
+    ids=["bad-oid", "negative-size", "no-name", "list", "not-yaml"],
+)
+def test_corrupt_or_hand_edited_pointer(tmp_project: TmpProject, content: str,
+                                        reason: str) -> None:
+    tmp_project.config(remotes={"origin": "../remote"})
+    tmp_project.gen({"data/x.csv.assay": content, "data/x.csv": "a\n"})
+    for command in (("data", "status"), ("data", "checkout"), ("data", "push"), ("gc",)):
+        result = tmp_project.invoke(*command)
+        assert result.code == 1, (command, result.output)
+        line = _one_line(result.stderr)
+        assert line.startswith("error: data/x.csv.assay: ") and reason in line, line
+
+
+def test_remote_unreachable(tmp_project: TmpProject) -> None:
+    tmp_project.gen({"blocker": "a file where the remote folder should be", "d.txt": "d"})
+    tmp_project.config(remotes={"origin": "blocker"})
+    assert tmp_project.invoke("data", "add", "d.txt").code == 0
+    result = tmp_project.invoke("data", "push")
+    assert result.code == 1
+    assert _one_line(result.stderr).startswith("error: Remote 'origin' (") and "not a folder" in (
+        result.stderr)
+    unknown = tmp_project.invoke("data", "push", "--remote", "orgin")
+    assert unknown.code == 2 and "did you mean 'origin'" in _one_line(unknown.stderr)
+
+
+def test_remote_with_wrong_endpoint_through_the_cli(tmp_project: TmpProject) -> None:
+    from tests.objects.s3server import DUMMY_CREDENTIALS, free_port
+
+    tmp_project.config(remotes={"s3": {"url": "s3://bucket/x", "options": {
+        "client_kwargs": {"endpoint_url": f"http://127.0.0.1:{free_port()}"}}}})
+    tmp_project.gen({"d.txt": "d"})
+    assert tmp_project.invoke("data", "add", "d.txt").code == 0
+    result = tmp_project.invoke("data", "push", env=DUMMY_CREDENTIALS)
+    assert result.code == 1
+    assert _one_line(result.stderr).startswith("error: Cannot list remote 's3' (s3://bucket/x)")
+
+
+def test_disk_full_during_add_leaves_cache_and_store_consistent(
+    tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_project.gen({f"d/f{i}": os.urandom(3000) for i in range(30)})
+    real_write = os.write
+    calls = {"n": 0}
+
+    def failing_write(fd: int, data: bytes | memoryview) -> int:
+        calls["n"] += 1
+        if calls["n"] == 17:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(cache_module.os, "write", failing_write)
+    result = tmp_project.invoke("data", "add", "d")
+    monkeypatch.undo()
+    assert result.code == 1
+    assert _one_line(result.stderr) == (
+        f"error: Cannot add d: Disk full while writing to the cache "
+        f"({tmp_project.root / '.assay' / 'cache'}); nothing was stored")
+    assert not (tmp_project.root / "d.assay").exists()
+    assert not (tmp_project.root / ".gitignore").exists()
+    assert list((tmp_project.root / ".assay" / "cache" / "tmp").iterdir()) == []
+    fsck = tmp_project.invoke("fsck", "--json")
+    assert fsck.code == 0 and json.loads(fsck.stdout)["clean"] is True
+    assert tmp_project.invoke("data", "log", "d").code == 1  # no version was recorded
+    again = tmp_project.invoke("data", "add", "d")
+    assert again.code == 0 and "as 'd' v1" in again.stdout
+
+
+def test_a_pointer_cannot_escape_the_project(tmp_project: TmpProject, tmp_path: Path) -> None:
+    result = tmp_project.invoke("data", "checkout", "../../etc/passwd")
+    assert result.code == 2 and "outside the project" in _one_line(result.stderr)
