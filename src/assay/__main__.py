@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from assay.cli import main
+from assay._launcher import main
 
 main()

@@ -1,0 +1,200 @@
+"""``assay run``, ``assay status``, ``assay dag``: run the pipeline, explain staleness, draw it."""
+
+from __future__ import annotations
+
+import typer
+
+from assay.cli import _context as ctx
+
+
+def escape(text: str) -> str:
+    """Escape rich markup (stage names like ``train[model=rf]`` look like tags)."""
+    return text.replace("[", "\\[")
+
+
+def run(
+    stages: list[str] = typer.Argument(None, help="Stages (or matrix groups) to run, with their upstream."),
+    profile: str | None = typer.Option(None, "--profile", "-p", help="A profile from assay.yaml, e.g. ci."),
+    force: bool = typer.Option(False, "--force", "-f", help="Run stages even when up to date."),
+    jobs: int | None = typer.Option(None, "-j", "--jobs", min=1, help="Parallel jobs (default: cores)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would run and why."),
+    keep_going: bool = typer.Option(False, "--keep-going", "-k", help="Run what does not depend on a failure."),
+    check_repro: str | None = typer.Option(None, "--check-repro", metavar="STAGE", help="Rerun STAGE from the same inputs and compare outs and metrics."),
+    tolerance: float = typer.Option(0.0, "--tolerance", min=0.0, help="Allowed absolute metric difference for --check-repro."),
+    trigger: str | None = typer.Option(None, "--trigger", help="manual, ci, schedule, data or drift (default: ci under CI)."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Refuse instead of waiting when another run holds the project."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Run the pipeline: up-to-date stages are skipped, cached ones restored, the rest run.
+
+    Examples:
+      assay run                      # the whole pipeline
+      assay run train -j 4           # train (every matrix job) and what it needs
+      assay run --profile ci         # the CI profile's stages with its param overrides
+      assay run --check-repro train  # rerun train and compare outs and metrics
+    """
+    from assay.pipeline import PlainReporter, QuietReporter, run_pipeline
+    from assay.pipeline._records import TRIGGERS
+
+    if trigger is not None and trigger not in TRIGGERS:
+        raise typer.BadParameter(f"must be one of {', '.join(TRIGGERS)}", param_hint="--trigger")
+    project = ctx.project()
+    if check_repro is not None:
+        _check_repro(check_repro, tolerance, profile, json_out)
+        return
+    if dry_run:
+        result = run_pipeline(project, targets=stages or [], profile=profile, dry_run=True)
+        if json_out:
+            ctx.print_json(result.to_json())
+            return
+        out = ctx.console()
+        stale = [s for s in result.plan if s.stale]
+        for state in result.plan:
+            mark = "[yellow]would run[/]" if state.stale else "[dim]up to date[/]"
+            why = f": {'; '.join(state.reasons)}" if state.reasons else ""
+            out.print(f"{escape(state.stage)}: {mark}{escape(why)}")
+        out.print(f"{len(stale)} of {len(result.plan)} stages would run (cached outs may be restored instead)")
+        return
+    reporter: object
+    if json_out:
+        reporter = QuietReporter()
+    elif ctx.is_interactive():
+        from assay.pipeline import LiveReporter, build_dag
+
+        dag = build_dag(project, profile=profile)
+        reporter = LiveReporter(dag.select(stages or []))
+    else:
+        reporter = PlainReporter()
+    try:
+        result = run_pipeline(
+            project, targets=stages or [], profile=profile, force=force, jobs=jobs,
+            keep_going=keep_going, trigger=trigger, wait=not no_wait,
+            reporter=reporter,  # type: ignore[arg-type]
+        )
+    finally:
+        reporter.close()  # type: ignore[attr-defined]
+    if json_out:
+        ctx.print_json(result.to_json())
+    else:
+        counts: dict[str, int] = {}
+        for outcome in result.outcomes:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        ctx.err_console().print(f"run {(result.run_id or '')[:8]}: {result.status} ({summary})")
+        for outcome in result.outcomes:
+            if outcome.status == "failed":
+                ctx.err_console().print(
+                    f"[red]stage '{escape(outcome.stage)}' failed: {escape(outcome.reason)}[/]"
+                )
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def _check_repro(stage: str, tolerance: float, profile: str | None, json_out: bool) -> None:
+    from assay.pipeline import PlainReporter, QuietReporter, check_reproducibility
+
+    reporter = QuietReporter() if json_out else PlainReporter(show_output=False)
+    reports = check_reproducibility(ctx.project(), stage, tolerance=tolerance, profile=profile,
+                                    reporter=reporter)
+    if json_out:
+        ctx.print_json({"reproducible": all(r.reproducible for r in reports),
+                        "stages": [r.to_json() for r in reports]})
+    else:
+        out = ctx.console()
+        for report in reports:
+            verdict = "[green]reproducible[/]" if report.reproducible else "[red]NOT reproducible[/]"
+            out.print(f"{escape(report.stage)}: {verdict} (tolerance {report.tolerance:g})")
+            if report.error:
+                out.print(f"  rerun failed: {report.error}")
+            for path, info in report.outs.items():
+                out.print(f"  out {path}: {'identical' if info['identical'] else 'differs'}")
+            for key, info in report.metrics.items():
+                mark = "ok" if info["within"] else "DIFFERS"
+                out.print(f"  metric {key}: {info['recorded']} -> {info['rerun']} ({mark})")
+    if not all(r.reproducible for r in reports):
+        raise typer.Exit(1)
+
+
+def status(
+    stages: list[str] = typer.Argument(None, help="Limit to these stages and their upstream."),
+    profile: str | None = typer.Option(None, "--profile", "-p", help="A profile from assay.yaml."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show stale stages and exactly why (which dep, param, command or out changed).
+
+    Example: assay status
+    """
+    from assay.pipeline import plan_pipeline
+
+    _, states = plan_pipeline(ctx.project(), targets=stages or [], profile=profile)
+    if json_out:
+        ctx.print_json({"stale": [s.stage for s in states if s.stale],
+                        "stages": [s.to_json() for s in states]})
+        return
+    out = ctx.console()
+    stale = [s for s in states if s.stale]
+    if not stale:
+        out.print(f"Pipeline is up to date ({len(states)} stages).")
+        return
+    for state in stale:
+        out.print(f"[yellow]{escape(state.stage)}[/]: stale")
+        for reason in state.reasons:
+            out.print(f"  - {escape(reason)}")
+    out.print(f"{len(stale)} of {len(states)} stages are stale; run: assay run")
+
+
+def dag(
+    fmt: str = typer.Option("tree", "--format", help="tree, mermaid or dot."),
+    profile: str | None = typer.Option(None, "--profile", "-p", help="A profile from assay.yaml."),
+) -> None:
+    """Draw the pipeline: a terminal tree, or Mermaid / Graphviz dot text.
+
+    Examples:
+      assay dag
+      assay dag --format mermaid >> README.md
+    """
+    from assay.pipeline import build_dag
+
+    if fmt not in ("tree", "mermaid", "dot"):
+        raise typer.BadParameter("must be tree, mermaid or dot", param_hint="--format")
+    graph = build_dag(ctx.project(), profile=profile, check_missing_deps=False)
+    ids = {name: f"s{i}" for i, name in enumerate(graph.stages)}
+    if fmt == "mermaid":
+        lines = ["flowchart LR"]
+        lines += [f'  {ids[n]}["{n}"]' for n in graph.stages]
+        lines += [f"  {ids[need]} --> {ids[n]}" for n, s in graph.stages.items() for need in s.needs]
+        typer.echo("\n".join(lines))
+        return
+    if fmt == "dot":
+        lines = ["digraph pipeline {", "  rankdir=LR;"]
+        lines += [f'  "{n}";' for n in graph.stages]
+        lines += [f'  "{need}" -> "{n}";' for n, s in graph.stages.items() for need in s.needs]
+        lines.append("}")
+        typer.echo("\n".join(lines))
+        return
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]{ctx.project().config.project or 'pipeline'}[/]")
+    children: dict[str, list[str]] = {n: [] for n in graph.stages}
+    for name, stage in graph.stages.items():
+        for need in stage.needs:
+            children[need].append(name)
+
+    def add(node: Tree, name: str, seen: tuple[str, ...]) -> None:
+        stage = graph.stages[name]
+        what = (stage.kind and f"kind: {stage.kind}") or (stage.cmd or "")
+        branch = node.add(f"{escape(name)} [dim]{escape(what[:60])}[/]")
+        for child in children[name]:
+            if child not in seen:
+                add(branch, child, (*seen, child))
+
+    for name, stage in graph.stages.items():
+        if not stage.needs:
+            add(tree, name, (name,))
+    ctx.console().print(tree)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("status")(status)
+    app.command("dag")(dag)

@@ -1,0 +1,108 @@
+"""The pipeline: stages from assay.yaml as a DAG, cache keys, ``assay.lock``, executors, runs.
+
+>>> from assay.config import Project
+>>> from assay.pipeline import run_pipeline
+>>> result = run_pipeline(Project.load(), profile="ci")
+>>> result.status
+'succeeded'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assay.pipeline._cache_key import canonical_json, compute_cache_key
+    from assay.pipeline._dag import Dag, Stage, build_dag, instance_name, slugify
+    from assay.pipeline._executor import Executor, Job, JobResult, LocalExecutor
+    from assay.pipeline._kinds import get_kind, kind_refs
+    from assay.pipeline._lock import LOCK_FILE, LockEntry, read_lock, write_lock
+    from assay.pipeline._records import environment_fingerprint
+    from assay.pipeline._repro import ReproReport, check_reproducibility
+    from assay.pipeline._runner import (
+        RunResult,
+        StageOutcome,
+        default_jobs,
+        plan_pipeline,
+        run_pipeline,
+    )
+    from assay.pipeline._status import StageState
+    from assay.pipeline._view import LiveReporter, PlainReporter, QuietReporter, Reporter
+
+_LAZY: dict[str, str] = {
+    "Dag": "assay.pipeline._dag",
+    "Executor": "assay.pipeline._executor",
+    "Job": "assay.pipeline._executor",
+    "JobResult": "assay.pipeline._executor",
+    "LOCK_FILE": "assay.pipeline._lock",
+    "LiveReporter": "assay.pipeline._view",
+    "LocalExecutor": "assay.pipeline._executor",
+    "LockEntry": "assay.pipeline._lock",
+    "PlainReporter": "assay.pipeline._view",
+    "QuietReporter": "assay.pipeline._view",
+    "Reporter": "assay.pipeline._view",
+    "ReproReport": "assay.pipeline._repro",
+    "RunResult": "assay.pipeline._runner",
+    "Stage": "assay.pipeline._dag",
+    "StageOutcome": "assay.pipeline._runner",
+    "StageState": "assay.pipeline._status",
+    "build_dag": "assay.pipeline._dag",
+    "canonical_json": "assay.pipeline._cache_key",
+    "check_reproducibility": "assay.pipeline._repro",
+    "compute_cache_key": "assay.pipeline._cache_key",
+    "default_jobs": "assay.pipeline._runner",
+    "environment_fingerprint": "assay.pipeline._records",
+    "get_kind": "assay.pipeline._kinds",
+    "instance_name": "assay.pipeline._dag",
+    "kind_refs": "assay.pipeline._kinds",
+    "plan_pipeline": "assay.pipeline._runner",
+    "read_lock": "assay.pipeline._lock",
+    "run_pipeline": "assay.pipeline._runner",
+    "slugify": "assay.pipeline._dag",
+    "write_lock": "assay.pipeline._lock",
+}
+
+__all__ = [
+    "LOCK_FILE",
+    "Dag",
+    "Executor",
+    "Job",
+    "JobResult",
+    "LiveReporter",
+    "LocalExecutor",
+    "LockEntry",
+    "PlainReporter",
+    "QuietReporter",
+    "Reporter",
+    "ReproReport",
+    "RunResult",
+    "Stage",
+    "StageOutcome",
+    "StageState",
+    "build_dag",
+    "canonical_json",
+    "check_reproducibility",
+    "compute_cache_key",
+    "default_jobs",
+    "environment_fingerprint",
+    "get_kind",
+    "instance_name",
+    "kind_refs",
+    "plan_pipeline",
+    "read_lock",
+    "run_pipeline",
+    "slugify",
+    "write_lock",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Load public names on first use (the no-op ``assay run`` path imports almost nothing)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay.pipeline' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,483 @@
+"""Building and checking the pipeline DAG from ``stages:``: matrix expansion, interpolation,
+built-in kinds' plans, edges inferred from outs -> deps, and the checks that run before anything
+runs (unknown needs, missing deps, two stages writing one out, cycles, unknown params).
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from assay._paths import clean_relative
+from assay.errors import PipelineError, UsageError
+from assay.pipeline._params import DEFAULT_PARAMS_FILE, ParamsFiles
+
+if TYPE_CHECKING:
+    from assay.config import Project, StageConfig
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One runnable stage instance (a matrix job is one instance of its group)."""
+
+    name: str
+    group: str | None
+    matrix: dict[str, Any]
+    cmd: str | None
+    kind: str | None
+    options: dict[str, Any]
+    deps: list[str]
+    outs: list[str]
+    metrics: list[str]
+    params: dict[str, Any]  # "key" (params.yaml) or "file:key" -> resolved value
+    needs: list[str]  # instance names that must finish first (explicit and inferred)
+    env: dict[str, str]
+    timeout: float | None
+    retries: int
+    resources: dict[str, Any]
+    owner: str | None
+    profiles: list[str] | None
+
+    @property
+    def config_name(self) -> str:
+        """The stage name as written in assay.yaml (the group for a matrix job)."""
+        return self.group or self.name
+
+    @property
+    def slug(self) -> str:
+        return slugify(self.name)
+
+    @property
+    def all_outs(self) -> list[str]:
+        """Outs and metrics files: everything the stage writes and the cache keeps."""
+        return [*self.outs, *[m for m in self.metrics if m not in self.outs]]
+
+    def definition(self) -> dict[str, Any]:
+        """The resolved definition that goes into the cache key (values of params excluded)."""
+        return {
+            "cmd": self.cmd,
+            "kind": self.kind,
+            "options": self.options,
+            "deps": sorted(self.deps),
+            "outs": sorted(self.outs),
+            "metrics": sorted(self.metrics),
+            "params": sorted(self.params),
+            "env": self.env,
+        }
+
+
+@dataclass
+class Dag:
+    """Stage instances in a topological order, plus the matrix groups."""
+
+    stages: dict[str, Stage]
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    profile: str | None = None
+    params_overrides: dict[str, Any] = field(default_factory=dict)
+
+    def upstream(self, names: list[str]) -> list[str]:
+        """``names`` and everything they need, in topological order."""
+        wanted: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name in wanted:
+                continue
+            wanted.add(name)
+            todo.extend(self.stages[name].needs)
+        return [n for n in self.stages if n in wanted]
+
+    def downstream_of(self, name: str) -> list[str]:
+        found = [name]
+        for other, stage in self.stages.items():
+            if any(n in found for n in stage.needs):
+                found.append(other)
+        return found[1:]
+
+    def select(self, targets: list[str]) -> list[str]:
+        """Instance names for targets (stage, matrix group or instance) and their upstream."""
+        if not targets:
+            return list(self.stages)
+        names: list[str] = []
+        for target in targets:
+            if target in self.stages:
+                names.append(target)
+            elif target in self.groups:
+                names.extend(self.groups[target])
+            else:
+                from assay.config import suggest
+
+                choices = sorted({*self.stages, *self.groups})
+                raise UsageError(
+                    f"Unknown stage '{target}'{suggest(target, choices)}; stages: "
+                    f"{', '.join(choices) or '(none)'}",
+                    stage=target,
+                )
+        return self.upstream(names)
+
+
+def slugify(name: str) -> str:
+    """A filesystem-safe slug: ``train[model=rf]`` -> ``train-model-rf``."""
+    text = name.replace("[", "-").replace("]", "").replace(",", "-").replace("=", "-")
+    return _SLUG_BAD.sub("-", text).strip("-") or "stage"
+
+
+def instance_name(stage: str, matrix: dict[str, Any]) -> str:
+    if not matrix:
+        return stage
+    return f"{stage}[{','.join(f'{k}={_plain(v)}' for k, v in matrix.items())}]"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class _Interpolator:
+    def __init__(self, *, stage: str, matrix: dict[str, Any], params: ParamsFiles, where: str):
+        self.stage = stage
+        self.matrix = matrix
+        self.params = params
+        self.where = where
+        self.used_params: list[str] = []
+
+    def _value(self, expr: str) -> Any:
+        expr = expr.strip()
+        if expr == "stage":
+            return self.stage
+        if expr == "stage_slug":
+            return slugify(self.stage)
+        if expr.startswith("matrix."):
+            key = expr[len("matrix.") :]
+            if key not in self.matrix:
+                known = ", ".join(self.matrix) or "(no matrix)"
+                raise PipelineError(
+                    f"{self.where}: stage '{self.stage}' uses ${{{expr}}}, but its matrix has "
+                    f"no key '{key}' (keys: {known})",
+                    stage=self.stage,
+                    key=expr,
+                )
+            return self.matrix[key]
+        if expr.startswith("params."):
+            key = expr[len("params.") :]
+            self.used_params.append(key)
+            return self.params.value(key, stage=self.stage)
+        raise PipelineError(
+            f"{self.where}: stage '{self.stage}': unknown variable ${{{expr}}} "
+            "(use ${matrix.KEY}, ${params.KEY}, ${stage} or ${stage_slug})",
+            stage=self.stage,
+            key=expr,
+        )
+
+    def text(self, raw: str) -> str:
+        return _VAR.sub(lambda m: _plain(self._value(m.group(1))), raw)
+
+    def any(self, raw: Any) -> Any:
+        if isinstance(raw, str):
+            whole = _VAR.fullmatch(raw.strip())
+            if whole:
+                return self._value(whole.group(1))
+            return self.text(raw)
+        if isinstance(raw, list):
+            return [self.any(v) for v in raw]
+        if isinstance(raw, dict):
+            return {k: self.any(v) for k, v in raw.items()}
+        return raw
+
+
+def _clean(path: str, *, stage: str, what: str) -> str:
+    try:
+        return clean_relative(path, what=f"{what} of stage '{stage}'").as_posix()
+    except UsageError as exc:
+        raise PipelineError(str(exc), stage=stage, path=path) from None
+
+
+def _param_refs(raw: list[Any]) -> list[tuple[str, str]]:
+    refs: list[tuple[str, str]] = []
+    for item in raw:
+        if isinstance(item, str):
+            refs.append((DEFAULT_PARAMS_FILE, item))
+        else:
+            for file, keys in item.items():
+                refs.extend((file, key) for key in keys)
+    return refs
+
+
+def _expand(
+    project: Project, name: str, config: StageConfig, params: ParamsFiles, datasets: dict[str, str]
+) -> list[Stage]:
+    where = project.where("stages", name)
+    if (config.cmd is None) == (config.kind is None):
+        raise PipelineError(
+            f"{where}: stage '{name}' needs exactly one of 'cmd' or 'kind'", stage=name
+        )
+    combos: list[dict[str, Any]] = [{}]
+    if config.matrix:
+        keys = list(config.matrix)
+        combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(
+            *(config.matrix[k] for k in keys)
+        )]
+    out = []
+    for matrix in combos:
+        inst = instance_name(name, matrix)
+        interp = _Interpolator(stage=inst, matrix=matrix, params=params, where=where)
+        cmd = config.cmd if not isinstance(config.cmd, list) else " && ".join(config.cmd)
+        stage_params: dict[str, Any] = {}
+        for file, key in _param_refs(list(config.params)):
+            label = key if file == DEFAULT_PARAMS_FILE else f"{file}:{key}"
+            stage_params[label] = params.value(key, file=file, stage=inst)
+
+        def paths(values: list[str], what: str, interp: _Interpolator = interp,
+                  inst: str = inst) -> list[str]:
+            result = []
+            for raw in values:
+                text = interp.text(raw)
+                text = datasets.get(text, text) if what == "dep" else text
+                result.append(_clean(text, stage=inst, what=what))
+            return result
+
+        out.append(
+            Stage(
+                name=inst,
+                group=name if config.matrix else None,
+                matrix=matrix,
+                cmd=interp.text(cmd) if cmd is not None else None,
+                kind=config.kind,
+                options=interp.any(dict(config.model_extra or {})),
+                deps=paths(config.deps, "dep"),
+                outs=paths(config.outs, "out"),
+                metrics=paths(config.metrics, "metrics file"),
+                params=stage_params,
+                needs=list(config.needs),
+                env={k: interp.text(v) for k, v in config.env.items()},
+                timeout=config.timeout,
+                retries=config.retries,
+                resources=config.resources.model_dump(),
+                owner=config.owner,
+                profiles=config.profiles,
+            )
+        )
+        for key in interp.used_params:
+            stage_params.setdefault(key, params.value(key, stage=inst))
+    return out
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def build_dag(
+    project: Project,
+    *,
+    profile: str | None = None,
+    check_missing_deps: bool = True,
+) -> Dag:
+    """Expand, plan and check the project's stages.
+
+    Raises:
+        PipelineError: cycles, missing deps, two stages writing one out, unknown params,
+            unknown needs, an unknown kind or invalid kind options.
+        UsageError: an unknown profile.
+    """
+    config = project.config
+    overrides: dict[str, Any] = {}
+    if profile is not None:
+        if profile not in config.profiles:
+            from assay.config import suggest
+
+            known = sorted(config.profiles)
+            raise UsageError(
+                f"Unknown profile '{profile}'{suggest(profile, known)}; profiles in assay.yaml: "
+                f"{', '.join(known) or '(none)'}",
+                profile=profile,
+            )
+        overrides = dict(config.profiles[profile].params)
+    params = ParamsFiles(project.root, overrides)
+    datasets = {name: ds.path for name, ds in config.datasets.items()}
+
+    instances: dict[str, Stage] = {}
+    groups: dict[str, list[str]] = {}
+    for name, stage_config in config.stages.items():
+        if profile is not None and stage_config.profiles is not None and (
+            profile not in stage_config.profiles
+        ):
+            continue
+        expanded = _expand(project, name, stage_config, params, datasets)
+        if stage_config.matrix:
+            groups[name] = [s.name for s in expanded]
+        for stage in expanded:
+            instances[stage.name] = stage
+
+    instances = _plan_kinds(project, instances, groups, params)
+    _check_needs(project, instances, groups)
+    _check_outs(instances)
+    producers = {out: s.name for s in instances.values() for out in s.all_outs}
+    resolved: dict[str, Stage] = {}
+    for stage in instances.values():
+        needs: list[str] = []
+        for need in stage.needs:
+            needs.extend(groups.get(need, [need]))
+        # what an explicitly needed stage writes is an input too: its changes make this stale
+        implicit = [o for n in needs for o in instances[n].all_outs if o not in stage.deps]
+        stage = _replace(stage, deps=[*stage.deps, *implicit])
+        for dep in stage.deps:
+            for out, producer in producers.items():
+                if _overlaps(dep, out) and producer != stage.name:
+                    needs.append(producer)
+            if check_missing_deps and not any(_overlaps(dep, o) for o in producers) and not (
+                project.root / dep
+            ).exists():
+                raise PipelineError(
+                    f"{project.where('stages', stage.config_name, 'deps')}: stage '{stage.name}' "
+                    f"depends on '{dep}', which does not exist and no stage writes it",
+                    stage=stage.name,
+                    dep=dep,
+                )
+        unique = list(dict.fromkeys(n for n in needs if n != stage.name))
+        resolved[stage.name] = _replace(stage, needs=unique)
+    order = _toposort(resolved)
+    return Dag(
+        stages={n: resolved[n] for n in order},
+        groups=groups,
+        profile=profile,
+        params_overrides=overrides,
+    )
+
+
+def _replace(stage: Stage, **changes: Any) -> Stage:
+    from dataclasses import replace
+
+    return replace(stage, **changes)
+
+
+def _plan_kinds(
+    project: Project, instances: dict[str, Stage], groups: dict[str, list[str]], params: ParamsFiles
+) -> dict[str, Stage]:
+    if not any(s.kind for s in instances.values()):
+        return instances
+    from pydantic import ValidationError
+
+    from assay.config import PlanContext, config_error_from
+    from assay.pipeline._kinds import get_kind
+
+    def instances_of(name: str) -> list[str]:
+        if name in groups:
+            return list(groups[name])
+        if name in instances:
+            return [name]
+        raise PipelineError(f"Unknown stage '{name}'", stage=name)
+
+    def outs_of(name: str) -> list[str]:
+        return [o for inst in instances_of(name) for o in instances[inst].all_outs]
+
+    for name, stage in list(instances.items()):
+        if stage.kind is None:
+            continue
+        kind = get_kind(stage.kind, where=project.where("stages", stage.config_name, "kind"))
+        try:
+            options = kind.options.model_validate(stage.options)
+        except ValidationError as exc:
+            raise config_error_from(
+                exc,
+                model=kind.options,
+                data=stage.options,
+                lines=project.lines,
+                filename=str(project.config_path.name),
+                prefix=("stages", stage.config_name),
+            ) from None
+        plan = kind.plan(
+            options,
+            PlanContext(
+                root=project.root,
+                stage=name,
+                matrix=stage.matrix,
+                outs_of=outs_of,
+                instances_of=instances_of,
+            ),
+        )
+        extra_params = dict(stage.params)
+        for key in plan.params:
+            extra_params.setdefault(key, params.value(key, stage=name))
+        instances[name] = _replace(
+            stage,
+            deps=list(dict.fromkeys([*stage.deps, *[_clean(d, stage=name, what="dep")
+                                                    for d in plan.deps]])),
+            outs=list(dict.fromkeys([*stage.outs, *[_clean(o, stage=name, what="out")
+                                                    for o in plan.outs]])),
+            metrics=list(dict.fromkeys([*stage.metrics, *[
+                _clean(m, stage=name, what="metrics file") for m in plan.metrics]])),
+            params=extra_params,
+            needs=list(dict.fromkeys([*stage.needs, *plan.needs])),
+        )
+    return instances
+
+
+def _check_needs(project: Project, instances: dict[str, Stage], groups: dict[str, list[str]]) -> None:
+    from assay.config import suggest
+
+    known = sorted({*instances, *groups})
+    for stage in instances.values():
+        for need in stage.needs:
+            if need not in instances and need not in groups:
+                if need in project.config.stages:
+                    raise PipelineError(
+                        f"{project.where('stages', stage.config_name, 'needs')}: stage "
+                        f"'{stage.name}' needs '{need}', which this profile does not run",
+                        stage=stage.name,
+                        need=need,
+                    )
+                raise PipelineError(
+                    f"{project.where('stages', stage.config_name, 'needs')}: stage "
+                    f"'{stage.name}' needs unknown stage '{need}'{suggest(need, known)}",
+                    stage=stage.name,
+                    need=need,
+                )
+
+
+def _check_outs(instances: dict[str, Stage]) -> None:
+    seen: list[tuple[str, str]] = []
+    for stage in instances.values():
+        for out in stage.all_outs:
+            for other_out, other in seen:
+                if other != stage.name and _overlaps(out, other_out):
+                    raise PipelineError(
+                        f"Stages '{other}' and '{stage.name}' both write '{out}'"
+                        + ("" if out == other_out else f" (overlaps '{other_out}')")
+                        + "; each out must belong to one stage (use ${stage_slug} in matrix outs)",
+                        stage=stage.name,
+                        out=out,
+                    )
+            seen.append((out, stage.name))
+
+
+def _toposort(stages: dict[str, Stage]) -> list[str]:
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        mark = state.get(name, 0)
+        if mark == 2:
+            return
+        if mark == 1:
+            cycle = [*path[path.index(name) :], name]
+            raise PipelineError(
+                f"The pipeline has a cycle: {' -> '.join(cycle)}; break it by removing a "
+                "dep or a need",
+                cycle=cycle,
+            )
+        state[name] = 1
+        for need in stages[name].needs:
+            visit(need, [*path, name])
+        state[name] = 2
+        order.append(name)
+
+    for name in stages:
+        visit(name, [])
+    return order
+

@@ -1,0 +1,108 @@
+"""The no-op fast path of ``assay run``: decide "everything is fresh" from the last fresh run's
+marker (hashes of assay.yaml, params files and the lock; stats of every dep and out) without
+loading pydantic, SQLAlchemy, the object store or the CLI framework. Imports stay minimal here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+FRESH_FILE = "fresh.json"
+
+
+def _walk(path: Path) -> list[Path]:
+    files: list[Path] = []
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    files.append(Path(entry.path))
+    return sorted(files)
+
+
+def stat_signature(root: Path, rels: list[str]) -> list[list[Any]]:
+    """(path, inode, size, mtime_ns) of every file under ``rels``; missing paths are listed."""
+    out: list[list[Any]] = []
+    for rel in sorted(set(rels)):
+        path = root / rel
+        try:
+            st = path.stat()
+        except OSError:
+            out.append([rel, None])
+            continue
+        if path.is_dir():
+            out.append([rel, "dir", st.st_mtime_ns])
+            for file in _walk(path):
+                fst = file.stat()
+                out.append([file.relative_to(root).as_posix(), fst.st_ino, fst.st_size,
+                            fst.st_mtime_ns])
+        else:
+            out.append([rel, st.st_ino, st.st_size, st.st_mtime_ns])
+    return out
+
+
+def fresh_inputs(root: Path, params_files: list[str]) -> dict[str, Any]:
+    """BLAKE3 of the files that define the pipeline (assay.yaml, the lock, params files)."""
+    import blake3
+
+    out: dict[str, Any] = {}
+    for rel in ["assay.yaml", "assay.lock", *params_files]:
+        try:
+            out[rel] = blake3.blake3((root / rel).read_bytes()).hexdigest()
+        except OSError:
+            out[rel] = None
+    return out
+
+
+def project_root(start: Path | None = None) -> Path | None:
+    """The folder holding assay.yaml, from ``start``, ``ASSAY_PROJECT`` or the cwd, upwards."""
+    env = os.environ.get("ASSAY_PROJECT")
+    here = (start or (Path(env) if env else Path.cwd())).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "assay.yaml").is_file():
+            return candidate
+    return None
+
+
+def _profile(args: list[str]) -> tuple[bool, str | None]:
+    """(eligible, profile) for ``run [--profile P]``; anything else takes the full path."""
+    if not args or args[0] != "run":
+        return False, None
+    rest = args[1:]
+    if not rest:
+        return True, None
+    if len(rest) == 2 and rest[0] in ("--profile", "-p"):
+        return True, rest[1]
+    if len(rest) == 1 and rest[0].startswith("--profile="):
+        return True, rest[0].split("=", 1)[1]
+    return False, None
+
+
+def try_noop(args: list[str]) -> int | None:
+    """0 when ``assay <args>`` is a no-op ``run`` on a fresh pipeline, else None (no decision)."""
+    eligible, profile = _profile(args)
+    if not eligible:
+        return None
+    root = project_root()
+    if root is None:
+        return None
+    try:
+        markers = json.loads((root / ".assay" / "pipeline" / FRESH_FILE).read_text())
+        marker = markers[profile or ""]
+        if fresh_inputs(root, list(marker["params_files"])) != marker["inputs"]:
+            return None
+        if stat_signature(root, list(marker["paths"])) != marker["stats"]:
+            return None
+        count = len(marker["stages"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    sys.stdout.write(f"Pipeline is up to date ({count} stages); nothing to run.\n")
+    return 0

@@ -1,0 +1,89 @@
+"""``assay.lock``: each stage's cache key, dep hashes, params and out hashes; written atomically.
+
+The lock is committed with the code. It is JSON (sorted keys, one stage per block) so that a
+diff shows what changed and reading it stays cheap on the no-op path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assay._atomic import write_text_atomic
+from assay.errors import ConfigError
+
+LOCK_FILE = "assay.lock"
+LOCK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """What the last successful run of one stage recorded."""
+
+    key: str
+    definition: str  # hash of the resolved definition
+    cmd: str | None
+    deps: dict[str, str | None]
+    params: dict[str, Any]
+    outs: dict[str, str]  # out path -> cache object id
+    out_hashes: dict[str, str] = field(default_factory=dict)  # out path -> content hash
+    definition_body: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "definition": self.definition,
+            "cmd": self.cmd,
+            "deps": self.deps,
+            "params": self.params,
+            "outs": self.outs,
+            "out_hashes": self.out_hashes,
+            "resolved": self.definition_body,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LockEntry:
+        return cls(
+            key=str(data["key"]),
+            definition=str(data.get("definition", "")),
+            cmd=data.get("cmd"),
+            deps=dict(data.get("deps") or {}),
+            params=dict(data.get("params") or {}),
+            outs=dict(data.get("outs") or {}),
+            out_hashes=dict(data.get("out_hashes") or {}),
+            definition_body=dict(data.get("resolved") or {}),
+        )
+
+
+def read_lock(root: Path) -> dict[str, LockEntry]:
+    """Stage name -> entry ({} when there is no lock file).
+
+    Raises:
+        ConfigError: the lock file is not valid JSON of the expected shape.
+    """
+    path = root / LOCK_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    try:
+        data = json.loads(text)
+        stages = data["stages"]
+        return {name: LockEntry.from_json(entry) for name, entry in stages.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(
+            f"{LOCK_FILE} is corrupt ({exc}); restore it from git or delete it to rerun "
+            "every stage",
+            file=LOCK_FILE,
+        ) from None
+
+
+def write_lock(root: Path, entries: dict[str, LockEntry]) -> None:
+    """Replace the lock file atomically (temp file, fsync, rename, fsync dir)."""
+    body = {
+        "version": LOCK_VERSION,
+        "stages": {name: entries[name].to_json() for name in sorted(entries)},
+    }
+    write_text_atomic(root / LOCK_FILE, json.dumps(body, indent=2, sort_keys=True) + "\n")

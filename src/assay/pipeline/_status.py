@@ -1,0 +1,98 @@
+"""Why a stage is stale: which dep, param, command or out changed since the lock was written."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from assay.pipeline._cache_key import compute_cache_key, definition_hash
+from assay.pipeline._dag import Dag, Stage
+from assay.pipeline._hashes import StatCache
+from assay.pipeline._lock import LockEntry
+
+
+@dataclass(frozen=True)
+class StageState:
+    """A stage's freshness against the lock file."""
+
+    stage: str
+    key: str
+    stale: bool
+    reasons: list[str] = field(default_factory=list)
+    dep_hashes: dict[str, str | None] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stage": self.stage, "stale": self.stale, "reasons": self.reasons,
+                "key": self.key}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _definition_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    labels = {"cmd": "command", "kind": "kind", "options": "kind options", "deps": "deps list",
+              "outs": "outs list", "metrics": "metrics list", "params": "params list",
+              "env": "env"}
+    changed = [labels.get(k, k) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if not old:
+        return ["definition changed"]
+    return [f"{what} changed" for what in changed] or ["definition changed"]
+
+
+def stage_state(
+    stage: Stage,
+    entry: LockEntry | None,
+    hashes: StatCache,
+    *,
+    stale_upstream: list[str] | None = None,
+) -> StageState:
+    """Compare ``stage`` as defined now with its lock ``entry``."""
+    dep_hashes = {dep: hashes.hash_path(dep) for dep in stage.deps}
+    definition = stage.definition()
+    key = compute_cache_key(definition, dep_hashes, stage.params)
+    if entry is None:
+        return StageState(stage.name, key, True, ["never run"], dep_hashes)
+    reasons: list[str] = []
+    if entry.definition != definition_hash(definition):
+        reasons.extend(_definition_changes(entry.definition_body, definition))
+    for dep, digest in dep_hashes.items():
+        if dep not in entry.deps:
+            reasons.append(f"dep '{dep}' added")
+        elif digest is None:
+            reasons.append(f"dep '{dep}' missing")
+        elif entry.deps[dep] != digest:
+            reasons.append(f"dep '{dep}' changed")
+    for key_name, value in stage.params.items():
+        if key_name not in entry.params:
+            reasons.append(f"param '{key_name}' added ({_short(value)})")
+        elif entry.params[key_name] != value:
+            reasons.append(
+                f"param '{key_name}' changed: {_short(entry.params[key_name])} -> {_short(value)}"
+            )
+    for out in stage.all_outs:
+        recorded = entry.out_hashes.get(out)
+        current = hashes.hash_path(out)
+        if current is None:
+            reasons.append(f"out '{out}' missing")
+        elif recorded is not None and recorded != current:
+            reasons.append(f"out '{out}' modified")
+    for upstream in stale_upstream or []:
+        reasons.append(f"upstream stage '{upstream}' is stale")
+    if not reasons and entry.key != key:
+        reasons.append("cache key changed")
+    return StageState(stage.name, key, bool(reasons), reasons, dep_hashes)
+
+
+def pipeline_status(
+    dag: Dag, names: list[str], lock: dict[str, LockEntry], hashes: StatCache
+) -> list[StageState]:
+    """States of ``names`` in order; a stage downstream of a stale one is stale too."""
+    states: dict[str, StageState] = {}
+    for name in names:
+        stage = dag.stages[name]
+        stale_up = [n for n in stage.needs if n in states and states[n].stale]
+        states[name] = stage_state(stage, lock.get(name), hashes, stale_upstream=stale_up)
+    return [states[n] for n in names]

@@ -1,0 +1,52 @@
+"""A tiny stage kind for testing the kind seam (registered through ASSAY_EXTRA_KINDS)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from assay.config import KindPlan, PlanContext, StageContext
+
+
+class EchoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message: str
+    out: str
+    fail: bool = False
+
+
+class EchoKind:
+    name = "echo"
+    options = EchoOptions
+
+    def plan(self, options: EchoOptions, ctx: PlanContext) -> KindPlan:
+        return KindPlan(outs=[options.out], params=["seed"])
+
+    def run(self, options: EchoOptions, ctx: StageContext) -> int:
+        import assay
+
+        assay.log_metric("echo_len", len(options.message))
+        body: dict[str, Any] = {
+            "message": options.message,
+            "stage": ctx.stage,
+            "matrix": ctx.matrix,
+            "seed": ctx.params.get("seed"),
+            "env": {k: os.environ.get(k) for k in (
+                "ASSAY_PROJECT", "ASSAY_RUN_ID", "ASSAY_STAGE_RUN_ID", "ASSAY_STAGE",
+                "ASSAY_PROFILE", "ASSAY_STORE_URL")},
+            "run_id": ctx.run_id,
+            "stage_run_id": ctx.stage_run_id,
+        }
+        path = ctx.root / options.out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body))
+        return 1 if options.fail else 0
+
+
+KIND = EchoKind()
+REPO = Path(__file__).resolve().parents[2]
