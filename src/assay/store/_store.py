@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 HEAD_REVISION = "0001"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x61737361  # "assa"
+_PROCESS_MIGRATION_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,9 @@ class Store:
         if self.current_revision() == HEAD_REVISION:
             self._migrated = True
             return
-        with self._migration_lock():
+        # Alembic's environment is process-global: one migrator per process, then one per
+        # database (file lock / advisory lock) across processes.
+        with _PROCESS_MIGRATION_LOCK, self._migration_lock():
             revision = self.current_revision()
             if revision != HEAD_REVISION:
                 self._backup_before_migration(revision)

@@ -1,0 +1,181 @@
+"""Building blocks of the compiler: pending checks, row checks, SQL and Polars expressions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from assay.contracts._model import CheckOptions, Contract
+from assay.contracts._result import CheckResult
+from assay.contracts._source import describe_read_error
+from assay.errors import ContractError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from assay.contracts._profile import ReferenceProfile
+
+_COMPARE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|==|!=|=|>|<)\s*([A-Za-z_][\w.]*)\s*$")
+_DTYPE_ALIASES = {
+    "str": "string", "utf8": "string", "string": "string", "text": "string",
+    "bool": "boolean", "boolean": "boolean",
+    "int": "integer", "integer": "integer", "float": "float", "double": "float64",
+    "numeric": "numeric", "number": "numeric", "datetime": "datetime", "timestamp": "datetime",
+    "date": "date", "time": "time", "categorical": "categorical", "category": "categorical",
+    "enum": "enum",
+}
+
+
+@dataclass
+class _Pending:
+    result: CheckResult
+    exprs: dict[str, pl.Expr] = field(default_factory=dict)
+    finish: Callable[[dict[str, Any], CheckResult], None] | None = None
+    sample: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
+    # values computed by their own pass (big-data uniqueness), merged before ``finish``
+    separate: Callable[[pl.LazyFrame], dict[str, Any]] | None = None
+
+
+def dtype_name(dtype: Any) -> str:
+    """A short lowercase name for a Polars dtype: int64, float64, string, datetime, ..."""
+    text = str(dtype)
+    base = text.split("(")[0].split("[")[0].lower()
+    return {"utf8": "string", "str": "string"}.get(base, base)
+
+
+def dtype_matches(expected: str, dtype: Any) -> bool:
+    """Does a Polars dtype satisfy the contract's ``dtype`` (a name or a family)?"""
+    name = dtype_name(dtype)
+    want = _DTYPE_ALIASES.get(expected.lower(), expected.lower())
+    if want == "integer":
+        return bool(dtype.is_integer())
+    if want == "float":
+        return bool(dtype.is_float())
+    if want == "numeric":
+        return bool(dtype.is_numeric())
+    if want == "string":
+        return name == "string"
+    return name == want
+
+
+def _is_temporal(dtype: Any) -> bool:
+    return bool(dtype.is_temporal())
+
+
+def _sql_expr(text: str, where: str) -> pl.Expr:
+    import polars as pl
+
+    try:
+        return pl.sql_expr(text)
+    except (pl.exceptions.PolarsError, ValueError) as exc:
+        raise ContractError(
+            f"{where}: SQL {text!r} does not parse: {describe_read_error(exc)}", check=where
+        ) from exc
+
+
+def _polars_expr(text: str, where: str) -> pl.Expr:
+    """Evaluate a Polars expression string (contracts are code: they are trusted like assay.yaml)."""
+    import polars as pl
+
+    namespace = {"pl": pl, "col": pl.col, "lit": pl.lit, "when": pl.when, "all": pl.all,
+                 "len": pl.len}
+    try:
+        value = eval(compile(text, f"<{where}>", "eval"), {"__builtins__": {}}, namespace)
+    except SyntaxError as exc:
+        raise ContractError(f"{where}: expression {text!r} is not valid Python: {exc.msg}",
+                            check=where) from exc
+    except Exception as exc:  # user text: any error means the expression is wrong
+        raise ContractError(f"{where}: expression {text!r} failed: {exc}", check=where) from exc
+    if not isinstance(value, pl.Expr):
+        raise ContractError(
+            f"{where}: expression {text!r} must give a Polars expression, got "
+            f"{type(value).__name__}; e.g. pl.col('end') >= pl.col('start')",
+            check=where,
+        )
+    return value
+
+
+class CheckBuilder:
+    """Shared state and helpers of the contract compiler."""
+
+    def __init__(self, contract: Contract, schema: dict[str, Any], *,
+                 reference: ReferenceProfile | None, now: datetime, file_mtime: Callable[[], float],
+                 streaming: bool = False) -> None:
+        self.contract = contract
+        self.streaming = streaming
+        self.schema = schema
+        self.reference = reference
+        self.now = now
+        self.file_mtime = file_mtime
+        self.pending: list[_Pending] = []
+        self._n = 0
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _alias(self) -> str:
+        self._n += 1
+        return f"__c{self._n}"
+
+    def _new(self, check_id: str, kind: str, column: str | None, opts: CheckOptions,
+             expected: str) -> CheckResult:
+        return CheckResult(
+            id=check_id, kind=kind, column=column, severity=opts.severity,
+            owner=opts.owner or self.contract.owner, status="pass", expected=expected,
+            where=opts.where,
+        )
+
+    def _where(self, opts: CheckOptions, check_id: str) -> pl.Expr:
+        import polars as pl
+
+        if opts.where is None:
+            return pl.lit(True)
+        return _sql_expr(opts.where, f"{check_id}.where").fill_null(False)
+
+    @staticmethod
+    def _only(opts: CheckOptions, condition: pl.Expr, where: pl.Expr) -> pl.Expr:
+        return condition if opts.where is None else condition & where
+
+    @staticmethod
+    def _filtered(opts: CheckOptions, values: pl.Expr, where: pl.Expr) -> pl.Expr:
+        return values if opts.where is None else values.filter(where)
+
+    @staticmethod
+    def _count(opts: CheckOptions, where: pl.Expr) -> pl.Expr:
+        """Rows the check looks at (``where.sum()`` of a literal would be 1, not the row count)."""
+        import polars as pl
+
+        return pl.len() if opts.where is None else where.sum()
+
+    def _row_check(self, result: CheckResult, opts: CheckOptions, bad: pl.Expr,
+                   observed: pl.Expr | None = None) -> None:
+        """A check that holds row by row: ``bad`` is true for failing rows."""
+        where = self._where(opts, result.id)
+        failing = bad.fill_null(False) if opts.where is None else bad.fill_null(False) & where
+        fail_alias, denom_alias, obs_alias = self._alias(), self._alias(), self._alias()
+        exprs = {fail_alias: failing.sum(), denom_alias: self._count(opts, where)}
+        if observed is not None:
+            exprs[obs_alias] = observed
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            count = int(values[fail_alias] or 0)
+            denom = int(values[denom_alias] or 0)
+            res.failing_rows = count
+            res.failing_fraction = (count / denom) if denom else 0.0
+            if observed is not None:
+                res.observed = values[obs_alias]
+            if count:
+                res.status = "fail"
+                res.message = f"{count:,} of {denom:,} rows fail ({res.failing_fraction:.2%})"
+
+        self.pending.append(_Pending(result, exprs, finish, lambda lf: lf.filter(failing)))
+
+    def _fail_now(self, result: CheckResult, message: str) -> None:
+        result.status = "fail"
+        result.message = message
+        self.pending.append(_Pending(result))
+
+    # -- columns --------------------------------------------------------------------------
+

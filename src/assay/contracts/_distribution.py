@@ -1,0 +1,224 @@
+"""Distribution checks: drift against the reference profile, moments, quantiles, categories."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assay.contracts._checks import CheckBuilder, _Pending, dtype_name
+from assay.contracts._model import DistributionSpec
+from assay.contracts._result import CheckResult
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from assay.contracts._profile import ColumnProfile
+
+
+class DistributionCompiler(CheckBuilder):
+    """Compiles the ``distribution:`` section."""
+
+    def _distribution(self, name: str, spec: DistributionSpec) -> None:
+        import polars as pl
+
+        prefix = f"distribution.{name}"
+        if name not in self.schema:
+            result = self._new(f"{prefix}.exists", "exists", name, spec, "column present")
+            self._fail_now(result, f"column '{name}' is missing from the data")
+            return
+        dtype = self.schema[name]
+        numeric = bool(dtype.is_numeric()) and dtype_name(dtype) != "boolean"
+        where = self._where(spec, prefix)
+        values = self._filtered(spec, pl.col(name), where)
+        if numeric:
+            values = values.cast(pl.Float64)
+            values = values.filter(values.is_not_null() & ~values.is_nan())
+        for stat, rng in (("mean", spec.mean), ("std", spec.std)):
+            if rng is None:
+                continue
+            agg = values.mean() if stat == "mean" else values.std()
+            self._scalar_bound(f"{prefix}.{stat}", stat, name, spec, agg, rng.min, rng.max)
+        for q, rng in (spec.quantiles or {}).items():
+            self._scalar_bound(f"{prefix}.quantile_{q:g}", "quantile", name, spec,
+                               values.quantile(q, interpolation="linear"), rng.min, rng.max)
+        wants_drift = (spec.drift and spec.statistic is not None) or (
+            spec.drift and self.reference is not None)
+        shares = spec.category_share or {}
+        new_cats = spec.new_categories
+        if new_cats is None:
+            new_cats = (not numeric) and self.reference is not None
+        if not (wants_drift or shares or new_cats):
+            return
+        counts_alias = self._alias()
+        ref_profile = self.reference.columns.get(name) if self.reference else None
+        if numeric and ref_profile is not None and ref_profile.edges is not None:
+            if ref_profile.edges:
+                count_expr = _bin_index(values, ref_profile.edges).value_counts().implode()
+            else:  # a constant reference: nothing to bin (reported as insufficient)
+                count_expr = values.count()
+        else:
+            count_expr = (self._filtered(spec, pl.col(name), where).cast(pl.String)
+                          .value_counts().implode())
+        expr_map = {counts_alias: count_expr}
+        if wants_drift:
+            self._drift_check(prefix, name, spec, numeric, ref_profile, counts_alias, expr_map)
+            expr_map = {}
+        for category, rng in shares.items():
+            self._share_check(prefix, name, spec, category, rng.min, rng.max, counts_alias, expr_map)
+            expr_map = {}
+        if new_cats and not numeric:
+            self._new_categories(prefix, name, spec, ref_profile, counts_alias, expr_map)
+
+    def _scalar_bound(self, check_id: str, kind: str, name: str, spec: DistributionSpec,
+                      agg: pl.Expr, low: float | None, high: float | None) -> None:
+        expected = " and ".join(p for p in (f">= {low:g}" if low is not None else "",
+                                            f"<= {high:g}" if high is not None else "") if p)
+        result = self._new(check_id, kind, name, spec, f"{kind} {expected}")
+        alias = self._alias()
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            value = values[alias]
+            res.observed = value
+            if value is None:
+                res.status = "insufficient"
+                res.message = "no values"
+            elif (low is not None and value < low) or (high is not None and value > high):
+                res.status = "fail"
+                res.message = f"{kind} is {value:.6g}, expected {expected}"
+
+        self.pending.append(_Pending(result, {alias: agg}, finish))
+
+    def _drift_check(self, prefix: str, name: str, spec: DistributionSpec, numeric: bool,
+                     ref: ColumnProfile | None, counts_alias: str, exprs: dict[str, pl.Expr]) -> None:
+        from assay.contracts._drift import DEFAULT_THRESHOLDS, compare
+
+        statistic = spec.statistic or ("psi" if numeric else "js")
+        threshold = spec.threshold if spec.threshold is not None else DEFAULT_THRESHOLDS[statistic]
+        verb = "p-value >=" if statistic == "chi2" else "<="
+        result = self._new(f"{prefix}.drift", "drift", name, spec,
+                           f"{statistic} {verb} {threshold:g} vs reference")
+        if ref is None:
+            result.status = "insufficient"
+            result.message = "no reference data for this column (set reference: in the contract)"
+            self.pending.append(_Pending(result, exprs))
+            return
+        if numeric and not ref.numeric:
+            self._fail_now(result, f"column '{name}' is numeric here but not in the reference")
+            return
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            if ref.insufficient:
+                res.status = "insufficient"
+                res.message = ref.insufficient
+                return
+            labels, ref_counts, cur_counts = _aligned_counts(ref, values[counts_alias], numeric)
+            drift = compare(statistic, ref_counts, cur_counts, threshold=threshold,
+                            centers=ref.centers, scale=ref.std)
+            res.observed = drift.value
+            res.details = {"drift": drift.to_dict(), "labels": labels,
+                           "reference_counts": list(map(float, ref_counts)),
+                           "current_counts": list(map(float, cur_counts)), "numeric": numeric}
+            if drift.insufficient:
+                res.status = "insufficient"
+                res.message = drift.insufficient
+            elif drift.drifted:
+                res.status = "fail"
+                shown = f"p={drift.p_value:.3g}" if statistic == "chi2" else f"{drift.value:.4f}"
+                res.message = f"{statistic} {shown} beyond threshold {threshold:g}: drift"
+            else:
+                res.message = f"{statistic} {drift.value:.4f}"
+
+        self.pending.append(_Pending(result, exprs, finish))
+
+    def _share_check(self, prefix: str, name: str, spec: DistributionSpec, category: str,
+                     low: float | None, high: float | None, counts_alias: str,
+                     exprs: dict[str, pl.Expr]) -> None:
+        expected = " and ".join(p for p in (f">= {low:.2%}" if low is not None else "",
+                                            f"<= {high:.2%}" if high is not None else "") if p)
+        result = self._new(f"{prefix}.share[{category}]", "category_share", name, spec,
+                           f"share of {category!r} {expected}")
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            counts = _value_counts(values[counts_alias])
+            total = sum(v for k, v in counts.items() if k is not None)
+            if total == 0:
+                res.status = "insufficient"
+                res.message = "no values"
+                return
+            share = counts.get(category, 0) / total
+            res.observed = share
+            if (low is not None and share < low) or (high is not None and share > high):
+                res.status = "fail"
+                res.message = f"share of {category!r} is {share:.2%}, expected {expected}"
+
+        self.pending.append(_Pending(result, exprs, finish))
+
+    def _new_categories(self, prefix: str, name: str, spec: DistributionSpec,
+                        ref: ColumnProfile | None, counts_alias: str,
+                        exprs: dict[str, pl.Expr]) -> None:
+        result = self._new(f"{prefix}.new_categories", "new_categories", name, spec,
+                           "only categories seen in the reference")
+        if ref is None or ref.categories is None:
+            result.status = "insufficient"
+            result.message = "no reference categories for this column"
+            self.pending.append(_Pending(result, exprs))
+            return
+        known = set(ref.categories)
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            counts = _value_counts(values[counts_alias])
+            total = sum(v for k, v in counts.items() if k is not None)
+            unseen = {k: v for k, v in counts.items() if k is not None and k not in known}
+            rows = sum(unseen.values())
+            res.failing_rows = rows
+            res.failing_fraction = rows / total if total else 0.0
+            res.observed = sorted(unseen)[:20]
+            if unseen:
+                res.status = "fail"
+                listed = ", ".join(repr(k) for k in sorted(unseen)[:5])
+                res.message = f"{len(unseen)} unseen categories ({listed}) in {rows:,} rows"
+
+        import polars as pl
+
+        self.pending.append(_Pending(
+            result, exprs, finish,
+            lambda lf: lf.filter(pl.col(name).is_not_null()
+                                 & ~pl.col(name).cast(pl.String).is_in(sorted(known))),
+        ))
+
+
+
+def _bin_index(values: pl.Expr, edges: list[float]) -> pl.Expr:
+    """Bin number 0..len(edges) per value, right-closed like numpy searchsorted(side='left')."""
+    import polars as pl
+
+    if hasattr(values, "bin_intervals"):
+        return values.bin_intervals(edges, labels=False, right_closed=True)
+    labels = [str(i) for i in range(len(edges) + 1)]  # polars 1.x has only cut
+    return values.cut(edges, labels=labels).cast(pl.String).cast(pl.UInt32)
+
+
+def _value_counts(raw: Any) -> dict[Any, int]:
+    out: dict[Any, int] = {}
+    for item in raw or []:
+        values = list(item.values())
+        out[values[0]] = int(values[1])
+    return out
+
+
+def _aligned_counts(ref: ColumnProfile, raw: Any, numeric: bool) -> tuple[list[str], list[float], list[float]]:
+    counts = _value_counts(raw)
+    if numeric:
+        n_bins = len(ref.counts)
+        current = [float(counts.get(i, 0)) for i in range(n_bins)]
+        return list(ref.labels), list(ref.counts), current
+    labels = list(ref.categories or [])
+    ref_counts = list(ref.counts)
+    current = [float(counts.get(label, 0)) for label in labels]
+    unseen = sum(v for k, v in counts.items() if k is not None and k not in set(labels))
+    if unseen:
+        labels.append("(unseen)")
+        ref_counts.append(0.0)
+        current.append(float(unseen))
+    return labels, ref_counts, current
+
+

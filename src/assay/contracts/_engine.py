@@ -1,0 +1,555 @@
+"""Compile a contract into one lazy Polars query, run it in a single pass, collect results.
+
+Every check becomes a few scalar aggregations (failing-row counts, minima, value counts, ...)
+in ONE ``select`` over the scanned data, collected once (streaming engine for big or remote
+data). Only checks that failed and can point at rows get a second, targeted query for sample
+rows. Distribution checks compare against a reference profile computed from the reference data
+in its own single pass (:mod:`assay.contracts._profile`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+from assay.contracts._checks import (
+    _COMPARE,
+    _is_temporal,
+    _Pending,
+    _polars_expr,
+    _sql_expr,
+    dtype_matches,
+    dtype_name,
+)
+from assay.contracts._distribution import DistributionCompiler
+from assay.contracts._model import (
+    BoundRule,
+    CheckOptions,
+    ColumnSpec,
+    Contract,
+    TableCheck,
+    parse_duration,
+)
+from assay.contracts._result import CheckResult, ContractReport
+from assay.contracts._source import (
+    DataSource,
+    DataUnreadable,
+    describe_read_error,
+    env_streaming_threshold,
+    scan,
+)
+from assay.errors import ContractError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+
+class _Compiler(DistributionCompiler):
+    """Turns a contract into pending checks over a known schema."""
+
+    def compile(self) -> list[_Pending]:
+        for name, spec in self.contract.columns.items():
+            self._column(name, spec)
+        self._extra_columns()
+        for index, check in enumerate(self.contract.checks):
+            self._table(index, check)
+        for name, dist in self.contract.distribution.items():
+            self._distribution(name, dist)
+        return self.pending
+
+    def _extra_columns(self) -> None:
+        if self.contract.extra_columns == "allow":
+            return
+        extra = [c for c in self.schema if c not in self.contract.columns]
+        if not self.contract.columns:
+            return
+        opts = CheckOptions(severity="error" if self.contract.extra_columns == "error" else "warn")
+        result = self._new("table.extra_columns", "extra_columns", None, opts, "no undeclared columns")
+        result.observed = extra
+        if extra:
+            self._fail_now(result, f"undeclared columns: {', '.join(extra)}")
+        else:
+            self.pending.append(_Pending(result))
+
+    def _column(self, name: str, spec: ColumnSpec) -> None:
+        import polars as pl
+
+        prefix = f"columns.{name}"
+        rules = [(k, getattr(spec, k)) for k in ColumnSpec.model_fields if getattr(spec, k) is not None]
+        if name not in self.schema:
+            is_error = any(r.severity == "error" for _, r in rules) or not rules
+            opts = CheckOptions(severity="error" if is_error else "warn")
+            result = self._new(f"{prefix}.exists", "exists", name, opts, "column present")
+            self._fail_now(result, f"column '{name}' is missing from the data")
+            return
+        dtype = self.schema[name]
+        col = pl.col(name)
+        is_float = bool(dtype.is_float())
+        missing = (col.is_null() | col.is_nan()) if is_float else col.is_null()
+        for kind, rule in rules:
+            check_id = f"{prefix}.{kind}"
+            if kind == "dtype":
+                result = self._new(check_id, kind, name, rule, rule.value)
+                result.observed = dtype_name(dtype)
+                if not dtype_matches(rule.value, dtype):
+                    self._fail_now(result, f"column '{name}' is {dtype_name(dtype)}, expected {rule.value}")
+                else:
+                    self.pending.append(_Pending(result))
+            elif kind == "nullable":
+                result = self._new(check_id, kind, name, rule, "nullable" if rule.value else "no nulls")
+                if rule.value:
+                    self.pending.append(_Pending(result))
+                else:
+                    self._row_check(result, rule, missing)
+            elif kind == "max_null_fraction":
+                result = self._new(check_id, kind, name, rule, f"null fraction <= {rule.value:g}")
+                self._null_fraction(result, rule, missing, rule.value)
+            elif kind == "unique":
+                result = self._new(check_id, kind, name, rule, "unique" if rule.value else "any")
+                if rule.value:
+                    self._unique(result, rule, [name])
+                else:
+                    self.pending.append(_Pending(result))
+            elif kind in ("min", "max"):
+                self._bound(check_id, kind, name, dtype, rule)
+            elif kind == "allowed":
+                result = self._new(check_id, kind, name, rule, f"in {rule.value!r}")
+                try:
+                    values = pl.Series(rule.value, strict=False)
+                    bad = col.is_not_null() & ~col.is_in(values.cast(dtype, strict=False).drop_nulls().implode())
+                except pl.exceptions.PolarsError as exc:
+                    self._fail_now(result, f"cannot compare {dtype_name(dtype)} with allowed values: "
+                                   f"{describe_read_error(exc)}")
+                    continue
+                self._row_check(result, rule, bad)
+            elif kind == "regex":
+                result = self._new(check_id, kind, name, rule, f"matches {rule.value!r}")
+                self._regex_valid(rule.value, check_id)
+                self._row_check(result, rule, col.is_not_null()
+                                & ~col.cast(pl.String).str.contains(rule.value))
+            elif kind == "length":
+                bounds = [f">= {rule.min:g}" if rule.min is not None else "",
+                          f"<= {rule.max:g}" if rule.max is not None else ""]
+                result = self._new(check_id, kind, name, rule,
+                                   "length " + " and ".join(b for b in bounds if b))
+                length = col.cast(pl.String).str.len_chars()
+                bad = pl.lit(False)
+                if rule.min is not None:
+                    bad = bad | (length < rule.min)
+                if rule.max is not None:
+                    bad = bad | (length > rule.max)
+                self._row_check(result, rule, bad)
+            elif kind == "monotonic":
+                self._monotonic(check_id, name, dtype, rule)
+
+    def _regex_valid(self, pattern: str, check_id: str) -> None:
+        import polars as pl
+
+        try:
+            pl.select(pl.lit("x").str.contains(pattern))
+        except pl.exceptions.PolarsError as exc:
+            reason = describe_read_error(exc)
+            raise ContractError(
+                f"{check_id}: regex {pattern!r} does not compile: {reason}", check=check_id
+            ) from exc
+
+    def _null_fraction(self, result: CheckResult, rule: CheckOptions, missing: pl.Expr,
+                       limit: float) -> None:
+        where = self._where(rule, result.id)
+        nulls, denom = self._alias(), self._alias()
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            count = int(values[nulls] or 0)
+            total = int(values[denom] or 0)
+            res.failing_rows = count
+            res.failing_fraction = count / total if total else 0.0
+            res.observed = res.failing_fraction
+            if total == 0:
+                res.status = "insufficient"
+                res.message = "no rows"
+            elif res.failing_fraction > limit:
+                res.status = "fail"
+                res.message = f"{res.failing_fraction:.2%} nulls ({count:,} of {total:,}) > {limit:.2%}"
+
+        self.pending.append(_Pending(
+            result, {nulls: self._only(rule, missing, where).sum(), denom: self._count(rule, where)},
+            finish, lambda lf: lf.filter(self._only(rule, missing, where)),
+        ))
+
+    def _unique(self, result: CheckResult, opts: CheckOptions, columns: list[str]) -> None:
+        import polars as pl
+
+        absent = [c for c in columns if c not in self.schema]
+        if absent:
+            self._fail_now(result, f"missing column(s): {', '.join(absent)}")
+            return
+        where = self._where(opts, result.id)
+        key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
+        non_null = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
+        keep = self._only(opts, non_null, where)
+        distinct, total = self._alias(), self._alias()
+        if self.streaming:
+            # an exact distinct count holds every key in memory (Polars: ~50 bytes a key);
+            # for data larger than memory, count duplicate 64-bit key hashes in a pass of
+            # their own over the key columns only (~16 bytes a key; false alarm odds ~n²/2⁶⁵)
+            exprs = {}
+            separate = _hash_duplicates(key.filter(keep).hash(seed=0), distinct, total)
+        elif opts.where is None and len(columns) == 1:
+            # n_unique counts null as one value: cheaper than dropping nulls first
+            col = pl.col(columns[0])
+            exprs = {distinct: col.n_unique() - col.null_count().clip(0, 1), total: col.count()}
+        elif opts.where is None:
+            # compound keys compare whole rows, nulls included (a null equals a null)
+            exprs = {distinct: key.n_unique(), total: pl.len()}
+        else:
+            exprs = {distinct: key.filter(keep).n_unique(), total: keep.cast(pl.UInt64).sum()}
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            n_total = int(values[total] or 0)
+            duplicates = n_total - int(values[distinct] or 0)
+            res.failing_rows = duplicates
+            res.failing_fraction = duplicates / n_total if n_total else 0.0
+            if duplicates:
+                res.status = "fail"
+                res.message = f"{duplicates:,} duplicate rows of {n_total:,}"
+
+        self.pending.append(_Pending(
+            result, exprs, finish,
+            lambda lf: lf.filter(keep).filter(key.is_duplicated()).sort(columns),
+            separate if self.streaming else None,
+        ))
+
+    def _literal(self, value: Any, dtype: Any) -> Any:
+        if _is_temporal(dtype):
+            if isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            if isinstance(value, (int, float)):
+                return value
+            if dtype_name(dtype) == "date" and isinstance(value, datetime):
+                return value.date()
+            tz = getattr(dtype, "time_zone", None)
+            if isinstance(value, datetime) and tz and value.tzinfo is None:
+                return value.replace(tzinfo=timezone.utc)
+            if isinstance(value, datetime) and not tz and value.tzinfo is not None:
+                return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def _bound(self, check_id: str, kind: str, name: str, dtype: Any, rule: BoundRule) -> None:
+        import polars as pl
+
+        op = (">=" if rule.inclusive else ">") if kind == "min" else ("<=" if rule.inclusive else "<")
+        result = self._new(check_id, kind, name, rule, f"{op} {rule.value}")
+        if not (dtype.is_numeric() or _is_temporal(dtype)) or (
+            isinstance(rule.value, str) and not _is_temporal(dtype)
+        ):
+            self._fail_now(result, f"column '{name}' is {dtype_name(dtype)}; cannot check {kind} "
+                           f"{rule.value!r} (wrong type in the data or the contract)")
+            return
+        try:
+            value = self._literal(rule.value, dtype)
+        except ValueError as exc:
+            raise ContractError(f"{check_id}: {rule.value!r} is not a date/time: {exc}",
+                                check=check_id) from exc
+        col = pl.col(name)
+        if kind == "min":
+            bad = (col < value) if rule.inclusive else (col <= value)
+            observed = col.min()
+        else:
+            bad = (col > value) if rule.inclusive else (col >= value)
+            observed = col.max()
+        if dtype.is_float():
+            bad = bad & ~col.is_nan()
+        self._row_check(result, rule, bad, observed)
+
+    def _monotonic(self, check_id: str, name: str, dtype: Any, rule: Any) -> None:
+        import polars as pl
+
+        result = self._new(check_id, "monotonic", name, rule, rule.value)
+        where = self._where(rule, check_id)
+        diff = self._filtered(rule, pl.col(name), where).drop_nulls().diff()
+        bad = {"increasing": diff < 0, "decreasing": diff > 0,
+               "strictly_increasing": diff <= 0, "strictly_decreasing": diff >= 0}[rule.value]
+        if _is_temporal(dtype):
+            zero = pl.duration(microseconds=0)
+            diff_t = diff
+            bad = {"increasing": diff_t < zero, "decreasing": diff_t > zero,
+                   "strictly_increasing": diff_t <= zero, "strictly_decreasing": diff_t >= zero
+                   }[rule.value]
+        fail, denom = self._alias(), self._alias()
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            count = int(values[fail] or 0)
+            total = int(values[denom] or 0)
+            res.failing_rows = count
+            res.failing_fraction = count / total if total else 0.0
+            if count:
+                res.status = "fail"
+                res.message = f"{count:,} steps break {rule.value} order"
+
+        shifted = pl.col(name).shift(1)
+        row_bad = {"increasing": pl.col(name) < shifted, "decreasing": pl.col(name) > shifted,
+                   "strictly_increasing": pl.col(name) <= shifted,
+                   "strictly_decreasing": pl.col(name) >= shifted}[rule.value]
+        self.pending.append(_Pending(
+            result, {fail: bad.fill_null(False).sum(),
+                     denom: self._filtered(rule, pl.col(name), where).count()},
+            finish, lambda lf: lf.filter(where).filter(pl.col(name).is_not_null())
+            .filter(row_bad.fill_null(False)),
+        ))
+
+    # -- table ----------------------------------------------------------------------------
+
+    def _table(self, index: int, check: TableCheck) -> None:
+        import polars as pl
+
+        kind = check.kind
+        check_id = f"checks[{index}].{kind}" if check.name is None else f"checks.{check.name}"
+        if kind == "row_count":
+            rc = check.row_count
+            assert rc is not None
+            expected = " and ".join(
+                p for p in (f">= {rc.min:,}" if rc.min is not None else "",
+                            f"<= {rc.max:,}" if rc.max is not None else "") if p)
+            result = self._new(check_id, kind, None, check, f"rows {expected}")
+            where = self._where(check, check_id)
+            alias = self._alias()
+
+            def finish_rows(values: dict[str, Any], res: CheckResult) -> None:
+                rows = int(values[alias] or 0)
+                res.observed = rows
+                low = rc.min is not None and rows < rc.min
+                high = rc.max is not None and rows > rc.max
+                if low or high:
+                    res.status = "fail"
+                    res.message = f"{rows:,} rows, expected {expected}"
+
+            self.pending.append(_Pending(result, {alias: self._count(check, where)}, finish_rows))
+        elif kind == "unique":
+            cols = check.unique or []
+            result = self._new(check_id, kind, ",".join(cols), check, f"({', '.join(cols)}) unique")
+            self._unique(result, check, cols)
+        elif kind in ("expr", "sql", "compare"):
+            text = str(getattr(check, kind))
+            result = self._new(check_id, kind, None, check, text)
+            if kind == "expr":
+                good = _polars_expr(text, check_id)
+            elif kind == "sql":
+                good = _sql_expr(text, check_id)
+            else:
+                match = _COMPARE.match(text)
+                if not match:
+                    raise ContractError(
+                        f"{check_id}: compare {text!r} must look like 'end >= start' "
+                        "(column operator column); use sql: for anything richer", check=check_id)
+                left, op, right = match.groups()
+                absent = [c for c in (left, right) if c not in self.schema]
+                if absent:
+                    self._fail_now(result, f"missing column(s): {', '.join(absent)}")
+                    return
+                good = _sql_expr(f'"{left}" {"=" if op == "==" else op} "{right}"', check_id)
+            try:  # resolve names and types now, so a wrong column is a clear failure
+                pl.LazyFrame(schema=self.schema).select(good).collect_schema()
+            except pl.exceptions.PolarsError as exc:
+                self._fail_now(result, f"cannot evaluate: {describe_read_error(exc)}")
+                return
+            self._row_check(result, check, ~good.cast(pl.Boolean).fill_null(True))
+        elif kind == "freshness":
+            self._freshness(check_id, check)
+
+    def _freshness(self, check_id: str, check: TableCheck) -> None:
+        import polars as pl
+
+        fresh = check.freshness
+        assert fresh is not None
+        max_age = parse_duration(fresh.max_age)
+        now = fresh.now or self.now
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)
+        result = self._new(check_id, "freshness", fresh.column, check, f"age <= {fresh.max_age}")
+        if fresh.file:
+            newest_ts = self.file_mtime()
+            age = now.timestamp() - newest_ts
+            result.observed = datetime.fromtimestamp(newest_ts, tz=timezone.utc).isoformat()
+            result.details = {"age_s": age}
+            if age > max_age.total_seconds():
+                self._fail_now(result, f"file is {_human(age)} old, older than {fresh.max_age}")
+            else:
+                self.pending.append(_Pending(result))
+            return
+        column = fresh.column
+        assert column is not None
+        if column not in self.schema:
+            self._fail_now(result, f"column '{column}' is missing from the data")
+            return
+        dtype = self.schema[column]
+        if not _is_temporal(dtype):
+            self._fail_now(result, f"column '{column}' is {dtype_name(dtype)}, not a date/time")
+            return
+        where = self._where(check, check_id)
+        alias = self._alias()
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            newest = values[alias]
+            if newest is None:
+                res.status = "insufficient"
+                res.message = f"column '{column}' has no values"
+                return
+            if isinstance(newest, datetime):
+                aware = newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
+            elif isinstance(newest, date):
+                aware = datetime(newest.year, newest.month, newest.day, tzinfo=timezone.utc)
+            else:
+                res.status = "insufficient"
+                res.message = f"cannot read a time from {newest!r}"
+                return
+            age = (now - aware).total_seconds()
+            res.observed = aware.isoformat()
+            res.details = {"age_s": age, "now": now.isoformat()}
+            if age > max_age.total_seconds():
+                res.status = "fail"
+                res.message = f"newest {column} is {_human(age)} old, older than {fresh.max_age}"
+
+        newest = self._filtered(check, pl.col(column), where).max()
+        self.pending.append(_Pending(result, {alias: newest}, finish))
+
+    # -- distribution ---------------------------------------------------------------------
+
+
+def _hash_duplicates(hashes: pl.Expr, distinct: str, total: str) -> Callable[[pl.LazyFrame], dict[str, Any]]:
+    """A separate pass: the number of distinct values among the (filtered) key hashes."""
+
+    def compute(lf: pl.LazyFrame) -> dict[str, Any]:
+        import numpy as np
+
+        column = lf.select(hashes.alias("h")).collect(engine="streaming").to_series()
+        values = column.to_numpy()
+        del column
+        values = np.sort(values)
+        count = int(values.size)
+        repeats = int(np.count_nonzero(values[1:] == values[:-1])) if count > 1 else 0
+        return {distinct: count - repeats, total: count}
+
+    return compute
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def _read_failure(contract: Contract, source: DataSource, reason: str, started: float) -> ContractReport:
+    result = CheckResult(
+        id="data.readable", kind="readable", column=None, severity="error", owner=contract.owner,
+        status="fail", expected="data parses", message=f"cannot read {source.location}: {reason}",
+    )
+    return ContractReport(
+        contract=contract.name or "contract", data=source.location, owner=contract.owner,
+        rows=None, columns=[], engine="none", started_at=started,
+        duration_s=time.time() - started, checks=[result],
+    )
+
+
+def run_contract(
+    contract: Contract,
+    source: DataSource,
+    *,
+    reference: DataSource | None = None,
+    sample_rows: int = 5,
+    streaming: bool | None = None,
+    now: datetime | None = None,
+) -> ContractReport:
+    """Evaluate every check of ``contract`` over ``source`` in one pass.
+
+    Args:
+        contract: the parsed contract.
+        source: the data to validate.
+        reference: reference data for distribution checks (a profile is computed in one pass).
+        sample_rows: up to this many failing rows per failed check.
+        streaming: force the streaming engine on/off; default: on for files over
+            ``ASSAY_STREAMING_BYTES`` (1 GiB), folders and remote data.
+        now: the time freshness checks compare with (default: now, UTC).
+
+    Returns:
+        The report. Data that cannot be parsed gives a report with one failed
+        ``data.readable`` check rather than an exception.
+
+    Raises:
+        ContractError: the contract cannot be compiled (bad regex, SQL, expression).
+    """
+    import polars as pl
+
+    from assay.contracts._profile import profile_reference
+
+    started = time.time()
+    t0 = time.perf_counter()
+    try:
+        lf = scan(source)
+        schema = dict(lf.collect_schema())
+    except DataUnreadable as exc:
+        return _read_failure(contract, source, exc.message, started)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        return _read_failure(contract, source, describe_read_error(exc), started)
+    ref_profile = None
+    if contract.distribution and reference is not None:
+        ref_profile = profile_reference(reference, contract.distribution)
+    if streaming is None:
+        size = source.size()
+        streaming = source.is_remote or size is None or size > env_streaming_threshold() or (
+            source.local is not None and source.local.is_dir())
+    engine: Literal["streaming", "in-memory"] = "streaming" if streaming else "in-memory"
+    compiler = _Compiler(contract, schema, reference=ref_profile,
+                         now=now or datetime.now(timezone.utc), file_mtime=source.mtime,
+                         streaming=bool(streaming))
+    pending = compiler.compile()
+    exprs: dict[str, pl.Expr] = {"__rows": pl.len()}
+    for item in pending:
+        exprs.update(item.exprs)
+    selected = [e.alias(k) for k, e in exprs.items()]
+    if source.format in ("csv", "ndjson"):
+        # parse every column, so malformed lines are found even in columns no check reads
+        selected.append(pl.all().null_count().name.prefix("__parsed_"))
+    try:
+        row = lf.select(selected).collect(engine=engine).row(0, named=True)
+    except pl.exceptions.PolarsError as exc:
+        return _read_failure(contract, source, describe_read_error(exc), started)
+    try:
+        for item in pending:
+            if item.separate is not None:
+                row.update(item.separate(lf))
+    except pl.exceptions.PolarsError as exc:
+        return _read_failure(contract, source, describe_read_error(exc), started)
+    results = []
+    for item in pending:
+        if item.finish is not None:
+            item.finish(row, item.result)
+        results.append(item.result)
+    if sample_rows > 0:
+        for item in pending:
+            if item.result.failed and item.sample is not None:
+                try:
+                    frame = item.sample(lf).head(sample_rows).collect()
+                except pl.exceptions.PolarsError:
+                    continue
+                item.result.samples = _jsonable_rows(frame)
+    return ContractReport(
+        contract=contract.name or "contract", data=source.location, owner=contract.owner,
+        rows=int(row["__rows"]), columns=list(schema), engine=engine, started_at=started,
+        duration_s=time.perf_counter() - t0, checks=results,
+        reference=reference.location if reference is not None else None,
+    )
+
+
+def _jsonable_rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
+    rows = []
+    for record in frame.to_dicts():
+        rows.append({k: (v.isoformat() if isinstance(v, (datetime, date)) else v)
+                     for k, v in record.items()})
+    return rows

@@ -1,0 +1,108 @@
+"""The built-in ``kind: validate`` stage: run a contract as a pipeline gate.
+
+.. code-block:: yaml
+
+    stages:
+      validate:
+        kind: validate
+        contract: churn                     # registered name, or contracts/churn.yaml
+        data: data/churn.parquet            # optional: the contract's own data otherwise
+        reference: data/reference.parquet   # optional: for distribution checks
+
+Deps: the data, the contract file and the reference; outs: ``reports/validate/<stage>/``
+(``report.json``, ``report.html``), so an unchanged stage is a cache hit. Exits 1 when an
+error-severity check fails; the message names the report.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from assay.config import KindPlan, PlanContext, Section, StageContext
+
+
+class ValidateOptions(Section):
+    """Options of a ``kind: validate`` stage."""
+
+    contract: str = Field(description="registered contract name or contracts/NAME.yaml")
+    data: str | None = Field(default=None, description="dataset name or path (default: the contract's)")
+    reference: str | None = Field(default=None, description="reference data for distribution checks")
+    sample_rows: int = Field(default=5, ge=0, le=1000)
+
+
+def stage_slug(stage: str) -> str:
+    """A file-system-safe name for a stage instance (``train@model=rf`` -> ``train_model_rf``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stage).strip("_") or "stage"
+
+
+def report_dir(stage: str) -> str:
+    return f"reports/validate/{stage_slug(stage)}"
+
+
+def _target(options: ValidateOptions, root: Path) -> Any:
+    from assay.config import Project
+    from assay.contracts._validate import resolve_targets
+
+    project = Project.load(root)
+    targets = resolve_targets(root, project.config, options.data, options.contract)
+    target = targets[0]
+    if options.reference is not None:
+        from dataclasses import replace
+
+        target = replace(target, reference=options.reference)
+    return project, target
+
+
+class ValidateKind:
+    """``kind: validate``: see the module docstring."""
+
+    name = "validate"
+    options = ValidateOptions
+
+    def plan(self, options: ValidateOptions, ctx: PlanContext) -> KindPlan:
+        from assay._paths import relative_posix
+        from assay.contracts._model import load_contract
+        from assay.contracts._validate import _dataset_path
+
+        project, target = _target(options, ctx.root)
+        deps = [target.data]
+        if target.contract_path is not None:
+            deps.append(relative_posix(ctx.root, target.contract_path))
+            reference = target.reference
+            if reference is None and target.contract_path.is_file():
+                contract = load_contract(target.contract_path)
+                reference = contract.reference if contract.distribution else None
+            if reference is not None:
+                deps.append(_dataset_path(reference, project.config)[0])
+        out = report_dir(ctx.stage)
+        return KindPlan(deps=deps, outs=[f"{out}/report.json", f"{out}/report.html"])
+
+    def run(self, options: ValidateOptions, ctx: StageContext) -> int:
+        from assay._paths import resolve_inside
+        from assay.contracts._report import print_report, write_reports
+        from assay.contracts._validate import record_result, validate_target
+
+        project, target = _target(options, ctx.root)
+        report = validate_target(ctx.root, project.config, target,
+                                 sample_rows=options.sample_rows, state_dir=project.state_dir)
+        out = resolve_inside(ctx.root, report_dir(ctx.stage), what="report dir")
+        write_reports(report, json_path=out / "report.json", html_path=out / "report.html")
+        record_result(ctx.store_url, report, dataset=target.dataset,
+                      stage_run_id=ctx.stage_run_id or None)
+        from rich.console import Console
+
+        print_report(report, Console(file=sys.stdout, highlight=False, width=140))
+        html_path = f"{report_dir(ctx.stage)}/report.html"
+        if not report.passed:
+            print(f"contract '{report.contract}' failed {report.errors} checks; report: {html_path}")
+            return 1
+        print(f"report: {html_path}")
+        return 0
+
+
+KIND = ValidateKind()

@@ -1,0 +1,258 @@
+"""The contract file (``contracts/NAME.yaml``) as pydantic models.
+
+Every check may be written short (``min: 0``) or long (``min: {value: 0, inclusive: false,
+severity: warn, owner: ana@example.com, where: "region = 'north'"}``). Unknown keys are errors
+that name the file, line and key and suggest the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from assay.config import Section, load_model
+from assay.errors import ConfigError
+
+Severity = Literal["error", "warn"]
+Statistic = Literal["psi", "ks", "chi2", "js", "wasserstein"]
+Monotonic = Literal["increasing", "decreasing", "strictly_increasing", "strictly_decreasing"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90m"``, ``"36h"``, ``"2d"``, ``"1w"`` -> timedelta.
+
+    Raises:
+        ValueError: not a duration.
+    """
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; use a number and s, m, h, d or w (e.g. 36h)")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+class CheckOptions(Section):
+    """What every check may carry: severity, owner, a row filter, a description."""
+
+    severity: Severity = "error"
+    owner: str | None = Field(default=None, description="defaults to the contract's owner")
+    where: str | None = Field(default=None, description="SQL predicate limiting the rows checked")
+    description: str | None = None
+
+
+def _shorthand(value: Any) -> Any:
+    return value if isinstance(value, dict) else {"value": value}
+
+
+class BoolRule(CheckOptions):
+    value: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return _shorthand(value)
+
+
+class FractionRule(CheckOptions):
+    value: float = Field(ge=0.0, le=1.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return _shorthand(value)
+
+
+class TextRule(CheckOptions):
+    value: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return _shorthand(value)
+
+
+class AllowedRule(CheckOptions):
+    value: list[Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return _shorthand(value)
+
+
+class MonotonicRule(CheckOptions):
+    value: Monotonic
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return _shorthand(value)
+
+
+class BoundRule(CheckOptions):
+    """A lower or upper bound: a number, or an ISO date/time for temporal columns."""
+
+    value: float | int | datetime | str
+    inclusive: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return _shorthand(value)
+
+
+class Range(Section):
+    """``{min: X, max: Y}``; either side optional."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class RangeRule(CheckOptions):
+    min: float | None = None
+    max: float | None = None
+
+
+class ColumnSpec(Section):
+    """Checks on one column."""
+
+    dtype: TextRule | None = Field(default=None, description="int64, float64, str, bool, date, ...")
+    nullable: BoolRule | None = None
+    max_null_fraction: FractionRule | None = None
+    unique: BoolRule | None = None
+    min: BoundRule | None = None
+    max: BoundRule | None = None
+    allowed: AllowedRule | None = None
+    regex: TextRule | None = None
+    length: RangeRule | None = Field(default=None, description="string length bounds")
+    monotonic: MonotonicRule | None = None
+
+
+class RowCount(Section):
+    min: int | None = Field(default=None, ge=0)
+    max: int | None = Field(default=None, ge=0)
+
+
+class Freshness(Section):
+    """The newest ``column`` value (or the file's modification time) is at most ``max_age`` old."""
+
+    column: str | None = None
+    file: bool = False
+    max_age: str
+    now: datetime | None = Field(default=None, description="compare to this time, not now")
+
+    @field_validator("max_age")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Freshness:
+        if (self.column is None) == (not self.file):
+            raise ValueError("freshness needs exactly one of 'column' or 'file: true'")
+        return self
+
+
+_TABLE_KINDS = ("row_count", "unique", "expr", "sql", "compare", "freshness")
+
+
+class TableCheck(CheckOptions):
+    """One table-level check; exactly one of the kind keys is set."""
+
+    name: str | None = None
+    row_count: RowCount | None = None
+    unique: list[str] | None = Field(default=None, description="compound key columns")
+    expr: str | None = Field(default=None, description="Polars expression, true for good rows")
+    sql: str | None = Field(default=None, description="SQL predicate, true for good rows")
+    compare: str | None = Field(default=None, description="'a >= b' between two columns")
+    freshness: Freshness | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TableCheck:
+        given = [k for k in _TABLE_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a table check needs exactly one of {', '.join(_TABLE_KINDS)} (got "
+                f"{', '.join(given) or 'none'})"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in _TABLE_KINDS if getattr(self, k) is not None)
+
+
+class DistributionSpec(CheckOptions):
+    """Distribution checks on one column, against the reference dataset or absolute bounds."""
+
+    statistic: Statistic | None = Field(
+        default=None, description="drift statistic; default psi for numbers, js for categories"
+    )
+    threshold: float | None = Field(default=None, ge=0.0, description="drift when exceeded")
+    bins: int = Field(default=20, ge=2, le=1000)
+    mean: Range | None = None
+    std: Range | None = None
+    quantiles: dict[float, Range] | None = None
+    category_share: dict[str, Range] | None = None
+    new_categories: bool | None = Field(
+        default=None, description="fail on values absent from the reference (default for strings)"
+    )
+    drift: bool = Field(default=True, description="compute the drift statistic")
+
+
+class Contract(Section):
+    """A data contract file."""
+
+    name: str | None = None
+    owner: str | None = None
+    description: str | None = None
+    data: str | None = Field(default=None, description="default data this contract validates")
+    reference: str | None = Field(default=None, description="reference data for distribution")
+    extra_columns: Literal["allow", "warn", "error"] = "warn"
+    columns: dict[str, ColumnSpec] = Field(default_factory=dict)
+    checks: list[TableCheck] = Field(default_factory=list)
+    distribution: dict[str, DistributionSpec] = Field(default_factory=dict)
+
+    @field_validator("columns", "distribution", mode="before")
+    @classmethod
+    def _empty_spec(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+
+def load_contract(path: Path) -> Contract:
+    """Parse ``path`` into a :class:`Contract` (name defaults to the file stem).
+
+    Raises:
+        ConfigError: the file is missing or malformed (file, line, key, suggestion).
+    """
+    if not path.is_file():
+        raise ConfigError(f"Contract file {path} does not exist", file=str(path))
+    contract: Contract = load_model(path, Contract)
+    if contract.name is None:
+        contract = contract.model_copy(update={"name": path.stem})
+    return contract
+
+
+__all__ = [
+    "BoolRule",
+    "BoundRule",
+    "CheckOptions",
+    "ColumnSpec",
+    "Contract",
+    "DistributionSpec",
+    "Freshness",
+    "Range",
+    "RowCount",
+    "TableCheck",
+    "load_contract",
+    "parse_duration",
+]

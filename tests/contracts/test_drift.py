@@ -1,0 +1,79 @@
+"""Drift statistics on counts: right values, no false alarms, insufficient data reported."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assay.contracts import drift
+
+
+def test_identical_distributions_do_not_drift() -> None:
+    counts = [100.0, 200.0, 300.0, 400.0]
+    for statistic in drift.STATISTICS:
+        result = drift.compare(statistic, counts, counts, centers=[0, 1, 2, 3], scale=1.0)
+        assert not result.drifted, statistic
+        assert result.insufficient is None
+
+
+def test_shifted_distributions_drift() -> None:
+    ref = [400.0, 300.0, 200.0, 100.0]
+    cur = [100.0, 200.0, 300.0, 400.0]
+    for statistic in drift.STATISTICS:
+        result = drift.compare(statistic, ref, cur, centers=[0, 1, 2, 3], scale=1.0)
+        assert result.drifted, statistic
+
+
+def test_known_values() -> None:
+    assert drift.js_distance([1, 0], [0, 1]) == pytest.approx(1.0)
+    assert drift.psi([50, 50], [50, 50]) == pytest.approx(0.0)
+    d, _ = drift.ks_binned([1, 1, 0, 0], [0, 0, 1, 1])
+    assert d == pytest.approx(1.0)
+    assert drift.wasserstein_binned([1, 0], [0, 1], [0.0, 2.0], scale=2.0) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("ref", "cur", "reason"), [
+    ([0, 0], [1, 2], "reference has no values"), ([1, 2], [0, 0], "no values to compare")])
+def test_insufficient_data_is_not_drift(ref: list[float], cur: list[float], reason: str) -> None:
+    result = drift.compare("psi", ref, cur)
+    assert (result.drifted, result.insufficient, result.value) == (False, reason, None)
+
+
+def test_chi2_false_alarm_rate_is_at_most_its_level() -> None:
+    rng = np.random.default_rng(0)
+    probs = [0.5, 0.3, 0.15, 0.05]
+    alarms = sum(
+        drift.compare("chi2", rng.multinomial(2000, probs), rng.multinomial(2000, probs)).drifted
+        for _ in range(400)
+    )
+    assert alarms / 400 <= 0.025
+
+
+def test_quantile_bins_hold_equal_shares() -> None:
+    values = np.random.default_rng(1).normal(size=10_000)
+    edges = drift.quantile_edges(values, 10)
+    counts = drift.bin_counts(values, edges)
+    assert len(counts) == 10 and counts.sum() == 10_000
+    assert np.all(np.abs(counts - 1000) <= 1)
+
+
+def test_bad_input_raises() -> None:
+    with pytest.raises(ValueError, match="unknown drift statistic 'nope'"):
+        drift.compare("nope", [1], [1])
+    with pytest.raises(ValueError, match="reference has 2 bins, current has 3"):
+        drift.compare("psi", [1, 2], [1, 2, 3])
+    with pytest.raises(ValueError, match="non-negative"):
+        drift.psi([-1, 2], [1, 2])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=20))
+def test_statistics_are_zero_on_self_and_symmetric_js(counts: list[int]) -> None:
+    if sum(counts) == 0:
+        return
+    assert drift.psi(counts, counts) == pytest.approx(0.0, abs=1e-12)
+    assert drift.js_distance(counts, counts) == pytest.approx(0.0, abs=1e-6)
+    other = list(reversed(counts))
+    assert drift.js_distance(counts, other) == pytest.approx(drift.js_distance(other, counts))
