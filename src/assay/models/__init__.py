@@ -1,0 +1,66 @@
+"""Model packages: a model in a safe format plus ``model.json`` (flavor, signature, lineage).
+
+Flavors: ``sklearn`` (skops, trusted types only), ``xgboost`` (native UBJSON), ``lightgbm``
+(native text), ``onnx`` (onnxruntime) and ``pyfunc`` (pickle: opt-in and hash-verified).
+
+>>> import assay
+>>> assay.log_model(clf, "churn", input_example=frame.head(5))  # doctest: +SKIP
+>>> assay.load_model("churn@production").predict_proba(frame)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from assay.models._flavors import FLAVORS, TRUSTED_PREFIXES, TRUSTED_TYPES_ENV, detect_flavor
+from assay.models._logged import (
+    LoggedModel,
+    active_stage,
+    load_model,
+    log_model,
+    materialize,
+    resolve_model_ref,
+    resolve_package,
+    store_package,
+)
+from assay.models._package import (
+    MODEL_FILE,
+    LoadedModel,
+    ModelPackage,
+    is_package,
+    load_package,
+    read_package,
+    save_model,
+)
+from assay.models._signature import ColumnSpec, Signature, dtype_family, infer_signature, to_frame
+from assay.models._table import read_table
+from assay.models._train_kind import ESTIMATOR_ALIASES, TrainOptions, stage_slug
+
+__all__ = [
+    "ESTIMATOR_ALIASES",
+    "FLAVORS",
+    "MODEL_FILE",
+    "TRUSTED_PREFIXES",
+    "TRUSTED_TYPES_ENV",
+    "ColumnSpec",
+    "LoadedModel",
+    "LoggedModel",
+    "ModelPackage",
+    "Signature",
+    "TrainOptions",
+    "active_stage",
+    "detect_flavor",
+    "dtype_family",
+    "infer_signature",
+    "is_package",
+    "load_model",
+    "load_package",
+    "log_model",
+    "materialize",
+    "read_package",
+    "read_table",
+    "resolve_model_ref",
+    "resolve_package",
+    "save_model",
+    "stage_slug",
+    "store_package",
+    "to_frame",
+]

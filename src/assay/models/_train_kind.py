@@ -1,0 +1,437 @@
+"""The built-in ``kind: train`` stage: fit an estimator with simple preprocessing, package it.
+
+.. code-block:: yaml
+
+    train:
+      kind: train
+      matrix: {model: [random_forest, hist_gradient_boosting, logistic_regression]}
+      estimator: ${matrix.model}          # an alias or an import path
+      hyperparams: {random_state: 7}
+      data: data/train.parquet            # a path or a dataset name from assay.yaml
+      target: churned
+      features: {exclude: [customer_id]}  # or a list of columns; default: all but the target
+      categorical: onehot                 # or ordinal
+      scale: true
+      sample: 0.2                         # train on a fraction (CI profiles)
+
+Outputs: the package directory ``models/<stage_slug>`` and ``metrics/<stage_slug>.json``.
+The preprocessing lives inside the saved pipeline, so the package takes raw columns.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from assay._atomic import write_text_atomic
+from assay.config import KindPlan, PlanContext, StageContext
+from assay.errors import ModelError
+
+ESTIMATOR_ALIASES = {
+    "random_forest": "sklearn.ensemble.RandomForestClassifier",
+    "random_forest_regressor": "sklearn.ensemble.RandomForestRegressor",
+    "hist_gradient_boosting": "sklearn.ensemble.HistGradientBoostingClassifier",
+    "hist_gradient_boosting_regressor": "sklearn.ensemble.HistGradientBoostingRegressor",
+    "logistic_regression": "sklearn.linear_model.LogisticRegression",
+    "ridge": "sklearn.linear_model.Ridge",
+    "xgboost": "xgboost.XGBClassifier",
+    "xgboost_regressor": "xgboost.XGBRegressor",
+    "lightgbm": "lightgbm.LGBMClassifier",
+    "lightgbm_regressor": "lightgbm.LGBMRegressor",
+}
+_SEED_PARAMS = ("random_state", "seed")
+
+
+def stage_slug(stage: str) -> str:
+    """A file-name-safe form of a stage instance name: ``train[model=rf]`` -> ``train-model-rf``."""
+    slug = re.sub(r"[^A-Za-z0-9_.]+", "-", stage).strip("-.")
+    return slug or "stage"
+
+
+class FeatureExclusion(BaseModel):
+    """All columns but the target and these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    exclude: list[str] = Field(default_factory=list)
+
+
+class TrainOptions(BaseModel):
+    """Options of ``kind: train``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    estimator: str = Field(description="an import path or alias (random_forest, xgboost, ...)")
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+    hyperparams_for: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="extra hyperparams per estimator (alias or path)"
+    )
+    data: str
+    validation: str | None = Field(
+        default=None, description="data to score after training (path or dataset name)"
+    )
+    target: str
+    features: list[str] | FeatureExclusion | None = None
+    categorical: Literal["onehot", "ordinal"] = "onehot"
+    impute: Literal["median", "mean", "most_frequent", "none"] = "median"
+    scale: bool = False
+    seed: int = 0
+    sample: float | None = Field(default=None, gt=0, le=1)
+    name: str | None = Field(default=None, description="model name (default: the stage group)")
+
+    @field_validator("estimator")
+    @classmethod
+    def _known_form(cls, value: str) -> str:
+        if value not in ESTIMATOR_ALIASES and "." not in value:
+            from assay.config import suggest
+
+            raise ValueError(
+                f"unknown estimator {value!r}{suggest(value, list(ESTIMATOR_ALIASES))}; "
+                "use an alias or an import path such as sklearn.ensemble.RandomForestClassifier"
+            )
+        return value
+
+
+def estimator_path(name: str) -> str:
+    return ESTIMATOR_ALIASES.get(name, name)
+
+
+def make_estimator(options: TrainOptions) -> Any:
+    """Instantiate the configured estimator with its hyperparameters and seed.
+
+    Raises:
+        ModelError: the class cannot be imported or rejects its hyperparameters.
+    """
+    from assay.models._flavors import import_extra
+
+    path = estimator_path(options.estimator)
+    module_name, _, class_name = path.rpartition(".")
+    if module_name.split(".")[0] in ("xgboost", "lightgbm"):
+        module = import_extra(module_name)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ModelError(f"Cannot import estimator module {module_name!r}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None or not callable(cls):
+        raise ModelError(f"{module_name!r} has no estimator {class_name!r}")
+    params = dict(options.hyperparams)
+    for key in (options.estimator, path):
+        params.update(options.hyperparams_for.get(key, {}))
+    try:
+        estimator = cls(**params)
+    except TypeError as exc:
+        raise ModelError(f"{class_name} rejected its hyperparameters: {exc}") from None
+    get_params = getattr(estimator, "get_params", None)
+    if callable(get_params):
+        accepted = get_params()
+        seeds = {k: options.seed for k in _SEED_PARAMS if k in accepted and k not in params}
+        if seeds:
+            estimator.set_params(**seeds)
+        if module_name.startswith("lightgbm") and "verbose" in accepted and "verbose" not in params:
+            estimator.set_params(verbose=-1)
+    return estimator
+
+
+def select_features(frame: Any, options: TrainOptions) -> list[str]:
+    """The feature columns: a list, or all but the target, exclusions and date/time columns.
+
+    Raises:
+        ModelError: a listed feature is missing or is a date/time column.
+    """
+    from assay.models._signature import dtype_family
+
+    if isinstance(options.features, list):
+        missing = [c for c in options.features if c not in frame.columns]
+        if missing:
+            raise ModelError(f"Feature column(s) not in the data: {', '.join(missing)}")
+        temporal = [c for c in options.features if dtype_family(str(frame.schema[c])) == "temporal"]
+        if temporal:
+            raise ModelError(
+                f"Date/time features are not supported: {', '.join(temporal)}; derive a number"
+            )
+        return list(options.features)
+    exclude = set(options.features.exclude if options.features else []) | {options.target}
+    return [
+        c
+        for c in frame.columns
+        if c not in exclude
+        and dtype_family(str(frame.schema[c])) in ("numeric", "string", "boolean")
+    ]
+
+
+def build_pipeline(frame: Any, features: list[str], options: TrainOptions, estimator: Any) -> Any:
+    """An sklearn Pipeline: imputation, scaling and categorical encoding, then the estimator."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    from assay.models._signature import dtype_family
+
+    numeric = [c for c in features if dtype_family(str(frame.schema[c])) == "numeric"]
+    categorical = [c for c in features if c not in numeric]
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        steps: list[Any] = []
+        if options.impute != "none":
+            steps.append(SimpleImputer(strategy=options.impute))
+        if options.scale:
+            steps.append(StandardScaler())
+        transformers.append(("numeric", make_pipeline(*steps) if steps else "passthrough", numeric))
+    if categorical:
+        encoder = (
+            OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+            if options.categorical == "onehot"
+            else OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+        )
+        fill = SimpleImputer(missing_values=None, strategy="constant", fill_value="(missing)")
+        transformers.append(("categorical", make_pipeline(fill, encoder), categorical))
+    return Pipeline(
+        [
+            ("preprocess", ColumnTransformer(transformers, sparse_threshold=0.0)),
+            ("model", estimator),
+        ]
+    )
+
+
+def _training_metrics(pipeline: Any, frame: Any, y: Any, task: str) -> dict[str, float]:
+    """Metrics on the training rows (a sanity check, not an evaluation)."""
+    import numpy as np
+    from sklearn import metrics
+
+    if task == "classification":
+        proba = pipeline.predict_proba(frame)
+        classes = list(pipeline.classes_)
+        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+        out = {"train_accuracy": float(np.mean(pred == np.asarray(y, dtype=object)))}
+        if len(classes) == 2 and len(np.unique(y)) == 2:
+            out["train_roc_auc"] = float(metrics.roc_auc_score(y == classes[1], proba[:, 1]))
+        out["train_log_loss"] = float(metrics.log_loss(y, proba, labels=classes))
+        return out
+    pred = np.asarray(pipeline.predict(frame), dtype=np.float64)
+    return {
+        "train_rmse": float(np.sqrt(np.mean((pred - y) ** 2))),
+        "train_r2": float(metrics.r2_score(y, pred)),
+    }
+
+
+def _validation_metrics(
+    root: Path, options: TrainOptions, pipeline: Any, features: list[str], task: str
+) -> dict[str, float]:
+    """The same metrics (without the ``train_`` prefix) on the validation data."""
+    from assay._paths import resolve_inside
+    from assay.models._table import read_table
+
+    assert options.validation is not None
+    path = resolve_inside(root, _data_rel(root, options.validation), what="validation data")
+    frame = read_table(path)
+    missing = [c for c in [*features, options.target] if c not in frame.columns]
+    if missing:
+        raise ModelError(f"Validation data {path.name} lacks column(s): {', '.join(missing)}")
+    frame = frame.filter(frame[options.target].is_not_null())
+    found = _training_metrics(
+        pipeline, frame.select(features), frame[options.target].to_numpy(), task
+    )
+    return {key.removeprefix("train_"): value for key, value in found.items()}
+
+
+class TrainKind:
+    """``kind: train``: see the module docstring."""
+
+    name = "train"
+    options = TrainOptions
+
+    def plan(self, options: TrainOptions, ctx: PlanContext) -> KindPlan:
+        slug = stage_slug(ctx.stage)
+        deps = [_data_rel(ctx.root, options.data)]
+        if options.validation:
+            deps.append(_data_rel(ctx.root, options.validation))
+        return KindPlan(deps=deps, outs=[f"models/{slug}"], metrics=[f"metrics/{slug}.json"])
+
+    def run(self, options: TrainOptions, ctx: StageContext) -> int:
+        train(options, ctx)
+        return 0
+
+
+def _data_rel(root: Path, data: str) -> str:
+    from assay.config import Project
+
+    if "/" not in data and "." not in data:
+        try:
+            datasets = Project.load(root).config.datasets
+        except Exception:  # planning must not fail on an unrelated config problem here
+            datasets = {}
+        if data in datasets:
+            return str(datasets[data].path)
+    return data
+
+
+def train(options: TrainOptions, ctx: StageContext) -> dict[str, Any]:
+    """Fit, package, log and write metrics for one train stage instance.
+
+    Returns:
+        The metrics written to ``metrics/<slug>.json``.
+
+    Raises:
+        ModelError: bad data, features, estimator or hyperparameters.
+    """
+    from assay._paths import resolve_inside
+    from assay.config import Project
+    from assay.models._logged import store_package
+    from assay.models._package import save_model
+    from assay.models._table import read_table
+    from assay.objects import hash_file
+
+    project = Project.load(ctx.root)
+    slug = stage_slug(ctx.stage)
+    data_path = resolve_inside(ctx.root, _data_rel(ctx.root, options.data), what="training data")
+    frame = read_table(data_path)
+    if options.target not in frame.columns:
+        raise ModelError(f"Training data {data_path.name} has no target column {options.target!r}")
+    frame = frame.filter(frame[options.target].is_not_null())
+    if options.sample is not None and options.sample < 1:
+        frame = frame.sample(fraction=options.sample, seed=options.seed, shuffle=True)
+    if frame.height < 2:
+        raise ModelError(f"Training data {data_path.name} has fewer than 2 labelled rows")
+    features = select_features(frame, options)
+    if not features:
+        raise ModelError("No feature columns left to train on; check features/exclude")
+    estimator = make_estimator(options)
+    pipeline = build_pipeline(frame, features, options, estimator)
+    x = frame.select(features)
+    y = frame[options.target].to_numpy()
+    started = time.perf_counter()
+    try:
+        pipeline.fit(x, y)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"Training {estimator_path(options.estimator)} failed: {exc}") from None
+    seconds = time.perf_counter() - started
+    task = (
+        "classification"
+        if hasattr(pipeline, "classes_") or hasattr(estimator, "classes_")
+        else "regression"
+    )
+    metrics: dict[str, Any] = _training_metrics(pipeline, x, y, task)
+    if options.validation:
+        metrics.update(_validation_metrics(ctx.root, options, pipeline, features, task))
+    metrics.update({"train_seconds": seconds, "train_rows": float(frame.height)})
+    name = options.name or ctx.group or ctx.stage
+    package_dir = resolve_inside(ctx.root, f"models/{slug}", what="model output")
+    params: dict[str, Any] = {
+        "estimator": estimator_path(options.estimator),
+        "hyperparams": _plain(estimator.get_params(deep=False))
+        if hasattr(estimator, "get_params")
+        else dict(options.hyperparams),
+        "features": features,
+        "seed": options.seed,
+        "sample": options.sample,
+        "categorical": options.categorical,
+        "impute": options.impute,
+        "scale": options.scale,
+    }
+    lineage = {
+        "root": ctx.root,
+        "run_id": ctx.run_id,
+        "stage_run_id": ctx.stage_run_id,
+        "stage": ctx.stage,
+        "datasets": [
+            {
+                "name": options.data,
+                "path": data_path.relative_to(ctx.root).as_posix(),
+                "oid": hash_file(data_path),
+            }
+        ],
+        "params": params,
+    }
+    package = save_model(
+        pipeline, package_dir, name=name, input_example=x.head(5), task=task, lineage=lineage
+    )
+    logged = store_package(
+        package,
+        cache_dir=project.cache_dir,
+        store_url=ctx.store_url,
+        stage_run_id=ctx.stage_run_id,
+        artifact_path=f"models/{slug}",
+    )
+    metrics["model_size_mb"] = package.size_bytes / 1e6
+    _record_run(ctx, params, metrics)
+    metrics_path = resolve_inside(ctx.root, f"metrics/{slug}.json", what="metrics output")
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(metrics_path, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    print(
+        f"trained {name} ({estimator_path(options.estimator)}) on {frame.height} rows in "
+        f"{seconds:.2f}s -> models/{slug} ({logged.oid[:12]})"
+    )
+    return metrics
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    plain: dict[str, Any] = json.loads(json.dumps(params, default=str))
+    return plain
+
+
+def _record_run(ctx: StageContext, params: dict[str, Any], metrics: dict[str, Any]) -> None:
+    """Params (prefixed ``kind.``, so they never clash with params.yaml keys) and metrics."""
+    from sqlalchemy import select
+
+    from assay.store import open_store
+    from assay.store.tables import metrics as metrics_table
+    from assay.store.tables import params as params_table
+    from assay.store.tables import stage_runs
+
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update({f"kind.{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[f"kind.{key}"] = value
+    store = open_store(ctx.store_url)
+    try:
+        with store.write() as conn:
+            exists = conn.execute(
+                select(stage_runs.c.id).where(stage_runs.c.id == ctx.stage_run_id)
+            ).first()
+            if exists is None:
+                return
+            taken = {
+                row.key
+                for row in conn.execute(
+                    select(params_table.c.key).where(
+                        params_table.c.stage_run_id == ctx.stage_run_id
+                    )
+                )
+            }
+            rows = [
+                {"stage_run_id": ctx.stage_run_id, "key": k, "value": json.dumps(v, default=str)}
+                for k, v in flat.items()
+                if k not in taken
+            ]
+            if rows:
+                conn.execute(params_table.insert(), rows)
+            now = time.time()
+            values = [
+                {
+                    "stage_run_id": ctx.stage_run_id,
+                    "key": k,
+                    "value": float(v),
+                    "step": 0,
+                    "ts": now,
+                }
+                for k, v in metrics.items()
+                if isinstance(v, (int, float))
+            ]
+            if values:
+                conn.execute(metrics_table.insert(), values)
+    finally:
+        store.close()
+
+
+KIND = TrainKind()

@@ -1,0 +1,343 @@
+"""Evaluation: candidates x datasets x slices, fairness, champion comparison, gates, selection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import numpy as np
+import polars as pl
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from assay.errors import EvaluationError
+from assay.evaluation import Candidate, EvaluateOptions, evaluate, to_junit, to_markdown
+from assay.models import save_model
+from tests.models.worlds import churn_frame, save_candidate
+
+REPORT_KEYS = ["candidates", "champion", "passed", "primary_metric", "selected", "stage"]
+CANDIDATE_KEYS = [
+    "candidate", "comparison", "fairness", "gates", "is_champion", "metrics", "oid", "package",
+    "passed",
+]
+GATE_KEYS = ["bound", "dataset", "detail", "gate", "metric", "op", "passed", "slice", "value"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval") / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "assay.yaml").write_text("project: eval\ndatasets:\n  bench: data/benchmark.parquet\n")
+    train = churn_frame(1500, seed=1)
+    churn_frame(800, seed=2).write_parquet(root / "data" / "holdout.parquet")
+    churn_frame(800, seed=3, shift=5).write_parquet(root / "data" / "benchmark.parquet")
+    save_candidate(root, "models/lr", LogisticRegression(), train, name="train[model=lr]")
+    save_candidate(root, "models/rf", RandomForestClassifier(n_estimators=30, max_depth=5, random_state=0),
+                   train, name="train[model=rf]")
+    save_candidate(root, "models/weak", LogisticRegression(), train, features=["gender", "customer_id"],
+                   name="weak")
+    return root
+
+
+def _options(**overrides: Any) -> EvaluateOptions:
+    base: dict[str, Any] = {
+        "candidates": ["train"],
+        "datasets": {"holdout": "data/holdout.parquet", "benchmark": "bench"},
+        "target": "churned",
+        "slices": {"new": "tenure_months < 12", "monthly": 'pl.col("contract") == "monthly"'},
+        "fairness": {"column": "gender"},
+        "gates": [{"metric": "roc_auc", "min": 0.6, "dataset": "holdout"}],
+        "select": {"metric": "roc_auc", "dataset": "holdout"},
+        "bootstrap": {"resamples": 200},
+    }
+    return EvaluateOptions.model_validate({**base, **overrides})
+
+
+def _cands(root: Path, *names: str) -> list[Candidate]:
+    return [Candidate(name=n, package=root / "models" / n) for n in names]
+
+
+def _champion(root: Path, name: str = "lr") -> Candidate:
+    return Candidate(name=f"champion ({name})", package=root / "models" / name, is_champion=True,
+                     ref=f"models/{name}")
+
+
+def test_report_has_the_documented_shape_and_selects_the_best(world: Path) -> None:
+    result = evaluate(
+        _options(gates=[
+            {"metric": "roc_auc", "min": 0.6, "dataset": "holdout"},
+            {"beats_champion": {"metric": "roc_auc", "min_delta": -0.5}, "dataset": "holdout"},
+            {"metric": "latency_ms_per_row", "max": 50},
+            {"metric": "demographic_parity_difference", "max": 0.5},
+        ]),
+        _cands(world, "rf", "weak"), root=world, stage="evaluate", champion=_champion(world),
+        datasets={"bench": type("D", (), {"path": "data/benchmark.parquet"})()},
+    )
+    report = json.loads(json.dumps(result.report))
+    assert sorted(report) == REPORT_KEYS
+    assert report["passed"] is True
+    assert report["selected"]["candidate"] == "rf"
+    assert report["primary_metric"] == {"name": "roc_auc", "dataset": "holdout", "slice": "all"}
+    assert report["champion"]["ref"] == "models/lr"
+    assert [c["candidate"] for c in report["candidates"]] == ["champion (lr)", "rf", "weak"]
+    for cand in report["candidates"]:
+        assert sorted(cand) == CANDIDATE_KEYS
+        assert all(sorted(g) == GATE_KEYS for g in cand["gates"])
+    rf = report["candidates"][1]
+    assert sorted(rf["metrics"]) == ["benchmark", "holdout"]
+    assert sorted(rf["metrics"]["holdout"]) == ["all", "monthly", "new"]
+    everything = rf["metrics"]["holdout"]["all"]
+    for metric in ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier",
+                   "ece", "tp", "fp", "tn", "fn", "rows", "latency_ms_per_row", "model_size_mb",
+                   "demographic_parity_difference", "equalized_odds_difference"):
+        assert metric in everything, metric
+    assert everything["rows"] == 800
+    assert rf["metrics"]["holdout"]["new"]["rows"] < 800
+    assert sorted(rf["fairness"]["holdout"]["groups"]) == ["female", "male"]
+    comparison = rf["comparison"]["holdout"]["roc_auc"]
+    assert sorted(comparison) == ["confidence", "delta", "high", "low"]
+    assert comparison["low"] <= comparison["high"]
+    weak = report["candidates"][2]
+    assert weak["metrics"]["holdout"]["all"]["roc_auc"] < everything["roc_auc"]
+    champion = report["candidates"][0]
+    assert champion["is_champion"] and champion["comparison"] == {}
+
+
+def test_a_gate_beyond_reach_fails_every_candidate_and_says_which(world: Path) -> None:
+    result = evaluate(
+        _options(gates=[{"metric": "roc_auc", "min": 0.99, "dataset": "holdout"}]),
+        _cands(world, "rf", "lr"), root=world,
+    )
+    assert result.passed is False and result.report["selected"] is None
+    summary = result.failure_summary()
+    assert "rf: roc_auc >= 0.99: roc_auc = " in summary
+    assert "lr: roc_auc >= 0.99" in summary
+
+
+def test_beats_champion_needs_the_lower_bound_to_clear_min_delta(world: Path) -> None:
+    options = _options(gates=[{"beats_champion": {"metric": "roc_auc", "min_delta": 0.0}}])
+    result = evaluate(options, [Candidate("lr-again", world / "models" / "lr")], root=world,
+                      champion=_champion(world))
+    gate = result.report["candidates"][1]["gates"][0]
+    assert gate["passed"] is False  # identical to the champion: no improvement
+    assert gate["op"] == "improvement_low >" and gate["value"] == pytest.approx(0.0, abs=1e-9)
+    better = evaluate(options, _cands(world, "rf"), root=world, champion=_champion(world, "weak"))
+    assert better.report["candidates"][1]["gates"][0]["passed"] is True
+
+
+def test_max_regression_allows_a_small_drop(world: Path) -> None:
+    options = _options(gates=[{"max_regression": {"metric": "log_loss", "max_delta": 0.5}}])
+    result = evaluate(options, _cands(world, "weak"), root=world, champion=_champion(world, "rf"))
+    gate = result.report["candidates"][1]["gates"][0]
+    assert gate["passed"] is True and gate["value"] < 0
+
+
+def test_no_champion_skips_comparison_gates(world: Path) -> None:
+    options = _options(gates=[{"beats_champion": {"metric": "roc_auc"}}])
+    result = evaluate(options, _cands(world, "rf"), root=world)
+    gate = result.report["candidates"][0]["gates"][0]
+    assert gate["passed"] is True and "no champion yet" in gate["detail"]
+
+
+def test_unknown_metric_in_a_gate_is_an_error_with_a_suggestion(world: Path) -> None:
+    with pytest.raises(EvaluationError, match=r"gates\[0\]: unknown metric 'roc_acu'.*roc_auc"):
+        evaluate(_options(gates=[{"metric": "roc_acu", "min": 0.5}]), _cands(world, "rf"), root=world)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"gates": [{"metric": "roc_auc", "min": 0.5, "dataset": "holdot"}]}, "unknown dataset 'holdot'"),
+        ({"gates": [{"metric": "roc_auc", "min": 0.5, "slice": "neww"}]}, "unknown slice 'neww'"),
+        ({"select": {"metric": "f2"}}, "select: unknown metric 'f2'"),
+        ({"slices": {"bad": "tenure_months <"}}, "Slice 'bad' is not a valid expression"),
+        ({"fairness": {"column": "race"}}, "has no fairness column 'race'"),
+        ({"target": "churn"}, "has no target column 'churn'"),
+        ({"datasets": {"holdout": "data/nope.parquet"}}, "does not exist"),
+        ({"datasets": {"holdout": "../outside.parquet"}}, "'..' is not allowed"),
+    ],
+    ids=["dataset", "slice", "select", "slice-syntax", "fairness", "target", "missing-file", "escape"],
+)
+def test_misconfiguration_is_reported_before_any_work(
+    world: Path, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(EvaluationError, match=message):
+        evaluate(_options(**overrides), _cands(world, "rf"), root=world)
+
+
+def test_single_class_target_is_an_error(world: Path, tmp_path: Path) -> None:
+    one_class = churn_frame(100).with_columns(pl.lit(0, dtype=pl.Int64).alias("churned"))
+    path = world / "data" / "one_class.parquet"
+    one_class.write_parquet(path)
+    with pytest.raises(EvaluationError, match="has one class only"):
+        evaluate(_options(datasets={"holdout": "data/one_class.parquet"}, gates=[]),
+                 _cands(world, "rf"), root=world)
+
+
+def test_a_candidate_that_fails_to_load_is_reported_and_others_still_run(world: Path, tmp_path: Path) -> None:
+    broken = world / "models" / "broken"
+    shutil.copytree(world / "models" / "lr", broken, dirs_exist_ok=True)
+    (broken / "model.skops").write_bytes(b"garbage")
+    result = evaluate(_options(), _cands(world, "broken", "rf"), root=world)
+    first = result.report["candidates"][0]
+    assert first["passed"] is False
+    assert first["gates"][0]["gate"] == "load" and "cannot load the model" in first["gates"][0]["detail"]
+    assert result.report["selected"]["candidate"] == "rf"
+    shutil.rmtree(broken)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop("contract"), "missing column 'contract'"),
+        (lambda f: f.with_columns(pl.col("monthly_charges").cast(pl.String)),
+         "column 'monthly_charges' is String, the model expects Float64"),
+    ],
+    ids=["missing-feature", "wrong-dtype"],
+)
+def test_a_dataset_not_matching_the_signature_fails_the_candidate(
+    world: Path, change: Any, message: str
+) -> None:
+    path = world / "data" / "changed.parquet"
+    change(churn_frame(300, seed=9)).write_parquet(path)
+    result = evaluate(_options(datasets={"holdout": "data/changed.parquet"}, gates=[], slices={}),
+                      _cands(world, "rf"), root=world)
+    cand = result.report["candidates"][0]
+    assert cand["passed"] is False
+    assert cand["gates"][0]["gate"] == "predict" and message in cand["gates"][0]["detail"]
+
+
+class NanModel:
+    classes_ = np.array([0, 1])
+
+    def predict(self, data: pl.DataFrame) -> np.ndarray:
+        return np.zeros(data.height)
+
+    def predict_proba(self, data: pl.DataFrame) -> np.ndarray:
+        p = np.full(data.height, 0.5)
+        p[::7] = np.nan
+        return np.column_stack([1 - p, p])
+
+
+def test_nan_predictions_fail_the_candidate(world: Path) -> None:
+    save_model(NanModel(), world / "models" / "nan", name="nan", allow_pickle=True,
+               input_example=churn_frame(3).select("tenure_months"))
+    result = evaluate(_options(gates=[], allow_pickle=True), _cands(world, "nan"), root=world)
+    detail = result.report["candidates"][0]["gates"][0]["detail"]
+    assert "NaN or infinite predictions from nan on dataset 'holdout'" in detail
+    assert result.passed is False
+
+
+def test_a_slice_selecting_no_rows_is_reported_not_a_crash(world: Path) -> None:
+    result = evaluate(
+        _options(slices={"nobody": "tenure_months > 1000"},
+                 gates=[{"metric": "accuracy", "min": 0.5, "slice": "nobody"}]),
+        _cands(world, "rf"), root=world,
+    )
+    cand = result.report["candidates"][0]
+    assert cand["metrics"]["holdout"]["nobody"] == {"rows": 0}
+    gate = cand["gates"][0]
+    assert gate["passed"] is False and gate["detail"] == "slice 'nobody' selected no rows on holdout"
+
+
+def test_a_champion_with_a_different_feature_set(world: Path) -> None:
+    narrow = churn_frame(300, seed=8).drop("gender")
+    narrow.write_parquet(world / "data" / "narrow.parquet")
+    options = _options(datasets={"holdout": "data/narrow.parquet"}, fairness=None,
+                       gates=[{"beats_champion": {"metric": "roc_auc", "min_delta": -1}}])
+    # the champion needs gender, which this dataset lacks: the comparison cannot be trusted
+    result = evaluate(options, _cands(world, "rf"), root=world, champion=_champion(world, "weak"))
+    gate = result.report["candidates"][1]["gates"][0]
+    assert gate["passed"] is False
+    assert "the champion models/weak could not be evaluated" in gate["detail"]
+    assert "missing column 'gender'" in gate["detail"]
+    # with every column present, different feature sets compare fine on the same rows
+    ok = evaluate(_options(gates=options.gates), _cands(world, "rf"), root=world,
+                  champion=_champion(world, "weak"))
+    assert ok.report["candidates"][1]["gates"][0]["passed"] is True
+
+
+def test_markdown_and_junit_reports(world: Path) -> None:
+    result = evaluate(
+        _options(gates=[{"metric": "roc_auc", "min": 0.6}, {"metric": "accuracy", "min": 0.99}]),
+        _cands(world, "rf", "lr"), root=world, champion=_champion(world, "weak"),
+    )
+    markdown = to_markdown(result.report)
+    assert markdown.startswith("## ❌ Evaluation `evaluate` failed")
+    assert "| candidate | verdict | accuracy |" in markdown
+    assert "| rf | FAILED |" in markdown
+    assert "### Why candidates failed" in markdown
+    suites = ET.fromstring(to_junit(result.report))
+    cases = suites.findall(".//testcase")
+    assert len(cases) == 3 * 2
+    assert int(suites.get("failures") or 0) == sum(1 for c in cases if c.find("failure") is not None)
+    assert any("accuracy >= 0.99" in (c.get("name") or "") for c in cases)
+
+
+def test_regression_candidates_are_gated_on_error_metrics(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import Ridge
+
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "assay.yaml").write_text("project: reg\n")
+    frame = churn_frame(600, seed=4)
+    frame.write_parquet(root / "data" / "holdout.parquet")
+    x = frame.select("tenure_months", "churned")
+    y = frame["monthly_charges"].to_numpy()
+    for name, model in (("ridge", Ridge()), ("forest", RandomForestRegressor(n_estimators=10, random_state=0))):
+        save_model(model.fit(x, y), root / "models" / name, name=name, input_example=x.head(2))
+    options = EvaluateOptions.model_validate({
+        "candidates": ["train"],
+        "datasets": {"holdout": "data/holdout.parquet"},
+        "target": "monthly_charges",
+        "slices": {"new": "tenure_months < 12"},
+        "gates": [{"metric": "rmse", "max": 100}, {"max_regression": {"metric": "rmse", "max_delta": 50}}],
+        "bootstrap": {"resamples": 100},
+    })
+    result = evaluate(options, [Candidate("forest", root / "models" / "forest")], root=root,
+                      champion=Candidate("champion", root / "models" / "ridge", is_champion=True))
+    report = result.report
+    assert report["primary_metric"]["name"] == "rmse"
+    forest = report["candidates"][1]
+    assert sorted(forest["metrics"]["holdout"]["all"]) == [
+        "latency_ms_per_row", "mae", "mape", "model_size_mb", "r2", "rmse", "rows",
+    ]
+    assert sorted(forest["comparison"]["holdout"]) == ["rmse"]
+    assert report["selected"]["candidate"] == "forest"
+    with pytest.raises(EvaluationError, match="unknown metric 'roc_auc'"):
+        evaluate(_options(target="monthly_charges", datasets={"holdout": "data/holdout.parquet"},
+                          slices={}, fairness=None), [Candidate("forest", root / "models" / "forest")],
+                 root=root)
+
+
+def test_multiclass_candidates_get_macro_metrics(tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "assay.yaml").write_text("project: multi\n")
+    frame = churn_frame(600, seed=6)
+    frame.write_parquet(root / "data" / "holdout.parquet")
+    x = frame.select("tenure_months", "monthly_charges")
+    model = LogisticRegression(max_iter=500).fit(x, frame["contract"].to_numpy())
+    save_model(model, root / "models" / "lr", name="lr", input_example=x.head(2))
+    options = EvaluateOptions.model_validate({
+        "candidates": ["train"],
+        "datasets": {"holdout": "data/holdout.parquet"},
+        "target": "contract",
+        "gates": [{"metric": "accuracy", "min": 0.2}, {"beats_champion": {"metric": "accuracy"}}],
+        "select": {"metric": "f1"},
+        "bootstrap": {"resamples": 50},
+    })
+    result = evaluate(options, [Candidate("lr", root / "models" / "lr")], root=root,
+                      champion=Candidate("champion", root / "models" / "lr", is_champion=True))
+    cand = result.report["candidates"][1]
+    assert {"accuracy", "f1", "roc_auc", "log_loss"} <= set(cand["metrics"]["holdout"]["all"])
+    gates = {g["gate"]: g for g in cand["gates"]}
+    assert gates["accuracy >= 0.2"]["passed"] is True
+    comparison = gates["beats_champion(accuracy, min_delta=0)"]
+    assert comparison["passed"] is False
+    assert "supports binary classification and regression" in comparison["detail"]
