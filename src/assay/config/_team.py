@@ -1,26 +1,56 @@
-"""The ``team:`` and ``promotion:`` sections of assay.yaml."""
+"""The ``team:`` and ``promotion:`` sections of assay.yaml.
+
+.. code-block:: yaml
+
+    team:
+      - {id: ana@example.com, roles: [ml]}
+      - {id: raj@example.com, roles: [platform]}
+    promotion:
+      production:
+        from: [staging]             # only versions that hold `staging` may move to production
+        gates: all                  # all | none | [gate names]
+        approvals: [{count: 1, roles: [platform]}]
+        author_may_approve: false
+        approval_expiry: 7d         # s, m, h, d, w
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from assay.config._base import Section
 
 Role = Literal["data", "ml", "platform", "admin"]
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``'7d'``, ``'12h'``, ``'30m'``, ``'45s'`` or ``'2w'``.
+
+    Raises:
+        ValueError: not a duration.
+    """
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration; use a number and a unit: 30m, 12h, 7d, 2w")
+    return float(match[1]) * _UNIT_SECONDS[match[2]]
+
 
 class Member(Section):
     """A team member: an identity (as ASSAY_USER / git email gives it) and roles."""
 
-    id: str
+    id: str = Field(min_length=1)
     name: str | None = None
     roles: list[Role] = Field(default_factory=list)
 
 
 class ApprovalRule(Section):
-    """How many approvals a promotion needs, from which roles."""
+    """How many approvals a promotion needs, from which roles (any member when empty)."""
 
     count: int = Field(default=1, ge=0)
     roles: list[Role] = Field(default_factory=list)
@@ -34,3 +64,20 @@ class PromotionPolicy(Section):
     approvals: list[ApprovalRule] = Field(default_factory=list)
     author_may_approve: bool = False
     approval_expiry: str | None = Field(default=None, description="e.g. '7d', '12h'")
+
+    @field_validator("approval_expiry")
+    @classmethod
+    def _is_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @property
+    def expiry_seconds(self) -> float | None:
+        """How long an approval counts, in seconds (None: forever)."""
+        return None if self.approval_expiry is None else parse_duration(self.approval_expiry)
+
+    @property
+    def approvals_required(self) -> int:
+        """The total number of approvals the policy asks for."""
+        return sum(rule.count for rule in self.approvals)

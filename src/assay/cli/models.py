@@ -1,0 +1,379 @@
+"""``assay models``: the registry face: versions, aliases, promotion, approvals, lineage, cards.
+
+Printing only: every rule is enforced by :mod:`assay.registry`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import typer
+
+from assay.cli import _context as ctx
+
+models_app = typer.Typer(
+    help="The model registry: versions, aliases, promotion with approvals, lineage, cards.",
+    no_args_is_help=True,
+)
+
+_JSON = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
+
+
+def _actor() -> str:
+    from assay._identity import current_user
+
+    return current_user()
+
+
+@models_app.command("list")
+def list_cmd(json_out: bool = _JSON) -> None:
+    """List registered models with their latest version and aliases."""
+    from rich.table import Table
+
+    from assay.registry import list_models
+
+    found = list_models(ctx.store())
+    if json_out:
+        ctx.print_json([m.to_dict() for m in found])
+        return
+    if not found:
+        ctx.console().print("No registered models yet (a kind: register stage creates them).")
+        return
+    table = Table("model", "latest", "versions", "aliases", box=None)
+    for model in found:
+        aliases = ", ".join(f"{a}=v{v}" for a, v in model.aliases.items()) or "-"
+        table.add_row(model.name, f"v{model.latest_version}", str(model.versions), aliases)
+    ctx.console().print(table)
+
+
+def _metric_summary(evaluation: dict[str, Any]) -> str:
+    primary = evaluation.get("primary_metric") or {}
+    metric, dataset = primary.get("name") or primary.get("metric"), primary.get("dataset")
+    slice_name = primary.get("slice") or "all"
+    value = (((evaluation.get("metrics") or {}).get(dataset) or {}).get(slice_name) or {}).get(
+        metric
+    )
+    return f"{metric}={value:.4f} on {dataset}" if isinstance(value, float) else "-"
+
+
+@models_app.command("show")
+def show(
+    ref: str = typer.Argument(..., help="NAME, NAME:VERSION or NAME@ALIAS."),
+    json_out: bool = _JSON,
+) -> None:
+    """Show one version: hash, author, gates, metrics, aliases and approvals."""
+    from rich.markup import escape
+
+    from assay.registry import alias_history, approvals_for, get_version
+
+    store, project = ctx.store(), ctx.project()
+    version = get_version(store, ref)
+    decisions = approvals_for(store, project.config, version.ref)
+    moves = [m for m in alias_history(store, version.name) if m.version == version.version]
+    if json_out:
+        ctx.print_json(
+            {
+                **version.to_dict(),
+                "approvals": [a.to_dict() for a in decisions],
+                "alias_history": [m.to_dict() for m in moves],
+            }
+        )
+        return
+    out = ctx.console()
+    out.print(f"[bold]{version.ref}[/bold]  aliases: {', '.join(version.aliases) or '-'}")
+    out.print(f"  package   {version.model_hash}")
+    out.print(f"  author    {version.author}   registered {_when(version.created_at)} UTC")
+    out.print(f"  gates     {'passed' if version.gates_passed else 'NOT passed'}")
+    out.print(f"  metric    {_metric_summary(version.evaluation)}")
+    out.print(f"  run       {version.run_id or '-'}")
+    for decision in decisions:
+        state = " (expired)" if decision.expired else ""
+        comment = f": {decision.comment}" if decision.comment else ""
+        out.print(
+            f"  {decision.decision}d for {decision.target} by {decision.actor} "
+            f"({', '.join(decision.roles)}) {_when(decision.created_at)}{state}{escape(comment)}"
+        )
+    for move in moves:
+        out.print(f"  {move.action} -> @{move.alias} by {move.actor} {_when(move.ts)}")
+
+
+@models_app.command("versions")
+def versions_cmd(
+    name: str = typer.Argument(..., help="A registered model name."), json_out: bool = _JSON
+) -> None:
+    """List every version of a model, oldest first."""
+    from rich.table import Table
+
+    from assay.registry import versions
+
+    found = versions(ctx.store(), name)
+    if json_out:
+        ctx.print_json([v.to_dict() for v in found])
+        return
+    table = Table("version", "aliases", "gates", "metric", "author", "registered", box=None)
+    for v in found:
+        table.add_row(
+            f"v{v.version}", ", ".join(v.aliases) or "-", "passed" if v.gates_passed else "failed",
+            _metric_summary(v.evaluation), v.author, _when(v.created_at),
+        )
+    ctx.console().print(table)
+
+
+@models_app.command("lineage")
+def lineage_cmd(
+    ref: str = typer.Argument(..., help="NAME:VERSION (or NAME@ALIAS)."),
+    fmt: str = typer.Option("tree", "--format", help="tree or mermaid."),
+    json_out: bool = _JSON,
+) -> None:
+    """Trace a version: data versions -> run -> stage runs -> model -> aliases, deployments."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    from assay.errors import UsageError
+    from assay.registry import lineage, lineage_mermaid
+
+    if fmt not in ("tree", "mermaid"):
+        raise UsageError(f"--format must be tree or mermaid, not {fmt!r}")
+    graph = lineage(ctx.store(), ref)
+    if json_out:
+        ctx.print_json(graph)
+        return
+    if fmt == "mermaid":
+        typer.echo(lineage_mermaid(graph), nl=False)
+        return
+    model = graph["model"]
+    tree = Tree(f"[bold]{model['name']}:{model['version']}[/bold] ({model['model_hash'][:16]})")
+    data = tree.add("data")
+    for ds in graph["datasets"]:
+        ids = ", ".join(f"#{v['id']}" for v in ds["versions"]) or "no recorded version"
+        data.add(escape(f"{ds['name']} {ds['path']} {str(ds['oid'] or '')[:16]} ({ids})"))
+    run = graph.get("run") or {}
+    run_node = tree.add(
+        f"run {graph.get('run_id') or 'not recorded'}"
+        + (f" ({run.get('status')}, by {run.get('actor')})" if run else "")
+    )
+    for st in graph["stage_runs"]:
+        run_node.add(escape(f"{st['stage']}: {st['status']}{' (cached)' if st['cached'] else ''}"))
+    code = graph["code"]
+    tree.add(f"code {code.get('git_commit') or '-'}  env {code.get('env_hash') or '-'}")
+    evaluation = graph.get("evaluation")
+    if evaluation:
+        verdict = "passed" if evaluation.get("passed") else "failed"
+        tree.add(
+            escape(f"evaluation {evaluation.get('stage')}: {evaluation.get('candidate')} {verdict}")
+        )
+    aliases = tree.add("aliases")
+    for alias in graph["aliases"]:
+        aliases.add(f"@{alias}")
+    for move in graph["history"]:
+        aliases.add(f"{move['action']} @{move['alias']} by {move['actor']} {_when(move['ts'])}")
+    deployments = tree.add("deployments")
+    for dep in graph["deployments"]:
+        deployments.add(f"{dep['target']}: {dep['state']} ({dep['traffic']:.0%} traffic)")
+    ctx.console().print(tree)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+@models_app.command("diff")
+def diff_cmd(
+    a: str = typer.Argument(..., help="NAME:A"),
+    b: str = typer.Argument(..., help="NAME:B"),
+    json_out: bool = _JSON,
+    show_all: bool = typer.Option(
+        False, "--all", help="Every slice's metrics and unchanged keys too."
+    ),
+) -> None:
+    """Compare two versions: params, metrics, data versions, environment.
+
+    By default: changed params, data and environment, and changed metrics of the whole
+    dataset (slice ``all``); ``--all`` shows everything.
+    """
+    from rich.markup import escape
+    from rich.table import Table
+
+    from assay.registry import diff
+
+    result = diff(ctx.store(), a, b)
+    if json_out:
+        ctx.print_json(result)
+        return
+    table = Table(box=None)
+    table.add_column("section", no_wrap=True)
+    table.add_column("key", overflow="fold", min_width=24)
+    table.add_column(result["a"], max_width=18, overflow="ellipsis", no_wrap=True)
+    table.add_column(result["b"], max_width=18, overflow="ellipsis", no_wrap=True)
+    table.add_column("delta", no_wrap=True)
+    shown = 0
+    for section in ("params", "data", "environment", "metrics"):
+        for row in result[section]:
+            if not (row["changed"] or show_all):
+                continue
+            if section == "metrics" and not show_all and "/all/" not in row["key"]:
+                continue
+            shown += 1
+            delta = row.get("delta")
+            table.add_row(
+                section, escape(row["key"]), escape(_short(row["a"])), escape(_short(row["b"])),
+                "" if delta is None else f"{delta:+.4g}",
+            )
+    if shown:
+        ctx.console().print(table)
+    else:
+        ctx.console().print(f"{result['a']} and {result['b']} do not differ")
+
+
+@models_app.command("card")
+def card_cmd(
+    ref: str = typer.Argument(..., help="NAME:VERSION (or NAME@ALIAS)."),
+    html: str | None = typer.Option(None, "--html", help="Also write the card as HTML here."),
+    markdown: str | None = typer.Option(None, "--markdown", help="Write the Markdown here."),
+) -> None:
+    """Print a version's model card (Markdown); optionally write it as HTML."""
+    from pathlib import Path
+
+    from assay._atomic import write_text_atomic
+    from assay._paths import resolve_inside
+    from assay.registry import model_card
+
+    card = model_card(ctx.store(), ctx.project().config, ref)
+    for target, text in ((html, card.to_html), (markdown, card.to_markdown)):
+        if target:
+            path = resolve_inside(Path.cwd(), target, what="card file")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(path, text())
+    if not markdown:
+        typer.echo(card.to_markdown())
+
+
+@models_app.command("register")
+def register_cmd(
+    package: str = typer.Argument(..., help="A model package directory (with model.json)."),
+    name: str = typer.Option(..., "--name", help="The registered model name."),
+    evaluation: str | None = typer.Option(
+        None, "--evaluation", help="The evaluation.json the package was a candidate of."
+    ),
+    alias: str | None = typer.Option(None, "--alias", help="Set this alias if no policy guards it."),
+    json_out: bool = _JSON,
+) -> None:
+    """Register a package by hand (pipelines use a kind: register stage)."""
+    from pathlib import Path
+
+    from rich.markup import escape
+
+    from assay._paths import resolve_inside
+    from assay.evaluation import read_evaluation
+    from assay.registry import register
+
+    project = ctx.project()
+    here = Path.cwd()
+    report = None
+    if evaluation:
+        report, _ = read_evaluation(resolve_inside(here, evaluation, what="evaluation file"))
+    result = register(
+        ctx.store(),
+        name=name,
+        cache_dir=project.cache_dir,
+        package_dir=resolve_inside(here, package, what="package"),
+        evaluation=report,
+        author=_actor(),
+        alias=alias,
+        policies=dict(project.config.promotion),
+    )
+    if json_out:
+        ctx.print_json(
+            {"version": result.version.to_dict(), "created": result.created,
+             "alias": result.alias, "note": result.note}
+        )
+        return
+    verb = "registered" if result.created else "already registered as"
+    alias_text = f" with alias {result.alias}" if result.alias else ""
+    ctx.console().print(f"{verb} {result.version.ref}{alias_text}")
+    if result.note:
+        ctx.console().print(f"note: {escape(result.note)}")
+
+
+def _print_move(move: Any, json_out: bool, verb: str) -> None:
+    if json_out:
+        ctx.print_json(move.to_dict())
+        return
+    was = f" (was v{move.previous_version})" if move.previous_version is not None else ""
+    ctx.console().print(f"{verb} {move.name}@{move.alias} -> v{move.version}{was}")
+
+
+@models_app.command("promote")
+def promote_cmd(
+    ref: str = typer.Argument(..., help="NAME:VERSION"),
+    to: str = typer.Option(..., "--to", help="The target alias (staging, production, ...)."),
+    json_out: bool = _JSON,
+) -> None:
+    """Move an alias to a version if the promotion policy allows it; else say what is missing."""
+    from assay.registry import promote
+
+    move = promote(ctx.store(), ctx.project().config, ref, to=to, actor=_actor())
+    _print_move(move, json_out, "promoted")
+
+
+def _decide(ref: str, target: str, comment: str | None, json_out: bool, verb: str) -> None:
+    from assay.registry import approve, reject
+
+    decide = approve if verb == "approve" else reject
+    decision = decide(
+        ctx.store(), ctx.project().config, ref, target=target, actor=_actor(), comment=comment
+    )
+    if json_out:
+        ctx.print_json(decision.to_dict())
+        return
+    ctx.console().print(
+        f"{decision.actor} ({', '.join(decision.roles)}) {verb}d "
+        f"{decision.name}:{decision.version} for {decision.target}"
+    )
+
+
+@models_app.command("approve")
+def approve_cmd(
+    ref: str = typer.Argument(..., help="NAME:VERSION"),
+    target: str = typer.Option(..., "--for", help="The alias the approval is for."),
+    comment: str | None = typer.Option(None, "--comment", help="Why."),
+    json_out: bool = _JSON,
+) -> None:
+    """Approve a version for promotion to an alias (as ASSAY_USER / git user.email)."""
+    _decide(ref, target, comment, json_out, "approve")
+
+
+@models_app.command("reject")
+def reject_cmd(
+    ref: str = typer.Argument(..., help="NAME:VERSION"),
+    target: str = typer.Option(..., "--for", help="The alias the rejection is for."),
+    comment: str | None = typer.Option(None, "--comment", help="Why."),
+    json_out: bool = _JSON,
+) -> None:
+    """Reject a version for an alias: promotion is refused while the rejection stands."""
+    _decide(ref, target, comment, json_out, "reject")
+
+
+@models_app.command("rollback")
+def rollback_cmd(
+    name: str = typer.Argument(..., help="A registered model name."),
+    alias: str = typer.Option(..., "--alias", help="The alias to move back."),
+    json_out: bool = _JSON,
+) -> None:
+    """Move an alias back to the version that held it before (recorded as a rollback)."""
+    from assay.registry import rollback
+
+    move = rollback(ctx.store(), ctx.project().config, name, alias, actor=_actor())
+    _print_move(move, json_out, "rolled back")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,364 @@
+"""The antipatterns of ML delivery, one function per rule. Each returns its findings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from assay.config import Project
+from assay.doctor._findings import Finding, Rule
+from assay.doctor._graph import PipelineView, StageView, _under
+
+NO_VALIDATION = Rule(
+    "no-validation",
+    "error",
+    "Training without a validation stage upstream",
+    "Bad data trains a bad model silently: a schema change, a broken join or a flood of nulls "
+    "passes straight into training and then into production.",
+    "Add a `kind: validate` stage (a data contract) on the training data and make the training "
+    "stage run after it (`needs: [validate]`).",
+)
+UNVERSIONED_DATA = Rule(
+    "unversioned-data",
+    "error",
+    "Training data not versioned",
+    "A model that cannot be traced to the exact data it was trained on cannot be reproduced, "
+    "audited or debugged; the file changes under you and the lineage lies.",
+    "Version the file with `assay data add PATH` (commit the PATH.assay pointer), or produce it "
+    "in an upstream stage (list it in that stage's `outs`).",
+)
+UNGATED_RELEASE = Rule(
+    "ungated-release",
+    "error",
+    "No evaluation gate before register or deploy",
+    "Without gates, any model the pipeline trains is registered or deployed, however bad: "
+    "scores are random variables and regressions go unnoticed.",
+    "Register from a `kind: evaluate` stage with `gates:` (for example a minimum metric and "
+    "`beats_champion`), and point the register stage at it (`evaluation: evaluate`).",
+)
+NO_APPROVALS = Rule(
+    "promotion-without-approvals",
+    "warn",
+    "Promotion to production without approvals",
+    "One person can move any model into production on their own; nobody from platform or data "
+    "reviews what ships, and the author grades their own work.",
+    "Under `promotion:` give production `from: [staging]` and "
+    "`approvals: [{count: 1, roles: [platform]}]` (the author may not approve by default).",
+)
+NO_MONITORING = Rule(
+    "no-drift-monitoring",
+    "warn",
+    "Deployed alias without drift monitoring",
+    "Models degrade as the world drifts; without monitoring nobody notices until users do.",
+    "Add a `monitoring:` section for the production alias (drift per feature and on "
+    "predictions, with alerts and a retrain trigger).",
+)
+BUS_FACTOR = Rule(
+    "bus-factor",
+    "warn",
+    "Ownership: bus factor 1 or stages without an owner",
+    "When one person owns every stage, or a stage has no owner, failures wait for someone who "
+    "is on holiday; data, ML and platform work needs different eyes.",
+    "Give every stage an `owner:` (a team member id or a role such as data, ml, platform) and "
+    "spread ownership across at least two people under `team:`.",
+)
+HEAVY_CI = Rule(
+    "heavy-ci",
+    "warn",
+    "Heavy training inside the ci profile",
+    "Full training on every pull request makes CI slow and expensive, so people stop waiting "
+    "for it and stop trusting it.",
+    "In `profiles: {ci: {params: {...}}}` override sampling or size parameters (for example "
+    "`train.sample: 0.1` or `n_estimators: 20`), or leave heavy stages out of ci "
+    "(`profiles: [default]` on the stage).",
+)
+UNPINNED_ENV = Rule(
+    "unpinned-environment",
+    "warn",
+    "Unpinned environment",
+    "Without pinned versions the same code trains a different model next month (a library "
+    "upgrade changes defaults), and the serving environment may not load the model.",
+    "Commit a lock file: uv.lock, poetry.lock, pdm.lock, a conda lock, or a requirements.txt "
+    "with every package pinned with `==` (pip freeze > requirements.txt).",
+)
+NO_CHAMPION = Rule(
+    "gates-without-champion",
+    "warn",
+    "Metric gates with no champion comparison",
+    "A fixed threshold lets a new model pass while being worse than the one in production; a "
+    "comparison with confidence intervals catches regressions that thresholds miss.",
+    "Add `champion: NAME@production` and a `beats_champion` or `max_regression` gate to the "
+    "evaluate stage.",
+)
+
+ALL_RULES = [
+    NO_VALIDATION, UNVERSIONED_DATA, UNGATED_RELEASE, NO_APPROVALS, NO_MONITORING, BUS_FACTOR,
+    HEAVY_CI, UNPINNED_ENV, NO_CHAMPION,
+]
+PRODUCTION_ALIASES = ("production", "prod", "live")
+LOCK_FILES = (
+    "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock", "pixi.lock", "conda-lock.yml",
+    "conda-lock.yaml",
+)
+_SAMPLING = re.compile(
+    r"sample|frac|rows|limit|subset|n_estimators|estimators|epochs|max_iter|iterations|"
+    r"num_boost_round|smoke|fast",
+    re.IGNORECASE,
+)
+
+
+def _where(project: Project, *loc: str) -> str:
+    return project.where(*loc)
+
+
+def check_validation(project: Project, view: PipelineView) -> list[Finding]:
+    findings = []
+    for stage in view.stages.values():
+        if not stage.is_training:
+            continue
+        upstream = view.upstream(stage.name)
+        if not any(view.stages[name].is_validation for name in upstream if name in view.stages):
+            findings.append(Finding(
+                NO_VALIDATION,
+                f"stage {stage.name!r} trains without a validation stage before it",
+                _where(project, "stages", stage.name),
+            ))
+    return findings
+
+
+def _pointer_for(root: Path, dep: str) -> bool:
+    parts = Path(dep).parts
+    for i in range(len(parts), 0, -1):
+        candidate = root.joinpath(*parts[:i])
+        if candidate.with_name(candidate.name + ".assay").is_file():
+            return True
+    return False
+
+
+def check_data_versioned(project: Project, view: PipelineView) -> list[Finding]:
+    findings = []
+    for stage in view.stages.values():
+        if not stage.is_training:
+            continue
+        for dep in view.data_deps(stage):
+            producer = view.producer_of(dep)
+            if (producer is not None and producer != stage.name) or _pointer_for(project.root, dep):
+                continue
+            declared = any(_under(dep, ds.path) for ds in project.config.datasets.values())
+            if declared:
+                findings.append(Finding(
+                    UNVERSIONED_DATA,
+                    f"stage {stage.name!r} trains on {dep}, declared under datasets: but not "
+                    f"added yet (no {dep}.assay); run: assay data add {dep}",
+                    _where(project, "stages", stage.name),
+                    severity="warn",
+                ))
+            else:
+                findings.append(Finding(
+                    UNVERSIONED_DATA,
+                    f"stage {stage.name!r} trains on {dep}, which is neither versioned "
+                    f"({dep}.assay) nor produced by a stage",
+                    _where(project, "stages", stage.name),
+                ))
+    return findings
+
+
+def _gated_evaluation(view: PipelineView, name: str) -> bool:
+    stage = view.stages.get(name)
+    return stage is not None and stage.kind == "evaluate" and bool(stage.option("gates"))
+
+
+def check_release_gates(project: Project, view: PipelineView) -> list[Finding]:
+    findings = []
+    for stage in view.stages.values():
+        if stage.kind not in ("register", "deploy"):
+            continue
+        upstream = view.upstream(stage.name)
+        if stage.kind == "register":
+            source = stage.option("evaluation")
+            ok = isinstance(source, str) and _gated_evaluation(view, source)
+            detail = (
+                f"its evaluation {source!r} is not a kind: evaluate stage with gates"
+                if source else "it names no evaluation stage"
+            )
+        else:
+            ok = any(_gated_evaluation(view, name) for name in upstream)
+            detail = "no gated kind: evaluate stage runs before it"
+        if not ok:
+            findings.append(Finding(
+                UNGATED_RELEASE,
+                f"{stage.kind} stage {stage.name!r}: {detail}",
+                _where(project, "stages", stage.name),
+            ))
+    return findings
+
+
+def _releases(view: PipelineView) -> bool:
+    return any(s.kind in ("register", "deploy") for s in view.stages.values())
+
+
+def check_approvals(project: Project, view: PipelineView) -> list[Finding]:
+    promotion = project.config.promotion
+    findings = []
+    for alias, policy in promotion.items():
+        if alias in PRODUCTION_ALIASES and policy.approvals_required == 0:
+            findings.append(Finding(
+                NO_APPROVALS,
+                f"promotion to {alias!r} needs no approvals",
+                _where(project, "promotion", alias),
+            ))
+    if _releases(view) and not any(a in promotion for a in PRODUCTION_ALIASES):
+        findings.append(Finding(
+            NO_APPROVALS,
+            "the pipeline registers models but no promotion policy guards production",
+            _where(project, "promotion") if promotion else "assay.yaml",
+        ))
+    return findings
+
+
+def _has_monitoring(project: Project) -> bool:
+    config = project.config
+    section = getattr(config, "monitoring", None)
+    if section is None:
+        section = (config.model_extra or {}).get("monitoring") if config.model_extra else None
+    return bool(section)
+
+
+def check_monitoring(project: Project, view: PipelineView) -> list[Finding]:
+    deployed = [a for a in project.config.promotion if a in PRODUCTION_ALIASES]
+    deployed += [s.name for s in view.stages.values() if s.kind == "deploy"]
+    if not deployed or _has_monitoring(project):
+        return []
+    return [Finding(
+        NO_MONITORING,
+        f"{', '.join(deployed)} is deployed but no monitoring: section watches it for drift "
+        "(a warning for now: drift monitoring arrives with the monitoring feature)",
+        _where(project, "promotion") if project.config.promotion else "assay.yaml",
+    )]
+
+
+def _people(project: Project, owner: str) -> set[str]:
+    members = project.config.team
+    if any(m.id == owner for m in members):
+        return {owner}
+    by_role = {m.id for m in members if owner in m.roles}
+    return by_role or {owner}
+
+
+def check_ownership(project: Project, view: PipelineView) -> list[Finding]:
+    stages = list(view.stages.values())
+    if not stages:
+        return []
+    findings = []
+    orphans = [s.name for s in stages if not s.config.owner]
+    if orphans:
+        findings.append(Finding(
+            BUS_FACTOR,
+            f"stage(s) without an owner: {', '.join(orphans)}",
+            _where(project, "stages", orphans[0]),
+        ))
+    known = {m.id for m in project.config.team} | {r for m in project.config.team for r in m.roles}
+    for stage in stages:
+        owner = stage.config.owner
+        if owner and project.config.team and owner not in known:
+            findings.append(Finding(
+                BUS_FACTOR,
+                f"stage {stage.name!r} is owned by {owner!r}, who is neither a team member "
+                "nor a role",
+                _where(project, "stages", stage.name, "owner"),
+            ))
+    people: set[str] = set()
+    for stage in stages:
+        if stage.config.owner:
+            people |= _people(project, stage.config.owner)
+    if len(stages) > 1 and len(people) == 1 and not orphans:
+        findings.append(Finding(
+            BUS_FACTOR,
+            f"one person ({next(iter(people))}) owns every stage (bus factor 1)",
+            _where(project, "stages"),
+        ))
+    return findings
+
+
+def _samples_in_ci(project: Project, stage: StageView) -> bool:
+    profile = project.config.profiles.get("ci")
+    keys = list(profile.params) if profile is not None else []
+    return any(_SAMPLING.search(key) for key in keys) or stage.option("sample") is not None
+
+
+def check_heavy_ci(project: Project, view: PipelineView) -> list[Finding]:
+    if "ci" not in project.config.profiles:
+        return []
+    return [
+        Finding(
+            HEAVY_CI,
+            f"stage {stage.name!r} trains at full size in the ci profile (no sampling override)",
+            _where(project, "profiles", "ci"),
+        )
+        for stage in view.stages.values()
+        if stage.is_heavy and view.runs_in(stage, "ci") and not _samples_in_ci(project, stage)
+    ]
+
+
+def _unpinned_lines(path: Path) -> list[str]:
+    loose = []
+    for raw in path.read_text(errors="replace").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line or line.startswith(("-", "--")):
+            continue
+        if "==" not in line and "@" not in line:
+            loose.append(line)
+    return loose
+
+
+def check_environment(project: Project, view: PipelineView) -> list[Finding]:
+    root = project.root
+    if any((root / name).is_file() for name in LOCK_FILES) or any(root.glob("*conda-lock*.yml")):
+        return []
+    requirements = sorted(root.glob("requirements*.txt"))
+    loose = {p.name: _unpinned_lines(p) for p in requirements}
+    if requirements and not any(loose.values()):
+        return []
+    if requirements:
+        detail = "; ".join(f"{name}: {', '.join(lines[:5])}" for name, lines in loose.items() if lines)
+        return [Finding(UNPINNED_ENV, f"unpinned requirements ({detail})", requirements[0].name)]
+    return [Finding(
+        UNPINNED_ENV,
+        "no lock file or pinned requirements*.txt in the project root",
+        ".",
+    )]
+
+
+def check_champion(project: Project, view: PipelineView) -> list[Finding]:
+    findings = []
+    for stage in view.stages.values():
+        if stage.kind != "evaluate":
+            continue
+        gates = stage.option("gates") or []
+        if not isinstance(gates, list) or not gates:
+            continue
+        compares = any(
+            isinstance(g, dict) and (g.get("beats_champion") or g.get("max_regression"))
+            for g in gates
+        )
+        if not compares:
+            findings.append(Finding(
+                NO_CHAMPION,
+                f"evaluate stage {stage.name!r} gates on fixed thresholds only",
+                _where(project, "stages", stage.name, "gates"),
+            ))
+    return findings
+
+
+CHECKS: list[Callable[[Project, PipelineView], list[Finding]]] = [
+    check_validation,
+    check_data_versioned,
+    check_release_gates,
+    check_approvals,
+    check_monitoring,
+    check_ownership,
+    check_heavy_ci,
+    check_environment,
+    check_champion,
+]

@@ -1,0 +1,230 @@
+"""Lineage (data versions -> run -> stage runs -> model version -> aliases and deployments) and
+diffs between two versions (params, metrics, data versions, environment)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from assay.registry._refs import ModelRef
+from assay.registry._versions import ModelVersion, version_in
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from assay.store import Store
+
+
+def _dataset_entries(conn: Connection, mv: ModelVersion) -> list[dict[str, Any]]:
+    from sqlalchemy import select
+
+    from assay.store.tables import dataset_versions
+
+    out = []
+    for ds in mv.lineage.get("datasets") or []:
+        oid = ds.get("oid")
+        known = []
+        if oid:
+            known = [
+                {"id": int(r.id), "name": str(r.name), "created_at": float(r.created_at),
+                 "git_commit": r.git_commit}
+                for r in conn.execute(
+                    select(dataset_versions).where(dataset_versions.c.hash == oid)
+                )
+            ]
+        out.append(
+            {"name": ds.get("name"), "path": ds.get("path"), "oid": oid, "versions": known}
+        )
+    return out
+
+
+def lineage(store: Store, ref: ModelRef | str) -> dict[str, Any]:
+    """Where a version came from and where it went.
+
+    Returns:
+        ``{"model", "datasets", "run", "stage_runs", "evaluation", "code", "aliases",
+        "history", "deployments"}``; missing links are ``None`` or empty, never guessed.
+    """
+    from sqlalchemy import select
+
+    from assay.registry._aliases import history_in
+    from assay.store.tables import deployments, runs, stage_runs
+
+    with store.read() as conn:
+        mv = version_in(conn, ref)
+        run = None
+        stages: list[dict[str, Any]] = []
+        run_id = mv.run_id or mv.lineage.get("run_id")
+        if run_id:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is not None:
+                run = {
+                    "id": row.id, "status": row.status, "trigger": row.trigger,
+                    "actor": row.actor, "git_commit": row.git_commit,
+                    "started_at": row.started_at, "profile": row.profile,
+                }
+            stages = [
+                {"id": r.id, "stage": r.stage, "status": r.status, "cached": bool(r.cached)}
+                for r in conn.execute(
+                    select(stage_runs)
+                    .where(stage_runs.c.run_id == run_id)
+                    .order_by(stage_runs.c.started_at)
+                )
+            ]
+        deployed = [
+            {"id": int(r.id), "target": r.target, "state": r.state, "traffic": float(r.traffic)}
+            for r in conn.execute(
+                select(deployments).where(
+                    (deployments.c.name == mv.name) & (deployments.c.version == mv.version)
+                ).order_by(deployments.c.id)
+            )
+        ]
+        moves = [m.to_dict() for m in history_in(conn, mv.name) if m.version == mv.version]
+        evaluation = mv.evaluation
+        return {
+            "model": {
+                "name": mv.name, "version": mv.version, "model_hash": mv.model_hash,
+                "author": mv.author, "gates_passed": mv.gates_passed,
+                "created_at": mv.created_at, "stage": mv.lineage.get("stage"),
+                "stage_run_id": mv.lineage.get("stage_run_id"),
+            },
+            "datasets": _dataset_entries(conn, mv),
+            "run": run,
+            "run_id": run_id,
+            "stage_runs": stages,
+            "evaluation": {
+                "stage": evaluation.get("stage"), "id": mv.evaluation_id,
+                "candidate": evaluation.get("candidate"), "passed": evaluation.get("passed"),
+            } if evaluation else None,
+            "code": {
+                "git_commit": mv.lineage.get("git_commit"),
+                "env_hash": mv.lineage.get("env_hash"),
+                "params": mv.lineage.get("params") or {},
+            },
+            "aliases": list(mv.aliases),
+            "history": moves,
+            "deployments": deployed,
+        }
+
+
+def _node(text: str) -> str:
+    return '"' + text.replace('"', "'") + '"'
+
+
+def lineage_mermaid(graph: dict[str, Any]) -> str:
+    """The lineage as a Mermaid flowchart (paste into Markdown, GitHub renders it)."""
+    model = graph["model"]
+    lines = ["flowchart LR"]
+    label = "{}:{}".format(model["name"], model["version"])
+    lines.append(f"  mv[{_node(label)}]")
+    run_id = graph.get("run_id")
+    source = "mv"
+    if run_id:
+        status = (graph.get("run") or {}).get("status", "not recorded")
+        lines.append(f"  run([{_node(f'run {str(run_id)[:8]} ({status})')}])")
+        source = "run"
+    for i, ds in enumerate(graph["datasets"]):
+        text = "{} {}".format(ds.get("name") or ds.get("path"), str(ds.get("oid") or "")[:12])
+        lines.append(f"  ds{i}[({_node(text)})]")
+        lines.append(f"  ds{i} --> {source}")
+    stage_of_model = model.get("stage")
+    for i, st in enumerate(graph["stage_runs"]):
+        text = "{} ({})".format(st["stage"], st["status"])
+        lines.append(f"  st{i}[{_node(text)}]")
+        lines.append(f"  run --> st{i}")
+        if st["stage"] == stage_of_model:
+            lines.append(f"  st{i} --> mv")
+    if run_id and not any(st["stage"] == stage_of_model for st in graph["stage_runs"]):
+        lines.append("  run --> mv")
+    evaluation = graph.get("evaluation")
+    if evaluation:
+        verdict = "passed" if evaluation.get("passed") else "failed"
+        text = "{}: gates {}".format(evaluation.get("stage"), verdict)
+        lines.append("  ev{{" + _node(text) + "}}")
+        lines.append("  ev --> mv")
+    for alias in graph["aliases"]:
+        lines.append(f"  al_{_safe(alias)}>{_node('@' + alias)}]")
+        lines.append(f"  mv --> al_{_safe(alias)}")
+    for dep in graph["deployments"]:
+        text = "{} ({})".format(dep["target"], dep["state"])
+        lines.append(f"  dep{dep['id']}[/{_node(text)}/]")
+        lines.append(f"  mv --> dep{dep['id']}")
+    return "\n".join(lines) + "\n"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+def _flat_metrics(mv: ModelVersion) -> dict[str, Any]:
+    flat = {}
+    for dataset, slices in (mv.evaluation.get("metrics") or {}).items():
+        for slice_name, values in (slices or {}).items():
+            for metric, value in (values or {}).items():
+                flat[f"{dataset}/{slice_name}/{metric}"] = value
+    return flat
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys: ``{"hyperparams": {"C": 1}}`` -> ``{"hyperparams.C": 1}``."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for key in sorted(set(a) | set(b)):
+        left: Any = a.get(key)
+        right: Any = b.get(key)
+        row: dict[str, Any] = {"key": key, "a": left, "b": right, "changed": left != right}
+        if _is_number(left) and _is_number(right):
+            row["delta"] = float(right) - float(left)
+        rows.append(row)
+    return rows
+
+
+def diff(store: Store, a: ModelRef | str, b: ModelRef | str) -> dict[str, Any]:
+    """Compare two versions: params, metrics, data versions and environment.
+
+    Returns:
+        ``{"a": "churn:2", "b": "churn:3", "params": [...], "metrics": [...], "data": [...],
+        "environment": [...]}``, each a list of ``{key, a, b, changed[, delta]}``.
+    """
+    with store.read() as conn:
+        left, right = version_in(conn, a), version_in(conn, b)
+
+    def env(mv: ModelVersion) -> dict[str, Any]:
+        package = mv.meta.get("package") or {}
+        return {
+            "git_commit": mv.lineage.get("git_commit"),
+            "env_hash": mv.lineage.get("env_hash"),
+            "flavor": package.get("flavor"),
+            "task": package.get("task"),
+            "model_hash": mv.model_hash,
+        }
+
+    def data(mv: ModelVersion) -> dict[str, Any]:
+        return {
+            str(d.get("name") or d.get("path")): d.get("oid")
+            for d in mv.lineage.get("datasets") or []
+        }
+
+    return {
+        "a": left.ref,
+        "b": right.ref,
+        "params": _changes(
+            _flatten(left.lineage.get("params") or {}), _flatten(right.lineage.get("params") or {})
+        ),
+        "metrics": _changes(_flat_metrics(left), _flat_metrics(right)),
+        "data": _changes(data(left), data(right)),
+        "environment": _changes(env(left), env(right)),
+    }

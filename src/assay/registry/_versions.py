@@ -1,0 +1,478 @@
+"""Registered models and their immutable numbered versions."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay.errors import RegistryError
+from assay.registry._refs import ModelRef, check_name, parse_ref
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Row
+
+    from assay.store import Store
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable version of a registered model."""
+
+    name: str
+    version: int
+    model_hash: str
+    author: str
+    gates_passed: bool
+    created_at: float
+    run_id: str | None = None
+    stage_run_id: str | None = None
+    evaluation_id: int | None = None
+    aliases: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def ref(self) -> str:
+        """``NAME:VERSION``."""
+        return f"{self.name}:{self.version}"
+
+    @property
+    def lineage(self) -> dict[str, Any]:
+        """The package's lineage (run, stage, datasets, commit, params, environment)."""
+        return dict((self.meta.get("package") or {}).get("lineage") or {})
+
+    @property
+    def evaluation(self) -> dict[str, Any]:
+        """The evaluation results this version was registered with ({} without one)."""
+        return dict(self.meta.get("evaluation") or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "model_hash": self.model_hash,
+            "author": self.author,
+            "gates_passed": self.gates_passed,
+            "created_at": self.created_at,
+            "run_id": self.run_id,
+            "stage_run_id": self.stage_run_id,
+            "evaluation_id": self.evaluation_id,
+            "aliases": list(self.aliases),
+            "meta": self.meta,
+        }
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model name with its latest version and current aliases."""
+
+    name: str
+    created_at: float
+    latest_version: int | None
+    versions: int
+    aliases: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "name": self.name,
+            "created_at": self.created_at,
+            "latest_version": self.latest_version,
+            "versions": self.versions,
+            "aliases": dict(self.aliases),
+        }
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What :func:`register` did."""
+
+    version: ModelVersion
+    created: bool  # False: the same package was already registered (idempotent)
+    alias: str | None = None  # the alias set at registration
+    note: str | None = None  # why a requested alias was not set
+
+
+def _aliases_of(conn: Connection, name: str) -> dict[str, int]:
+    from sqlalchemy import select
+
+    from assay.store.tables import aliases
+
+    rows = conn.execute(
+        select(aliases.c.alias, aliases.c.version)
+        .where(aliases.c.name == name)
+        .order_by(aliases.c.alias)
+    )
+    return {str(r.alias): int(r.version) for r in rows}
+
+
+def _from_row(row: Row[Any], alias_map: dict[str, int]) -> ModelVersion:
+    return ModelVersion(
+        name=str(row.name),
+        version=int(row.version),
+        model_hash=str(row.model_hash),
+        author=str(row.author),
+        gates_passed=bool(row.gates_passed),
+        created_at=float(row.created_at),
+        run_id=row.run_id,
+        stage_run_id=row.stage_run_id,
+        evaluation_id=row.evaluation_id,
+        aliases=tuple(a for a, v in alias_map.items() if v == int(row.version)),
+        meta=dict(row.meta or {}),
+    )
+
+
+def known_models(conn: Connection) -> list[str]:
+    """Every registered model name, sorted."""
+    from sqlalchemy import select
+
+    from assay.store.tables import registered_models
+
+    return [
+        str(r.name)
+        for r in conn.execute(select(registered_models.c.name).order_by(registered_models.c.name))
+    ]
+
+
+def version_in(conn: Connection, ref: ModelRef | str) -> ModelVersion:
+    """Resolve ``ref`` inside an open transaction.
+
+    Raises:
+        RegistryError: no such model, version or alias.
+    """
+    from sqlalchemy import func, select
+
+    from assay.store.tables import model_versions
+
+    ref = parse_ref(ref) if isinstance(ref, str) else ref
+    alias_map = _aliases_of(conn, ref.name)
+    version = ref.version
+    if ref.alias is not None:
+        if ref.alias not in alias_map:
+            known = ", ".join(sorted(alias_map)) or "none yet"
+            raise RegistryError(
+                f"Model {ref.name!r} has no alias {ref.alias!r} (aliases: {known}); "
+                f"see: assay models show {ref.name}",
+                model=ref.name,
+                alias=ref.alias,
+            )
+        version = alias_map[ref.alias]
+    if version is None:
+        latest = conn.execute(
+            select(func.max(model_versions.c.version)).where(model_versions.c.name == ref.name)
+        ).scalar()
+        version = int(latest) if latest is not None else None
+    row = None
+    if version is not None:
+        row = conn.execute(
+            select(model_versions).where(
+                (model_versions.c.name == ref.name) & (model_versions.c.version == version)
+            )
+        ).first()
+    if row is None:
+        names = known_models(conn)
+        if ref.name not in names:
+            from assay.config import suggest
+
+            raise RegistryError(
+                f"No registered model {ref.name!r}{suggest(ref.name, names)}; "
+                "list models with: assay models list",
+                model=ref.name,
+            )
+        raise RegistryError(
+            f"Model {ref.name!r} has no version {version}; list versions with: "
+            f"assay models versions {ref.name}",
+            model=ref.name,
+            version=version,
+        )
+    return _from_row(row, alias_map)
+
+
+def get_version(store: Store, ref: ModelRef | str) -> ModelVersion:
+    """The version named by ``NAME`` (latest), ``NAME:VERSION`` or ``NAME@ALIAS``.
+
+    Raises:
+        RegistryError: no such model, version or alias.
+
+    Example:
+        >>> get_version(store, "churn@production").version  # doctest: +SKIP
+        3
+    """
+    with store.read() as conn:
+        return version_in(conn, ref)
+
+
+def list_models(store: Store) -> list[RegisteredModel]:
+    """Every registered model with its latest version and aliases, by name."""
+    from sqlalchemy import func, select
+
+    from assay.store.tables import model_versions, registered_models
+
+    with store.read() as conn:
+        counts = {
+            str(r.name): (int(r.n), int(r.latest))
+            for r in conn.execute(
+                select(
+                    model_versions.c.name,
+                    func.count().label("n"),
+                    func.max(model_versions.c.version).label("latest"),
+                ).group_by(model_versions.c.name)
+            )
+        }
+        out = []
+        for row in conn.execute(select(registered_models).order_by(registered_models.c.name)):
+            n, latest = counts.get(str(row.name), (0, None))
+            out.append(
+                RegisteredModel(
+                    name=str(row.name),
+                    created_at=float(row.created_at),
+                    latest_version=latest,
+                    versions=n,
+                    aliases=_aliases_of(conn, str(row.name)),
+                )
+            )
+        return out
+
+
+def versions(store: Store, name: str) -> list[ModelVersion]:
+    """Every version of ``name``, oldest first.
+
+    Raises:
+        RegistryError: no such model.
+    """
+    from sqlalchemy import select
+
+    from assay.store.tables import model_versions
+
+    with store.read() as conn:
+        if name not in known_models(conn):
+            version_in(conn, ModelRef(name))  # raises the precise error
+        alias_map = _aliases_of(conn, name)
+        rows = conn.execute(
+            select(model_versions)
+            .where(model_versions.c.name == name)
+            .order_by(model_versions.c.version)
+        )
+        return [_from_row(r, alias_map) for r in rows]
+
+
+# -- registration ----------------------------------------------------------------------------
+
+
+def _package_meta(cache_dir: Path, package_dir: Path | None, oid: str | None) -> tuple[str, dict[str, Any]]:
+    """``(oid, model.json)`` of a package given as a directory (added to the cache) or an oid."""
+    from assay.errors import ModelError, ObjectError
+    from assay.models import MODEL_FILE, read_package
+    from assay.objects import LocalCache
+
+    cache = LocalCache(cache_dir)
+    if package_dir is not None:
+        package = read_package(package_dir)
+        stored = cache.add_dir(package_dir)
+        return stored.oid, package.to_dict()
+    if oid is None:
+        raise RegistryError("register needs a package directory or a package object id")
+    try:
+        entries = {e.path: e for e in cache.manifest(oid)}
+    except ObjectError as exc:
+        raise RegistryError(f"Package object {oid[:16]} is not usable: {exc}", oid=oid) from None
+    entry = entries.get(MODEL_FILE)
+    if entry is None:
+        raise RegistryError(f"Object {oid[:16]} is not a model package (no {MODEL_FILE})", oid=oid)
+    try:
+        meta = json.loads(cache.read_bytes(entry.oid))
+    except (ObjectError, ValueError) as exc:
+        raise RegistryError(f"Package {oid[:16]}: unreadable {MODEL_FILE}: {exc}") from None
+    if not isinstance(meta, dict) or "flavor" not in meta:
+        raise ModelError(f"Package {oid[:16]}: {MODEL_FILE} is malformed", oid=oid)
+    return oid, meta
+
+
+def _evaluation_meta(report: dict[str, Any] | None, oid: str) -> tuple[dict[str, Any], bool]:
+    """The part of an evaluation report about the candidate ``oid``, and whether it passed."""
+    if report is None:
+        return {}, False
+    candidates = report.get("candidates") or []
+    chosen = next((c for c in candidates if c.get("oid") == oid and not c.get("is_champion")), None)
+    if chosen is None:
+        raise RegistryError(
+            f"The package {oid[:16]} is not a candidate of evaluation {report.get('stage')!r}; "
+            "register the package that evaluation selected",
+            oid=oid,
+        )
+    keys = ("candidate", "metrics", "fairness", "comparison", "gates", "passed")
+    return (
+        {
+            "stage": report.get("stage"),
+            "primary_metric": report.get("primary_metric"),
+            "champion": report.get("champion"),
+            "selected": (report.get("selected") or {}).get("oid") == oid,
+            **{k: chosen.get(k) for k in keys},
+        },
+        bool(chosen.get("passed")) and bool(report.get("passed", True)),
+    )
+
+
+def _author_of(conn: Connection, run_id: str | None, default: str) -> str:
+    from sqlalchemy import select
+
+    from assay.store.tables import runs
+
+    if not run_id:
+        return default
+    row = conn.execute(select(runs.c.actor).where(runs.c.id == run_id)).first()
+    return str(row.actor) if row is not None else default
+
+
+def _existing_id(conn: Connection, table: Any, key: str | int | None) -> Any:
+    from sqlalchemy import select
+
+    if key is None:
+        return None
+    return key if conn.execute(select(table.c.id).where(table.c.id == key)).first() else None
+
+
+def _evaluation_id(conn: Connection, stage: str | None, oid: str) -> int | None:
+    from sqlalchemy import select
+
+    from assay.store.tables import evaluations
+
+    if stage is None:
+        return None
+    row = conn.execute(
+        select(evaluations.c.id)
+        .where((evaluations.c.stage == stage) & (evaluations.c.selected_hash == oid))
+        .order_by(evaluations.c.id.desc())
+    ).first()
+    return int(row.id) if row is not None else None
+
+
+def register(
+    store: Store,
+    *,
+    name: str,
+    cache_dir: Path,
+    package_dir: Path | None = None,
+    oid: str | None = None,
+    evaluation: dict[str, Any] | None = None,
+    author: str,
+    alias: str | None = None,
+    policies: dict[str, Any] | None = None,
+) -> Registration:
+    """Register a model package as the next immutable version of ``name``.
+
+    Registering the same package (same object id) again returns the existing version.
+
+    Args:
+        store: the metadata store.
+        name: the registered model name.
+        cache_dir: the content-addressed cache (a directory package is added to it first, so
+            the version never points at bytes that are not durable).
+        package_dir: a package directory (with model.json), or
+        oid: the object id of a package already in the cache.
+        evaluation: the evaluation report (``evaluation.json``) the package was a candidate of;
+            its gates, metrics and fairness results are kept with the version.
+        author: who registers; the author recorded is the actor of the training run when known.
+        alias: an alias to set at once (``staging``). Allowed only when no promotion policy for
+            that alias asks for approvals or a source alias, and the gates it needs passed;
+            otherwise the version is registered without it and ``note`` says why.
+        policies: ``promotion:`` from assay.yaml (alias -> PromotionPolicy).
+
+    Returns:
+        The registration: the version, whether it is new, the alias set, a note.
+
+    Raises:
+        RegistryError: bad name or alias, a package that is not a candidate of the evaluation.
+    """
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+
+    from assay.registry._aliases import alias_block_reason, move_alias
+    from assay.registry._refs import check_alias
+    from assay.store.tables import model_versions, registered_models, stage_runs
+
+    check_name(name)
+    if alias is not None:
+        check_alias(alias)
+    oid, package_meta = _package_meta(cache_dir, package_dir, oid)
+    eval_meta, gates_passed = _evaluation_meta(evaluation, oid)
+    lineage = dict(package_meta.get("lineage") or {})
+    meta = json.loads(
+        json.dumps({"package": package_meta, "evaluation": eval_meta}, default=str)
+    )
+    for attempt in range(8):
+        try:
+            with store.write() as conn:
+                existing = conn.execute(
+                    select(model_versions.c.version).where(
+                        (model_versions.c.name == name) & (model_versions.c.model_hash == oid)
+                    )
+                ).first()
+                if existing is not None:
+                    return Registration(
+                        version=version_in(conn, ModelRef(name, int(existing.version))),
+                        created=False,
+                        note=f"{name}:{existing.version} already holds this package",
+                    )
+                now = time.time()
+                if conn.execute(
+                    select(registered_models.c.name).where(registered_models.c.name == name)
+                ).first() is None:
+                    conn.execute(registered_models.insert().values(name=name, created_at=now))
+                latest = conn.execute(
+                    select(func.max(model_versions.c.version)).where(
+                        model_versions.c.name == name
+                    )
+                ).scalar()
+                number = int(latest or 0) + 1
+                run_id = lineage.get("run_id")
+                who = _author_of(conn, run_id, author)
+                conn.execute(
+                    model_versions.insert().values(
+                        name=name,
+                        version=number,
+                        model_hash=oid,
+                        stage_run_id=_existing_id(conn, stage_runs, lineage.get("stage_run_id")),
+                        run_id=run_id,
+                        evaluation_id=_evaluation_id(conn, eval_meta.get("stage"), oid),
+                        author=who,
+                        gates_passed=gates_passed,
+                        meta=meta,
+                        created_at=now,
+                    )
+                )
+                store.record_event(
+                    "model.registered",
+                    f"{name}:{number}",
+                    {"name": name, "version": number, "oid": oid, "gates_passed": gates_passed},
+                    actor=author,
+                    conn=conn,
+                )
+                note = None
+                set_alias = None
+                if alias is not None:
+                    note = alias_block_reason(
+                        (policies or {}).get(alias), name=name, version=number, alias=alias,
+                        gates_passed=gates_passed,
+                    )
+                    if note is None:
+                        move_alias(
+                            store, conn, name=name, alias=alias, version=number,
+                            expected_revision=None, action="promote", actor=author,
+                        )
+                        set_alias = alias
+                return Registration(
+                    version=version_in(conn, ModelRef(name, number)),
+                    created=True,
+                    alias=set_alias,
+                    note=note,
+                )
+        except IntegrityError:
+            # Another writer took this version number (PostgreSQL); try the next one.
+            if attempt == 7:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

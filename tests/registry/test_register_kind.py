@@ -1,0 +1,100 @@
+"""kind: register, with a hand-made stage context and through a real ``assay run`` pipeline."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from assay.config import PlanContext
+from assay.errors import RegistryError
+from assay.registry import RegisterOptions, get_version, versions
+from assay.registry._register_kind import KIND
+from assay.store import open_store
+from tests.conftest import TmpProject
+from tests.models.worlds import stage_context
+from tests.registry.worlds import POLICY, TEAM, make_package, report_for
+
+
+def _store_url(project: TmpProject) -> str:
+    return f"sqlite:///{project.root / '.assay' / 'assay.db'}"
+
+
+def _evaluated(project: TmpProject, *, passed: bool = True) -> None:
+    from assay.objects import LocalCache
+
+    package = make_package(project.root, "models/train", seed=1)
+    oid = LocalCache(project.root / ".assay" / "cache").add_dir(package).oid
+    out = project.root / "reports" / "evaluate" / "evaluation.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report_for(oid, passed=passed)))
+
+
+def _run(project: TmpProject, **options: str) -> int:
+    ctx = stage_context(project.root, _store_url(project), "register",
+                        upstream_outs={"evaluate": ["reports/evaluate"]})
+    opts = RegisterOptions.model_validate({"evaluation": "evaluate", "model": "churn", **options})
+    return KIND.run(opts, ctx)
+
+
+def test_plan_needs_the_evaluation_and_writes_a_report_dir(tmp_project: TmpProject) -> None:
+    ctx = PlanContext(root=tmp_project.root, stage="register", matrix={},
+                      outs_of=lambda name: ["reports/evaluate"], instances_of=lambda name: [])
+    plan = KIND.plan(RegisterOptions(evaluation="evaluate", model="churn"), ctx)
+    assert (plan.deps, plan.outs, plan.needs) == (
+        ["reports/evaluate"], ["reports/register"], ["evaluate"]
+    )
+
+
+def test_registers_the_selected_candidate_with_alias_and_card(tmp_project: TmpProject) -> None:
+    tmp_project.config(team=TEAM, promotion=POLICY,
+                       models={"churn": {"intended_use": "retention calls"}})
+    _evaluated(tmp_project)
+    assert _run(tmp_project, alias="staging") == 0
+    assert _run(tmp_project, alias="staging") == 0  # idempotent
+    store = open_store(_store_url(tmp_project))
+    try:
+        assert [v.version for v in versions(store, "churn")] == [1]
+        mv = get_version(store, "churn@staging")
+        assert mv.evaluation["stage"] == "evaluate" and mv.gates_passed
+    finally:
+        store.close()
+    out = tmp_project.root / "reports" / "register"
+    summary = json.loads((out / "registration.json").read_text())
+    assert (summary["version"], summary["aliases"], summary["created"]) == (1, ["staging"], False)
+    assert "retention calls" in (out / "card.md").read_text()
+    assert (out / "card.html").read_text().startswith("<!doctype html>")
+
+
+def test_guarded_alias_is_not_set_and_says_so(
+    tmp_project: TmpProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp_project.config(team=TEAM, promotion=POLICY)
+    _evaluated(tmp_project)
+    assert _run(tmp_project, alias="production") == 0
+    out = capsys.readouterr().out
+    assert "registered churn:1\n" in out
+    assert "note: alias 'production' has a promotion policy; run: assay models promote" in out
+
+
+def test_no_selected_candidate_exits_1(
+    tmp_project: TmpProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _evaluated(tmp_project, passed=False)
+    assert _run(tmp_project) == 1
+    assert "no candidate passed its gates; nothing to register" in capsys.readouterr().err
+
+
+def test_missing_evaluation_is_a_clear_error(tmp_project: TmpProject) -> None:
+    ctx = stage_context(tmp_project.root, _store_url(tmp_project), "register",
+                        upstream_outs={"evaluate": ["reports/evaluate"]})
+    with pytest.raises(RegistryError, match=re.escape("'evaluate' wrote no evaluation.json")):
+        KIND.run(RegisterOptions(evaluation="evaluate", model="churn"), ctx)
+
+
+def test_bad_options_are_rejected() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        RegisterOptions.model_validate({"evaluation": "e", "model": "m", "alais": "x"})
