@@ -10,9 +10,32 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "load_model": "assay.models",
+    "log_model": "assay.models",
+    "log_param": "assay.tracking",
+    "log_params": "assay.tracking",
+    "log_metric": "assay.tracking",
+    "log_metrics": "assay.tracking",
+    "set_tag": "assay.tracking",
+    "log_artifact": "assay.tracking",
+    "start_run": "assay.tracking",
+    "active_run": "assay.tracking",
+}
 
-__all__: list[str] = ["__version__"]
+__all__: list[str] = [
+    "__version__",
+    "active_run",
+    "load_model",
+    "log_artifact",
+    "log_metric",
+    "log_metrics",
+    "log_model",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "start_run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -41,7 +41,7 @@ def _root_callback(
 
 def build_app() -> typer.Typer:
     """Assemble the Typer app from the command-group modules."""
-    from assay.cli import config, init
+    from assay.cli import config, contracts, data, doctor, evaluation, init, models, pipeline, runs
 
     app = typer.Typer(
         help=HELP,
@@ -53,6 +53,13 @@ def build_app() -> typer.Typer:
     app.callback()(_root_callback)
     init.register(app)
     config.register(app)
+    data.register(app)
+    evaluation.register(app)
+    pipeline.register(app)
+    runs.register(app)
+    models.register(app)
+    doctor.register(app)
+    contracts.register(app)
     return app
 
 
