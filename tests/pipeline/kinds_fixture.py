@@ -18,6 +18,7 @@ class EchoOptions(BaseModel):
     message: str
     out: str
     fail: bool = False
+    depends_on: list[str] = []  # registry aliases (NAME@ALIAS) the result depends on
 
 
 class EchoKind:
@@ -25,7 +26,7 @@ class EchoKind:
     options = EchoOptions
 
     def plan(self, options: EchoOptions, ctx: PlanContext) -> KindPlan:
-        return KindPlan(outs=[options.out], params=["seed"])
+        return KindPlan(outs=[options.out], params=["seed"], aliases=options.depends_on)
 
     def run(self, options: EchoOptions, ctx: StageContext) -> int:
         import assay

@@ -28,6 +28,10 @@ class KindPlan:
     metrics: list[str] = field(default_factory=list)
     params: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)  # stage or matrix-group names to run first
+    # Registry aliases (``NAME@ALIAS``) whose current model the result depends on, e.g. the
+    # champion an evaluation compares against: the pipeline resolves each to its model hash and
+    # folds it into the cache key, so moving the alias makes the stage stale.
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -204,8 +204,16 @@ class EvaluateKind:
         deps = [_dataset_rel(raw, datasets) for raw in options.datasets.values()]
         for name in options.candidates:
             deps += [out for out in ctx.outs_of(name) if out not in deps]
+        aliases: list[str] = []
+        champion = options.champion
+        if champion and "@" in champion:
+            aliases.append(champion)  # re-evaluate when the alias moves
+        elif champion and "/" in champion and champion not in deps:
+            deps.append(champion)  # a package path: its content is a dep
         slug = stage_slug(ctx.stage)
-        return KindPlan(deps=deps, outs=[f"reports/{slug}"], needs=list(options.candidates))
+        return KindPlan(
+            deps=deps, outs=[f"reports/{slug}"], needs=list(options.candidates), aliases=aliases
+        )
 
     def run(self, options: EvaluateOptions, ctx: StageContext) -> int:
         from assay._paths import resolve_inside

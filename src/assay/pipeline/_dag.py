@@ -404,6 +404,13 @@ def _plan_kinds(
         extra_params = dict(stage.params)
         for key in plan.params:
             extra_params.setdefault(key, params.value(key, stage=name))
+        if plan.aliases:
+            from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, resolve_aliases
+
+            for ref, model_hash in resolve_aliases(
+                project.store_url, list(plan.aliases), stage=name
+            ).items():
+                extra_params[ALIAS_PARAM_PREFIX + ref] = model_hash
         instances[name] = _replace(
             stage,
             deps=list(dict.fromkeys([*stage.deps, *[_clean(d, stage=name, what="dep")

@@ -62,6 +62,37 @@ def fresh_inputs(root: Path, params_files: list[str]) -> dict[str, Any]:
     return out
 
 
+def aliases_unchanged(marker: dict[str, Any]) -> bool:
+    """True if every registry alias the pipeline depends on still names the same model.
+
+    Answered with plain sqlite3 for a SQLite store; any other store (or any doubt) says False,
+    which sends ``assay run`` down the full path.
+    """
+    import sqlite3
+
+    from assay.pipeline._aliases import ALIAS_SQL
+
+    url = os.environ.get("ASSAY_STORE_URL", "").strip() or marker.get("store_url", "")
+    if url != marker.get("store_url") or not url.startswith("sqlite:///"):
+        return False
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return False
+    try:
+        for ref, expected in marker["aliases"].items():
+            name, _, alias = ref.partition("@")
+            row = conn.execute(ALIAS_SQL, (name, alias)).fetchone()
+            if (row[0] if row else None) != expected:
+                return False
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return True
+
+
 def project_root(start: Path | None = None) -> Path | None:
     """The folder holding assay.yaml, from ``start``, ``ASSAY_PROJECT`` or the cwd, upwards."""
     env = os.environ.get("ASSAY_PROJECT")
@@ -100,6 +131,8 @@ def try_noop(args: list[str]) -> int | None:
         if fresh_inputs(root, list(marker["params_files"])) != marker["inputs"]:
             return None
         if stat_signature(root, list(marker["paths"])) != marker["stats"]:
+            return None
+        if marker.get("aliases") and not aliases_unchanged(marker):
             return None
         count = len(marker["stages"])
     except (OSError, ValueError, KeyError, TypeError):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay._atomic import write_text_atomic
 from assay.errors import ConcurrencyError
+from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
 from assay.pipeline._dag import Dag, Stage, build_dag
 from assay.pipeline._executor import Executor, Job, JobResult, LocalExecutor
 from assay.pipeline._fastpath import FRESH_FILE, fresh_inputs, stat_signature
@@ -595,6 +596,13 @@ def _write_fresh_marker(project: Project, dag: Dag) -> None:
         "paths": sorted(set(paths)),
         "stats": stat_signature(project.root, paths),
         "stages": list(dag.stages),
+        "store_url": project.store_url,
+        "aliases": {
+            key[len(ALIAS_PARAM_PREFIX) :]: value
+            for stage in dag.stages.values()
+            for key, value in stage.params.items()
+            if key.startswith(ALIAS_PARAM_PREFIX)
+        },
     }
     path = pipeline_dir(project) / FRESH_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
 from assay.pipeline._cache_key import compute_cache_key, definition_hash
 from assay.pipeline._dag import Dag, Stage
 from assay.pipeline._hashes import StatCache
@@ -66,6 +67,15 @@ def stage_state(
         elif entry.deps[dep] != digest:
             reasons.append(f"dep '{dep}' changed")
     for key_name, value in stage.params.items():
+        if key_name.startswith(ALIAS_PARAM_PREFIX):
+            if entry.params.get(key_name, value) != value:
+                ref = key_name[len(ALIAS_PARAM_PREFIX) :]
+                before = entry.params.get(key_name)
+                reasons.append(
+                    f"alias '{ref}' moved: model {str(before or 'none')[:12]} -> "
+                    f"{str(value or 'none')[:12]}"
+                )
+            continue
         if key_name not in entry.params:
             reasons.append(f"param '{key_name}' added ({_short(value)})")
         elif entry.params[key_name] != value:

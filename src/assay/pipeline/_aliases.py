@@ -1,0 +1,58 @@
+"""Registry aliases as stage inputs: ``NAME@ALIAS`` resolved to the hash of the model behind it.
+
+A kind declares the aliases it depends on in ``KindPlan.aliases``; the DAG records each as a
+param-like value ``@alias:NAME@ALIAS`` -> model hash (None while the alias is unset), so the
+cache key, the lock file and ``assay status`` all see an alias move like a param change.
+"""
+
+from __future__ import annotations
+
+from assay.errors import PipelineError
+
+ALIAS_PARAM_PREFIX = "@alias:"
+
+# The same query in SQLAlchemy below and in plain sqlite3 in the no-op fast path.
+ALIAS_SQL = (
+    "SELECT mv.model_hash FROM aliases a JOIN model_versions mv "
+    "ON mv.name = a.name AND mv.version = a.version WHERE a.name = ? AND a.alias = ?"
+)
+
+
+def split_alias(ref: str, *, stage: str) -> tuple[str, str]:
+    """``NAME@ALIAS`` -> (name, alias)."""
+    name, sep, alias = ref.partition("@")
+    if not sep or not name or not alias:
+        raise PipelineError(
+            f"Stage '{stage}' depends on alias {ref!r}; expected NAME@ALIAS", stage=stage
+        )
+    return name, alias
+
+
+def resolve_aliases(store_url: str, refs: list[str], *, stage: str) -> dict[str, str | None]:
+    """The model hash behind each ``NAME@ALIAS`` (None when the alias is not set yet)."""
+    if not refs:
+        return {}
+    from sqlalchemy import select
+
+    from assay.store import open_store
+    from assay.store.tables import aliases, model_versions
+
+    store = open_store(store_url)
+    try:
+        out: dict[str, str | None] = {}
+        with store.read() as conn:
+            for ref in refs:
+                name, alias = split_alias(ref, stage=stage)
+                query = (
+                    select(model_versions.c.model_hash)
+                    .join(
+                        aliases,
+                        (aliases.c.name == model_versions.c.name)
+                        & (aliases.c.version == model_versions.c.version),
+                    )
+                    .where((aliases.c.name == name) & (aliases.c.alias == alias))
+                )
+                out[ref] = conn.execute(query).scalar()
+        return out
+    finally:
+        store.close()
