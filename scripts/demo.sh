@@ -142,7 +142,7 @@ assay models lineage "churn:$V"
 assay models lineage "churn:$V" --format mermaid
 
 step "assay models card churn:$V: the model card (also as HTML: model-card.html)"
-assay models card "churn:$V" --html model-card.html | head -30
+assay models card "churn:$V" --html model-card.html | sed -n "1,40p"
 
 step "assay doctor: the example against the antipatterns of ML delivery"
 assay doctor

@@ -84,7 +84,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return "n/a" if value is None else str(value).lower()
     if isinstance(value, float):
-        return f"{value:.4f}"
+        # counts (rows, tp, fp, ...) arrive as floats from JSON metrics: show them as counts
+        return f"{int(value):,}" if value.is_integer() and abs(value) >= 1 else f"{value:.4f}"
     return str(value)
 
 

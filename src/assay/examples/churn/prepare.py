@@ -21,7 +21,9 @@ def main() -> None:
     sample = float(params["prepare"]["sample"])
     if sample < 1.0:
         frame = frame.sample(fraction=sample, seed=seed)
-    rng = np.random.default_rng(seed)
+    # A stream of its own: default_rng(seed) would replay the generator's draws, and the split
+    # would follow the columns generated from them (every holdout row month-to-month).
+    rng = np.random.default_rng([seed, 0x5B117])
     draw = rng.random(frame.height)
     holdout = float(params["split"]["holdout_fraction"])
     benchmark = float(params["split"]["benchmark_fraction"])
