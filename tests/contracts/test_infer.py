@@ -53,3 +53,32 @@ def test_margin_never_goes_below_zero_for_non_negative_columns(tmp_path: Path) -
     frame = pl.DataFrame({"x": [0.5, 1.0, 100.0], "when": [datetime(2026, 1, 1)] * 3})
     contract = _round_trip(tmp_path, frame, "m.parquet")
     assert contract["columns"]["x"]["min"] == 0.0  # type: ignore[index]
+
+
+def test_time_ranges_are_widened_by_the_margin(tmp_path: Path) -> None:
+    frame = pl.DataFrame({
+        "at": [datetime(2026, 1, 1), datetime(2026, 1, 11)],
+        "day": [date(2026, 1, 1), date(2026, 1, 21)],
+        "odd": [datetime(2026, 1, 1, 0, 0, 0, 1), datetime(2026, 1, 1, 0, 0, 10, 1)],
+    })
+    columns = _round_trip(tmp_path, frame, "t.parquet")["columns"]
+    assert isinstance(columns, dict)
+    assert (columns["at"]["min"], columns["at"]["max"]) == ("2025-12-31T00:00:00", "2026-01-12T00:00:00")
+    assert (columns["day"]["min"], columns["day"]["max"]) == ("2025-12-30", "2026-01-23")
+    # whole seconds, rounded away from the data
+    assert (columns["odd"]["min"], columns["odd"]["max"]) == ("2025-12-31T23:59:59", "2026-01-01T00:00:12")
+
+
+def test_zero_one_flags_get_allowed_values_not_a_range(tmp_path: Path) -> None:
+    frame = pl.DataFrame({
+        "flag": [0, 1, 1, 0],
+        "flag_with_nulls": [0, None, 1, 1],
+        "three": [0, 1, 2, 2],
+        "ones": [1, 1, 1, 1],
+    })
+    columns = _round_trip(tmp_path, frame, "f.parquet")["columns"]
+    assert isinstance(columns, dict)
+    assert columns["flag"] == {"dtype": "int64", "nullable": False, "allowed": [0, 1]}
+    assert columns["flag_with_nulls"]["allowed"] == [0, 1]
+    assert (columns["three"]["min"], columns["three"]["max"]) == (0, 3)
+    assert "allowed" not in columns["ones"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from assay.contracts._source import DataSource, DataUnreadable, describe_read_error, scan
@@ -21,6 +21,19 @@ def _round_out(value: float, *, down: bool) -> float:
     return (math.floor(value * scale) if down else math.ceil(value * scale)) / scale
 
 
+def _widen_times(low: date, high: date, margin: float) -> tuple[date, date]:
+    """``[low, high]`` widened by ``margin`` of its span on each side, to whole seconds (days)."""
+    if not isinstance(low, datetime) or not isinstance(high, datetime):
+        days = timedelta(days=math.ceil((high - low).days * margin))
+        return low - days, high + days
+    pad = (high - low) * margin
+    lo = (low - pad).replace(microsecond=0)
+    hi = high + pad
+    if hi.microsecond:
+        hi = hi.replace(microsecond=0) + timedelta(seconds=1)
+    return lo, hi
+
+
 def infer_contract(source: DataSource, *, name: str, owner: str | None = None,
                    data: str | None = None, margin: float = 0.1,
                    max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
@@ -31,8 +44,9 @@ def infer_contract(source: DataSource, *, name: str, owner: str | None = None,
         name: the contract name.
         owner: written as the contract's owner.
         data: written as the contract's default data.
-        margin: numeric ranges are widened by this fraction of their span on each side
-            (never below zero for non-negative columns).
+        margin: numeric and time ranges are widened by this fraction of their span on each
+            side (never below zero for non-negative columns; times to whole seconds, dates to
+            whole days). Integer 0/1 flags get ``allowed: [0, 1]`` instead of a range.
         max_categories: string columns with at most this many distinct values get ``allowed``.
 
     Raises:
@@ -75,7 +89,9 @@ def infer_contract(source: DataSource, *, name: str, owner: str | None = None,
         if rows > 1 and nulls == 0 and distinct == rows and (dtype.is_integer() or dtype == pl.String):
             spec["unique"] = True
         low, high = row.get(f"{col}\0min"), row.get(f"{col}\0max")
-        if dtype.is_numeric() and low is not None and high is not None and dtype != pl.Boolean:
+        if dtype.is_integer() and distinct - (1 if nulls else 0) == 2 and (low, high) == (0, 1):
+            spec["allowed"] = [0, 1]  # a 0/1 flag: exactly two values, 0 and 1
+        elif dtype.is_numeric() and low is not None and high is not None and dtype != pl.Boolean:
             span = float(high) - float(low)
             pad = span * margin if span > 0 else abs(float(high)) * margin
             lo = float(low) - pad
@@ -87,7 +103,8 @@ def infer_contract(source: DataSource, *, name: str, owner: str | None = None,
             else:
                 spec["min"], spec["max"] = _round_out(lo, down=True), _round_out(hi, down=False)
         elif dtype.is_temporal() and isinstance(low, (datetime, date)) and isinstance(high, (datetime, date)):
-            spec["min"], spec["max"] = low.isoformat(), high.isoformat()
+            lo_t, hi_t = _widen_times(low, high, margin)
+            spec["min"], spec["max"] = lo_t.isoformat(), hi_t.isoformat()
         if dtype == pl.String:
             values = row.get(f"{col}\0values") or []
             if 0 < len(values) <= max_categories and distinct < rows:
