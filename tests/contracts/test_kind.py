@@ -49,8 +49,9 @@ def test_run_fails_with_the_report_path(project: TmpProject, capsys: pytest.Capt
     people().with_columns(pl.lit("paris").alias("city")).write_parquet(project.root / "data" / "bad.parquet")
     options = ValidateOptions(contract="people", data="data/bad.parquet")
     assert KIND.run(options, _run_ctx(project)) == 1
-    out = capsys.readouterr().out
-    assert "contract 'people' failed 1 checks; report: reports/validate/validate/report.html" in out
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "error: contract 'people' failed 1 checks; report: reports/validate/validate/report.html")
 
 
 def test_options_reject_typos() -> None:

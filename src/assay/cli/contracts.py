@@ -47,7 +47,8 @@ def validate(
     try:
         for item in targets:
             report = validate_target(project.root, project.config, item, sample_rows=sample_rows,
-                                     streaming=streaming, state_dir=project.state_dir)
+                                     streaming=streaming, state_dir=project.state_dir,
+                                     store_url=project.store_url)
             several = len(targets) > 1
 
             def _path(path: Path | None, name: str = item.contract,

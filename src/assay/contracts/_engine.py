@@ -543,7 +543,7 @@ def run_contract(
         contract=contract.name or "contract", data=source.location, owner=contract.owner,
         rows=int(row["__rows"]), columns=list(schema), engine=engine, started_at=started,
         duration_s=time.perf_counter() - t0, checks=results,
-        reference=reference.location if reference is not None else None,
+        reference=reference.shown if reference is not None else None,
     )
 
 

@@ -67,6 +67,7 @@ class ValidateKind:
     def plan(self, options: ValidateOptions, ctx: PlanContext) -> KindPlan:
         from assay._paths import relative_posix
         from assay.contracts._model import load_contract
+        from assay.contracts._reference import is_versioned, reference_text
         from assay.contracts._validate import _dataset_path
 
         project, target = _target(options, ctx.root)
@@ -76,8 +77,10 @@ class ValidateKind:
             reference = target.reference
             if reference is None and target.contract_path.is_file():
                 contract = load_contract(target.contract_path)
-                reference = contract.reference if contract.distribution else None
-            if reference is not None:
+                reference = reference_text(contract.reference) if contract.distribution else None
+            # a dataset version is immutable (and named in the contract or the stage options,
+            # both part of the cache key): only a path or a dataset's current data is a dep
+            if reference is not None and not is_versioned(reference):
                 deps.append(_dataset_path(reference, project.config)[0])
         out = report_dir(ctx.stage)
         return KindPlan(deps=deps, outs=[f"{out}/report.json", f"{out}/report.html"])
@@ -89,7 +92,8 @@ class ValidateKind:
 
         project, target = _target(options, ctx.root)
         report = validate_target(ctx.root, project.config, target,
-                                 sample_rows=options.sample_rows, state_dir=project.state_dir)
+                                 sample_rows=options.sample_rows, state_dir=project.state_dir,
+                                 store_url=ctx.store_url)
         out = resolve_inside(ctx.root, report_dir(ctx.stage), what="report dir")
         write_reports(report, json_path=out / "report.json", html_path=out / "report.html")
         record_result(ctx.store_url, report, dataset=target.dataset,
@@ -99,7 +103,11 @@ class ValidateKind:
         print_report(report, Console(file=sys.stdout, highlight=False, width=140))
         html_path = f"{report_dir(ctx.stage)}/report.html"
         if not report.passed:
-            print(f"contract '{report.contract}' failed {report.errors} checks; report: {html_path}")
+            # the last line of the stage's output, in the shape every kind ends a failure with
+            # (``error: ...`` on stderr), so the run's summary can name the report
+            sys.stdout.flush()
+            print(f"error: contract '{report.contract}' failed {report.errors} checks; "
+                  f"report: {html_path}", file=sys.stderr, flush=True)
             return 1
         print(f"report: {html_path}")
         return 0

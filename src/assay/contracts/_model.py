@@ -106,6 +106,22 @@ class BoundRule(CheckOptions):
     def _short(cls, value: Any) -> Any:
         return _shorthand(value)
 
+    @field_validator("value")
+    @classmethod
+    def _number_or_time(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+            try:
+                datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is neither a number nor an ISO date/time "
+                    "(e.g. 0, 2.5, 2026-01-01 or 2026-01-01T12:00:00)") from None
+        return value
+
 
 class Range(Section):
     """``{min: X, max: Y}``; either side optional."""
@@ -189,6 +205,27 @@ class TableCheck(CheckOptions):
         return next(k for k in _TABLE_KINDS if getattr(self, k) is not None)
 
 
+class DatasetRef(Section):
+    """``reference: {dataset: churn, version: 1}``: a recorded dataset version (or its data now)."""
+
+    dataset: str = Field(description="dataset name (assay data log NAME lists its versions)")
+    version: int | str | None = Field(
+        default=None, description="version number (1, v1) or hash prefix; none: the data now")
+
+    @field_validator("version")
+    @classmethod
+    def _immutable(cls, value: int | str | None) -> int | str | None:
+        import re
+
+        if value is None:
+            return value
+        text = str(value).strip()
+        if not re.fullmatch(r"[vV]?[1-9]\d*|[0-9a-fA-F]{4,64}", text):
+            raise ValueError(f"{value!r} is not a version number (1, v1) or a hash prefix "
+                             "(at least 4 hex digits)")
+        return text
+
+
 class DistributionSpec(CheckOptions):
     """Distribution checks on one column, against the reference dataset or absolute bounds."""
 
@@ -206,6 +243,14 @@ class DistributionSpec(CheckOptions):
     )
     drift: bool = Field(default=True, description="compute the drift statistic")
 
+    @field_validator("category_share", mode="before")
+    @classmethod
+    def _category_keys(cls, value: Any) -> Any:
+        # YAML reads `{1: {max: 0.2}}` with an int key; categories are matched as text
+        if isinstance(value, dict):
+            return {str(k).lower() if isinstance(k, bool) else str(k): v for k, v in value.items()}
+        return value
+
 
 class Contract(Section):
     """A data contract file."""
@@ -214,7 +259,9 @@ class Contract(Section):
     owner: str | None = None
     description: str | None = None
     data: str | None = Field(default=None, description="default data this contract validates")
-    reference: str | None = Field(default=None, description="reference data for distribution")
+    reference: str | DatasetRef | None = Field(
+        default=None, description="reference data for distribution checks: a path, a dataset "
+        "name, a dataset version (churn@v1, churn@1a2b3c4d) or {dataset: churn, version: 1}")
     extra_columns: Literal["allow", "warn", "error"] = "warn"
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     checks: list[TableCheck] = Field(default_factory=list)
@@ -248,6 +295,7 @@ __all__ = [
     "CheckOptions",
     "ColumnSpec",
     "Contract",
+    "DatasetRef",
     "DistributionSpec",
     "Freshness",
     "Range",

@@ -35,19 +35,33 @@ class DataUnreadable(ContractError):
 
 @dataclass(frozen=True)
 class DataSource:
-    """Where data lives: a local path (file or folder of files) or a remote URL."""
+    """Where data lives: a local path (file or folder of files), a remote URL, or named files.
+
+    ``files`` lists the exact files to read (a dataset version materialised from the object
+    cache, whose object names carry no extension); ``label`` is what reports show instead of
+    ``location`` (``churn@v1 (data/churn.parquet, 1a2b3c4d5e6f)``).
+    """
 
     location: str
     format: str
     local: Path | None = None
     storage_options: dict[str, Any] | None = None
+    files: tuple[Path, ...] | None = None
+    label: str | None = None
 
     @property
     def is_remote(self) -> bool:
-        return self.local is None
+        return self.local is None and self.files is None
+
+    @property
+    def shown(self) -> str:
+        """How reports name this data."""
+        return self.label or self.location
 
     def size(self) -> int | None:
         """Bytes on disk (sum over a folder), if cheap to know."""
+        if self.files is not None:
+            return sum(p.stat().st_size for p in self.files)
         if self.local is None:
             return None
         if self.local.is_dir():
@@ -56,6 +70,8 @@ class DataSource:
 
     def mtime(self) -> float:
         """Modification time (UNIX seconds) of the file, or the newest file of a folder."""
+        if self.files is not None:
+            return max((p.stat().st_mtime for p in self.files), default=0.0)
         if self.local is not None:
             if self.local.is_dir():
                 return max((p.stat().st_mtime for p in self.local.rglob("*") if p.is_file()),
@@ -127,9 +143,11 @@ def scan(source: DataSource) -> pl.LazyFrame:
     import polars as pl
 
     fmt = source.format
-    if source.local is not None and source.local.is_dir():
+    if source.files is not None:
+        target: Any = [str(p) for p in source.files]
+    elif source.local is not None and source.local.is_dir():
         pattern = {"parquet": "*.parquet", "csv": "*.csv", "ndjson": "*.*json*", "ipc": "*.arrow"}
-        target: Any = str(source.local / "**" / pattern[fmt])
+        target = str(source.local / "**" / pattern[fmt])
     else:
         target = source.location
     if source.is_remote and not source.location.startswith(_NATIVE_SCHEMES):
@@ -158,7 +176,8 @@ def scan(source: DataSource) -> pl.LazyFrame:
     if fmt == "parquet":
         return pl.scan_parquet(target, storage_options=options)
     if fmt == "csv":
-        sep = "\t" if str(target).lower().endswith(".tsv") else ","
+        named = source.location if source.files is not None else str(target)
+        sep = "\t" if named.lower().endswith(".tsv") else ","
         return pl.scan_csv(target, separator=sep, infer_schema_length=10_000,
                            try_parse_dates=True, storage_options=options)
     if fmt == "ndjson":
@@ -172,8 +191,24 @@ def _first_line(exc: BaseException) -> str:
 
 
 def describe_read_error(exc: BaseException) -> str:
-    """A one-line reason a Polars read failed."""
-    return _first_line(exc)
+    """A one-line reason a Polars operation failed.
+
+    Polars' first line is often only a heading (``regex error: regex parse error:``) with the
+    reason further down (``error: unclosed character class``): the heading is then completed
+    with that reason; the expression dump Polars appends is dropped.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    if not lines or not lines[0]:
+        return type(exc).__name__
+    head = lines[0]
+    if head.endswith(":"):
+        reason = next((line[len("error:"):].strip() for line in lines[1:]
+                       if line.startswith("error:")), None)
+        if reason is None:
+            reason = next((line for line in lines[1:] if line and not line.startswith(
+                "This error occurred")), "")
+        head = f"{head} {reason}".strip()
+    return head
 
 
 def env_streaming_threshold() -> int:

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from assay.contracts._engine import run_contract
 from assay.contracts._model import Contract, load_contract
+from assay.contracts._reference import open_reference, reference_text
 from assay.contracts._result import ContractReport
 from assay.contracts._source import DataSource, is_remote, source_for
-from assay.errors import ContractError, UsageError
+from assay.errors import UsageError
 
 if TYPE_CHECKING:
     from assay.config import AssayConfig
@@ -147,13 +148,19 @@ def validate_target(
     streaming: bool | None = None,
     now: datetime | None = None,
     state_dir: Path | None = None,
+    store_url: str | None = None,
 ) -> ContractReport:
     """Run one target: parse the contract, scan the data, hash it meanwhile, evaluate.
 
+    Args:
+        store_url: where a versioned reference (``churn@v1``) is looked up (default: the
+            project's store).
+
     Raises:
         ConfigError: the contract file is malformed.
-        ContractError: the contract cannot be compiled, or the reference cannot be read.
-        UsageError: the data or reference does not exist.
+        ContractError: the contract cannot be compiled, or the reference is missing.
+        ObjectNotFound, CorruptObject: a versioned reference is not (intact) in the cache.
+        UsageError: the data does not exist.
     """
     source = source_for(target.data, root)
     hashed: dict[str, Any] = {}
@@ -168,18 +175,11 @@ def validate_target(
             assert target.contract_path is not None
             contract: Contract = load_contract(target.contract_path)
             contract = contract.model_copy(update={"name": target.contract})
-            ref_raw = target.reference or contract.reference
+            ref_raw = target.reference or reference_text(contract.reference)
             reference = None
             if ref_raw is not None and contract.distribution:
-                ref_path, _ = _dataset_path(ref_raw, config)
-                try:
-                    reference = source_for(ref_path, root, what="reference data")
-                except UsageError as exc:
-                    raise ContractError(
-                        f"Contract '{target.contract}': reference data {ref_raw!r} is missing "
-                        f"({exc.message}); create it, or remove reference: to skip drift checks",
-                        contract=target.contract,
-                    ) from exc
+                reference = open_reference(ref_raw, root=root, config=config,
+                                           contract=target.contract, store_url=store_url)
             report = run_contract(contract, source, reference=reference, sample_rows=sample_rows,
                                   streaming=streaming, now=now)
     finally:

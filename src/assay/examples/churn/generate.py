@@ -1,6 +1,6 @@
 """Deterministic synthetic customer-churn data for the assay example.
 
-    python generate.py                       # data/churn.parquet, 50,000 rows
+    python generate.py                       # data/churn.parquet, 50,000 rows (+ data/reference.parquet)
     python generate.py --drift --out data/batch.parquet      # a drifted batch for monitoring
     python generate.py --broken --out data/bad.parquet       # a batch that breaks the contract
 
@@ -105,11 +105,18 @@ def main() -> None:
     parser.add_argument("--drift", action="store_true", help="shifted distributions, a new category")
     parser.add_argument("--broken", action="store_true", help="negative charges, nulls, bad values, duplicate ids")
     parser.add_argument("--out", type=Path, default=Path("data/churn.parquet"))
+    parser.add_argument("--reference", type=Path, default=Path("data/reference.parquet"),
+                        help="the first clean batch is also written here, as the data contract's "
+                             "drift reference; later batches keep it (delete it to re-baseline)")
     args = parser.parse_args()
     frame = generate(args.rows, args.seed, drift=args.drift, broken=args.broken)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.write_parquet(args.out, statistics=False)
     print(f"wrote {frame.height:,} rows x {frame.width} columns to {args.out}")
+    if not (args.drift or args.broken) and not args.reference.exists():
+        args.reference.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(args.reference, statistics=False)
+        print(f"wrote the drift reference {args.reference} (kept for later batches)")
 
 
 if __name__ == "__main__":
