@@ -164,3 +164,32 @@ def test_results_are_recorded_on_every_store_backend(project_on: TmpProject) -> 
     rows = contract_results_for(project_on.store_url, contract="people")
     assert [(r["passed"], r["errors"]) for r in rows] == [(False, 1), (False, 1)]
     assert rows[0]["id"] > rows[1]["id"] and rows[0]["report"]["checks"][0]["failing_rows"] == 156
+
+
+def test_a_check_with_a_type_error_exits_2_naming_it(project: TmpProject) -> None:
+    write_contract(project.root, "people", {"checks": [{"sql": "city > 5"}, {"row_count": {"min": 1}}]})
+    result = project.invoke("validate", "people")
+    assert result.code == 2, result.output
+    assert "checks[0].sql (city > 5): cannot compare string with numeric type" in " ".join(
+        result.stderr.split())
+    assert "data.readable" not in result.output and "Traceback" not in result.output
+
+
+def test_stored_results_stay_intact_after_bad_input(project: TmpProject) -> None:
+    assert project.invoke("validate", "people").code == 0
+    url = project.load().store_url
+    before = contract_results_for(url)
+    assert [(r["contract"], r["passed"]) for r in before] == [("people", True)]
+
+    write_contract(project.root, "bad", {"checks": [{"sql": "city > 5"}]})
+    assert project.invoke("validate", "people", "--contract", "bad").code == 2
+    write_contract(project.root, "typo", {"columns": {"id": {"min": "abc"}}})
+    assert project.invoke("validate", "people", "--contract", "typo").code == 2
+    assert contract_results_for(url) == before  # a contract error records nothing
+
+    (project.root / "data" / "empty.csv").write_text("")
+    assert project.invoke("validate", "data/empty.csv", "--contract", "people").code == 1
+    after = contract_results_for(url)
+    assert after[1:] == before
+    assert after[0]["report"]["checks"][0]["id"] == "data.readable"
+    assert after[0]["passed"] is False

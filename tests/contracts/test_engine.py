@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -247,9 +248,15 @@ def test_an_all_null_column(tmp_path: Path) -> None:
     assert checks["distribution.score.drift"].message == "no values to compare"
 
 
-def test_bad_regex_names_the_check(tmp_path: Path) -> None:
-    with pytest.raises(ContractError, match=r"columns\.email\.regex: regex '\(unclosed' does not compile"):
-        run(tmp_path, people(), {"columns": {"email": {"regex": "(unclosed"}}})
+@pytest.mark.parametrize(("pattern", "reason"), [
+    ("(unclosed", "unclosed group"),
+    ("[a-", "unclosed character class"),
+    ("^(?=user)", "look-around, including look-ahead and look-behind, is not supported"),
+], ids=["group", "class", "look-around"])
+def test_bad_regex_names_the_check_and_the_reason(tmp_path: Path, pattern: str, reason: str) -> None:
+    message = f"columns.email.regex: regex {pattern!r} does not compile: {reason}"
+    with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
+        run(tmp_path, people(), {"columns": {"email": {"regex": pattern}}})
 
 
 def test_bad_sql_and_bad_expression_name_the_check(tmp_path: Path) -> None:
@@ -285,3 +292,43 @@ def test_freshness_on_timezone_aware_column(tmp_path: Path) -> None:
     body = {"checks": [{"freshness": {"column": "end", "max_age": "1d"}}]}
     report = run(tmp_path, frame, body, now=datetime(2026, 7, 20, 12, tzinfo=timezone.utc))
     assert report.passed, report.checks[0].message
+
+
+# -- one bad check does not sink the others ----------------------------------------------------
+
+def test_a_check_with_a_type_error_is_a_contract_error_naming_it(tmp_path: Path) -> None:
+    body = {"columns": {"id": {"min": 1}},
+            "checks": [{"sql": "city > 5"}, {"row_count": {"min": 1}},
+                       {"name": "young", "expr": "pl.col('age') < 'x'"}]}
+    with pytest.raises(ContractError, match=(
+            r"Contract 'c': 2 check\(s\) cannot run on this data's column types: "
+            r"checks\[0\]\.sql \(city > 5\): cannot compare string with numeric type \(i32\); "
+            r"checks\.young \(pl\.col\('age'\) < 'x'\): cannot compare string with numeric")) as info:
+        run(tmp_path, people(), body)
+    assert info.value.checks == ["checks[0].sql", "checks.young"]  # type: ignore[attr-defined]
+
+
+def test_a_type_error_in_a_where_filter_names_its_check(tmp_path: Path) -> None:
+    body = {"columns": {"age": {"max": {"value": 60, "where": "city > 5"}}}}
+    with pytest.raises(ContractError, match=r"columns\.age\.max \(<= 60\): cannot compare string"):
+        run(tmp_path, people(), body)
+
+
+def test_a_check_failing_on_the_values_fails_alone_and_the_rest_still_run(tmp_path: Path) -> None:
+    body = {"columns": {"age": {"max": 59}},
+            "checks": [{"expr": "pl.col('email').str.to_integer() > 0"}, {"row_count": {"min": 1}}]}
+    checks = by_id(run(tmp_path, people(), body))
+    assert checks["checks[0].expr"].status == "fail"
+    assert checks["checks[0].expr"].message.startswith(
+        "cannot evaluate on this data: strict integer parsing failed for 200 value(s)")
+    assert (checks["columns.age.max"].status, checks["columns.age.max"].failing_rows) == ("fail", 40)
+    assert checks["checks[1].row_count"].status == "pass"
+
+
+def test_unreadable_data_is_still_reported_unreadable_next_to_valid_checks(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,4,5,6\n7,8\n")
+    body = {"columns": {"a": {"min": 0}}, "checks": [{"sql": "a >= 0"}]}
+    report = run_contract(load_contract(write_contract(tmp_path, "c", body)),
+                          source_for("bad.csv", tmp_path))
+    assert [c.id for c in report.checks] == ["data.readable"]
+    assert report.checks[0].message.startswith(f"cannot read {tmp_path / 'bad.csv'}: ")

@@ -66,3 +66,26 @@ def test_missing_contract_file(tmp_path: Path) -> None:
                                                 ("1.5h", timedelta(minutes=90)), ("1w", timedelta(days=7))])
 def test_durations(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("columns:\n  a: {min: abc}\n", r"people\.yaml:2: columns\.a\.min.*'abc' is neither a number "
+                                     r"nor an ISO date/time"),
+    ("columns:\n  a:\n    max: {value: soon, inclusive: false}\n",
+     r"people\.yaml:3: columns\.a\.max\.value.*'soon' is neither a number nor an ISO date/time"),
+    ("reference: {dataset: churn, version: -1}\n", r"is not a version number \(1, v1\)"),
+    ("reference: {datset: churn}\n", r"people\.yaml:1: reference.*datset"),
+], ids=["min-abc", "max-long-form", "relative-version", "reference-typo"])
+def test_a_value_of_the_wrong_type_is_a_contract_error(tmp_path: Path, text: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_contract(_write(tmp_path, text))
+
+
+def test_numbers_written_as_text_and_iso_times_are_bounds(tmp_path: Path) -> None:
+    contract = load_contract(_write(tmp_path, (
+        "columns:\n  a: {min: '5', max: 2026-01-01T00:00:00}\n  b: {min: '2026-01-01'}\n"
+        "distribution:\n  c: {category_share: {1: {max: 0.5}}}\n  d: {category_share: {true: {min: 0.1}}}\n")))
+    assert contract.columns["a"].min is not None and contract.columns["a"].min.value == 5.0
+    assert contract.columns["b"].min is not None and contract.columns["b"].min.value == "2026-01-01"
+    assert list(contract.distribution["c"].category_share or {}) == ["1"]
+    assert list(contract.distribution["d"].category_share or {}) == ["true"]

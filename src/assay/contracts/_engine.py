@@ -151,7 +151,11 @@ class _Compiler(DistributionCompiler):
         try:
             pl.select(pl.lit("x").str.contains(pattern))
         except pl.exceptions.PolarsError as exc:
-            reason = describe_read_error(exc)
+            # the regex crate's reason ("unclosed character class", "look-around ... is not
+            # supported") is on its own "error:" line, under a heading
+            lines = [line.strip() for line in str(exc).splitlines()]
+            reason = next((line[len("error:"):].strip() for line in lines
+                           if line.startswith("error:")), describe_read_error(exc))
             raise ContractError(
                 f"{check_id}: regex {pattern!r} does not compile: {reason}", check=check_id
             ) from exc
@@ -518,8 +522,14 @@ def run_contract(
         selected.append(pl.all().null_count().name.prefix("__parsed_"))
     try:
         row = lf.select(selected).collect(engine=engine).row(0, named=True)
-    except pl.exceptions.PolarsError as exc:
-        return _read_failure(contract, source, describe_read_error(exc), started)
+    except pl.exceptions.PolarsError:
+        from assay.contracts._recovery import DataBroken, recover
+
+        try:  # one check (or the data) broke the whole query: find it
+            row = recover(lf, selected, pending, contract=contract.name or "contract",
+                          schema=schema, engine=engine)
+        except DataBroken as broken:
+            return _read_failure(contract, source, broken.reason, started)
     try:
         for item in pending:
             if item.separate is not None:
