@@ -148,3 +148,64 @@ def test_directory_ids_are_deterministic(tmp_path_factory: pytest.TempPathFactor
             (root / name).write_bytes(data)
         ids.append(hash_tree(root).oid)
     assert ids[0] == ids[1]
+
+
+@pytest.mark.parametrize("link_types", [["copy"], ["reflink", "copy"], ["hardlink", "copy"]],
+                         ids=["copy", "reflink-or-copy", "hardlink-falls-back-for-exec"])
+def test_checkout_restores_each_files_manifest_mode(tmp_path: Path,
+                                                    link_types: list[str]) -> None:
+    d = _tree(tmp_path)
+    cache = LocalCache(tmp_path / "cache")
+    stored = cache.add_dir(d)  # copy mode: objects are 0o444, no executable bit
+    out = tmp_path / "out"
+    cache.checkout(stored.oid, out, link_types)
+    assert stat.S_IMODE(os.stat(out / "run.sh").st_mode) & 0o111 == 0o111
+    assert stat.S_IMODE(os.stat(out / "a.txt").st_mode) & 0o111 == 0
+    assert hash_tree(out).oid == stored.oid  # the modes are part of the folder's id
+
+
+def test_symlink_checkout_is_listed_as_the_folders_files(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("alpha")
+    (d / "b.txt").write_text("beta")
+    cache = LocalCache(tmp_path / "cache")
+    stored = cache.add_dir(d)
+    out = tmp_path / "out"
+    cache.checkout(stored.oid, out, ["symlink"])
+    assert (out / "a.txt").is_symlink()
+    assert not os.stat(out / "a.txt").st_mode & stat.S_IWUSR  # the object stays read-only
+    assert hash_tree(out).oid == stored.oid
+
+
+def test_other_symlinks_are_not_followed_and_are_reported(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not part of the dataset")
+    d = tmp_path / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "real.txt").write_text("real")
+    (d / "link.txt").symlink_to(elsewhere)
+    (d / "sub" / "loop").symlink_to(d)
+    cache = LocalCache(tmp_path / "cache")
+    stored = cache.add_dir(d)
+    assert [e.path for e in cache.manifest(stored.oid)] == ["real.txt"]
+    assert stored.skipped_links == ("link.txt", "sub/loop")
+    assert hash_tree(d).skipped_links == ("link.txt", "sub/loop")
+
+
+def test_hardlink_add_of_a_file_with_other_links_stores_a_private_copy(tmp_path: Path) -> None:
+    f = tmp_path / "f.bin"
+    f.write_bytes(b"version one")
+    cache = LocalCache(tmp_path / "cache")
+    v1 = add_tree(cache, f, mode="hardlink")
+    # Someone ignores the read-only bit and edits the linked file in place: that edits the
+    # v1 object too (it is the same inode). Adding the result must not link v2 to it as well.
+    f.chmod(0o644)
+    f.write_bytes(b"version two")
+    v2 = add_tree(cache, f, mode="hardlink")
+    v2_object = cache.path_of(v2.oid)
+    assert v2_object.read_bytes() == b"version two" and cache.verify(v2.oid)
+    assert os.stat(v2_object).st_ino != os.stat(cache.path_of(v1.oid)).st_ino
+    assert os.stat(f).st_ino == os.stat(v2_object).st_ino  # relinked to its own object
+    assert not os.stat(f).st_mode & stat.S_IWUSR
+    assert not cache.verify(v1.oid)  # the in-place edit did reach v1 (the data layer says so)

@@ -17,7 +17,6 @@ from assay.objects._cache import (
     manifest_bytes,
     parse_manifest,
     sync_all,
-    walk_files,
 )
 from assay.objects._hashing import hash_bytes, hash_file, is_object_id
 from assay.objects._links import link_or_copy, make_readonly
@@ -31,6 +30,7 @@ from assay.objects._tree import (
     scan_tree,
     tree_entries,
 )
+from assay.objects._walk import cache_link_stat, file_mode, walk_files
 
 __all__ = [
     "DIR_SUFFIX",
@@ -44,7 +44,9 @@ __all__ = [
     "Transfer",
     "TreeScan",
     "add_tree",
+    "cache_link_stat",
     "choose_add_mode",
+    "file_mode",
     "hash_bytes",
     "hash_file",
     "hash_tree",

@@ -20,7 +20,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -30,6 +30,7 @@ from assay.errors import CorruptObject, ObjectError, ObjectNotFound
 from assay.objects._copying import kernel_copy_hashing, pipelined_copy, write_all
 from assay.objects._hashing import CHUNK, hash_bytes, hash_file, is_object_id, new_hasher
 from assay.objects._links import link_or_copy, make_readonly, reflink
+from assay.objects._walk import file_mode, walk_files
 
 if TYPE_CHECKING:
     from assay.objects._state import StateDB
@@ -58,6 +59,8 @@ class Stored:
     oid: str
     size: int
     nfiles: int
+    skipped_links: tuple[str, ...] = field(default=(), compare=False)
+    """Symlinks inside a folder that were not followed (see :func:`walk_files`)."""
 
     @property
     def is_dir(self) -> bool:
@@ -71,30 +74,6 @@ def manifest_bytes(entries: Iterable[ManifestEntry]) -> bytes:
         [{"path": e.path, "oid": e.oid, "size": e.size, "mode": e.mode} for e in ordered],
         separators=(",", ":"),
     ).encode()
-
-
-def file_mode(st: os.stat_result) -> int:
-    """The manifest mode of a file: executable or not."""
-    return 0o755 if st.st_mode & 0o111 else 0o644
-
-
-def walk_files(root: Path) -> list[tuple[str, str, os.stat_result]]:
-    """Every regular file under ``root`` (symlinks skipped) as (posix rel path, path, stat)."""
-    found: list[tuple[str, str, os.stat_result]] = []
-    stack: list[tuple[str, str]] = [(os.fspath(root), "")]
-    while stack:
-        folder, prefix = stack.pop()
-        with os.scandir(folder) as it:
-            for item in it:
-                if item.is_symlink():
-                    continue
-                rel = f"{prefix}{item.name}"
-                if item.is_dir(follow_symlinks=False):
-                    stack.append((item.path, rel + "/"))
-                elif item.is_file(follow_symlinks=False):
-                    found.append((rel, item.path, item.stat(follow_symlinks=False)))
-    found.sort(key=lambda t: t[0])
-    return found
 
 
 def _disk_full(exc: OSError, what: Path) -> ObjectError:
@@ -289,6 +268,17 @@ class LocalCache:
             tmp.unlink(missing_ok=True)
             raise
 
+    def _relink(self, path: Path | str, oid: str) -> None:
+        """Replace the workspace file at ``path`` by a hardlink to object ``oid`` if possible."""
+        head, name = os.path.split(os.fspath(path))
+        tmp = os.path.join(head, f".{name}.{uuid.uuid4().hex[:12]}.assay-tmp")
+        try:
+            os.link(self.path_of(oid), tmp)
+            os.replace(tmp, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
     def add_file(
         self,
         path: Path | str,
@@ -315,9 +305,10 @@ class LocalCache:
         """
         chosen: AddMode = mode or ("hardlink" if hardlink else "copy")
         try:
-            size = os.stat(path).st_size
+            st = os.stat(path)
         except OSError as exc:
             raise _unreadable(exc, path) from exc
+        size = st.st_size
         if known_oid is not None and self.exists(known_oid):
             if chosen == "hardlink":
                 make_readonly_quietly(path)
@@ -333,6 +324,13 @@ class LocalCache:
             raise _unreadable(exc, path) from exc
         if self.exists(oid):
             return Stored(oid=oid, size=size, nfiles=1)
+        if chosen == "hardlink" and (st.st_nlink > 1 or os.path.islink(path)):
+            # The file has other names (say, it is still linked to an older cache object, edited
+            # in place): made an object, edits through those names would change it. Store a copy
+            # (durable first), then link the workspace file to the copy.
+            stored = self.add_file(path, durable=True, mode="copy")
+            self._relink(path, stored.oid)
+            return stored
         try:
             self._link_into(path, oid, chosen, durable=durable)
         except OSError as exc:
@@ -359,10 +357,12 @@ class LocalCache:
         state: StateDB | None = None,
     ) -> Stored:
         """Store every file under ``path`` (from a thread pool, one sync) and its manifest."""
-        files = walk_files(path)
-        return self.add_files(
+        skipped: list[str] = []
+        files = walk_files(path, skipped=skipped)
+        stored = self.add_files(
             files, mode=mode or ("hardlink" if hardlink else "copy"), durable=durable, state=state
         )
+        return replace(stored, skipped_links=tuple(skipped))
 
     def add_files(
         self,
@@ -461,8 +461,13 @@ class LocalCache:
 
     # -- materialising --------------------------------------------------------------------
 
-    def checkout_file(self, oid: str, dest: Path, link_types: list[str]) -> str:
-        """Place object ``oid`` at ``dest`` (replacing it atomically). Returns the link type."""
+    def checkout_file(self, oid: str, dest: Path, link_types: list[str], *,
+                      mode: int | None = None) -> str:
+        """Place object ``oid`` at ``dest`` (replacing it atomically). Returns the link type.
+
+        ``mode`` (a manifest mode) restores the executable bit on copies and reflinks; a link
+        that would carry the wrong executable bit is skipped for the next type (or a copy).
+        """
         src = self.path_of(oid)
         if not src.is_file():
             raise ObjectNotFound(
@@ -471,16 +476,21 @@ class LocalCache:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.assay-tmp")
         tmp.unlink(missing_ok=True)
-        used = link_or_copy(src, tmp, link_types)
+        used = link_or_copy(src, tmp, link_types,
+                            executable=None if mode is None else bool(mode & 0o111))
         os.replace(tmp, dest)
         return used
 
-    def checkout(self, oid: str, dest: Path, link_types: list[str]) -> None:
-        """Place a file or directory object at ``dest``; a directory is made to match exactly."""
+    def checkout(self, oid: str, dest: Path, link_types: list[str], *,
+                 mode: int | None = None) -> None:
+        """Place a file or directory object at ``dest``; a directory is made to match exactly.
+
+        A directory's files get their manifest modes; ``mode`` is a single file's.
+        """
         if not oid.endswith(DIR_SUFFIX):
             if dest.is_dir() and not dest.is_symlink():
                 shutil.rmtree(dest)
-            self.checkout_file(oid, dest, link_types)
+            self.checkout_file(oid, dest, link_types, mode=mode)
             return
         entries = self.manifest(oid)
         if dest.exists() and not dest.is_dir():
@@ -489,7 +499,7 @@ class LocalCache:
         wanted = {e.path for e in entries}
         for entry in entries:
             target = dest / entry.path
-            self.checkout_file(entry.oid, target, link_types)
+            self.checkout_file(entry.oid, target, link_types, mode=entry.mode)
         for existing in sorted(dest.rglob("*"), reverse=True):
             rel = existing.relative_to(dest).as_posix()
             if existing.is_file() and rel not in wanted:

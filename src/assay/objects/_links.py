@@ -35,24 +35,37 @@ def make_readonly(path: Path | str) -> None:
     os.chmod(path, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def link_or_copy(src: Path, dst: Path, types: list[str]) -> str:
+def link_or_copy(src: Path, dst: Path, types: list[str], *,
+                 executable: bool | None = None) -> str:
     """Create ``dst`` from cache object ``src`` with the first link type that works.
 
     ``dst`` must not exist. Hardlinked and symlinked files are read-only (they *are* the cache
-    object), so nobody edits the cache in place by accident. Returns the type used.
+    object), so nobody edits the cache in place by accident; ``assay data unprotect`` turns
+    them into private writable copies. Copies and reflinks are private and writable, and get
+    the executable bit when ``executable`` says so. A link shares the object's mode, so when
+    ``executable`` is given and the object's bit differs, that link type is skipped (and a
+    copy is made if no other type is left). Returns the type used.
     """
     last: OSError | None = None
-    for kind in types:
+    wanted = list(types)
+    if executable is not None and bool(os.stat(src).st_mode & 0o111) != executable:
+        wanted = [k for k in wanted if k not in ("hardlink", "symlink")]
+        if "copy" not in wanted:
+            wanted.append("copy")
+    private = 0o755 if executable else 0o644
+    for kind in wanted:
         try:
             if kind == "reflink":
                 reflink(src, dst)
+                if executable:
+                    os.chmod(dst, private)
             elif kind == "hardlink":
                 os.link(src, dst)
             elif kind == "symlink":
                 os.symlink(src, dst)
             elif kind == "copy":
                 shutil.copyfile(src, dst)
-                os.chmod(dst, 0o644)
+                os.chmod(dst, private)
             else:
                 raise ObjectError(f"Unknown cache link type {kind!r}")
             return kind

@@ -45,9 +45,12 @@ class Transfer:
     transferred: list[str] = field(default_factory=list)
     skipped: int = 0
     bytes: int = 0
+    unavailable: list[str] = field(default_factory=list)
+    """What the caller asked for optionally and could not be transferred (not an error)."""
 
-    def as_dict(self) -> dict[str, int]:
-        return {"transferred": len(self.transferred), "skipped": self.skipped, "bytes": self.bytes}
+    def as_dict(self) -> dict[str, Any]:
+        return {"transferred": len(self.transferred), "skipped": self.skipped, "bytes": self.bytes,
+                "unavailable": list(self.unavailable)}
 
 
 def _first_line(exc: BaseException) -> str:

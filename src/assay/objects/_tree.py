@@ -16,12 +16,11 @@ from assay.objects._cache import (
     LocalCache,
     ManifestEntry,
     Stored,
-    file_mode,
     manifest_bytes,
-    walk_files,
 )
 from assay.objects._hashing import hash_bytes, hash_file
 from assay.objects._state import StateDB
+from assay.objects._walk import file_mode, walk_files
 
 
 def _stat(path: Path) -> os.stat_result:
@@ -41,13 +40,15 @@ def _hash_one(path: Path | str) -> str:
 
 
 def tree_entries(
-    path: Path, *, state: StateDB | None = None, only_known: bool = False
+    path: Path, *, state: StateDB | None = None, only_known: bool = False,
+    skipped: list[str] | None = None,
 ) -> list[ManifestEntry] | None:
     """The manifest entries a directory WOULD get, hashing only files the stat cache lacks.
 
     With ``only_known`` nothing is hashed: None is returned as soon as one file is unknown.
+    Symlinks that are not cache links are left out and listed in ``skipped``.
     """
-    files = walk_files(path)
+    files = walk_files(path, skipped=skipped)
     known_map = state.lookup({os.fspath(p): s for _, p, s in files}) if state else {}
     todo = [p for _, p, _ in files if os.fspath(p) not in known_map]
     if todo and only_known:
@@ -99,12 +100,15 @@ def scan_tree(path: Path, *, state: StateDB | None = None, only_known: bool = Fa
         if state is not None and known is None:
             state.record([(key, st, oid)])
         return TreeScan(Stored(oid=oid, size=st.st_size, nfiles=1))
-    entries = tree_entries(path, state=state, only_known=only_known)
+    skipped: list[str] = []
+    entries = tree_entries(path, state=state, only_known=only_known, skipped=skipped)
     if entries is None:
         raise LookupError(os.fspath(path))
     oid = hash_bytes(manifest_bytes(entries)) + DIR_SUFFIX
     return TreeScan(
-        Stored(oid=oid, size=sum(e.size for e in entries), nfiles=len(entries)), entries
+        Stored(oid=oid, size=sum(e.size for e in entries), nfiles=len(entries),
+               skipped_links=tuple(skipped)),
+        entries,
     )
 
 
