@@ -12,7 +12,8 @@ Each concept has one family, and the CLI maps families to exit codes in one plac
     │   ├── ObjectNotFound          exit 1: an object is neither in the cache nor the remote
     │   ├── CorruptObject           exit 1: an object's bytes do not match its hash
     │   └── RemoteError             exit 1: remote unreachable, wrong credentials
-    ├── DataError                   exit 1: dataset versioning (pointer files, missing data)
+    ├── DataError                   exit 1: dataset versioning (workspace, missing data)
+    │   └── PointerError            exit 2: a corrupt or hand-edited pointer file (PATH.assay)
     ├── ContractError               exit 2: a contract that cannot be compiled
     │   └── ValidationFailed        exit 1: a contract ran and error-severity checks failed
     ├── PipelineError               exit 2: DAG problems (cycles, missing deps, unknown params)
@@ -101,6 +102,12 @@ class DataError(AssayError):
     exit_code = EXIT_FAILED
 
 
+class PointerError(DataError):
+    """A pointer file (``PATH.assay``) is corrupt, hand-edited or contradicts its object."""
+
+    exit_code = EXIT_USAGE
+
+
 class ContractError(AssayError):
     """A data contract is malformed or cannot be evaluated."""
 
@@ -178,6 +185,7 @@ __all__ = [
     "ObjectError",
     "ObjectNotFound",
     "PipelineError",
+    "PointerError",
     "PolicyViolation",
     "RegistryError",
     "RemoteError",

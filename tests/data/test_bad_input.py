@@ -3,6 +3,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -58,8 +59,17 @@ def test_unreadable_file(tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatc
         (f"oid: {'a' * 64}\nsize: 3\nnfiles: 1\n", "missing name"),
         ("- just\n- a list\n", "not a mapping"),
         ("oid: [unclosed\n", "unreadable pointer file"),
+        (f"oid: {'a' * 64}\nsize: 3\nnfiles: 1\nname: x\nsise: 4\n",
+         "unknown key 'sise', did you mean 'size'?"),
+        (f"oid: {'a' * 64}\nsize: 3\nnfiles: 1\nname: x\nowner: me\n",
+         "unknown key 'owner'; known: oid, size, nfiles, name, exec"),
+        (f"oid: {'a' * 64}\nsize: 3\nnfiles: 2\nname: x\n",
+         "nfiles is 2 but the oid names a single file"),
+        (f"oid: {'a' * 64}\nsize: 3\nnfiles: 1\nname: x\nexec: maybe\n",
+         "exec must be true or false"),
     ],
-    ids=["bad-oid", "negative-size", "no-name", "list", "not-yaml"],
+    ids=["bad-oid", "negative-size", "no-name", "list", "not-yaml", "typo-key", "unknown-key",
+         "file-with-nfiles", "exec-not-bool"],
 )
 def test_corrupt_or_hand_edited_pointer(tmp_project: TmpProject, content: str,
                                         reason: str) -> None:
@@ -67,7 +77,7 @@ def test_corrupt_or_hand_edited_pointer(tmp_project: TmpProject, content: str,
     tmp_project.gen({"data/x.csv.assay": content, "data/x.csv": "a\n"})
     for command in (("data", "status"), ("data", "checkout"), ("data", "push"), ("gc",)):
         result = tmp_project.invoke(*command)
-        assert result.code == 1, (command, result.output)
+        assert result.code == 2, (command, result.output)
         line = _one_line(result.stderr)
         assert line.startswith("error: data/x.csv.assay: ") and reason in line, line
 
@@ -129,3 +139,51 @@ def test_disk_full_during_add_leaves_cache_and_store_consistent(
 def test_a_pointer_cannot_escape_the_project(tmp_project: TmpProject, tmp_path: Path) -> None:
     result = tmp_project.invoke("data", "checkout", "../../etc/passwd")
     assert result.code == 2 and "outside the project" in _one_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("path", "edit", "reason"),
+    [
+        ("data/table.parquet", ("size", "7"), "size is 7 but the data has {size} bytes"),
+        ("data/images", ("nfiles", "3"), "nfiles is 3 but the data has 7 files"),
+        ("data/images", ("size", "1"), "size is 1 but the data has {size} bytes"),
+    ],
+    ids=["file-size", "folder-nfiles", "folder-size"],
+)
+def test_a_pointer_that_contradicts_its_object_is_reported_as_corrupt(
+    data_project: TmpProject, path: str, edit: tuple[str, str], reason: str
+) -> None:
+    [added] = json.loads(data_project.invoke("data", "add", path, "--json").stdout)
+    pfile = data_project.root / f"{path}.assay"
+    key, value = edit
+    lines = [f"{key}: {value}" if line.startswith(f"{key}:") else line
+             for line in pfile.read_text().splitlines()]
+    pfile.write_text("\n".join(lines) + "\n")
+    expected = (f"{path}.assay: corrupt pointer file ({reason.format(size=added['size'])}); "
+                f"restore it from git (git checkout -- {path}.assay) or re-run: "
+                f"assay data add {path}")
+    target = data_project.root / path
+    for workspace_state in ("intact", "deleted"):
+        if workspace_state == "deleted":
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        status = data_project.invoke("data", "status", "--json")
+        assert status.code == 2, (workspace_state, status.output)
+        [entry] = json.loads(status.stdout)
+        assert (entry["states"], entry["reason"]) == (["corrupt_pointer"], expected)
+        assert _one_line(status.stderr) == f"error: {expected}"
+        checkout = data_project.invoke("data", "checkout")
+        assert checkout.code == 2 and _one_line(checkout.stderr) == f"error: {expected}"
+    assert not target.exists()  # checkout touched nothing
+    pfile.write_text(pfile.read_text().replace(f"{key}: {value}", f"{key}: {added[key]}"))
+    assert data_project.invoke("data", "checkout").code == 0
+    assert target.exists()
+
+
+def test_readding_repairs_a_hand_edited_pointer(data_project: TmpProject) -> None:
+    assert data_project.invoke("data", "add", "data/images").code == 0
+    pfile = data_project.root / "data" / "images.assay"
+    good = pfile.read_text()
+    pfile.write_text(good.replace("nfiles: 7", "nfiles: 9"))
+    again = data_project.invoke("data", "add", "data/images")
+    assert again.code == 0 and "as 'images' v1" in again.stdout  # rewritten, same version
+    assert pfile.read_text() == good

@@ -84,6 +84,15 @@ def add(
                        f"-> {r.pointer_file} [{r.oid[:12]}, {r.mode}]")
         else:
             typer.echo(f"unchanged {r.path} ({r.oid[:12]})")
+        if r.skipped_links:
+            n = len(r.skipped_links)
+            typer.echo(f"  skipped {n} symlink{'s' if n > 1 else ''} in {r.path} (not followed, "
+                       f"not versioned): {', '.join(r.skipped_links[:3])}"
+                       f"{', ...' if n > 3 else ''}")
+        for oid in r.quarantined:
+            typer.echo(f"  warning: the previous version's object {oid[:12]} was edited in "
+                       "place through a link; it is quarantined (assay data pull restores it if "
+                       "a remote has it; use assay data unprotect before editing)", err=True)
     if any(r.changed for r in results):
         pointers = " ".join(r.pointer_file for r in results if r.changed)
         typer.echo(f"commit the pointer files: git add {pointers} .gitignore "
@@ -103,22 +112,26 @@ def status(
 
     Example: assay data status -r
     """
+    from assay.errors import PointerError
     from assay.objects import remote_for
 
     with _workspace() as ws:
         chosen = remote_for(ws.project, remote_name) if (remote or remote_name) else None
         entries = ws.status(targets or None, remote=chosen)
+    corrupt = [e for e in entries if e.reason]
     if json_out:
         ctx.print_json([e.as_dict() for e in entries])
-        return
-    if not entries:
+    elif not entries:
         typer.echo("no tracked data (add some with: assay data add PATH)")
-        return
-    for e in entries:
-        typer.echo(f"{', '.join(e.states):>22}  {e.path}")
-    dirty = [e for e in entries if not e.is_clean]
-    typer.echo("everything up to date" if not dirty else f"{len(dirty)} of {len(entries)} "
-               "tracked paths need attention")
+    else:
+        for e in entries:
+            typer.echo(f"{', '.join(e.states):>22}  {e.path}")
+        dirty = [e for e in entries if not e.is_clean]
+        typer.echo("everything up to date" if not dirty else f"{len(dirty)} of {len(entries)} "
+                   "tracked paths need attention")
+    if corrupt:
+        more = f" (and {len(corrupt) - 1} more corrupt pointers)" if len(corrupt) > 1 else ""
+        raise PointerError(f"{corrupt[0].reason}{more}", path=corrupt[0].path)
 
 
 @data_app.command("checkout")
@@ -143,6 +156,39 @@ def checkout(
         typer.echo("no tracked data")
 
 
+@data_app.command("unprotect")
+def unprotect(
+    targets: list[str] = typer.Argument(..., help="Tracked paths to make editable."),
+    json_out: bool = JSON_OPT,
+) -> None:
+    """Replace read-only links into the cache by private writable copies, to edit them.
+
+    With the hardlink or symlink cache type a workspace file is its cache object; editing it
+    in place would change the stored version. After unprotect the edit stays in the
+    workspace; version it with assay data add.
+
+    Example: assay data unprotect data/churn.parquet
+    """
+    from assay.data import unprotect as do_unprotect
+
+    with _workspace() as ws:
+        result = do_unprotect(ws, targets)
+    if json_out:
+        ctx.print_json(result.as_dict())
+        return
+    for path, count in sorted(result.copied.items()):
+        typer.echo(f"unprotected {path} ({count} file{'' if count == 1 else 's'} made private "
+                   "and writable)")
+    typer.echo("edit freely; version the change with: assay data add PATH")
+
+
+def _unavailable(result: Any, verb: str) -> None:
+    if result.unavailable:
+        shown = ", ".join(result.unavailable[:3]) + (", ..." if len(result.unavailable) > 3
+                                                      else "")
+        typer.echo(f"{len(result.unavailable)} stage outs {verb}: {shown}")
+
+
 @data_app.command("push")
 def push(
     targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
@@ -153,6 +199,9 @@ def push(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Upload tracked data the remote lacks (parallel, idempotent, resumable).
+
+    Without PATHS the pipeline's stage outs recorded in assay.lock go too, so a fresh clone
+    restores cached stages instead of re-running them.
 
     Example: assay data push --remote origin
     """
@@ -168,6 +217,7 @@ def push(
         return
     typer.echo(f"pushed {len(result.transferred)} objects ({_size(result.bytes)}) to "
                f"'{chosen.name}'; {result.skipped} already there")
+    _unavailable(result, "not in the local cache, not pushed (run the pipeline to make them)")
 
 
 @data_app.command("pull")
@@ -182,6 +232,9 @@ def pull(
     json_out: bool = JSON_OPT,
 ) -> None:
     """Download tracked data the cache lacks (hash-verified), then check it out.
+
+    Without PATHS the stage outs in assay.lock are fetched into the cache too; assay run then
+    restores them instead of re-running their stages.
 
     Example: assay data pull
     """
@@ -199,6 +252,7 @@ def pull(
         return
     typer.echo(f"pulled {len(result.transferred)} objects ({_size(result.bytes)}) from "
                f"'{chosen.name}'; {result.skipped} already in the cache")
+    _unavailable(result, f"not on '{chosen.name}' (their stages will run)")
     if done:
         for path, action in sorted(done.actions.items()):
             typer.echo(f"{action:>9}  {path}")

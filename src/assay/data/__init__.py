@@ -1,4 +1,4 @@
-"""Dataset versioning: add, status, checkout, push, pull, log, diff, gc and fsck.
+"""Dataset versioning: add, status, checkout, unprotect, push, pull, log, diff, gc and fsck.
 
 Data lives in the content-addressed cache (:mod:`assay.objects`); the workspace holds small
 committed pointer files (``PATH.assay``) naming it by hash, and the metadata store records each
@@ -19,6 +19,8 @@ from assay.data._pointer import (
     write_pointer,
 )
 from assay.data._profile import TableProfile, is_tabular, profile_table
+from assay.data._protection import UnprotectResult, unprotect
+from assay.data._stage_outs import StageOut, stage_outs
 from assay.data._transfer import pull, push
 from assay.data._workspace import (
     AddResult,
@@ -38,8 +40,10 @@ __all__ = [
     "FsckResult",
     "GcResult",
     "Pointer",
+    "StageOut",
     "TableProfile",
     "Target",
+    "UnprotectResult",
     "Workspace",
     "data_path",
     "diff",
@@ -54,6 +58,8 @@ __all__ = [
     "push",
     "read_pointer",
     "roots",
+    "stage_outs",
+    "unprotect",
     "versions",
     "write_pointer",
 ]

@@ -5,24 +5,33 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assay._atomic import write_text_atomic
-from assay.errors import DataError
+from assay.errors import ObjectError, PointerError
 from assay.objects import is_object_id
+
+if TYPE_CHECKING:
+    from assay.objects import LocalCache
 
 POINTER_SUFFIX = ".assay"
 _HEADER = "# assay data pointer: commit this file; get the data with: assay data pull\n"
+_KEYS = ("oid", "size", "nfiles", "name", "exec")
 _SKIP_DIRS = {".git", ".assay", ".venv", ".venv-bench", "node_modules", "__pycache__"}
 
 
 @dataclass(frozen=True)
 class Pointer:
-    """What a pointer file says: the data's object id, size, file count and dataset name."""
+    """What a pointer file says: the data's object id, size, file count and dataset name.
+
+    ``is_exec`` records a single file's executable bit (a folder's modes are in its manifest).
+    """
 
     oid: str
     size: int
     nfiles: int
     name: str
+    is_exec: bool = False
 
     @property
     def is_dir(self) -> bool:
@@ -43,7 +52,8 @@ def read_pointer(path: Path, *, shown: str | None = None) -> Pointer:
     """Parse and check a pointer file.
 
     Raises:
-        DataError: the file is missing, not YAML, or hand-edited into something invalid.
+        PointerError: the file is missing, not YAML, or hand-edited into something invalid
+            (a bad value or an unknown key).
     """
     import yaml
 
@@ -52,26 +62,43 @@ def read_pointer(path: Path, *, shown: str | None = None) -> Pointer:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{label}: pointer file not found", path=label) from None
+        raise PointerError(f"{label}: pointer file not found", path=label) from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0]
-        raise DataError(f"{label}: unreadable pointer file ({reason}); {fix}", path=label) from None
+        raise PointerError(f"{label}: unreadable pointer file ({reason}); {fix}",
+                           path=label) from None
+
+    def corrupt(reason: str) -> PointerError:
+        return PointerError(f"{label}: corrupt pointer file ({reason}); {fix}", path=label,
+                            reason=reason)
+
     if not isinstance(raw, dict):
-        raise DataError(f"{label}: corrupt pointer file (not a mapping); {fix}", path=label)
+        raise corrupt("not a mapping")
+    unknown = [str(k) for k in raw if k not in _KEYS]
+    if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], _KEYS, n=1, cutoff=0.6)
+        hint = f", did you mean '{near[0]}'?" if near else f"; known: {', '.join(_KEYS)}"
+        raise corrupt(f"unknown key '{unknown[0]}'{hint}")
     oid = raw.get("oid")
     if not isinstance(oid, str) or not is_object_id(oid):
-        raise DataError(f"{label}: corrupt pointer file (bad oid {oid!r}); {fix}", path=label)
+        raise corrupt(f"bad oid {oid!r}")
     size, nfiles, name = raw.get("size"), raw.get("nfiles", 1), raw.get("name")
     for key, value in (("size", size), ("nfiles", nfiles)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise DataError(
-                f"{label}: corrupt pointer file ({key} must be a non-negative integer); {fix}",
-                path=label,
-            )
+            raise corrupt(f"{key} must be a non-negative integer")
     if not isinstance(name, str) or not name.strip():
-        raise DataError(f"{label}: corrupt pointer file (missing name); {fix}", path=label)
+        raise corrupt("missing name")
+    is_exec = raw.get("exec", False)
+    if not isinstance(is_exec, bool):
+        raise corrupt("exec must be true or false")
     assert isinstance(size, int) and isinstance(nfiles, int)
-    return Pointer(oid=oid, size=size, nfiles=nfiles, name=name)
+    if not oid.endswith(".dir") and nfiles != 1:
+        raise corrupt(f"nfiles is {nfiles} but the oid names a single file")
+    if is_exec and oid.endswith(".dir"):
+        raise corrupt("exec is for a single file; a folder's modes are in its manifest")
+    return Pointer(oid=oid, size=size, nfiles=nfiles, name=name, is_exec=is_exec)
 
 
 def write_pointer(path: Path, pointer: Pointer) -> None:
@@ -80,7 +107,43 @@ def write_pointer(path: Path, pointer: Pointer) -> None:
         f"{_HEADER}oid: {pointer.oid}\nsize: {pointer.size}\nnfiles: {pointer.nfiles}\n"
         f"name: {_yaml_str(pointer.name)}\n"
     )
+    if pointer.is_exec:
+        text += "exec: true\n"
     write_text_atomic(path, text)
+
+
+def mismatch(pointer: Pointer, cache: LocalCache) -> str | None:
+    """Why a pointer contradicts its object in the cache (None if it agrees or is not cached).
+
+    A hand-edited ``size`` or ``nfiles`` is caught here: the object's manifest (hash-checked on
+    read) or, for a file, the object's own size is the truth. A file object whose size differs
+    is hashed first: if it is the object that is corrupt, that is fsck's finding, not this one.
+    """
+    if not cache.exists(pointer.oid):
+        return None
+    if pointer.is_dir:
+        try:
+            entries = cache.manifest(pointer.oid)
+        except ObjectError:
+            return None  # a corrupt manifest is fsck's to report
+        size, nfiles = sum(e.size for e in entries), len(entries)
+    else:
+        try:
+            size, nfiles = cache.path_of(pointer.oid).stat().st_size, 1
+        except OSError:
+            return None
+        if size != pointer.size and not cache.verify(pointer.oid):
+            return None
+    return disagreement(pointer, size=size, nfiles=nfiles)
+
+
+def disagreement(pointer: Pointer, *, size: int, nfiles: int) -> str | None:
+    """Why a pointer's size or file count differs from the data's (None if they agree)."""
+    if pointer.nfiles != nfiles:
+        return f"nfiles is {pointer.nfiles} but the data has {nfiles} files"
+    if pointer.size != size:
+        return f"size is {pointer.size} but the data has {size} bytes"
+    return None
 
 
 def _yaml_str(value: str) -> str:

@@ -1,9 +1,17 @@
-"""Push and pull of tracked data between the local cache and a remote."""
+"""Push and pull of tracked data, and of the pipeline's stage outs, between cache and remote.
+
+Without explicit paths both also carry every stage out recorded in ``assay.lock`` (as ``dvc
+push`` does), so a fresh clone can restore cached stages instead of re-running them: ``assay
+data pull`` fills the cache and ``assay run`` then restores the outs. Stage outs are optional
+freight: one that is not in the local cache (push) or not on the remote (pull) is listed in
+``Transfer.unavailable`` rather than failing the transfer.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from assay.data._stage_outs import StageOut, stage_outs
 from assay.data._workspace import CheckoutResult, Workspace
 from assay.errors import StoreError
 
@@ -21,14 +29,22 @@ def push(
 ) -> Transfer:
     """Upload the objects of the tracked paths (all, or ``targets``) the remote lacks.
 
+    Without ``targets`` the stage outs in ``assay.lock`` that are in the local cache go too.
+
     Raises:
         ObjectNotFound: a tracked object is not in the local cache.
         RemoteError: the remote is unreachable or refuses us.
+        ConfigError: assay.lock is corrupt.
     """
     found = workspace.targets(targets)
     oids = [t.pointer.oid for t in found]
-    result = remote.push(workspace.cache, oids, jobs=jobs, progress=progress)
-    _event(workspace, "data.push", remote, result.as_dict(), [t.rel for t in found])
+    outs = _stage_outs(workspace, targets)
+    present = [o for o in outs if workspace.has_all(o.oid)]
+    result = remote.push(workspace.cache, [*oids, *(o.oid for o in present)], jobs=jobs,
+                         progress=progress)
+    result.unavailable = [o.path for o in outs if o not in present]
+    _event(workspace, "data.push", remote, result.as_dict(),
+           [*(t.rel for t in found), *(o.path for o in present)])
     return result
 
 
@@ -45,22 +61,41 @@ def pull(
     """Download what the cache lacks for the tracked paths, then check them out.
 
     Every download is hash-verified before it enters the cache; a re-run after an
-    interruption fetches only what is still missing.
+    interruption fetches only what is still missing. Without ``targets`` the stage outs in
+    ``assay.lock`` that the remote has are fetched into the cache too (not checked out:
+    ``assay run`` restores them when their stage's key matches).
 
     Raises:
         ObjectNotFound: an object is neither in the cache nor on the remote.
         CorruptObject: a download did not match its hash (nothing bad is stored).
         RemoteError: the remote is unreachable or refuses us.
         DataError: checkout would overwrite a modified workspace path (use ``force``).
+        PointerError: a pointer file is corrupt or contradicts its object.
+        ConfigError: assay.lock is corrupt.
     """
     found = workspace.targets(targets)
+    outs = [o for o in _stage_outs(workspace, targets) if not workspace.has_all(o.oid)]
     with workspace.locked():
+        absent = set(remote.missing(o.oid for o in outs)) if outs else set()
+        pullable = [o for o in outs if o.oid not in absent]
         result = remote.pull(
-            workspace.cache, [t.pointer.oid for t in found], jobs=jobs, progress=progress
+            workspace.cache, [*(t.pointer.oid for t in found), *(o.oid for o in pullable)],
+            jobs=jobs, progress=progress,
         )
+    result.unavailable = [o.path for o in outs if o.oid in absent]
     done = workspace.checkout(targets, force=force) if checkout else None
-    _event(workspace, "data.pull", remote, result.as_dict(), [t.rel for t in found])
+    _event(workspace, "data.pull", remote, result.as_dict(),
+           [*(t.rel for t in found), *(o.path for o in pullable)])
     return result, done
+
+
+def _stage_outs(workspace: Workspace, targets: list[str] | None) -> list[StageOut]:
+    if targets:
+        return []
+    unique: dict[str, StageOut] = {}
+    for out in stage_outs(workspace.root):
+        unique.setdefault(out.oid, out)
+    return list(unique.values())
 
 
 def _event(

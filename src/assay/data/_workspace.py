@@ -22,7 +22,9 @@ from assay.data._pointer import (
     POINTER_SUFFIX,
     Pointer,
     data_path,
+    disagreement,
     find_pointers,
+    mismatch,
     pointer_path,
     read_pointer,
     write_pointer,
@@ -33,6 +35,7 @@ from assay.errors import (
     DataError,
     ObjectError,
     ObjectNotFound,
+    PointerError,
     UsageError,
 )
 from assay.objects import (
@@ -41,6 +44,7 @@ from assay.objects import (
     StateDB,
     Stored,
     add_tree,
+    cache_link_stat,
     choose_add_mode,
     hash_tree,
     scan_tree,
@@ -79,6 +83,10 @@ class AddResult:
     version: int | None = None
     rows: int | None = None
     mode: str = "copy"
+    skipped_links: list[str] = field(default_factory=list)
+    """Symlinks inside the folder that were not followed (so not versioned)."""
+    quarantined: list[str] = field(default_factory=list)
+    """Objects of the previous version that were edited in place through a link."""
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -92,13 +100,16 @@ class EntryStatus:
     name: str
     oid: str
     states: list[str] = field(default_factory=list)
+    reason: str | None = None
+    """Why the pointer is ``corrupt_pointer`` (one line), else None."""
 
     @property
     def is_clean(self) -> bool:
         return self.states == ["ok"]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "name": self.name, "oid": self.oid, "states": self.states}
+        return {"path": self.path, "name": self.name, "oid": self.oid, "states": self.states,
+                "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -177,7 +188,12 @@ class Workspace:
             cwd = Path.cwd().resolve()
             inside = cwd == self.root or self.root in cwd.parents
             candidate = (cwd if inside else self.root) / candidate
-        path = resolve_inside(self.root, os.path.abspath(candidate), what="data path")
+        absolute = Path(os.path.abspath(candidate))
+        path = resolve_inside(self.root, absolute, what="data path")
+        if absolute.is_symlink() and cache_link_stat(os.fspath(absolute)) is not None:
+            # A symlink-type checkout: the tracked path is the link, not the cache object.
+            parent = resolve_inside(self.root, absolute.parent, what="data path")
+            path = parent / absolute.name
         state_dir = self.project.state_dir.resolve()
         if path.name.endswith(POINTER_SUFFIX) and len(path.name) > len(POINTER_SUFFIX) and not (
             path.is_dir()
@@ -236,10 +252,14 @@ class Workspace:
         """Version a file or directory: store it, record it, write ``PATH.assay``.
 
         Raises:
-            UsageError: the path does not exist or is outside the project.
+            UsageError: the path does not exist, is outside the project, overlaps a tracked
+                path, is a file git or assay versions itself, or its dataset name is taken.
             DataError: the data cannot be read, or the cache cannot be written (disk full);
                 nothing is recorded then.
         """
+        from assay.data._guards import refuse_overlap, refuse_special, refuse_taken_name
+        from assay.data._protection import edited_in_place, linked_objects
+
         path = self.resolve(raw)
         if not path.exists():
             raise UsageError(f"{self.rel(path)} does not exist", path=self.rel(path))
@@ -247,19 +267,28 @@ class Workspace:
             raise UsageError(f"{self.rel(path)} is not a regular file or folder",
                              path=self.rel(path))
         rel = self.rel(path)
+        refuse_special(self.project, path)
         ds_name = self.dataset_name(path, name)
         pfile = pointer_path(path)
         with self.locked():
-            unchanged = self._unchanged(path, pfile, ds_name)
+            pointers = find_pointers(self.root)
+            refuse_overlap(self.root, path, pointers)
+            refuse_taken_name(self.project, path, ds_name, pointers)
+            is_exec = path.is_file() and bool(os.stat(path).st_mode & 0o111)
+            previous = self._pointer_or_none(pfile)
+            unchanged = self._unchanged(path, previous, ds_name, is_exec)
             if unchanged is not None:
                 return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name,
                                  oid=unchanged.oid, size=unchanged.size,
-                                 nfiles=unchanged.nfiles, changed=False)
+                                 nfiles=unchanged.nfiles, changed=False,
+                                 skipped_links=list(unchanged.skipped_links))
+            linked = linked_objects(self.cache, path, previous)
             mode = choose_add_mode(self.cache, list(self.project.config.cache.type))
             try:
                 stored = add_tree(self.cache, path, mode=mode, state=self.state, durable=True)
             except ObjectError as exc:
                 raise DataError(f"Cannot add {rel}: {exc}", path=rel) from exc
+            lost = edited_in_place(self.cache, linked, stored)
             profile = None
             from assay.data._profile import is_tabular, profile_table
 
@@ -267,23 +296,34 @@ class Workspace:
                 profile = profile_table(path)
             version = self._record(rel, ds_name, stored, profile, message)
             write_pointer(pfile, Pointer(oid=stored.oid, size=stored.size,
-                                         nfiles=stored.nfiles, name=ds_name))
+                                         nfiles=stored.nfiles, name=ds_name, is_exec=is_exec))
             self._gitignore(rel)
         return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name, oid=stored.oid,
                          size=stored.size, nfiles=stored.nfiles, changed=True, version=version,
-                         rows=profile.rows if profile else None, mode=mode)
+                         rows=profile.rows if profile else None, mode=mode,
+                         skipped_links=list(stored.skipped_links), quarantined=lost)
 
-    def _unchanged(self, path: Path, pfile: Path, name: str) -> Stored | None:
-        """The stored object if the pointer already names this exact data (no rehash)."""
+    def _pointer_or_none(self, pfile: Path) -> Pointer | None:
         if not pfile.is_file():
             return None
         try:
-            current = read_pointer(pfile)
+            return read_pointer(pfile)
+        except PointerError:
+            return None  # re-adding is how a corrupt pointer is repaired
+
+    def _unchanged(self, path: Path, current: Pointer | None, name: str,
+                   is_exec: bool) -> Stored | None:
+        """The stored object if the pointer already names this exact data (no rehash)."""
+        if current is None or current.name != name or current.is_exec != is_exec:
+            return None
+        try:
             scan = scan_tree(path, state=self.state, only_known=True)
-        except (DataError, LookupError, ObjectError):
+        except (LookupError, ObjectError):
             return None
-        if scan.stored.oid != current.oid or current.name != name:
+        if scan.stored.oid != current.oid:
             return None
+        if disagreement(current, size=scan.stored.size, nfiles=scan.stored.nfiles):
+            return None  # a hand-edited size or file count: rewrite the pointer
         if not all(self.cache.exists(oid) for oid in scan.objects()):
             return None
         return scan.stored
@@ -356,7 +396,8 @@ class Workspace:
     def status(self, raw: list[str] | None = None, *, remote: Remote | None = None
                ) -> list[EntryStatus]:
         """Per tracked path: ``ok``, ``modified``, ``missing``, ``not_in_cache``,
-        ``not_pushed`` (only with ``remote``)."""
+        ``not_pushed`` (only with ``remote``), or ``corrupt_pointer`` (with a ``reason``) when
+        the pointer's size or file count contradicts its object (hand-edited)."""
         targets = self.targets(raw)
         out: list[EntryStatus] = []
         wanted: dict[str, list[str]] = {}
@@ -376,9 +417,18 @@ class Workspace:
             if scan is not None:  # the workspace is the pointer's data: its entries are known
                 in_cache = all(self.cache.exists(oid) for oid in scan.objects())
                 objects = scan.objects()
+                problem = disagreement(t.pointer, size=scan.stored.size,
+                                       nfiles=scan.stored.nfiles)
             else:
                 in_cache = self.has_all(t.pointer.oid)
                 objects = self._objects_of(t.pointer.oid)
+                problem = mismatch(t.pointer, self.cache)
+            if problem is not None:
+                out.append(EntryStatus(path=t.rel, name=t.pointer.name, oid=t.pointer.oid,
+                                       states=["corrupt_pointer"],
+                                       reason=self._corrupt(t, problem).message))
+                wanted[t.rel] = []
+                continue
             if not in_cache:
                 states.append("not_in_cache")
             out.append(EntryStatus(path=t.rel, name=t.pointer.name, oid=t.pointer.oid,
@@ -393,6 +443,14 @@ class Workspace:
             if not entry.states:
                 entry.states.append("ok")
         return out
+
+    def _corrupt(self, t: Target, problem: str) -> PointerError:
+        shown = self.rel(t.pointer_file)
+        return PointerError(
+            f"{shown}: corrupt pointer file ({problem}); restore it from git "
+            f"(git checkout -- {shown}) or re-run: assay data add {t.rel}",
+            path=shown, reason=problem,
+        )
 
     def _objects_of(self, oid: str) -> list[str]:
         if oid.endswith(DIR_SUFFIX) and self.cache.exists(oid):
@@ -410,9 +468,15 @@ class Workspace:
                 (nothing is touched unless ``force``).
             ObjectNotFound: an object is not in the cache (run ``assay data pull``).
             CorruptObject: an object in the cache does not match its hash (run ``assay fsck``).
+            PointerError: a pointer's size or file count contradicts its object (nothing is
+                touched).
         """
         with self.locked():
             targets = self.targets(raw)
+            for t in targets:
+                problem = mismatch(t.pointer, self.cache)
+                if problem is not None:
+                    raise self._corrupt(t, problem)
             todo: list[Target] = []
             actions: dict[str, str] = {}
             conflicts: list[str] = []
@@ -474,7 +538,8 @@ class Workspace:
                 )
 
     def _materialise(self, t: Target, link_types: list[str]) -> None:
-        self.cache.checkout(t.pointer.oid, t.path, link_types)
+        self.cache.checkout(t.pointer.oid, t.path, link_types,
+                            mode=0o755 if t.pointer.is_exec else 0o644)
         if t.pointer.is_dir:
             entries = self.cache.manifest(t.pointer.oid)
             records = []
