@@ -1,21 +1,30 @@
-"""``assay runs``: list, show, compare tracked runs and export a metric's history."""
+"""``assay runs``: list, show, compare tracked runs, their environment and a metric's history.
+
+Kept cheap to start: these commands read through :func:`assay.tracking.open_reader` (plain
+``sqlite3`` for a local store) and load neither SQLAlchemy nor the full assay.yaml schema.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from assay.cli import _context as ctx
 
-runs_app = typer.Typer(help="Tracked runs: list, show, compare, metric history.",
+if TYPE_CHECKING:
+    from assay.tracking import RunRow
+
+runs_app = typer.Typer(help="Tracked runs: list, show, compare, environment, metric history.",
                        no_args_is_help=True)
 
+MISSING = "(missing)"
 
-def _store() -> Any:
-    """The project's store without validating all of assay.yaml (pydantic costs ~0.3 s).
+
+def _source() -> str:
+    """The project's store URL without validating all of assay.yaml (pydantic costs ~0.3 s).
 
     Same precedence as ``Project.store_url``: ``ASSAY_STORE_URL``, ``store:`` in assay.yaml,
     then SQLite in ``.assay/``.
@@ -23,25 +32,28 @@ def _store() -> Any:
     import os
 
     url = os.environ.get("ASSAY_STORE_URL", "").strip()
-    if not url:
-        from assay.pipeline._fastpath import project_root
+    if url:
+        return url
+    from assay.pipeline._fastpath import project_root
 
-        root = project_root(ctx.GLOBALS.project_dir)
-        if root is None:
-            return ctx.store()  # the full loader explains what is wrong
-        import yaml
+    root = project_root(ctx.GLOBALS.project_dir)
+    if root is None:
+        return ctx.project().store_url  # the full loader explains what is wrong
+    default = f"sqlite:///{root / '.assay' / 'assay.db'}"
+    try:
+        text = (root / "assay.yaml").read_text()
+    except OSError:
+        return ctx.project().store_url
+    if "store" not in text:  # no `store:` key can be there; skip loading a YAML parser
+        return default
+    import yaml
 
-        try:
-            data = yaml.safe_load((root / "assay.yaml").read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            ctx.project()  # the full loader reports the file, line and key
-            raise
-        configured = data.get("store") if isinstance(data, dict) else None
-        url = configured if isinstance(configured, str) and configured else (
-            f"sqlite:///{root / '.assay' / 'assay.db'}")
-    from assay.store import open_store
-
-    return open_store(url)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return ctx.project().store_url  # the full loader reports the file, line and key
+    configured = data.get("store") if isinstance(data, dict) else None
+    return configured if isinstance(configured, str) and configured else default
 
 
 def _wide() -> Any:
@@ -58,6 +70,10 @@ def _when(ts: float | None) -> str:
     return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _secs(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.2f}s"
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
@@ -66,6 +82,12 @@ def _fmt(value: Any) -> str:
 
 def _esc(text: str) -> str:
     return text.replace("[", "\\[")
+
+
+def _commit(row: RunRow) -> str:
+    if not row.git_commit:
+        return "-"
+    return row.git_commit[:12] + (" (dirty)" if row.git_dirty else "")
 
 
 @runs_app.command("list")
@@ -86,28 +108,78 @@ def list_cmd(
     """
     from assay.tracking import MetricFilter, list_runs, parse_pairs
 
-    with _store() as store:
-        rows = list_runs(
-            store, stage=stage, params=parse_pairs(param, "--param"),
-            metric_filters=[MetricFilter.parse(m) for m in metric],
-            tags=parse_pairs(tag, "--tag"), limit=limit, include_cached=include_cached,
-        )
+    rows = list_runs(
+        _source(), stage=stage, params=parse_pairs(param, "--param"),
+        metric_filters=[MetricFilter.parse(m) for m in metric],
+        tags=parse_pairs(tag, "--tag"), limit=limit, include_cached=include_cached,
+    )
     if json_out:
         ctx.print_json([r.to_json() for r in rows])
         return
-    from rich.table import Table
-
-    keys = sorted({k for r in rows for k in r.metrics})[:6]
-    table = Table(box=None, header_style="bold")
-    for col in ("id", "run", "stage", "status", "started", *keys):
-        table.add_column(col, justify="right" if col in keys else "left")
-    for r in rows:
-        table.add_row(r.id[:8], r.run_id[:8], _esc(r.stage), r.status, _when(r.started_at),
-                      *[_fmt(r.metrics[k]) if k in r.metrics else "-" for k in keys])
     if not rows:
-        ctx.console().print("No runs match.")
+        typer.echo("No runs match.")
         return
-    _wide().print(table)
+    keys = sorted({k for r in rows for k in r.metrics})[:6]
+    _print_columns(
+        ["id", "run", "stage", "status", "started", *keys],
+        [[r.id[:8], r.run_id[:8], r.stage, r.status, _when(r.started_at),
+          *[_fmt(r.metrics[k]) if k in r.metrics else "-" for k in keys]] for r in rows],
+        right=len(keys),
+    )
+
+
+def _print_columns(header: list[str], rows: list[list[str]], *, right: int) -> None:
+    """Aligned plain-text columns (the last ``right`` ones right-aligned); a bold header on a
+    terminal. Plain text rather than a rich table: ``runs list`` is meant to start fast."""
+    import os
+    import sys
+
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    split = len(header) - right
+
+    def line(cells: list[str]) -> str:
+        return "  ".join([c.ljust(w) for c, w in zip(cells[:split], widths[:split], strict=True)]
+                         + [c.rjust(w) for c, w in zip(cells[split:], widths[split:], strict=True)]
+                         ).rstrip()
+
+    head = line(header)
+    bold = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    typer.echo(f"\x1b[1m{head}\x1b[0m" if bold else head)
+    for row in rows:
+        typer.echo(line(row))
+
+
+def _code(code: int | None) -> str:
+    return "-" if code is None else str(code)
+
+
+def _print_row(console: Any, r: RunRow) -> None:
+    def out(text: str) -> None:
+        console.print(text, soft_wrap=True)  # long ids and paths: never wrap mid-field
+
+    name = f" '{_esc(r.run_name)}'" if r.run_name else ""
+    env = f"{r.env_hash[:12]} (assay runs env {r.id[:8]})" if r.env_hash else "-"
+    out(f"[bold]{_esc(r.stage)}[/] {r.id}")
+    out(f"  status: {r.status}{' (cached)' if r.cached else ''}  exit code: {_code(r.exit_code)}"
+        f"  attempt: {r.attempt}")
+    out(f"  started: {_when(r.started_at)}  ended: {_when(r.ended_at)}  "
+        f"duration: {_secs(r.duration)}")
+    out(f"  run: {r.run_id} ({r.run_kind}{name}, trigger {r.trigger}, "
+        f"profile {_esc(r.profile or '-')})")
+    out(f"    status: {r.run_status}  exit code: {_code(r.run_exit_code)}  started: "
+        f"{_when(r.run_started_at)}  duration: {_secs(r.run_duration)}")
+    out(f"    commit: {_commit(r)}  user: {_esc(r.user)}  environment: {env}")
+    if r.cache_key or r.log_path:
+        out(f"  cache key: {(r.cache_key or '-')[:16]}  log: {_esc(r.log_path or '-')}")
+    for title, values in (("params", r.params), ("metrics", r.metrics), ("tags", r.tags)):
+        if values:
+            out(f"  {title}:")
+            for key in sorted(values):
+                out(f"    {_esc(key)}: {_esc(_fmt(values[key]))}")
+    if r.artifacts:
+        out("  artifacts:")
+        for a in r.artifacts:
+            out(f"    {_esc(a['path'])} ({a['kind']}, {a['size']} bytes, {a['hash'][:12]})")
 
 
 @runs_app.command("show")
@@ -115,33 +187,48 @@ def show(
     run: str = typer.Argument(..., help="A stage-run or run id (a prefix of 4+ characters)."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Show a run: status, params, latest metrics, tags and artifacts.
+    """Show a run: status, exit codes, timings, trigger, profile, git commit, user, environment,
+    params, latest metrics, tags and artifacts.
 
     Example: assay runs show 1a2b3c4d
     """
-    from assay.tracking import get_runs, resolve
+    from assay.tracking import get_runs, open_reader, resolve
 
-    with _store() as store:
-        rows = get_runs(store, resolve(store, run))
+    with open_reader(_source()) as db:
+        rows = get_runs(db, resolve(db, run))
     if json_out:
         ctx.print_json([r.to_json() for r in rows])
         return
     out = ctx.console()
     for r in rows:
-        duration = "-" if r.ended_at is None else f"{r.ended_at - r.started_at:.2f}s"
-        out.print(f"[bold]{_esc(r.stage)}[/] {r.id}  (run {r.run_id}, {r.run_kind}, "
-                  f"trigger {r.trigger})")
-        out.print(f"  status: {r.status}{' (cached)' if r.cached else ''}  started: "
-                  f"{_when(r.started_at)}  duration: {duration}  commit: {r.git_commit or '-'}")
-        for title, values in (("params", r.params), ("metrics", r.metrics), ("tags", r.tags)):
-            if values:
-                out.print(f"  {title}:")
-                for key in sorted(values):
-                    out.print(f"    {_esc(key)}: {_esc(_fmt(values[key]))}")
-        if r.artifacts:
-            out.print("  artifacts:")
-            for a in r.artifacts:
-                out.print(f"    {_esc(a['path'])} ({a['kind']}, {a['size']} bytes, {a['hash'][:12]})")
+        _print_row(out, r)
+
+
+@runs_app.command("env")
+def env(
+    run: str = typer.Argument(..., help="A stage-run or run id (a prefix of 4+ characters)."),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """The environment a run recorded: Python, platform and installed packages.
+
+    Example: assay runs env 1a2b3c4d --json
+    """
+    from assay.tracking import get_runs, open_reader, resolve, run_environment
+
+    with open_reader(_source()) as db:
+        rows = get_runs(db, resolve(db, run)[:1])
+    row = rows[0]
+    data = run_environment(row, ctx.project().cache_dir)
+    if json_out:
+        ctx.print_json({"run_id": row.run_id, "env_hash": row.env_hash, "environment": data})
+        return
+    packages: dict[str, str] = data.get("packages", {})
+    typer.echo(f"run {row.run_id}  environment {row.env_hash}")
+    typer.echo(f"python {data.get('python', '?')} ({data.get('implementation', '?')}) on "
+               f"{data.get('platform', '?')}")
+    typer.echo(f"{len(packages)} packages:")
+    for name, version in packages.items():
+        typer.echo(f"  {name}=={version}")
 
 
 @runs_app.command("compare")
@@ -151,16 +238,18 @@ def compare(
 ) -> None:
     """Params and metrics side by side; rows that differ are highlighted.
 
+    A key a run never logged shows as (missing); a value logged as None shows as None.
+
     Example: assay runs compare 1a2b3c4d 5e6f7a8b
     """
     from assay.errors import UsageError
-    from assay.tracking import compare_runs, get_runs, resolve
+    from assay.tracking import compare_runs, get_runs, open_reader, resolve
 
-    with _store() as store:
-        ids = [i for ref in runs for i in resolve(store, ref)]
+    with open_reader(_source()) as db:
+        ids = [i for ref in runs for i in resolve(db, ref)]
         if len(ids) < 2:
             raise UsageError("Give at least two runs to compare (a run id expands to its stages)")
-        result = compare_runs(get_runs(store, ids))
+        result = compare_runs(get_runs(db, ids))
     if json_out:
         ctx.print_json(result)
         return
@@ -174,9 +263,21 @@ def compare(
         table.add_row(f"[bold]{section}[/]", *["" for _ in result["runs"]])
         for row in result[section]:
             style = "yellow" if row["differs"] else "dim"
-            cells = ["-" if v is None else _esc(_fmt(v)) for v in row["values"]]
+            cells = [MISSING if gone else _esc(_fmt(v))
+                     for v, gone in zip(row["values"], row["missing"], strict=True)]
             table.add_row(f"[{style}]{_esc(row['key'])}[/]", *[f"[{style}]{c}[/]" for c in cells])
     _wide().print(table)
+
+
+def _output(raw: Path, option: str) -> Path:
+    """An output file named on the command line: under the working directory, not a folder."""
+    from assay._paths import resolve_inside
+    from assay.errors import UsageError
+
+    path = resolve_inside(Path.cwd(), raw, what=f"{option} file")
+    if path.is_dir():
+        raise UsageError(f"{option} {raw} is a directory; give a file name", path=str(raw))
+    return path
 
 
 @runs_app.command("metric")
@@ -187,33 +288,47 @@ def metric(
     plot: Path | None = typer.Option(None, "--plot", help="Write a plot: .png or .html."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """A metric's history over steps; export as CSV or plot it to PNG/HTML.
+    """A metric's history over steps; export it as CSV or plot it to PNG/HTML.
+
+    With --csv or --plot it prints one line per file written instead of the history.
 
     Example: assay runs metric 1a2b3c4d loss --csv loss.csv --plot loss.png
     """
     from assay.errors import UsageError
-    from assay.tracking import metric_history, resolve
+    from assay.tracking import metric_history, open_reader, resolve
 
-    with _store() as store:
-        ids = resolve(store, run)
+    if plot is not None and plot.suffix.lower() not in (".png", ".html", ".htm"):
+        raise UsageError(f"--plot must end in .png or .html, got {plot.name!r}")
+    csv_path = None if csv is None else _output(csv, "--csv")
+    plot_path = None if plot is None else _output(plot, "--plot")
+    with open_reader(_source()) as db:
+        ids = resolve(db, run)
         if len(ids) != 1:
             raise UsageError(f"Run {run!r} has {len(ids)} stage runs; give one stage-run id "
                              "(see: assay runs show)")
-        history = metric_history(store, ids[0], key)
-    if plot is not None and plot.suffix.lower() not in (".png", ".html", ".htm"):
-        raise UsageError(f"--plot must end in .png or .html, got {plot.name!r}")
-    if csv is not None:
+        history = metric_history(db, ids[0], key)
+    written = []
+    if csv_path is not None:
         from assay._atomic import write_text_atomic
 
-        write_text_atomic(csv, "step,value,timestamp\n" + "".join(
+        write_text_atomic(csv_path, "step,value,timestamp\n" + "".join(
             f"{s},{v!r},{t!r}\n" for s, v, t in history))
-    if plot is not None:
+        written.append(csv)
+    if plot_path is not None:
         from assay.tracking._plot import plot_history
 
-        plot_history(history, key, plot)
+        plot_history(history, key, plot_path)
+        written.append(plot)
     if json_out:
         ctx.print_json({"run": ids[0], "key": key,
                         "history": [{"step": s, "value": v, "ts": t} for s, v, t in history]})
+        return
+    if written:
+        first, last = history[0][0], history[-1][0]
+        steps = f"step {first}" if first == last else f"steps {first}-{last}"
+        for path in written:
+            typer.echo(f"Wrote {len(history)} values of '{key}' ({steps}) from run "
+                       f"{ids[0][:8]} to {path}")
         return
     for s, v, _ in history:
         typer.echo(f"{s}\t{_fmt(v)}")

@@ -291,7 +291,7 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
         from assay.config import Project
         from assay.errors import UsageError
         from assay.objects import LocalCache
-        from assay.pipeline import environment_fingerprint
+        from assay.pipeline._records import detect_trigger, git_state, store_environment
         from assay.store import open_store
         from assay.store.tables import runs, stage_runs
 
@@ -308,14 +308,15 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
 
         run_id, stage_run_id = str(uuid.uuid4()), str(uuid.uuid4())
         stage = name or "main"
-        body = json.dumps(environment_fingerprint(), sort_keys=True).encode()
-        env_hash = LocalCache(project.cache_dir).add_bytes(body, durable=False)
+        env_hash = store_environment(LocalCache(project.cache_dir))
+        commit, dirty = git_state(project.root)
         now = time.time()
         store = open_store(project.store_url)
         try:
             with store.write() as conn:
                 conn.execute(runs.insert().values(
-                    id=run_id, name=name, kind="adhoc", trigger="manual", status="running",
+                    id=run_id, name=name, kind="adhoc", trigger=detect_trigger(None),
+                    status="running", git_commit=commit, git_dirty=dirty,
                     actor=current_user(), env_hash=env_hash, started_at=now, details={}))
                 conn.execute(stage_runs.insert().values(
                     id=stage_run_id, run_id=run_id, stage=stage, status="running",

@@ -1,4 +1,8 @@
-"""Reading tracked runs: list with filters, show, compare, metric history."""
+"""Reading tracked runs: list with filters, show, compare, metric history.
+
+Every function takes a store, a store URL or an open :class:`RunReader` (one snapshot for
+several questions); see :mod:`assay.tracking._reader` for why the queries are plain SQL.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,31 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import TrackingError, UsageError
+from assay.tracking._reader import RunReader, chunks, in_list, snapshot
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from assay.store import Store
+
+    Source = Store | str | RunReader
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "!=": operator.ne, "==": operator.eq,
     ">": operator.gt, "<": operator.lt, "=": operator.eq,
 }
 _EXPR = re.compile(r"^\s*([A-Za-z0-9_.\-/]+)\s*(>=|<=|!=|==|>|<|=)\s*(-?[0-9.eE+\-]+)\s*$")
+
+# One row of RunRow's columns, in _row()'s order.
+_RUN_COLUMNS = """
+    s.id, s.run_id, s.stage, s."group", s.status, s.started_at, s.ended_at, s.cached,
+    s.exit_code, s.attempt, s.cache_key, s.log_path,
+    r.kind, r.name, r.trigger, r.status, r.profile, r.git_commit, r.git_dirty, r.actor,
+    r.env_hash, r.started_at, r.ended_at, r.exit_code
+"""
+_FROM = "FROM stage_runs s JOIN runs r ON r.id = s.run_id"
 
 
 @dataclass(frozen=True)
@@ -62,9 +77,10 @@ def parse_pairs(items: list[str], what: str) -> dict[str, str]:
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunRow:
-    """One tracked stage run with its latest metric values."""
+    """One tracked stage run, the pipeline (or ad-hoc) run it belongs to, and its latest
+    metric values."""
 
     id: str
     run_id: str
@@ -74,22 +90,51 @@ class RunRow:
     started_at: float
     ended_at: float | None
     cached: bool
+    exit_code: int | None = None
+    attempt: int = 1
+    cache_key: str | None = None
+    log_path: str | None = None
     run_kind: str = ""
+    run_name: str | None = None
     trigger: str = ""
+    run_status: str = ""
+    profile: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    user: str = ""
+    env_hash: str | None = None
+    run_started_at: float | None = None
+    run_ended_at: float | None = None
+    run_exit_code: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
-    git_commit: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended_at is None else self.ended_at - self.started_at
+
+    @property
+    def run_duration(self) -> float | None:
+        if self.run_ended_at is None or self.run_started_at is None:
+            return None
+        return self.run_ended_at - self.run_started_at
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id, "run_id": self.run_id, "stage": self.stage, "group": self.group,
             "status": self.status, "started_at": self.started_at, "ended_at": self.ended_at,
-            "duration": None if self.ended_at is None else self.ended_at - self.started_at,
-            "cached": self.cached, "run_kind": self.run_kind, "trigger": self.trigger,
+            "duration": self.duration, "cached": self.cached, "exit_code": self.exit_code,
+            "attempt": self.attempt, "cache_key": self.cache_key, "log_path": self.log_path,
+            "run_kind": self.run_kind, "run_name": self.run_name, "trigger": self.trigger,
+            "run_status": self.run_status, "profile": self.profile,
+            "git_commit": self.git_commit, "git_dirty": self.git_dirty, "user": self.user,
+            "env_hash": self.env_hash, "run_started_at": self.run_started_at,
+            "run_ended_at": self.run_ended_at, "run_duration": self.run_duration,
+            "run_exit_code": self.run_exit_code,
             "params": self.params, "metrics": self.metrics, "tags": self.tags,
-            "artifacts": self.artifacts, "git_commit": self.git_commit,
+            "artifacts": self.artifacts,
         }
 
 
@@ -100,37 +145,57 @@ def _decode(text: str) -> Any:
         return text
 
 
-def _latest_metrics(conn: Connection, ids: list[str]) -> dict[str, dict[str, float]]:
-    from sqlalchemy import select
+def _row(r: tuple[Any, ...], *, params: dict[str, str], metrics: dict[str, float],
+         tags: dict[str, str], artifacts: list[dict[str, Any]] | None = None) -> RunRow:
+    return RunRow(
+        id=r[0], run_id=r[1], stage=r[2], group=r[3], status=r[4], started_at=float(r[5]),
+        ended_at=r[6], cached=bool(r[7]), exit_code=r[8], attempt=int(r[9] or 1),
+        cache_key=r[10], log_path=r[11], run_kind=r[12], run_name=r[13], trigger=r[14],
+        run_status=r[15], profile=r[16], git_commit=r[17],
+        git_dirty=None if r[18] is None else bool(r[18]), user=r[19], env_hash=r[20],
+        run_started_at=r[21], run_ended_at=r[22], run_exit_code=r[23],
+        params={k: _decode(v) for k, v in params.items()}, metrics=metrics, tags=tags,
+        artifacts=artifacts or [],
+    )
 
-    from assay.store.tables import metrics
 
-    out: dict[str, dict[str, tuple[int, float, float]]] = {}
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk : chunk + 500]
-        query = select(metrics.c.stage_run_id, metrics.c.key, metrics.c.value, metrics.c.step,
-                       metrics.c.id).where(metrics.c.stage_run_id.in_(part))
-        for sid, key, value, step, mid in conn.execute(query):
+def _latest_metrics(db: RunReader, ids: list[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, tuple[int, int, float]]] = {}
+    for part in chunks(ids):
+        marks, values = in_list("i", part)
+        for sid, key, value, step, mid in db.iter(
+                f"SELECT stage_run_id, key, value, step, id FROM metrics "
+                f"WHERE stage_run_id IN ({marks})", values):
             seen = out.setdefault(sid, {})
             if key not in seen or (step, mid) >= seen[key][:2]:
                 seen[key] = (step, mid, value)
     return {sid: {k: v[2] for k, v in keys.items()} for sid, keys in out.items()}
 
 
-def _kv(conn: Connection, table: Any, ids: list[str]) -> dict[str, dict[str, str]]:
-    from sqlalchemy import select
-
+def _kv(db: RunReader, table: str, ids: list[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
-    for chunk in range(0, len(ids), 500):
-        query = select(table.c.stage_run_id, table.c.key, table.c.value).where(
-            table.c.stage_run_id.in_(ids[chunk : chunk + 500]))
-        for sid, key, value in conn.execute(query):
+    for part in chunks(ids):
+        marks, values = in_list("i", part)
+        for sid, key, value in db.iter(
+                f"SELECT stage_run_id, key, value FROM {table} WHERE stage_run_id IN ({marks})",
+                values):
             out.setdefault(sid, {})[key] = value
     return out
 
 
+def _passing(db: RunReader, flt: MetricFilter) -> set[str]:
+    """Stage runs whose latest value of ``flt.key`` passes ``flt``."""
+    latest: dict[str, tuple[int, int, float]] = {}
+    for sid, step, mid, value in db.iter(
+            "SELECT stage_run_id, step, id, value FROM metrics WHERE key = :key",
+            {"key": flt.key}):
+        if sid not in latest or (step, mid) >= latest[sid][:2]:
+            latest[sid] = (step, mid, value)
+    return {sid for sid, v in latest.items() if flt.accepts(v[2])}
+
+
 def list_runs(
-    store: Store,
+    source: Source,
     *,
     stage: str | None = None,
     params: dict[str, str] | None = None,
@@ -139,167 +204,170 @@ def list_runs(
     limit: int = 50,
     include_cached: bool = False,
 ) -> list[RunRow]:
-    """Stage runs, newest first, filtered; metric filters use each metric's latest value."""
-    from sqlalchemy import and_, select
+    """Stage runs, newest first, filtered; metric filters use each metric's latest value.
 
-    from assay.store.tables import metrics, runs, stage_runs
-    from assay.store.tables import params as params_table
-    from assay.store.tables import tags as tags_table
-
-    query = (
-        select(stage_runs, runs.c.kind.label("run_kind"), runs.c.trigger, runs.c.git_commit)
-        .join(runs, runs.c.id == stage_runs.c.run_id)
-        .order_by(stage_runs.c.started_at.desc(), stage_runs.c.id)
-    )
+    ``params`` values match the logged value whether it was logged as a string or as JSON
+    (``depth=6`` matches ``log_param("depth", 6)``).
+    """
+    joins: list[str] = []
+    where: list[str] = []
+    bound: dict[str, Any] = {}
     if stage:
-        query = query.where((stage_runs.c.stage == stage) | (stage_runs.c.group == stage))
+        where.append('(s.stage = :stage OR s."group" = :stage)')
+        bound["stage"] = stage
     if not include_cached:
-        query = query.where(stage_runs.c.cached.is_(False))
-    for key, value in (params or {}).items():
-        alias = params_table.alias()
+        where.append("s.cached = :not_cached")
+        bound["not_cached"] = False
+    for n, (key, value) in enumerate((params or {}).items()):
         encoded = [value, json.dumps(value)]
         with contextlib.suppress(ValueError):
             encoded.append(json.dumps(json.loads(value)))
-        query = query.join(alias, and_(alias.c.stage_run_id == stage_runs.c.id,
-                                       alias.c.key == key, alias.c.value.in_(encoded)))
-    for key, value in (tags or {}).items():
-        alias = tags_table.alias()
-        query = query.join(alias, and_(alias.c.stage_run_id == stage_runs.c.id,
-                                       alias.c.key == key, alias.c.value == value))
-    with store.read() as conn:
+        marks, values = in_list(f"pv{n}_", list(dict.fromkeys(encoded)))
+        joins.append(f"JOIN params p{n} ON p{n}.stage_run_id = s.id AND p{n}.key = :pk{n} "
+                     f"AND p{n}.value IN ({marks})")
+        bound.update(values, **{f"pk{n}": key})
+    for n, (key, value) in enumerate((tags or {}).items()):
+        joins.append(f"JOIN tags t{n} ON t{n}.stage_run_id = s.id AND t{n}.key = :tk{n} "
+                     f"AND t{n}.value = :tv{n}")
+        bound.update({f"tk{n}": key, f"tv{n}": value})
+    sql = (f"SELECT {_RUN_COLUMNS} {_FROM} {' '.join(joins)}"
+           f"{' WHERE ' + ' AND '.join(where) if where else ''}"
+           " ORDER BY s.started_at DESC, s.id")
+    with snapshot(source) as db:
         if metric_filters:
             keep: set[str] | None = None
             for flt in metric_filters:
-                latest: dict[str, tuple[int, int, float]] = {}
-                rows = conn.execute(select(metrics.c.stage_run_id, metrics.c.step, metrics.c.id,
-                                           metrics.c.value).where(metrics.c.key == flt.key))
-                for sid, step, mid, value in rows:
-                    if sid not in latest or (step, mid) >= latest[sid][:2]:
-                        latest[sid] = (step, mid, value)
-                ok = {sid for sid, v in latest.items() if flt.accepts(v[2])}
+                ok = _passing(db, flt)
                 keep = ok if keep is None else keep & ok
             kept = keep or set()
-            rows_all = []
-            for row in conn.execute(query):  # newest first: stop as soon as the page is full
-                if row.id in kept:
-                    rows_all.append(row)
-                    if len(rows_all) >= limit:
+            found = []
+            for row in db.iter(sql, bound):  # newest first: stop as soon as the page is full
+                if row[0] in kept:
+                    found.append(row)
+                    if len(found) >= limit:
                         break
         else:
-            rows_all = list(conn.execute(query.limit(limit)))
-        ids = [r.id for r in rows_all]
-        latest_metrics = _latest_metrics(conn, ids)
-        all_params = _kv(conn, params_table, ids)
-        all_tags = _kv(conn, tags_table, ids)
-    return [
-        RunRow(id=r.id, run_id=r.run_id, stage=r.stage, group=r.group, status=r.status,
-               started_at=r.started_at, ended_at=r.ended_at, cached=bool(r.cached),
-               run_kind=r.run_kind, trigger=r.trigger, git_commit=r.git_commit,
-               params={k: _decode(v) for k, v in all_params.get(r.id, {}).items()},
-               metrics=latest_metrics.get(r.id, {}), tags=all_tags.get(r.id, {}))
-        for r in rows_all
-    ]
+            found = db.rows(sql + " LIMIT :limit", {**bound, "limit": limit})
+        ids = [r[0] for r in found]
+        latest = _latest_metrics(db, ids)
+        all_params = _kv(db, "params", ids)
+        all_tags = _kv(db, "tags", ids)
+    return [_row(r, params=all_params.get(r[0], {}), metrics=latest.get(r[0], {}),
+                 tags=all_tags.get(r[0], {})) for r in found]
 
 
-def resolve(store: Store, ref: str) -> list[str]:
+def resolve(source: Source, ref: str) -> list[str]:
     """Stage-run ids for ``ref``: a stage-run id (or unique prefix), or a run id (its stages).
 
     Raises:
         TrackingError: nothing matches, or a prefix is ambiguous.
     """
-    from sqlalchemy import select
-
-    from assay.store.tables import stage_runs
-
     if len(ref) < 4 or not re.fullmatch(r"[0-9a-fA-F-]+", ref):
         raise TrackingError(f"No run {ref!r}; give a run id or a prefix of at least 4 characters "
                             "(see: assay runs list)", run=ref)
-    with store.read() as conn:
-        direct = [r[0] for r in conn.execute(
-            select(stage_runs.c.id).where(stage_runs.c.id.startswith(ref)).limit(3))]
+    pattern = {"p": ref.lower() + "%"}
+    with snapshot(source) as db:
+        direct = [r[0] for r in db.rows(
+            "SELECT id FROM stage_runs WHERE id LIKE :p LIMIT 3", pattern)]
         if len(direct) == 1:
             return direct
         if len(direct) > 1:
             raise TrackingError(f"Run prefix {ref!r} is ambiguous; give more characters", run=ref)
-        by_run = [r[0] for r in conn.execute(
-            select(stage_runs.c.id, stage_runs.c.run_id)
-            .where(stage_runs.c.run_id.startswith(ref)).order_by(stage_runs.c.started_at))]
-        runs_found = {r[1] for r in conn.execute(
-            select(stage_runs.c.id, stage_runs.c.run_id).where(stage_runs.c.run_id.startswith(ref)))}
-    if len(runs_found) > 1:
+        by_run = db.rows("SELECT id, run_id FROM stage_runs WHERE run_id LIKE :p "
+                         "ORDER BY started_at, id", pattern)
+    if len({r[1] for r in by_run}) > 1:
         raise TrackingError(f"Run prefix {ref!r} is ambiguous; give more characters", run=ref)
     if not by_run:
         raise TrackingError(f"No run {ref!r} (see: assay runs list)", run=ref)
-    return by_run
+    return [r[0] for r in by_run]
 
 
-def get_runs(store: Store, ids: list[str]) -> list[RunRow]:
+def get_runs(source: Source, ids: list[str]) -> list[RunRow]:
     """Full records (params, all latest metrics, tags, artifacts) of stage runs ``ids``."""
-    from sqlalchemy import select
-
-    from assay.store.tables import artifacts, runs, stage_runs
-    from assay.store.tables import params as params_table
-    from assay.store.tables import tags as tags_table
-
-    with store.read() as conn:
-        rows = {r.id: r for r in conn.execute(
-            select(stage_runs, runs.c.kind.label("run_kind"), runs.c.trigger, runs.c.git_commit)
-            .join(runs, runs.c.id == stage_runs.c.run_id).where(stage_runs.c.id.in_(ids)))}
-        latest = _latest_metrics(conn, ids)
-        all_params = _kv(conn, params_table, ids)
-        all_tags = _kv(conn, tags_table, ids)
-        arts: dict[str, list[dict[str, Any]]] = {}
-        for a in conn.execute(select(artifacts).where(artifacts.c.stage_run_id.in_(ids))):
-            arts.setdefault(a.stage_run_id, []).append(
-                {"path": a.path, "hash": a.hash, "size": a.size, "kind": a.kind})
-    return [
-        RunRow(id=r.id, run_id=r.run_id, stage=r.stage, group=r.group, status=r.status,
-               started_at=r.started_at, ended_at=r.ended_at, cached=bool(r.cached),
-               run_kind=r.run_kind, trigger=r.trigger, git_commit=r.git_commit,
-               params={k: _decode(v) for k, v in all_params.get(r.id, {}).items()},
-               metrics=latest.get(r.id, {}), tags=all_tags.get(r.id, {}),
-               artifacts=arts.get(r.id, []))
-        for i in ids if (r := rows.get(i)) is not None
-    ]
+    rows: dict[str, tuple[Any, ...]] = {}
+    arts: dict[str, list[dict[str, Any]]] = {}
+    with snapshot(source) as db:
+        for part in chunks(ids):
+            marks, values = in_list("i", part)
+            rows.update((r[0], r) for r in db.iter(
+                f"SELECT {_RUN_COLUMNS} {_FROM} WHERE s.id IN ({marks})", values))
+            for sid, path, oid, size, kind in db.iter(
+                    f"SELECT stage_run_id, path, hash, size, kind FROM artifacts "
+                    f"WHERE stage_run_id IN ({marks}) ORDER BY id", values):
+                arts.setdefault(sid, []).append(
+                    {"path": path, "hash": oid, "size": size, "kind": kind})
+        latest = _latest_metrics(db, ids)
+        all_params = _kv(db, "params", ids)
+        all_tags = _kv(db, "tags", ids)
+    return [_row(r, params=all_params.get(i, {}), metrics=latest.get(i, {}),
+                 tags=all_tags.get(i, {}), artifacts=arts.get(i, []))
+            for i in ids if (r := rows.get(i)) is not None]
 
 
 def compare_runs(rows: list[RunRow]) -> dict[str, Any]:
-    """Params and metrics side by side; ``differs`` marks keys whose values are not all equal."""
+    """Params and metrics side by side; ``differs`` marks keys whose values are not all equal.
+
+    A run that never logged a key has ``None`` in ``values`` and ``True`` in ``missing``; a
+    key logged with the value ``None`` has ``None`` and ``False``. Missing and ``None`` differ.
+    """
     def table(attr: str) -> list[dict[str, Any]]:
         keys = sorted({k for r in rows for k in getattr(r, attr)})
         out = []
         for key in keys:
+            present = [key in getattr(r, attr) for r in rows]
             values = [getattr(r, attr).get(key) for r in rows]
-            same = all(json.dumps(v, default=str) == json.dumps(values[0], default=str)
-                       for v in values)
-            out.append({"key": key, "values": values, "differs": not same})
+            shapes = {(p, json.dumps(v, default=str, sort_keys=True))
+                      for p, v in zip(present, values, strict=True)}
+            out.append({"key": key, "values": values, "missing": [not p for p in present],
+                        "differs": len(shapes) > 1})
         return out
 
     return {"runs": [{"id": r.id, "stage": r.stage, "run_id": r.run_id} for r in rows],
             "params": table("params"), "metrics": table("metrics")}
 
 
-def metric_history(store: Store, stage_run_id: str, key: str) -> list[tuple[int, float, float]]:
+def metric_history(source: Source, stage_run_id: str, key: str) -> list[tuple[int, float, float]]:
     """(step, value, timestamp) of metric ``key``, in logging order.
 
     Raises:
         TrackingError: the run never logged ``key`` (the message lists what it logged).
     """
-    from sqlalchemy import select
-
-    from assay.store.tables import metrics
-
-    with store.read() as conn:
-        rows = [(int(s), float(v), float(t)) for s, v, t in conn.execute(
-            select(metrics.c.step, metrics.c.value, metrics.c.ts)
-            .where(metrics.c.stage_run_id == stage_run_id, metrics.c.key == key)
-            .order_by(metrics.c.step, metrics.c.id))]
+    with snapshot(source) as db:
+        rows = [(int(s), float(v), float(t)) for s, v, t in db.iter(
+            "SELECT step, value, ts FROM metrics WHERE stage_run_id = :sid AND key = :key "
+            "ORDER BY step, id", {"sid": stage_run_id, "key": key})]
         if not rows:
-            keys = sorted({r[0] for r in conn.execute(
-                select(metrics.c.key).where(metrics.c.stage_run_id == stage_run_id))})
-            from assay.config import suggest
+            keys = sorted({r[0] for r in db.rows(
+                "SELECT DISTINCT key FROM metrics WHERE stage_run_id = :sid",
+                {"sid": stage_run_id})})
+    if not rows:
+        from assay.config import suggest
 
-            raise TrackingError(
-                f"Run {stage_run_id[:8]} has no metric '{key}'{suggest(key, keys)}; it logged: "
-                f"{', '.join(keys) or '(none)'}", key=key)
+        raise TrackingError(
+            f"Run {stage_run_id[:8]} has no metric '{key}'{suggest(key, keys)}; it logged: "
+            f"{', '.join(keys) or '(none)'}", key=key)
     return rows
+
+
+def run_environment(row: RunRow, cache_dir: Path) -> dict[str, Any]:
+    """The environment fingerprint ``row``'s run recorded: Python, platform, packages.
+
+    Raises:
+        TrackingError: the run recorded no environment.
+        ObjectNotFound: the fingerprint is not in the cache at ``cache_dir``.
+        CorruptObject: the fingerprint's bytes do not match its hash.
+    """
+    from assay.errors import ObjectNotFound
+    from assay.objects import LocalCache
+
+    if not row.env_hash:
+        raise TrackingError(f"Run {row.run_id[:8]} recorded no environment", run=row.run_id)
+    try:
+        body = LocalCache(cache_dir).read_bytes(row.env_hash)
+    except ObjectNotFound:
+        raise ObjectNotFound(
+            f"Environment {row.env_hash[:12]} of run {row.run_id[:8]} is not in the cache "
+            f"{cache_dir}; it was recorded on another machine or removed by gc",
+            oid=row.env_hash) from None
+    data: dict[str, Any] = json.loads(body)
+    return data
