@@ -81,6 +81,23 @@ def _check_plain_stages(config: AssayConfig, lines: dict[Loc, int], filename: st
         )
 
 
+def _check_default_remote(config: AssayConfig, lines: dict[Loc, int], filename: str) -> None:
+    """``default_remote`` must name one of ``remotes`` (a typo would only fail at push time)."""
+    from assay.config._errors import suggest
+
+    name = config.default_remote
+    if name is None or name in config.remotes:
+        return
+    line = lines.get(("default_remote",), 0)
+    known = sorted(config.remotes)
+    where = f"{filename}:{line}" if line else filename
+    raise ConfigError(
+        f"{where}: default_remote: unknown remote '{name}' (configured: "
+        f"{', '.join(known) or 'none'}){suggest(name, known)}",
+        file=filename, line=line, key="default_remote",
+    )
+
+
 @dataclass(frozen=True)
 class Project:
     """A loaded project: its root folder, parsed config, and where its state lives."""
@@ -98,6 +115,7 @@ class Project:
         data, lines = read_yaml(path)
         config = load_model(path, AssayConfig, data=data, lines=lines)
         _check_plain_stages(config, lines, str(path))
+        _check_default_remote(config, lines, str(path))
         return cls(root=root, config=config, lines=lines)
 
     @property

@@ -346,7 +346,7 @@ class Workspace:
         from assay._identity import current_user
         from assay.store.tables import dataset_versions as dv
 
-        actor = current_user()
+        actor = current_user(self.root)
         with self.store.write() as conn:
             existing = conn.execute(
                 select(dv.c.id).where(dv.c.name == name, dv.c.hash == stored.oid)
