@@ -48,8 +48,7 @@ def test_sklearn_package_round_trips_with_signature_and_lineage(tmp_path: Path, 
     )
     meta = json.loads((tmp_path / "rf" / "model.json").read_text())
     assert sorted(meta) == [
-        "classes", "created_at", "files", "flavor", "format_version", "lineage", "name",
-        "signature", "task",
+        "classes", "files", "flavor", "format_version", "lineage", "name", "signature", "task",
     ]
     assert meta["flavor"] == "sklearn" and meta["task"] == "classification"
     assert meta["classes"] == [0, 1]
@@ -60,9 +59,9 @@ def test_sklearn_package_round_trips_with_signature_and_lineage(tmp_path: Path, 
         {"name": "contract", "dtype": "String"},
     ]
     assert sorted(meta["lineage"]) == [
-        "datasets", "env_hash", "git_commit", "params", "run_id", "stage", "stage_run_id",
+        "datasets", "env_hash", "git_commit", "params", "run_id", "stage",
     ]
-    assert meta["lineage"]["run_id"] == "r1"
+    assert meta["lineage"]["run_id"] == "r1"  # kept when a caller passes it explicitly
     loaded = load_package(package.path)
     expected = model.predict_proba(frame.select(FEATURES))
     np.testing.assert_allclose(loaded.predict_proba(frame), expected)

@@ -91,26 +91,20 @@ def run(
 
 
 def _check_repro(stage: str, tolerance: float, profile: str | None, json_out: bool) -> None:
+    from assay.models import PackageComparer
     from assay.pipeline import PlainReporter, QuietReporter, check_reproducibility
 
     reporter = QuietReporter() if json_out else PlainReporter(show_output=False)
     reports = check_reproducibility(ctx.project(), stage, tolerance=tolerance, profile=profile,
-                                    reporter=reporter)
+                                    reporter=reporter, comparers=[PackageComparer()])
     if json_out:
         ctx.print_json({"reproducible": all(r.reproducible for r in reports),
                         "stages": [r.to_json() for r in reports]})
     else:
         out = ctx.console()
         for report in reports:
-            verdict = "[green]reproducible[/]" if report.reproducible else "[red]NOT reproducible[/]"
-            out.print(f"{escape(report.stage)}: {verdict} (tolerance {report.tolerance:g})")
-            if report.error:
-                out.print(f"  rerun failed: {report.error}")
-            for path, info in report.outs.items():
-                out.print(f"  out {path}: {'identical' if info['identical'] else 'differs'}")
-            for key, info in report.metrics.items():
-                mark = "ok" if info["within"] else "DIFFERS"
-                out.print(f"  metric {key}: {info['recorded']} -> {info['rerun']} ({mark})")
+            for line in report.lines():
+                out.print(escape(line), highlight=False)
     if not all(r.reproducible for r in reports):
         raise typer.Exit(1)
 

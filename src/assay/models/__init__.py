@@ -10,7 +10,9 @@ Flavors: ``sklearn`` (skops, trusted types only), ``xgboost`` (native UBJSON), `
 
 from __future__ import annotations
 
+from assay.models._compare import PackageComparer, PackageComparison, compare_packages
 from assay.models._flavors import FLAVORS, TRUSTED_PREFIXES, TRUSTED_TYPES_ENV, detect_flavor
+from assay.models._lineage import DataInput, dataset_lineage
 from assay.models._logged import (
     LoggedModel,
     active_stage,
@@ -41,12 +43,17 @@ __all__ = [
     "TRUSTED_PREFIXES",
     "TRUSTED_TYPES_ENV",
     "ColumnSpec",
+    "DataInput",
     "LoadedModel",
     "LoggedModel",
     "ModelPackage",
+    "PackageComparer",
+    "PackageComparison",
     "Signature",
     "TrainOptions",
     "active_stage",
+    "compare_packages",
+    "dataset_lineage",
     "detect_flavor",
     "dtype_family",
     "infer_signature",

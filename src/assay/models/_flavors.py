@@ -13,10 +13,11 @@ xgboost, lightgbm and onnxruntime are extras, imported only when their flavor is
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,13 +126,33 @@ def _skops_load(path: Path, extra_trusted: Sequence[str]) -> Any:
         raise ModelError(f"Cannot load {path.name}: {exc}", path=str(path)) from None
 
 
+@contextlib.contextmanager
+def single_threaded(model: Any) -> Iterator[None]:
+    """Predict with ``n_jobs=1`` everywhere inside: a forest summing its trees in parallel adds
+    them in whatever order the threads finish, which changes the last bits of the result."""
+    get_params = getattr(model, "get_params", None)
+    found = get_params(deep=True) if callable(get_params) else {}
+    parallel = {k: v for k, v in found.items() if k.rsplit("__", 1)[-1] == "n_jobs" and v != 1}
+    if parallel:
+        model.set_params(**dict.fromkeys(parallel, 1))
+    try:
+        yield
+    finally:
+        if parallel:
+            model.set_params(**parallel)
+
+
 def _skops_dump(obj: Any, path: Path) -> None:
+    """Save with skops, then canonicalise so the same model always gives the same bytes."""
     import skops.io as sio
+
+    from assay.models._canonical import canonicalize_skops
 
     try:
         sio.dump(obj, path)
     except Exception as exc:
         raise ModelError(f"Cannot save the model with skops: {exc}") from None
+    canonicalize_skops(path)
 
 
 def save_flavor(model: Any, flavor: str, directory: Path, *, allow_pickle: bool) -> dict[str, str]:

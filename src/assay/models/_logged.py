@@ -189,10 +189,10 @@ def log_model(
 
     active = active_stage()
     project = _project(root or (active.root if active else None))
+    # the run and stage run go into the logged_models row, not the package: the same model
+    # from the same inputs must be the same object in every run
     lineage = {
         "root": project.root,
-        "run_id": active.run_id if active else None,
-        "stage_run_id": active.stage_run_id if active else None,
         "stage": active.stage if active else None,
         "datasets": list(datasets or []),
         "params": dict(params or {}),

@@ -10,7 +10,6 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,12 @@ TASKS = ("classification", "regression")
 
 @dataclass(frozen=True)
 class ModelPackage:
-    """What ``model.json`` says about a package at ``path``."""
+    """What ``model.json`` says about a package at ``path``.
+
+    Nothing in it depends on when or in which run the package was written, so the same model
+    from the same inputs is the same object (``created_at`` is only read from older packages;
+    the store's ``logged_models`` row records when and by which stage run it was logged).
+    """
 
     path: Path
     name: str
@@ -59,8 +63,9 @@ class ModelPackage:
             "signature": self.signature.to_dict(),
             "files": dict(self.files),
             "lineage": self.lineage,
-            "created_at": self.created_at,
         }
+        if self.created_at:
+            data["created_at"] = self.created_at
         if self.pickle_hash is not None:
             data["pickle_hash"] = self.pickle_hash
         return data
@@ -201,7 +206,9 @@ def save_model(
         flavor: force a flavor instead of detecting it.
         task: ``classification`` or ``regression`` (inferred from ``classes_``).
         classes: class labels, when the model does not say.
-        lineage: run, stage run, datasets, params (commit and environment are added).
+        lineage: stage, datasets, params (commit and environment are added). ``run_id`` and
+            ``stage_run_id`` are written only when given: assay's own callers record them in
+            the store instead, so that the package stays byte-reproducible.
         allow_pickle: permit the pickle-based ``pyfunc`` flavor.
 
     Returns:
@@ -228,8 +235,7 @@ def save_model(
     lineage = dict(lineage or {})
     root = Path(lineage.pop("root", None) or Path.cwd())
     full_lineage = {
-        "run_id": lineage.get("run_id"),
-        "stage_run_id": lineage.get("stage_run_id"),
+        **{key: lineage[key] for key in ("run_id", "stage_run_id") if lineage.get(key)},
         "stage": lineage.get("stage"),
         "datasets": list(lineage.get("datasets") or []),
         "git_commit": lineage.get("git_commit") or git_commit(root),
@@ -255,7 +261,6 @@ def save_model(
             files=files,
             classes=[_python_scalar(c) for c in found_classes] if found_classes else None,
             lineage=json.loads(json.dumps(full_lineage, default=str)),
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             pickle_hash=pickle_hash,
         )
         (staging / MODEL_FILE).write_text(json.dumps(package.to_dict(), indent=2, sort_keys=True))

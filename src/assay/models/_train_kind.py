@@ -204,6 +204,13 @@ def build_pipeline(frame: Any, features: list[str], options: TrainOptions, estim
 
 def _training_metrics(pipeline: Any, frame: Any, y: Any, task: str) -> dict[str, float]:
     """Metrics on the training rows (a sanity check, not an evaluation)."""
+    from assay.models._flavors import single_threaded
+
+    with single_threaded(pipeline):  # the same model and data give the same bits
+        return _fit_metrics(pipeline, frame, y, task)
+
+
+def _fit_metrics(pipeline: Any, frame: Any, y: Any, task: str) -> dict[str, float]:
     import numpy as np
     from sklearn import metrics
 
@@ -285,10 +292,10 @@ def train(options: TrainOptions, ctx: StageContext) -> dict[str, Any]:
     """
     from assay._paths import resolve_inside
     from assay.config import Project
+    from assay.models._lineage import DataInput, dataset_lineage
     from assay.models._logged import store_package
     from assay.models._package import save_model
     from assay.models._table import read_table
-    from assay.objects import hash_file
 
     project = Project.load(ctx.root)
     slug = stage_slug(ctx.stage)
@@ -337,18 +344,16 @@ def train(options: TrainOptions, ctx: StageContext) -> dict[str, Any]:
         "impute": options.impute,
         "scale": options.scale,
     }
+    inputs = [DataInput("train", options.data, _normal(_data_rel(ctx.root, options.data)))]
+    if options.validation:
+        rel = _normal(_data_rel(ctx.root, options.validation))
+        inputs.append(DataInput("validation", options.validation, rel))
+    # no run ids or timings in the package: they go to the store (logged_models, stage run),
+    # so the same inputs give the same package object
     lineage = {
         "root": ctx.root,
-        "run_id": ctx.run_id,
-        "stage_run_id": ctx.stage_run_id,
         "stage": ctx.stage,
-        "datasets": [
-            {
-                "name": options.data,
-                "path": data_path.relative_to(ctx.root).as_posix(),
-                "oid": hash_file(data_path),
-            }
-        ],
+        "datasets": dataset_lineage(project, inputs, store_url=ctx.store_url, profile=ctx.profile),
         "params": params,
     }
     package = save_model(
@@ -371,6 +376,13 @@ def train(options: TrainOptions, ctx: StageContext) -> dict[str, Any]:
         f"{seconds:.2f}s -> models/{slug} ({logged.oid[:12]})"
     )
     return metrics
+
+
+def _normal(rel: str) -> str:
+    """``./data//x.parquet`` -> ``data/x.parquet`` (the form assay.lock and pointers use)."""
+    import posixpath
+
+    return posixpath.normpath(rel)
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:

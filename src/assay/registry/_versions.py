@@ -327,6 +327,25 @@ def _author_of(conn: Connection, run_id: str | None, default: str) -> str:
     return str(row.actor) if row is not None else default
 
 
+def _run_of(conn: Connection, lineage: dict[str, Any], oid: str) -> tuple[Any, Any]:
+    """(run id, stage run id) that produced package ``oid``: from its lineage (older packages),
+    else from the latest ``logged_models`` row of that object (packages keep run ids out of
+    their bytes so that the same model is the same object in every run)."""
+    from sqlalchemy import select
+
+    from assay.store.tables import logged_models, stage_runs
+
+    if lineage.get("run_id") or lineage.get("stage_run_id"):
+        return lineage.get("run_id"), lineage.get("stage_run_id")
+    row = conn.execute(
+        select(stage_runs.c.run_id, stage_runs.c.id)
+        .join(logged_models, logged_models.c.stage_run_id == stage_runs.c.id)
+        .where(logged_models.c.hash == oid)
+        .order_by(logged_models.c.id.desc())
+    ).first()
+    return (row.run_id, row.id) if row is not None else (None, None)
+
+
 def _existing_id(conn: Connection, table: Any, key: str | int | None) -> Any:
     from sqlalchemy import select
 
@@ -428,14 +447,14 @@ def register(
                     )
                 ).scalar()
                 number = int(latest or 0) + 1
-                run_id = lineage.get("run_id")
+                run_id, stage_run_id = _run_of(conn, lineage, oid)
                 who = _author_of(conn, run_id, author)
                 conn.execute(
                     model_versions.insert().values(
                         name=name,
                         version=number,
                         model_hash=oid,
-                        stage_run_id=_existing_id(conn, stage_runs, lineage.get("stage_run_id")),
+                        stage_run_id=_existing_id(conn, stage_runs, stage_run_id),
                         run_id=run_id,
                         evaluation_id=_evaluation_id(conn, eval_meta.get("stage"), oid),
                         author=who,
