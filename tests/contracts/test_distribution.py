@@ -96,3 +96,97 @@ def test_reports_in_every_format(tmp_path: Path) -> None:
         1 for c in cases if c.find("failure") is not None)
     warned = next(c for c in cases if c.get("name") == "columns.n.max")
     assert warned.find("failure") is None and "WARNING" in (warned.findtext("system-out") or "")
+
+
+# -- integer-coded categories, exact reference categories, where --------------------------------
+
+def _coded(rows: int, ones: float, *, seed: int = 0, codes: int = 2) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    flag = (rng.random(rows) < ones).astype(np.int8)
+    return pl.DataFrame({"senior": flag, "plan": rng.integers(0, codes, rows)})
+
+
+@pytest.mark.parametrize("with_reference", [True, False], ids=["reference", "no-reference"])
+def test_category_share_of_an_integer_code(tmp_path: Path, with_reference: bool) -> None:
+    body = {"distribution": {"senior": {"category_share": {"1": {"min": 0.1, "max": 0.2},
+                                                           "0": {"min": 0.9}}}}}
+    reference = _coded(5000, 0.16, seed=2) if with_reference else None
+    checks = by_id(run(tmp_path, _coded(5000, 0.16, seed=1), body, reference=reference))
+    one = checks["distribution.senior.share[1]"]
+    assert one.status == "pass" and one.observed == pytest.approx(0.16, abs=0.015)
+    zero = checks["distribution.senior.share[0]"]
+    assert zero.status == "fail" and zero.message.startswith("share of '0' is 8")
+
+
+def test_category_share_key_must_be_a_number_on_a_numeric_column(tmp_path: Path) -> None:
+    body = {"distribution": {"senior": {"category_share": {"yes": {"max": 0.2}}}}}
+    with pytest.raises(ContractError, match=r"distribution\.senior\.share\[yes\]: column 'senior' "
+                                            r"holds numbers; a category_share key must be a number"):
+        run(tmp_path, _coded(100, 0.2), body)
+
+
+def test_unseen_integer_codes_are_found_against_the_exact_reference_values(tmp_path: Path) -> None:
+    current = _coded(2000, 0.2, seed=1, codes=3).with_columns(
+        pl.when(pl.int_range(pl.len()) % 100 == 0).then(7).otherwise(pl.col("plan")).alias("plan"))
+    body = {"distribution": {"plan": {"new_categories": True, "drift": False}}}
+    check = by_id(run(tmp_path, current, body, reference=_coded(2000, 0.2, seed=2, codes=3)))[
+        "distribution.plan.new_categories"]
+    assert (check.status, check.observed, check.failing_rows) == ("fail", [7], 20)
+    assert check.message == "1 unseen values (7) in 20 rows"
+    assert [row["plan"] for row in check.samples] == [7] * 5
+    same = by_id(run(tmp_path, _coded(2000, 0.2, seed=1, codes=3), body,
+                     reference=_coded(2000, 0.2, seed=2, codes=3)))
+    assert same["distribution.plan.new_categories"].status == "pass"
+
+
+def test_unseen_categories_on_a_float_column_is_a_contract_error(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match=r"distribution\.x\.new_categories: column 'x' is "
+                                            r"float64; unseen categories apply to string"):
+        run(tmp_path, sample(100), {"distribution": {"x": {"new_categories": True}}},
+            reference=sample(100))
+
+
+def test_rare_reference_categories_are_not_unseen_and_plots_are_capped(tmp_path: Path) -> None:
+    # 1,500 categories: the first 1,000 common, the rest seen once in the reference
+    common = [f"c{i:04d}" for i in range(1000) for _ in range(3)]
+    rare = [f"c{i:04d}" for i in range(1000, 1500)]
+    reference = pl.DataFrame({"city": common + rare})
+    current = pl.DataFrame({"city": common + rare[::-1]})
+    checks = by_id(run(tmp_path, current, {"distribution": {"city": {}}}, reference=reference))
+    assert checks["distribution.city.new_categories"].status == "pass"
+    drift = checks["distribution.city.drift"]
+    assert drift.status == "pass" and drift.observed == pytest.approx(0.0, abs=1e-9)
+    assert len(drift.details["labels"]) == 1001 and drift.details["labels"][-1] == "(other)"
+    assert drift.details["reference_counts"][-1] == 500.0
+
+
+def test_reference_reads_only_the_columns_it_needs(tmp_path: Path) -> None:
+    # a column no distribution check reads is malformed after 20,000 rows
+    lines = ["x,bad"] + [f"{i % 97},{i}" for i in range(20_000)] + ["5,oops"]
+    (tmp_path / "ref.csv").write_text("\n".join(lines) + "\n")
+    from assay.contracts import load_contract, run_contract, source_for
+    from tests.contracts.conftest import write_contract
+
+    pl.DataFrame({"x": [i % 97 for i in range(5000)]}).write_parquet(tmp_path / "d.parquet")
+    contract = load_contract(write_contract(tmp_path, "c", {"distribution": {"x": {}}}))
+    report = run_contract(contract, source_for("d.parquet", tmp_path),
+                          reference=source_for("ref.csv", tmp_path))
+    assert report.passed, [c.message for c in report.checks]
+
+
+def test_where_limits_distribution_checks_to_the_matching_rows(tmp_path: Path) -> None:
+    reference = sample(4000, seed=2)
+    # rome drifts by +15, the other cities do not
+    current = sample(4000, seed=1).with_columns(
+        pl.when(pl.col("city") == "rome").then(pl.col("x") + 15).otherwise(pl.col("x")).alias("x"))
+    everywhere = {"distribution": {"x": {"mean": {"max": 53}, "statistic": "psi"}}}
+    checks = by_id(run(tmp_path, current, everywhere, reference=reference))
+    assert checks["distribution.x.mean"].status == "fail"
+    assert checks["distribution.x.drift"].status == "fail"
+    elsewhere = {"distribution": {"x": {"mean": {"max": 53}, "statistic": "psi",
+                                        "where": "city <> 'rome'"}}}
+    checks = by_id(run(tmp_path, current, elsewhere, reference=reference))
+    assert checks["distribution.x.mean"].status == "pass"
+    assert checks["distribution.x.mean"].observed == pytest.approx(50, abs=1)
+    assert checks["distribution.x.drift"].status == "pass"
+    assert checks["distribution.x.drift"].where == "city <> 'rome'"

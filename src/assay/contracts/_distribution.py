@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from assay.contracts._checks import CheckBuilder, _Pending, dtype_name
 from assay.contracts._model import DistributionSpec
 from assay.contracts._result import CheckResult
+from assay.errors import ContractError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -46,26 +47,37 @@ class DistributionCompiler(CheckBuilder):
         new_cats = spec.new_categories
         if new_cats is None:
             new_cats = (not numeric) and self.reference is not None
-        if not (wants_drift or shares or new_cats):
-            return
-        counts_alias = self._alias()
+        if new_cats and numeric and not dtype.is_integer():
+            raise ContractError(
+                f"{prefix}.new_categories: column '{name}' is {dtype_name(dtype)}; unseen "
+                "categories apply to string, boolean and integer columns (use drift or "
+                "quantiles for continuous values)", check=f"{prefix}.new_categories")
         ref_profile = self.reference.columns.get(name) if self.reference else None
-        if numeric and ref_profile is not None and ref_profile.edges is not None:
-            if ref_profile.edges:
-                count_expr = _bin_index(values, ref_profile.edges).value_counts().implode()
-            else:  # a constant reference: nothing to bin (reported as insufficient)
-                count_expr = values.count()
-        else:
-            count_expr = (self._filtered(spec, pl.col(name), where).cast(pl.String)
-                          .value_counts().implode())
-        expr_map = {counts_alias: count_expr}
+        counts_alias = self._alias()
+        expr_map: dict[str, pl.Expr] = {}
+        if wants_drift or (not numeric and (shares or new_cats)):
+            if numeric and ref_profile is not None and ref_profile.edges is not None:
+                if ref_profile.edges:
+                    count_expr = _bin_index(values, ref_profile.edges).value_counts().implode()
+                else:  # a constant reference: nothing to bin (reported as insufficient)
+                    count_expr = values.count()
+            else:
+                count_expr = (self._filtered(spec, pl.col(name), where).cast(pl.String)
+                              .value_counts().implode())
+            expr_map = {counts_alias: count_expr}
         if wants_drift:
             self._drift_check(prefix, name, spec, numeric, ref_profile, counts_alias, expr_map)
             expr_map = {}
         for category, rng in shares.items():
-            self._share_check(prefix, name, spec, category, rng.min, rng.max, counts_alias, expr_map)
-            expr_map = {}
-        if new_cats and not numeric:
+            if numeric:
+                self._numeric_share(prefix, name, spec, category, rng.min, rng.max, values)
+            else:
+                self._share_check(prefix, name, spec, category, rng.min, rng.max, counts_alias,
+                                  expr_map)
+                expr_map = {}
+        if new_cats and numeric:
+            self._new_values(prefix, name, spec, ref_profile, where)
+        elif new_cats:
             self._new_categories(prefix, name, spec, ref_profile, counts_alias, expr_map)
 
     def _scalar_bound(self, check_id: str, kind: str, name: str, spec: DistributionSpec,
@@ -114,6 +126,7 @@ class DistributionCompiler(CheckBuilder):
             drift = compare(statistic, ref_counts, cur_counts, threshold=threshold,
                             centers=ref.centers, scale=ref.std)
             res.observed = drift.value
+            labels, ref_counts, cur_counts = _capped(labels, ref_counts, cur_counts)
             res.details = {"drift": drift.to_dict(), "labels": labels,
                            "reference_counts": list(map(float, ref_counts)),
                            "current_counts": list(map(float, cur_counts)), "numeric": numeric}
@@ -151,6 +164,75 @@ class DistributionCompiler(CheckBuilder):
                 res.message = f"share of {category!r} is {share:.2%}, expected {expected}"
 
         self.pending.append(_Pending(result, exprs, finish))
+
+    def _numeric_share(self, prefix: str, name: str, spec: DistributionSpec, category: str,
+                       low: float | None, high: float | None, values: pl.Expr) -> None:
+        """The share of one value of a number-coded column (``senior_citizen: {"1": ...}``)."""
+        check_id = f"{prefix}.share[{category}]"
+        try:
+            number = float(category)
+        except ValueError:
+            raise ContractError(
+                f"{check_id}: column '{name}' holds numbers; a category_share key must be a "
+                f"number, not {category!r}", check=check_id) from None
+        expected = " and ".join(p for p in (f">= {low:.2%}" if low is not None else "",
+                                            f"<= {high:.2%}" if high is not None else "") if p)
+        result = self._new(check_id, "category_share", name, spec,
+                           f"share of {category!r} {expected}")
+        hits, total = self._alias(), self._alias()
+
+        def finish(found: dict[str, Any], res: CheckResult) -> None:
+            count = int(found[total] or 0)
+            if count == 0:
+                res.status = "insufficient"
+                res.message = "no values"
+                return
+            share = int(found[hits] or 0) / count
+            res.observed = share
+            if (low is not None and share < low) or (high is not None and share > high):
+                res.status = "fail"
+                res.message = f"share of {category!r} is {share:.2%}, expected {expected}"
+
+        self.pending.append(_Pending(
+            result, {hits: (values == number).sum(), total: values.count()}, finish))
+
+    def _new_values(self, prefix: str, name: str, spec: DistributionSpec,
+                    ref: ColumnProfile | None, where: pl.Expr) -> None:
+        """Integer codes absent from the reference (its exact set of distinct values)."""
+        import polars as pl
+
+        result = self._new(f"{prefix}.new_categories", "new_categories", name, spec,
+                           "only values seen in the reference")
+        if ref is None or ref.values is None:
+            result.status = "insufficient"
+            result.message = "no reference values for this column"
+            self.pending.append(_Pending(result))
+            return
+        col = pl.col(name)
+        unseen = col.is_not_null() & ~col.is_in(pl.Series(ref.values, dtype=self.schema[name])
+                                                .implode())
+        if spec.where is not None:
+            unseen = unseen & where
+        rows, total, listed = self._alias(), self._alias(), self._alias()
+
+        def finish(found: dict[str, Any], res: CheckResult) -> None:
+            count = int(found[rows] or 0)
+            denom = int(found[total] or 0)
+            res.failing_rows = count
+            res.failing_fraction = count / denom if denom else 0.0
+            values = list(found[listed] or [])
+            res.observed = values
+            if count:
+                res.status = "fail"
+                shown = ", ".join(repr(v) for v in values[:5])
+                more = "" if len(values) < 20 else " or more"
+                res.message = f"{len(values)}{more} unseen values ({shown}) in {count:,} rows"
+
+        self.pending.append(_Pending(
+            result, {rows: unseen.sum(),
+                     total: self._filtered(spec, col, where).count(),
+                     listed: col.filter(unseen).unique().sort().head(20).implode()},
+            finish, lambda lf: lf.filter(unseen)))
 
     def _new_categories(self, prefix: str, name: str, spec: DistributionSpec,
                         ref: ColumnProfile | None, counts_alias: str,
@@ -212,13 +294,31 @@ def _aligned_counts(ref: ColumnProfile, raw: Any, numeric: bool) -> tuple[list[s
         current = [float(counts.get(i, 0)) for i in range(n_bins)]
         return list(ref.labels), list(ref.counts), current
     labels = list(ref.categories or [])
+    known = set(labels)
     ref_counts = list(ref.counts)
     current = [float(counts.get(label, 0)) for label in labels]
-    unseen = sum(v for k, v in counts.items() if k is not None and k not in set(labels))
+    unseen = sum(v for k, v in counts.items() if k is not None and k not in known)
     if unseen:
         labels.append("(unseen)")
         ref_counts.append(0.0)
         current.append(float(unseen))
     return labels, ref_counts, current
+
+
+def _capped(labels: list[str], ref_counts: list[float], current: list[float]
+            ) -> tuple[list[str], list[float], list[float]]:
+    """At most MAX_CATEGORIES categories for reports and plots; the rest summed as "(other)"."""
+    from assay.contracts._profile import MAX_CATEGORIES
+
+    unseen = labels[-1:] == ["(unseen)"]
+    body = len(labels) - (1 if unseen else 0)
+    if body <= MAX_CATEGORIES:
+        return labels, ref_counts, current
+    keep = slice(0, MAX_CATEGORIES)
+    rest = slice(MAX_CATEGORIES, body)
+    tail = slice(body, len(labels))
+    return ([*labels[keep], "(other)", *labels[tail]],
+            [*ref_counts[keep], float(sum(ref_counts[rest])), *ref_counts[tail]],
+            [*current[keep], float(sum(current[rest])), *current[tail]])
 
 

@@ -1,16 +1,26 @@
-"""Reference profiles (one pass over the reference data) for distribution checks."""
+"""Reference profiles for distribution checks: one shared scan of only the needed columns.
+
+Categorical columns are summarised by Polars itself (exact value counts, every category, never
+materialised as rows); numeric columns come out as one float array each, for the quantile bin
+edges and the counts per bin. Both queries share one scan (``collect_all``), on the streaming
+engine.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.contracts._source import DataSource, DataUnreadable, describe_read_error, scan
 from assay.errors import ContractError
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from assay.contracts._model import DistributionSpec
 
+# Reports and plots show at most this many categories (the rest as "(other)"); the drift
+# statistic and the unseen-category check always use every reference category.
 MAX_CATEGORIES = 1000
 
 
@@ -24,7 +34,8 @@ class ColumnProfile:
     labels: list[str] = field(default_factory=list)
     edges: list[float] | None = None  # interior edges (numeric only)
     centers: list[float] | None = None
-    categories: list[str] | None = None
+    categories: list[str] | None = None  # every category, most frequent first
+    values: list[Any] | None = None  # the distinct values of an integer column (unseen checks)
     mean: float | None = None
     std: float | None = None
     insufficient: str | None = None
@@ -37,66 +48,109 @@ class ReferenceProfile:
     columns: dict[str, ColumnProfile]
 
 
+def _is_numeric(dtype: Any) -> bool:
+    import polars as pl
+
+    return bool(dtype.is_numeric()) and dtype != pl.Boolean
+
+
 def profile_reference(source: DataSource, specs: dict[str, DistributionSpec]) -> ReferenceProfile:
-    """Summarise the columns named in ``specs`` from ``source`` in one pass.
+    """Summarise the columns named in ``specs`` from ``source`` (one shared scan).
 
     Raises:
         ContractError: the reference cannot be read.
     """
-    import numpy as np
     import polars as pl
-
-    from assay.contracts._drift import bin_counts, quantile_edges
 
     try:
         lf = scan(source)
         schema = lf.collect_schema()
         wanted = [c for c in specs if c in schema]
-        frame = lf.select(wanted).collect(engine="streaming")
+        numeric = [c for c in wanted if _is_numeric(schema[c])]
+        summaries: list[pl.Expr] = [pl.len().alias("\0rows")]
+        arrays: list[pl.Expr] = []
+        for name in wanted:
+            col = _where(name, specs[name], schema, source)
+            if name not in numeric:
+                summaries.append(col.cast(pl.String).drop_nulls()
+                                 .value_counts(sort=True, name="\0n").implode().alias(name))
+                continue
+            # the floats of each column as one list (each filtered by its own where)
+            arrays.append(col.cast(pl.Float64).drop_nulls().implode().alias(name))
+            if specs[name].new_categories and schema[name].is_integer():
+                summaries.append(col.drop_nulls().unique().sort().implode()
+                                 .alias(f"{name}\0values"))
+        queries = [lf.select(summaries)]
+        if arrays:  # in the same scan
+            queries.append(lf.select(arrays))
+        summary, *floats = pl.collect_all(queries, engine="streaming")
     except DataUnreadable as exc:
-        raise ContractError(f"reference {source.location}: {exc.message}") from exc
+        raise ContractError(f"reference {source.shown}: {exc.message}") from exc
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ContractError(
-            f"reference {source.location} cannot be read: {describe_read_error(exc)}"
+            f"reference {source.shown} cannot be read: {describe_read_error(exc)}"
         ) from exc
+    row = summary.row(0, named=True)
     columns: dict[str, ColumnProfile] = {}
     for name in wanted:
-        series = frame.get_column(name)
-        dtype = series.dtype
-        spec = specs[name]
-        if dtype.is_numeric() and dtype != pl.Boolean:
-            values = series.cast(pl.Float64).drop_nulls().to_numpy()
-            values = values[np.isfinite(values)]
-            if values.size == 0:
-                columns[name] = ColumnProfile(name, True, [], edges=[],
-                                              insufficient="reference column has no values")
-                continue
-            edges = quantile_edges(values, spec.bins)
-            low, high = float(values.min()), float(values.max())
-            if low == high:
-                columns[name] = ColumnProfile(name, True, [float(values.size)], edges=[],
-                                              insufficient="reference column is constant")
-                continue
-            counts = bin_counts(values, edges)
-            bounds = np.concatenate([[low], edges, [high]])
-            centers = (bounds[:-1] + bounds[1:]) / 2.0
-            labels = [f"<= {edges[0]:.4g}"] + [
-                f"({edges[i - 1]:.4g}, {edges[i]:.4g}]" for i in range(1, len(edges))
-            ] + [f"> {edges[-1]:.4g}"] if len(edges) else ["all"]
-            columns[name] = ColumnProfile(
-                name, True, counts.tolist(), labels=labels, edges=edges.tolist(),
-                centers=centers.tolist(), mean=float(values.mean()),
-                std=float(values.std(ddof=1)) if values.size > 1 else None,
-            )
+        if name in numeric:
+            columns[name] = _numeric(name, floats[0].get_column(name)[0], specs[name].bins,
+                                     row.get(f"{name}\0values"))
         else:
-            counts_frame = (
-                series.cast(pl.String).drop_nulls().value_counts(sort=True, name="n")
-                .head(MAX_CATEGORIES)
-            )
-            categories = [str(v) for v in counts_frame.get_column(name).to_list()]
-            counts_list = [float(v) for v in counts_frame.get_column("n").to_list()]
-            columns[name] = ColumnProfile(
-                name, False, counts_list, labels=categories, categories=categories,
-                insufficient=None if categories else "reference column has no values",
-            )
-    return ReferenceProfile(source.location, frame.height, columns)
+            columns[name] = _categorical(name, row[name])
+    return ReferenceProfile(source.shown, int(row["\0rows"]), columns)
+
+
+def _where(name: str, spec: DistributionSpec, schema: Any, source: DataSource) -> pl.Expr:
+    """The column, limited by the check's ``where`` (the reference is filtered like the data)."""
+    import polars as pl
+
+    from assay.contracts._checks import _sql_expr
+
+    if spec.where is None:
+        return pl.col(name)
+    check = f"distribution.{name}"
+    where = _sql_expr(spec.where, f"{check}.where")
+    absent = [c for c in where.meta.root_names() if c not in schema]
+    if absent:
+        raise ContractError(
+            f"{check}: where {spec.where!r} needs column(s) {', '.join(absent)} that the "
+            f"reference {source.shown} lacks", check=check)
+    return pl.col(name).filter(where.fill_null(False))
+
+
+def _numeric(name: str, series: Any, bins: int, distinct: list[Any] | None) -> ColumnProfile:
+    import numpy as np
+
+    from assay.contracts._drift import bin_counts, quantile_edges
+
+    values = series.to_numpy()
+    values = values[np.isfinite(values)]  # nulls are NaN here
+    if values.size == 0:
+        return ColumnProfile(name, True, [], edges=[], values=distinct,
+                             insufficient="reference column has no values")
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        return ColumnProfile(name, True, [float(values.size)], edges=[], values=distinct,
+                             insufficient="reference column is constant")
+    edges = quantile_edges(values, bins)
+    counts = bin_counts(values, edges)
+    bounds = np.concatenate([[low], edges, [high]])
+    centers = (bounds[:-1] + bounds[1:]) / 2.0
+    labels = [f"<= {edges[0]:.4g}"] + [
+        f"({edges[i - 1]:.4g}, {edges[i]:.4g}]" for i in range(1, len(edges))
+    ] + [f"> {edges[-1]:.4g}"] if len(edges) else ["all"]
+    return ColumnProfile(
+        name, True, counts.tolist(), labels=labels, edges=edges.tolist(),
+        centers=centers.tolist(), values=distinct, mean=float(values.mean()),
+        std=float(values.std(ddof=1)) if values.size > 1 else None,
+    )
+
+
+def _categorical(name: str, counted: list[dict[str, Any]] | None) -> ColumnProfile:
+    categories = [str(item[name]) for item in counted or []]
+    counts = [float(item["\0n"]) for item in counted or []]
+    return ColumnProfile(
+        name, False, counts, labels=categories, categories=categories,
+        insufficient=None if categories else "reference column has no values",
+    )
