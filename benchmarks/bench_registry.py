@@ -77,8 +77,7 @@ def bench(url: str, label: str, packages: list[Path], cache: Path) -> list[tuple
     for i, (package, oid) in enumerate(zip(packages, oids, strict=True)):
         t = time.perf_counter()
         register(store, name="churn", cache_dir=cache, package_dir=package,
-                 evaluation=_report(oid), author="ml", alias="staging",
-                 policies=dict(cfg.promotion))
+                 evaluation=_report(oid), author="ml", alias="staging", config=cfg)
         reg.append(time.perf_counter() - t)
         if i % 10 == 0:
             t = time.perf_counter()

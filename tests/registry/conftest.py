@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from assay.config import AssayConfig
 from assay.registry import Registration, register
 from assay.store import Store, open_store
-from tests.registry.worlds import ML, POLICY, make_package, oid_of, report_for
+from tests.registry.worlds import ML, config, make_package, oid_of, report_for
 
 
 @pytest.fixture
@@ -29,21 +30,17 @@ Registrar = Callable[..., Registration]
 
 @pytest.fixture
 def registrar(store: Store, cache_dir: Path, tmp_path: Path) -> Registrar:
-    """``registrar(seed, passed=True, alias=None)`` registers a fresh package as churn."""
+    """``registrar(seed, passed=True, alias=None)`` registers a fresh package as churn (with the
+    team and policies of :func:`tests.registry.worlds.config`, or ``cfg``)."""
 
     def _register(seed: int, *, passed: bool = True, alias: str | None = None,
-                  name: str = "churn", author: str = ML) -> Registration:
+                  name: str = "churn", author: str = ML,
+                  cfg: AssayConfig | None = None) -> Registration:
         package = make_package(tmp_path / "work", f"models/m{seed}", seed=seed)
         report = report_for(oid_of(cache_dir, package), passed=passed)
         return register(
             store, name=name, cache_dir=cache_dir, package_dir=package, evaluation=report,
-            author=author, alias=alias, policies=_policies(),
+            author=author, alias=alias, config=cfg if cfg is not None else config(),
         )
 
     return _register
-
-
-def _policies() -> dict[str, object]:
-    from tests.registry.worlds import config
-
-    return dict(config(promotion=POLICY).promotion)

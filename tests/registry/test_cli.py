@@ -116,3 +116,24 @@ def test_bad_input_is_one_clear_line(
 def test_models_list_empty(project: TmpProject) -> None:
     result = project.invoke("models", "list")
     assert result.code == 0 and "No registered models yet" in result.stdout
+
+
+def test_register_with_alias_applies_the_promotion_policy(project: TmpProject) -> None:
+    from assay.objects import LocalCache
+
+    package = make_package(project.root, "models/m1", seed=1)
+    oid = LocalCache(project.root / ".assay" / "cache").add_dir(package).oid
+    (project.root / "evaluation.json").write_text(json.dumps(report_for(oid)))
+    args = ["models", "register", "models/m1", "--name", "churn", "--evaluation",
+            "evaluation.json", "--alias", "staging"]
+    outsider = project.invoke(*args, env={"ASSAY_USER": OUTSIDER})
+    assert outsider.code == 0, outsider.output
+    assert outsider.stdout == "registered churn:1\n"
+    assert outsider.stderr == (
+        "note: alias 'staging' was not set: eve@example.com is not a member of the team in "
+        "assay.yaml; only members may promote\n"
+    )
+    shown = json.loads(project.invoke("models", "show", "churn:1", "--json").stdout)
+    assert (shown["aliases"], shown["alias_history"]) == ([], [])
+    member = project.invoke("models", "promote", "churn:1", "--to", "staging")
+    assert member.code == 0 and "promoted churn@staging -> v1" in member.stdout

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from assay.config import ApprovalRule, AssayConfig
 from assay.errors import PolicyViolation, RegistryError
 from assay.registry import (
     alias_history,
@@ -18,9 +19,10 @@ from assay.registry import (
     reject,
     rollback,
 )
+from assay.registry._promotion import count_approvals
 from assay.store import Store
 from tests.registry.conftest import Registrar
-from tests.registry.worlds import DATA, ML, OUTSIDER, PLATFORM, POLICY, config
+from tests.registry.worlds import DATA, ML, OUTSIDER, PLATFORM, POLICY, TEAM, config
 
 CFG = config()
 
@@ -228,3 +230,107 @@ def test_aliases_without_policy_still_need_passed_gates(registrar: Registrar, st
     cfg = config(promotion={})
     good = registrar(1).version.ref
     assert promote(store, cfg, good, to="champion", actor=OUTSIDER).version == 1
+
+
+SAM = "sam@example.com"  # a second platform engineer
+BOTH = "bo@example.com"  # platform and data
+WIDE_TEAM = [*TEAM, {"id": SAM, "roles": ["platform"]}, {"id": BOTH, "roles": ["platform", "data"]}]
+
+
+def _wide(approvals: list[dict[str, object]]) -> AssayConfig:
+    return config(team=WIDE_TEAM, promotion={
+        "staging": {"gates": "all"},
+        "production": {"from": ["staging"], "approvals": approvals},
+    })
+
+
+def test_a_member_counts_for_a_rule_open_to_anyone(registrar: Registrar, store: Store) -> None:
+    cfg = _wide([{"count": 1, "roles": ["platform"]}, {"count": 1}])
+    ref = _staged(registrar)
+    approve(store, cfg, ref, target="production", actor=DATA)  # no platform role: rule 2
+    assert check_promotion(store, cfg, ref, to="production", actor=ML) == [
+        "Model 'churn' v1 lacks 1 approval from role 'platform' (the author ana@example.com may "
+        "not approve); run: assay models approve churn:1 --for production"
+    ]
+    approve(store, cfg, ref, target="production", actor=PLATFORM)
+    assert promote(store, cfg, ref, to="production", actor=ML).version == 1
+
+
+def test_the_order_of_approvals_does_not_matter(registrar: Registrar, store: Store) -> None:
+    # the open rule comes first: a greedy count would spend the platform approval on it
+    cfg = _wide([{"count": 1}, {"count": 1, "roles": ["platform"]}])
+    ref = _staged(registrar)
+    approve(store, cfg, ref, target="production", actor=PLATFORM)
+    approve(store, cfg, ref, target="production", actor=DATA)
+    assert check_promotion(store, cfg, ref, to="production", actor=ML) == []
+
+
+def test_count_above_one_needs_distinct_approvers(registrar: Registrar, store: Store) -> None:
+    cfg = _wide([{"count": 2, "roles": ["platform"]}])
+    ref = _staged(registrar)
+    approve(store, cfg, ref, target="production", actor=PLATFORM)
+    with pytest.raises(RegistryError, match="already approved churn:1 for production"):
+        approve(store, cfg, ref, target="production", actor=PLATFORM)
+    with pytest.raises(PolicyViolation, match=re.escape(
+        "Model 'churn' v1 lacks 1 approval from role 'platform'"
+    )):
+        promote(store, cfg, ref, to="production", actor=ML)
+    approve(store, cfg, ref, target="production", actor=SAM)
+    assert promote(store, cfg, ref, to="production", actor=ML).version == 1
+
+
+def test_a_person_counts_for_one_rule_only(registrar: Registrar, store: Store) -> None:
+    cfg = _wide([{"count": 1, "roles": ["platform"]}, {"count": 1, "roles": ["data"]}])
+    ref = _staged(registrar)
+    approve(store, cfg, ref, target="production", actor=BOTH)  # platform and data
+    assert check_promotion(store, cfg, ref, to="production", actor=ML) == [
+        "Model 'churn' v1 lacks 1 approval from role 'data' (the author ana@example.com may not "
+        "approve); run: assay models approve churn:1 --for production"
+    ]
+    approve(store, cfg, ref, target="production", actor=PLATFORM)
+    assert check_promotion(store, cfg, ref, to="production", actor=ML) == []
+
+
+def test_several_rules_each_report_their_shortfall(registrar: Registrar, store: Store) -> None:
+    cfg = _wide([{"count": 2, "roles": ["platform"]}, {"count": 1, "roles": ["data"]},
+                 {"count": 1}])
+    ref = _staged(registrar)
+    approve(store, cfg, ref, target="production", actor=SAM)
+    gaps = check_promotion(store, cfg, ref, to="production", actor=ML)
+    assert [g.split(" (")[0] for g in gaps] == [
+        "Model 'churn' v1 lacks 1 approval from role 'platform'",
+        "Model 'churn' v1 lacks 1 approval from role 'data'",
+        "Model 'churn' v1 lacks 1 approval from any team member",
+    ]
+    for actor in (PLATFORM, DATA, BOTH):
+        approve(store, cfg, ref, target="production", actor=actor)
+    assert check_promotion(store, cfg, ref, to="production", actor=ML) == []
+
+
+def test_a_member_no_rule_can_use_is_refused(registrar: Registrar, store: Store) -> None:
+    cfg = _wide([{"count": 1, "roles": ["platform"]}, {"count": 1, "roles": ["data"]}])
+    ref = _staged(registrar)
+    with pytest.raises(PolicyViolation, match=re.escape(
+        "ana@example.com has role(s) ml; to approve churn:1 for production the policy needs "
+        "role 'data' or 'platform'"
+    )):
+        approve(store, cfg, ref, target="production", actor=ML)
+
+
+@pytest.mark.parametrize(
+    ("rules", "approvers", "expected"),
+    [
+        ([{"count": 1, "roles": ["platform"]}, {"count": 1}], {"p": {"platform"}}, [1, 0]),
+        ([{"count": 1}, {"count": 1, "roles": ["platform"]}], {"p": {"platform"}}, [0, 1]),
+        ([{"count": 2}], {"a": set(), "b": {"data"}, "c": {"ml"}}, [2]),
+        ([{"count": 1, "roles": ["data"]}, {"count": 1, "roles": ["data", "platform"]}],
+         {"d": {"data"}, "dp": {"data", "platform"}}, [1, 1]),
+        ([{"count": 0}], {"a": set()}, [0]),
+    ],
+    ids=["restricted-first", "open-rule-left-for-others", "any-members", "overlap", "zero"],
+)
+def test_count_approvals_is_a_maximum_matching(
+    rules: list[dict[str, object]], approvers: dict[str, set[str]], expected: list[int]
+) -> None:
+    parsed = [ApprovalRule.model_validate(r) for r in rules]
+    assert count_approvals(parsed, approvers) == expected

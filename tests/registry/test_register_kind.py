@@ -9,12 +9,12 @@ import pytest
 
 from assay.config import PlanContext
 from assay.errors import RegistryError
-from assay.registry import RegisterOptions, get_version, versions
+from assay.registry import RegisterOptions, alias_history, get_version, versions
 from assay.registry._register_kind import KIND
 from assay.store import open_store
 from tests.conftest import TmpProject
 from tests.models.worlds import stage_context
-from tests.registry.worlds import POLICY, TEAM, make_package, report_for
+from tests.registry.worlds import ML, OUTSIDER, POLICY, TEAM, make_package, report_for
 
 
 def _store_url(project: TmpProject) -> str:
@@ -47,7 +47,10 @@ def test_plan_needs_the_evaluation_and_writes_a_report_dir(tmp_project: TmpProje
     )
 
 
-def test_registers_the_selected_candidate_with_alias_and_card(tmp_project: TmpProject) -> None:
+def test_registers_the_selected_candidate_with_alias_and_card(
+    tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSAY_USER", ML)
     tmp_project.config(team=TEAM, promotion=POLICY,
                        models={"churn": {"intended_use": "retention calls"}})
     _evaluated(tmp_project)
@@ -58,6 +61,7 @@ def test_registers_the_selected_candidate_with_alias_and_card(tmp_project: TmpPr
         assert [v.version for v in versions(store, "churn")] == [1]
         mv = get_version(store, "churn@staging")
         assert mv.evaluation["stage"] == "evaluate" and mv.gates_passed
+        assert [(m.alias, m.actor) for m in alias_history(store, "churn")] == [("staging", ML)]
     finally:
         store.close()
     out = tmp_project.root / "reports" / "register"
@@ -67,15 +71,43 @@ def test_registers_the_selected_candidate_with_alias_and_card(tmp_project: TmpPr
     assert (out / "card.html").read_text().startswith("<!doctype html>")
 
 
-def test_guarded_alias_is_not_set_and_says_so(
-    tmp_project: TmpProject, capsys: pytest.CaptureFixture[str]
+def test_guarded_alias_is_not_set_and_says_what_is_missing(
+    tmp_project: TmpProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("ASSAY_USER", ML)
     tmp_project.config(team=TEAM, promotion=POLICY)
     _evaluated(tmp_project)
     assert _run(tmp_project, alias="production") == 0
-    out = capsys.readouterr().out
-    assert "registered churn:1\n" in out
-    assert "note: alias 'production' has a promotion policy; run: assay models promote" in out
+    captured = capsys.readouterr()
+    assert "registered churn:1\n" in captured.out
+    assert captured.err == (
+        "note: alias 'production' was not set: Model 'churn' v1 is not in staging; production "
+        "accepts versions only from staging; run: assay models promote churn:1 --to staging; "
+        "Model 'churn' v1 lacks 1 approval from role 'platform' (the author ana@example.com may "
+        "not approve); run: assay models approve churn:1 --for production\n"
+    )
+    summary = json.loads((tmp_project.root / "reports/register/registration.json").read_text())
+    assert (summary["alias"], summary["aliases"]) == (None, [])
+
+
+def test_a_non_member_running_the_stage_does_not_move_the_alias(
+    tmp_project: TmpProject, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSAY_USER", OUTSIDER)
+    tmp_project.config(team=TEAM, promotion=POLICY)
+    _evaluated(tmp_project)
+    assert _run(tmp_project, alias="staging") == 0
+    assert capsys.readouterr().err == (
+        "note: alias 'staging' was not set: eve@example.com is not a member of the team in "
+        "assay.yaml; only members may promote\n"
+    )
+    store = open_store(_store_url(tmp_project))
+    try:
+        assert get_version(store, "churn:1").aliases == ()
+        assert alias_history(store, "churn") == []
+        assert store.events(kind="model.promoted") == []
+    finally:
+        store.close()
 
 
 def test_no_selected_candidate_exits_1(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from assay.errors import RegistryError
 from assay.registry import get_version, list_models, parse_ref, register, versions
 from assay.store import Store
 from tests.registry.conftest import Registrar
-from tests.registry.worlds import ML, make_package, oid_of, report_for
+from tests.registry.worlds import ML, OUTSIDER, config, make_package, oid_of, report_for
 
 
 def test_register_numbers_versions_and_keeps_evaluation(registrar: Registrar, store: Store) -> None:
@@ -66,19 +67,56 @@ def test_failed_gates_are_recorded_and_block_the_initial_alias(registrar: Regist
     result = registrar(1, passed=False, alias="staging")
     assert result.version.gates_passed is False
     assert result.alias is None
-    assert result.note is not None and "did not pass its gates" in result.note
+    assert result.note == (
+        "alias 'staging' was not set: Model 'churn' v1 did not pass its evaluation gates "
+        "(failed: roc_auc >= 0.75); promote a version that did"
+    )
 
 
-def test_initial_alias_is_set_only_where_no_policy_needs_approvals(registrar: Registrar) -> None:
+def test_initial_alias_passes_the_same_checks_as_a_promotion(registrar: Registrar) -> None:
     staged = registrar(1, alias="staging")
     assert staged.alias == "staging"
     assert staged.version.aliases == ("staging",)
     guarded = registrar(2, alias="production")
     assert guarded.alias is None
     assert guarded.note == (
-        "alias 'production' has a promotion policy; run: assay models promote churn:2 "
-        "--to production"
+        "alias 'production' was not set: Model 'churn' v2 is not in staging; production accepts "
+        "versions only from staging; run: assay models promote churn:2 --to staging; Model "
+        "'churn' v2 lacks 1 approval from role 'platform' (the author ana@example.com may not "
+        "approve); run: assay models approve churn:2 --for production"
     )
+
+
+def test_a_non_member_cannot_set_an_alias_by_registering(
+    registrar: Registrar, store: Store
+) -> None:
+    result = registrar(1, alias="staging", author=OUTSIDER)
+    assert result.created and result.alias is None
+    assert result.note == (
+        "alias 'staging' was not set: eve@example.com is not a member of the team in "
+        "assay.yaml; only members may promote"
+    )
+    assert get_version(store, "churn:1").aliases == ()
+    assert store.events(kind="model.promoted") == []
+
+
+def test_without_a_team_or_policy_registering_sets_the_alias(registrar: Registrar) -> None:
+    open_config = config(team=[], promotion={})
+    result = registrar(1, alias="champion", author=OUTSIDER, cfg=open_config)
+    assert (result.alias, result.note) == ("champion", None)
+
+
+def test_an_alias_without_the_config_is_refused(
+    store: Store, cache_dir: Path, tmp_path: Path
+) -> None:
+    package = make_package(tmp_path, "models/a", seed=1)
+    with pytest.raises(RegistryError, match=re.escape(
+        "register(alias='staging') needs the project config: an alias moves only under its "
+        "promotion policy"
+    )):
+        register(store, name="churn", cache_dir=cache_dir, package_dir=package,
+                 evaluation=report_for(oid_of(cache_dir, package)), author=ML, alias="staging")
+    assert list_models(store) == []
 
 
 @pytest.mark.parametrize(

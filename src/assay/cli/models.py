@@ -130,10 +130,7 @@ def lineage_cmd(
     fmt: str = typer.Option("tree", "--format", help="tree or mermaid."),
     json_out: bool = _JSON,
 ) -> None:
-    """Trace a version: data versions -> run -> stage runs -> model -> aliases, deployments."""
-    from rich.markup import escape
-    from rich.tree import Tree
-
+    """Trace a version: dataset versions -> run -> stage runs -> model -> aliases, deployments."""
     from assay.errors import UsageError
     from assay.registry import lineage, lineage_mermaid
 
@@ -146,36 +143,57 @@ def lineage_cmd(
     if fmt == "mermaid":
         typer.echo(lineage_mermaid(graph), nl=False)
         return
+    ctx.console().print(_lineage_tree(graph))
+
+
+def _lineage_tree(graph: dict[str, Any]) -> Any:
+    """The lineage in its order: dataset versions -> run -> stage runs -> model -> aliases."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    from assay.registry import dataset_label
+
     model = graph["model"]
-    tree = Tree(f"[bold]{model['name']}:{model['version']}[/bold] ({model['model_hash'][:16]})")
-    data = tree.add("data")
+    ref = f"{model['name']}:{model['version']}"
+    tree = Tree(f"[bold]lineage of {ref}[/bold]")
+    data = tree.add("dataset versions")
     for ds in graph["datasets"]:
-        ids = ", ".join(f"#{v['id']}" for v in ds["versions"]) or "no recorded version"
-        data.add(escape(f"{ds['name']} {ds['path']} {str(ds['oid'] or '')[:16]} ({ids})"))
+        where = f"read by {ds['stage']}" if ds.get("stage") else f"{ds.get('role') or 'input'}"
+        recorded = "" if ds.get("version") is not None else ", not a recorded version"
+        data.add(escape(
+            f"{dataset_label(ds)}  {ds.get('path') or '-'}  {str(ds.get('oid') or '')[:12]}"
+            f"  ({where}{recorded})"
+        ))
+    if not graph["datasets"]:
+        data.add("none recorded")
     run = graph.get("run") or {}
-    run_node = tree.add(
-        f"run {graph.get('run_id') or 'not recorded'}"
-        + (f" ({run.get('status')}, by {run.get('actor')})" if run else "")
-    )
+    run_text = f"run {graph.get('run_id') or 'not recorded'}"
+    if run:
+        run_text += f" ({run.get('status')}, by {run.get('actor')}"
+        run_text += f", commit {str(run.get('git_commit'))[:12]})" if run.get("git_commit") else ")"
+    run_node = tree.add(escape(run_text)).add("stage runs")
     for st in graph["stage_runs"]:
         run_node.add(escape(f"{st['stage']}: {st['status']}{' (cached)' if st['cached'] else ''}"))
     code = graph["code"]
-    tree.add(f"code {code.get('git_commit') or '-'}  env {code.get('env_hash') or '-'}")
+    model_node = tree.add(
+        escape(f"model {ref}  package {model['model_hash'][:16]}  from stage "
+               f"{model.get('stage') or '-'}")
+    )
+    model_node.add(f"code {code.get('git_commit') or '-'}  env {code.get('env_hash') or '-'}")
     evaluation = graph.get("evaluation")
     if evaluation:
         verdict = "passed" if evaluation.get("passed") else "failed"
-        tree.add(
+        model_node.add(
             escape(f"evaluation {evaluation.get('stage')}: {evaluation.get('candidate')} {verdict}")
         )
-    aliases = tree.add("aliases")
-    for alias in graph["aliases"]:
-        aliases.add(f"@{alias}")
+    held = ", ".join(f"@{a}" for a in graph["aliases"]) or "none"
+    aliases = tree.add(f"aliases: {held}")
     for move in graph["history"]:
         aliases.add(f"{move['action']} @{move['alias']} by {move['actor']} {_when(move['ts'])}")
-    deployments = tree.add("deployments")
+    deployments = tree.add("deployments" if graph["deployments"] else "deployments: none")
     for dep in graph["deployments"]:
         deployments.add(f"{dep['target']}: {dep['state']} ({dep['traffic']:.0%} traffic)")
-    ctx.console().print(tree)
+    return tree
 
 
 def _short(value: Any) -> str:
@@ -263,7 +281,9 @@ def register_cmd(
     evaluation: str | None = typer.Option(
         None, "--evaluation", help="The evaluation.json the package was a candidate of."
     ),
-    alias: str | None = typer.Option(None, "--alias", help="Set this alias if no policy guards it."),
+    alias: str | None = typer.Option(
+        None, "--alias", help="Set this alias too, if its promotion policy allows it now."
+    ),
     json_out: bool = _JSON,
 ) -> None:
     """Register a package by hand (pipelines use a kind: register stage)."""
@@ -288,7 +308,7 @@ def register_cmd(
         evaluation=report,
         author=_actor(),
         alias=alias,
-        policies=dict(project.config.promotion),
+        config=project.config,
     )
     if json_out:
         ctx.print_json(
@@ -300,7 +320,8 @@ def register_cmd(
     alias_text = f" with alias {result.alias}" if result.alias else ""
     ctx.console().print(f"{verb} {result.version.ref}{alias_text}")
     if result.note:
-        ctx.console().print(f"note: {escape(result.note)}")
+        target = ctx.err_console() if alias else ctx.console()
+        target.print(f"note: {escape(result.note)}", soft_wrap=True)
 
 
 def _print_move(move: Any, json_out: bool, verb: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from assay.registry._aliases import AliasMove, alias_history, rollback_target
 from assay.registry._card import ModelCard, model_card
-from assay.registry._lineage import diff, lineage, lineage_mermaid
+from assay.registry._lineage import dataset_label, diff, lineage, lineage_mermaid
 from assay.registry._promotion import (
     Approval,
     approvals_for,
@@ -51,6 +51,7 @@ __all__ = [
     "check_alias",
     "check_name",
     "check_promotion",
+    "dataset_label",
     "diff",
     "get_version",
     "lineage",

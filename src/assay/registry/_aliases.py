@@ -1,9 +1,10 @@
 """Moving aliases: one write transaction per move, an optimistic ``revision`` check, history.
 
 Aliases move only through :func:`assay.registry.promote` and :func:`assay.registry.rollback`
-(and an initial alias at registration that no policy guards). Each move updates the alias row
-only if its ``revision`` is the one the caller decided on, so of two promotions racing for one
-alias exactly one wins; the loser gets :class:`~assay.errors.ConcurrencyError`.
+(and an alias set at registration, which passes the same policy checks as a promotion). Each
+move updates the alias row only if its ``revision`` is the one the caller decided on, so of two
+promotions racing for one alias exactly one wins; the loser gets
+:class:`~assay.errors.ConcurrencyError`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from assay.errors import ConcurrencyError, RegistryError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from assay.config import PromotionPolicy
     from assay.store import Store
 
 
@@ -60,24 +60,6 @@ def alias_revision(conn: Connection, name: str, alias: str) -> tuple[int | None,
         )
     ).first()
     return (None, 0) if row is None else (int(row.version), int(row.revision))
-
-
-def alias_block_reason(
-    policy: PromotionPolicy | None, *, name: str, version: int, alias: str, gates_passed: bool
-) -> str | None:
-    """Why an alias may not be set at registration (None: it may)."""
-    if policy is None:
-        return None if gates_passed else (
-            f"{name}:{version} did not pass its gates, so alias {alias!r} was not set"
-        )
-    if policy.approvals_required or policy.from_aliases:
-        return (
-            f"alias {alias!r} has a promotion policy; run: assay models promote "
-            f"{name}:{version} --to {alias}"
-        )
-    if policy.gates != "none" and not gates_passed:
-        return f"{name}:{version} did not pass its gates, so alias {alias!r} was not set"
-    return None
 
 
 def move_alias(
@@ -225,10 +207,3 @@ def require_alias(conn: Connection, name: str, alias: str) -> tuple[int, int]:
             f"Model {name!r} has no alias {alias!r} (aliases: {known})", model=name, alias=alias
         )
     return version, revision
-
-
-def is_guarded(policy: PromotionPolicy | None) -> bool:
-    """True if the policy asks for anything beyond passed gates."""
-    return policy is not None and bool(policy.approvals_required or policy.from_aliases)
-
-

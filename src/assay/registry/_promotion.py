@@ -28,7 +28,7 @@ from assay.registry._versions import ModelVersion, version_in
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from assay.config import AssayConfig, PromotionPolicy
+    from assay.config import ApprovalRule, AssayConfig, PromotionPolicy
     from assay.store import Store
 
 
@@ -128,6 +128,49 @@ def _gate_gaps(mv: ModelVersion, policy: PromotionPolicy | None) -> list[str]:
     return gaps
 
 
+def count_approvals(rules: list[ApprovalRule], approvers: dict[str, set[str]]) -> list[int]:
+    """How many approvals each rule gets, when every approver counts for one rule only.
+
+    A maximum matching of approvers to the rules' slots (augmenting paths), so the order in
+    which people approved never matters: with ``[{count: 1}, {count: 1, roles: [platform]}]``
+    a platform and a data approval satisfy both rules whoever came first. Slots of rules that
+    ask for roles are tried first, so a shortfall lands on the rule anyone could fill.
+
+    Args:
+        rules: the policy's approval rules.
+        approvers: each approver's roles (distinct people; the author already left out).
+
+    Returns:
+        The approvals counted per rule, in the order of ``rules``.
+    """
+    slots = [i for i, rule in enumerate(rules) for _ in range(rule.count)]
+    order = sorted(range(len(slots)), key=lambda s: not rules[slots[s]].roles)
+    holder: list[str | None] = [None] * len(slots)
+
+    def fits(actor: str, slot: int) -> bool:
+        wanted = rules[slots[slot]].roles
+        return not wanted or bool(set(wanted) & approvers[actor])
+
+    def place(actor: str, seen: set[int]) -> bool:
+        for slot in order:
+            if slot in seen or not fits(actor, slot):
+                continue
+            seen.add(slot)
+            current = holder[slot]
+            if current is None or place(current, seen):
+                holder[slot] = actor
+                return True
+        return False
+
+    for actor in approvers:
+        place(actor, set())
+    counts = [0] * len(rules)
+    for slot, held in enumerate(holder):
+        if held is not None:
+            counts[slots[slot]] += 1
+    return counts
+
+
 def policy_gaps(
     conn: Connection, config: AssayConfig, mv: ModelVersion, target: str, actor: str, now: float
 ) -> list[str]:
@@ -152,19 +195,15 @@ def policy_gaps(
         why = f": {rejection.comment}" if rejection.comment else ""
         gaps.append(f"{label} was rejected for {target} by {rejection.actor}{why}")
     approvers = [
-        a for a in live
+        a.actor for a in live
         if a.decision == "approve" and (policy.author_may_approve or a.actor != mv.author)
     ]
-    used: set[str] = set()
+    filled = count_approvals(
+        list(policy.approvals), {a: set(_roles_of(config, a) or []) for a in approvers}
+    )
     expired = sum(1 for a in decisions if a.expired and a.decision == "approve")
-    for rule in policy.approvals:
-        eligible = [
-            a.actor for a in approvers
-            if a.actor not in used
-            and (not rule.roles or set(rule.roles) & set(_roles_of(config, a.actor) or []))
-        ][: rule.count]
-        used.update(eligible)
-        lacking = rule.count - len(eligible)
+    for rule, got in zip(policy.approvals, filled, strict=True):
+        lacking = rule.count - got
         if lacking > 0:
             plural = "approval" if lacking == 1 else "approvals"
             notes = []
@@ -284,8 +323,10 @@ def _decide(
                 "for " + target + "; ask an admin to add you under team:",
                 actor=actor, model=mv.name, version=mv.version,
             )
+        # a member counts if some rule could use them: one rule open to any member is enough
         wanted = sorted({r for rule in policy.approvals for r in rule.roles})
-        if wanted and not set(wanted) & set(roles):
+        anyone = any(not rule.roles for rule in policy.approvals if rule.count > 0)
+        if wanted and not anyone and not set(wanted) & set(roles):
             raise PolicyViolation(
                 f"{actor} has role(s) {', '.join(roles) or 'none'}; to {verb} {mv.ref} for "
                 f"{target} the policy needs {_roles_text(wanted)}",

@@ -6,10 +6,13 @@
       kind: register
       evaluation: evaluate     # the evaluate stage whose selected candidate is registered
       model: churn             # the registered model name
-      alias: staging           # optional; set at once unless a promotion policy guards it
+      alias: staging           # optional; set if its promotion policy allows it now
 
 Writes ``reports/<stage_slug>/`` (registration.json, card.md, card.html). Exits 1 when the
-evaluation selected no candidate. Registering the same package again is a no-op.
+evaluation selected no candidate. Registering the same package again is a no-op. Setting the
+alias is a promotion by the user running the stage (``ASSAY_USER`` / git): the alias's policy
+(team membership, gates, source aliases, approvals) must allow it, else the version is
+registered without it and the stage says why.
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ class RegisterKind:
                 evaluation=report,
                 author=current_user(),
                 alias=options.alias,
-                policies=dict(project.config.promotion),
+                config=project.config,
             )
             card = model_card(store, project.config, result.version.ref)
         finally:
@@ -135,7 +138,7 @@ class RegisterKind:
         alias = f" with alias {result.alias}" if result.alias else ""
         print(f"{verb} {result.version.ref}{alias}")
         if result.note:
-            print(f"note: {result.note}")
+            print(f"note: {result.note}", file=sys.stderr if options.alias else sys.stdout)
         return 0
 
 

@@ -14,6 +14,7 @@ from assay.registry._refs import ModelRef, check_name, parse_ref
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
 
+    from assay.config import AssayConfig
     from assay.store import Store
 
 
@@ -379,7 +380,7 @@ def register(
     evaluation: dict[str, Any] | None = None,
     author: str,
     alias: str | None = None,
-    policies: dict[str, Any] | None = None,
+    config: AssayConfig | None = None,
 ) -> Registration:
     """Register a model package as the next immutable version of ``name``.
 
@@ -395,27 +396,38 @@ def register(
         evaluation: the evaluation report (``evaluation.json``) the package was a candidate of;
             its gates, metrics and fairness results are kept with the version.
         author: who registers; the author recorded is the actor of the training run when known.
-        alias: an alias to set at once (``staging``). Allowed only when no promotion policy for
-            that alias asks for approvals or a source alias, and the gates it needs passed;
-            otherwise the version is registered without it and ``note`` says why.
-        policies: ``promotion:`` from assay.yaml (alias -> PromotionPolicy).
+        alias: an alias to set at once (``staging``). Setting it is a promotion by ``author``:
+            the same checks as :func:`assay.registry.promote` apply (team membership, gates,
+            source aliases, approvals), in the same transaction. When they refuse, the version
+            is registered without the alias and ``note`` lists what is missing.
+        config: the project's assay.yaml (``team:`` and ``promotion:``); required with
+            ``alias``, so that no caller can move an alias around the policy.
 
     Returns:
         The registration: the version, whether it is new, the alias set, a note.
 
     Raises:
-        RegistryError: bad name or alias, a package that is not a candidate of the evaluation.
+        RegistryError: bad name or alias, ``alias`` without ``config``, a package that is not a
+            candidate of the evaluation.
     """
     from sqlalchemy import func, select
     from sqlalchemy.exc import IntegrityError
 
-    from assay.registry._aliases import alias_block_reason, move_alias
+    from assay.registry._aliases import move_alias
+    from assay.registry._promotion import policy_gaps
     from assay.registry._refs import check_alias
     from assay.store.tables import model_versions, registered_models, stage_runs
 
     check_name(name)
     if alias is not None:
         check_alias(alias)
+        if config is None:
+            raise RegistryError(
+                f"register(alias={alias!r}) needs the project config: an alias moves only "
+                "under its promotion policy",
+                model=name,
+                alias=alias,
+            )
     oid, package_meta = _package_meta(cache_dir, package_dir, oid)
     eval_meta, gates_passed = _evaluation_meta(evaluation, oid)
     lineage = dict(package_meta.get("lineage") or {})
@@ -472,12 +484,12 @@ def register(
                 )
                 note = None
                 set_alias = None
-                if alias is not None:
-                    note = alias_block_reason(
-                        (policies or {}).get(alias), name=name, version=number, alias=alias,
-                        gates_passed=gates_passed,
-                    )
-                    if note is None:
+                if alias is not None and config is not None:
+                    fresh = version_in(conn, ModelRef(name, number))
+                    gaps = policy_gaps(conn, config, fresh, alias, author, now)
+                    if gaps:
+                        note = f"alias {alias!r} was not set: " + "; ".join(gaps)
+                    else:
                         move_alias(
                             store, conn, name=name, alias=alias, version=number,
                             expected_revision=None, action="promote", actor=author,
