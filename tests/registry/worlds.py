@@ -38,8 +38,10 @@ def config(**overrides: Any) -> AssayConfig:
 
 
 def make_package(root: Path, rel: str, *, seed: int = 0, run_id: str | None = None,
-                 data_oid: str = "a" * 64, params: dict[str, Any] | None = None) -> Path:
-    """A real (tiny) sklearn model package with lineage."""
+                 data_oid: str = "a" * 64, params: dict[str, Any] | None = None,
+                 datasets: list[dict[str, Any]] | None = None) -> Path:
+    """A real (tiny) sklearn model package with lineage (``datasets`` replaces the default
+    ``[{name, path, oid}]`` entry, e.g. with what ``kind: train`` records)."""
     from sklearn.dummy import DummyClassifier
 
     from assay.models import save_model
@@ -56,7 +58,9 @@ def make_package(root: Path, rel: str, *, seed: int = 0, run_id: str | None = No
             "root": root,
             "run_id": run_id,
             "stage": "train",
-            "datasets": [{"name": "churn", "path": "data/churn.parquet", "oid": data_oid}],
+            "datasets": datasets if datasets is not None else [
+                {"name": "churn", "path": "data/churn.parquet", "oid": data_oid}
+            ],
             "params": params if params is not None else {"seed": seed},
             "git_commit": f"{seed:040d}",
             "env_hash": "e" * 16,

@@ -155,11 +155,13 @@ def model_card(store: Store, config: AssayConfig, ref: ModelRef | str) -> ModelC
         limitation_lines = [f"- {item}" for item in limitations]
     else:
         limitation_lines = [str(limitations) if limitations else _NOT_SET]
-    data_rows = [["dataset", "path", "object", "registered versions"]]
+    data_rows = [["dataset", "version", "path", "object", "used as"]]
     for ds in graph["datasets"]:
+        used = f"upstream of {ds['stage']}" if ds.get("stage") else str(ds.get("role") or "input")
         data_rows.append([
-            str(ds.get("name")), str(ds.get("path")), str(ds.get("oid") or "n/a")[:16],
-            ", ".join(str(v["id"]) for v in ds["versions"]) or "not recorded",
+            str(ds.get("name")),
+            f"v{ds['version']}" if ds.get("version") is not None else "not recorded",
+            str(ds.get("path") or "n/a"), str(ds.get("oid") or "n/a")[:16], used,
         ])
     gate_rows = [["gate", "dataset", "slice", "value", "bound", "verdict"]]
     for gate in evaluation.get("gates") or []:

@@ -1,5 +1,5 @@
-"""Lineage (data versions -> run -> stage runs -> model version -> aliases and deployments) and
-diffs between two versions (params, metrics, data versions, environment)."""
+"""Lineage (dataset versions -> run -> stage runs -> model version -> aliases and deployments)
+and diffs between two versions (params, metrics, data versions, environment)."""
 
 from __future__ import annotations
 
@@ -15,26 +15,45 @@ if TYPE_CHECKING:
 
 
 def _dataset_entries(conn: Connection, mv: ModelVersion) -> list[dict[str, Any]]:
-    from sqlalchemy import select
+    """The datasets of the package lineage, each with the recorded versions of its hash.
 
-    from assay.store.tables import dataset_versions
+    Pipeline-trained packages list ``{name, version, hash, path, role, stage}`` (the direct
+    inputs and the versioned datasets upstream); older ones ``{name, path, oid}``.
+    """
+    from sqlalchemy import func, select
+
+    from assay.store.tables import dataset_versions as dv
 
     out = []
     for ds in mv.lineage.get("datasets") or []:
-        oid = ds.get("oid")
+        if not isinstance(ds, dict):
+            continue
+        oid = ds.get("hash") or ds.get("oid")
         known = []
         if oid:
-            known = [
-                {"id": int(r.id), "name": str(r.name), "created_at": float(r.created_at),
-                 "git_commit": r.git_commit}
-                for r in conn.execute(
-                    select(dataset_versions).where(dataset_versions.c.hash == oid)
-                )
-            ]
-        out.append(
-            {"name": ds.get("name"), "path": ds.get("path"), "oid": oid, "versions": known}
-        )
+            for r in conn.execute(select(dv).where(dv.c.hash == oid).order_by(dv.c.id)):
+                number = conn.execute(
+                    select(func.count()).select_from(dv)
+                    .where((dv.c.name == r.name) & (dv.c.id <= r.id))
+                ).scalar_one()
+                known.append({
+                    "id": int(r.id), "name": str(r.name), "version": int(number),
+                    "created_at": float(r.created_at), "git_commit": r.git_commit,
+                })
+        version = ds.get("version")
+        if version is None:
+            version = next((k["version"] for k in known if k["name"] == ds.get("name")), None)
+        out.append({
+            "name": ds.get("name"), "version": version, "path": ds.get("path"), "oid": oid,
+            "role": ds.get("role"), "stage": ds.get("stage"), "versions": known,
+        })
     return out
+
+
+def dataset_label(ds: dict[str, Any]) -> str:
+    """``churn v1`` (or ``churn`` when the hash is not a recorded version)."""
+    name = ds.get("name") or ds.get("path") or "?"
+    return f"{name} v{ds['version']}" if ds.get("version") is not None else str(name)
 
 
 def lineage(store: Store, ref: ModelRef | str) -> dict[str, Any]:
@@ -85,7 +104,7 @@ def lineage(store: Store, ref: ModelRef | str) -> dict[str, Any]:
                 "name": mv.name, "version": mv.version, "model_hash": mv.model_hash,
                 "author": mv.author, "gates_passed": mv.gates_passed,
                 "created_at": mv.created_at, "stage": mv.lineage.get("stage"),
-                "stage_run_id": mv.lineage.get("stage_run_id"),
+                "stage_run_id": mv.stage_run_id or mv.lineage.get("stage_run_id"),
             },
             "datasets": _dataset_entries(conn, mv),
             "run": run,
@@ -111,36 +130,42 @@ def _node(text: str) -> str:
 
 
 def lineage_mermaid(graph: dict[str, Any]) -> str:
-    """The lineage as a Mermaid flowchart (paste into Markdown, GitHub renders it)."""
+    """The lineage as a Mermaid flowchart (paste into Markdown, GitHub renders it):
+    dataset versions -> run -> stage runs -> model version -> aliases and deployments."""
     model = graph["model"]
     lines = ["flowchart LR"]
     label = "{}:{}".format(model["name"], model["version"])
     lines.append(f"  mv[{_node(label)}]")
     run_id = graph.get("run_id")
-    source = "mv"
     if run_id:
         status = (graph.get("run") or {}).get("status", "not recorded")
         lines.append(f"  run([{_node(f'run {str(run_id)[:8]} ({status})')}])")
-        source = "run"
-    for i, ds in enumerate(graph["datasets"]):
-        text = "{} {}".format(ds.get("name") or ds.get("path"), str(ds.get("oid") or "")[:12])
-        lines.append(f"  ds{i}[({_node(text)})]")
-        lines.append(f"  ds{i} --> {source}")
     stage_of_model = model.get("stage")
+    stage_nodes: dict[str, str] = {}
     for i, st in enumerate(graph["stage_runs"]):
         text = "{} ({})".format(st["stage"], st["status"])
         lines.append(f"  st{i}[{_node(text)}]")
         lines.append(f"  run --> st{i}")
-        if st["stage"] == stage_of_model:
-            lines.append(f"  st{i} --> mv")
-    if run_id and not any(st["stage"] == stage_of_model for st in graph["stage_runs"]):
+        stage_nodes.setdefault(str(st["stage"]), f"st{i}")
+    for i, ds in enumerate(graph["datasets"]):
+        text = "{} {}".format(dataset_label(ds), str(ds.get("oid") or "")[:12])
+        lines.append(f"  ds{i}[({_node(text)})]")
+        reader = ds.get("stage") or stage_of_model
+        target = stage_nodes.get(str(reader)) or ("run" if run_id else "mv")
+        lines.append(f"  ds{i} --> {target}")
+    if stage_of_model in stage_nodes:
+        lines.append(f"  {stage_nodes[stage_of_model]} --> mv")
+    elif run_id:
         lines.append("  run --> mv")
     evaluation = graph.get("evaluation")
     if evaluation:
         verdict = "passed" if evaluation.get("passed") else "failed"
         text = "{}: gates {}".format(evaluation.get("stage"), verdict)
         lines.append("  ev{{" + _node(text) + "}}")
-        lines.append("  ev --> mv")
+        evaluated = stage_nodes.get(str(evaluation.get("stage")))
+        lines.append(f"  {evaluated} --> ev" if evaluated else "  ev --> mv")
+        if evaluated:
+            lines.append("  ev --> mv")
     for alias in graph["aliases"]:
         lines.append(f"  al_{_safe(alias)}>{_node('@' + alias)}]")
         lines.append(f"  mv --> al_{_safe(alias)}")
@@ -213,10 +238,14 @@ def diff(store: Store, a: ModelRef | str, b: ModelRef | str) -> dict[str, Any]:
         }
 
     def data(mv: ModelVersion) -> dict[str, Any]:
-        return {
-            str(d.get("name") or d.get("path")): d.get("oid")
-            for d in mv.lineage.get("datasets") or []
-        }
+        out: dict[str, Any] = {}
+        for d in mv.lineage.get("datasets") or []:
+            if isinstance(d, dict):
+                key = str(d.get("name") or d.get("path"))
+                oid = d.get("hash") or d.get("oid")
+                version = d.get("version")
+                out[key] = f"v{version} {str(oid)[:12]}" if version is not None else oid
+        return out
 
     return {
         "a": left.ref,
