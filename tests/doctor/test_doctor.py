@@ -58,6 +58,36 @@ def _rule_findings(project: TmpProject, rule: str) -> list[tuple[str, str]]:
     return [(f.level, f.message) for f in report.findings if f.rule.id == rule]
 
 
+def _hold(p: TmpProject, *aliases: str, name: str = "churn", seed: int = 1) -> None:
+    """Register a real package in the project's store and point ``aliases`` at it."""
+    from assay.registry import register
+    from assay.store import open_store
+    from tests.registry.worlds import config, make_package, oid_of, report_for
+
+    cache = p.root / ".assay" / "cache"
+    package = make_package(p.root / "work", f"models/{name}{seed}", seed=seed)
+    store = open_store(f"sqlite:///{p.root / '.assay' / 'assay.db'}")
+    try:
+        for alias in aliases:  # no policy in this config: the alias is set as asked
+            register(store, name=name, cache_dir=cache, package_dir=package,
+                     evaluation=report_for(oid_of(cache, package)), author="ana@example.com",
+                     alias=alias, config=config(team=[], promotion={}))
+            package = make_package(p.root / "work", f"models/{name}{seed}-{alias}", seed=seed)
+    finally:
+        store.close()
+
+
+def _production_held(c: dict[str, Any], p: TmpProject) -> None:
+    _hold(p, "production")
+
+
+def _deployed_alias_held(c: dict[str, Any], p: TmpProject) -> None:
+    c["promotion"]["live-eu"] = {"from": ["staging"], "deployed": True,
+                                 "approvals": [{"count": 1, "roles": ["platform"]}]}
+    c["monitoring"] = {"production": {"external": "https://grafana.example.com/d/churn"}}
+    _hold(p, "live-eu")
+
+
 def _drop_needs(c: dict[str, Any], p: TmpProject) -> None:
     del c["stages"]["train"]["needs"]
 
@@ -104,6 +134,24 @@ def _ci_without_sampling(c: dict[str, Any], p: TmpProject) -> None:
     c["profiles"]["ci"] = {"params": {"train.seed": 1}}
 
 
+def _cmd_stage(resources: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"cmd": "python featurize.py", "owner": "data", "needs": ["validate"],
+            "deps": ["featurize.py"], "outs": ["data/features.parquet"],
+            "resources": resources, **extra}
+
+
+def _many_cpus_in_ci(c: dict[str, Any], p: TmpProject) -> None:
+    c["profiles"]["ci"] = {"params": {"train.seed": 1}}
+    c["stages"]["train"]["profiles"] = ["default"]
+    c["stages"]["featurize"] = _cmd_stage({"cpus": 8})
+
+
+def _gpu_in_ci(c: dict[str, Any], p: TmpProject) -> None:
+    c["profiles"]["ci"] = {"params": {"train.seed": 1}}
+    c["stages"]["train"]["profiles"] = ["default"]
+    c["stages"]["featurize"] = _cmd_stage({"gpus": 1})
+
+
 def _unpinned(c: dict[str, Any], p: TmpProject) -> None:
     p.gen({"requirements.txt": "numpy\nscikit-learn>=1.4\n"})
 
@@ -134,6 +182,14 @@ TRIGGERS: list[tuple[str, Mutation, str, str]] = [
     ("bus-factor", _unknown_owner, "warn", "owned by 'bob', who is neither a team member"),
     ("heavy-ci", _ci_without_sampling, "warn",
      "stage 'train' trains at full size in the ci profile"),
+    ("heavy-ci", _many_cpus_in_ci, "warn",
+     "stage 'featurize' trains at full size in the ci profile"),
+    ("heavy-ci", _gpu_in_ci, "warn", "stage 'featurize' trains at full size in the ci profile"),
+    ("no-drift-monitoring", _production_held, "warn",
+     "churn@production (v1) serves users, but no monitoring: entry for 'production' says "
+     "where its drift is watched"),
+    ("no-drift-monitoring", _deployed_alias_held, "warn",
+     "churn@live-eu (v1) serves users, but no monitoring: entry for 'live-eu' says"),
     ("unpinned-environment", _unpinned, "warn",
      "unpinned requirements (requirements.txt: numpy, scikit-learn>=1.4)"),
     ("unpinned-environment", _no_lock, "warn", "no lock file or pinned requirements"),
@@ -155,25 +211,98 @@ def test_rule_triggers(
     assert message in found[0][1]
 
 
-@pytest.mark.parametrize("rule", [r.id for r in ALL_RULES if r.id != "no-drift-monitoring"])
+def test_every_rule_has_a_triggering_case() -> None:
+    assert {t[0] for t in TRIGGERS} == {rule.id for rule in ALL_RULES}
+
+
+@pytest.mark.parametrize("rule", [r.id for r in ALL_RULES])
 def test_healthy_project_does_not_trigger(tmp_project: TmpProject, rule: str) -> None:
     assert _rule_findings(_project(tmp_project), rule) == []
 
 
-def test_production_without_monitoring_warns_and_says_it_comes_later(
-    tmp_project: TmpProject,
-) -> None:
-    found = _rule_findings(_project(tmp_project), "no-drift-monitoring")
-    assert found == [("warn", "production is deployed but no monitoring: section watches it for "
-                      "drift (a warning for now: drift monitoring arrives with the monitoring "
-                      "feature)")]
+def _monitored(c: dict[str, Any], p: TmpProject) -> None:
+    c["monitoring"] = {"production": {"external": "https://grafana.example.com/d/churn"}}
+    _hold(p, "production")
 
 
-def test_no_deployed_alias_needs_no_monitoring(tmp_project: TmpProject) -> None:
-    def staging_only(c: dict[str, Any], p: TmpProject) -> None:
-        del c["promotion"]["production"]
+def _staging_only_held(c: dict[str, Any], p: TmpProject) -> None:
+    _hold(p, "staging", "champion")
 
-    assert _rule_findings(_project(tmp_project, staging_only), "no-drift-monitoring") == []
+
+def _production_not_deployed(c: dict[str, Any], p: TmpProject) -> None:
+    c["promotion"]["production"]["deployed"] = False
+    _hold(p, "production")
+
+
+def _registered_without_aliases(c: dict[str, Any], p: TmpProject) -> None:
+    from assay.registry import register
+    from assay.store import open_store
+    from tests.registry.worlds import make_package, oid_of, report_for
+
+    cache = p.root / ".assay" / "cache"
+    package = make_package(p.root / "work", "models/a", seed=1)
+    store = open_store(f"sqlite:///{p.root / '.assay' / 'assay.db'}")
+    try:
+        register(store, name="churn", cache_dir=cache, package_dir=package,
+                 evaluation=report_for(oid_of(cache, package)), author="ana@example.com")
+    finally:
+        store.close()
+
+
+def _light_cmd_in_ci(c: dict[str, Any], p: TmpProject) -> None:
+    c["profiles"]["ci"] = {"params": {"train.seed": 1}}  # no sampling: only lightness helps
+    c["stages"]["train"]["profiles"] = ["default"]
+    c["stages"]["featurize"] = _cmd_stage({"cpus": 1, "memory": "64GB"})
+
+
+def _heavy_cmd_outside_ci(c: dict[str, Any], p: TmpProject) -> None:
+    c["profiles"]["ci"] = {"params": {"train.seed": 1}}
+    c["stages"]["train"]["profiles"] = ["default"]
+    c["stages"]["featurize"] = _cmd_stage({"cpus": 8, "gpus": 2}, profiles=["default"])
+
+
+def _heavy_cmd_with_ci_sampling(c: dict[str, Any], p: TmpProject) -> None:
+    c["stages"]["featurize"] = _cmd_stage({"gpus": 1})  # ci keeps `train.sample: 0.1`
+
+
+def _no_ci_profile(c: dict[str, Any], p: TmpProject) -> None:
+    del c["profiles"]["ci"]
+    c["stages"]["featurize"] = _cmd_stage({"cpus": 8})
+
+
+@pytest.mark.parametrize(
+    ("rule", "mutate"),
+    [
+        ("heavy-ci", _light_cmd_in_ci),
+        ("heavy-ci", _heavy_cmd_outside_ci),
+        ("heavy-ci", _heavy_cmd_with_ci_sampling),
+        ("heavy-ci", _no_ci_profile),
+        ("no-drift-monitoring", _monitored),
+        ("no-drift-monitoring", _staging_only_held),
+        ("no-drift-monitoring", _production_not_deployed),
+        ("no-drift-monitoring", _registered_without_aliases),
+    ],
+    ids=lambda v: v if isinstance(v, str) else v.__name__.strip("_"),
+)
+def test_rule_stays_quiet(tmp_project: TmpProject, rule: str, mutate: Mutation) -> None:
+    assert _rule_findings(_project(tmp_project, mutate), rule) == []
+
+
+def test_doctor_does_not_create_a_store(tmp_project: TmpProject) -> None:
+    project = _project(tmp_project)
+    assert diagnose(project.load()).findings == []
+    assert not (project.root / ".assay" / "assay.db").exists()
+
+
+def test_monitoring_entries_need_a_place(tmp_project: TmpProject) -> None:
+    from assay.errors import ConfigError
+
+    def empty(c: dict[str, Any], p: TmpProject) -> None:
+        c["monitoring"] = {"production": {}}
+
+    project = _project(tmp_project, empty)
+    with pytest.raises(ConfigError, match=r"monitoring\.production\.external"):
+        project.load()
 
 
 @pytest.mark.parametrize(
@@ -208,15 +337,19 @@ def test_cli_exit_codes_and_json(tmp_project: TmpProject) -> None:
     healthy = _project(tmp_project)
     result = healthy.invoke("doctor")
     assert result.code == 0, result.output
-    assert "no-drift-monitoring" in result.stdout
-    assert "0 error(s), 1 warning(s) from 9 rules" in result.stdout
+    assert result.stdout == "healthy: 9 rules, no findings\n"
+    _hold(healthy, "production")
+    warned = healthy.invoke("doctor")
+    assert warned.code == 0, warned.output
+    assert "warn  no-drift-monitoring" in warned.stdout
+    assert "0 error(s), 1 warning(s) from 9 rules" in warned.stdout
     _drop_needs_config = copy.deepcopy(HEALTHY)
     del _drop_needs_config["stages"]["train"]["needs"]
     healthy.config(**_drop_needs_config)
     broken = healthy.invoke("doctor", "--json")
     assert broken.code == 1
     data = json.loads(broken.stdout)
-    assert (data["healthy"], data["errors"]) == (False, 1)
+    assert (data["healthy"], data["errors"], data["warnings"]) == (False, 1, 1)
     first = data["findings"][0]
     assert first["rule"] == "no-validation" and first["where"].startswith("assay.yaml:")
     assert first["why"] and first["fix"]
@@ -238,5 +371,4 @@ def test_bundled_example_is_healthy(tmp_path: Any) -> None:
     assert invoke(["init", "--example", "churn", str(tmp_path / "ex")]).code == 0
     result = invoke(["doctor", "--json"], cwd=tmp_path / "ex")
     assert result.code == 0, result.output
-    rules = [f["rule"] for f in json.loads(result.stdout)["findings"]]
-    assert rules == ["no-drift-monitoring"]
+    assert json.loads(result.stdout)["findings"] == []

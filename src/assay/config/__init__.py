@@ -20,6 +20,7 @@ from assay.config._schema import (
     ContractRef,
     DatasetConfig,
     LinkType,
+    MonitoringConfig,
     RemoteConfig,
 )
 from assay.config._team import ApprovalRule, Member, PromotionPolicy, Role
@@ -46,6 +47,7 @@ __all__ = [
     "LinkType",
     "Loc",
     "Member",
+    "MonitoringConfig",
     "PlanContext",
     "ProfileConfig",
     "Project",

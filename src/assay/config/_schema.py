@@ -52,6 +52,18 @@ class DatasetConfig(Section):
     description: str | None = None
 
 
+class MonitoringConfig(Section):
+    """How drift is watched for the version holding one alias (``monitoring: {ALIAS: ...}``).
+
+    For now only ``external``: the alias is watched by a system outside assay (a dashboard
+    URL, or text saying where). assay's own drift monitoring adds fields here.
+    """
+
+    external: str = Field(
+        min_length=1, description="where drift for this alias is watched (URL or text)"
+    )
+
+
 class AssayConfig(Section):
     """The root of assay.yaml."""
 
@@ -70,6 +82,9 @@ class AssayConfig(Section):
     promotion: dict[str, PromotionPolicy] = Field(default_factory=dict)
     models: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per registered model: intended_use, limitations, ..."
+    )
+    monitoring: dict[str, MonitoringConfig] = Field(
+        default_factory=dict, description="per alias (production, ...): where drift is watched"
     )
 
     @field_validator("remotes", mode="before")

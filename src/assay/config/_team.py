@@ -12,6 +12,7 @@
         approvals: [{count: 1, roles: [platform]}]
         author_may_approve: false
         approval_expiry: 7d         # s, m, h, d, w
+        deployed: true              # serves users (the default for production only)
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class PromotionPolicy(Section):
     approvals: list[ApprovalRule] = Field(default_factory=list)
     author_may_approve: bool = False
     approval_expiry: str | None = Field(default=None, description="e.g. '7d', '12h'")
+    deployed: bool | None = Field(
+        default=None,
+        description="the version holding this alias serves users (default: only for production)",
+    )
 
     @field_validator("approval_expiry")
     @classmethod
@@ -76,6 +81,10 @@ class PromotionPolicy(Section):
     def expiry_seconds(self) -> float | None:
         """How long an approval counts, in seconds (None: forever)."""
         return None if self.approval_expiry is None else parse_duration(self.approval_expiry)
+
+    def is_deployed(self, alias: str) -> bool:
+        """True if the version holding ``alias`` (this policy's alias) serves users."""
+        return self.deployed if self.deployed is not None else alias == "production"
 
     @property
     def approvals_required(self) -> int:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.config import AssayConfig, StageConfig
+
+if TYPE_CHECKING:
+    from assay.doctor._registry import HeldAlias
 
 DATA_SUFFIXES = {
     ".csv", ".tsv", ".parquet", ".pq", ".arrow", ".feather", ".ipc", ".json", ".jsonl",
@@ -73,10 +76,12 @@ def _dataset_path(config: AssayConfig, raw: str) -> str:
 
 
 class PipelineView:
-    """The stages of a config with their implied deps, outs and ordering."""
+    """The stages of a config with their implied deps, outs and ordering, and the aliases the
+    registry shows held now (``held_aliases``: empty without a store)."""
 
-    def __init__(self, config: AssayConfig) -> None:
+    def __init__(self, config: AssayConfig, held_aliases: list[HeldAlias] | None = None) -> None:
         self.config = config
+        self.held_aliases = list(held_aliases or [])
         self.stages: dict[str, StageView] = {}
         for name, stage in config.stages.items():
             deps = [_dataset_path(config, dep) for dep in stage.deps]

@@ -9,6 +9,7 @@ from pathlib import Path
 from assay.config import Project
 from assay.doctor._findings import Finding, Rule
 from assay.doctor._graph import PipelineView, StageView, _under
+from assay.doctor._registry import HeldAlias, is_deployment_alias
 
 NO_VALIDATION = Rule(
     "no-validation",
@@ -51,8 +52,9 @@ NO_MONITORING = Rule(
     "warn",
     "Deployed alias without drift monitoring",
     "Models degrade as the world drifts; without monitoring nobody notices until users do.",
-    "Add a `monitoring:` section for the production alias (drift per feature and on "
-    "predictions, with alerts and a retrain trigger).",
+    "Say where drift for the alias is watched: `monitoring: {production: {external: "
+    "\"https://grafana.example.com/d/churn\"}}` in assay.yaml (a system outside assay; "
+    "assay's own drift monitors arrive with the monitoring feature).",
 )
 BUS_FACTOR = Rule(
     "bus-factor",
@@ -202,7 +204,8 @@ def check_approvals(project: Project, view: PipelineView) -> list[Finding]:
     promotion = project.config.promotion
     findings = []
     for alias, policy in promotion.items():
-        if alias in PRODUCTION_ALIASES and policy.approvals_required == 0:
+        serves = alias in PRODUCTION_ALIASES or policy.deployed is True
+        if serves and policy.approvals_required == 0:
             findings.append(Finding(
                 NO_APPROVALS,
                 f"promotion to {alias!r} needs no approvals",
@@ -217,25 +220,25 @@ def check_approvals(project: Project, view: PipelineView) -> list[Finding]:
     return findings
 
 
-def _has_monitoring(project: Project) -> bool:
-    config = project.config
-    section = getattr(config, "monitoring", None)
-    if section is None:
-        section = (config.model_extra or {}).get("monitoring") if config.model_extra else None
-    return bool(section)
-
-
 def check_monitoring(project: Project, view: PipelineView) -> list[Finding]:
-    deployed = [a for a in project.config.promotion if a in PRODUCTION_ALIASES]
-    deployed += [s.name for s in view.stages.values() if s.kind == "deploy"]
-    if not deployed or _has_monitoring(project):
-        return []
-    return [Finding(
-        NO_MONITORING,
-        f"{', '.join(deployed)} is deployed but no monitoring: section watches it for drift "
-        "(a warning for now: drift monitoring arrives with the monitoring feature)",
-        _where(project, "promotion") if project.config.promotion else "assay.yaml",
-    )]
+    config = project.config
+    unwatched: dict[str, list[HeldAlias]] = {}
+    for held in view.held_aliases:
+        if is_deployment_alias(config, held.alias) and held.alias not in config.monitoring:
+            unwatched.setdefault(held.alias, []).append(held)
+    findings = []
+    for alias, holders in unwatched.items():
+        refs = ", ".join(h.ref for h in holders)
+        verb = "serves" if len(holders) == 1 else "serve"
+        findings.append(Finding(
+            NO_MONITORING,
+            f"{refs} {verb} users, but no monitoring: entry for {alias!r} says where its drift "
+            "is watched",
+            _where(project, "monitoring") if config.monitoring
+            else _where(project, "promotion", alias) if alias in config.promotion
+            else "assay.yaml",
+        ))
+    return findings
 
 
 def _people(project: Project, owner: str) -> set[str]:
