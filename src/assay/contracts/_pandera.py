@@ -46,6 +46,66 @@ def load_schema(spec: str, root: Path) -> Any:
     return schema
 
 
+def _label(check: Any) -> str:
+    """How Pandera names a check in its failure cases: ``greater_than_or_equal_to(1)``."""
+    return str(getattr(check, "error", None) or getattr(check, "name", None) or check)
+
+
+def _check_ids(prefix: str, checks: list[Any]) -> list[str]:
+    """One id per check; a label used twice (two lambdas) gets its position."""
+    labels = [_label(c) for c in checks]
+    return [f"{prefix}.{label}" if labels.count(label) == 1 else f"{prefix}.{label}#{i}"
+            for i, label in enumerate(labels)]
+
+
+def _expected(schema: Any) -> dict[str, CheckResult]:
+    """Every check the schema declares, passing until a failure case says otherwise."""
+    out: dict[str, CheckResult] = {}
+
+    def add(cid: str, column: str | None, expected: str) -> None:
+        out[cid] = CheckResult(cid, "pandera", column, "error", None, "pass", expected)
+
+    for name, column in schema.columns.items():
+        prefix = f"columns.{name}"
+        if column.dtype is not None:
+            add(f"{prefix}.dtype", name, f"dtype('{column.dtype}')")
+        if not column.nullable:
+            add(f"{prefix}.nullable", name, "not_nullable")
+        if column.unique:
+            add(f"{prefix}.unique", name, "field_uniqueness")
+        for cid, check in zip(_check_ids(prefix, column.checks), column.checks):
+            add(cid, name, _label(check))
+    if schema.unique:
+        add("schema.unique", None, f"multiple_fields_uniqueness{list(schema.unique)}")
+    for cid, check in zip(_check_ids("schema", schema.checks), schema.checks):
+        add(cid, None, _label(check))
+    return out
+
+
+def _failure_id(row: dict[str, Any], schema: Any) -> str:
+    """The id of :func:`_expected` that a Pandera failure case belongs to."""
+    column, check, number = row.get("column"), str(row.get("check")), row.get("check_number")
+    if column is None:
+        if check == "column_in_dataframe":
+            return f"columns.{row.get('failure_case')}.exists"
+        if check == "multiple_fields_uniqueness":
+            return "schema.unique"
+        if number is not None and number < len(schema.checks):
+            return _check_ids("schema", schema.checks)[number]
+        return f"schema.{check}"
+    prefix = f"columns.{column}"
+    if check.startswith("dtype("):
+        return f"{prefix}.dtype"
+    if check == "not_nullable":
+        return f"{prefix}.nullable"
+    if check == "field_uniqueness":
+        return f"{prefix}.unique"
+    spec = schema.columns.get(column)
+    if spec is not None and number is not None and number < len(spec.checks):
+        return _check_ids(prefix, spec.checks)[number]
+    return f"{prefix}.{check}"
+
+
 def run_pandera(spec: str, source: DataSource, *, root: Path, name: str,
                 sample_rows: int = 5) -> ContractReport:
     """Validate ``source`` with the Pandera schema at ``spec``; one result per schema check."""
@@ -69,36 +129,30 @@ def run_pandera(spec: str, source: DataSource, *, root: Path, name: str,
                             message=f"cannot read {source.location}: {reason}")
         return ContractReport(name, source.location, None, None, [], "pandera", started,
                               time.perf_counter() - t0, [check])
-    results: dict[str, CheckResult] = {}
-    for col_name, column in schema.columns.items():
-        for check in column.checks:
-            cid = f"columns.{col_name}.{getattr(check, 'name', None) or check}"
-            results[cid] = CheckResult(cid, "pandera", col_name, "error", None, "pass", str(check))
+    results = _expected(schema)
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        cases = exc.failure_cases
-        grouped: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
-        for row in cases.to_dicts():
-            grouped.setdefault((row.get("column"), row.get("check")), []).append(row)
-        for (column, check_name), rows in grouped.items():
-            cid = f"columns.{column}.{check_name}" if column else f"schema.{check_name}"
-            indexes = [int(r["index"]) for r in rows if r.get("index") is not None]
-            samples: list[dict[str, Any]] = []
-            if indexes and sample_rows:
-                samples = frame[indexes[:sample_rows]].to_dicts()
-            result = results.get(cid) or CheckResult(cid, "pandera", column, "error", None,
-                                                     "pass", str(check_name))
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in exc.failure_cases.to_dicts():
+            grouped.setdefault(_failure_id(row, schema), []).append(row)
+        for cid, rows in grouped.items():
+            first = rows[0]
+            result = results.get(cid) or CheckResult(cid, "pandera", first.get("column"), "error",
+                                                     None, "pass", str(first.get("check")))
+            indexes = sorted({int(r["index"]) for r in rows if r.get("index") is not None})
             result.status = "fail"
             result.failing_rows = len(indexes) or len(rows)
             result.failing_fraction = result.failing_rows / frame.height if frame.height else 0.0
             result.observed = [r.get("failure_case") for r in rows[:5]]
             result.message = f"{result.failing_rows:,} failure cases"
-            result.samples = [{k: str(v) for k, v in s.items()} for s in samples]
+            if indexes and sample_rows:
+                from assay.contracts._engine import _jsonable_rows
+
+                result.samples = _jsonable_rows(frame[indexes[:sample_rows]])
             results[cid] = result
     except pa.errors.SchemaError as exc:
-        cid = "schema"
-        results[cid] = CheckResult(cid, "pandera", None, "error", None, "fail", "schema",
-                                   message=str(exc).splitlines()[0])
+        results["schema"] = CheckResult("schema", "pandera", None, "error", None, "fail", "schema",
+                                        message=str(exc).splitlines()[0])
     return ContractReport(name, source.location, None, frame.height, list(frame.columns),
                           "pandera", started, time.perf_counter() - t0, list(results.values()))
