@@ -30,15 +30,31 @@ ENV = {**os.environ, "ASSAY_USER": "bench@example.com", "DVC_NO_ANALYTICS": "1",
 ENV.pop("ASSAY_STORE_URL", None)
 
 
+DVC_SPEC = "dvc==3.67.*"  # the version the issue's DVC figures were measured with
+
+
+def dvc_version(exe: Path) -> str | None:
+    """What ``dvc --version`` prints (None if it does not run)."""
+    try:
+        out = subprocess.run([str(exe), "--version"], env=ENV, capture_output=True, text=True,
+                             timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
 def dvc_bin() -> Path | None:
-    """``.venv-bench/bin/dvc``, installing DVC there on first use (None if that fails)."""
+    """``.venv-bench/bin/dvc`` at 3.67.*, installing it there when missing or another version.
+
+    Returns None (DVC columns skipped) if it cannot be installed.
+    """
     exe = BENCH_VENV / "bin" / "dvc"
-    if exe.exists():
+    if exe.exists() and (dvc_version(exe) or "").startswith("3.67."):
         return exe
     try:
         if not (BENCH_VENV / "bin" / "python").exists():
             subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
-        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", "dvc"], check=True)
+        subprocess.run([str(BENCH_VENV / "bin" / "pip"), "install", "-q", DVC_SPEC], check=True)
     except (OSError, subprocess.CalledProcessError) as exc:
         print(f"  (dvc unavailable: {exc}; DVC columns skipped)")
         return None
@@ -145,6 +161,7 @@ def run(dvc: Path | None) -> None:
     gib = BIG_BYTES / 1024**3
     print(f"assay data benchmarks ({os.cpu_count()} cores; big file {gib:.2f} GiB, "
           f"{NFILES:,} x 10 KB files)")
+    print(f"DVC: {dvc_version(dvc) if dvc else 'not available'} ({DVC_SPEC}, in {BENCH_VENV})")
     source = WORK / "source"
     source.mkdir()
     big = source / "big.bin"
