@@ -73,11 +73,11 @@ def _expected(schema: Any) -> dict[str, CheckResult]:
             add(f"{prefix}.nullable", name, "not_nullable")
         if column.unique:
             add(f"{prefix}.unique", name, "field_uniqueness")
-        for cid, check in zip(_check_ids(prefix, column.checks), column.checks):
+        for cid, check in zip(_check_ids(prefix, column.checks), column.checks, strict=True):
             add(cid, name, _label(check))
     if schema.unique:
         add("schema.unique", None, f"multiple_fields_uniqueness{list(schema.unique)}")
-    for cid, check in zip(_check_ids("schema", schema.checks), schema.checks):
+    for cid, check in zip(_check_ids("schema", schema.checks), schema.checks, strict=True):
         add(cid, None, _label(check))
     return out
 
@@ -91,7 +91,7 @@ def _failure_id(row: dict[str, Any], schema: Any) -> str:
         if check == "multiple_fields_uniqueness":
             return "schema.unique"
         if number is not None and number < len(schema.checks):
-            return _check_ids("schema", schema.checks)[number]
+            return _check_ids("schema", schema.checks)[int(number)]
         return f"schema.{check}"
     prefix = f"columns.{column}"
     if check.startswith("dtype("):
@@ -102,7 +102,7 @@ def _failure_id(row: dict[str, Any], schema: Any) -> str:
         return f"{prefix}.unique"
     spec = schema.columns.get(column)
     if spec is not None and number is not None and number < len(spec.checks):
-        return _check_ids(prefix, spec.checks)[number]
+        return _check_ids(prefix, spec.checks)[int(number)]
     return f"{prefix}.{check}"
 
 
