@@ -102,7 +102,7 @@ def test_stage_outs_missing_locally_or_remotely_are_listed_not_fatal(
     assert pushed.code == 0, pushed.output
     assert pushed.stdout.splitlines() == [
         "pushed 3 objects (248 B) to 'origin'; 0 already there",
-        "1 stage outs not in the local cache, not pushed (run the pipeline to make them): "
+        "1 stage out not in the local cache, not pushed (run the pipeline to make them): "
         "out/prep.txt",
     ]
     shutil.rmtree(tmp_project.root / ".assay")

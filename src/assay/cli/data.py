@@ -186,7 +186,8 @@ def _unavailable(result: Any, verb: str) -> None:
     if result.unavailable:
         shown = ", ".join(result.unavailable[:3]) + (", ..." if len(result.unavailable) > 3
                                                       else "")
-        typer.echo(f"{len(result.unavailable)} stage outs {verb}: {shown}")
+        n = len(result.unavailable)
+        typer.echo(f"{n} stage out{'' if n == 1 else 's'} {verb}: {shown}")
 
 
 @data_app.command("push")
@@ -274,10 +275,7 @@ def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = 
     for v in reversed(found):
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(v.created_at))
         rows = f"{v.rows:,} rows" if v.rows is not None else f"{v.nfiles} files"
-        verdict = ""
-        if v.contract:
-            verdict = (f"  contract {v.contract['contract']}: "
-                       f"{'passed' if v.contract['passed'] else 'FAILED'}")
+        verdict = f"  {v.contract_summary()}" if v.contracts else ""
         typer.echo(f"v{v.version}  {v.hash[:12]}  {when} UTC  {v.actor}  {_size(v.size)}  "
                    f"{rows}{verdict}")
 
