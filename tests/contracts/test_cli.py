@@ -193,3 +193,18 @@ def test_stored_results_stay_intact_after_bad_input(project: TmpProject) -> None
     assert after[1:] == before
     assert after[0]["report"]["checks"][0]["id"] == "data.readable"
     assert after[0]["passed"] is False
+
+
+@pytest.mark.parametrize("args", [
+    ["validate", "people", "--html", "../report.html"],
+    ["validate", "people", "--junit", "/tmp/assay-junit-outside.xml"],
+    ["validate", "people", "--markdown", "out/../../r.md"],
+    ["contract", "infer", "people", "--out", "../inferred.yaml"],
+], ids=["html-parent", "junit-absolute", "markdown-dotdot", "infer-out"])
+def test_output_paths_outside_the_project_exit_2(project: TmpProject, args: list[str]) -> None:
+    result = project.invoke(*args)
+    assert result.code == 2, result.output
+    assert "is outside the project" in " ".join(result.stderr.split())
+    assert not (project.root.parent / "report.html").exists()
+    assert not (project.root.parent / "inferred.yaml").exists()
+    assert contract_results_for(project.load().store_url) == []  # nothing ran

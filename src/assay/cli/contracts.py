@@ -29,6 +29,7 @@ def validate(
         None, "--streaming/--in-memory", help="Force the Polars engine (default: by data size)."),
 ) -> None:
     """Validate data against its contract(s); exit 1 when an error-severity check fails."""
+    from assay._paths import resolve_inside
     from assay.contracts import (
         print_report,
         record_result,
@@ -39,6 +40,10 @@ def validate(
     from assay.contracts._validate import StoreOpener
 
     project = ctx.project()
+    for option, given in (("--html", html), ("--markdown", markdown), ("--junit", junit)):
+        if given is not None:  # reports are written inside the project only
+            resolve_inside(project.root, given if given.is_absolute() else Path.cwd() / given,
+                           what=option)
     targets = resolve_targets(project.root, project.config, target, contract)
     import polars  # noqa: F401  # imported before the store thread starts: imports hold the GIL
 

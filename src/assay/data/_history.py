@@ -31,7 +31,8 @@ class DatasetVersion:
     created_at: float
     git_commit: str | None
     message: str | None
-    contract: dict[str, Any] | None = None
+    contract: dict[str, Any] | None = None  # the latest contract result, whatever the contract
+    contracts: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest per contract
 
     def as_dict(self, *, full: bool = False) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -39,9 +40,17 @@ class DatasetVersion:
             out.pop("profile")
         return out
 
+    def contract_summary(self) -> str:
+        """``contract churn: passed, inferred: FAILED`` (latest result per contract), or ``""``."""
+        if not self.contracts:
+            return ""
+        return "contract " + ", ".join(
+            f"{name}: {'passed' if result['passed'] else 'FAILED'}"
+            for name, result in sorted(self.contracts.items()))
+
 
 def versions(store: Store, name: str) -> list[DatasetVersion]:
-    """Every version of dataset ``name``, oldest first, with its latest contract result.
+    """Every version of dataset ``name``, oldest first, with its latest contract results.
 
     Raises:
         DataError: no dataset of that name was ever added.
@@ -63,22 +72,28 @@ def versions(store: Store, name: str) -> list[DatasetVersion]:
                 f"{suggest(name, known)}; add one with: assay data add PATH --name {name}",
                 name=name,
             )
-        contracts: dict[str, dict[str, Any]] = {}
+        latest: dict[str, dict[str, Any]] = {}
+        per_contract: dict[str, dict[str, dict[str, Any]]] = {}
         hashes = [r["hash"] for r in found]
         for row in conn.execute(
-            select(cr).where(cr.c.data_hash.in_(hashes)).order_by(cr.c.created_at, cr.c.id)
+            select(cr.c.data_hash, cr.c.contract, cr.c.passed, cr.c.errors, cr.c.warnings,
+                   cr.c.created_at)
+            .where(cr.c.data_hash.in_(hashes)).order_by(cr.c.created_at, cr.c.id)
         ).mappings():
-            contracts[row["data_hash"]] = {
+            result = {
                 "contract": row["contract"], "passed": bool(row["passed"]),
                 "errors": row["errors"], "warnings": row["warnings"],
                 "created_at": row["created_at"],
             }
+            latest[row["data_hash"]] = result  # rows come oldest first: the last one wins
+            per_contract.setdefault(row["data_hash"], {})[row["contract"]] = result
     return [
         DatasetVersion(
             version=i, name=r["name"], path=r["path"], hash=r["hash"], kind=r["kind"],
             size=int(r["size"]), nfiles=int(r["nfiles"]), rows=r["rows"], schema=r["schema"],
             profile=r["profile"], actor=r["actor"], created_at=float(r["created_at"]),
-            git_commit=r["git_commit"], message=r["message"], contract=contracts.get(r["hash"]),
+            git_commit=r["git_commit"], message=r["message"], contract=latest.get(r["hash"]),
+            contracts=dict(per_contract.get(r["hash"], {})),
         )
         for i, r in enumerate(found, start=1)
     ]
