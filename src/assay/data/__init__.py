@@ -7,6 +7,7 @@ dataset version with its rows, schema and a light profile for tables.
 
 from __future__ import annotations
 
+from assay.data._checkout import CheckoutResult
 from assay.data._history import DatasetDiff, DatasetVersion, diff, pick, versions
 from assay.data._maintenance import FsckResult, GcResult, fsck, gc, roots
 from assay.data._pointer import (
@@ -24,7 +25,6 @@ from assay.data._stage_outs import StageOut, stage_outs
 from assay.data._transfer import pull, push
 from assay.data._workspace import (
     AddResult,
-    CheckoutResult,
     EntryStatus,
     Target,
     Workspace,

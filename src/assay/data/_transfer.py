@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from assay.data._checkout import CheckoutResult
 from assay.data._stage_outs import StageOut, stage_outs
-from assay.data._workspace import CheckoutResult, Workspace
+from assay.data._workspace import Workspace
 from assay.errors import StoreError
 
 if TYPE_CHECKING:

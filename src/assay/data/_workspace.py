@@ -31,10 +31,8 @@ from assay.data._pointer import (
 )
 from assay.errors import (
     ConcurrencyError,
-    CorruptObject,
     DataError,
     ObjectError,
-    ObjectNotFound,
     PointerError,
     UsageError,
 )
@@ -46,13 +44,12 @@ from assay.objects import (
     add_tree,
     cache_link_stat,
     choose_add_mode,
-    hash_tree,
     scan_tree,
-    tree_entries,
 )
 
 if TYPE_CHECKING:
     from assay.config import Project
+    from assay.data._checkout import CheckoutResult
     from assay.objects import Remote
     from assay.store import Store
 
@@ -110,16 +107,6 @@ class EntryStatus:
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "name": self.name, "oid": self.oid, "states": self.states,
                 "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class CheckoutResult:
-    """What ``assay data checkout`` did per path: ``restored`` or ``unchanged``."""
-
-    actions: dict[str, str]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"actions": self.actions}
 
 
 class Workspace:
@@ -426,7 +413,7 @@ class Workspace:
             if problem is not None:
                 out.append(EntryStatus(path=t.rel, name=t.pointer.name, oid=t.pointer.oid,
                                        states=["corrupt_pointer"],
-                                       reason=self._corrupt(t, problem).message))
+                                       reason=self.pointer_error(t, problem).message))
                 wanted[t.rel] = []
                 continue
             if not in_cache:
@@ -444,7 +431,8 @@ class Workspace:
                 entry.states.append("ok")
         return out
 
-    def _corrupt(self, t: Target, problem: str) -> PointerError:
+    def pointer_error(self, t: Target, problem: str) -> PointerError:
+        """The error for a pointer that contradicts its object (``problem`` says how)."""
         shown = self.rel(t.pointer_file)
         return PointerError(
             f"{shown}: corrupt pointer file ({problem}); restore it from git "
@@ -463,94 +451,11 @@ class Workspace:
     def checkout(self, raw: list[str] | None = None, *, force: bool = False) -> CheckoutResult:
         """Make the workspace match the pointer files, verifying objects before placing them.
 
-        Raises:
-            DataError: a workspace path was modified and its content is not in the cache
-                (nothing is touched unless ``force``).
-            ObjectNotFound: an object is not in the cache (run ``assay data pull``).
-            CorruptObject: an object in the cache does not match its hash (run ``assay fsck``).
-            PointerError: a pointer's size or file count contradicts its object (nothing is
-                touched).
+        See :func:`assay.data._checkout.checkout`.
         """
-        with self.locked():
-            targets = self.targets(raw)
-            for t in targets:
-                problem = mismatch(t.pointer, self.cache)
-                if problem is not None:
-                    raise self._corrupt(t, problem)
-            todo: list[Target] = []
-            actions: dict[str, str] = {}
-            conflicts: list[str] = []
-            for t in targets:
-                if t.path.exists() or t.path.is_symlink():
-                    try:
-                        current = hash_tree(t.path, state=self.state)
-                    except ObjectError:
-                        current = None
-                    if current is not None and current.oid == t.pointer.oid:
-                        actions[t.rel] = "unchanged"
-                        continue
-                    if not force and not self._is_safe_to_replace(t.path):
-                        conflicts.append(t.rel)
-                        continue
-                todo.append(t)
-            if conflicts:
-                raise DataError(
-                    f"Modified in the workspace and not in the cache: {', '.join(conflicts)}; "
-                    "keep the change with: assay data add PATH, or discard it with --force",
-                    paths=conflicts,
-                )
-            for t in todo:
-                self._verify_objects(t)
-            link_types = [str(k) for k in self.project.config.cache.type]
-            for t in todo:
-                self._materialise(t, link_types)
-                actions[t.rel] = "restored"
-        return CheckoutResult(actions=actions)
+        from assay.data._checkout import checkout
 
-    def _is_safe_to_replace(self, path: Path) -> bool:
-        """True if every byte at ``path`` is also in the cache (replacing it loses nothing)."""
-        try:
-            if path.is_dir():
-                entries = tree_entries(path, state=self.state) or []
-                return all(self.cache.exists(e.oid) for e in entries)
-            return self.cache.exists(hash_tree(path, state=self.state).oid)
-        except ObjectError:
-            return False
-
-    def _verify_objects(self, t: Target) -> None:
-        if not self.cache.exists(t.pointer.oid):
-            raise ObjectNotFound(
-                f"{t.rel}: object {t.pointer.oid} is not in the cache; "
-                f"run: assay data pull {t.rel}",
-                oid=t.pointer.oid,
-            )
-        objects = self.cache.referenced(t.pointer.oid)
-        for oid in objects:
-            if not self.cache.exists(oid):
-                raise ObjectNotFound(
-                    f"{t.rel}: object {oid} is not in the cache; run: assay data pull {t.rel}",
-                    oid=oid,
-                )
-            if not self.cache.verify(oid):
-                raise CorruptObject(
-                    f"{t.rel}: cache object {oid} is corrupt; run: assay fsck, then "
-                    "assay data pull", oid=oid,
-                )
-
-    def _materialise(self, t: Target, link_types: list[str]) -> None:
-        self.cache.checkout(t.pointer.oid, t.path, link_types,
-                            mode=0o755 if t.pointer.is_exec else 0o644)
-        if t.pointer.is_dir:
-            entries = self.cache.manifest(t.pointer.oid)
-            records = []
-            for e in entries:
-                p = t.path / e.path
-                with contextlib.suppress(OSError):
-                    records.append((os.fspath(p), os.stat(p), e.oid))
-            self.state.record(records)
-        else:
-            with contextlib.suppress(OSError):
-                self.state.record([(os.fspath(t.path), os.stat(t.path), t.pointer.oid)])
+        return checkout(self, raw, force=force)
 
 
 def _git_commit(root: Path) -> str | None:
