@@ -187,8 +187,9 @@ def show(
     run: str = typer.Argument(..., help="A stage-run or run id (a prefix of 4+ characters)."),
     json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Show a run: status, exit codes, timings, trigger, profile, git commit, user, environment,
-    params, latest metrics, tags and artifacts.
+    """Show a run: status, exit codes, timings, git commit, environment, params, metrics.
+
+    Also: trigger, profile, user, cache key, log file, tags and artifacts.
 
     Example: assay runs show 1a2b3c4d
     """

@@ -57,13 +57,15 @@ class RunReader:
         import sqlite3
 
         if self._sqlite is not None:
+            cursor = self._sqlite.cursor()
             try:
-                cursor = self._sqlite.execute(sql, dict(params or {}))
-                for row in cursor:
+                for row in cursor.execute(sql, dict(params or {})):
                     yield tuple(row)
             except sqlite3.Error as exc:
                 raise StoreError(f"Reading the metadata store {self.url} failed: {exc}",
                                  url=self.url) from exc
+            finally:
+                cursor.close()  # also when the caller stops early
             return
         from sqlalchemy import text
 
