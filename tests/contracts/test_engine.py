@@ -332,3 +332,48 @@ def test_unreadable_data_is_still_reported_unreadable_next_to_valid_checks(tmp_p
                           source_for("bad.csv", tmp_path))
     assert [c.id for c in report.checks] == ["data.readable"]
     assert report.checks[0].message.startswith(f"cannot read {tmp_path / 'bad.csv'}: ")
+
+
+# -- ISO-8601 text in CSV and NDJSON -------------------------------------------------------------
+
+TIMES = {"columns": {"start": {"dtype": "datetime", "min": "2026-01-01T00:00:00"},
+                     "day": {"dtype": "date", "max": "2026-12-31"}},
+         "checks": [{"freshness": {"column": "start", "max_age": "1d",
+                                   "now": "2026-07-20T00:00:00"}}]}
+
+
+@pytest.mark.parametrize("name", ["t.ndjson", "t.csv"])
+def test_declared_times_in_text_formats_are_parsed(tmp_path: Path, name: str) -> None:
+    frame = people().select("id", "start", pl.col("start").dt.date().alias("day"))
+    report = run(tmp_path, frame, TIMES, name=name)
+    assert report.passed, [c.message for c in report.checks if c.failed]
+    checks = by_id(report)
+    assert checks["columns.start.min"].observed == datetime(2026, 1, 1)
+    assert checks["checks[0].freshness"].observed == "2026-07-19T00:00:00+00:00"
+
+
+def test_ndjson_times_with_offsets_become_utc(tmp_path: Path) -> None:
+    lines = ['{"start": "2026-07-19T02:00:00+02:00", "day": "2026-07-19"}',
+             '{"start": "2026-07-18T00:00:00Z", "day": "2026-07-18"}']
+    (tmp_path / "z.ndjson").write_text("\n".join(lines) + "\n")
+    contract = load_contract(write_contract(tmp_path, "c", TIMES))
+    report = run_contract(contract, source_for("z.ndjson", tmp_path))
+    assert report.passed, [c.message for c in report.checks if c.failed]
+    assert by_id(report)["checks[0].freshness"].observed == "2026-07-19T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("name", ["bad.ndjson", "bad.csv"])
+def test_text_that_is_not_a_time_fails_the_dtype_check_with_samples(tmp_path: Path, name: str) -> None:
+    frame = people(20).select(
+        "id", pl.when(pl.col("id") % 5 == 0).then(pl.lit("soon"))
+        .otherwise(pl.col("start").dt.to_string("%Y-%m-%dT%H:%M:%S")).alias("start"),
+        pl.col("start").dt.date().alias("day"))
+    report = run(tmp_path, frame, TIMES, name=name)
+    check = by_id(report)["columns.start.dtype"]
+    assert (check.status, check.failing_rows) == ("fail", 4)
+    assert check.message == "4 of 20 values of 'start' are not ISO-8601 date/times"
+    assert [(row["id"], row["start"]) for row in check.samples] == [
+        (5, "soon"), (10, "soon"), (15, "soon"), (20, "soon")]
+    assert set(check.samples[0]) == {"id", "start", "day"}  # no hidden columns
+    assert report.columns == ["id", "start", "day"]
+    assert by_id(report)["columns.start.min"].status == "pass"

@@ -103,8 +103,10 @@ class CheckBuilder:
 
     def __init__(self, contract: Contract, schema: dict[str, Any], *,
                  reference: ReferenceProfile | None, now: datetime, file_mtime: Callable[[], float],
-                 streaming: bool = False) -> None:
+                 streaming: bool = False, unparsed: dict[str, str] | None = None) -> None:
         self.contract = contract
+        # text columns parsed as dates/times -> the hidden column flagging unparseable values
+        self.unparsed = unparsed or {}
         self.streaming = streaming
         self.schema = schema
         self.reference = reference

@@ -10,16 +10,12 @@ in its own single pass (:mod:`assay.contracts._profile`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from assay.contracts._checks import (
-    _COMPARE,
     _is_temporal,
     _Pending,
-    _polars_expr,
-    _sql_expr,
     dtype_matches,
     dtype_name,
 )
@@ -29,8 +25,6 @@ from assay.contracts._model import (
     CheckOptions,
     ColumnSpec,
     Contract,
-    TableCheck,
-    parse_duration,
 )
 from assay.contracts._result import CheckResult, ContractReport
 from assay.contracts._source import (
@@ -40,14 +34,14 @@ from assay.contracts._source import (
     env_streaming_threshold,
     scan,
 )
+from assay.contracts._tables import TableCompiler
 from assay.errors import ContractError
 
 if TYPE_CHECKING:
     import polars as pl
 
 
-
-class _Compiler(DistributionCompiler):
+class _Compiler(TableCompiler, DistributionCompiler):
     """Turns a contract into pending checks over a known schema."""
 
     def compile(self) -> list[_Pending]:
@@ -94,7 +88,9 @@ class _Compiler(DistributionCompiler):
             if kind == "dtype":
                 result = self._new(check_id, kind, name, rule, rule.value)
                 result.observed = dtype_name(dtype)
-                if not dtype_matches(rule.value, dtype):
+                if name in self.unparsed:
+                    self._text_times(result, name)
+                elif not dtype_matches(rule.value, dtype):
                     self._fail_now(result, f"column '{name}' is {dtype_name(dtype)}, expected {rule.value}")
                 else:
                     self.pending.append(_Pending(result))
@@ -145,6 +141,29 @@ class _Compiler(DistributionCompiler):
             elif kind == "monotonic":
                 self._monotonic(check_id, name, dtype, rule)
 
+    def _text_times(self, result: CheckResult, name: str) -> None:
+        """``dtype: datetime`` on ISO-8601 text: every value must parse (see ``_texttimes``)."""
+        import polars as pl
+
+        from assay.contracts._texttimes import raw_column
+
+        result.observed = f"{dtype_name(self.schema[name])} (from text)"
+        flag = pl.col(self.unparsed[name])
+        fail, total = self._alias(), self._alias()
+
+        def finish(values: dict[str, Any], res: CheckResult) -> None:
+            count, rows = int(values[fail] or 0), int(values[total] or 0)
+            res.failing_rows = count
+            res.failing_fraction = count / rows if rows else 0.0
+            if count:
+                res.status = "fail"
+                res.message = (f"{count:,} of {rows:,} values of '{name}' are not ISO-8601 "
+                               f"{'dates' if result.expected.lower() == 'date' else 'date/times'}")
+
+        text = pl.col(raw_column(name)).alias(name)  # show the text that did not parse
+        self.pending.append(_Pending(result, {fail: flag.sum(), total: pl.len()}, finish,
+                                     lambda lf: lf.filter(flag).with_columns(text)))
+
     def _regex_valid(self, pattern: str, check_id: str) -> None:
         import polars as pl
 
@@ -181,49 +200,6 @@ class _Compiler(DistributionCompiler):
         self.pending.append(_Pending(
             result, {nulls: self._only(rule, missing, where).sum(), denom: self._count(rule, where)},
             finish, lambda lf: lf.filter(self._only(rule, missing, where)),
-        ))
-
-    def _unique(self, result: CheckResult, opts: CheckOptions, columns: list[str]) -> None:
-        import polars as pl
-
-        absent = [c for c in columns if c not in self.schema]
-        if absent:
-            self._fail_now(result, f"missing column(s): {', '.join(absent)}")
-            return
-        where = self._where(opts, result.id)
-        key = pl.col(columns[0]) if len(columns) == 1 else pl.struct(columns)
-        non_null = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
-        keep = self._only(opts, non_null, where)
-        distinct, total = self._alias(), self._alias()
-        if self.streaming:
-            # an exact distinct count holds every key in memory (Polars: ~50 bytes a key);
-            # for data larger than memory, count duplicate 64-bit key hashes in a pass of
-            # their own over the key columns only (~16 bytes a key; false alarm odds ~n²/2⁶⁵)
-            exprs = {}
-            separate = _hash_duplicates(key.filter(keep).hash(seed=0), distinct, total)
-        elif opts.where is None and len(columns) == 1:
-            # n_unique counts null as one value: cheaper than dropping nulls first
-            col = pl.col(columns[0])
-            exprs = {distinct: col.n_unique() - col.null_count().clip(0, 1), total: col.count()}
-        elif opts.where is None:
-            # compound keys compare whole rows, nulls included (a null equals a null)
-            exprs = {distinct: key.n_unique(), total: pl.len()}
-        else:
-            exprs = {distinct: key.filter(keep).n_unique(), total: keep.cast(pl.UInt64).sum()}
-
-        def finish(values: dict[str, Any], res: CheckResult) -> None:
-            n_total = int(values[total] or 0)
-            duplicates = n_total - int(values[distinct] or 0)
-            res.failing_rows = duplicates
-            res.failing_fraction = duplicates / n_total if n_total else 0.0
-            if duplicates:
-                res.status = "fail"
-                res.message = f"{duplicates:,} duplicate rows of {n_total:,}"
-
-        self.pending.append(_Pending(
-            result, exprs, finish,
-            lambda lf: lf.filter(keep).filter(key.is_duplicated()).sort(columns),
-            separate if self.streaming else None,
         ))
 
     def _literal(self, value: Any, dtype: Any) -> Any:
@@ -304,149 +280,6 @@ class _Compiler(DistributionCompiler):
             .filter(row_bad.fill_null(False)),
         ))
 
-    # -- table ----------------------------------------------------------------------------
-
-    def _table(self, index: int, check: TableCheck) -> None:
-        import polars as pl
-
-        kind = check.kind
-        check_id = f"checks[{index}].{kind}" if check.name is None else f"checks.{check.name}"
-        if kind == "row_count":
-            rc = check.row_count
-            assert rc is not None
-            expected = " and ".join(
-                p for p in (f">= {rc.min:,}" if rc.min is not None else "",
-                            f"<= {rc.max:,}" if rc.max is not None else "") if p)
-            result = self._new(check_id, kind, None, check, f"rows {expected}")
-            where = self._where(check, check_id)
-            alias = self._alias()
-
-            def finish_rows(values: dict[str, Any], res: CheckResult) -> None:
-                rows = int(values[alias] or 0)
-                res.observed = rows
-                low = rc.min is not None and rows < rc.min
-                high = rc.max is not None and rows > rc.max
-                if low or high:
-                    res.status = "fail"
-                    res.message = f"{rows:,} rows, expected {expected}"
-
-            self.pending.append(_Pending(result, {alias: self._count(check, where)}, finish_rows))
-        elif kind == "unique":
-            cols = check.unique or []
-            result = self._new(check_id, kind, ",".join(cols), check, f"({', '.join(cols)}) unique")
-            self._unique(result, check, cols)
-        elif kind in ("expr", "sql", "compare"):
-            text = str(getattr(check, kind))
-            result = self._new(check_id, kind, None, check, text)
-            if kind == "expr":
-                good = _polars_expr(text, check_id)
-            elif kind == "sql":
-                good = _sql_expr(text, check_id)
-            else:
-                match = _COMPARE.match(text)
-                if not match:
-                    raise ContractError(
-                        f"{check_id}: compare {text!r} must look like 'end >= start' "
-                        "(column operator column); use sql: for anything richer", check=check_id)
-                left, op, right = match.groups()
-                absent = [c for c in (left, right) if c not in self.schema]
-                if absent:
-                    self._fail_now(result, f"missing column(s): {', '.join(absent)}")
-                    return
-                good = _sql_expr(f'"{left}" {"=" if op == "==" else op} "{right}"', check_id)
-            try:  # resolve names and types now, so a wrong column is a clear failure
-                pl.LazyFrame(schema=self.schema).select(good).collect_schema()
-            except pl.exceptions.PolarsError as exc:
-                self._fail_now(result, f"cannot evaluate: {describe_read_error(exc)}")
-                return
-            self._row_check(result, check, ~good.cast(pl.Boolean).fill_null(True))
-        elif kind == "freshness":
-            self._freshness(check_id, check)
-
-    def _freshness(self, check_id: str, check: TableCheck) -> None:
-        import polars as pl
-
-        fresh = check.freshness
-        assert fresh is not None
-        max_age = parse_duration(fresh.max_age)
-        now = fresh.now or self.now
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
-        result = self._new(check_id, "freshness", fresh.column, check, f"age <= {fresh.max_age}")
-        if fresh.file:
-            newest_ts = self.file_mtime()
-            age = now.timestamp() - newest_ts
-            result.observed = datetime.fromtimestamp(newest_ts, tz=timezone.utc).isoformat()
-            result.details = {"age_s": age}
-            if age > max_age.total_seconds():
-                self._fail_now(result, f"file is {_human(age)} old, older than {fresh.max_age}")
-            else:
-                self.pending.append(_Pending(result))
-            return
-        column = fresh.column
-        assert column is not None
-        if column not in self.schema:
-            self._fail_now(result, f"column '{column}' is missing from the data")
-            return
-        dtype = self.schema[column]
-        if not _is_temporal(dtype):
-            self._fail_now(result, f"column '{column}' is {dtype_name(dtype)}, not a date/time")
-            return
-        where = self._where(check, check_id)
-        alias = self._alias()
-
-        def finish(values: dict[str, Any], res: CheckResult) -> None:
-            newest = values[alias]
-            if newest is None:
-                res.status = "insufficient"
-                res.message = f"column '{column}' has no values"
-                return
-            if isinstance(newest, datetime):
-                aware = newest if newest.tzinfo else newest.replace(tzinfo=timezone.utc)
-            elif isinstance(newest, date):
-                aware = datetime(newest.year, newest.month, newest.day, tzinfo=timezone.utc)
-            else:
-                res.status = "insufficient"
-                res.message = f"cannot read a time from {newest!r}"
-                return
-            age = (now - aware).total_seconds()
-            res.observed = aware.isoformat()
-            res.details = {"age_s": age, "now": now.isoformat()}
-            if age > max_age.total_seconds():
-                res.status = "fail"
-                res.message = f"newest {column} is {_human(age)} old, older than {fresh.max_age}"
-
-        newest = self._filtered(check, pl.col(column), where).max()
-        self.pending.append(_Pending(result, {alias: newest}, finish))
-
-    # -- distribution ---------------------------------------------------------------------
-
-
-def _hash_duplicates(hashes: pl.Expr, distinct: str, total: str) -> Callable[[pl.LazyFrame], dict[str, Any]]:
-    """A separate pass: the number of distinct values among the (filtered) key hashes."""
-
-    def compute(lf: pl.LazyFrame) -> dict[str, Any]:
-        import numpy as np
-
-        column = lf.select(hashes.alias("h")).collect(engine="streaming").to_series()
-        values = column.to_numpy()
-        del column
-        values = np.sort(values)
-        count = int(values.size)
-        repeats = int(np.count_nonzero(values[1:] == values[:-1])) if count > 1 else 0
-        return {distinct: count - repeats, total: count}
-
-    return compute
-
-
-def _human(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
 
 
 def _read_failure(contract: Contract, source: DataSource, reason: str, started: float) -> ContractReport:
@@ -501,6 +334,11 @@ def run_contract(
         return _read_failure(contract, source, exc.message, started)
     except (pl.exceptions.PolarsError, OSError) as exc:
         return _read_failure(contract, source, describe_read_error(exc), started)
+    from assay.contracts._texttimes import hidden_columns, parse_text_times
+
+    lf, schema, unparsed = parse_text_times(lf, schema, contract, source.format)
+    hidden = hidden_columns(unparsed)
+    view = lf.drop(hidden) if hidden else lf
     ref_profile = None
     if contract.distribution and reference is not None:
         ref_profile = profile_reference(reference, contract.distribution)
@@ -511,7 +349,7 @@ def run_contract(
     engine: Literal["streaming", "in-memory"] = "streaming" if streaming else "in-memory"
     compiler = _Compiler(contract, schema, reference=ref_profile,
                          now=now or datetime.now(timezone.utc), file_mtime=source.mtime,
-                         streaming=bool(streaming))
+                         streaming=bool(streaming), unparsed=unparsed)
     pending = compiler.compile()
     exprs: dict[str, pl.Expr] = {"__rows": pl.len()}
     for item in pending:
@@ -524,16 +362,19 @@ def run_contract(
         row = lf.select(selected).collect(engine=engine).row(0, named=True)
     except pl.exceptions.PolarsError:
         from assay.contracts._recovery import DataBroken, recover
+        from assay.contracts._texttimes import raw_column
 
         try:  # one check (or the data) broke the whole query: find it
             row = recover(lf, selected, pending, contract=contract.name or "contract",
-                          schema=schema, engine=engine)
+                          schema={**schema, **{f: pl.Boolean for f in unparsed.values()},
+                                  **{raw_column(c): pl.String for c in unparsed}},
+                          engine=engine)
         except DataBroken as broken:
             return _read_failure(contract, source, broken.reason, started)
     try:
         for item in pending:
             if item.separate is not None:
-                row.update(item.separate(lf))
+                row.update(item.separate(view))
     except pl.exceptions.PolarsError as exc:
         return _read_failure(contract, source, describe_read_error(exc), started)
     results = []
@@ -545,7 +386,7 @@ def run_contract(
         for item in pending:
             if item.result.failed and item.sample is not None:
                 try:
-                    frame = item.sample(lf).head(sample_rows).collect()
+                    frame = item.sample(lf).head(sample_rows).drop(hidden).collect()
                 except pl.exceptions.PolarsError:
                     continue
                 item.result.samples = _jsonable_rows(frame)
