@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ GOOD_AND_BAD = [
     ("unique", {"id": {"unique": True}}, {"city": {"unique": True}}),
     ("min", {"age": {"min": 20}}, {"age": {"min": {"value": 20, "inclusive": False}}}),
     ("max", {"age": {"max": 69}}, {"age": {"max": 60}}),
+    ("max-exclusive", {"age": {"max": {"value": 70, "inclusive": False}}},
+     {"age": {"max": {"value": 69, "inclusive": False}}}),
     ("min-date", {"start": {"min": "2026-01-01T00:00:00"}}, {"start": {"min": "2026-02-01"}}),
     ("allowed", {"city": {"allowed": ["oslo", "rome", "lima"]}}, {"city": {"allowed": ["oslo"]}}),
     ("regex", {"email": {"regex": "^user[0-9]+@example\\.com$"}}, {"email": {"regex": "^admin"}}),
@@ -377,3 +379,39 @@ def test_text_that_is_not_a_time_fails_the_dtype_check_with_samples(tmp_path: Pa
     assert set(check.samples[0]) == {"id", "start", "day"}  # no hidden columns
     assert report.columns == ["id", "start", "day"]
     assert by_id(report)["columns.start.min"].status == "pass"
+
+
+def test_exclusive_max_counts_rows_equal_to_the_bound(tmp_path: Path) -> None:
+    body = {"columns": {"age": {"max": {"value": 69, "inclusive": False}}}}
+    check = by_id(run(tmp_path, people(), body))["columns.age.max"]
+    assert (check.expected, check.failing_rows, check.observed) == ("< 69", 4, 69)
+
+
+def test_freshness_against_the_real_current_time(tmp_path: Path) -> None:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    frame = pl.DataFrame({"seen": [now - timedelta(hours=5), now - timedelta(hours=1)]})
+    fresh = run(tmp_path, frame, {"checks": [{"freshness": {"column": "seen", "max_age": "2h"}}]})
+    check = fresh.checks[0]
+    assert check.status == "pass"
+    assert 3000 < check.details["age_s"] < 3900  # an hour old, measured against now
+    stale = run(tmp_path, frame, {"checks": [{"freshness": {"column": "seen", "max_age": "30m"}}]})
+    assert stale.checks[0].status == "fail"
+    assert stale.checks[0].message == "newest seen is 60m old, older than 30m"
+
+
+def test_file_freshness_of_remote_data(tmp_path: Path) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    with fs.open("/fresh/people.parquet", "wb") as handle:
+        people().write_parquet(handle)
+    source = source_for("memory://fresh/people.parquet", tmp_path)
+    recent = load_contract(write_contract(tmp_path, "c", {
+        "checks": [{"freshness": {"file": True, "max_age": "1h"}}]}))
+    check = run_contract(recent, source).checks[0]
+    assert check.status == "pass" and check.details["age_s"] < 600
+    later = load_contract(write_contract(tmp_path, "c", {
+        "checks": [{"freshness": {"file": True, "max_age": "1h", "now": "2100-01-01T00:00:00"}}]}))
+    check = run_contract(later, source).checks[0]
+    assert check.status == "fail" and check.message.startswith("file is ")
+    assert check.message.endswith("d old, older than 1h")
