@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from assay.data import Workspace
     from assay.objects import ProgressFn
 
-data_app = typer.Typer(help="Version data: add, status, checkout, push, pull, log, diff.",
+data_app = typer.Typer(help="Version data: add, status, checkout, unprotect, push, pull, log, diff.",
                        no_args_is_help=True)
 
 JSON_OPT = typer.Option(False, "--json", help="Machine-readable output.")
