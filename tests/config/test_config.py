@@ -82,3 +82,23 @@ def test_json_schema_describes_every_section() -> None:
     schema = json.loads(json_schema())
     assert set(schema["properties"]) == set(AssayConfig.model_fields)
     assert schema["additionalProperties"] is False
+
+
+def test_json_schema_accepts_the_shipped_example_and_the_documented_shorthands() -> None:
+    import jsonschema
+    import yaml
+
+    import assay.examples
+
+    schema = json.loads(json_schema())
+    shipped = Path(assay.examples.__file__).parent / "churn" / "assay.yaml"
+    example = yaml.safe_load(shipped.read_text())
+    jsonschema.validate(example, schema)
+    shorthand = {
+        "remotes": {"origin": "../remote", "team": {"url": "s3://b/p", "jobs": 4}},
+        "datasets": {"churn": "data/churn.parquet"},
+        "cache": {"type": "copy"},
+    }
+    jsonschema.validate(shorthand, schema)
+    with pytest.raises(jsonschema.ValidationError, match="stagse"):
+        jsonschema.validate({"stagse": {}}, schema)
