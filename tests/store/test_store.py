@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from assay.errors import StoreError, UsageError
-from assay.store import HEAD_REVISION, open_store
+from assay.store import HEAD_REVISION, Store, open_store
 
 
 def test_migrates_to_head_and_matches_metadata(store_url: str) -> None:
@@ -97,3 +97,88 @@ def test_unreachable_postgres_is_one_clear_error() -> None:
 def test_unsupported_url_is_usage_error() -> None:
     with pytest.raises(UsageError, match="Unsupported store URL 'mysql://x'"):
         open_store("mysql://x")
+
+
+def _schema(store_url: str) -> dict[str, object]:
+    """Every table's columns, keys, foreign keys, indexes and unique constraints."""
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            insp = inspect(conn)
+            return {
+                table: {
+                    "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                                for c in insp.get_columns(table)],
+                    "pk": insp.get_pk_constraint(table),
+                    "fks": sorted(insp.get_foreign_keys(table), key=repr),
+                    "indexes": sorted(insp.get_indexes(table), key=repr),
+                    "unique": sorted(insp.get_unique_constraints(table), key=repr),
+                }
+                for table in sorted(insp.get_table_names())
+            }
+    finally:
+        engine.dispose()
+
+
+def test_fresh_schema_equals_the_migrated_schema(store_url: str, tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from assay.store.tables import metadata
+
+    created = open_store(store_url)  # an empty database: create_all + stamp
+    with created.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    created.close()
+    if store_url.startswith("sqlite"):
+        migrated_url = f"sqlite:///{tmp_path / 'migrated.db'}"
+    else:
+        from tests.conftest import _drop_postgres_database, _new_postgres_database
+
+        migrated_url = _new_postgres_database()
+    try:
+        migrated = Store(migrated_url)
+        migrated.migrate(via_migrations=True)
+        assert migrated.current_revision() == HEAD_REVISION
+        migrated.close()
+        assert _schema(store_url) == _schema(migrated_url)
+    finally:
+        if not store_url.startswith("sqlite"):
+            _drop_postgres_database(migrated_url)
+
+
+def test_stamped_fresh_database_is_at_head_for_alembic(store_url: str) -> None:
+    from alembic.migration import MigrationContext
+
+    store = open_store(store_url)
+    with store.engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION
+    store.close()
+    again = open_store(store_url)  # a second open finds HEAD and migrates nothing
+    assert again.current_revision() == HEAD_REVISION
+    again.close()
+
+
+def test_a_non_empty_unversioned_database_goes_through_the_migrations(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY)")
+    store = Store(f"sqlite:///{path}")
+    with pytest.raises(StoreError, match=r"Migrating the metadata store .* failed"):
+        store.migrate()  # not empty: no create_all over someone else's tables
+    store.close()
+
+
+def test_sqlite_connections_are_reused_across_transactions(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    seen = set()
+    for _ in range(5):
+        with store.write() as conn:
+            seen.add(id(conn.connection.dbapi_connection))
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    store.close()
+    assert len(seen) == 1

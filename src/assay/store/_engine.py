@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITE_OPTION = "assay_write"
+# Pooled SQLite connections: opening one (and its PRAGMAs) costs more than a short write
+# transaction, and a runner writes hundreds of them. Up to this many idle ones are kept.
+SQLITE_POOL_SIZE = 4
 
 
 def is_sqlite(url: str) -> bool:
@@ -29,13 +32,16 @@ def sqlite_path(url: str) -> Path | None:
 def create_engine_for(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout, foreign keys, BEGIN IMMEDIATE writes.
 
+    SQLite connections are pooled (set up once, reused by later transactions of this engine);
+    ``Store.close`` disposes of them.
+
     Raises:
         UsageError: the URL is not a supported database URL.
         StoreError: the driver for the URL is not installed.
     """
     from sqlalchemy import create_engine, event
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-    from sqlalchemy.pool import NullPool
+    from sqlalchemy.pool import QueuePool
 
     if is_sqlite(url):
         path = sqlite_path(url)
@@ -43,7 +49,9 @@ def create_engine_for(url: str) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            poolclass=NullPool,
+            poolclass=QueuePool,
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=16,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
 

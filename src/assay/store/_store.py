@@ -23,6 +23,11 @@ HEAD_REVISION = "0001"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x61737361  # "assa"
 _PROCESS_MIGRATION_LOCK = threading.Lock()
+# The version table exactly as Alembic creates it (so later migrations upgrade from the stamp).
+_ALEMBIC_VERSION_DDL = (
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+)
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,13 @@ class Store:
                 url=_redact(self.url),
             ) from None
 
-    def migrate(self) -> None:
-        """Bring the schema to HEAD_REVISION: one migrator at a time, a backup first on SQLite."""
+    def migrate(self, *, via_migrations: bool = False) -> None:
+        """Bring the schema to HEAD_REVISION: one migrator at a time, a backup first on SQLite.
+
+        An empty database gets the current schema in one transaction (``create_all`` plus the
+        Alembic stamp), which skips importing Alembic and replaying every migration; a test
+        checks that both give the same schema. ``via_migrations`` replays them anyway.
+        """
         if self._migrated:
             return
         if self.current_revision() == HEAD_REVISION:
@@ -154,10 +164,34 @@ class Store:
         # database (file lock / advisory lock) across processes.
         with _PROCESS_MIGRATION_LOCK, self._migration_lock():
             revision = self.current_revision()
-            if revision != HEAD_REVISION:
+            if revision != HEAD_REVISION and (
+                revision is not None or via_migrations or not self._create_fresh()
+            ):
                 self._backup_before_migration(revision)
                 self._run_alembic_upgrade()
         self._migrated = True
+
+    def _create_fresh(self) -> bool:
+        """Create the HEAD schema in an empty database and stamp it; False if not empty."""
+        from sqlalchemy import inspect, text
+
+        from assay.store._tables import metadata
+
+        with self._translate_errors():
+            conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+            try:
+                with conn.begin():
+                    if inspect(conn).get_table_names():
+                        return False
+                    metadata.create_all(conn, checkfirst=False)
+                    conn.execute(text(_ALEMBIC_VERSION_DDL))
+                    conn.execute(
+                        text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                        {"v": HEAD_REVISION},
+                    )
+            finally:
+                conn.close()
+        return True
 
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
