@@ -14,9 +14,17 @@ from tests.conftest import TmpProject
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(scope="session")
+def _machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Per-machine caches (the environment fingerprint memo) for this test session only."""
+    return tmp_path_factory.mktemp("xdg-cache")
+
+
 @pytest.fixture(autouse=True)
-def _test_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ASSAY_EXTRA_KINDS", "tests.pipeline.kinds_fixture:KIND")
+def _test_kinds(monkeypatch: pytest.MonkeyPatch, _machine_cache: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(_machine_cache))
+    monkeypatch.setenv("ASSAY_EXTRA_KINDS",
+                       "tests.pipeline.kinds_fixture:KIND,tests.pipeline.kinds_fixture:PICK")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
     monkeypatch.delenv("CI", raising=False)

@@ -50,4 +50,35 @@ class EchoKind:
 
 
 KIND = EchoKind()
+
+
+class PickOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    choice: str
+    settings_for: dict[str, dict[str, Any]] = {}
+    out: str
+
+
+class PickKind:
+    """Writes ``settings_for[choice]``: the other entries do not affect its result."""
+
+    name = "pick"
+    options = PickOptions
+
+    def plan(self, options: PickOptions, ctx: PlanContext) -> KindPlan:
+        ignored: list[tuple[str, ...]] = [
+            ("settings_for", key) for key in options.settings_for if key != options.choice]
+        return KindPlan(outs=[options.out], ignored_options=ignored)
+
+    def run(self, options: PickOptions, ctx: StageContext) -> int:
+        path = ctx.root / options.out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(options.settings_for.get(options.choice, {})))
+        with open(ctx.root / "runs.log", "a") as log:
+            log.write(ctx.stage + "\n")
+        return 0
+
+
+PICK = PickKind()
 REPO = Path(__file__).resolve().parents[2]

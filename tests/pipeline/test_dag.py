@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assay.errors import PipelineError, UsageError
+from assay.errors import ConfigError, PipelineError, UsageError
 from assay.pipeline import build_dag, compute_cache_key, slugify
 from tests.conftest import TmpProject
 from tests.pipeline.conftest import three_stages
@@ -33,10 +33,40 @@ def test_matrix_expands_into_named_instances_referenced_as_a_group(tmp_project: 
 
 
 def test_profile_overrides_params_and_selects_stages(tmp_project: TmpProject) -> None:
-    three_stages(tmp_project, report={"profiles": ["full"]})
+    three_stages(tmp_project, report={"profiles": ["default"]})
     dag = build_dag(tmp_project.load(), profile="ci")
     assert "report" not in dag.stages
     assert dag.stages["prep"].params == {"prep.rows": 3}
+
+
+def test_default_is_the_profile_of_a_plain_run(tmp_project: TmpProject) -> None:
+    three_stages(tmp_project, report={"profiles": ["default"]},
+                 smoke={"cmd": "true", "profiles": ["ci"]})
+    plain = build_dag(tmp_project.load())
+    assert "report" in plain.stages and "smoke" not in plain.stages
+    assert list(build_dag(tmp_project.load(), profile="default").stages) == list(plain.stages)
+    ci = build_dag(tmp_project.load(), profile="ci")
+    assert "smoke" in ci.stages and "report" not in ci.stages
+
+
+def test_unknown_stage_profile_is_a_config_error_with_line_and_suggestion(
+    tmp_project: TmpProject,
+) -> None:
+    three_stages(tmp_project, report={"profiles": ["cii"]})
+    result = tmp_project.invoke("run")
+    assert result.code == 2
+    line = next(i for i, text in enumerate(
+        (tmp_project.root / "assay.yaml").read_text().splitlines(), 1) if "cii" in text)
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"assay.yaml:{line}: stages.report.profiles: unknown profile 'cii'; did you mean "
+        "'ci'? (profiles: ci, default)")
+    assert tmp_project.invoke("status").code == 2
+
+
+def test_a_profile_named_default_is_rejected(tmp_project: TmpProject) -> None:
+    tmp_project.config(stages={"a": {"cmd": "true"}}, profiles={"default": {"params": {}}})
+    with pytest.raises(ConfigError, match=r"'default' is the built-in profile of a plain"):
+        tmp_project.load()
 
 
 def test_unknown_profile_is_a_usage_error(tmp_project: TmpProject) -> None:

@@ -197,3 +197,63 @@ def test_second_run_refuses_with_no_wait_and_waits_otherwise(tmp_project: TmpPro
         assert holder.poll() is not None  # it only ran once the holder let go
     finally:
         holder.wait(timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        pytest.param('{"m": 1', "metrics file 'm.json' is not valid JSON or YAML", id="truncated"),
+        pytest.param("[1, 2]", "metrics file 'm.json' must hold a mapping of metrics (it is a "
+                     "list)", id="not-a-mapping"),
+        pytest.param("", "metrics file 'm.json' must hold a mapping of metrics (it is empty)",
+                     id="empty"),
+    ],
+)
+def test_malformed_metrics_file_fails_the_stage(tmp_project: TmpProject, content: str,
+                                                reason: str) -> None:
+    tmp_project.gen({"write.py": f"open('m.json', 'w').write({content!r})\n"})
+    tmp_project.config(stages={"m": {"cmd": "python write.py", "metrics": ["m.json"]}})
+    code, body = _run_json(tmp_project)
+    assert code == 1
+    assert _by_stage(body)["m"]["reason"].startswith(reason)
+    assert read_lock(tmp_project.root) == {}
+
+
+def test_two_real_runs_at_once_never_interleave(tmp_project: TmpProject) -> None:
+    stages = {f"s{i}": {"cmd": f"echo $ASSAY_RUN_ID s{i} >> runs.log; sleep 0.5; "
+                               f"echo $ASSAY_RUN_ID > o{i}.txt", "outs": [f"o{i}.txt"]}
+              for i in range(4)}
+    tmp_project.config(stages=stages)
+    env = {**os.environ, **tmp_project.env}
+    procs = [subprocess.Popen([sys.executable, "-m", "assay", "run", "--force", "-j", "2"],
+                              cwd=tmp_project.root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert any("Waiting for another assay run" in err for _, err in outputs)
+
+    from sqlalchemy import select
+
+    from assay.store import open_store
+    from assay.store.tables import runs, stage_runs
+
+    with open_store(tmp_project.load().store_url) as store, store.read() as conn:
+        first, second = conn.execute(select(runs).order_by(runs.c.started_at)).all()
+        assert (first.status, second.status) == ("succeeded", "succeeded")
+        assert first.ended_at <= second.started_at
+        for run in (first, second):
+            rows = conn.execute(select(stage_runs).where(stage_runs.c.run_id == run.id)).all()
+            assert sorted(r.stage for r in rows) == ["s0", "s1", "s2", "s3"]
+            assert all(run.started_at <= r.started_at <= r.ended_at <= run.ended_at
+                       for r in rows)
+    log = [line.split() for line in (tmp_project.root / "runs.log").read_text().splitlines()]
+    assert [run_id for run_id, _ in log] == [first.id] * 4 + [second.id] * 4
+    lock_entries = read_lock(tmp_project.root)
+    assert set(lock_entries) == set(stages)
+    from assay.objects import LocalCache
+
+    cache = LocalCache(tmp_project.load().cache_dir)
+    for i in range(4):
+        out = tmp_project.root / f"o{i}.txt"
+        assert out.read_text() == f"{second.id}\n"
+        assert cache.read_bytes(lock_entries[f"s{i}"].outs[f"o{i}.txt"]) == out.read_bytes()

@@ -215,3 +215,16 @@ def test_live_and_plain_views_render_every_state(capsys: pytest.CaptureFixture[s
     assert "hello" in err and "b[x=1]" in err
     assert "x b[x=1]: failed (0.20s): exited with code 1" in err
     assert "  [a] working" in err
+
+
+def test_output_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_project: TmpProject) -> None:
+    long = "data/" + "x" * 120 + ".csv"
+    tmp_project.gen({long: "1\n"})
+    tmp_project.config(stages={"a": {"cmd": "true", "deps": [long]}})
+    assert tmp_project.invoke("run").code == 0
+    tmp_project.gen({long: "2\n"})
+    assert f"a: would run: dep '{long}' changed\n" in tmp_project.invoke("run", "--dry-run").stdout
+    assert f"  - dep '{long}' changed\n" in tmp_project.invoke("status").stdout
+    help_text = tmp_project.invoke("run", "--help").stdout
+    assert ("assay run --profile ci         # the CI profile's stages with its param overrides"
+            in help_text)

@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+import sys
+from typing import TYPE_CHECKING, Any
+
 import typer
+from typer.core import TyperCommand
 
 from assay.cli import _context as ctx
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def escape(text: str) -> str:
     """Escape rich markup (stage names like ``train[model=rf]`` look like tags)."""
     return text.replace("[", "\\[")
+
+
+# Not a terminal (CI logs, pipes): lines are never wrapped, and help is laid out this wide.
+NON_TTY_WIDTH = 1000
+NON_TTY_HELP_WIDTH = 160
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """The shared console, or one that never wraps when the stream is not a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return ctx.err_console() if stderr else ctx.console()
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, soft_wrap=True, width=NON_TTY_WIDTH)
+
+
+class _WideHelpCommand(TyperCommand):
+    """Help laid out wide when stdout is not a terminal, so examples are not wrapped."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        if sys.stdout.isatty():
+            super().format_help(ctx, formatter)
+            return
+        from typer import rich_utils
+
+        previous = rich_utils.MAX_WIDTH
+        rich_utils.MAX_WIDTH = max(previous or 0, NON_TTY_HELP_WIDTH)
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            rich_utils.MAX_WIDTH = previous
 
 
 def run(
@@ -47,7 +86,7 @@ def run(
         if json_out:
             ctx.print_json(result.to_json())
             return
-        out = ctx.console()
+        out = _console()
         stale = [s for s in result.plan if s.stale]
         for state in result.plan:
             mark = "[yellow]would run[/]" if state.stale else "[dim]up to date[/]"
@@ -80,10 +119,11 @@ def run(
         for outcome in result.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        ctx.err_console().print(f"run {(result.run_id or '')[:8]}: {result.status} ({summary})")
+        err = _console(stderr=True)
+        err.print(f"run {(result.run_id or '')[:8]}: {result.status} ({summary})")
         for outcome in result.outcomes:
             if outcome.status == "failed":
-                ctx.err_console().print(
+                err.print(
                     f"[red]stage '{escape(outcome.stage)}' failed: {escape(outcome.reason)}[/]"
                 )
     if result.exit_code:
@@ -125,7 +165,7 @@ def status(
         ctx.print_json({"stale": [s.stage for s in states if s.stale],
                         "stages": [s.to_json() for s in states]})
         return
-    out = ctx.console()
+    out = _console()
     stale = [s for s in states if s.stale]
     if not stale:
         out.print(f"Pipeline is up to date ({len(states)} stages).")
@@ -185,10 +225,10 @@ def dag(
     for name, stage in graph.stages.items():
         if not stage.needs:
             add(tree, name, (name,))
-    ctx.console().print(tree)
+    _console().print(tree)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run")(run)
-    app.command("status")(status)
-    app.command("dag")(dag)
+    app.command("run", cls=_WideHelpCommand)(run)
+    app.command("status", cls=_WideHelpCommand)(status)
+    app.command("dag", cls=_WideHelpCommand)(dag)

@@ -32,6 +32,10 @@ class KindPlan:
     # champion an evaluation compares against: the pipeline resolves each to its model hash and
     # folds it into the cache key, so moving the alias makes the stage stale.
     aliases: list[str] = field(default_factory=list)
+    # Option paths (key tuples such as ``("hyperparams_for", "random_forest")``) this instance's
+    # result does not depend on, e.g. the settings of the other matrix candidates: they are left
+    # out of its cache key, and a param interpolated only there is not one of its params.
+    ignored_options: list[tuple[str, ...]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

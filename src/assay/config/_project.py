@@ -98,6 +98,35 @@ def _check_default_remote(config: AssayConfig, lines: dict[Loc, int], filename: 
     )
 
 
+DEFAULT_PROFILE = "default"  # the profile of a plain `assay run` (no --profile)
+
+
+def _check_stage_profiles(config: AssayConfig, lines: dict[Loc, int], filename: str) -> None:
+    """Every name in a stage's ``profiles:`` is ``default`` or a profile of ``profiles:``."""
+    from assay.config._errors import suggest
+
+    if DEFAULT_PROFILE in config.profiles:
+        line = lines.get(("profiles", DEFAULT_PROFILE), 0)
+        raise ConfigError(
+            f"{filename}:{line}: profiles.{DEFAULT_PROFILE}: '{DEFAULT_PROFILE}' is the built-in "
+            "profile of a plain `assay run`; it takes no overrides (put its values in "
+            "params.yaml) -- name this profile differently",
+            file=filename, line=line, key=f"profiles.{DEFAULT_PROFILE}",
+        )
+    known = [DEFAULT_PROFILE, *config.profiles]
+    for name, stage in config.stages.items():
+        for index, profile in enumerate(stage.profiles or []):
+            if profile in known:
+                continue
+            line = lines.get(("stages", name, "profiles", index)) or lines.get(
+                ("stages", name, "profiles"), 0)
+            raise ConfigError(
+                f"{filename}:{line}: stages.{name}.profiles: unknown profile '{profile}'"
+                f"{suggest(profile, known)} (profiles: {', '.join(sorted(known))})",
+                file=filename, line=line, key=f"stages.{name}.profiles", profile=profile,
+            )
+
+
 @dataclass(frozen=True)
 class Project:
     """A loaded project: its root folder, parsed config, and where its state lives."""
@@ -115,6 +144,7 @@ class Project:
         data, lines = read_yaml(path)
         config = load_model(path, AssayConfig, data=data, lines=lines)
         _check_plain_stages(config, lines, str(path))
+        _check_stage_profiles(config, lines, str(path))
         _check_default_remote(config, lines, str(path))
         return cls(root=root, config=config, lines=lines)
 

@@ -261,7 +261,13 @@ class TrainKind:
         deps = [_data_rel(ctx.root, options.data)]
         if options.validation:
             deps.append(_data_rel(ctx.root, options.validation))
-        return KindPlan(deps=deps, outs=[f"models/{slug}"], metrics=[f"metrics/{slug}.json"])
+        # make_estimator reads only this estimator's hyperparams_for entry: the other
+        # candidates' entries (and the params they use) must not make this one stale
+        used = {options.estimator, estimator_path(options.estimator)}
+        ignored: list[tuple[str, ...]] = [
+            ("hyperparams_for", key) for key in options.hyperparams_for if key not in used]
+        return KindPlan(deps=deps, outs=[f"models/{slug}"], metrics=[f"metrics/{slug}.json"],
+                        ignored_options=ignored)
 
     def run(self, options: TrainOptions, ctx: StageContext) -> int:
         train(options, ctx)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from assay.config import Project, StageConfig
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
+DEFAULT_PROFILE = "default"  # the profile of a plain `assay run`
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -42,6 +43,8 @@ class Stage:
     resources: dict[str, Any]
     owner: str | None
     profiles: list[str] | None
+    # option paths this instance's result does not depend on (its kind says so): not in the key
+    ignored_options: tuple[tuple[str, ...], ...] = ()
 
     @property
     def config_name(self) -> str:
@@ -62,7 +65,7 @@ class Stage:
         return {
             "cmd": self.cmd,
             "kind": self.kind,
-            "options": self.options,
+            "options": prune(self.options, self.ignored_options),
             "deps": sorted(self.deps),
             "outs": sorted(self.outs),
             "metrics": sorted(self.metrics),
@@ -139,13 +142,46 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def prune(options: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
+    """``options`` without the subtrees at ``paths`` (key tuples)."""
+    if not paths:
+        return options
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if (key,) in paths:
+            continue
+        below = tuple(p[1:] for p in paths if len(p) > 1 and p[0] == key)
+        out[key] = prune(value, below) if below and isinstance(value, dict) else value
+    return out
+
+
+def _is_under(path: tuple[str | int, ...], ignored: tuple[tuple[str, ...], ...]) -> bool:
+    return any(path[: len(p)] == p for p in ignored)
+
+
+Ref = tuple[tuple[str | int, ...] | None, str, Any]  # (option path or None, param label, value)
+
+
 class _Interpolator:
-    def __init__(self, *, stage: str, matrix: dict[str, Any], params: ParamsFiles, where: str):
+    def __init__(self, *, stage: str, matrix: dict[str, Any], params: ParamsFiles, where: str,
+                 declared: dict[str, str], files: list[str]):
         self.stage = stage
         self.matrix = matrix
         self.params = params
         self.where = where
-        self.used_params: list[str] = []
+        self.declared = declared  # key -> the params file the stage declared it from
+        self.files = files  # the project's params files, in lookup order
+        self.refs: list[Ref] = []
+        self._path: tuple[str | int, ...] | None = None
+
+    def _param(self, key: str) -> tuple[str, Any]:
+        """(label, value) of ``${params.KEY}`` (or ``${params.FILE:KEY}``)."""
+        file, sep, rest = key.partition(":")
+        if sep and rest:
+            return f"{file}:{rest}", self.params.value(rest, file=file, stage=self.stage)
+        file = self.declared.get(key) or self.params.find(key, self.files) or DEFAULT_PARAMS_FILE
+        value = self.params.value(key, file=file, stage=self.stage, others=self.files)
+        return (key if file == DEFAULT_PARAMS_FILE else f"{file}:{key}"), value
 
     def _value(self, expr: str) -> Any:
         expr = expr.strip()
@@ -165,9 +201,9 @@ class _Interpolator:
                 )
             return self.matrix[key]
         if expr.startswith("params."):
-            key = expr[len("params.") :]
-            self.used_params.append(key)
-            return self.params.value(key, stage=self.stage)
+            label, value = self._param(expr[len("params.") :])
+            self.refs.append((self._path, label, value))
+            return value
         raise PipelineError(
             f"{self.where}: stage '{self.stage}': unknown variable ${{{expr}}} "
             "(use ${matrix.KEY}, ${params.KEY}, ${stage} or ${stage_slug})",
@@ -178,16 +214,19 @@ class _Interpolator:
     def text(self, raw: str) -> str:
         return _VAR.sub(lambda m: _plain(self._value(m.group(1))), raw)
 
-    def any(self, raw: Any) -> Any:
+    def options(self, raw: Any, path: tuple[str | int, ...] = ()) -> Any:
+        """Interpolate kind options, remembering where each param is used."""
         if isinstance(raw, str):
-            whole = _VAR.fullmatch(raw.strip())
-            if whole:
-                return self._value(whole.group(1))
-            return self.text(raw)
+            self._path = path
+            try:
+                whole = _VAR.fullmatch(raw.strip())
+                return self._value(whole.group(1)) if whole else self.text(raw)
+            finally:
+                self._path = None
         if isinstance(raw, list):
-            return [self.any(v) for v in raw]
+            return [self.options(v, (*path, i)) for i, v in enumerate(raw)]
         if isinstance(raw, dict):
-            return {k: self.any(v) for k, v in raw.items()}
+            return {k: self.options(v, (*path, k)) for k, v in raw.items()}
         return raw
 
 
@@ -211,7 +250,8 @@ def _param_refs(raw: list[Any]) -> list[tuple[str, str]]:
 
 def _expand(
     project: Project, name: str, config: StageConfig, params: ParamsFiles, datasets: dict[str, str]
-) -> list[Stage]:
+) -> list[tuple[Stage, list[Ref]]]:
+    """The instances of one configured stage, each with the params its text refers to."""
     where = project.where("stages", name)
     if (config.cmd is None) == (config.kind is None):
         raise PipelineError(
@@ -223,13 +263,17 @@ def _expand(
         combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(
             *(config.matrix[k] for k in keys)
         )]
+    refs = _param_refs(list(config.params))
+    declared = {key: file for file, key in refs if file != DEFAULT_PARAMS_FILE}
+    files = list(dict.fromkeys([DEFAULT_PARAMS_FILE, *project.config.params]))
     out = []
     for matrix in combos:
         inst = instance_name(name, matrix)
-        interp = _Interpolator(stage=inst, matrix=matrix, params=params, where=where)
+        interp = _Interpolator(stage=inst, matrix=matrix, params=params, where=where,
+                               declared=declared, files=files)
         cmd = config.cmd if not isinstance(config.cmd, list) else " && ".join(config.cmd)
         stage_params: dict[str, Any] = {}
-        for file, key in _param_refs(list(config.params)):
+        for file, key in refs:
             label = key if file == DEFAULT_PARAMS_FILE else f"{file}:{key}"
             stage_params[label] = params.value(key, file=file, stage=inst)
 
@@ -242,34 +286,79 @@ def _expand(
                 result.append(_clean(text, stage=inst, what=what))
             return result
 
-        out.append(
-            Stage(
-                name=inst,
-                group=name if config.matrix else None,
-                matrix=matrix,
-                cmd=interp.text(cmd) if cmd is not None else None,
-                kind=config.kind,
-                options=interp.any(dict(config.model_extra or {})),
-                deps=paths(config.deps, "dep"),
-                outs=paths(config.outs, "out"),
-                metrics=paths(config.metrics, "metrics file"),
-                params=stage_params,
-                needs=list(config.needs),
-                env={k: interp.text(v) for k, v in config.env.items()},
-                timeout=config.timeout,
-                retries=config.retries,
-                resources=config.resources.model_dump(),
-                owner=config.owner,
-                profiles=config.profiles,
-            )
+        stage = Stage(
+            name=inst,
+            group=name if config.matrix else None,
+            matrix=matrix,
+            cmd=interp.text(cmd) if cmd is not None else None,
+            kind=config.kind,
+            options=interp.options(dict(config.model_extra or {})),
+            deps=paths(config.deps, "dep"),
+            outs=paths(config.outs, "out"),
+            metrics=paths(config.metrics, "metrics file"),
+            params=stage_params,
+            needs=list(config.needs),
+            env={k: interp.text(v) for k, v in config.env.items()},
+            timeout=config.timeout,
+            retries=config.retries,
+            resources=config.resources.model_dump(),
+            owner=config.owner,
+            profiles=config.profiles,
         )
-        for key in interp.used_params:
-            stage_params.setdefault(key, params.value(key, stage=inst))
+        out.append((stage, interp.refs))
     return out
 
 
-def _overlaps(a: str, b: str) -> bool:
-    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+def _scope_params(instances: dict[str, Stage], refs: dict[str, list[Ref]],
+                  extra: dict[str, dict[str, Any]]) -> dict[str, Stage]:
+    """Each instance's params: what its own text uses, plus the declared ones that no instance
+    of its group interpolates elsewhere (a script may read those from params.yaml itself).
+
+    So a matrix candidate is not made stale by a param only another candidate's options use.
+    """
+    by_group: dict[str, set[str]] = {}
+    relevant: dict[str, dict[str, Any]] = {}
+    for name, stage in instances.items():
+        used = {label: value for path, label, value in refs.get(name, [])
+                if path is None or not _is_under(path, stage.ignored_options)}
+        relevant[name] = used
+        group = by_group.setdefault(stage.config_name, set())
+        group.update(label for _, label, _ in refs.get(name, []))
+    scoped: dict[str, Stage] = {}
+    for name, stage in instances.items():
+        interpolated = by_group[stage.config_name]
+        own = relevant[name]
+        params = {k: v for k, v in stage.params.items() if k not in interpolated or k in own}
+        params.update(own)
+        for key, value in extra.get(name, {}).items():
+            params.setdefault(key, value)
+        scoped[name] = _replace(stage, params=params)
+    return scoped
+
+
+class _OutIndex:
+    """Outs by path, to find the outs a path overlaps (equal, above or below it) quickly."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, list[tuple[int, str, str]]] = {}
+        self.below: dict[str, list[tuple[int, str, str]]] = {}  # folder -> outs inside it
+        self.count = 0
+
+    def add(self, out: str, producer: str) -> None:
+        item = (self.count, out, producer)
+        self.count += 1
+        self.exact.setdefault(out, []).append(item)
+        parts = out.split("/")
+        for i in range(1, len(parts)):
+            self.below.setdefault("/".join(parts[:i]), []).append(item)
+
+    def overlapping(self, path: str) -> list[tuple[str, str]]:
+        """(out, producer) of every out equal to, containing or inside ``path``, in order."""
+        found = list(self.exact.get(path, [])) + list(self.below.get(path, []))
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            found.extend(self.exact.get("/".join(parts[:i]), []))
+        return [(out, producer) for _, out, producer in sorted(found)]
 
 
 def build_dag(
@@ -286,6 +375,8 @@ def build_dag(
         UsageError: an unknown profile.
     """
     config = project.config
+    if profile == DEFAULT_PROFILE:
+        profile = None
     overrides: dict[str, Any] = {}
     if profile is not None:
         if profile not in config.profiles:
@@ -294,7 +385,7 @@ def build_dag(
             known = sorted(config.profiles)
             raise UsageError(
                 f"Unknown profile '{profile}'{suggest(profile, known)}; profiles in assay.yaml: "
-                f"{', '.join(known) or '(none)'}",
+                f"{', '.join(known) or '(none)'} (and '{DEFAULT_PROFILE}', the plain assay run)",
                 profile=profile,
             )
         overrides = dict(config.profiles[profile].params)
@@ -303,21 +394,24 @@ def build_dag(
 
     instances: dict[str, Stage] = {}
     groups: dict[str, list[str]] = {}
+    refs: dict[str, list[Ref]] = {}
     for name, stage_config in config.stages.items():
-        if profile is not None and stage_config.profiles is not None and (
-            profile not in stage_config.profiles
+        if stage_config.profiles is not None and (
+            (profile or DEFAULT_PROFILE) not in stage_config.profiles
         ):
             continue
         expanded = _expand(project, name, stage_config, params, datasets)
         if stage_config.matrix:
-            groups[name] = [s.name for s in expanded]
-        for stage in expanded:
+            groups[name] = [s.name for s, _ in expanded]
+        for stage, used in expanded:
             instances[stage.name] = stage
+            refs[stage.name] = used
 
-    instances = _plan_kinds(project, instances, groups, params)
+    extra: dict[str, dict[str, Any]] = {}
+    instances = _plan_kinds(project, instances, groups, params, extra)
+    instances = _scope_params(instances, refs, extra)
     _check_needs(project, instances, groups)
-    _check_outs(instances)
-    producers = {out: s.name for s in instances.values() for out in s.all_outs}
+    index = _check_outs(instances)
     resolved: dict[str, Stage] = {}
     for stage in instances.values():
         needs: list[str] = []
@@ -327,12 +421,9 @@ def build_dag(
         implicit = [o for n in needs for o in instances[n].all_outs if o not in stage.deps]
         stage = _replace(stage, deps=[*stage.deps, *implicit])
         for dep in stage.deps:
-            for out, producer in producers.items():
-                if _overlaps(dep, out) and producer != stage.name:
-                    needs.append(producer)
-            if check_missing_deps and not any(_overlaps(dep, o) for o in producers) and not (
-                project.root / dep
-            ).exists():
+            overlapping = index.overlapping(dep)
+            needs.extend(producer for _, producer in overlapping if producer != stage.name)
+            if check_missing_deps and not overlapping and not (project.root / dep).exists():
                 raise PipelineError(
                     f"{project.where('stages', stage.config_name, 'deps')}: stage '{stage.name}' "
                     f"depends on '{dep}', which does not exist and no stage writes it",
@@ -357,8 +448,10 @@ def _replace(stage: Stage, **changes: Any) -> Stage:
 
 
 def _plan_kinds(
-    project: Project, instances: dict[str, Stage], groups: dict[str, list[str]], params: ParamsFiles
+    project: Project, instances: dict[str, Stage], groups: dict[str, list[str]],
+    params: ParamsFiles, extra: dict[str, dict[str, Any]],
 ) -> dict[str, Stage]:
+    """Apply each kind's plan; the params it adds (and alias pseudo-params) go to ``extra``."""
     if not any(s.kind for s in instances.values()):
         return instances
     from pydantic import ValidationError
@@ -401,16 +494,17 @@ def _plan_kinds(
                 instances_of=instances_of,
             ),
         )
-        extra_params = dict(stage.params)
+        added: dict[str, Any] = {}
         for key in plan.params:
-            extra_params.setdefault(key, params.value(key, stage=name))
+            added[key] = params.value(key, stage=name)
         if plan.aliases:
             from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, resolve_aliases
 
             for ref, model_hash in resolve_aliases(
                 project.store_url, list(plan.aliases), stage=name
             ).items():
-                extra_params[ALIAS_PARAM_PREFIX + ref] = model_hash
+                added[ALIAS_PARAM_PREFIX + ref] = model_hash
+        extra[name] = added
         instances[name] = _replace(
             stage,
             deps=list(dict.fromkeys([*stage.deps, *[_clean(d, stage=name, what="dep")
@@ -419,8 +513,8 @@ def _plan_kinds(
                                                     for o in plan.outs]])),
             metrics=list(dict.fromkeys([*stage.metrics, *[
                 _clean(m, stage=name, what="metrics file") for m in plan.metrics]])),
-            params=extra_params,
             needs=list(dict.fromkeys([*stage.needs, *plan.needs])),
+            ignored_options=tuple(tuple(p) for p in getattr(plan, "ignored_options", ())),
         )
     return instances
 
@@ -447,12 +541,13 @@ def _check_needs(project: Project, instances: dict[str, Stage], groups: dict[str
                 )
 
 
-def _check_outs(instances: dict[str, Stage]) -> None:
-    seen: list[tuple[str, str]] = []
+def _check_outs(instances: dict[str, Stage]) -> _OutIndex:
+    """No two stages write one out (or outs inside each other); returns the outs' index."""
+    index = _OutIndex()
     for stage in instances.values():
         for out in stage.all_outs:
-            for other_out, other in seen:
-                if other != stage.name and _overlaps(out, other_out):
+            for other_out, other in index.overlapping(out):
+                if other != stage.name:
                     raise PipelineError(
                         f"Stages '{other}' and '{stage.name}' both write '{out}'"
                         + ("" if out == other_out else f" (overlaps '{other_out}')")
@@ -460,7 +555,9 @@ def _check_outs(instances: dict[str, Stage]) -> None:
                         stage=stage.name,
                         out=out,
                     )
-            seen.append((out, stage.name))
+        for out in stage.all_outs:
+            index.add(out, stage.name)
+    return index
 
 
 def _toposort(stages: dict[str, Stage]) -> list[str]:

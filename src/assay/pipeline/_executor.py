@@ -5,23 +5,33 @@ executor (Ray) can replace the local process pool without touching the runner.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-import queue
+import selectors
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
+
+from assay.pipeline._watchdog import Watchdog
 
 KILL_GRACE_SECONDS = 3.0
+# Without pidfds (not Linux >= 5.3) a job's exit is noticed by polling at this interval.
+POLL_SECONDS = 0.01
+_READ_SIZE = 65536
 
 
 @dataclass(frozen=True)
 class Job:
-    """One attempt at running one stage instance."""
+    """One attempt at running one stage instance.
+
+    ``resources`` is the stage's ``resources:`` (``cpus``, ``memory``, ``gpus``) for the
+    executor to honour: the local pool accounts ``cpus`` in slots; a cluster executor passes
+    all three to its scheduler.
+    """
 
     stage: str
     command: str | list[str]  # a shell string, or argv
@@ -49,12 +59,16 @@ OutputSink = Callable[[str, str], None]  # (stage, line)
 
 
 class Executor(Protocol):
-    """Runs jobs concurrently. Every method is called from the runner's thread."""
+    """Runs jobs concurrently. Every method is called from the runner's thread.
+
+    ``slots`` is the capacity in CPUs: the runner starts a job only while the ``cpus`` of the
+    running jobs plus this one (each rounded up, at least 1; see :func:`slots_needed`) fit.
+    """
 
     slots: int
 
     def submit(self, job: Job) -> None:
-        """Start ``job`` (the runner never submits more than ``slots`` at once)."""
+        """Start ``job`` (the runner never submits more than ``slots`` worth at once)."""
         ...
 
     def wait(self, timeout: float) -> list[JobResult]:
@@ -70,42 +84,68 @@ class Executor(Protocol):
         ...
 
 
+def slots_needed(resources: dict[str, Any], capacity: int) -> int:
+    """Slots a job with ``resources`` takes: its cpus rounded up, at least 1, at most all."""
+    try:
+        cpus = float(resources.get("cpus") or 1)
+    except (TypeError, ValueError):
+        cpus = 1.0
+    return max(1, min(capacity, math.ceil(cpus)))
+
+
 @dataclass
 class _Running:
     job: Job
     proc: subprocess.Popen[bytes]
     started: float
-    log: IO[bytes]
-    reader: threading.Thread
+    log: Any  # an unbuffered binary file
+    pipe: int | None  # read end of the job's stdout+stderr (None once at EOF)
+    pidfd: int | None
+    deadline: float | None
+    partial: bytes = b""
     timed_out: bool = False
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the job's process group, SIGKILL it if it is still there after a grace period."""
+def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + KILL_GRACE_SECONDS
-    while proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+        os.killpg(pid, sig)
+
+
+def _pidfd(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return int(opener(pid))
+    except OSError:
+        return None
 
 
 class LocalExecutor:
-    """A pool of local subprocesses, each in its own process group (so kills reach children)."""
+    """A pool of local subprocesses, each in its own process group (so kills reach children).
 
-    def __init__(self, slots: int, *, on_output: OutputSink | None = None) -> None:
+    One selector in the runner's thread reads every job's output and notices every exit (via
+    pidfds on Linux), so there are no reader threads and no sleep-polling. A watchdog process
+    kills the jobs' process groups if the runner itself dies.
+
+    Resources: ``cpus`` takes that many of the ``slots`` (``-j``); ``memory`` and ``gpus`` are
+    not enforced locally (the job gets the whole machine).
+    """
+
+    def __init__(self, slots: int, *, on_output: OutputSink | None = None,
+                 watchdog: Watchdog | None = None) -> None:
         self.slots = max(1, slots)
         self.on_output = on_output
+        self.watchdog = watchdog if watchdog is not None else Watchdog()
         self._running: dict[int, _Running] = {}
-        self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
         self._done: list[JobResult] = []
+        self._selector = selectors.DefaultSelector()
+
+    # -- starting ---------------------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(job.log_path, "ab")  # noqa: SIM115 - closed when the job ends
+        log = open(job.log_path, "ab", buffering=0)  # noqa: SIM115 - closed when the job ends
         started = time.time()
         shell = isinstance(job.command, str)
         try:
@@ -127,66 +167,136 @@ class LocalExecutor:
                 JobResult(job, 127, started, time.time(), error=f"cannot start: {exc.strerror}")
             )
             return
-        reader = threading.Thread(target=self._pump, args=(job.stage, proc, log), daemon=True)
-        reader.start()
-        self._running[proc.pid] = _Running(job, proc, started, log, reader)
-
-    def _pump(self, stage: str, proc: subprocess.Popen[bytes], log: IO[bytes]) -> None:
+        self.watchdog.watch(proc.pid)
         assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            log.write(raw)
-            log.flush()
-            self._lines.put((stage, raw.decode(errors="replace").rstrip("\n")))
+        pipe = proc.stdout.fileno()
+        os.set_blocking(pipe, False)
+        entry = _Running(job, proc, started, log, pipe, _pidfd(proc.pid),
+                         time.monotonic() + job.timeout if job.timeout is not None else None)
+        self._running[proc.pid] = entry
+        self._selector.register(pipe, selectors.EVENT_READ, (proc.pid, "out"))
+        if entry.pidfd is not None:
+            self._selector.register(entry.pidfd, selectors.EVENT_READ, (proc.pid, "exit"))
 
-    def _drain_output(self) -> None:
-        while True:
-            try:
-                stage, line = self._lines.get_nowait()
-            except queue.Empty:
+    # -- output -----------------------------------------------------------------------------
+
+    def _emit(self, entry: _Running, data: bytes, *, final: bool = False) -> None:
+        if data:
+            entry.log.write(data)
+        if self.on_output is None:
+            return
+        text = entry.partial + data
+        *lines, entry.partial = text.split(b"\n")
+        if final and entry.partial:
+            lines.append(entry.partial)
+            entry.partial = b""
+        for raw in lines:
+            self.on_output(entry.job.stage, raw.decode(errors="replace").rstrip("\r"))
+
+    def _read(self, entry: _Running, *, limit: int = 64) -> None:
+        """Read what the job's pipe holds now (at most ``limit`` chunks); close it at EOF."""
+        for _ in range(limit):
+            if entry.pipe is None:
                 return
-            if self.on_output is not None:
-                self.on_output(stage, line)
+            try:
+                data = os.read(entry.pipe, _READ_SIZE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._selector.unregister(entry.pipe)
+                assert entry.proc.stdout is not None
+                entry.proc.stdout.close()
+                entry.pipe = None
+                return
+            self._emit(entry, data)
+
+    # -- ending -----------------------------------------------------------------------------
 
     def _finish(self, pid: int, code: int) -> None:
         entry = self._running.pop(pid)
-        entry.reader.join(timeout=5)
+        # the job is gone; what is still in the pipe is its last output (a background
+        # grandchild may hold the pipe open: it is not waited for)
+        self._read(entry)
+        if entry.pipe is not None:
+            self._selector.unregister(entry.pipe)
+            assert entry.proc.stdout is not None
+            entry.proc.stdout.close()
+            entry.pipe = None
+        if entry.pidfd is not None:
+            self._selector.unregister(entry.pidfd)
+            os.close(entry.pidfd)
+        self._emit(entry, b"", final=True)
+        self.watchdog.release(pid)
         entry.log.close()
         self._done.append(
             JobResult(entry.job, code, entry.started, time.time(), timed_out=entry.timed_out)
         )
 
+    def _reap(self, entry: _Running) -> None:
+        code = entry.proc.poll()
+        if code is not None:
+            self._finish(entry.proc.pid, code)
+
+    def _kill_timed_out(self, now: float) -> None:
+        late = [e for e in self._running.values() if e.deadline is not None and now >= e.deadline]
+        for entry in late:
+            entry.timed_out = True
+            entry.log.write(f"\nassay: timed out after {entry.job.timeout:g}s; killed\n".encode())
+        self._kill([e.proc for e in late])
+        for entry in late:
+            self._finish(entry.proc.pid, entry.proc.returncode
+                         if entry.proc.returncode is not None else -9)
+
+    def _kill(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        """SIGTERM the groups, SIGKILL what is left after the grace period, reap the leaders."""
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_SECONDS
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+
     def wait(self, timeout: float) -> list[JobResult]:
         deadline = time.monotonic() + timeout
-        while True:
-            now = time.time()
-            for pid, entry in list(self._running.items()):
-                code = entry.proc.poll()
-                if code is None and entry.job.timeout is not None and (
-                    now - entry.started > entry.job.timeout
-                ):
-                    entry.timed_out = True
-                    entry.log.write(
-                        f"\nassay: timed out after {entry.job.timeout:g}s; killed\n".encode()
-                    )
-                    _kill_group(entry.proc)
-                    code = entry.proc.returncode if entry.proc.returncode is not None else -9
-                if code is not None:
-                    self._finish(pid, code)
-            self._drain_output()
-            if self._done or not self._running or time.monotonic() >= deadline:
-                done, self._done = self._done, []
-                return done
-            time.sleep(0.002)
+        while not self._done and self._running:
+            now = time.monotonic()
+            self._kill_timed_out(now)
+            if self._done:
+                break
+            wake = min([deadline, *(e.deadline for e in self._running.values()
+                                    if e.deadline is not None)])
+            pause = max(0.0, wake - now)
+            if any(e.pidfd is None for e in self._running.values()):
+                pause = min(pause, POLL_SECONDS)
+            for key, _ in self._selector.select(pause):
+                pid, what = key.data
+                entry = self._running.get(pid)
+                if entry is None:
+                    continue
+                if what == "out":
+                    self._read(entry)
+                else:
+                    self._reap(entry)
+            for entry in [e for e in self._running.values() if e.pidfd is None]:
+                self._reap(entry)
+            if time.monotonic() >= deadline:
+                break
+        done, self._done = self._done, []
+        return done
 
     def cancel(self) -> list[Job]:
-        cancelled = []
-        for pid, entry in list(self._running.items()):
-            _kill_group(entry.proc)
-            self._finish(pid, entry.proc.returncode if entry.proc.returncode is not None else -15)
-            cancelled.append(entry.job)
-        self._drain_output()
+        entries = list(self._running.values())
+        self._kill([e.proc for e in entries])
+        for entry in entries:
+            code = entry.proc.returncode
+            self._finish(entry.proc.pid, code if code is not None else -15)
         self._done = []
-        return cancelled
+        return [e.job for e in entries]
 
     @property
     def running(self) -> int:
@@ -194,3 +304,5 @@ class LocalExecutor:
 
     def close(self) -> None:
         self.cancel()
+        self.watchdog.close()
+        self._selector.close()

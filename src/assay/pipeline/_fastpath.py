@@ -5,11 +5,16 @@ loading pydantic, SQLAlchemy, the object store or the CLI framework. Imports sta
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assay.config import Project
+    from assay.pipeline._dag import Dag
 
 FRESH_FILE = "fresh.json"
 
@@ -122,6 +127,8 @@ def try_noop(args: list[str]) -> int | None:
     eligible, profile = _profile(args)
     if not eligible:
         return None
+    if profile == "default":  # the built-in profile of a plain run
+        profile = None
     root = project_root()
     if root is None:
         return None
@@ -139,3 +146,35 @@ def try_noop(args: list[str]) -> int | None:
         return None
     sys.stdout.write(f"Pipeline is up to date ({count} stages); nothing to run.\n")
     return 0
+
+
+def write_fresh_marker(project: Project, dag: Dag) -> None:
+    """Remember that everything was fresh, for ``assay run``'s no-op fast path."""
+    from assay._atomic import write_text_atomic
+    from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
+    from assay.pipeline._params import params_files_of
+
+    paths = [p for s in dag.stages.values() for p in (*s.deps, *s.all_outs)]
+    files = params_files_of(project, dag)
+    body = {
+        "profile": dag.profile,
+        "inputs": fresh_inputs(project.root, files),
+        "params_files": files,
+        "paths": sorted(set(paths)),
+        "stats": stat_signature(project.root, paths),
+        "stages": list(dag.stages),
+        "store_url": project.store_url,
+        "aliases": {
+            key[len(ALIAS_PARAM_PREFIX) :]: value
+            for stage in dag.stages.values()
+            for key, value in stage.params.items()
+            if key.startswith(ALIAS_PARAM_PREFIX)
+        },
+    }
+    path = project.state_dir / "pipeline" / FRESH_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    markers: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        markers = json.loads(path.read_text())
+    markers[dag.profile or ""] = body
+    write_text_atomic(path, json.dumps(markers), durable=False)

@@ -80,10 +80,33 @@ def read_lock(root: Path) -> dict[str, LockEntry]:
         ) from None
 
 
+_ENTRY_TEXT: dict[int, tuple[LockEntry, str]] = {}
+
+
+def _entry_text(entry: LockEntry) -> str:
+    """``entry`` as it appears inside the lock file (memoised: entries are immutable, and a run
+    rewrites the lock after every group of finished stages)."""
+    known = _ENTRY_TEXT.get(id(entry))
+    if known is not None and known[0] is entry:
+        return known[1]
+    text = json.dumps(entry.to_json(), indent=2, sort_keys=True).replace("\n", "\n    ")
+    _ENTRY_TEXT[id(entry)] = (entry, text)
+    return text
+
+
+def render_lock(entries: dict[str, LockEntry]) -> str:
+    """The lock file's text: ``json.dumps(body, indent=2, sort_keys=True)`` plus a newline."""
+    if not entries:
+        return json.dumps({"stages": {}, "version": LOCK_VERSION}, indent=2) + "\n"
+    stages = ",\n".join(
+        f"    {json.dumps(name)}: {_entry_text(entries[name])}" for name in sorted(entries)
+    )
+    live = {id(e) for e in entries.values()}
+    for key in [k for k in _ENTRY_TEXT if k not in live]:
+        del _ENTRY_TEXT[key]
+    return f'{{\n  "stages": {{\n{stages}\n  }},\n  "version": {LOCK_VERSION}\n}}\n'
+
+
 def write_lock(root: Path, entries: dict[str, LockEntry]) -> None:
     """Replace the lock file atomically (temp file, fsync, rename, fsync dir)."""
-    body = {
-        "version": LOCK_VERSION,
-        "stages": {name: entries[name].to_json() for name in sorted(entries)},
-    }
-    write_text_atomic(root / LOCK_FILE, json.dumps(body, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(root / LOCK_FILE, render_lock(entries))

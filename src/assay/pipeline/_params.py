@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import ConfigError, PipelineError
+
+if TYPE_CHECKING:
+    from assay.config import Project
+    from assay.pipeline._dag import Dag
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 _MISSING = object()
@@ -82,17 +86,40 @@ class ParamsFiles:
             self._cache[file] = data
         return self._cache[file]
 
-    def value(self, key: str, *, file: str = DEFAULT_PARAMS_FILE, stage: str = "") -> Any:
-        """The value of ``key``; a missing key is a :class:`PipelineError` naming the stage."""
+    def find(self, key: str, files: list[str]) -> str | None:
+        """The first of ``files`` that holds ``key`` (None if none does)."""
+        for file in files:
+            if not is_missing(lookup(self.data(file), key)):
+                return file
+        return None
+
+    def value(self, key: str, *, file: str = DEFAULT_PARAMS_FILE, stage: str = "",
+              others: list[str] | None = None) -> Any:
+        """The value of ``key``; a missing key is a :class:`PipelineError` naming the stage
+        (and ``others``, the files that were searched too)."""
         found = lookup(self.data(file), key)
         if is_missing(found):
             from assay.config import suggest
 
             hint = suggest(key, sorted(flatten(self.data(file))))
             where = f"stage '{stage}' " if stage else ""
+            searched = list(dict.fromkeys([file, *(others or [])]))
             raise PipelineError(
-                f"{where}uses param '{key}', which is not in {file}{hint}",
+                f"{where}uses param '{key}', which is not in {' or '.join(searched)}{hint}",
                 stage=stage,
                 key=key,
             )
         return found
+
+
+def params_files_of(project: Project, dag: Dag) -> list[str]:
+    """Every params file the pipeline reads: params.yaml, ``params:`` and per-stage files."""
+    from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
+
+    files = [DEFAULT_PARAMS_FILE, *project.config.params]
+    for stage in dag.stages.values():
+        for label in stage.params:
+            file, sep, _ = label.partition(":")
+            if sep and not label.startswith(ALIAS_PARAM_PREFIX):
+                files.append(file)
+    return list(dict.fromkeys(files))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -9,12 +10,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._atomic import write_bytes_atomic
 from assay._identity import current_user
+from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from assay.objects import LocalCache
     from assay.store import Store
 
@@ -67,10 +74,53 @@ def environment_fingerprint() -> dict[str, Any]:
     }
 
 
+def _environment_key() -> str:
+    """What the fingerprint depends on, cheaply: the interpreter, the platform and the names of
+    the distributions' metadata folders on ``sys.path`` (``numpy-2.1.0.dist-info`` carries the
+    version, so installing, upgrading or removing a package changes the key)."""
+    import blake3
+
+    names: list[str] = []
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as items:
+                names.extend(f"{entry}/{i.name}" for i in items
+                             if i.name.endswith((".dist-info", ".egg-info", ".egg-link")))
+        except OSError:
+            continue
+    body = json.dumps([sys.version, sys.executable, platform.platform(), sorted(names)])
+    return blake3.blake3(body.encode()).hexdigest()
+
+
+def environment_memo_dir() -> Path:
+    """Where fingerprints are remembered per machine: ``$XDG_CACHE_HOME/assay`` (``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "assay" / "environments"
+
+
 def store_environment(cache: LocalCache) -> str:
-    """Save the fingerprint as an object; returns its hash (``runs.env_hash``)."""
-    body = json.dumps(environment_fingerprint(), sort_keys=True, indent=1).encode()
-    return cache.add_bytes(body, durable=False)
+    """Save the fingerprint as an object; returns its hash (``runs.env_hash``).
+
+    Listing every installed package's metadata is slow (a few hundred ms), so the fingerprint
+    is remembered per machine in :func:`environment_memo_dir`, keyed by what it depends on
+    (:func:`_environment_key`); a new project then only copies it into its cache.
+    """
+    memo = environment_memo_dir() / f"{_environment_key()}.json"
+    body: bytes | None = None
+    with contextlib.suppress(OSError):
+        body = memo.read_bytes()
+    if body is not None:
+        try:
+            json.loads(body)
+        except ValueError:
+            body = None  # torn or edited: compute it again
+    if body is None:
+        body = json.dumps(environment_fingerprint(), sort_keys=True, indent=1).encode()
+        with contextlib.suppress(OSError):
+            # only saves work: a lost memo means one more slow fingerprint
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(memo, body, durable=False)
+    return cache.add_bytes(body)  # durable: runs.env_hash refers to it
 
 
 def new_id() -> str:
@@ -94,132 +144,217 @@ def start_run(
     commit, dirty = git_state(root) if root is not None else (None, None)
     with store.write() as conn:
         conn.execute(
-            runs.insert().values(
-                id=run_id, name=name, kind=kind, trigger=trigger, status="running",
-                profile=profile, git_commit=commit, git_dirty=dirty, actor=current_user(),
-                env_hash=env_hash, started_at=time.time(), details=details or {},
-            )
+            runs.insert(),
+            [{"id": run_id, "name": name, "kind": kind, "trigger": trigger, "status": "running",
+              "profile": profile, "git_commit": commit, "git_dirty": dirty,
+              "actor": current_user(), "env_hash": env_hash, "started_at": time.time(),
+              "exit_code": None, "ended_at": None, "details": details or {}}],
         )
         store.record_event(f"run.{kind}.started", run_id, {"trigger": trigger}, conn=conn)
 
 
 def finish_run(store: Store, run_id: str, *, status: str, exit_code: int,
-               details: dict[str, Any] | None = None) -> None:
+               details: dict[str, Any] | None = None,
+               before: Callable[[Connection], None] | None = None) -> None:
+    """Record how run ``run_id`` ended (``before`` writes more in the same transaction)."""
     from assay.store.tables import runs
 
     values: dict[str, Any] = {"status": status, "ended_at": time.time(), "exit_code": exit_code}
     if details is not None:
         values["details"] = details
     with store.write() as conn:
+        if before is not None:
+            before(conn)
         conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
         store.record_event(f"run.{status}", run_id, {"exit_code": exit_code}, conn=conn)
 
 
-def start_stage_run(
-    store: Store,
-    *,
-    stage_run_id: str,
-    run_id: str,
-    stage: str,
-    group: str | None,
-    status: str,
-    cache_key: str | None,
-    attempt: int = 1,
-    log_path: str | None = None,
-    params: dict[str, Any] | None = None,
-    details: dict[str, Any] | None = None,
-    ended: bool = False,
-) -> None:
-    from assay.store.tables import params as params_table
-    from assay.store.tables import stage_runs
+def user_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` without the pipeline's pseudo-params (``@alias:...``: in the key, not a param)."""
+    return {k: v for k, v in params.items() if not k.startswith(ALIAS_PARAM_PREFIX)}
 
-    now = time.time()
-    with store.write() as conn:
-        conn.execute(
-            stage_runs.insert().values(
-                id=stage_run_id, run_id=run_id, stage=stage, group=group, status=status,
-                cache_key=cache_key, cached=status == "cached", attempt=attempt,
-                started_at=now, ended_at=now if ended else None,
-                exit_code=0 if ended else None, log_path=log_path, details=details or {},
-            )
+
+class _Statements:
+    """Statements built once per process (SQLAlchemy caches their compiled form)."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import bindparam, select
+
+        from assay.store.tables import artifacts, metrics, params, stage_runs
+
+        self.insert_stage_run = stage_runs.insert()
+        self.insert_param = params.insert()
+        self.insert_metric = metrics.insert()
+        self.insert_artifact = artifacts.insert()
+        where = stage_runs.c.id == bindparam("b_id")
+        self.finish = stage_runs.update().where(where).values(
+            status=bindparam("b_status"), ended_at=bindparam("b_ended_at"),
+            exit_code=bindparam("b_exit_code"))
+        self.finish_with_details = stage_runs.update().where(where).values(
+            status=bindparam("b_status"), ended_at=bindparam("b_ended_at"),
+            exit_code=bindparam("b_exit_code"), details=bindparam("b_details"))
+        self.logged_metrics = select(metrics.c.stage_run_id, metrics.c.key).where(
+            metrics.c.stage_run_id.in_(bindparam("b_ids", expanding=True))
         )
-        if params:
-            conn.execute(
-                params_table.insert(),
-                [
-                    {"stage_run_id": stage_run_id, "key": k, "value": json.dumps(v, default=str)}
-                    for k, v in params.items()
-                ],
-            )
 
 
-def finish_stage_run(
-    store: Store,
-    stage_run_id: str,
-    *,
-    status: str,
-    exit_code: int | None,
-    metrics: dict[str, float] | None = None,
-    artifacts: list[tuple[str, str, int, str]] | None = None,
-    details: dict[str, Any] | None = None,
-) -> None:
-    """Close a stage run; add metrics-file values not already logged and out artifacts."""
-    from sqlalchemy import select
+_STATEMENTS: list[_Statements] = []
 
-    from assay.store.tables import artifacts as artifacts_table
-    from assay.store.tables import metrics as metrics_table
-    from assay.store.tables import stage_runs
 
-    now = time.time()
-    values: dict[str, Any] = {"status": status, "ended_at": now, "exit_code": exit_code}
-    if details is not None:
-        values["details"] = details
-    with store.write() as conn:
-        conn.execute(stage_runs.update().where(stage_runs.c.id == stage_run_id).values(**values))
+def _statements() -> _Statements:
+    if not _STATEMENTS:
+        _STATEMENTS.append(_Statements())
+    return _STATEMENTS[0]
+
+
+@dataclass
+class StageRunBatch:
+    """Stage-run rows waiting to be written together, in one transaction.
+
+    A row that a running child refers to (its tracking calls add metrics to it) must be
+    committed before the child starts; finished-stage rows may wait for the next group commit.
+    """
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)
+    finishes: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.inserts or self.finishes)
+
+    def start(self, *, stage_run_id: str, run_id: str, stage: str, group: str | None,
+              status: str, cache_key: str | None, attempt: int = 1,
+              log_path: str | None = None, params: dict[str, Any] | None = None,
+              details: dict[str, Any] | None = None, ended: bool = False) -> None:
+        """Queue a new stage run (``ended`` for one that is complete at once: a cache hit)."""
+        now = time.time()
+        self.inserts.append({
+            "id": stage_run_id, "run_id": run_id, "stage": stage, "group": group,
+            "status": status, "cache_key": cache_key, "cached": status == "cached",
+            "attempt": attempt, "started_at": now, "ended_at": now if ended else None,
+            "exit_code": 0 if ended else None, "log_path": log_path, "details": details or {},
+        })
+        self.params.extend(
+            {"stage_run_id": stage_run_id, "key": k, "value": json.dumps(v, default=str)}
+            for k, v in user_params(params or {}).items()
+        )
+
+    def finish(self, stage_run_id: str, *, status: str, exit_code: int | None,
+               metrics: dict[str, float] | None = None,
+               artifacts: list[tuple[str, str, int, str]] | None = None,
+               details: dict[str, Any] | None = None) -> None:
+        """Queue closing a stage run, with metrics-file values and out artifacts."""
+        row: dict[str, Any] = {"b_id": stage_run_id, "b_status": status,
+                               "b_ended_at": time.time(), "b_exit_code": exit_code}
+        if details is not None:
+            row["b_details"] = details
+        self.finishes.append(row)
         if metrics:
-            logged = {
-                row.key
-                for row in conn.execute(
-                    select(metrics_table.c.key).where(metrics_table.c.stage_run_id == stage_run_id)
-                )
-            }
-            rows = [
-                {"stage_run_id": stage_run_id, "key": k, "value": float(v), "step": 0, "ts": now}
-                for k, v in metrics.items()
-                if k not in logged
-            ]
+            self.metrics[stage_run_id] = dict(metrics)
+        self.artifacts.extend(
+            {"stage_run_id": stage_run_id, "path": p, "hash": h, "size": s, "kind": k}
+            for p, h, s, k in artifacts or []
+        )
+
+    def write(self, conn: Connection) -> None:
+        """Execute everything queued inside ``conn``'s transaction (then :meth:`clear`)."""
+        st = _statements()
+        if self.inserts:
+            conn.execute(st.insert_stage_run, self.inserts)
+        if self.params:
+            conn.execute(st.insert_param, self.params)
+        plain = [r for r in self.finishes if "b_details" not in r]
+        detailed = [r for r in self.finishes if "b_details" in r]
+        if plain:
+            conn.execute(st.finish, plain)
+        if detailed:
+            conn.execute(st.finish_with_details, detailed)
+        if self.metrics:
+            logged = {(row[0], row[1]) for row in conn.execute(
+                st.logged_metrics, {"b_ids": list(self.metrics)})}
+            now = time.time()
+            rows = [{"stage_run_id": sid, "key": k, "value": float(v), "step": 0, "ts": now}
+                    for sid, values in self.metrics.items() for k, v in values.items()
+                    if (sid, k) not in logged]
             if rows:
-                conn.execute(metrics_table.insert(), rows)
-        if artifacts:
-            conn.execute(
-                artifacts_table.insert(),
-                [
-                    {"stage_run_id": stage_run_id, "path": p, "hash": h, "size": s, "kind": k}
-                    for p, h, s, k in artifacts
-                ],
-            )
+                conn.execute(st.insert_metric, rows)
+        if self.artifacts:
+            conn.execute(st.insert_artifact, self.artifacts)
+
+    def clear(self) -> None:
+        """Forget what was queued (once its transaction committed)."""
+        self.inserts, self.params, self.finishes = [], [], []
+        self.metrics, self.artifacts = {}, []
+
+    def commit(self, store: Store) -> None:
+        """Write everything queued in one transaction (nothing if the batch is empty)."""
+        if self:
+            with store.write() as conn:
+                self.write(conn)
+            self.clear()
 
 
-def read_metrics_file(path: Path) -> dict[str, float]:
-    """Numeric leaves of a JSON/YAML metrics file, flattened with dots ({} if unreadable)."""
+def start_stage_run(store: Store, **row: Any) -> None:
+    """Record a new stage run at once (see :meth:`StageRunBatch.start` for the fields)."""
+    batch = StageRunBatch()
+    batch.start(**row)
+    batch.commit(store)
+
+
+def finish_stage_run(store: Store, stage_run_id: str, **values: Any) -> None:
+    """Close a stage run at once (see :meth:`StageRunBatch.finish` for the fields)."""
+    batch = StageRunBatch()
+    batch.finish(stage_run_id, **values)
+    batch.commit(store)
+
+
+class MetricsFileError(ValueError):
+    """A declared metrics file that is not a JSON/YAML mapping."""
+
+
+def load_metrics_file(path: Path, *, name: str | None = None) -> dict[str, float]:
+    """Numeric leaves of a JSON/YAML metrics file, flattened with dots.
+
+    Raises:
+        MetricsFileError: the file cannot be read, is not valid JSON or YAML, or does not hold
+            a mapping (the message says which, for the stage's failure reason).
+    """
     from assay.pipeline._params import flatten
 
+    shown = name or path.name
     try:
         text = path.read_text()
-    except OSError:
-        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MetricsFileError(f"metrics file '{shown}' cannot be read: {exc}") from None
     data: Any
     try:
         data = json.loads(text)
-    except ValueError:
+    except ValueError as json_error:
         import yaml
 
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError:
-            return {}
+            raise MetricsFileError(
+                f"metrics file '{shown}' is not valid JSON or YAML ({json_error})"
+            ) from None
+    if not isinstance(data, dict):
+        got = "empty" if data is None else f"a {type(data).__name__}"
+        raise MetricsFileError(
+            f"metrics file '{shown}' must hold a mapping of metrics (it is {got})"
+        )
     return {
         k: float(v)
         for k, v in flatten(data).items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
+
+
+def read_metrics_file(path: Path) -> dict[str, float]:
+    """Like :func:`load_metrics_file`, but ``{}`` for a missing or malformed file."""
+    try:
+        return load_metrics_file(path)
+    except MetricsFileError:
+        return {}

@@ -33,14 +33,53 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> ``{"a.b": leaf}`` (an empty mapping is a leaf)."""
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_leaves(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _mapping_changes(what: str, old: Any, new: Any) -> list[str]:
+    """``option 'a.b' changed: 1 -> 2`` for every leaf that differs between two mappings."""
+    before, after = _leaves(old or {}), _leaves(new or {})
+    found = []
+    for key in sorted(set(before) | set(after), key=lambda k: (k not in before, k)):
+        if key not in after:
+            found.append(f"{what} '{key}' removed")
+        elif key not in before:
+            found.append(f"{what} '{key}' added ({_short(after[key])})")
+        elif before[key] != after[key]:
+            found.append(f"{what} '{key}' changed: {_short(before[key])} -> {_short(after[key])}")
+    return found
+
+
 def _definition_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    labels = {"cmd": "command", "kind": "kind", "options": "kind options", "deps": "deps list",
-              "outs": "outs list", "metrics": "metrics list", "params": "params list",
-              "env": "env"}
-    changed = [labels.get(k, k) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    """What differs between the definition recorded in the lock and the current one."""
     if not old:
         return ["definition changed"]
-    return [f"{what} changed" for what in changed] or ["definition changed"]
+    labels = {"cmd": "command", "kind": "kind", "deps": "deps list", "outs": "outs list",
+              "metrics": "metrics list"}
+    changed: list[str] = []
+    differing = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    for key in differing:
+        if key == "options":
+            changed.extend(_mapping_changes("option", old.get(key), new.get(key)))
+        elif key == "env":
+            changed.extend(_mapping_changes("env", old.get(key), new.get(key)))
+        elif key == "params":
+            # params that are new are reported with their values by stage_state
+            dropped = sorted(set(old.get(key) or []) - set(new.get(key) or []))
+            changed.extend(f"param '{p}' no longer used" for p in dropped
+                           if not p.startswith(ALIAS_PARAM_PREFIX))
+        else:
+            changed.append(f"{labels.get(key, key)} changed")
+    if not changed and differing != ["params"]:
+        return ["definition changed"]
+    return changed
 
 
 def stage_state(

@@ -1,0 +1,112 @@
+"""Turning a stage instance into a :class:`Job`: its command, environment, params file and, for
+built-in kinds, the context file ``python -m assay.pipeline.kind_exec`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay._atomic import write_text_atomic
+from assay.pipeline._executor import Job
+from assay.pipeline._run_cache import pipeline_dir
+
+if TYPE_CHECKING:
+    from assay.config import Project
+    from assay.pipeline._dag import Dag, Stage
+
+
+class JobFactory:
+    """Builds the jobs of one run (``run_id``) of ``dag``."""
+
+    def __init__(self, project: Project, dag: Dag, run_id: str) -> None:
+        self.project = project
+        self.dag = dag
+        self.run_id = run_id
+        self._params_path: Path | None = None
+        self._params_data: dict[str, Any] | None = None
+        self._base_env: dict[str, str] | None = None
+
+    def log_path(self, stage: Stage) -> Path:
+        return self.project.logs_dir / self.run_id / f"{stage.slug}.log"
+
+    def job(self, stage: Stage, *, stage_run_id: str, attempt: int) -> Job:
+        env = self._env(stage, stage_run_id)
+        command: str | list[str]
+        if stage.kind is not None:
+            env["ASSAY_STAGE_CONTEXT"] = str(self._kind_context(stage, stage_run_id))
+            command = [sys.executable, "-m", "assay.pipeline.kind_exec"]
+        else:
+            command = stage.cmd or ""
+        return Job(stage=stage.name, command=command, env=env, cwd=self.project.root,
+                   log_path=self.log_path(stage), timeout=stage.timeout,
+                   resources=stage.resources, attempt=attempt)
+
+    def _env(self, stage: Stage, stage_run_id: str) -> dict[str, str]:
+        if self._base_env is None:
+            base = dict(os.environ)
+            if self.dag.profile is not None:
+                base.update(self.project.config.profiles[self.dag.profile].env)
+            self._base_env = base
+        env = dict(self._base_env)
+        env.update(stage.env)
+        env.update({
+            "ASSAY_PROJECT": str(self.project.root),
+            "ASSAY_STORE_URL": self.project.store_url,
+            "ASSAY_RUN_ID": self.run_id,
+            "ASSAY_STAGE_RUN_ID": stage_run_id,
+            "ASSAY_STAGE": stage.name,
+            "ASSAY_PROFILE": self.dag.profile or "",
+            "ASSAY_PARAMS_FILE": str(self._params_file()),
+        })
+        return env
+
+    def _params(self) -> dict[str, Any]:
+        if self._params_data is None:
+            from assay.pipeline._params import ParamsFiles
+
+            self._params_data = ParamsFiles(self.project.root, self.dag.params_overrides).data()
+        return self._params_data
+
+    def _params_file(self) -> Path:
+        """params.yaml with the profile's overrides applied, as JSON (which YAML also reads)."""
+        if self._params_path is None:
+            path = pipeline_dir(self.project) / f"params-{self.dag.profile or 'default'}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(path, json.dumps(self._params(), indent=1, sort_keys=True,
+                                               default=str), durable=False)
+            self._params_path = path
+        return self._params_path
+
+    def _kind_context(self, stage: Stage, stage_run_id: str) -> Path:
+        upstream: dict[str, list[str]] = {}
+        config = self.project.config.stages.get(stage.config_name)
+        for need in config.needs if config is not None else []:
+            insts = self.dag.groups.get(need, [need])
+            upstream[need] = [o for i in insts if i in self.dag.stages
+                              for o in self.dag.stages[i].all_outs]
+        for need in stage.needs:
+            if need in self.dag.stages:
+                upstream.setdefault(need, self.dag.stages[need].all_outs)
+        body = {
+            "kind": stage.kind,
+            "options": stage.options,
+            "root": str(self.project.root),
+            "stage": stage.name,
+            "group": stage.group,
+            "matrix": stage.matrix,
+            "params": self._params(),
+            "profile": self.dag.profile,
+            "run_id": self.run_id,
+            "stage_run_id": stage_run_id,
+            "store_url": self.project.store_url,
+            "upstream_outs": upstream,
+            "report_dir": str(self.project.state_dir / "reports" / self.run_id / stage.slug),
+        }
+        path = pipeline_dir(self.project) / "contexts" / f"{stage_run_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(body, default=str), durable=False)
+        return path
