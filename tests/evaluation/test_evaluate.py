@@ -11,6 +11,7 @@ from xml.etree import ElementTree as ET
 import numpy as np
 import polars as pl
 import pytest
+from pydantic import ValidationError
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -143,9 +144,25 @@ def test_no_champion_skips_comparison_gates(world: Path) -> None:
     assert gate["passed"] is True and "no champion yet" in gate["detail"]
 
 
-def test_unknown_metric_in_a_gate_is_an_error_with_a_suggestion(world: Path) -> None:
-    with pytest.raises(EvaluationError, match=r"gates\[0\]: unknown metric 'roc_acu'.*roc_auc"):
-        evaluate(_options(gates=[{"metric": "roc_acu", "min": 0.5}]), _cands(world, "rf"), root=world)
+@pytest.mark.parametrize(
+    "overrides",
+    [{"gates": [{"metric": "roc_acu", "min": 0.5}]},
+     {"gates": [{"beats_champion": {"metric": "roc_acu"}}]},
+     {"select": {"metric": "roc_acu"}},
+     {"compare": ["roc_acu"]},
+     {"fairness": {"column": "gender", "metrics": ["roc_acu"]}}],
+    ids=["gate", "beats-champion", "select", "compare", "fairness"],
+)
+def test_a_misspelt_metric_is_refused_with_a_suggestion_before_anything_runs(
+    overrides: dict[str, Any],
+) -> None:
+    with pytest.raises(ValidationError, match=r"unknown metric 'roc_acu'; did you mean 'roc_auc'\?"):
+        _options(**overrides)
+
+
+def test_a_metric_of_another_task_is_refused_once_the_task_is_known(world: Path) -> None:
+    with pytest.raises(EvaluationError, match=r"gates\[0\]: unknown metric 'rmse'; known: accuracy"):
+        evaluate(_options(gates=[{"metric": "rmse", "max": 0.5}]), _cands(world, "rf"), root=world)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +170,7 @@ def test_unknown_metric_in_a_gate_is_an_error_with_a_suggestion(world: Path) -> 
     [
         ({"gates": [{"metric": "roc_auc", "min": 0.5, "dataset": "holdot"}]}, "unknown dataset 'holdot'"),
         ({"gates": [{"metric": "roc_auc", "min": 0.5, "slice": "neww"}]}, "unknown slice 'neww'"),
-        ({"select": {"metric": "f2"}}, "select: unknown metric 'f2'"),
+        ({"select": {"metric": "r2"}}, "select: unknown metric 'r2'"),
         ({"slices": {"bad": "tenure_months <"}}, "Slice 'bad' is not a valid expression"),
         ({"fairness": {"column": "race"}}, "has no fairness column 'race'"),
         ({"target": "churn"}, "has no target column 'churn'"),
@@ -341,3 +358,110 @@ def test_multiclass_candidates_get_macro_metrics(tmp_path: Path) -> None:
     comparison = gates["beats_champion(accuracy, min_delta=0)"]
     assert comparison["passed"] is False
     assert "supports binary classification and regression" in comparison["detail"]
+
+
+def _holdout_proba(world: Path, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(labels, positive-class probabilities, gender) of a candidate on the holdout data."""
+    from assay.models import load_package
+
+    frame = pl.read_parquet(world / "data" / "holdout.parquet")
+    proba = load_package(world / "models" / name).predict_proba(frame)[:, 1]
+    return frame["churned"].to_numpy(), proba, frame["gender"].to_numpy()
+
+
+@pytest.mark.parametrize("threshold", [0.2, 0.5, 0.7], ids=["t0.2", "t0.5", "t0.7"])
+def test_the_stage_threshold_decides_every_threshold_metric(world: Path, threshold: float) -> None:
+    options = EvaluateOptions.model_validate({
+        "candidates": ["train"], "datasets": {"holdout": "data/holdout.parquet"},
+        "target": "churned", "threshold": threshold, "fairness": {"column": "gender"},
+        "gates": [{"metric": "recall", "min": 0.0}],
+    })
+    result = evaluate(options, _cands(world, "rf"), root=world)
+    found = result.report["candidates"][0]["metrics"]["holdout"]["all"]
+    y, p, gender = _holdout_proba(world, "rf")
+    predicted = p >= threshold
+    assert {k: found[k] for k in ("tp", "fp", "fn", "tn")} == {
+        "tp": float(np.sum(predicted & (y == 1))), "fp": float(np.sum(predicted & (y == 0))),
+        "fn": float(np.sum(~predicted & (y == 1))), "tn": float(np.sum(~predicted & (y == 0))),
+    }
+    assert found["recall"] == pytest.approx(np.sum(predicted & (y == 1)) / np.sum(y == 1))
+    rates = result.report["candidates"][0]["fairness"]["holdout"]["groups"]
+    assert rates["female"]["selection_rate"] == pytest.approx(predicted[gender == "female"].mean())
+
+
+def test_model_size_gate_measures_the_package_files(world: Path) -> None:
+    from assay.models import read_package
+
+    size_mb = read_package(world / "models" / "rf").size_bytes / 1e6
+    files = sum(p.stat().st_size for p in (world / "models" / "rf").iterdir() if p.name != "model.json")
+    assert size_mb == files / 1e6
+    options = _options(gates=[{"metric": "model_size_mb", "max": size_mb * 2, "name": "roomy"},
+                              {"metric": "model_size_mb", "max": size_mb / 2, "name": "tight"}])
+    result = evaluate(options, _cands(world, "rf"), root=world)
+    gates = {g["gate"]: g for g in result.report["candidates"][0]["gates"]}
+    assert (gates["roomy"]["passed"], gates["tight"]["passed"]) == (True, False)
+    assert gates["tight"]["value"] == pytest.approx(size_mb)
+    assert gates["tight"]["detail"] == (
+        f"model_size_mb = {size_mb:.4g} on holdout/all, needs <= {size_mb / 2:g}"
+    )
+    assert result.passed is False
+
+
+def test_equalized_odds_gate_uses_the_largest_gap_in_tpr_or_fpr(world: Path) -> None:
+    y, p, gender = _holdout_proba(world, "rf")
+    predicted = p >= 0.5
+    tpr = {g: predicted[(gender == g) & (y == 1)].mean() for g in ("female", "male")}
+    fpr = {g: predicted[(gender == g) & (y == 0)].mean() for g in ("female", "male")}
+    expected = max(abs(tpr["female"] - tpr["male"]), abs(fpr["female"] - fpr["male"]))
+    assert expected > 0
+    options = _options(gates=[
+        {"metric": "equalized_odds_difference", "max": expected + 1e-9, "name": "fair enough"},
+        {"metric": "equalized_odds_difference", "max": expected / 2, "name": "stricter"},
+    ])
+    result = evaluate(options, _cands(world, "rf"), root=world)
+    gates = {g["gate"]: g for g in result.report["candidates"][0]["gates"]}
+    assert gates["fair enough"]["value"] == pytest.approx(expected)
+    assert (gates["fair enough"]["passed"], gates["stricter"]["passed"]) == (True, False)
+    assert result.failure_summary() == f"rf: stricter: {gates['stricter']['detail']}"
+
+
+def _markdown_cell(markdown: str, dataset: str, candidate: str, metric: str) -> str:
+    section = markdown.split(f"### {dataset}\n", 1)[1].split("\n### ", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in section.strip().splitlines()]
+    header = [c.strip() for c in rows[0]]
+    row = next(r for r in rows[2:] if r[0].strip() == candidate)
+    return row[header.index(metric)].strip()
+
+
+def test_markdown_shows_deltas_and_intervals_against_the_champion(world: Path) -> None:
+    options = _options(
+        compare=["roc_auc", "log_loss"],
+        gates=[{"beats_champion": {"metric": "roc_auc", "min_delta": 0.0}, "dataset": "holdout"}],
+    )
+    result = evaluate(options, _cands(world, "rf", "weak"), root=world,
+                      champion=_champion(world, "lr"))
+    report = result.report
+    markdown = to_markdown(report)
+    by_name = {c["candidate"]: c for c in report["candidates"]}
+    champion = by_name["champion (lr)"]["metrics"]["holdout"]["all"]
+    for name in ("rf", "weak"):
+        metrics = by_name[name]["metrics"]["holdout"]["all"]
+        for metric in ("roc_auc", "log_loss"):
+            iv = by_name[name]["comparison"]["holdout"][metric]
+            # the delta is the exact difference on the same rows, inside its interval
+            assert iv["delta"] == pytest.approx(metrics[metric] - champion[metric])
+            assert iv["low"] <= iv["delta"] <= iv["high"]
+            better = (iv["delta"] > 0) == (metric == "roc_auc")
+            arrow = "▲" if better else "▼"
+            assert _markdown_cell(markdown, "holdout", name, metric) == (
+                f"{metrics[metric]:.4f} ({iv['delta']:+.4f}{arrow} "
+                f"[{iv['low']:+.4f}, {iv['high']:+.4f}])"
+            )
+    assert _markdown_cell(markdown, "holdout", "champion (lr)", "roc_auc") == f"{champion['roc_auc']:.4f}"
+    assert _markdown_cell(markdown, "holdout", "weak", "roc_auc").split(" (")[1].startswith("-")
+    gate = by_name["weak"]["gates"][0]
+    assert (
+        f"| weak | beats_champion(roc_auc, min_delta=0) | holdout/all | {gate['value']:.4f} | "
+        "improvement_low > 0.0000 | ❌ fail |"
+    ) in markdown
+    assert f"- **weak**: {gate['detail']}" in markdown

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import polars as pl
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -151,3 +152,75 @@ def test_validation_data_is_scored_with_plain_metric_names(project: TmpProject) 
     assert metrics_written == 0
     written = json.loads((project.root / "metrics" / "train.json").read_text())
     assert 0.5 < written["roc_auc"] <= 1 and "accuracy" in written and "log_loss" in written
+
+
+def _with_holes(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every 5th tenure and every 7th contract missing."""
+    index = pl.int_range(pl.len())
+    return frame.with_columns(
+        pl.when(index % 5 == 0).then(None).otherwise(pl.col("tenure_months")).alias("tenure_months"),
+        pl.when(index % 7 == 0).then(None).otherwise(pl.col("contract")).alias("contract"),
+    )
+
+
+def test_missing_values_are_imputed_inside_the_saved_pipeline(project: TmpProject) -> None:
+    train = _with_holes(churn_frame(600))
+    train.write_parquet(project.root / "data" / "train.parquet")
+    options = _options(estimator="logistic_regression", hyperparams={"max_iter": 500},
+                       features=["tenure_months", "monthly_charges", "contract"], impute="median")
+    KIND.run(options, stage_context(project.root, project.load().store_url, "train"))
+    model = load_package(project.root / "models" / "train")
+    median = float(train["tenure_months"].median())  # type: ignore[arg-type]
+    rows = pl.DataFrame({
+        "tenure_months": [None, median, 30.0, 30.0], "monthly_charges": [70.0] * 4,
+        "contract": ["monthly", "monthly", None, "yearly"],
+    }, schema={"tenure_months": pl.Float64, "monthly_charges": pl.Float64, "contract": pl.String})
+    proba = model.predict_proba(rows)
+    assert np.isfinite(proba).all()
+    # a missing number is the training median
+    np.testing.assert_allclose(proba[0], proba[1])
+    # a missing category is a level of its own (it was seen in training), not a crash
+    assert not np.allclose(proba[2], proba[3])
+
+
+def test_without_imputation_missing_values_fail_training_clearly(project: TmpProject) -> None:
+    _with_holes(churn_frame(300)).write_parquet(project.root / "data" / "train.parquet")
+    options = _options(estimator="logistic_regression", impute="none", hyperparams={},
+                       features=["tenure_months", "monthly_charges"])
+    with pytest.raises(ModelError, match=r"Training sklearn.linear_model.LogisticRegression failed: .*NaN"):
+        KIND.run(options, stage_context(project.root, project.load().store_url, "train"))
+    assert not (project.root / "models" / "train").exists()
+
+
+@pytest.mark.slow
+def test_a_matrix_over_hyperparameters_trains_one_model_per_value(project: TmpProject) -> None:
+    project.config(
+        datasets={"train": "data/train.parquet"},
+        stages={"train": {
+            "kind": "train",
+            "matrix": {"depth": [1, 6], "trees": [3, 12]},
+            "estimator": "random_forest",
+            "hyperparams": {"max_depth": "${matrix.depth}", "n_estimators": "${matrix.trees}",
+                            "n_jobs": 1},
+            "data": "train", "target": "churned", "features": {"exclude": ["customer_id"]},
+            "seed": 5,
+        }},
+    )
+    result = project.invoke("run")
+    assert result.code == 0, result.output
+    found = {}
+    for slug in ("train-depth-1-trees-3", "train-depth-1-trees-12", "train-depth-6-trees-3",
+                 "train-depth-6-trees-12"):
+        package = load_package(project.root / "models" / slug).package
+        hyper = package.lineage["params"]["hyperparams"]
+        found[package.lineage["stage"]] = (hyper["max_depth"], hyper["n_estimators"])
+        assert package.name == "train"
+    assert found == {
+        "train[depth=1,trees=3]": (1, 3), "train[depth=1,trees=12]": (1, 12),
+        "train[depth=6,trees=3]": (6, 3), "train[depth=6,trees=12]": (6, 12),
+    }
+    scores = {
+        slug: json.loads((project.root / "metrics" / f"{slug}.json").read_text())["train_roc_auc"]
+        for slug in ("train-depth-1-trees-3", "train-depth-6-trees-12")
+    }
+    assert scores["train-depth-6-trees-12"] > scores["train-depth-1-trees-3"]  # deeper fits more

@@ -18,8 +18,9 @@ Speed (1,000 resamples of 100,000 rows well under a second) comes from three cho
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import EvaluationError
 
@@ -134,6 +135,31 @@ def _regression_columns(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.column_stack([err**2, np.abs(err), ape]).astype(np.float64)
 
 
+def resample_weights(
+    n: int, resamples: int, *, seed: int, dtype: Any = None
+) -> Iterator[np.ndarray]:
+    """The bootstrap's resamples as blocks of 0/1 weights (rows x resamples in the block).
+
+    A row's weight is one random bit: each resample is a random half of the rows (the weight 2
+    of the multiplier bootstrap, scaled to 1; every metric here is scale-free). Blocks hold at
+    most ~8 M weights, so memory stays bounded whatever ``n``; the same seed gives the same
+    resamples.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    chunk = max(8, min(-(-resamples // 8) * 8, (_CHUNK_CELLS // max(n, 1)) // 8 * 8))
+    # rows x resamples, so each resample is a contiguous column for the sparse products
+    weights = np.empty((n, chunk), dtype=dtype or np.float64)
+    done = 0
+    while done < resamples:
+        size = min(chunk, resamples - done)
+        raw = np.frombuffer(rng.bytes(n * (chunk // 8)), dtype=np.uint8).reshape(n, chunk // 8)
+        np.copyto(weights, np.unpackbits(raw, axis=1), casting="unsafe")
+        yield weights[:, :size]
+        done += size
+
+
 def paired_bootstrap(
     y: np.ndarray,
     candidate: np.ndarray,
@@ -182,8 +208,6 @@ def paired_bootstrap(
         raise EvaluationError("A champion comparison needs at least 2 rows", rows=n)
     if not 0 < confidence < 1:
         raise EvaluationError(f"confidence must be between 0 and 1, got {confidence}")
-    rng = np.random.default_rng(seed)
-    chunk = max(8, min(-(-resamples // 8) * 8, (_CHUNK_CELLS // n) // 8 * 8))
     diffs: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
     want_rank = False
     hists: list[tuple[object, int]] = []
@@ -209,17 +233,12 @@ def paired_bootstrap(
                 _regression_columns(y, champion),
                 y,
                 y * y,
+                (y != 0).astype(np.float64),  # MAPE skips rows with a zero target
                 np.ones(n),
             ]
         ).T.copy()
-    # rows x resamples, so each resample is a contiguous column for the sparse products
-    weights = np.empty((n, chunk), dtype=columns.dtype)
-    done = 0
-    while done < resamples:
-        size = min(chunk, resamples - done)
-        raw = np.frombuffer(rng.bytes(n * (chunk // 8)), dtype=np.uint8).reshape(n, chunk // 8)
-        np.copyto(weights, np.unpackbits(raw, axis=1), casting="unsafe")
-        sums = np.asarray(columns @ weights, dtype=np.float64).T[:size]
+    for weights in resample_weights(n, resamples, seed=seed, dtype=columns.dtype):
+        sums = np.asarray(columns @ weights, dtype=np.float64).T
         total = sums[:, -1]
         if task == "classification":
             positives = sums[:, 10]
@@ -228,7 +247,7 @@ def paired_bootstrap(
             if want_rank:
                 ranked = []
                 for matrix, nbins in hists:
-                    h = np.asarray(matrix @ weights, dtype=np.float64).T[:size]  # type: ignore[operator]
+                    h = np.asarray(matrix @ weights, dtype=np.float64).T  # type: ignore[operator]
                     ranked.append(_auc_from_hist(h[:, :nbins], h[:, nbins:]))
                 cand["roc_auc"], cand["pr_auc"] = ranked[0]
                 champ["roc_auc"], champ["pr_auc"] = ranked[1]
@@ -240,11 +259,10 @@ def paired_bootstrap(
                 with np.errstate(divide="ignore", invalid="ignore"):
                     out["rmse"] = np.sqrt(sums[:, offset] / total)
                     out["mae"] = sums[:, offset + 1] / total
-                    out["mape"] = sums[:, offset + 2] / total
+                    out["mape"] = np.nan_to_num(sums[:, offset + 2] / sums[:, 8])
                     out["r2"] = 1 - sums[:, offset] / sst
         for metric in metrics:
             diffs[metric].append(cand[metric] - champ[metric])
-        done += size
 
     alpha = (1 - confidence) / 2
     result = {}

@@ -162,6 +162,12 @@ def load_dataset(
     )
 
 
+def plain_value(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (so messages say 0, not np.int64(0))."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
 def label_indices(target: np.ndarray, classes: list[Any], *, dataset: str) -> np.ndarray:
     """Map target labels to class indices of a model.
 
@@ -173,7 +179,7 @@ def label_indices(target: np.ndarray, classes: list[Any], *, dataset: str) -> np
     present = np.unique(target)
     if present.size < 2:
         raise EvaluationError(
-            f"The target in dataset {dataset!r} has one class only ({present[0]!r}); "
+            f"The target in dataset {dataset!r} has one class only ({plain_value(present[0])!r}); "
             "classification metrics need both classes. Evaluate on more (or other) rows",
             dataset=dataset,
         )

@@ -191,6 +191,18 @@ def run_evaluation(
     return evaluation
 
 
+def empty_slices(report: dict[str, Any]) -> list[str]:
+    """One sentence per (dataset, slice) that selected no rows (reported, not an error)."""
+    found: list[str] = []
+    for cand in report["candidates"]:
+        for dataset, slices in cand["metrics"].items():
+            for name, metrics in slices.items():
+                line = f"slice {name!r} selected no rows on {dataset}"
+                if metrics.get("rows") == 0 and line not in found:
+                    found.append(line)
+    return found
+
+
 class EvaluateKind:
     """``kind: evaluate``: see the module docstring."""
 
@@ -245,6 +257,8 @@ class EvaluateKind:
             stage_run_id=ctx.stage_run_id,
         )
         report = evaluation.report
+        for note in empty_slices(report):
+            print(f"note: {note}", file=sys.stderr)
         ctx.report_dir.mkdir(parents=True, exist_ok=True)
         for produced in out_dir.iterdir():  # the run's own copy, next to its other reports
             shutil.copy2(produced, ctx.report_dir / produced.name)

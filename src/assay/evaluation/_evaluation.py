@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 from assay.errors import AssayError, EvaluationError
 from assay.evaluation._bootstrap import paired_bootstrap
 from assay.evaluation._curves import curve_points
-from assay.evaluation._data import EvalDataset, label_indices, load_dataset, slice_expression
+from assay.evaluation._data import (
+    EvalDataset,
+    label_indices,
+    load_dataset,
+    plain_value,
+    slice_expression,
+)
 from assay.evaluation._fairness import fairness_report
 from assay.evaluation._gates import comparable_metrics, run_gates, validate_options
 from assay.evaluation._metrics import (
@@ -263,7 +269,7 @@ def evaluate(
             if present.size < 2:
                 raise EvaluationError(
                     f"The target {options.target!r} in dataset {ds.name!r} has one class only "
-                    f"({present[0]!r}); classification metrics need both classes",
+                    f"({plain_value(present[0])!r}); classification metrics need both classes",
                     dataset=ds.name,
                 )
     names = [c.name for c in candidates]

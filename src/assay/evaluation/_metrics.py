@@ -30,6 +30,13 @@ CLASSIFICATION_METRICS = (
 REGRESSION_METRICS = ("rmse", "mae", "mape", "r2")
 COMMON_METRICS = ("rows", "latency_ms_per_row", "model_size_mb")
 FAIRNESS_METRICS = ("demographic_parity_difference", "equalized_odds_difference")
+#: Every metric name an evaluation of any task can produce.
+ALL_METRICS = (
+    *CLASSIFICATION_METRICS,
+    *REGRESSION_METRICS,
+    *COMMON_METRICS,
+    *FAIRNESS_METRICS,
+)
 LOWER_IS_BETTER = frozenset(
     {
         "log_loss",
@@ -193,11 +200,14 @@ def check_finite(values: np.ndarray, *, candidate: str, dataset: str) -> None:
     """Raise if predictions hold NaN or infinity.
 
     Raises:
-        EvaluationError: how many predictions are not finite.
+        EvaluationError: how many predictions (rows) are not finite.
     """
     import numpy as np
 
-    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    finite = np.isfinite(values)
+    if finite.ndim > 1:  # probabilities: a row is one prediction
+        finite = finite.all(axis=tuple(range(1, finite.ndim)))
+    bad = int(finite.size - np.count_nonzero(finite))
     if bad:
         raise EvaluationError(
             f"{bad} NaN or infinite prediction{'s' if bad > 1 else ''} from {candidate} on "

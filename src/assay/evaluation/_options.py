@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from assay.evaluation._metrics import ALL_METRICS
+
+
+def _known_metric(name: str) -> str:
+    """A metric some evaluation computes; typos are caught when assay.yaml is read (with the
+    line), not after training. Whether it fits the task is checked once the task is known."""
+    if name not in ALL_METRICS:
+        from assay.config import suggest
+
+        raise ValueError(f"unknown metric {name!r}{suggest(name, list(ALL_METRICS))}")
+    return name
+
+
+Metric = Annotated[str, AfterValidator(_known_metric)]
 
 
 class _Options(BaseModel):
@@ -14,7 +29,7 @@ class _Options(BaseModel):
 class BeatsChampion(_Options):
     """Pass only when the CI's lower bound of the improvement over the champion clears min_delta."""
 
-    metric: str
+    metric: Metric
     min_delta: float = 0.0
     confidence: float = Field(default=0.95, gt=0, lt=1)
 
@@ -22,7 +37,7 @@ class BeatsChampion(_Options):
 class MaxRegression(_Options):
     """Pass unless the candidate is worse than the champion by more than ``max_delta``."""
 
-    metric: str
+    metric: Metric
     max_delta: float = Field(default=0.0, ge=0)
 
 
@@ -35,7 +50,7 @@ class GateOptions(_Options):
     """
 
     name: str | None = None
-    metric: str | None = None
+    metric: Metric | None = None
     min: float | None = None
     max: float | None = None
     dataset: str | None = Field(default=None, description="default: the first dataset")
@@ -62,7 +77,7 @@ class GateOptions(_Options):
 class SelectOptions(_Options):
     """How the best passing candidate is chosen."""
 
-    metric: str | None = None
+    metric: Metric | None = None
     dataset: str | None = None
     slice: str = "all"
     mode: Literal["max", "min"] | None = None
@@ -80,7 +95,7 @@ class FairnessOptions(_Options):
     """Per-group metrics for a sensitive column, plus parity differences."""
 
     column: str
-    metrics: list[str] = Field(default_factory=lambda: ["accuracy", "recall", "precision"])
+    metrics: list[Metric] = Field(default_factory=lambda: ["accuracy", "recall", "precision"])
 
 
 class EvaluateOptions(_Options):
@@ -96,7 +111,7 @@ class EvaluateOptions(_Options):
     gates: list[GateOptions] = Field(default_factory=list)
     select: SelectOptions = Field(default_factory=SelectOptions)
     bootstrap: BootstrapOptions = Field(default_factory=BootstrapOptions)
-    compare: list[str] | None = Field(
+    compare: list[Metric] | None = Field(
         default=None, description="metrics compared with the champion (default: all comparable)"
     )
     allow_pickle: bool = False
