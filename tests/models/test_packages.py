@@ -227,3 +227,35 @@ def test_saving_replaces_an_existing_package_atomically(tmp_path: Path, frame: p
     assert first.path == second.path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
     assert type(load_package(second.path)._predictor.model.steps[-1][1]).__name__ == "RandomForestClassifier"
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    ["sklearn.ensemble.RandomForestClassifier", "xgboost.XGBClassifier", "lightgbm.LGBMClassifier"],
+    ids=["sklearn", "xgboost", "lightgbm"],
+)
+def test_the_same_model_is_the_same_package_object(
+    tmp_path: Path, frame: pl.DataFrame, estimator: str
+) -> None:
+    import importlib
+    import zipfile
+
+    from assay.objects import hash_tree
+
+    module, _, name = estimator.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    extra = {"verbose": -1} if module == "lightgbm" else {}
+    oids = []
+    for attempt in ("first", "second"):
+        model = fit_pipeline(cls(n_estimators=5, random_state=0, **extra), frame)
+        package = save_model(model, tmp_path / attempt, name="churn",
+                             input_example=frame.select(FEATURES).head(3),
+                             lineage={"root": tmp_path, "stage": "train"})
+        oids.append(hash_tree(package.path).oid)
+    assert oids[0] == oids[1]
+    skops_file = next((tmp_path / "first").glob("*.skops"))
+    with zipfile.ZipFile(skops_file) as archive:
+        infos = archive.infolist()
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}  # not the time of writing
+    names = [i.filename for i in infos]
+    assert names == [*(f"{k}.npy" for k in range(1, len(names))), "schema.json"]
