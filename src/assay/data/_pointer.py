@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +16,6 @@ if TYPE_CHECKING:
 POINTER_SUFFIX = ".assay"
 _HEADER = "# assay data pointer: commit this file; get the data with: assay data pull\n"
 _KEYS = ("oid", "size", "nfiles", "name", "exec")
-_SKIP_DIRS = {".git", ".assay", ".venv", ".venv-bench", "node_modules", "__pycache__"}
 
 
 @dataclass(frozen=True)
@@ -153,11 +151,10 @@ def _yaml_str(value: str) -> str:
 
 
 def find_pointers(root: Path) -> list[Path]:
-    """Every pointer file in the workspace (hidden tool folders skipped, tracked data not walked)."""
-    found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        pointer_names = {f for f in files if f.endswith(POINTER_SUFFIX)}
-        tracked = {n[: -len(POINTER_SUFFIX)] for n in pointer_names}
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and d not in tracked)
-        found.extend(Path(folder) / f for f in sorted(pointer_names))
-    return sorted(found)
+    """Every pointer file in the workspace (hidden tool folders skipped, tracked data not walked).
+
+    The walk itself lives with the console script's fast path, so both agree on what is tracked.
+    """
+    from assay._data_fastpath import find_pointers as walk
+
+    return walk(root)

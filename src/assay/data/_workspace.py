@@ -257,7 +257,10 @@ class Workspace:
         refuse_special(self.project, path)
         ds_name = self.dataset_name(path, name)
         pfile = pointer_path(path)
+        from assay import _data_fastpath as fast
+
         with self.locked():
+            signature = fast.data_signature(path)  # before the data is read: a later edit shows
             pointers = find_pointers(self.root)
             refuse_overlap(self.root, path, pointers)
             refuse_taken_name(self.project, path, ds_name, pointers)
@@ -265,6 +268,7 @@ class Workspace:
             previous = self._pointer_or_none(pfile)
             unchanged = self._unchanged(path, previous, ds_name, is_exec)
             if unchanged is not None:
+                self._remember_clean(rel, unchanged, ds_name, signature)
                 return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name,
                                  oid=unchanged.oid, size=unchanged.size,
                                  nfiles=unchanged.nfiles, changed=False,
@@ -285,10 +289,25 @@ class Workspace:
             write_pointer(pfile, Pointer(oid=stored.oid, size=stored.size,
                                          nfiles=stored.nfiles, name=ds_name, is_exec=is_exec))
             self._gitignore(rel)
+            if not lost:
+                self._remember_clean(rel, stored, ds_name, signature)
         return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name, oid=stored.oid,
                          size=stored.size, nfiles=stored.nfiles, changed=True, version=version,
                          rows=profile.rows if profile else None, mode=mode,
                          skipped_links=list(stored.skipped_links), quarantined=lost)
+
+    def _remember_clean(self, rel: str, stored: Stored, name: str,
+                        signature: list[Any] | None) -> None:
+        """Let ``assay data add REL`` on this exact data answer from the fast path next time."""
+        from assay import _data_fastpath as fast
+
+        if stored.skipped_links:
+            return  # the full path has more to say (which symlinks it skipped)
+        snap = fast.with_data_paths(fast.snapshot(self.root))
+        entry = fast.entry_for(self.root, rel, oid=stored.oid, name=name,
+                               objects=self._objects_of(stored.oid), signature=signature)
+        fast.write_marker(self.project.state_dir, snap, {rel: entry}, cache_dir=self.cache.root,
+                          replace_all=False)
 
     def _pointer_or_none(self, pfile: Path) -> Pointer | None:
         if not pfile.is_file():
@@ -385,7 +404,12 @@ class Workspace:
         """Per tracked path: ``ok``, ``modified``, ``missing``, ``not_in_cache``,
         ``not_pushed`` (only with ``remote``), or ``corrupt_pointer`` (with a ``reason``) when
         the pointer's size or file count contradicts its object (hand-edited)."""
+        from assay import _data_fastpath as fast
+
+        whole = raw is None and remote is None  # a clean answer can serve the fast path
+        snap = fast.with_data_paths(fast.snapshot(self.root)) if whole else None
         targets = self.targets(raw)
+        signatures = {t.rel: fast.data_signature(t.path) for t in targets} if whole else {}
         out: list[EntryStatus] = []
         wanted: dict[str, list[str]] = {}
         for t in targets:
@@ -429,6 +453,12 @@ class Workspace:
         for entry in out:
             if not entry.states:
                 entry.states.append("ok")
+        if snap is not None and out and all(e.is_clean for e in out):
+            fast.write_marker(self.project.state_dir, snap, {
+                e.path: fast.entry_for(self.root, e.path, oid=e.oid, name=e.name,
+                                       objects=wanted[e.path], signature=signatures[e.path])
+                for e in out
+            }, cache_dir=self.cache.root, replace_all=True)
         return out
 
     def pointer_error(self, t: Target, problem: str) -> PointerError:
