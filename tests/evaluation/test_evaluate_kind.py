@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -177,3 +178,34 @@ def test_the_evaluation_is_recorded_on_every_store_backend(project_on: TmpProjec
     store.close()
     assert row.passed is True and row.report["stage"] == "evaluate"
     assert [e.kind for e in events] == ["evaluation.completed"]
+
+
+def test_evaluation_reports_compare_by_content_not_timing(project: TmpProject, tmp_path: Path) -> None:
+    from assay.evaluation import EvaluationComparer
+
+    ctx = stage_context(project.root, project.load().store_url, "evaluate", upstream_outs=OUTS)
+    KIND.run(_options(gates=[{"metric": "latency_ms_per_row", "max": 1000}]), ctx)
+    recorded = project.root / "reports" / "evaluate"
+    report = json.loads((recorded / "evaluation.json").read_text())
+    rerun = tmp_path / "rerun"
+    rerun.mkdir()
+
+    def compare(changed: dict[str, Any], tolerance: float = 0.0) -> dict[str, Any] | None:
+        (rerun / "evaluation.json").write_text(json.dumps(changed))
+        return EvaluationComparer().compare(recorded, rerun, root=project.root, tolerance=tolerance)
+
+    slower = json.loads(json.dumps(report))
+    for cand in slower["candidates"]:
+        cand["metrics"]["holdout"]["all"]["latency_ms_per_row"] *= 3
+        cand["gates"][0]["value"] *= 3
+        cand["gates"][0]["detail"] = "latency quoted differently"
+    assert compare(slower) == {"equivalent": True, "detail": "same evaluation.json apart from "
+                               "timing metrics", "differences": []}
+    worse = json.loads(json.dumps(report))
+    worse["candidates"][1]["metrics"]["holdout"]["all"]["roc_auc"] -= 1e-6
+    found = compare(worse)
+    assert found is not None and found["equivalent"] is False
+    assert found["differences"] == ["candidates[1].metrics.holdout.all.roc_auc"]
+    assert (compare(worse, tolerance=1e-5) or {})["equivalent"] is True
+    assert EvaluationComparer().compare(recorded, tmp_path / "nothing", root=project.root,
+                                        tolerance=0.0) is None

@@ -158,3 +158,25 @@ def test_a_cmd_stage_model_that_differs_in_bytes_is_compared_by_predictions(
     assert out["detail"].startswith(detail)
     assert out["files_differ"] == ["model.skops"]
     assert (tmp_project.root / "models" / "custom" / "model.skops").read_bytes() == recorded
+
+
+@pytest.mark.slow
+def test_an_evaluate_stage_is_reproducible_apart_from_its_latency(tmp_project: TmpProject) -> None:
+    _train_data(tmp_project)
+    # one thread: a forest predicting in parallel may add its trees in any order (last bits)
+    single = {**TRAIN_STAGE, "hyperparams": {**TRAIN_STAGE["hyperparams"], "n_jobs": 1}}
+    tmp_project.config(stages={
+        "train": single,
+        "evaluate": {
+            "kind": "evaluate", "candidates": ["train"], "target": "churned",
+            "datasets": {"holdout": "data/holdout.parquet"},
+            "gates": [{"metric": "latency_ms_per_row", "max": 1000}, {"metric": "roc_auc", "min": 0.5}],
+            "bootstrap": {"resamples": 50},
+        },
+    })
+    assert tmp_project.invoke("run").code == 0
+    result = tmp_project.invoke("run", "--check-repro", "evaluate", "--json")
+    assert result.code == 0, result.output
+    out = json.loads(result.stdout)["stages"][0]["outs"]["reports/evaluate"]
+    assert (out["identical"], out["equivalent"]) == (False, True)
+    assert out["detail"] == "same evaluation.json apart from timing metrics"

@@ -131,12 +131,14 @@ def run(
 
 
 def _check_repro(stage: str, tolerance: float, profile: str | None, json_out: bool) -> None:
+    from assay.evaluation import EvaluationComparer
     from assay.models import PackageComparer
     from assay.pipeline import PlainReporter, QuietReporter, check_reproducibility
 
     reporter = QuietReporter() if json_out else PlainReporter(show_output=False)
     reports = check_reproducibility(ctx.project(), stage, tolerance=tolerance, profile=profile,
-                                    reporter=reporter, comparers=[PackageComparer()])
+                                    reporter=reporter,
+                                    comparers=[PackageComparer(), EvaluationComparer()])
     if json_out:
         ctx.print_json({"reproducible": all(r.reproducible for r in reports),
                         "stages": [r.to_json() for r in reports]})

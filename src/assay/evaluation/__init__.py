@@ -10,6 +10,7 @@ reports (JSON, Markdown, HTML with plots, JUnit XML).
 from __future__ import annotations
 
 from assay.evaluation._bootstrap import Interval, paired_bootstrap
+from assay.evaluation._compare import EvaluationComparer, compare_evaluations
 from assay.evaluation._evaluate_kind import (
     find_candidates,
     record_evaluation,
@@ -54,6 +55,7 @@ __all__ = [
     "Candidate",
     "EvaluateOptions",
     "Evaluation",
+    "EvaluationComparer",
     "FairnessOptions",
     "GateOptions",
     "GateResult",
@@ -61,6 +63,7 @@ __all__ = [
     "MaxRegression",
     "SelectOptions",
     "classification_metrics",
+    "compare_evaluations",
     "evaluate",
     "find_candidates",
     "is_higher_better",

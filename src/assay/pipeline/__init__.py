@@ -18,7 +18,13 @@ if TYPE_CHECKING:
     from assay.pipeline._kinds import get_kind, kind_refs
     from assay.pipeline._lock import LOCK_FILE, LockEntry, read_lock, write_lock
     from assay.pipeline._records import environment_fingerprint
-    from assay.pipeline._repro import ReproReport, check_reproducibility
+    from assay.pipeline._repro import (
+        TIMING_METRICS,
+        OutComparer,
+        ReproReport,
+        check_reproducibility,
+        is_timing_metric,
+    )
     from assay.pipeline._runner import (
         RunResult,
         StageOutcome,
@@ -38,6 +44,7 @@ _LAZY: dict[str, str] = {
     "LiveReporter": "assay.pipeline._view",
     "LocalExecutor": "assay.pipeline._executor",
     "LockEntry": "assay.pipeline._lock",
+    "OutComparer": "assay.pipeline._repro",
     "PlainReporter": "assay.pipeline._view",
     "QuietReporter": "assay.pipeline._view",
     "Reporter": "assay.pipeline._view",
@@ -46,6 +53,7 @@ _LAZY: dict[str, str] = {
     "Stage": "assay.pipeline._dag",
     "StageOutcome": "assay.pipeline._runner",
     "StageState": "assay.pipeline._status",
+    "TIMING_METRICS": "assay.pipeline._repro",
     "build_dag": "assay.pipeline._dag",
     "canonical_json": "assay.pipeline._cache_key",
     "check_reproducibility": "assay.pipeline._repro",
@@ -54,6 +62,7 @@ _LAZY: dict[str, str] = {
     "environment_fingerprint": "assay.pipeline._records",
     "get_kind": "assay.pipeline._kinds",
     "instance_name": "assay.pipeline._dag",
+    "is_timing_metric": "assay.pipeline._repro",
     "kind_refs": "assay.pipeline._kinds",
     "plan_pipeline": "assay.pipeline._runner",
     "read_lock": "assay.pipeline._lock",
@@ -64,6 +73,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "LOCK_FILE",
+    "TIMING_METRICS",
     "Dag",
     "Executor",
     "Job",
@@ -71,6 +81,7 @@ __all__ = [
     "LiveReporter",
     "LocalExecutor",
     "LockEntry",
+    "OutComparer",
     "PlainReporter",
     "QuietReporter",
     "Reporter",
@@ -87,6 +98,7 @@ __all__ = [
     "environment_fingerprint",
     "get_kind",
     "instance_name",
+    "is_timing_metric",
     "kind_refs",
     "plan_pipeline",
     "read_lock",
