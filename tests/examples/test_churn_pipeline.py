@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import run_assay
 
-AUTHOR = "demo@example.com"  # ml role in the example's team:
+AUTHOR = "demo@example.com"  # ml and platform roles in the example's team:
 PLATFORM = "plat@example.com"
 
 
@@ -54,7 +54,11 @@ def test_example_trains_registers_and_promotes_with_approval(tmp_path: Path) -> 
     assert refused.returncode == 1
     assert "lacks 1 approval from role 'platform'" in refused.stderr
     own = _assay(root, "models", "approve", "churn:1", "--for", "production")
-    assert own.returncode == 1 and "needs role 'platform'" in own.stderr
+    assert own.returncode == 1
+    assert own.stderr == (
+        "error: demo@example.com is the author of churn:1 and the policy for production forbids "
+        "approving one's own model; ask another member to approve\n"
+    )
     _ok(_assay(root, "models", "approve", "churn:1", "--for", "production", user=PLATFORM))
     assert "promoted churn@production -> v1" in _ok(
         _assay(root, "models", "promote", "churn:1", "--to", "production")

@@ -165,7 +165,8 @@ def test_lineage_shows_the_dataset_versions_a_pipeline_trained_on(
     ]
     assert [v["version"] for v in graph["datasets"][1]["versions"]] == [2]
     mermaid = lineage_mermaid(graph).splitlines()
-    assert '  ds1[("churn v2 dddddddddddd")]' in mermaid
+    assert '  ds0[("data/train.parquet cccccccccccc")]' in mermaid
+    assert '  ds1[("churn v2  data/churn.parquet dddddddddddd")]' in mermaid
     # each dataset points at the stage run that read it; the model comes out of train
     assert [line for line in mermaid if "-->" in line] == [
         "  run --> st0", "  run --> st1", "  run --> st2", "  run --> st3", "  run --> st4",
@@ -193,7 +194,7 @@ def test_lineage_cli_prints_data_then_run_then_model_then_aliases(
     assert lines[:14] == [
         "lineage of churn:1",
         "dataset versions",
-        "data/train.parquet  data/train.parquet  cccccccccccc  (train, not a recorded version)",
+        "data/train.parquet  cccccccccccc  (train, not a recorded version)",
         "churn v2  data/churn.parquet  dddddddddddd  (read by prepare)",
         f"run {run_id} (succeeded, by ana@example.com, commit ffffffffffff)",
         "stage runs",

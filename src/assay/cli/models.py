@@ -161,8 +161,7 @@ def _lineage_tree(graph: dict[str, Any]) -> Any:
         where = f"read by {ds['stage']}" if ds.get("stage") else f"{ds.get('role') or 'input'}"
         recorded = "" if ds.get("version") is not None else ", not a recorded version"
         data.add(escape(
-            f"{dataset_label(ds)}  {ds.get('path') or '-'}  {str(ds.get('oid') or '')[:12]}"
-            f"  ({where}{recorded})"
+            f"{dataset_label(ds)}  {str(ds.get('oid') or '')[:12]}  ({where}{recorded})"
         ))
     if not graph["datasets"]:
         data.add("none recorded")

@@ -51,9 +51,12 @@ def _dataset_entries(conn: Connection, mv: ModelVersion) -> list[dict[str, Any]]
 
 
 def dataset_label(ds: dict[str, Any]) -> str:
-    """``churn v1`` (or ``churn`` when the hash is not a recorded version)."""
-    name = ds.get("name") or ds.get("path") or "?"
-    return f"{name} v{ds['version']}" if ds.get("version") is not None else str(name)
+    """``churn v1  data/churn.parquet`` (no version when the hash is not a recorded one, and
+    the path only when the name is not the path already)."""
+    name = str(ds.get("name") or ds.get("path") or "?")
+    label = f"{name} v{ds['version']}" if ds.get("version") is not None else name
+    path = ds.get("path")
+    return f"{label}  {path}" if path and path != name else label
 
 
 def lineage(store: Store, ref: ModelRef | str) -> dict[str, Any]:
