@@ -7,7 +7,8 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,28 @@ class Store:
                     yield conn
             finally:
                 conn.close()
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Callable[[], AbstractContextManager[Connection]]]:
+        """One connection held for many short write transactions (a runner's records).
+
+        Yields ``transaction``: each ``with transaction() as conn:`` is one write transaction
+        (``BEGIN IMMEDIATE`` on SQLite), committed on success, like :meth:`write` but without
+        taking a connection from the pool each time.
+        """
+        self.migrate()
+        with self._translate_errors():
+            held = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+        try:
+
+            @contextlib.contextmanager
+            def transaction() -> Iterator[Connection]:
+                with self._translate_errors(), held.begin():
+                    yield held
+
+            yield transaction
+        finally:
+            held.close()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
