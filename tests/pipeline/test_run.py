@@ -228,3 +228,29 @@ def test_output_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_project: TmpPro
     help_text = tmp_project.invoke("run", "--help").stdout
     assert ("assay run --profile ci         # the CI profile's stages with its param overrides"
             in help_text)
+
+
+def test_run_records_are_the_same_on_every_store(project_on: TmpProject) -> None:
+    from sqlalchemy import select
+
+    from assay.store import open_store
+    from assay.store.tables import artifacts, metrics, params, runs, stage_runs
+
+    three_stages(project_on)
+    first = project_on.invoke("run", "--json")
+    assert first.code == 0, first.output
+    again = project_on.invoke("run", "--json", "--force", "prep")
+    assert again.code == 0, again.output
+    with open_store(project_on.store_url or "") as store, store.read() as conn:
+        assert sorted(conn.execute(select(runs.c.status)).scalars()) == ["succeeded"] * 2
+        rows = conn.execute(select(stage_runs.c.stage, stage_runs.c.status, stage_runs.c.cached,
+                                   stage_runs.c.details)).all()
+        assert sorted((r.stage, r.status, r.cached, r.details) for r in rows) == [
+            ("prep", "succeeded", False, {}), ("prep", "succeeded", False, {}),
+            ("report", "succeeded", False, {}), ("train[model=lr]", "succeeded", False, {}),
+            ("train[model=rf]", "succeeded", False, {})]
+        assert sorted(conn.execute(select(params.c.key, params.c.value)).all()) == [
+            ("prep.rows", "10"), ("prep.rows", "10"), ("train.trees", "5"), ("train.trees", "5")]
+        assert sorted(conn.execute(select(metrics.c.key, metrics.c.value)).all()) == [
+            ("acc", 0.75), ("acc", 0.75)]
+        assert len(conn.execute(select(artifacts.c.hash)).all()) == 7

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import typer
 from typer.core import TyperCommand
@@ -24,14 +25,39 @@ NON_TTY_WIDTH = 1000
 NON_TTY_HELP_WIDTH = 160
 
 
-def _console(*, stderr: bool = False) -> Console:
-    """The shared console, or one that never wraps when the stream is not a terminal."""
+_MARKUP = re.compile(r"(?<!\\)\[/?[a-z ]*\]")
+
+
+class _Lines(Protocol):
+    def print(self, text: str) -> None: ...
+
+
+class _PlainLines:
+    """Lines without rich markup, never wrapped (and without importing rich)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def print(self, text: str) -> None:
+        self.stream.write(_MARKUP.sub("", text).replace("\\[", "[") + "\n")
+        self.stream.flush()
+
+
+def _out(*, stderr: bool = False) -> _Lines:
+    """Where lines go: the shared rich console on a terminal, plain unwrapped text elsewhere."""
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
         return ctx.err_console() if stderr else ctx.console()
+    return _PlainLines(stream)
+
+
+def _console() -> Console:
+    """The shared console, or one that never wraps when stdout is not a terminal."""
+    if sys.stdout.isatty():
+        return ctx.console()
     from rich.console import Console
 
-    return Console(file=stream, highlight=False, soft_wrap=True, width=NON_TTY_WIDTH)
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=NON_TTY_WIDTH)
 
 
 class _WideHelpCommand(TyperCommand):
@@ -86,7 +112,7 @@ def run(
         if json_out:
             ctx.print_json(result.to_json())
             return
-        out = _console()
+        out = _out()
         stale = [s for s in result.plan if s.stale]
         for state in result.plan:
             mark = "[yellow]would run[/]" if state.stale else "[dim]up to date[/]"
@@ -119,7 +145,7 @@ def run(
         for outcome in result.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        err = _console(stderr=True)
+        err = _out(stderr=True)
         err.print(f"run {(result.run_id or '')[:8]}: {result.status} ({summary})")
         for outcome in result.outcomes:
             if outcome.status == "failed":
@@ -167,7 +193,7 @@ def status(
         ctx.print_json({"stale": [s.stage for s in states if s.stale],
                         "stages": [s.to_json() for s in states]})
         return
-    out = _console()
+    out = _out()
     stale = [s for s in states if s.stale]
     if not stale:
         out.print(f"Pipeline is up to date ({len(states)} stages).")

@@ -199,6 +199,19 @@ class _Statements:
 
 
 _STATEMENTS: list[_Statements] = []
+_JSON_COLUMNS = {"stage_runs": {"details"}}
+
+
+def _sqlite_insert(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    """``INSERT`` ``rows`` (dicts with the same keys) through the sqlite3 cursor."""
+    keys = list(rows[0])
+    names = ", ".join(f'"{k}"' for k in keys)
+    marks = ", ".join("?" * len(keys))
+    as_json = _JSON_COLUMNS.get(table, set())
+    cursor.executemany(
+        f'INSERT INTO "{table}" ({names}) VALUES ({marks})',
+        [tuple(json.dumps(r[k]) if k in as_json else r[k] for k in keys) for r in rows],
+    )
 
 
 def _statements() -> _Statements:
@@ -260,6 +273,11 @@ class StageRunBatch:
 
     def write(self, conn: Connection) -> None:
         """Execute everything queued inside ``conn``'s transaction (then :meth:`clear`)."""
+        if conn.dialect.name == "sqlite":
+            # the driver's executemany inside the same transaction: a runner writes these
+            # hundreds of times, and SQLAlchemy's statement machinery costs more than SQLite
+            self._write_sqlite(conn.connection.dbapi_connection)
+            return
         st = _statements()
         if self.inserts:
             conn.execute(st.insert_stage_run, self.inserts)
@@ -274,14 +292,48 @@ class StageRunBatch:
         if self.metrics:
             logged = {(row[0], row[1]) for row in conn.execute(
                 st.logged_metrics, {"b_ids": list(self.metrics)})}
-            now = time.time()
-            rows = [{"stage_run_id": sid, "key": k, "value": float(v), "step": 0, "ts": now}
-                    for sid, values in self.metrics.items() for k, v in values.items()
-                    if (sid, k) not in logged]
+            rows = self._metric_rows(logged)
             if rows:
                 conn.execute(st.insert_metric, rows)
         if self.artifacts:
             conn.execute(st.insert_artifact, self.artifacts)
+
+    def _metric_rows(self, logged: set[tuple[str, str]]) -> list[dict[str, Any]]:
+        now = time.time()
+        return [{"stage_run_id": sid, "key": k, "value": float(v), "step": 0, "ts": now}
+                for sid, values in self.metrics.items() for k, v in values.items()
+                if (sid, k) not in logged]
+
+    def _write_sqlite(self, dbapi: Any) -> None:
+        cursor = dbapi.cursor()
+        try:
+            if self.inserts:
+                _sqlite_insert(cursor, "stage_runs", self.inserts)
+            if self.params:
+                _sqlite_insert(cursor, "params", self.params)
+            for with_details in (False, True):
+                rows = [r for r in self.finishes if ("b_details" in r) == with_details]
+                if rows:
+                    sets = "status = ?, ended_at = ?, exit_code = ?" + (
+                        ", details = ?" if with_details else "")
+                    cursor.executemany(
+                        f"UPDATE stage_runs SET {sets} WHERE id = ?",
+                        [(r["b_status"], r["b_ended_at"], r["b_exit_code"],
+                          *([json.dumps(r["b_details"])] if with_details else []), r["b_id"])
+                         for r in rows])
+            if self.metrics:
+                ids = list(self.metrics)
+                marks = ", ".join("?" * len(ids))
+                logged = {(str(a), str(b)) for a, b in cursor.execute(
+                    f"SELECT stage_run_id, key FROM metrics WHERE stage_run_id IN ({marks})",
+                    ids)}
+                rows = self._metric_rows(logged)
+                if rows:
+                    _sqlite_insert(cursor, "metrics", rows)
+            if self.artifacts:
+                _sqlite_insert(cursor, "artifacts", self.artifacts)
+        finally:
+            cursor.close()
 
     def clear(self) -> None:
         """Forget what was queued (once its transaction committed)."""

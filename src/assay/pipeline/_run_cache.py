@@ -1,16 +1,18 @@
 """The run cache: cache key -> the outs a successful run produced, so a stage whose key was seen
-before (in the lock, or in ``.assay/pipeline/keys/``) is restored instead of run, from the local
-cache or pulled from the default remote.
+before (in the lock, or in ``.assay/pipeline/keys.db``) is restored instead of run, from the
+local cache or pulled from the default remote.
+
+The index only saves work: losing its last entries in a crash costs a rerun, never data, so it
+is a plain SQLite file written without syncs, one transaction per group commit of the runner.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from assay._atomic import write_text_atomic
 
 if TYPE_CHECKING:
     from assay.config import Project
@@ -24,15 +26,77 @@ def pipeline_dir(project: Project) -> Path:
 
 
 def run_cache_path(project: Project, key: str) -> Path:
+    """Where earlier versions kept one index entry per file (still read)."""
     return pipeline_dir(project) / "keys" / f"{key}.json"
 
 
-def remember_outs(project: Project, key: str, outs: dict[str, str]) -> None:
-    """Index ``outs`` under ``key`` (call once the objects are durable)."""
-    path = run_cache_path(project, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # an index entry only saves work; losing it in a crash costs a rerun, not data
-    write_text_atomic(path, json.dumps({"outs": outs}, sort_keys=True), durable=False)
+class RunCacheIndex:
+    """Cache key -> outs (out path -> object id) of the project's successful stage runs."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.path = pipeline_dir(project) / "keys.db"
+        self._conn: sqlite3.Connection | None = None
+        self._pending: dict[str, dict[str, str]] = {}
+        self._has_db: bool | None = None  # checked once: a run is the index's only writer
+        self._has_legacy = False
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            with contextlib.suppress(sqlite3.OperationalError):
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, outs TEXT NOT NULL)")
+            self._conn = conn
+        return self._conn
+
+    def get(self, key: str) -> dict[str, str] | None:
+        if key in self._pending:
+            return self._pending[key]
+        if self._has_db is None:
+            self._has_db = self.path.exists()
+            self._has_legacy = run_cache_path(self.project, "x").parent.is_dir()
+        with contextlib.suppress(sqlite3.Error, ValueError, TypeError, AttributeError):
+            if self._has_db:
+                row = self._connect().execute("SELECT outs FROM keys WHERE key = ?",
+                                              (key,)).fetchone()
+                if row is not None:
+                    return {str(k): str(v) for k, v in json.loads(row[0]).items()}
+        if self._has_legacy:
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+                body = json.loads(run_cache_path(self.project, key).read_text())
+                return {str(k): str(v) for k, v in body["outs"].items()}
+        return None
+
+    def put(self, key: str, outs: dict[str, str]) -> None:
+        """Remember ``outs`` under ``key`` (written by :meth:`flush`: call it once they are
+        durable in the cache)."""
+        self._pending[key] = dict(outs)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows = [(k, json.dumps(v, sort_keys=True)) for k, v in self._pending.items()]
+        with contextlib.suppress(sqlite3.Error):
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("INSERT OR REPLACE INTO keys (key, outs) VALUES (?, ?)", rows)
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                conn.execute("ROLLBACK")
+                raise
+        self._pending = {}
+        self._has_db = True
+
+    def close(self) -> None:
+        self.flush()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def has_object(cache: LocalCache, oid: str) -> bool:
@@ -58,13 +122,14 @@ def pull(project: Project, cache: LocalCache, oids: list[str]) -> bool:
 
 
 def restorable(project: Project, cache: LocalCache, stage: Stage, key: str,
-               entry: LockEntry | None) -> dict[str, str] | None:
+               entry: LockEntry | None, index: RunCacheIndex) -> dict[str, str] | None:
     """The outs stored for ``key`` if every one of them is (or can be made) available."""
     candidates: list[dict[str, str]] = []
     if entry is not None and entry.key == key:
         candidates.append(entry.outs)
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        candidates.append(dict(json.loads(run_cache_path(project, key).read_text())["outs"]))
+    indexed = index.get(key)
+    if indexed is not None:
+        candidates.append(indexed)
     for outs in candidates:
         if set(outs) != set(stage.all_outs):
             continue

@@ -185,38 +185,42 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
         executor = LocalExecutor(jobs or default_jobs(project), on_output=reporter.stage_output,
                                  watchdog=Watchdog(hold_fds=(lock_fd,)))
     interrupts = _Interrupts()
-    runner = Scheduler(project, dag, names, force=force, keep_going=keep_going,
-                       reporter=reporter, executor=executor, store=store, run_id=run_id,
-                       update_lock=update_lock, guard=interrupts.critical)
     status = "failed"
     exit_code = 1
-    with interrupts.installed():
-        try:
+    try:
+        with interrupts.installed(), store.writer() as transaction:
+            runner = Scheduler(project, dag, names, force=force, keep_going=keep_going,
+                               reporter=reporter, executor=executor, store=store,
+                               run_id=run_id, update_lock=update_lock,
+                               guard=interrupts.critical, transaction=transaction)
             try:
-                runner.run()
-            except KeyboardInterrupt:
-                with interrupts.critical():
-                    runner.interrupt()
-                status, exit_code = "interrupted", EXIT_INTERRUPTED
-                reporter.message("Interrupted: stages were stopped; no partial outs were cached")
-            if status != "interrupted":
-                failed = [o for o in runner.outcomes.values() if o.status not in FINAL_OK]
-                status, exit_code = ("failed", 1) if failed else ("succeeded", 0)
-        finally:
-            interrupts.depth += 1  # a second Ctrl-C must not cut the final records short
-            try:
-                if own_executor:
-                    executor.close()
-                runner.commit(force=True)
-                runner.hashes.save()
-                outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
-                finish_run(store, run_id, status=status, exit_code=exit_code,
-                           details={"stages": {o.stage: o.status for o in outcomes},
-                                    "runner": identity})
-                store.close()
+                try:
+                    runner.run()
+                except KeyboardInterrupt:
+                    with interrupts.critical():
+                        runner.interrupt()
+                    status, exit_code = "interrupted", EXIT_INTERRUPTED
+                    reporter.message(
+                        "Interrupted: stages were stopped; no partial outs were cached")
+                if status != "interrupted":
+                    failed = [o for o in runner.outcomes.values() if o.status not in FINAL_OK]
+                    status, exit_code = ("failed", 1) if failed else ("succeeded", 0)
             finally:
-                interrupts.depth -= 1
-                interrupts.pending = False
+                interrupts.depth += 1  # a second Ctrl-C must not cut the final records short
+                try:
+                    if own_executor:
+                        executor.close()
+                    runner.commit(force=True)
+                    runner.close()
+                    outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
+                    finish_run(store, run_id, status=status, exit_code=exit_code,
+                               details={"stages": {o.stage: o.status for o in outcomes},
+                                        "runner": identity})
+                finally:
+                    interrupts.depth -= 1
+                    interrupts.pending = False
+    finally:
+        store.close()
     if status == "succeeded" and whole and update_lock:
         write_fresh_marker(project, dag)
     return RunResult(run_id, status, exit_code, outcomes)

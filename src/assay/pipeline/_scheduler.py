@@ -8,9 +8,12 @@ and transactions, without bending the write ordering of RELIABILITY.md:
 - the outs of finished stages go into the cache without an fsync each; then, at most every
   ``GROUP_COMMIT_SECONDS`` (at once after a failure, and at the end), one sync makes them
   durable, one transaction records the finished stage runs with their metrics and artifacts,
-  ``assay.lock`` is replaced, and only then is a stage reported as finished.
+  and only then is a stage reported as finished;
+- ``assay.lock`` (a durable replace of the whole file) follows every ``LOCK_FLUSH_SECONDS``
+  and at the end, and only ever names objects synced before.
 
-A crash loses at most the last group: those stages were never reported and run again.
+A crash loses at most the last group: those stages were never reported and run again (a lock
+that lags behind the store only means a rerun).
 """
 
 from __future__ import annotations
@@ -30,15 +33,18 @@ from assay.pipeline._hashes import StatCache
 from assay.pipeline._jobs import JobFactory
 from assay.pipeline._lock import LockEntry, read_lock, write_lock
 from assay.pipeline._records import MetricsFileError, StageRunBatch, load_metrics_file, new_id
-from assay.pipeline._run_cache import remember_outs, restorable, restore
+from assay.pipeline._run_cache import RunCacheIndex, restorable, restore
 from assay.pipeline._status import StageState, stage_state
 from assay.pipeline._view import Reporter
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from assay.config import Project
     from assay.store import Store
 
-GROUP_COMMIT_SECONDS = 0.1
+GROUP_COMMIT_SECONDS = 0.2
+LOCK_FLUSH_SECONDS = 0.5
 IDLE_WAIT_SECONDS = 0.2
 FINAL_OK = ("succeeded", "up-to-date", "restored")
 
@@ -79,13 +85,15 @@ class Scheduler:
     """Runs ``names`` of ``dag`` on ``executor`` and records everything in ``store``.
 
     ``guard`` wraps the bookkeeping steps that must not be cut in half by Ctrl-C (the runner
-    defers the interrupt to the end of the step).
+    defers the interrupt to the end of the step); ``transaction`` opens each write transaction
+    (default: ``store.write``; the runner passes one of :meth:`Store.writer`).
     """
 
     def __init__(self, project: Project, dag: Dag, names: list[str], *, force: bool,
                  keep_going: bool, reporter: Reporter, executor: Executor, store: Store,
                  run_id: str, update_lock: bool = True,
                  guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+                 transaction: Callable[[], AbstractContextManager[Connection]] | None = None,
                  ) -> None:
         from assay.objects import LocalCache
 
@@ -100,9 +108,11 @@ class Scheduler:
         self.run_id = run_id
         self.update_lock = update_lock
         self.guard = guard
+        self._transaction = transaction or store.write
         self.cache = LocalCache(project.cache_dir)
         self.hashes = stat_cache(project)
         self.lock = read_lock(project.root)
+        self.index = RunCacheIndex(project)
         self.jobs = JobFactory(project, dag, run_id)
         self.outcomes: dict[str, StageOutcome] = {}
         self.running: dict[str, _Attempt] = {}
@@ -113,6 +123,7 @@ class Scheduler:
         self._after_commit: list[Callable[[], None]] = []
         self._unsynced = False
         self._lock_dirty = False
+        self._lock_written = 0.0
         self._pending_since: float | None = None
         self._commit_now = False
 
@@ -129,7 +140,8 @@ class Scheduler:
             self._record_cached(stage, state, "up-to-date", "up to date", t0)
             return
         if not self.force:
-            outs = restorable(self.project, self.cache, stage, state.key, self.lock.get(name))
+            outs = restorable(self.project, self.cache, stage, state.key, self.lock.get(name),
+                              self.index)
             if outs is not None:
                 restore(self.project, self.cache, outs)
                 self._write_entry(stage, state, outs)
@@ -184,7 +196,9 @@ class Scheduler:
         if not self._to_launch:
             return
         with self.guard():
-            self._starts.commit(self.store)
+            with self._transaction() as conn:
+                self._starts.write(conn)
+            self._starts.clear()
             jobs, self._to_launch = self._to_launch, []
         for job in jobs:
             self.reporter.stage_started(job.stage, job.attempt)
@@ -251,8 +265,7 @@ class Scheduler:
                               "metrics" if out in stage.metrics else "out"))
         if self.update_lock:
             self._write_entry(stage, run.state, outs)
-            key = run.state.key
-            self._after_commit.insert(0, lambda: remember_outs(self.project, key, outs))
+            self.index.put(run.state.key, outs)
         self._records.finish(run.stage_run_id, status="succeeded", exit_code=0,
                              metrics=metrics, artifacts=artifacts)
         self.outcomes[name] = StageOutcome(name, "succeeded", seconds, "", run.stage_run_id, 0,
@@ -284,8 +297,9 @@ class Scheduler:
 
     def commit(self, *, force: bool = False) -> None:
         """The group commit (when due, or ``force``): sync the new cache objects, record the
-        finished stage runs, write ``assay.lock``, then report."""
-        if self._pending_since is None and not self._starts:
+        finished stage runs, then report; ``assay.lock`` follows at most every
+        ``LOCK_FLUSH_SECONDS`` (and always with ``force``), only ever naming synced objects."""
+        if self._pending_since is None and not self._starts and not self._lock_dirty:
             return
         if not force and self._commit_due_in() > 0:
             return
@@ -296,20 +310,29 @@ class Scheduler:
                 sync_all()
                 self._unsynced = False
             if self._starts or self._records:
-                with self.store.write() as conn:
+                with self._transaction() as conn:
                     self._starts.write(conn)
                     self._records.write(conn)
                 self._starts.clear()
                 self._records.clear()
             self.hashes.flush()
+            self.index.flush()
             callbacks, self._after_commit = self._after_commit, []
-            if self._lock_dirty and self.update_lock:
-                write_lock(self.project.root, self.lock)
-            self._lock_dirty = False
             self._pending_since = None
             self._commit_now = False
+            now = time.monotonic()
+            if self._lock_dirty and (force or now - self._lock_written >= LOCK_FLUSH_SECONDS):
+                if self.update_lock:
+                    write_lock(self.project.root, self.lock)
+                self._lock_dirty = False
+                self._lock_written = now
         for callback in callbacks:
             callback()
+
+    def close(self) -> None:
+        """Release the stat cache and the run-cache index (after the final commit)."""
+        self.hashes.save()
+        self.index.close()
 
     # -- the loop -----------------------------------------------------------------------
 

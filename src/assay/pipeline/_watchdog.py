@@ -35,6 +35,7 @@ class Watchdog:
         if self._failed:
             return
         if self._proc is None:
+            _reap_detached()
             try:
                 self._proc = subprocess.Popen(
                     [sys.executable, "-I", "-S", str(Path(__file__)), str(GRACE_SECONDS)],
@@ -61,15 +62,23 @@ class Watchdog:
         self._send(f"-{pgid}\n")
 
     def close(self) -> None:
-        """Let the watchdog go (it kills whatever is still listed, normally nothing)."""
+        """Let the watchdog go: it kills whatever is still listed (normally nothing) and exits
+        on its own; the runner does not wait for that."""
         if self._proc is None:
             return
         proc, self._proc = self._proc, None
         with contextlib.suppress(OSError):
             assert proc.stdin is not None
             proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=GRACE_SECONDS + 5)
+        if proc.poll() is None:
+            _DETACHED.append(proc)  # reaped by a later watchdog of this process, if any
+
+
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
+
+def _reap_detached() -> None:
+    _DETACHED[:] = [p for p in _DETACHED if p.poll() is None]
 
 
 def _group_exists(pgid: int) -> bool:
