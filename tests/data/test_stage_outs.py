@@ -148,3 +148,13 @@ def test_a_corrupt_lock_file_is_a_clear_error(tmp_path: Path, text: str, reason:
     with pytest.raises(ConfigError, match=r"restore it from git") as info:
         stage_outs(tmp_path)
     assert str(info.value).startswith(reason)
+
+
+def test_gc_keeps_the_environment_a_run_recorded(tmp_project: TmpProject) -> None:
+    _pipeline(tmp_project)
+    assert _run(tmp_project)["prep"] == "succeeded"
+    run_id = json.loads(tmp_project.invoke("runs", "list", "--json").stdout)[0]["run_id"]
+    assert tmp_project.invoke("gc").code == 0
+    env = tmp_project.invoke("runs", "env", run_id)
+    assert env.code == 0, env.output
+    assert "python" in env.output.lower()

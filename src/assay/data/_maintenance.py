@@ -85,6 +85,7 @@ def roots(workspace: Workspace) -> set[str]:
             (tables.artifacts, "hash"),
             (tables.logged_models, "hash"),
             (tables.model_versions, "model_hash"),
+            (tables.runs, "env_hash"),  # assay runs env RUN reads it
         ):
             found.update(str(r[0]) for r in conn.execute(select(table.c[column])) if r[0])
     return {oid for oid in found if is_object_id(oid)}
