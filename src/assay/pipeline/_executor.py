@@ -144,6 +144,7 @@ class LocalExecutor:
     # -- starting ---------------------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
+        self.watchdog.start()
         job.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(job.log_path, "ab", buffering=0)  # noqa: SIM115 - closed when the job ends
         started = time.time()

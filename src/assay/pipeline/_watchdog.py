@@ -31,27 +31,32 @@ class Watchdog:
         self._proc: subprocess.Popen[bytes] | None = None
         self._failed = False
 
-    def _send(self, text: str) -> None:
-        if self._failed:
+    def start(self) -> None:
+        """Start the watchdog process (once; before the first job, so none escapes it)."""
+        if self._proc is not None or self._failed:
             return
+        _reap_detached()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(Path(__file__)), str(GRACE_SECONDS)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, pass_fds=self.hold_fds,
+                start_new_session=True,  # Ctrl-C on the terminal is the runner's to handle
+            )
+        except OSError:
+            self._failed = True  # jobs still run; they just lose this safety net
+
+    def _send(self, text: str) -> None:
+        self.start()
         if self._proc is None:
-            _reap_detached()
-            try:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-I", "-S", str(Path(__file__)), str(GRACE_SECONDS)],
-                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL, pass_fds=self.hold_fds,
-                    start_new_session=True,  # Ctrl-C on the terminal is the runner's to handle
-                )
-            except OSError:
-                self._failed = True  # jobs still run; they just lose this safety net
-                return
+            return
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.write(text.encode())
             self._proc.stdin.flush()
         except OSError:
             self._failed = True
+            self._proc = None
 
     def watch(self, pgid: int) -> None:
         """Kill group ``pgid`` if the runner dies before :meth:`release`."""
