@@ -254,3 +254,13 @@ def test_run_records_are_the_same_on_every_store(project_on: TmpProject) -> None
         assert sorted(conn.execute(select(metrics.c.key, metrics.c.value)).all()) == [
             ("acc", 0.75), ("acc", 0.75)]
         assert len(conn.execute(select(artifacts.c.hash)).all()) == 7
+
+
+def test_a_stage_rerun_after_a_change_is_up_to_date_afterwards(tmp_project: TmpProject) -> None:
+    three_stages(tmp_project)
+    assert tmp_project.invoke("run").code == 0
+    tmp_project.gen({"params.yaml": {"seed": 7, "prep": {"rows": 10}, "train": {"trees": 9}}})
+    assert tmp_project.invoke("run").code == 0  # reruns train[*], which have deps and entries
+    assert json.loads(tmp_project.invoke("status", "--json").stdout)["stale"] == []
+    assert set(_statuses(json.loads(tmp_project.invoke("run", "--json").stdout)).values()) == {
+        "up-to-date"}

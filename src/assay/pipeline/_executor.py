@@ -140,12 +140,16 @@ class LocalExecutor:
         self._running: dict[int, _Running] = {}
         self._done: list[JobResult] = []
         self._selector = selectors.DefaultSelector()
+        self._log_dirs: set[Path] = set()
+        self._deadlines = 0  # running jobs with a timeout
 
     # -- starting ---------------------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
         self.watchdog.start()
-        job.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if job.log_path.parent not in self._log_dirs:
+            job.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_dirs.add(job.log_path.parent)
         log = open(job.log_path, "ab", buffering=0)  # noqa: SIM115 - closed when the job ends
         started = time.time()
         shell = isinstance(job.command, str)
@@ -175,6 +179,7 @@ class LocalExecutor:
         entry = _Running(job, proc, started, log, pipe, _pidfd(proc.pid),
                          time.monotonic() + job.timeout if job.timeout is not None else None)
         self._running[proc.pid] = entry
+        self._deadlines += entry.deadline is not None
         self._selector.register(pipe, selectors.EVENT_READ, (proc.pid, "out"))
         if entry.pidfd is not None:
             self._selector.register(entry.pidfd, selectors.EVENT_READ, (proc.pid, "exit"))
@@ -217,6 +222,7 @@ class LocalExecutor:
 
     def _finish(self, pid: int, code: int) -> None:
         entry = self._running.pop(pid)
+        self._deadlines -= entry.deadline is not None
         # the job is gone; what is still in the pipe is its last output (a background
         # grandchild may hold the pipe open: it is not waited for)
         self._read(entry)
@@ -241,6 +247,8 @@ class LocalExecutor:
             self._finish(entry.proc.pid, code)
 
     def _kill_timed_out(self, now: float) -> None:
+        if self._deadlines == 0:
+            return
         late = [e for e in self._running.values() if e.deadline is not None and now >= e.deadline]
         for entry in late:
             entry.timed_out = True
@@ -269,8 +277,8 @@ class LocalExecutor:
             self._kill_timed_out(now)
             if self._done:
                 break
-            wake = min([deadline, *(e.deadline for e in self._running.values()
-                                    if e.deadline is not None)])
+            wake = deadline if not self._deadlines else min(
+                [deadline, *(e.deadline for e in self._running.values() if e.deadline is not None)])
             pause = max(0.0, wake - now)
             if any(e.pidfd is None for e in self._running.values()):
                 pause = min(pause, POLL_SECONDS)

@@ -18,6 +18,7 @@ that lags behind the store only means a rerun).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import shutil
@@ -115,6 +116,15 @@ class Scheduler:
         self.index = RunCacheIndex(project)
         self.jobs = JobFactory(project, dag, run_id)
         self.outcomes: dict[str, StageOutcome] = {}
+        selected = set(names)
+        self._order = {n: i for i, n in enumerate(names)}
+        self._waiting = {n: {m for m in dag.stages[n].needs if m in selected} for n in names}
+        self._dependents: dict[str, list[str]] = {}
+        for name, waiting in self._waiting.items():
+            for need in waiting:
+                self._dependents.setdefault(need, []).append(name)
+        self._pending = set(names)  # not started yet
+        self._ready = sorted((self._order[n], n) for n in names if not self._waiting[n])
         self.running: dict[str, _Attempt] = {}
         self.used_slots = 0
         self._to_launch: list[Job] = []
@@ -160,8 +170,8 @@ class Scheduler:
                             group=stage.group, status="cached", cache_key=state.key,
                             params=stage.params, ended=True, details={"reason": reason})
         seconds = time.monotonic() - t0
-        self.outcomes[stage.name] = StageOutcome(stage.name, status, seconds, reason,
-                                                 stage_run_id, 0, 0, state.key)
+        self._settle(StageOutcome(stage.name, status, seconds, reason, stage_run_id, 0, 0,
+                                  state.key))
         self._report(stage.name, status, seconds)
 
     def _report(self, name: str, status: str, seconds: float, detail: str = "") -> None:
@@ -245,9 +255,8 @@ class Scheduler:
                 self._report(name, "failed", seconds, reason + "; retrying")
                 self._submit(stage, run.state, attempt=run.attempt + 1)
                 return True
-            self.outcomes[name] = StageOutcome(name, "failed", seconds, reason,
-                                               run.stage_run_id, result.exit_code, run.attempt,
-                                               run.state.key)
+            self._settle(StageOutcome(name, "failed", seconds, reason, run.stage_run_id,
+                                      result.exit_code, run.attempt, run.state.key))
             self._report(name, "failed", seconds, f"{reason}; log: {result.job.log_path}")
             return self.keep_going
         outs: dict[str, str] = {}
@@ -268,20 +277,17 @@ class Scheduler:
             self.index.put(run.state.key, outs)
         self._records.finish(run.stage_run_id, status="succeeded", exit_code=0,
                              metrics=metrics, artifacts=artifacts)
-        self.outcomes[name] = StageOutcome(name, "succeeded", seconds, "", run.stage_run_id, 0,
-                                           run.attempt, run.state.key)
+        self._settle(StageOutcome(name, "succeeded", seconds, "", run.stage_run_id, 0,
+                                  run.attempt, run.state.key))
         self._report(name, "succeeded", seconds)
         return True
 
     def _write_entry(self, stage: Stage, state: StageState, outs: dict[str, str]) -> None:
-        from assay.pipeline._cache_key import definition_hash
-
-        definition = stage.definition()
         out_hashes = {o: h for o in stage.all_outs if (h := self.hashes.hash_path(o)) is not None}
         self.lock[stage.name] = LockEntry(
-            key=state.key, definition=definition_hash(definition), cmd=stage.cmd,
+            key=state.key, definition=state.definition_digest, cmd=stage.cmd,
             deps=state.dep_hashes, params=stage.params, outs=outs, out_hashes=out_hashes,
-            definition_body=_plain_json(definition),
+            definition_body=_plain_json(state.definition),
         )
         self._lock_dirty = True
         self._queued()
@@ -347,21 +353,31 @@ class Scheduler:
                     f"Stage '{stage.config_name}' asks for {cpus:g} cpus, but this run has "
                     f"{self.executor.slots} slots (-j); it runs alone on all of them")
 
-    def _schedule(self, pending: list[str], selected: set[str]) -> None:
-        for name in list(pending):
+    def _settle(self, outcome: StageOutcome) -> None:
+        """Record how a stage ended; stages waiting only for it become ready."""
+        self.outcomes[outcome.stage] = outcome
+        for other in self._dependents.get(outcome.stage, ()):
+            waiting = self._waiting[other]
+            waiting.discard(outcome.stage)
+            if not waiting and other in self._pending:
+                bisect.insort(self._ready, (self._order[other], other))
+
+    def _schedule(self) -> None:
+        """Start ready stages (in pipeline order) while their slots fit."""
+        for item in list(self._ready):
             if self.used_slots >= self.executor.slots:
                 return
+            name = item[1]
             stage = self.dag.stages[name]
-            needs = [n for n in stage.needs if n in selected]
-            if any(n not in self.outcomes for n in needs):
-                continue
             if self.used_slots + self._slots_of(stage) > self.executor.slots:
                 continue  # a smaller stage may fit meanwhile
-            pending.remove(name)
-            bad = [n for n in needs if self.outcomes[n].status not in FINAL_OK]
+            self._ready.remove(item)
+            self._pending.discard(name)
+            bad = [n for n in stage.needs
+                   if n in self.outcomes and self.outcomes[n].status not in FINAL_OK]
             if bad:
                 reason = f"upstream '{bad[0]}' did not succeed"
-                self.outcomes[name] = StageOutcome(name, "skipped", 0.0, reason)
+                self._settle(StageOutcome(name, "skipped", 0.0, reason))
                 self._report(name, "skipped", 0.0, reason)
                 continue
             with self.guard():
@@ -370,16 +386,14 @@ class Scheduler:
     def run(self) -> bool:
         """Run every selected stage; False if it stopped early (fail-fast)."""
         self._warn_about_resources()
-        pending = list(self.names)
-        selected = set(self.names)
         keep_scheduling = True
-        while pending or self.running:
+        while self._pending or self.running:
             if keep_scheduling:
-                self._schedule(pending, selected)
+                self._schedule()
             self._launch()
             self.commit()
             if not self.running:
-                if not keep_scheduling or not pending:
+                if not keep_scheduling or not self._ready:
                     break
                 continue
             for result in self.executor.wait(self._commit_due_in()):
@@ -391,8 +405,8 @@ class Scheduler:
             self.commit()
             if not keep_scheduling and not self.running:
                 break
-        for name in pending:
-            if name not in self.outcomes:
+        for name in self.names:
+            if name in self._pending:
                 self.outcomes[name] = StageOutcome(name, "skipped", 0.0, "not started")
         self.commit(force=True)
         return keep_scheduling
@@ -402,8 +416,8 @@ class Scheduler:
         seconds = time.monotonic() - run.started
         self._records.finish(run.stage_run_id, status=status, exit_code=None,
                              details={"reason": reason})
-        self.outcomes[name] = StageOutcome(name, status, seconds, reason, run.stage_run_id,
-                                           None, run.attempt, run.state.key)
+        self._settle(StageOutcome(name, status, seconds, reason, run.stage_run_id, None,
+                                  run.attempt, run.state.key))
         self._report(name, status, seconds, reason)
 
     def interrupt(self) -> None:

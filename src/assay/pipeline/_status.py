@@ -22,6 +22,8 @@ class StageState:
     stale: bool
     reasons: list[str] = field(default_factory=list)
     dep_hashes: dict[str, str | None] = field(default_factory=dict)
+    definition: dict[str, Any] = field(default_factory=dict)  # the resolved definition
+    definition_digest: str = ""  # its hash, as the lock records it
 
     def to_json(self) -> dict[str, Any]:
         return {"stage": self.stage, "stale": self.stale, "reasons": self.reasons,
@@ -93,10 +95,12 @@ def stage_state(
     dep_hashes = {dep: hashes.hash_path(dep) for dep in stage.deps}
     definition = stage.definition()
     key = compute_cache_key(definition, dep_hashes, stage.params)
+    definition_digest = definition_hash(definition)
     if entry is None:
-        return StageState(stage.name, key, True, ["never run"], dep_hashes)
+        return StageState(stage.name, key, True, ["never run"], dep_hashes, definition,
+                          definition_digest)
     reasons: list[str] = []
-    if entry.definition != definition_hash(definition):
+    if entry.definition != definition_digest:
         reasons.extend(_definition_changes(entry.definition_body, definition))
     for dep, digest in dep_hashes.items():
         if dep not in entry.deps:
@@ -132,7 +136,8 @@ def stage_state(
         reasons.append(f"upstream stage '{upstream}' is stale")
     if not reasons and entry.key != key:
         reasons.append("cache key changed")
-    return StageState(stage.name, key, bool(reasons), reasons, dep_hashes)
+    return StageState(stage.name, key, bool(reasons), reasons, dep_hashes, definition,
+                      definition_digest)
 
 
 def pipeline_status(
