@@ -264,3 +264,13 @@ def test_a_stage_rerun_after_a_change_is_up_to_date_afterwards(tmp_project: TmpP
     assert json.loads(tmp_project.invoke("status", "--json").stdout)["stale"] == []
     assert set(_statuses(json.loads(tmp_project.invoke("run", "--json").stdout)).values()) == {
         "up-to-date"}
+
+
+def test_the_default_profile_takes_the_no_op_fast_path_of_a_plain_run(
+    tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    three_stages(tmp_project)
+    assert tmp_project.invoke("run").code == 0
+    monkeypatch.chdir(tmp_project.root)
+    assert try_noop(["run", "--profile", "default"]) == 0
+    assert try_noop(["run", "--profile=default"]) == 0
