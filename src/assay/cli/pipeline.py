@@ -99,7 +99,7 @@ def run(
       assay run --check-repro train  # rerun train and compare outs and metrics
     """
     from assay.pipeline import PlainReporter, QuietReporter, run_pipeline
-    from assay.pipeline._records import TRIGGERS
+    from assay.pipeline import TRIGGERS
 
     if trigger is not None and trigger not in TRIGGERS:
         raise typer.BadParameter(f"must be one of {', '.join(TRIGGERS)}", param_hint="--trigger")

@@ -17,7 +17,13 @@ if TYPE_CHECKING:
     from assay.pipeline._executor import Executor, Job, JobResult, LocalExecutor
     from assay.pipeline._kinds import get_kind, kind_refs
     from assay.pipeline._lock import LOCK_FILE, LockEntry, read_lock, write_lock
-    from assay.pipeline._records import environment_fingerprint
+    from assay.pipeline._records import (
+        TRIGGERS,
+        detect_trigger,
+        environment_fingerprint,
+        git_state,
+        store_environment,
+    )
     from assay.pipeline._repro import (
         TIMING_METRICS,
         OutComparer,
@@ -54,13 +60,16 @@ _LAZY: dict[str, str] = {
     "StageOutcome": "assay.pipeline._runner",
     "StageState": "assay.pipeline._status",
     "TIMING_METRICS": "assay.pipeline._repro",
+    "TRIGGERS": "assay.pipeline._records",
     "build_dag": "assay.pipeline._dag",
     "canonical_json": "assay.pipeline._cache_key",
     "check_reproducibility": "assay.pipeline._repro",
     "compute_cache_key": "assay.pipeline._cache_key",
     "default_jobs": "assay.pipeline._runner",
+    "detect_trigger": "assay.pipeline._records",
     "environment_fingerprint": "assay.pipeline._records",
     "get_kind": "assay.pipeline._kinds",
+    "git_state": "assay.pipeline._records",
     "instance_name": "assay.pipeline._dag",
     "is_timing_metric": "assay.pipeline._repro",
     "kind_refs": "assay.pipeline._kinds",
@@ -68,12 +77,14 @@ _LAZY: dict[str, str] = {
     "read_lock": "assay.pipeline._lock",
     "run_pipeline": "assay.pipeline._runner",
     "slugify": "assay.pipeline._dag",
+    "store_environment": "assay.pipeline._records",
     "write_lock": "assay.pipeline._lock",
 }
 
 __all__ = [
     "LOCK_FILE",
     "TIMING_METRICS",
+    "TRIGGERS",
     "Dag",
     "Executor",
     "Job",
@@ -95,8 +106,10 @@ __all__ = [
     "check_reproducibility",
     "compute_cache_key",
     "default_jobs",
+    "detect_trigger",
     "environment_fingerprint",
     "get_kind",
+    "git_state",
     "instance_name",
     "is_timing_metric",
     "kind_refs",
@@ -104,6 +117,7 @@ __all__ = [
     "read_lock",
     "run_pipeline",
     "slugify",
+    "store_environment",
     "write_lock",
 ]
 

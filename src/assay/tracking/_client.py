@@ -295,7 +295,7 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
         from assay.config import Project
         from assay.errors import UsageError
         from assay.objects import LocalCache
-        from assay.pipeline._records import detect_trigger, git_state, store_environment
+        from assay.pipeline import detect_trigger, git_state, store_environment
         from assay.store import open_store
         from assay.store.tables import runs, stage_runs
 
