@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.pipeline._dag import Dag, Stage
@@ -226,7 +227,9 @@ class Scheduler:
         if result.error:
             return result.error
         if code != 0:
-            return f"exited with code {code}" + (" (command not found)" if code == 127 else "")
+            said = _last_error_line(result.job.log_path) if stage.kind is not None else None
+            return f"exited with code {code}" + (
+                " (command not found)" if code == 127 else f": {said}" if said else "")
         missing = [o for o in stage.all_outs if not (self.project.root / o).exists()]
         if missing:
             return f"declared out '{missing[0]}' was not written (or was deleted)"
@@ -433,3 +436,18 @@ class Scheduler:
 def _plain_json(value: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(json.dumps(value, default=str))
     return result
+
+
+def _last_error_line(log: Path, *, tail: int = 16_384) -> str | None:
+    """The last ``error: ...`` line a built-in kind printed (its one-line reason, with the
+    report path), so the run summary says why without opening the log."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, 2) - tail))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    for line in reversed(text.splitlines()):
+        if line.startswith("error: "):
+            return line[len("error: "):].strip()[:500] or None
+    return None
