@@ -51,3 +51,46 @@ def test_pipeline_registers_selected_model_then_promotes(tmp_project: TmpProject
     assert [s["stage"] for s in graph["stage_runs"]] == ["train", "evaluate", "register"]
     assert graph["datasets"][0]["path"] == "data/train.parquet"
     assert sorted(graph["aliases"]) == ["production", "staging"]
+
+
+@pytest.mark.slow
+def test_register_is_cached_per_store_so_a_new_store_gets_the_version(
+    tmp_project: TmpProject,
+) -> None:
+    root = tmp_project.root
+    (root / "data").mkdir()
+    churn_frame(400, seed=1).write_parquet(root / "data" / "train.parquet")
+    churn_frame(200, seed=2).write_parquet(root / "data" / "holdout.parquet")
+    tmp_project.config(stages={
+        "train": {"kind": "train", "estimator": "logistic_regression",
+                  "data": "data/train.parquet", "target": "churned",
+                  "features": ["tenure_months", "monthly_charges", "contract"]},
+        "evaluate": {"kind": "evaluate", "candidates": ["train"],
+                     "datasets": {"holdout": "data/holdout.parquet"}, "target": "churned",
+                     "bootstrap": {"resamples": 10}},
+        "register": {"kind": "register", "evaluation": "evaluate", "model": "churn"},
+    })
+
+    def stages(*args: str) -> dict[str, str]:
+        done = tmp_project.run("run", "--json", *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return {s["stage"]: s["status"] for s in json.loads(done.stdout)["stages"]}
+
+    def versions() -> list[int]:
+        shown = tmp_project.run("models", "versions", "churn", "--json")
+        return [v["version"] for v in json.loads(shown.stdout)] if shown.returncode == 0 else []
+
+    assert stages()["register"] == "succeeded" and versions() == [1]
+    # retraining gives the same package (byte-reproducible): registering it again is a no-op
+    assert stages("--force")["register"] == "succeeded"
+    assert versions() == [1]
+    # A fresh clone with its own local store: the cache and the lock say everything is done,
+    # but the registry is empty; only the store-bound stage runs again.
+    for suffix in ("", "-wal", "-shm"):
+        (root / ".assay" / f"assay.db{suffix}").unlink(missing_ok=True)
+    status = tmp_project.run("status")
+    assert "another metadata store" in status.stdout, status.stdout
+    assert stages() == {"train": "up-to-date", "evaluate": "up-to-date",
+                        "register": "succeeded"}
+    assert versions() == [1]
+    assert stages()["register"] == "up-to-date"

@@ -182,3 +182,19 @@ def test_sqlite_connections_are_reused_across_transactions(tmp_path: Path) -> No
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     store.close()
     assert len(seen) == 1
+
+
+def test_every_store_has_its_own_stable_instance_id(store_url: str, tmp_path: Path) -> None:
+    from assay.pipeline._aliases import STORE_ID_SQL
+    from assay.store import INSTANCE_SQL
+
+    assert STORE_ID_SQL == INSTANCE_SQL  # the fast path's copy of the query
+    created = open_store(store_url)
+    first = created.instance_id()
+    created.close()
+    assert open_store(store_url).instance_id() == first
+    migrated = Store(f"sqlite:///{tmp_path / 'migrated.db'}")
+    migrated.migrate(via_migrations=True)  # through 0002_store_identity
+    other = migrated.instance_id()
+    migrated.close()
+    assert len(first) == len(other) == 32 and first != other

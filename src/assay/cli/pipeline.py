@@ -98,8 +98,7 @@ def run(
       assay run --profile ci         # the CI profile's stages with its param overrides
       assay run --check-repro train  # rerun train and compare outs and metrics
     """
-    from assay.pipeline import PlainReporter, QuietReporter, run_pipeline
-    from assay.pipeline import TRIGGERS
+    from assay.pipeline import TRIGGERS, PlainReporter, QuietReporter, run_pipeline
 
     if trigger is not None and trigger not in TRIGGERS:
         raise typer.BadParameter(f"must be one of {', '.join(TRIGGERS)}", param_hint="--trigger")

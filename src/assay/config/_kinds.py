@@ -36,6 +36,10 @@ class KindPlan:
     # result does not depend on, e.g. the settings of the other matrix candidates: they are left
     # out of its cache key, and a param interpolated only there is not one of its params.
     ignored_options: list[tuple[str, ...]] = field(default_factory=list)
+    # True when the stage's effect lives in the metadata store (a registered model version),
+    # which its outs cannot restore: it is cached per store (the store's instance id is part of
+    # its cache key), so a new store, say a fresh clone's local one, runs it again.
+    store_effects: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,27 @@ from __future__ import annotations
 from assay.errors import PipelineError
 
 ALIAS_PARAM_PREFIX = "@alias:"
+# A kind whose effect lives in the metadata store (``KindPlan.store_effects``) gets this
+# pseudo-param: the store's instance id, so its cache is per store.
+STORE_PARAM = "@store:instance_id"
+# assay.store.INSTANCE_SQL, repeated here so the no-op fast path need not import the store.
+STORE_ID_SQL = "SELECT value FROM store_info WHERE key = 'instance_id'"
+
+
+def is_pseudo_param(key: str) -> bool:
+    """Alias and store pseudo-params: in the cache key, never recorded as a user's params."""
+    return key.startswith("@")
+
+
+def store_identity(store_url: str) -> str:
+    """The instance id of the store at ``store_url`` (created with its schema)."""
+    from assay.store import open_store
+
+    store = open_store(store_url)
+    try:
+        return store.instance_id()
+    finally:
+        store.close()
 
 # The same query in SQLAlchemy below and in plain sqlite3 in the no-op fast path.
 ALIAS_SQL = (

@@ -459,6 +459,8 @@ def _plan_kinds(
     from assay.config import PlanContext, config_error_from
     from assay.pipeline._kinds import get_kind
 
+    store_id: str | None = None  # resolved once, only if a kind has store effects
+
     def instances_of(name: str) -> list[str]:
         if name in groups:
             return list(groups[name])
@@ -504,6 +506,12 @@ def _plan_kinds(
                 project.store_url, list(plan.aliases), stage=name
             ).items():
                 added[ALIAS_PARAM_PREFIX + ref] = model_hash
+        if getattr(plan, "store_effects", False):
+            from assay.pipeline._aliases import STORE_PARAM, store_identity
+
+            if store_id is None:
+                store_id = store_identity(project.store_url)
+            added[STORE_PARAM] = store_id
         extra[name] = added
         instances[name] = _replace(
             stage,

@@ -98,6 +98,29 @@ def aliases_unchanged(marker: dict[str, Any]) -> bool:
     return True
 
 
+def store_unchanged(marker: dict[str, Any]) -> bool:
+    """True if the store is the one the fresh run used (same instance id; SQLite only)."""
+    import sqlite3
+
+    from assay.pipeline._aliases import STORE_ID_SQL
+
+    url = os.environ.get("ASSAY_STORE_URL", "").strip() or marker.get("store_url", "")
+    if url != marker.get("store_url") or not url.startswith("sqlite:///"):
+        return False
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return False
+    try:
+        row = conn.execute(STORE_ID_SQL).fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return row is not None and row[0] == marker["store_id"]
+
+
 def project_root(start: Path | None = None) -> Path | None:
     """The folder holding assay.yaml, from ``start``, ``ASSAY_PROJECT`` or the cwd, upwards."""
     env = os.environ.get("ASSAY_PROJECT")
@@ -141,6 +164,8 @@ def try_noop(args: list[str]) -> int | None:
             return None
         if marker.get("aliases") and not aliases_unchanged(marker):
             return None
+        if marker.get("store_id") and not store_unchanged(marker):
+            return None
         count = len(marker["stages"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -151,7 +176,7 @@ def try_noop(args: list[str]) -> int | None:
 def write_fresh_marker(project: Project, dag: Dag) -> None:
     """Remember that everything was fresh, for ``assay run``'s no-op fast path."""
     from assay._atomic import write_text_atomic
-    from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
+    from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, STORE_PARAM
     from assay.pipeline._params import params_files_of
 
     paths = [p for s in dag.stages.values() for p in (*s.deps, *s.all_outs)]
@@ -170,6 +195,8 @@ def write_fresh_marker(project: Project, dag: Dag) -> None:
             for key, value in stage.params.items()
             if key.startswith(ALIAS_PARAM_PREFIX)
         },
+        "store_id": next((stage.params[STORE_PARAM] for stage in dag.stages.values()
+                          if STORE_PARAM in stage.params), None),
     }
     path = project.state_dir / "pipeline" / FRESH_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

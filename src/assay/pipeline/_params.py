@@ -114,12 +114,12 @@ class ParamsFiles:
 
 def params_files_of(project: Project, dag: Dag) -> list[str]:
     """Every params file the pipeline reads: params.yaml, ``params:`` and per-stage files."""
-    from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
+    from assay.pipeline._aliases import is_pseudo_param
 
     files = [DEFAULT_PARAMS_FILE, *project.config.params]
     for stage in dag.stages.values():
         for label in stage.params:
             file, sep, _ = label.partition(":")
-            if sep and not label.startswith(ALIAS_PARAM_PREFIX):
+            if sep and not is_pseudo_param(label):
                 files.append(file)
     return list(dict.fromkeys(files))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay._atomic import write_bytes_atomic
 from assay._identity import current_user
-from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
+from assay.pipeline._aliases import is_pseudo_param
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -171,7 +171,7 @@ def finish_run(store: Store, run_id: str, *, status: str, exit_code: int,
 
 def user_params(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` without the pipeline's pseudo-params (``@alias:...``: in the key, not a param)."""
-    return {k: v for k, v in params.items() if not k.startswith(ALIAS_PARAM_PREFIX)}
+    return {k: v for k, v in params.items() if not is_pseudo_param(k)}
 
 
 class _Statements:

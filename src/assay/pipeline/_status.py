@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from assay.pipeline._aliases import ALIAS_PARAM_PREFIX
+from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, STORE_PARAM, is_pseudo_param
 from assay.pipeline._cache_key import compute_cache_key, definition_hash
 from assay.pipeline._dag import Dag, Stage
 from assay.pipeline._hashes import StatCache
@@ -76,7 +76,7 @@ def _definition_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             # params that are new are reported with their values by stage_state
             dropped = sorted(set(old.get(key) or []) - set(new.get(key) or []))
             changed.extend(f"param '{p}' no longer used" for p in dropped
-                           if not p.startswith(ALIAS_PARAM_PREFIX))
+                           if not is_pseudo_param(p))
         else:
             changed.append(f"{labels.get(key, key)} changed")
     if not changed and differing != ["params"]:
@@ -110,6 +110,11 @@ def stage_state(
         elif entry.deps[dep] != digest:
             reasons.append(f"dep '{dep}' changed")
     for key_name, value in stage.params.items():
+        if key_name == STORE_PARAM:
+            if entry.params.get(key_name, value) != value:
+                reasons.append("another metadata store (its registry effects are not in this "
+                               "store yet)")
+            continue
         if key_name.startswith(ALIAS_PARAM_PREFIX):
             if entry.params.get(key_name, value) != value:
                 ref = key_name[len(ALIAS_PARAM_PREFIX) :]

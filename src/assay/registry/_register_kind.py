@@ -61,6 +61,7 @@ class RegisterKind:
             deps=list(ctx.outs_of(options.evaluation)),
             outs=[f"reports/{stage_slug(ctx.stage)}"],
             needs=[options.evaluation],
+            store_effects=True,  # the registered version lives in the store, not in the outs
         )
 
     def run(self, options: RegisterOptions, ctx: StageContext) -> int:

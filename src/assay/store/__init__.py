@@ -9,6 +9,6 @@ CLI does not pay for SQLAlchemy at start-up.
 from __future__ import annotations
 
 from assay.store._engine import is_sqlite, sqlite_path
-from assay.store._store import HEAD_REVISION, Event, Store, open_store
+from assay.store._store import HEAD_REVISION, INSTANCE_SQL, Event, Store, open_store
 
-__all__ = ["HEAD_REVISION", "Event", "Store", "is_sqlite", "open_store", "sqlite_path"]
+__all__ = ["HEAD_REVISION", "INSTANCE_SQL", "Event", "Store", "is_sqlite", "open_store", "sqlite_path"]

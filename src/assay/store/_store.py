@@ -7,6 +7,7 @@ import json
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from assay.store._engine import WRITE_OPTION, create_engine_for, is_sqlite, sqli
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x61737361  # "assa"
 _PROCESS_MIGRATION_LOCK = threading.Lock()
@@ -29,6 +30,11 @@ _ALEMBIC_VERSION_DDL = (
     "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
     "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
 )
+
+
+_NEW_INSTANCE_SQL = "INSERT INTO store_info (key, value) VALUES ('instance_id', :v)"
+# The same query in SQLAlchemy here and in plain sqlite3 in the pipeline's no-op fast path.
+INSTANCE_SQL = "SELECT value FROM store_info WHERE key = 'instance_id'"
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,22 @@ class Store:
 
     # -- schema ---------------------------------------------------------------------------
 
+    def instance_id(self) -> str:
+        """This database's identity: a random id made when its schema was created (or migrated
+        to revision 0002). A new store, such as a fresh clone's local SQLite file, has a new one.
+        """
+        from sqlalchemy import text
+
+        with self.read() as conn:
+            value = conn.execute(text(INSTANCE_SQL)).scalar()
+        if value is None:  # only if someone deleted the row: make a new identity
+            with self.write() as conn:
+                value = conn.execute(text(INSTANCE_SQL)).scalar()
+                if value is None:
+                    value = uuid.uuid4().hex
+                    conn.execute(text(_NEW_INSTANCE_SQL), {"v": value})
+        return str(value)
+
     def current_revision(self) -> str | None:
         """The schema revision of the database (None if it has never been migrated)."""
         from sqlalchemy import text
@@ -212,6 +234,7 @@ class Store:
                         text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
                         {"v": HEAD_REVISION},
                     )
+                    conn.execute(text(_NEW_INSTANCE_SQL), {"v": uuid.uuid4().hex})
             finally:
                 conn.close()
         return True

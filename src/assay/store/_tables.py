@@ -269,3 +269,13 @@ deployments = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# Facts about the store itself; ``instance_id`` names this database (a new store, say a fresh
+# clone's local SQLite file, gets a new one), so work whose effect lives in the store is cached
+# per store (see KindPlan.store_effects).
+store_info = Table(
+    "store_info",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)

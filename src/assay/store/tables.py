@@ -20,6 +20,7 @@ from assay.store._tables import (
     registered_models,
     runs,
     stage_runs,
+    store_info,
     tags,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "registered_models",
     "runs",
     "stage_runs",
+    "store_info",
     "tags",
 ]
