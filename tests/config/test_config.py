@@ -102,3 +102,17 @@ def test_json_schema_accepts_the_shipped_example_and_the_documented_shorthands()
     jsonschema.validate(shorthand, schema)
     with pytest.raises(jsonschema.ValidationError, match="stagse"):
         jsonschema.validate({"stagse": {}}, schema)
+
+
+def test_param_values_in_a_stage_point_to_hyperparams(tmp_path: Path) -> None:
+    path = write(tmp_path, "stages:\n  train:\n    kind: train\n    params: {n_estimators: 200}\n")
+    with pytest.raises(ConfigError, match=r"assay.yaml:4: stages.train.params: params names keys "
+                       r"of params.yaml .* use hyperparams: \{\.\.\.\}") as info:
+        Project.load(path)
+    assert "Value error" not in str(info.value)
+
+
+def test_the_ray_executor_is_not_offered_before_it_exists(tmp_path: Path) -> None:
+    path = write(tmp_path, "executor:\n  kind: ray\n")
+    with pytest.raises(ConfigError, match=r"executor.kind"):
+        Project.load(path)

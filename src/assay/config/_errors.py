@@ -116,7 +116,7 @@ def config_error_from(
         elif kind == "missing":
             text = "required key is missing"
         else:
-            text = err["msg"]
+            text = str(err["msg"]).removeprefix("Value error, ")  # our validators' own words
             if "input" in err and kind not in ("model_type", "dict_type"):
                 shown = repr(err["input"])
                 if len(shown) <= 60:

@@ -43,6 +43,17 @@ class StageConfig(Section):
     matrix: dict[str, list[Any]] | None = None
     description: str | None = None
 
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params_are_names(cls, value: Any) -> Any:
+        if isinstance(value, dict) and not all(isinstance(v, list) for v in value.values()):
+            raise ValueError(
+                "params names keys of params.yaml (a list such as [train.lr, seed]) or of "
+                "another file ({other.yaml: [key]}), not values; to pass an estimator's "
+                "arguments in kind: train, use hyperparams: {...}"
+            )
+        return value
+
     @field_validator("matrix")
     @classmethod
     def _matrix_not_empty(cls, value: dict[str, list[Any]] | None) -> dict[str, list[Any]] | None:
@@ -66,6 +77,7 @@ class ProfileConfig(Section):
 class ExecutorConfig(Section):
     """Where stages run."""
 
-    kind: Literal["local", "ray"] = "local"
+    kind: Literal["local"] = Field(
+        default="local", description="a local process pool (the only executor so far)"
+    )
     jobs: int | None = Field(default=None, ge=1, description="parallel jobs (default: cores)")
-    address: str | None = Field(default=None, description="Ray cluster address")
