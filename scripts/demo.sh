@@ -20,17 +20,21 @@ KEPT=""
 if [ -d "$DEMO_DIR/.assay/cache" ]; then
   KEPT="$(mktemp -d "$PARENT/.demo-kept.XXXXXX")"
   mv "$DEMO_DIR/.assay/cache" "$KEPT/cache"
-  if [ -d "$DEMO_DIR/.assay/pipeline/keys" ]; then mv "$DEMO_DIR/.assay/pipeline/keys" "$KEPT/keys"; fi
+  for index in keys keys.db keys.db-wal keys.db-shm; do   # the run cache's index
+    if [ -e "$DEMO_DIR/.assay/pipeline/$index" ]; then mv "$DEMO_DIR/.assay/pipeline/$index" "$KEPT/"; fi
+  done
 fi
 rm -rf "$DEMO_DIR" "$CLONE" "$REMOTE" "${DEMO_DIR}-remote"
 
 step "assay init --example churn $DEMO_DIR"
 assay init --example churn "$DEMO_DIR"
 if [ -n "$KEPT" ]; then
-  rm -rf "$DEMO_DIR/.assay/cache" "$DEMO_DIR/.assay/pipeline/keys"   # init's empty ones
+  rm -rf "$DEMO_DIR/.assay/cache" "$DEMO_DIR/.assay/pipeline"/keys*   # init's empty ones
   mkdir -p "$DEMO_DIR/.assay/pipeline"
   mv "$KEPT/cache" "$DEMO_DIR/.assay/cache"
-  if [ -d "$KEPT/keys" ]; then mv "$KEPT/keys" "$DEMO_DIR/.assay/pipeline/keys"; fi
+  for index in keys keys.db keys.db-wal keys.db-shm; do
+    if [ -e "$KEPT/$index" ]; then mv "$KEPT/$index" "$DEMO_DIR/.assay/pipeline/"; fi
+  done
   rmdir "$KEPT"
   echo "(a repeat demo: kept the object cache and the run cache of the last one; the registry starts empty)"
 fi
