@@ -11,12 +11,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# An editable install leaves assay's modules uncompiled; compile them once, as installing a wheel
+# would (matters where PYTHONDONTWRITEBYTECODE is set: every command would recompile them).
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m compileall -q src/assay
 	touch $@
 
 $(DEV_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q src/assay
 	touch $@ $(STAMP)
 
 demo: $(STAMP)
@@ -31,6 +35,7 @@ test: lint
 	$(BIN)/python -m pytest -n 2 --timeout 600
 
 bench: $(DEV_STAMP)
+	$(BIN)/python -m compileall -q src/assay
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash benchmarks/run_all.sh
 
 clean:
