@@ -35,8 +35,9 @@ class _Pending:
     exprs: dict[str, pl.Expr] = field(default_factory=dict)
     finish: Callable[[dict[str, Any], CheckResult], None] | None = None
     sample: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
-    # values computed by their own pass (big-data uniqueness), merged before ``finish``
-    separate: Callable[[pl.LazyFrame], dict[str, Any]] | None = None
+    # values computed by their own pass (big-data uniqueness, or a key the main pass could not
+    # prove unique), given the main pass's values, merged before ``finish``
+    separate: Callable[[pl.LazyFrame, dict[str, Any]], dict[str, Any]] | None = None
 
 
 def dtype_name(dtype: Any) -> str:
@@ -103,8 +104,11 @@ class CheckBuilder:
 
     def __init__(self, contract: Contract, schema: dict[str, Any], *,
                  reference: ReferenceProfile | None, now: datetime, file_mtime: Callable[[], float],
-                 streaming: bool = False, unparsed: dict[str, str] | None = None) -> None:
+                 streaming: bool = False, unparsed: dict[str, str] | None = None,
+                 columnar: bool = False) -> None:
         self.contract = contract
+        # a columnar source (Parquet, Arrow IPC) re-reads a few columns cheaply in a second pass
+        self.columnar = columnar
         # text columns parsed as dates/times -> the hidden column flagging unparseable values
         self.unparsed = unparsed or {}
         self.streaming = streaming

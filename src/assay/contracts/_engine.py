@@ -349,7 +349,8 @@ def run_contract(
     engine: Literal["streaming", "in-memory"] = "streaming" if streaming else "in-memory"
     compiler = _Compiler(contract, schema, reference=ref_profile,
                          now=now or datetime.now(timezone.utc), file_mtime=source.mtime,
-                         streaming=bool(streaming), unparsed=unparsed)
+                         streaming=bool(streaming), unparsed=unparsed,
+                         columnar=source.format in ("parquet", "ipc"))
     pending = compiler.compile()
     exprs: dict[str, pl.Expr] = {"__rows": pl.len()}
     for item in pending:
@@ -374,7 +375,7 @@ def run_contract(
     try:
         for item in pending:
             if item.separate is not None:
-                row.update(item.separate(view))
+                row.update(item.separate(view, row))
     except pl.exceptions.PolarsError as exc:
         return _read_failure(contract, source, describe_read_error(exc), started)
     results = []

@@ -40,6 +40,7 @@ class TableCompiler(CheckBuilder):
         non_null = pl.all_horizontal([pl.col(c).is_not_null() for c in columns])
         keep = self._only(opts, non_null, where)
         distinct, total = self._alias(), self._alias()
+        separate: Callable[[pl.LazyFrame, dict[str, Any]], dict[str, Any]] | None = None
         if self.streaming:
             # an exact distinct count holds every key in memory (Polars: ~50 bytes a key);
             # for data larger than memory, count duplicate 64-bit key hashes in a pass of
@@ -50,9 +51,11 @@ class TableCompiler(CheckBuilder):
             # n_unique counts null as one value: cheaper than dropping nulls first
             col = pl.col(columns[0])
             exprs = {distinct: col.n_unique() - col.null_count().clip(0, 1), total: col.count()}
+            separate = self._proven_unique(columns, exprs, distinct, total)
         elif opts.where is None:
             # compound keys compare whole rows, nulls included (a null equals a null)
             exprs = {distinct: key.n_unique(), total: pl.len()}
+            separate = self._proven_unique(columns, exprs, distinct, total)
         else:
             exprs = {distinct: key.filter(keep).n_unique(), total: keep.cast(pl.UInt64).sum()}
 
@@ -68,8 +71,45 @@ class TableCompiler(CheckBuilder):
         self.pending.append(_Pending(
             result, exprs, finish,
             lambda lf: lf.filter(keep).filter(key.is_duplicated()).sort(columns),
-            separate if self.streaming else None,
+            separate,
         ))
+
+    def _proven_unique(self, columns: list[str], exprs: dict[str, pl.Expr], distinct: str,
+                       total: str) -> Callable[[pl.LazyFrame, dict[str, Any]], dict[str, Any]] | None:
+        """Prove a key unique in the main pass when one of its columns is strictly monotonic.
+
+        A distinct count hashes every key (the dearest thing in a contract); a strictly
+        increasing or decreasing column without nulls (ids, sequence numbers, timestamps of an
+        append-only log) makes every row, and so every key holding that column, distinct.
+        The main pass then only checks monotonicity (a diff); the distinct count moves to a
+        second pass over the key columns alone, run only when no column proves it. Only for
+        columnar sources, where that pass reads a few columns instead of re-parsing the file.
+        Changes ``exprs`` in place; returns the second pass (None: keep the distinct count).
+        """
+        import polars as pl
+
+        proofs: list[tuple[str, str, str]] = []
+        for name in columns:
+            physical = _monotonic_input(name, self.schema[name])
+            if physical is None:
+                continue
+            steps = physical.diff()
+            inc, dec, nulls = self._alias(), self._alias(), self._alias()
+            exprs.update({inc: (steps > 0).all(), dec: (steps < 0).all(),
+                          nulls: pl.col(name).null_count()})
+            proofs.append((inc, dec, nulls))
+        if not self.columnar or not proofs:
+            for alias in [a for proof in proofs for a in proof]:
+                exprs.pop(alias)
+            return None
+        counted = exprs.pop(distinct)
+
+        def second_pass(lf: pl.LazyFrame, row: dict[str, Any]) -> dict[str, Any]:
+            if any(row[nulls] == 0 and (row[inc] or row[dec]) for inc, dec, nulls in proofs):
+                return {distinct: row[total]}  # every row distinct: no hashing needed
+            return {distinct: lf.select(counted.alias(distinct)).collect().item()}
+
+        return second_pass
 
     # -- table ----------------------------------------------------------------------------
 
@@ -187,10 +227,24 @@ class TableCompiler(CheckBuilder):
         self.pending.append(_Pending(result, {alias: newest}, finish))
 
 
-def _hash_duplicates(hashes: pl.Expr, distinct: str, total: str) -> Callable[[pl.LazyFrame], dict[str, Any]]:
+def _monotonic_input(name: str, dtype: Any) -> pl.Expr | None:
+    """The column as numbers whose diff cannot overflow (None: not worth proving)."""
+    import polars as pl
+
+    if dtype.is_temporal():
+        return pl.col(name).to_physical().cast(pl.Int64)
+    if dtype.is_float():
+        return pl.col(name).cast(pl.Float64)  # a NaN step is neither > 0 nor < 0: no proof
+    if dtype.is_integer() and dtype != pl.UInt64:
+        return pl.col(name).cast(pl.Int64)
+    return None
+
+
+def _hash_duplicates(hashes: pl.Expr, distinct: str, total: str
+                     ) -> Callable[[pl.LazyFrame, dict[str, Any]], dict[str, Any]]:
     """A separate pass: the number of distinct values among the (filtered) key hashes."""
 
-    def compute(lf: pl.LazyFrame) -> dict[str, Any]:
+    def compute(lf: pl.LazyFrame, row: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
         column = lf.select(hashes.alias("h")).collect(engine="streaming").to_series()

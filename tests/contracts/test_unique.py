@@ -1,0 +1,106 @@
+"""Uniqueness: a strictly monotonic column proves a key unique without a distinct count; every
+answer equals the plain distinct count's (the CSV path, which always counts)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assay.contracts import ContractReport, load_contract, run_contract, source_for
+from tests.contracts.conftest import write_contract
+
+_names = itertools.count()
+
+
+def check(folder: Path, frame: pl.DataFrame, body: dict[str, Any], suffix: str) -> ContractReport:
+    name = f"d{next(_names)}{suffix}"
+    path = folder / name
+    frame.write_parquet(path) if suffix == ".parquet" else frame.write_csv(path)
+    contract = load_contract(write_contract(folder, f"c{next(_names)}", body))
+    return run_contract(contract, source_for(name, folder), streaming=False)
+
+
+def verdict(report: ContractReport, check_id: str) -> tuple[str, int | None]:
+    found = next(c for c in report.checks if c.id == check_id)
+    return found.status, found.failing_rows
+
+
+def truth(values: list[Any]) -> int:
+    """Duplicate non-null rows, the way the unique check counts them."""
+    present = [v for v in values if v is not None]
+    return len(present) - len(set(present))
+
+
+CASES = {
+    "increasing": [1, 2, 3, 10],
+    "decreasing": [9, 5, 2, -4],
+    "a repeat in order": [1, 2, 2, 3],
+    "unordered unique": [3, 1, 2, 9],
+    "unordered repeat": [3, 1, 3, 9],
+    "nulls between": [1, None, 2, 5],
+    "a repeat across a null": [1, None, 1, 5],
+    "one row": [7],
+}
+
+
+@pytest.mark.parametrize("values", list(CASES.values()), ids=list(CASES))
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_single_column_unique_matches_a_plain_distinct_count(
+    tmp_path: Path, values: list[Any], suffix: str
+) -> None:
+    frame = pl.DataFrame({"id": values}, schema={"id": pl.Int64})
+    report = check(tmp_path, frame, {"columns": {"id": {"unique": True}}}, suffix)
+    duplicates = truth(values)
+    assert verdict(report, "columns.id.unique") == ("fail" if duplicates else "pass", duplicates)
+
+
+def test_timestamps_and_floats_prove_uniqueness_too(tmp_path: Path) -> None:
+    start = datetime(2026, 1, 1)
+    frame = pl.DataFrame({
+        "ts": [start + timedelta(seconds=i) for i in range(5)],
+        "x": [0.5, 1.5, 2.5, float("nan"), 4.5],  # a NaN step proves nothing: counted instead
+        "small": pl.Series([1, 2, 3, 4, 4], dtype=pl.Int8),
+        "big": pl.Series([2**64 - 1, 1, 2, 3, 4], dtype=pl.UInt64),  # no proof: counted
+    })
+    report = check(tmp_path, frame, {"columns": {
+        "ts": {"unique": True}, "x": {"unique": True}, "small": {"unique": True},
+        "big": {"unique": True}}}, ".parquet")
+    assert [verdict(report, f"columns.{c}.unique") for c in ("ts", "x", "small", "big")] == [
+        ("pass", 0), ("pass", 0), ("fail", 1), ("pass", 0)]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_compound_key_holding_a_monotonic_column_is_unique(tmp_path: Path, suffix: str) -> None:
+    frame = pl.DataFrame({"id": [1, 2, 3, 4], "city": ["a", "a", "b", "b"],
+                          "day": [1, 1, 1, 1]})
+    report = check(tmp_path, frame, {"checks": [{"unique": ["city", "id"]},
+                                                {"unique": ["city", "day"]}]}, suffix)
+    assert verdict(report, "checks[0].unique") == ("pass", 0)
+    assert verdict(report, "checks[1].unique") == ("fail", 2)
+
+
+keys = st.lists(st.one_of(st.none(), st.integers(-3, 3)), min_size=1, max_size=30)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ids=keys, other=st.data())
+def test_every_key_gets_the_distinct_counts_answer(tmp_path: Path, ids: list[Any],
+                                                   other: st.DataObject) -> None:
+    ordered = other.draw(st.booleans())
+    if ordered:
+        ids = sorted(ids, key=lambda v: (v is None, v))
+    cities = other.draw(st.lists(st.sampled_from("ab"), min_size=len(ids), max_size=len(ids)))
+    frame = pl.DataFrame({"id": ids, "city": cities}, schema={"id": pl.Int64, "city": pl.String})
+    body = {"columns": {"id": {"unique": True}}, "checks": [{"unique": ["id", "city"]}]}
+    fast, plain = (check(tmp_path, frame, body, s) for s in (".parquet", ".csv"))
+    for check_id in ("columns.id.unique", "checks[0].unique"):
+        assert verdict(fast, check_id) == verdict(plain, check_id)
+    assert verdict(fast, "columns.id.unique")[1] == truth(ids)
