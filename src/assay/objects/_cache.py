@@ -345,6 +345,8 @@ class LocalCache:
         """Store a directory manifest; returns its ``.dir`` object."""
         listed = list(entries)
         oid = self.add_bytes(manifest_bytes(listed), suffix=DIR_SUFFIX, durable=durable)
+        if len(self._manifests) < 64:  # what was just written needs no re-read and re-parse
+            self._manifests.setdefault(oid, sorted(listed, key=lambda e: e.path))
         return Stored(oid=oid, size=sum(e.size for e in listed), nfiles=len(listed))
 
     def add_dir(
