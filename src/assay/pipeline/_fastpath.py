@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
+
     from assay.config import Project
     from assay.pipeline._dag import Dag
 
@@ -67,15 +70,13 @@ def fresh_inputs(root: Path, params_files: list[str]) -> dict[str, Any]:
     return out
 
 
-def aliases_unchanged(marker: dict[str, Any]) -> bool:
-    """True if every registry alias the pipeline depends on still names the same model.
+def _store_agrees(marker: dict[str, Any], agrees: Callable[[sqlite3.Connection], bool]) -> bool:
+    """``agrees(conn)`` on a read-only sqlite3 connection to the marker's SQLite store.
 
-    Answered with plain sqlite3 for a SQLite store; any other store (or any doubt) says False,
-    which sends ``assay run`` down the full path.
+    Any other store (PostgreSQL), another ``ASSAY_STORE_URL``, or any error says False, which
+    sends ``assay run`` down the full path.
     """
     import sqlite3
-
-    from assay.pipeline._aliases import ALIAS_SQL
 
     url = os.environ.get("ASSAY_STORE_URL", "").strip() or marker.get("store_url", "")
     if url != marker.get("store_url") or not url.startswith("sqlite:///"):
@@ -86,39 +87,37 @@ def aliases_unchanged(marker: dict[str, Any]) -> bool:
     except sqlite3.Error:
         return False
     try:
+        return agrees(conn)
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def aliases_unchanged(marker: dict[str, Any]) -> bool:
+    """True if every registry alias the pipeline depends on still names the same model."""
+    from assay.pipeline._aliases import ALIAS_SQL
+
+    def same(conn: sqlite3.Connection) -> bool:
         for ref, expected in marker["aliases"].items():
             name, _, alias = ref.partition("@")
             row = conn.execute(ALIAS_SQL, (name, alias)).fetchone()
             if (row[0] if row else None) != expected:
                 return False
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
-    return True
+        return True
+
+    return _store_agrees(marker, same)
 
 
 def store_unchanged(marker: dict[str, Any]) -> bool:
-    """True if the store is the one the fresh run used (same instance id; SQLite only)."""
-    import sqlite3
-
+    """True if the store is the one the fresh run used (the same instance id)."""
     from assay.pipeline._aliases import STORE_ID_SQL
 
-    url = os.environ.get("ASSAY_STORE_URL", "").strip() or marker.get("store_url", "")
-    if url != marker.get("store_url") or not url.startswith("sqlite:///"):
-        return False
-    path = url[len("sqlite:///") :].split("?", 1)[0]
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
-        return False
-    try:
+    def same(conn: sqlite3.Connection) -> bool:
         row = conn.execute(STORE_ID_SQL).fetchone()
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
-    return row is not None and row[0] == marker["store_id"]
+        return row is not None and row[0] == marker["store_id"]
+
+    return _store_agrees(marker, same)
 
 
 def project_root(start: Path | None = None) -> Path | None:
