@@ -17,8 +17,10 @@ from assay.cli import _context as ctx
 
 HELP = """assay: CI/CD for machine learning.
 
-Version data, validate it against contracts, train candidates in a cached pipeline,
+Version data, validate it against contracts, train candidates in a cached pipeline, \
 gate them on evaluation, and promote the winner through a registry with approvals.
+
+Examples: assay init --example churn churn; assay run; assay status; assay doctor
 """
 
 
