@@ -6,7 +6,7 @@ cheap and the CLI does not pay for libraries a command does not use.
 
 from __future__ import annotations
 
-from typing import Any
+from assay._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -38,16 +38,4 @@ __all__: list[str] = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'assay' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_attributes('assay', _LAZY, __all__, globals())

@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from assay._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from assay.pipeline._cache_key import canonical_json, compute_cache_key
@@ -122,13 +124,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Load public names on first use (the no-op ``assay run`` path imports almost nothing)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'assay.pipeline' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes('assay.pipeline', _LAZY, __all__, globals())
