@@ -82,13 +82,15 @@ def config_hash(root: Path) -> str | None:
         return None
 
 
-def snapshot(root: Path) -> dict[str, Any]:
-    """What the marker's validity rests on, taken *before* the full path looks at the data."""
+def snapshot(root: Path, pointers: list[Path] | None = None) -> dict[str, Any]:
+    """What the marker's validity rests on: assay.yaml, git's index, the set of pointer files
+    (``pointers`` when the caller has just walked for them, else walked here)."""
+    found = find_pointers(root) if pointers is None else pointers
     return {
         "version": _VERSION,
         "config": config_hash(root),
         "git_index": _stat_list(root / ".git" / "index"),
-        "pointers": sorted(p.relative_to(root).as_posix() for p in find_pointers(root)),
+        "pointers": sorted({p.relative_to(root).as_posix() for p in found}),
     }
 
 
@@ -120,24 +122,13 @@ def write_marker(state_dir: Path, snap: dict[str, Any], entries: dict[str, dict[
     old = read_marker(state_dir)
     kept: dict[str, Any] = {}
     if old is not None and not replace_all and old.get("config") == snap["config"]:
-        kept = {k: v for k, v in old.get("entries", {}).items() if k in snap["pointers_data"]}
+        tracked = {p[: -len(POINTER_SUFFIX)] for p in snap["pointers"]}
+        kept = {k: v for k, v in old.get("entries", {}).items() if k in tracked}
     kept.update(entries)
-    body = {**{k: v for k, v in snap.items() if k != "pointers_data"},
-            "cache_dir": os.fspath(cache_dir), "entries": kept}
+    body = {**snap, "cache_dir": os.fspath(cache_dir), "entries": kept}
     with contextlib.suppress(OSError):
         state_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(_path(state_dir), json.dumps(body), durable=False)
-
-
-def invalidate(state_dir: Path) -> None:
-    with contextlib.suppress(OSError):
-        _path(state_dir).unlink()
-
-
-def with_data_paths(snap: dict[str, Any]) -> dict[str, Any]:
-    """``snap`` plus the tracked data paths its pointer files name (for write_marker)."""
-    data = [p[: -len(POINTER_SUFFIX)] for p in snap["pointers"]]
-    return {**snap, "pointers_data": data}
 
 
 # -- the fast path ------------------------------------------------------------------------

@@ -268,7 +268,7 @@ class Workspace:
             previous = self._pointer_or_none(pfile)
             unchanged = self._unchanged(path, previous, ds_name, is_exec)
             if unchanged is not None:
-                self._remember_clean(rel, unchanged, ds_name, signature)
+                self._remember_clean(rel, unchanged, ds_name, signature, [*pointers, pfile])
                 return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name,
                                  oid=unchanged.oid, size=unchanged.size,
                                  nfiles=unchanged.nfiles, changed=False,
@@ -290,20 +290,20 @@ class Workspace:
                                          nfiles=stored.nfiles, name=ds_name, is_exec=is_exec))
             self._gitignore(rel)
             if not lost:
-                self._remember_clean(rel, stored, ds_name, signature)
+                self._remember_clean(rel, stored, ds_name, signature, [*pointers, pfile])
         return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name, oid=stored.oid,
                          size=stored.size, nfiles=stored.nfiles, changed=True, version=version,
                          rows=profile.rows if profile else None, mode=mode,
                          skipped_links=list(stored.skipped_links), quarantined=lost)
 
     def _remember_clean(self, rel: str, stored: Stored, name: str,
-                        signature: list[Any] | None) -> None:
+                        signature: list[Any] | None, pointers: list[Path]) -> None:
         """Let ``assay data add REL`` on this exact data answer from the fast path next time."""
         from assay import _data_fastpath as fast
 
         if stored.skipped_links:
             return  # the full path has more to say (which symlinks it skipped)
-        snap = fast.with_data_paths(fast.snapshot(self.root))
+        snap = fast.snapshot(self.root, pointers)
         entry = fast.entry_for(self.root, rel, oid=stored.oid, name=name,
                                objects=self._objects_of(stored.oid), signature=signature)
         fast.write_marker(self.project.state_dir, snap, {rel: entry}, cache_dir=self.cache.root,
@@ -407,8 +407,8 @@ class Workspace:
         from assay import _data_fastpath as fast
 
         whole = raw is None and remote is None  # a clean answer can serve the fast path
-        snap = fast.with_data_paths(fast.snapshot(self.root)) if whole else None
         targets = self.targets(raw)
+        snap = fast.snapshot(self.root, [t.pointer_file for t in targets]) if whole else None
         signatures = {t.rel: fast.data_signature(t.path) for t in targets} if whole else {}
         out: list[EntryStatus] = []
         wanted: dict[str, list[str]] = {}
