@@ -506,7 +506,7 @@ def _plan_kinds(
                 project.store_url, list(plan.aliases), stage=name
             ).items():
                 added[ALIAS_PARAM_PREFIX + ref] = model_hash
-        if getattr(plan, "store_effects", False):
+        if plan.store_effects:
             from assay.pipeline._aliases import STORE_PARAM, store_identity
 
             if store_id is None:
@@ -522,7 +522,7 @@ def _plan_kinds(
             metrics=list(dict.fromkeys([*stage.metrics, *[
                 _clean(m, stage=name, what="metrics file") for m in plan.metrics]])),
             needs=list(dict.fromkeys([*stage.needs, *plan.needs])),
-            ignored_options=tuple(tuple(p) for p in getattr(plan, "ignored_options", ())),
+            ignored_options=tuple(tuple(p) for p in plan.ignored_options),
         )
     return instances
 
