@@ -198,3 +198,15 @@ def test_every_store_has_its_own_stable_instance_id(store_url: str, tmp_path: Pa
     other = migrated.instance_id()
     migrated.close()
     assert len(first) == len(other) == 32 and first != other
+
+
+def test_a_deleted_instance_id_is_replaced_by_a_new_one(store_url: str) -> None:
+    from sqlalchemy import text
+
+    store = open_store(store_url)
+    first = store.instance_id()
+    with store.write() as conn:
+        conn.execute(text("DELETE FROM store_info"))
+    second = store.instance_id()
+    assert second != first and store.instance_id() == second
+    store.close()
