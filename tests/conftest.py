@@ -118,6 +118,9 @@ def _isolated_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ASSAY_USER", "tester@example.com")
     monkeypatch.delenv("ASSAY_STORE_URL", raising=False)
     monkeypatch.delenv("ASSAY_PROJECT", raising=False)
+    # The suite runs under CI too: a CI variable would turn every run's trigger into "ci".
+    for var in ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "SEMAPHORE", "JENKINS_URL", "BUILDKITE"):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture
