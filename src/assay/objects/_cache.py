@@ -7,7 +7,8 @@ manifest object (``<hash>.dir``): sorted JSON entries of (path, oid, size, mode)
 Adding a file uses one of three strategies (``cache.type`` in assay.yaml, first that works):
 ``reflink`` (copy-on-write clone, then hash), ``hardlink`` (hash, then link the workspace file
 into the cache read-only: the file *is* the object) or ``copy`` (one read pass that hashes while
-copying). Many small files are added from a thread pool with one sync at the end.
+copying). Many small files are added one after another (a thread pool only pays for large
+files) with one sync at the end.
 """
 
 from __future__ import annotations
@@ -84,6 +85,21 @@ def _disk_full(exc: OSError, what: Path) -> ObjectError:
 
 def _unreadable(exc: OSError, path: Path | str) -> ObjectError:
     return ObjectError(f"Cannot read {path}: {exc.strerror or exc}", path=str(path))
+
+
+def worth_threads(sizes: list[int]) -> bool:
+    """True if adding or hashing files of these sizes gains from a thread pool.
+
+    Only large files do: BLAKE3 releases the GIL for long stretches. For small files a pool is
+    several times slower than one thread (measured: 10,000 files of 10 KB, 0.4-0.7 s serial,
+    1.3-1.6 s on 2 to 8 threads), because every short syscall hands the GIL around.
+    """
+    return len(sizes) > 8 and sum(sizes) >= len(sizes) * 1024 * 1024
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def sync_all() -> None:
@@ -172,25 +188,26 @@ class LocalCache:
         """Read a small file once, hash it, and write it only if the cache lacks it.
 
         The temp file is created in the object's own fan-out folder (ext4 creates files much
-        faster there than in one shared temp folder with heavy churn). Returns None if the
-        file is larger than one chunk (the caller streams it instead).
+        faster there than in one shared temp folder with heavy churn). Plain string paths and
+        no second existence check: this runs once per file of a 10,000-file folder. Returns
+        None if the file is larger than one chunk (the caller streams it instead).
         """
         try:
             with open(path, "rb", buffering=0) as src:
-                before = os.fstat(src.fileno())
-                if before.st_size > CHUNK:
+                if os.fstat(src.fileno()).st_size > CHUNK:
                     return None
                 data = src.read()
         except OSError as exc:
             raise _unreadable(exc, path) from exc
         oid = hash_bytes(data)
-        if self.exists(oid):
+        fan = f"{self._root_text}/{oid[:2]}"
+        final = f"{fan}/{oid[2:]}"
+        if os.path.isfile(final):
             return oid
-        fan = self.root / oid[:2]
         if oid[:2] not in self._fans:
-            fan.mkdir(parents=True, exist_ok=True)
+            os.makedirs(fan, exist_ok=True)
             self._fans.add(oid[:2])
-        tmp = fan / f".{oid[2:14]}.{uuid.uuid4().hex[:12]}.part"
+        tmp = f"{fan}/.{oid[2:14]}.{os.urandom(6).hex()}.part"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
@@ -199,12 +216,14 @@ class LocalCache:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            self.publish(tmp, oid, durable=durable, readonly=True)
+            os.replace(tmp, final)  # same bytes as any concurrent writer's: either one wins
+            if durable:
+                fsync_dir(Path(fan))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)
             raise
         return oid
 
@@ -384,7 +403,7 @@ class LocalCache:
             )
             return ManifestEntry(path=rel, oid=stored.oid, size=stored.size, mode=file_mode(st))
 
-        if len(files) > 8:
+        if worth_threads([st.st_size for _, _, st in files]):
             with ThreadPoolExecutor(_POOL) as pool:
                 entries = list(pool.map(one, files))
         else:

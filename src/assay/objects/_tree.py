@@ -17,6 +17,7 @@ from assay.objects._cache import (
     ManifestEntry,
     Stored,
     manifest_bytes,
+    worth_threads,
 )
 from assay.objects._hashing import hash_bytes, hash_file
 from assay.objects._state import StateDB
@@ -53,7 +54,7 @@ def tree_entries(
     todo = [p for _, p, _ in files if os.fspath(p) not in known_map]
     if todo and only_known:
         return None
-    if len(todo) > 8:
+    if worth_threads([s.st_size for _, p, s in files if os.fspath(p) not in known_map]):
         with ThreadPoolExecutor(_POOL) as pool:
             fresh = dict(zip((os.fspath(p) for p in todo), pool.map(_hash_one, todo), strict=True))
     else:
