@@ -8,6 +8,7 @@ in the cache before the store records a version, and only then is the pointer fi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import time
@@ -54,6 +55,16 @@ if TYPE_CHECKING:
     from assay.store import Store
 
 LOCK_TIMEOUT = 600.0
+_VERSION_ID_SQL = "SELECT id FROM dataset_versions WHERE name = :name AND hash = :hash"
+_INSERT_VERSION_SQL = (
+    "INSERT INTO dataset_versions (name, path, hash, kind, size, nfiles, rows, schema, profile,"
+    " git_commit, actor, created_at, message) VALUES (:name, :path, :hash, :kind, :size,"
+    " :nfiles, :rows, :schema, :profile, :git_commit, :actor, :created_at, :message)"
+)
+_VERSION_NUMBER_SQL = (
+    "SELECT count(*) FROM dataset_versions WHERE name = :name AND id <= "
+    "(SELECT min(id) FROM dataset_versions WHERE name = :name AND hash = :hash)"
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,10 @@ class EntryStatus:
 
 class Workspace:
     """The versioned data of one project: its cache, stat cache and pointer files."""
+
+    direct_sqlite = True
+    """Write a SQLite store at the current schema with ``sqlite3`` when this workspace opens
+    the store itself (tests turn it off to compare with the SQLAlchemy path)."""
 
     def __init__(self, project: Project, store: Store | None = None) -> None:
         self.project = project
@@ -347,40 +362,40 @@ class Workspace:
 
     def _record(self, rel: str, name: str, stored: Stored, profile: Any,
                 message: str | None) -> int:
-        from sqlalchemy import func, select
-
+        """Record the dataset version (once per name and hash) and a ``data.add`` event; returns
+        the version number. A SQLite store at the current schema is written with ``sqlite3``
+        (no SQLAlchemy import: see :mod:`assay.store._direct`); the SQL is the same either way.
+        """
         from assay._identity import current_user
-        from assay.store.tables import dataset_versions as dv
+        from assay.store._direct import EVENT_SQL, direct_sqlite_write, execute
 
         actor = current_user(self.root)
-        with self.store.write() as conn:
-            existing = conn.execute(
-                select(dv.c.id).where(dv.c.name == name, dv.c.hash == stored.oid)
-            ).first()
-            if existing is None:
-                conn.execute(dv.insert().values(
-                    name=name, path=rel, hash=stored.oid,
-                    kind="dir" if stored.is_dir else "file",
-                    size=stored.size, nfiles=stored.nfiles,
-                    rows=profile.rows if profile else None,
-                    schema=profile.schema if profile else None,
-                    profile=profile.columns if profile else None,
-                    git_commit=_git_commit(self.root), actor=actor,
-                    created_at=time.time(), message=message,
-                ))
-            version = int(conn.execute(
-                select(func.count()).select_from(dv).where(
-                    dv.c.name == name,
-                    dv.c.id <= select(dv.c.id).where(dv.c.name == name, dv.c.hash == stored.oid)
-                    .scalar_subquery(),
-                )
-            ).scalar_one())
-            self.store.record_event(
-                "data.add", name,
-                {"path": rel, "hash": stored.oid, "size": stored.size, "nfiles": stored.nfiles,
-                 "version": version, "rows": profile.rows if profile else None},
-                actor=actor, conn=conn,
-            )
+        now = time.time()
+        row = {
+            "name": name, "path": rel, "hash": stored.oid,
+            "kind": "dir" if stored.is_dir else "file", "size": stored.size,
+            "nfiles": stored.nfiles, "rows": profile.rows if profile else None,
+            "schema": json.dumps(profile.schema if profile else None),
+            "profile": json.dumps(profile.columns if profile else None),
+            "git_commit": _git_commit(self.root), "actor": actor, "created_at": now,
+            "message": message,
+        }
+        with contextlib.ExitStack() as stack:
+            direct = self.direct_sqlite and self._store is None
+            conn: Any = stack.enter_context(direct_sqlite_write(self.project.store_url)) \
+                if direct else None
+            if conn is None:
+                conn = stack.enter_context(self.store.write())
+            key = {"name": name, "hash": stored.oid}
+            if execute(conn, _VERSION_ID_SQL, key).fetchone() is None:
+                execute(conn, _INSERT_VERSION_SQL, row)
+            version = int(execute(conn, _VERSION_NUMBER_SQL, key).fetchone()[0])
+            details = {"path": rel, "hash": stored.oid, "size": stored.size,
+                       "nfiles": stored.nfiles, "version": version,
+                       "rows": profile.rows if profile else None}
+            execute(conn, EVENT_SQL, {"ts": now, "actor": actor, "kind": "data.add",
+                                      "subject": name,
+                                      "details": json.dumps(details, default=str)})
         return version
 
     def _gitignore(self, rel: str) -> None:
