@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,14 +37,21 @@ def test_path_outside_the_project(tmp_project: TmpProject) -> None:
 
 def test_unreadable_file(tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatch) -> None:
     tmp_project.gen({"secret.bin": b"x" * 100})
-    real_open = open
+    real_open, real_os_open = open, os.open
 
     def deny(file: object, *args: object, **kwargs: object) -> object:
         if str(file).endswith("secret.bin"):
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)  # type: ignore[call-overload]
 
+    def deny_fd(file: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if str(file).endswith("secret.bin"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_os_open(file, flags, *args, **kwargs)
+
+    # the tests run as root, whom chmod does not stop: refuse the reads themselves
     monkeypatch.setattr(cache_module, "open", deny, raising=False)
+    monkeypatch.setattr(os, "open", deny_fd)
     result = tmp_project.invoke("data", "add", "secret.bin")
     assert result.code == 1
     assert _one_line(result.stderr).startswith(

@@ -59,6 +59,25 @@ def test_hash_tree_matches_add_dir_exactly_without_storing(tmp_path: Path) -> No
     assert stored.nfiles == 23 and is_object_id(stored.oid) and stored.is_dir
 
 
+def test_a_small_file_that_grew_after_its_stat_is_stored_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    files = []
+    for i in range(3):
+        f = folder / f"f{i}.bin"
+        f.write_bytes(b"x" * 10)
+        files.append((f.name, os.fspath(f), os.stat(f)))  # stats taken before the growth
+    (folder / "f1.bin").write_bytes(b"y" * 5000)
+    (folder / "f2.bin").write_bytes(os.urandom(cache_module.CHUNK + 10))  # now too big to slurp
+    cache = LocalCache(tmp_path / "cache")
+    stored = cache.add_files(files, durable=False)
+    entries = {e.path: e for e in cache.manifest(stored.oid)}
+    for name in ("f0.bin", "f1.bin", "f2.bin"):
+        data = (folder / name).read_bytes()
+        assert (entries[name].size, entries[name].oid) == (len(data), hash_bytes(data))
+        assert cache.path_of(entries[name].oid).read_bytes() == data
+
+
 def test_hardlink_mode_makes_the_workspace_file_the_readonly_object(tmp_path: Path) -> None:
     f = tmp_path / "f.csv"
     f.write_text("a,b\n1,2\n")
