@@ -199,11 +199,9 @@ class LocalCache:
             fd = os.open(path, os.O_RDONLY)
             try:
                 data = os.read(fd, expected + 1)
-                if len(data) > expected:  # it grew since the stat: read to the end
-                    parts = [data]
-                    while (part := os.read(fd, CHUNK)) and sum(map(len, parts)) <= CHUNK:
-                        parts.append(part)
-                    data = b"".join(parts)
+                # it grew since the stat: read on, until the end or past one chunk
+                while expected < len(data) <= CHUNK and (more := os.read(fd, CHUNK)):
+                    data += more
             finally:
                 os.close(fd)
         except OSError as exc:

@@ -51,10 +51,11 @@ def tree_entries(
     """
     files = walk_files(path, skipped=skipped)
     known_map = state.lookup({os.fspath(p): s for _, p, s in files}) if state else {}
-    todo = [p for _, p, _ in files if os.fspath(p) not in known_map]
+    unknown = [(p, s.st_size) for _, p, s in files if os.fspath(p) not in known_map]
+    todo = [p for p, _ in unknown]
     if todo and only_known:
         return None
-    if worth_threads([s.st_size for _, p, s in files if os.fspath(p) not in known_map]):
+    if worth_threads([size for _, size in unknown]):
         with ThreadPoolExecutor(_POOL) as pool:
             fresh = dict(zip((os.fspath(p) for p in todo), pool.map(_hash_one, todo), strict=True))
     else:

@@ -17,8 +17,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from assay.errors import StoreError
-from assay.store._engine import SQLITE_BUSY_TIMEOUT_MS, sqlite_path
-from assay.store._store import HEAD_REVISION, _redact
+from assay.store._engine import SQLITE_BUSY_TIMEOUT_MS, configure_sqlite, sqlite_path
+from assay.store._store import HEAD_REVISION, redact
 
 EVENT_SQL = (
     "INSERT INTO events (ts, actor, kind, subject, details) "
@@ -39,7 +39,7 @@ def direct_sqlite_write(url: str) -> Iterator[sqlite3.Connection | None]:
     if path is None or not path.is_file():
         yield None
         return
-    shown = _redact(url)
+    shown = redact(url)
     try:
         conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except sqlite3.Error:
@@ -47,10 +47,7 @@ def direct_sqlite_write(url: str) -> Iterator[sqlite3.Connection | None]:
         return
     try:
         try:
-            conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute("PRAGMA foreign_keys = ON")
+            configure_sqlite(conn, SQLITE_BUSY_TIMEOUT_MS)
             conn.execute("BEGIN IMMEDIATE")
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.OperationalError as exc:

@@ -56,7 +56,8 @@ def _inserted_id(result: Any) -> int:
     return int(key[0])
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages)."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
@@ -153,7 +154,7 @@ class Store:
         except OperationalError as exc:
             reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
             raise StoreError(
-                f"Metadata store {_redact(self.url)} failed: {reason}", url=_redact(self.url)
+                f"Metadata store {redact(self.url)} failed: {reason}", url=redact(self.url)
             ) from exc
 
     # -- schema ---------------------------------------------------------------------------
@@ -188,9 +189,9 @@ class Store:
             if "no such table" in message or "does not exist" in message:
                 return None
             raise StoreError(
-                f"Cannot reach the metadata store {_redact(self.url)}: "
+                f"Cannot reach the metadata store {redact(self.url)}: "
                 f"{str(exc.orig or exc).strip().splitlines()[0]}",
-                url=_redact(self.url),
+                url=redact(self.url),
             ) from None
 
     def migrate(self, *, via_migrations: bool = False) -> None:
@@ -283,7 +284,7 @@ class Store:
                 command.upgrade(cfg, "head")
             except Exception as exc:  # alembic raises many types; all mean the same here
                 raise StoreError(
-                    f"Migrating the metadata store {_redact(self.url)} failed: {exc}"
+                    f"Migrating the metadata store {redact(self.url)} failed: {exc}"
                 ) from exc
             conn.commit()
 
