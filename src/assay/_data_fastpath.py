@@ -114,18 +114,26 @@ def read_marker(state_dir: Path) -> dict[str, Any] | None:
 
 
 def write_marker(state_dir: Path, snap: dict[str, Any], entries: dict[str, dict[str, Any]], *,
-                 cache_dir: Path, replace_all: bool) -> None:
+                 cache_dir: Path, replace_all: bool,
+                 settings: tuple[str | None, dict[str, Any]] | None = None) -> None:
     """Record ``entries`` (rel path -> entry) under ``snap``; keep other still-valid entries
-    unless ``replace_all``. Best effort: the marker only saves time, so errors are ignored."""
+    unless ``replace_all``. ``settings`` is (assay.yaml hash, the data settings read from it),
+    kept only while that hash is the snapshot's. Best effort: the marker only saves time, so
+    errors are ignored."""
     from assay._atomic import write_text_atomic
 
     old = read_marker(state_dir)
     kept: dict[str, Any] = {}
-    if old is not None and not replace_all and old.get("config") == snap["config"]:
+    same_config = old is not None and old.get("config") == snap["config"]
+    if old is not None and not replace_all and same_config:
         tracked = {p[: -len(POINTER_SUFFIX)] for p in snap["pointers"]}
         kept = {k: v for k, v in old.get("entries", {}).items() if k in tracked}
     kept.update(entries)
     body = {**snap, "cache_dir": os.fspath(cache_dir), "entries": kept}
+    if settings is not None and settings[0] is not None and settings[0] == snap["config"]:
+        body["settings"] = settings[1]
+    elif old is not None and same_config and "settings" in old:
+        body["settings"] = old["settings"]
     with contextlib.suppress(OSError):
         state_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(_path(state_dir), json.dumps(body), durable=False)
@@ -222,8 +230,13 @@ def try_fast(args: list[str]) -> int | None:
     try:
         if args in (["data", "status"], ["data", "status", "--json"]):
             return _status(root, as_json=len(args) == 3)
-        if len(args) == 3 and args[:2] == ["data", "add"]:
-            return _add(root, args[2])
+        if args[:2] == ["data", "add"]:
+            code = _add(root, args[2]) if len(args) == 3 else None
+            if code is not None:
+                return code
+            from assay._lean_add import try_add
+
+            return try_add(root, args[2:])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return None

@@ -65,14 +65,6 @@ def build_app() -> typer.Typer:
     return app
 
 
-def _fail(message: str, code: int) -> int:
-    first, _, rest = message.partition("\n")
-    sys.stderr.write(f"error: {first}\n")
-    if rest:
-        sys.stderr.write(rest + "\n")
-    return code
-
-
 def _click_exceptions() -> Any:
     """Typer >= 0.20 vendors click; older versions use click itself."""
     import importlib
@@ -87,7 +79,8 @@ def run(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv``; return the exit code instead of exiting."""
     click_exc = _click_exceptions()
 
-    from assay.errors import EXIT_INTERNAL, EXIT_USAGE, AssayError
+    from assay._exits import EXIT_INTERRUPTED, exit_code_for
+    from assay.errors import EXIT_USAGE
 
     args = list(sys.argv[1:] if argv is None else argv)
     ctx.GLOBALS.debug = "--debug" in args or os.environ.get("ASSAY_DEBUG", "") == "1"
@@ -98,30 +91,15 @@ def run(argv: list[str] | None = None) -> int:
         return int(exc.exit_code or 0)
     except typer.Abort:
         sys.stderr.write("error: aborted\n")
-        return 130
+        return EXIT_INTERRUPTED
     except click_exc.ClickException as exc:
         exc.show()
         return EXIT_USAGE
-    except AssayError as exc:
-        if ctx.GLOBALS.debug:
-            import traceback
-
-            traceback.print_exc()
-        return _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as exc:
-        if ctx.GLOBALS.debug:
-            import traceback
-
-            traceback.print_exc()
-        return _fail(
-            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)",
-            EXIT_INTERNAL,
-        )
+    except (Exception, KeyboardInterrupt) as exc:
+        code = exit_code_for(exc, debug=ctx.GLOBALS.debug)
+        if code is None:  # pragma: no cover - exit_code_for answers every Exception
+            raise
+        return code
     finally:
         ctx.reset()
 

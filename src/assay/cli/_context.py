@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -79,8 +78,9 @@ def err_console() -> Console:
 
 def print_json(data: Any) -> None:
     """Machine output: JSON on stdout, nothing else."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    sys.stdout.flush()
+    from assay._exits import print_json as write_json
+
+    write_json(data)
 
 
 def is_interactive() -> bool:

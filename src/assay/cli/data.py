@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from assay._lean_add import size_text
 from assay.cli import _context as ctx
 
 if TYPE_CHECKING:
@@ -25,15 +26,6 @@ def _workspace() -> Workspace:
     from assay.data import Workspace
 
     return Workspace(ctx.project())
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
 
 
 @contextlib.contextmanager
@@ -66,37 +58,19 @@ def add(
 
     Example: assay data add data/churn.parquet
     """
-    from assay.errors import UsageError
+    from assay._lean_add import add_paths, add_report
+    from assay.data import DataSettings
 
-    if name and len(paths) > 1:
-        raise UsageError("--name works with one path at a time")
     started = time.perf_counter()
-    with _workspace() as ws:
-        results = [ws.add(p, name=name, message=message) for p in paths]
+    results = add_paths(DataSettings.of(ctx.project()), paths, name=name, message=message)
     if json_out:
         ctx.print_json([r.as_dict() for r in results])
         return
-    for r in results:
-        what = f"{r.nfiles} files, " if r.oid.endswith(".dir") else ""
-        rows = f", {r.rows:,} rows" if r.rows is not None else ""
-        if r.changed:
-            typer.echo(f"added {r.path} as '{r.name}' v{r.version} ({what}{_size(r.size)}{rows}) "
-                       f"-> {r.pointer_file} [{r.oid[:12]}, {r.mode}]")
-        else:
-            typer.echo(f"unchanged {r.path} ({r.oid[:12]})")
-        if r.skipped_links:
-            n = len(r.skipped_links)
-            typer.echo(f"  skipped {n} symlink{'s' if n > 1 else ''} in {r.path} (not followed, "
-                       f"not versioned): {', '.join(r.skipped_links[:3])}"
-                       f"{', ...' if n > 3 else ''}")
-        for oid in r.quarantined:
-            typer.echo(f"  warning: the previous version's object {oid[:12]} was edited in "
-                       "place through a link; it is quarantined (assay data pull restores it if "
-                       "a remote has it; use assay data unprotect before editing)", err=True)
-    if any(r.changed for r in results):
-        pointers = " ".join(r.pointer_file for r in results if r.changed)
-        typer.echo(f"commit the pointer files: git add {pointers} .gitignore "
-                   f"({time.perf_counter() - started:.2f} s)")
+    out, err = add_report(results, time.perf_counter() - started)
+    for line in out:
+        typer.echo(line)
+    for line in err:
+        typer.echo(line, err=True)
 
 
 @data_app.command("status")
@@ -116,7 +90,7 @@ def status(
     from assay.objects import remote_for
 
     with _workspace() as ws:
-        chosen = remote_for(ws.project, remote_name) if (remote or remote_name) else None
+        chosen = remote_for(ctx.project(), remote_name) if (remote or remote_name) else None
         entries = ws.status(targets or None, remote=chosen)
     corrupt = [e for e in entries if e.reason]
     if json_out:
@@ -210,13 +184,13 @@ def push(
     from assay.objects import remote_for
 
     with _workspace() as ws:
-        chosen = remote_for(ws.project, remote)
+        chosen = remote_for(ctx.project(), remote)
         with _progress(f"push -> {chosen.name}", not json_out) as bar:
             result = do_push(ws, chosen, targets or None, jobs=jobs, progress=bar)
     if json_out:
         ctx.print_json({"remote": chosen.name, **result.as_dict()})
         return
-    typer.echo(f"pushed {len(result.transferred)} objects ({_size(result.bytes)}) to "
+    typer.echo(f"pushed {len(result.transferred)} objects ({size_text(result.bytes)}) to "
                f"'{chosen.name}'; {result.skipped} already there")
     _unavailable(result, "not in the local cache, not pushed (run the pipeline to make them)")
 
@@ -243,7 +217,7 @@ def pull(
     from assay.objects import remote_for
 
     with _workspace() as ws:
-        chosen = remote_for(ws.project, remote)
+        chosen = remote_for(ctx.project(), remote)
         with _progress(f"pull <- {chosen.name}", not json_out) as bar:
             result, done = do_pull(ws, chosen, targets or None, jobs=jobs, progress=bar,
                                    checkout=not no_checkout, force=force)
@@ -251,7 +225,7 @@ def pull(
         ctx.print_json({"remote": chosen.name, **result.as_dict(),
                         "checkout": done.actions if done else {}})
         return
-    typer.echo(f"pulled {len(result.transferred)} objects ({_size(result.bytes)}) from "
+    typer.echo(f"pulled {len(result.transferred)} objects ({size_text(result.bytes)}) from "
                f"'{chosen.name}'; {result.skipped} already in the cache")
     _unavailable(result, f"not on '{chosen.name}' (their stages will run)")
     if done:
@@ -276,7 +250,7 @@ def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = 
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(v.created_at))
         rows = f"{v.rows:,} rows" if v.rows is not None else f"{v.nfiles} files"
         verdict = f"  {v.contract_summary()}" if v.contracts else ""
-        typer.echo(f"v{v.version}  {v.hash[:12]}  {when} UTC  {v.actor}  {_size(v.size)}  "
+        typer.echo(f"v{v.version}  {v.hash[:12]}  {when} UTC  {v.actor}  {size_text(v.size)}  "
                    f"{rows}{verdict}")
 
 
@@ -335,7 +309,7 @@ def gc(
         ctx.print_json(result.as_dict())
         return
     verb = "would remove" if dry_run else "removed"
-    typer.echo(f"{verb} {len(result.removed)} objects ({_size(result.bytes)}); "
+    typer.echo(f"{verb} {len(result.removed)} objects ({size_text(result.bytes)}); "
                f"kept {result.kept}")
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from assay._project_files import CONFIG_FILE
 from assay.config._base import Section
 from assay.config._errors import config_error_from, suggest, valid_keys
 from assay.config._kinds import KindPlan, PlanContext, StageContext, StageKind
 from assay.config._pipeline import ExecutorConfig, ProfileConfig, Resources, StageConfig
-from assay.config._project import CONFIG_FILE, Project, find_root, load_model
+from assay.config._project import Project, find_root, load_model
 from assay.config._schema import (
     AssayConfig,
     CacheConfig,

@@ -9,12 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from assay._project_files import CONFIG_FILE, STATE_DIR
 from assay.config._errors import config_error_from
 from assay.config._schema import AssayConfig
 from assay.config._yaml import Loc, read_yaml
 from assay.errors import ConfigError, UsageError
-
-CONFIG_FILE = "assay.yaml"
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -155,7 +154,7 @@ class Project:
     @property
     def state_dir(self) -> Path:
         """``.assay/``: local state that is never committed."""
-        return self.root / ".assay"
+        return self.root / STATE_DIR
 
     @property
     def cache_dir(self) -> Path:
@@ -169,12 +168,9 @@ class Project:
     @property
     def store_url(self) -> str:
         """``ASSAY_STORE_URL``, else ``store:`` in assay.yaml, else SQLite in ``.assay/``."""
-        env = os.environ.get("ASSAY_STORE_URL", "").strip()
-        if env:
-            return env
-        if self.config.store:
-            return self.config.store
-        return f"sqlite:///{self.state_dir / 'assay.db'}"
+        from assay._project_files import store_url
+
+        return store_url(self.config.store, self.state_dir)
 
     def line_of(self, *loc: str | int) -> int | None:
         """The assay.yaml line where ``loc`` is defined, if known."""

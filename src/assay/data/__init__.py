@@ -21,6 +21,7 @@ from assay.data._pointer import (
 )
 from assay.data._profile import TableProfile, is_tabular, profile_table
 from assay.data._protection import UnprotectResult, unprotect
+from assay.data._settings import DataSettings
 from assay.data._stage_outs import StageOut, stage_outs
 from assay.data._transfer import pull, push
 from assay.data._workspace import (
@@ -34,6 +35,7 @@ __all__ = [
     "POINTER_SUFFIX",
     "AddResult",
     "CheckoutResult",
+    "DataSettings",
     "DatasetDiff",
     "DatasetVersion",
     "EntryStatus",

@@ -73,7 +73,7 @@ def checkout(ws: Workspace, raw: list[str] | None = None, *, force: bool = False
             )
         for t in todo:
             _verify_objects(ws, t)
-        link_types = [str(k) for k in ws.project.config.cache.type]
+        link_types = list(ws.settings.cache_types)
         for t in todo:
             _materialise(ws, t, link_types)
             actions[t.rel] = "restored"

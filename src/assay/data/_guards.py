@@ -16,11 +16,12 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assay._project_files import CONFIG_FILE
 from assay.data._pointer import POINTER_SUFFIX, data_path, pointer_path, read_pointer
 from assay.errors import PointerError, UsageError
 
 if TYPE_CHECKING:
-    from assay.config import Project
+    from assay.data._settings import DataSettings
 
 LOCK_FILE = "assay.lock"
 
@@ -57,22 +58,20 @@ def refuse_overlap(root: Path, path: Path, pointers: list[Path]) -> None:
         )
 
 
-def refuse_special(project: Project, path: Path) -> None:
+def refuse_special(settings: DataSettings, path: Path) -> None:
     """Refuse files that git or assay itself versions (and anything git already tracks).
 
     Raises:
         UsageError: the path is (or contains) assay.yaml, assay.lock, a params file,
             .gitignore or a pointer file, or git tracks it.
     """
-    from assay.config import CONFIG_FILE
-
-    root = project.root
+    root = settings.root
     rel = path.relative_to(root).as_posix()
     protected = {
         CONFIG_FILE: "the project's configuration",
         LOCK_FILE: "the pipeline's lock file",
         ".gitignore": "git's ignore list",
-        **{p: "a params file the pipeline reads" for p in project.config.params},
+        **{p: "a params file the pipeline reads" for p in settings.params_files},
     }
     for name, what in protected.items():
         target = root / name
@@ -120,20 +119,22 @@ def _git_tracked(root: Path, rel: str) -> str | None:
     return first or None
 
 
-def refuse_taken_name(project: Project, path: Path, name: str, pointers: list[Path]) -> None:
+def refuse_taken_name(settings: DataSettings, path: Path, name: str,
+                      pointers: list[Path]) -> None:
     """Refuse a dataset name that another path already uses.
 
     Raises:
         UsageError: ``datasets:`` in assay.yaml gives the name to another path, or another
             pointer file in the workspace carries it.
     """
-    root = project.root
+    root = settings.root
     rel = path.relative_to(root).as_posix()
-    for ds_name, ds in project.config.datasets.items():
-        if ds_name == name and ds.path.strip("/") != rel:
+    for ds_name, ds_path in settings.datasets.items():
+        if ds_name == name and ds_path.strip("/") != rel:
+            where = settings.dataset_lines.get(ds_name, CONFIG_FILE)
             raise UsageError(
-                f"Dataset name '{name}' belongs to {ds.path.strip('/')} "
-                f"({project.where('datasets', ds_name)}); pass another name for {rel}: "
+                f"Dataset name '{name}' belongs to {ds_path.strip('/')} "
+                f"({where}); pass another name for {rel}: "
                 f"assay data add {rel} --name {_other_name(path, root, name)}",
                 name=name, path=rel,
             )

@@ -30,6 +30,7 @@ from assay.data._pointer import (
     read_pointer,
     write_pointer,
 )
+from assay.data._settings import DataSettings
 from assay.errors import (
     ConcurrencyError,
     DataError,
@@ -127,11 +128,11 @@ class Workspace:
     """Write a SQLite store at the current schema with ``sqlite3`` when this workspace opens
     the store itself (tests turn it off to compare with the SQLAlchemy path)."""
 
-    def __init__(self, project: Project, store: Store | None = None) -> None:
-        self.project = project
-        self.root = project.root
-        self.cache = LocalCache(project.cache_dir)
-        self.state = StateDB(project.state_dir / "state.db")
+    def __init__(self, project: Project | DataSettings, store: Store | None = None) -> None:
+        self.settings = project if isinstance(project, DataSettings) else DataSettings.of(project)
+        self.root = self.settings.root
+        self.cache = LocalCache(self.settings.cache_dir)
+        self.state = StateDB(self.settings.state_dir / "state.db")
         self._store = store
         self._owns_store = False
 
@@ -153,7 +154,7 @@ class Workspace:
         if self._store is None:
             from assay.store import open_store
 
-            self._store = open_store(self.project.store_url)
+            self._store = open_store(self.settings.store_url)
             self._owns_store = True
         return self._store
 
@@ -162,8 +163,8 @@ class Workspace:
         """Hold the project's data lock (waits for other assay commands)."""
         from filelock import FileLock, Timeout
 
-        self.project.state_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.project.state_dir / "data.lock"), timeout=LOCK_TIMEOUT)
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.settings.state_dir / "data.lock"), timeout=LOCK_TIMEOUT)
         try:
             with lock:
                 yield
@@ -196,7 +197,7 @@ class Workspace:
             # A symlink-type checkout: the tracked path is the link, not the cache object.
             parent = resolve_inside(self.root, absolute.parent, what="data path")
             path = parent / absolute.name
-        state_dir = self.project.state_dir.resolve()
+        state_dir = self.settings.state_dir.resolve()
         if path.name.endswith(POINTER_SUFFIX) and len(path.name) > len(POINTER_SUFFIX) and not (
             path.is_dir()
         ):
@@ -237,8 +238,8 @@ class Workspace:
         if given:
             return given
         rel = self.rel(path)
-        for name, ds in self.project.config.datasets.items():
-            if ds.path.strip("/") == rel:
+        for name, ds_path in self.settings.datasets.items():
+            if ds_path.strip("/") == rel:
                 return name
         existing = pointer_path(path)
         if existing.is_file():
@@ -269,7 +270,7 @@ class Workspace:
             raise UsageError(f"{self.rel(path)} is not a regular file or folder",
                              path=self.rel(path))
         rel = self.rel(path)
-        refuse_special(self.project, path)
+        refuse_special(self.settings, path)
         ds_name = self.dataset_name(path, name)
         pfile = pointer_path(path)
         from assay import _data_fastpath as fast
@@ -278,7 +279,7 @@ class Workspace:
             signature = fast.data_signature(path)  # before the data is read: a later edit shows
             pointers = find_pointers(self.root)
             refuse_overlap(self.root, path, pointers)
-            refuse_taken_name(self.project, path, ds_name, pointers)
+            refuse_taken_name(self.settings, path, ds_name, pointers)
             is_exec = path.is_file() and bool(os.stat(path).st_mode & 0o111)
             previous = self._pointer_or_none(pfile)
             unchanged = self._unchanged(path, previous, ds_name, is_exec)
@@ -289,7 +290,7 @@ class Workspace:
                                  nfiles=unchanged.nfiles, changed=False,
                                  skipped_links=list(unchanged.skipped_links))
             linked = linked_objects(self.cache, path, previous)
-            mode = choose_add_mode(self.cache, list(self.project.config.cache.type))
+            mode = choose_add_mode(self.cache, list(self.settings.cache_types))
             try:
                 stored = add_tree(self.cache, path, mode=mode, state=self.state, durable=True)
             except ObjectError as exc:
@@ -321,8 +322,11 @@ class Workspace:
         snap = fast.snapshot(self.root, pointers)
         entry = fast.entry_for(self.root, rel, oid=stored.oid, name=name,
                                objects=self._objects_of(stored.oid), signature=signature)
-        fast.write_marker(self.project.state_dir, snap, {rel: entry}, cache_dir=self.cache.root,
-                          replace_all=False)
+        fast.write_marker(self.settings.state_dir, snap, {rel: entry}, cache_dir=self.cache.root,
+                          replace_all=False, settings=self._saved_settings())
+
+    def _saved_settings(self) -> tuple[str | None, dict[str, Any]]:
+        return self.settings.config_hash, self.settings.to_json()
 
     def _pointer_or_none(self, pfile: Path) -> Pointer | None:
         if not pfile.is_file():
@@ -382,7 +386,7 @@ class Workspace:
         }
         with contextlib.ExitStack() as stack:
             direct = self.direct_sqlite and self._store is None
-            conn: Any = stack.enter_context(direct_sqlite_write(self.project.store_url)) \
+            conn: Any = stack.enter_context(direct_sqlite_write(self.settings.store_url)) \
                 if direct else None
             if conn is None:
                 conn = stack.enter_context(self.store.write())
@@ -469,11 +473,11 @@ class Workspace:
             if not entry.states:
                 entry.states.append("ok")
         if snap is not None and out and all(e.is_clean for e in out):
-            fast.write_marker(self.project.state_dir, snap, {
+            fast.write_marker(self.settings.state_dir, snap, {
                 e.path: fast.entry_for(self.root, e.path, oid=e.oid, name=e.name,
                                        objects=wanted[e.path], signature=signatures[e.path])
                 for e in out
-            }, cache_dir=self.cache.root, replace_all=True)
+            }, cache_dir=self.cache.root, replace_all=True, settings=self._saved_settings())
         return out
 
     def pointer_error(self, t: Target, problem: str) -> PointerError:
