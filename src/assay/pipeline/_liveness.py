@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from assay.store import Store
+    from assay.store import RunStore
 
 INTERRUPTED_REASON = "its runner (pid {pid} on {host}) died before recording the end"
 
@@ -67,9 +67,20 @@ def is_gone(identity: Any) -> bool:
     return False
 
 
-def interrupt_orphaned_runs(store: Store) -> list[dict[str, Any]]:
+_RUNNING_SQL = "SELECT id, details FROM runs WHERE status = 'running' AND kind = 'pipeline'"
+_INTERRUPT_RUN_SQL = ("UPDATE runs SET status = 'interrupted', ended_at = :now, details = :details"
+                      " WHERE id = :id AND status = 'running'")
+_INTERRUPT_STAGES_SQL = ("UPDATE stage_runs SET status = 'interrupted', ended_at = :now,"
+                         " details = :details WHERE run_id = :id AND status = 'running'")
+
+
+def interrupt_orphaned_runs(store: RunStore) -> list[dict[str, Any]]:
     """Mark ``running`` pipeline runs (and their running stage runs) of dead runners as
     ``interrupted``; returns the runner identities of the runs it marked."""
+    from assay.store import DirectStore
+
+    if isinstance(store, DirectStore):
+        return _interrupt_direct(store)
     from sqlalchemy import select
 
     from assay.store.tables import runs, stage_runs
@@ -84,6 +95,7 @@ def interrupt_orphaned_runs(store: Store) -> list[dict[str, Any]]:
     if not dead:
         return []
     now = time.time()
+    marked = []
     with store.write() as conn:
         for run_id, details in dead:
             reason = INTERRUPTED_REASON.format(**details["runner"])
@@ -99,4 +111,31 @@ def interrupt_orphaned_runs(store: Store) -> list[dict[str, Any]]:
                 .values(status="interrupted", ended_at=now, details={"reason": reason})
             )
             store.record_event("run.interrupted", run_id, {"reason": reason}, conn=conn)
-    return [details["runner"] for _, details in dead]
+            marked.append(details["runner"])
+    return marked
+
+
+def _interrupt_direct(store: Any) -> list[dict[str, Any]]:
+    """:func:`interrupt_orphaned_runs` through ``sqlite3`` (the same statements in SQL text)."""
+    import json
+
+    with store.read() as conn:
+        rows = conn.execute(_RUNNING_SQL).fetchall()
+    found = [(str(run_id), dict(json.loads(raw) or {}) if raw else {}) for run_id, raw in rows]
+    dead = [(run_id, details) for run_id, details in found if is_gone(details.get("runner"))]
+    if not dead:
+        return []
+    now = time.time()
+    marked = []
+    with store.write() as conn:
+        for run_id, details in dead:
+            reason = INTERRUPTED_REASON.format(**details["runner"])
+            done = conn.execute(_INTERRUPT_RUN_SQL, {
+                "now": now, "id": run_id, "details": json.dumps({**details, "reason": reason})})
+            if not done.rowcount:
+                continue  # someone else marked it meanwhile
+            conn.execute(_INTERRUPT_STAGES_SQL, {
+                "now": now, "id": run_id, "details": json.dumps({"reason": reason})})
+            store.record_event("run.interrupted", run_id, {"reason": reason}, conn=conn)
+            marked.append(details["runner"])
+    return marked

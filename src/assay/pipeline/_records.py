@@ -6,11 +6,11 @@ import contextlib
 import json
 import os
 import platform
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 from assay._atomic import write_bytes_atomic
 from assay._identity import current_user
 from assay.pipeline._aliases import is_pseudo_param
+from assay.store._direct import DirectStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from assay.objects import LocalCache
-    from assay.store import Store
+    from assay.store import RunStore
 
 CI_VARS = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "SEMAPHORE", "JENKINS_URL", "BUILDKITE")
 TRIGGERS = ("manual", "ci", "schedule", "data", "drift")
@@ -127,8 +128,16 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+_START_RUN_SQL = (
+    "INSERT INTO runs (id, name, kind, trigger, status, profile, git_commit, git_dirty, actor,"
+    " env_hash, started_at, exit_code, ended_at, details) VALUES (:id, :name, :kind, :trigger,"
+    " :status, :profile, :git_commit, :git_dirty, :actor, :env_hash, :started_at, :exit_code,"
+    " :ended_at, :details)"
+)
+
+
 def start_run(
-    store: Store,
+    store: RunStore,
     *,
     run_id: str,
     kind: str,
@@ -139,32 +148,40 @@ def start_run(
     name: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    commit, dirty = git_state(root) if root is not None else (None, None)
+    row = {"id": run_id, "name": name, "kind": kind, "trigger": trigger, "status": "running",
+           "profile": profile, "git_commit": commit, "git_dirty": dirty,
+           "actor": current_user(), "env_hash": env_hash, "started_at": time.time(),
+           "exit_code": None, "ended_at": None, "details": details or {}}
+    if isinstance(store, DirectStore):
+        with store.write() as direct:
+            direct.execute(_START_RUN_SQL, {**row, "details": json.dumps(row["details"])})
+            store.record_event(f"run.{kind}.started", run_id, {"trigger": trigger}, conn=direct)
+        return
     from assay.store.tables import runs
 
-    commit, dirty = git_state(root) if root is not None else (None, None)
     with store.write() as conn:
-        conn.execute(
-            runs.insert(),
-            [{"id": run_id, "name": name, "kind": kind, "trigger": trigger, "status": "running",
-              "profile": profile, "git_commit": commit, "git_dirty": dirty,
-              "actor": current_user(), "env_hash": env_hash, "started_at": time.time(),
-              "exit_code": None, "ended_at": None, "details": details or {}}],
-        )
+        conn.execute(runs.insert(), [row])
         store.record_event(f"run.{kind}.started", run_id, {"trigger": trigger}, conn=conn)
 
 
-def finish_run(store: Store, run_id: str, *, status: str, exit_code: int,
-               details: dict[str, Any] | None = None,
-               before: Callable[[Connection], None] | None = None) -> None:
-    """Record how run ``run_id`` ended (``before`` writes more in the same transaction)."""
-    from assay.store.tables import runs
-
+def finish_run(store: RunStore, run_id: str, *, status: str, exit_code: int,
+               details: dict[str, Any] | None = None) -> None:
+    """Record how run ``run_id`` ended."""
     values: dict[str, Any] = {"status": status, "ended_at": time.time(), "exit_code": exit_code}
     if details is not None:
         values["details"] = details
+    if isinstance(store, DirectStore):
+        sets = ", ".join(f"{key} = :{key}" for key in values)
+        with store.write() as direct:
+            direct.execute(f"UPDATE runs SET {sets} WHERE id = :run_id",
+                           {**values, "run_id": run_id,
+                            **({"details": json.dumps(details)} if details is not None else {})})
+            store.record_event(f"run.{status}", run_id, {"exit_code": exit_code}, conn=direct)
+        return
+    from assay.store.tables import runs
+
     with store.write() as conn:
-        if before is not None:
-            before(conn)
         conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
         store.record_event(f"run.{status}", run_id, {"exit_code": exit_code}, conn=conn)
 
@@ -271,8 +288,11 @@ class StageRunBatch:
             for p, h, s, k in artifacts or []
         )
 
-    def write(self, conn: Connection) -> None:
+    def write(self, conn: Connection | sqlite3.Connection) -> None:
         """Execute everything queued inside ``conn``'s transaction (then :meth:`clear`)."""
+        if isinstance(conn, sqlite3.Connection):  # a DirectStore's transaction
+            self._write_sqlite(conn)
+            return
         if conn.dialect.name == "sqlite":
             # the driver's executemany inside the same transaction: a runner writes these
             # hundreds of times, and SQLAlchemy's statement machinery costs more than SQLite
@@ -340,7 +360,7 @@ class StageRunBatch:
         self.inserts, self.params, self.finishes = [], [], []
         self.metrics, self.artifacts = {}, []
 
-    def commit(self, store: Store) -> None:
+    def commit(self, store: RunStore) -> None:
         """Write everything queued in one transaction (nothing if the batch is empty)."""
         if self:
             with store.write() as conn:
@@ -348,14 +368,14 @@ class StageRunBatch:
             self.clear()
 
 
-def start_stage_run(store: Store, **row: Any) -> None:
+def start_stage_run(store: RunStore, **row: Any) -> None:
     """Record a new stage run at once (see :meth:`StageRunBatch.start` for the fields)."""
     batch = StageRunBatch()
     batch.start(**row)
     batch.commit(store)
 
 
-def finish_stage_run(store: Store, stage_run_id: str, **values: Any) -> None:
+def finish_stage_run(store: RunStore, stage_run_id: str, **values: Any) -> None:
     """Close a stage run at once (see :meth:`StageRunBatch.finish` for the fields)."""
     batch = StageRunBatch()
     batch.finish(stage_run_id, **values)

@@ -168,9 +168,9 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
     from assay.pipeline._liveness import interrupt_orphaned_runs, runner_identity
     from assay.pipeline._records import store_environment
     from assay.pipeline._watchdog import Watchdog
-    from assay.store import open_store
+    from assay.store import open_run_store
 
-    store = open_store(project.store_url)
+    store = open_run_store(project.store_url)
     for dead in interrupt_orphaned_runs(store):
         reporter.message(f"An earlier run was recorded as interrupted: its runner (pid "
                          f"{dead['pid']}) died without recording its end")

@@ -40,10 +40,8 @@ from assay.pipeline._status import StageState, stage_state
 from assay.pipeline._view import Reporter
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from assay.config import Project
-    from assay.store import Store
+    from assay.store import RunStore
 
 GROUP_COMMIT_SECONDS = 0.2
 LOCK_FLUSH_SECONDS = 0.5
@@ -92,10 +90,10 @@ class Scheduler:
     """
 
     def __init__(self, project: Project, dag: Dag, names: list[str], *, force: bool,
-                 keep_going: bool, reporter: Reporter, executor: Executor, store: Store,
+                 keep_going: bool, reporter: Reporter, executor: Executor, store: RunStore,
                  run_id: str, update_lock: bool = True,
                  guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
-                 transaction: Callable[[], AbstractContextManager[Connection]] | None = None,
+                 transaction: Callable[[], AbstractContextManager[Any]] | None = None,
                  ) -> None:
         from assay.objects import LocalCache
 

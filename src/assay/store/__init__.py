@@ -8,7 +8,12 @@ CLI does not pay for SQLAlchemy at start-up.
 
 from __future__ import annotations
 
+from assay.store._direct import DirectStore, open_run_store
 from assay.store._engine import is_sqlite, sqlite_path
 from assay.store._store import HEAD_REVISION, INSTANCE_SQL, Event, Store, open_store
 
-__all__ = ["HEAD_REVISION", "INSTANCE_SQL", "Event", "Store", "is_sqlite", "open_store", "sqlite_path"]
+RunStore = Store | DirectStore
+"""What a pipeline run records into (see :func:`open_run_store`)."""
+
+__all__ = ["HEAD_REVISION", "INSTANCE_SQL", "DirectStore", "Event", "RunStore", "Store", "is_sqlite",
+           "open_run_store", "open_store", "sqlite_path"]

@@ -12,13 +12,19 @@ paths accept, so each statement text exists once (see :func:`execute`).
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
+from assay._identity import current_user
 from assay.errors import StoreError
-from assay.store._engine import SQLITE_BUSY_TIMEOUT_MS, configure_sqlite, sqlite_path
-from assay.store._store import HEAD_REVISION, redact
+from assay.store._engine import SQLITE_BUSY_TIMEOUT_MS, configure_sqlite, is_sqlite, sqlite_path
+from assay.store._store import HEAD_REVISION, Store, redact
 
 EVENT_SQL = (
     "INSERT INTO events (ts, actor, kind, subject, details) "
@@ -88,3 +94,151 @@ def execute(conn: Any, sql: str, params: Mapping[str, Any]) -> Any:
     from sqlalchemy import text
 
     return conn.execute(text(sql), dict(params))
+
+
+class DirectStore:
+    """A SQLite store at :data:`HEAD_REVISION` used through ``sqlite3`` alone (no SQLAlchemy).
+
+    The pipeline runner records a run in a few dozen short transactions; on SQLite it uses this
+    instead of :class:`assay.store.Store` (whose import alone costs a third of a cold 200-stage
+    run). Transactions yield a ``sqlite3.Connection``; statements use ``:name`` placeholders.
+    JSON columns hold ``json.dumps`` text, as SQLAlchemy's JSON type writes on SQLite. Open it
+    with :meth:`open`, which says None for anything that needs the full store.
+    """
+
+    is_sqlite = True
+
+    def __init__(self, url: str, path: Path) -> None:
+        self.url = url
+        self.path = path
+        self._shown = redact(url)
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    def open(cls, url: str) -> DirectStore | None:
+        """The store at ``url`` when it is a SQLite file at HEAD (created fresh if missing or
+        empty); None for PostgreSQL, in-memory databases and schemas that need migrating.
+
+        Raises:
+            StoreError: the file is not a database, or stays locked past the busy timeout.
+        """
+        path = sqlite_path(url)
+        if path is None:
+            return None
+        store = cls(url, path)
+        try:
+            revision = store._revision_or_create()
+        except BaseException:
+            store.close()
+            raise
+        if revision != HEAD_REVISION:
+            store.close()
+            return None
+        return store
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                       isolation_level=None, check_same_thread=False)
+                configure_sqlite(conn, SQLITE_BUSY_TIMEOUT_MS)
+            except (OSError, sqlite3.Error) as exc:
+                raise StoreError(f"Metadata store {self._shown} failed: {exc}",
+                                 url=self._shown) from None
+            self._conn = conn
+        return self._conn
+
+    def _revision_or_create(self) -> str | None:
+        """The schema revision; an empty database gets the HEAD schema first (one transaction,
+        the same statements and stamp as :meth:`Store._create_fresh`)."""
+        from assay.store._sqlite_schema import STATEMENTS
+        from assay.store._store import _ALEMBIC_VERSION_DDL, _NEW_INSTANCE_SQL
+
+        with self.write() as conn:
+            names = {r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "alembic_version" in names:
+                row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+                return str(row[0]) if row else None
+            if names:
+                return None  # tables but no stamp: the full store decides
+            for statement in STATEMENTS:
+                conn.execute(statement)
+            conn.execute(_ALEMBIC_VERSION_DDL)
+            conn.execute("INSERT INTO alembic_version (version_num) VALUES (:v)",
+                         {"v": HEAD_REVISION})
+            conn.execute(_NEW_INSTANCE_SQL, {"v": uuid.uuid4().hex})
+        return HEAD_REVISION
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> DirectStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``), committed on success.
+
+        Raises:
+            StoreError: locked past the busy timeout, disk full, not a database (rolled back).
+        """
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"Metadata store {self._shown} failed: {exc}",
+                             url=self._shown) from None
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"Metadata store {self._shown} failed: {exc}",
+                             url=self._shown) from None
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    read = write
+    """Reads take the same short transaction (a runner reads once, at its start)."""
+
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[Callable[[], AbstractContextManager[sqlite3.Connection]]]:
+        """Like :meth:`Store.writer`: each ``with transaction() as conn:`` is one write."""
+        yield self.write
+
+    def record_event(self, kind: str, subject: str = "", details: dict[str, Any] | None = None,
+                     *, actor: str | None = None, conn: sqlite3.Connection | None = None,
+                     ts: float | None = None) -> int:
+        """Append an event, as :meth:`Store.record_event` does."""
+        values = {"ts": time.time() if ts is None else ts, "actor": actor or current_user(),
+                  "kind": kind, "subject": subject,
+                  "details": json.dumps(details or {}, default=str)}
+        if conn is not None:
+            return int(conn.execute(EVENT_SQL, values).lastrowid or 0)
+        with self.write() as own:
+            return int(own.execute(EVENT_SQL, values).lastrowid or 0)
+
+
+def open_run_store(url: str) -> Store | DirectStore:
+    """The store a pipeline run records into: :class:`DirectStore` for a SQLite file at HEAD
+    (or a new one), else the full :class:`Store` (PostgreSQL, or a schema to migrate)."""
+    direct = DirectStore.open(url) if is_sqlite(url) else None
+    if direct is not None:
+        return direct
+    from assay.store._store import open_store
+
+    return open_store(url)

@@ -279,3 +279,20 @@ store_info = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+
+def sqlite_ddl() -> list[str]:
+    """The statements ``metadata.create_all`` runs on SQLite (tables sorted by dependency, each
+    followed by its indexes). :data:`assay.store._sqlite_schema.STATEMENTS` holds them for
+    stores created without SQLAlchemy; a test keeps the two equal
+    (regenerate with ``python scripts/gen_sqlite_schema.py``)."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect = sqlite.dialect()
+    out = []
+    for table in metadata.sorted_tables:
+        out.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+        out.extend(str(CreateIndex(index).compile(dialect=dialect)).strip()
+                   for index in sorted(table.indexes, key=lambda i: str(i.name)))
+    return out
