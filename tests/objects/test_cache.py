@@ -138,10 +138,39 @@ def test_user_space_copy_path_hashes_while_writing(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(copying_module.COPY_CHUNK + cache_module.CHUNK + 7))
-    monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a: False)
+    monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a, **k: False)
     cache = LocalCache(tmp_path / "cache")
     stored = cache.add_file(big)
     assert stored.oid == hash_file(big) and cache.verify(stored.oid)
+
+
+@pytest.mark.parametrize("path", ["kernel", "user-space"])
+def test_a_durable_copy_starts_writing_each_chunk_before_the_fsync(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    chunk = copying_module.COPY_CHUNK
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * chunk + 11))
+    if path == "user-space":
+        monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a, **k: False)
+    kicked: list[tuple[int, int]] = []
+    real = copying_module.start_writeback
+
+    def record(fd: int, offset: int, count: int) -> None:
+        kicked.append((offset, count))
+        real(fd, offset, count)
+
+    monkeypatch.setattr(copying_module, "start_writeback", record)
+    cache = LocalCache(tmp_path / "cache")
+    stored = cache.add_file(big, durable=True)
+    assert stored.oid == hash_file(big) and cache.verify(stored.oid)
+    covered = sorted(kicked)
+    assert covered[0][0] == 0 and all(a + n == b for (a, n), (b, _) in zip(covered, covered[1:]))
+    assert covered[-1][0] + covered[-1][1] >= 3 * chunk  # all but (at most) the last chunk
+    kicked.clear()
+    cache.add_file(tmp_path / "big.bin", durable=False, known_oid=None)  # already stored
+    (tmp_path / "other.bin").write_bytes(os.urandom(2 * chunk))
+    cache.add_file(tmp_path / "other.bin", durable=False)
+    assert kicked == []  # batched adds sync once at the end instead
 
 
 def test_corrupt_object_is_detected_on_read(tmp_path: Path) -> None:

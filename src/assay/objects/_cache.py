@@ -252,8 +252,9 @@ class LocalCache:
                     data = src.read()
                     hasher.update(data)
                     write_all(fd, memoryview(data))
-                elif not kernel_copy_hashing(src.fileno(), fd, before.st_size, hasher.update):
-                    pipelined_copy(src.readinto, fd, hasher.update)
+                elif not kernel_copy_hashing(src.fileno(), fd, before.st_size, hasher.update,
+                                             durable=durable):
+                    pipelined_copy(src.readinto, fd, hasher.update, durable=durable)
                 if durable:
                     os.fsync(fd)
             finally:

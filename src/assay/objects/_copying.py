@@ -7,6 +7,7 @@ hashes chunk N on a helper thread while writing it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import mmap
 import os
@@ -26,14 +27,38 @@ def copy_range(src: int, dst: int, offset: int, count: int) -> None:
         done += moved
 
 
+def start_writeback(fd: int, offset: int, count: int) -> None:
+    """Ask the kernel to start writing ``count`` bytes at ``offset`` of ``fd`` to disk now.
+
+    A durable copy ends in ``fsync``; left alone, the kernel would write nothing until then (the
+    dirty limit of a large page cache is gigabytes) and the fsync would write the whole file
+    while the copy sits idle. ``POSIX_FADV_DONTNEED`` on a dirty range starts its writeback
+    without waiting for it (pages still being written stay cached). Best effort.
+    """
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None or count <= 0:
+        return
+    with contextlib.suppress(OSError):
+        advise(fd, offset, count, os.POSIX_FADV_DONTNEED)
+
+
+def _copy_chunk(src: int, dst: int, offset: int, count: int, written: tuple[int, int] | None
+                ) -> None:
+    copy_range(src, dst, offset, count)
+    if written is not None:
+        start_writeback(dst, *written)
+
+
 def kernel_copy_hashing(
-    src: int, dst: int, size: int, update: Callable[[memoryview], object]
+    src: int, dst: int, size: int, update: Callable[[memoryview], object], *,
+    durable: bool = False,
 ) -> bool:
     """Copy with ``copy_file_range`` while BLAKE3 hashes the same range from the page cache.
 
     Each chunk is read from disk once: the kernel copies it on a helper thread while the hash
-    consumes the same (now cached) pages through mmap. Returns False where the kernel cannot
-    copy between these files (the caller then copies through user space).
+    consumes the same (now cached) pages through mmap. With ``durable`` (an fsync follows),
+    each chunk's writeback starts while the next one is copied. Returns False where the kernel
+    cannot copy between these files (the caller then copies through user space).
     """
     if not hasattr(os, "copy_file_range"):
         return False
@@ -48,15 +73,18 @@ def kernel_copy_hashing(
         view = memoryview(mapped)
         try:
             offset = 0
+            previous: tuple[int, int] | None = None
             while offset < size:
                 count = min(COPY_CHUNK, size - offset)
-                copying = pool.submit(copy_range, src, dst, offset, count)
+                copying = pool.submit(_copy_chunk, src, dst, offset, count,
+                                      previous if durable else None)
                 part = view[offset : offset + count]
                 try:
                     update(part)
                 finally:
                     part.release()
                     copying.result()
+                previous = (offset, count)
                 offset += count
         finally:
             view.release()
@@ -73,11 +101,15 @@ def pipelined_copy(
     readinto: Callable[[bytearray], int | None],
     fd: int,
     update: Callable[[memoryview], object],
+    *,
+    durable: bool = False,
 ) -> None:
-    """Hash chunk N on a helper thread while writing chunk N (BLAKE3 releases the GIL)."""
+    """Hash chunk N on a helper thread while writing chunk N (BLAKE3 releases the GIL); with
+    ``durable``, start each written chunk's writeback (see :func:`start_writeback`)."""
     buffers = [bytearray(COPY_CHUNK), bytearray(COPY_CHUNK)]
     with ThreadPoolExecutor(1) as pool:
         current = 0
+        offset = 0
         count = readinto(buffers[current]) or 0
         while count:
             view = memoryview(buffers[current])[:count]
@@ -86,5 +118,8 @@ def pipelined_copy(
                 write_all(fd, view)
             finally:
                 hashing.result()
+            if durable:
+                start_writeback(fd, offset, count)
+            offset += count
             current ^= 1
             count = readinto(buffers[current]) or 0
