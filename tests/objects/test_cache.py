@@ -3,6 +3,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -164,7 +165,7 @@ def test_a_durable_copy_starts_writing_each_chunk_before_the_fsync(
     stored = cache.add_file(big, durable=True)
     assert stored.oid == hash_file(big) and cache.verify(stored.oid)
     covered = sorted(kicked)
-    assert covered[0][0] == 0 and all(a + n == b for (a, n), (b, _) in zip(covered, covered[1:]))
+    assert covered[0][0] == 0 and all(a + n == b for (a, n), (b, _) in pairwise(covered))
     assert covered[-1][0] + covered[-1][1] >= 3 * chunk  # all but (at most) the last chunk
     kicked.clear()
     cache.add_file(tmp_path / "big.bin", durable=False, known_oid=None)  # already stored
