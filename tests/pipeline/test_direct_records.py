@@ -5,10 +5,7 @@ SQLAlchemy is never imported, and what it cannot handle goes to the full Store."
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +16,8 @@ from assay.store import HEAD_REVISION, DirectStore, Store, open_run_store, open_
 from assay.store._sqlite_schema import STATEMENTS
 from assay.store._tables import sqlite_ddl
 from tests.conftest import TmpProject
+from tests.data.test_fastpath import heavy, probe
 from tests.pipeline.conftest import three_stages
-
-PROBE = (
-    "import atexit, sys\n"
-    "atexit.register(lambda: sys.stderr.write('SQLA=%s\\n' % ('sqlalchemy' in sys.modules)))\n"
-    "sys.argv = ['assay', *sys.argv[1:]]\n"
-    "from assay._launcher import main\n"
-    "main()\n"
-)
 
 
 def _master(db: Path) -> list[tuple[Any, ...]]:
@@ -128,11 +118,9 @@ def test_records_are_the_rows_the_full_store_writes(tmp_path: Path,
 
 def test_a_cold_run_never_imports_sqlalchemy(tmp_project: TmpProject) -> None:
     three_stages(tmp_project)
-    done = subprocess.run([sys.executable, "-c", PROBE, "run"], cwd=tmp_project.root,
-                          env={**os.environ, **tmp_project.env}, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = probe(tmp_project, "run")
     assert done.returncode == 0, done.stderr
-    assert "SQLA=False" in done.stderr
+    assert "sqlalchemy" not in heavy(done)
     conn = sqlite3.connect(tmp_project.root / ".assay" / "assay.db")
     statuses = [r[0] for r in conn.execute("SELECT status FROM runs")]
     conn.close()

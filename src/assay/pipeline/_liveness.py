@@ -7,6 +7,7 @@ say ``running`` forever. A run of another host is never judged (we cannot see it
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -79,63 +80,65 @@ def interrupt_orphaned_runs(store: RunStore) -> list[dict[str, Any]]:
     ``interrupted``; returns the runner identities of the runs it marked."""
     from assay.store import DirectStore
 
-    if isinstance(store, DirectStore):
-        return _interrupt_direct(store)
+    direct = isinstance(store, DirectStore)
+    either: Any = store  # Store and DirectStore share read/write/record_event
+    with either.read() as conn:
+        running = _running_direct(conn) if direct else _running_full(conn)
+    dead = [(run_id, details) for run_id, details in running if is_gone(details.get("runner"))]
+    if not dead:
+        return []
+    now = time.time()
+    mark = _mark_direct if direct else _mark_full
+    marked = []
+    with either.write() as conn:
+        for run_id, details in dead:
+            reason = INTERRUPTED_REASON.format(**details["runner"])
+            if not mark(conn, run_id, now, {**details, "reason": reason}, {"reason": reason}):
+                continue  # someone else marked it meanwhile
+            either.record_event("run.interrupted", run_id, {"reason": reason}, conn=conn)
+            marked.append(details["runner"])
+    return marked
+
+
+def _running_full(conn: Any) -> list[tuple[str, dict[str, Any]]]:
     from sqlalchemy import select
 
+    from assay.store.tables import runs
+
+    rows = conn.execute(select(runs.c.id, runs.c.details).where(
+        (runs.c.status == "running") & (runs.c.kind == "pipeline"))).all()
+    return [(str(row.id), dict(row.details or {})) for row in rows]
+
+
+def _running_direct(conn: Any) -> list[tuple[str, dict[str, Any]]]:
+    return [(str(run_id), dict(json.loads(raw) or {}) if raw else {})
+            for run_id, raw in conn.execute(_RUNNING_SQL).fetchall()]
+
+
+def _mark_full(conn: Any, run_id: str, now: float, run_details: dict[str, Any],
+               stage_details: dict[str, Any]) -> bool:
+    """Mark one run and its running stage runs; False if it was no longer running."""
     from assay.store.tables import runs, stage_runs
 
-    with store.read() as conn:
-        rows = conn.execute(
-            select(runs.c.id, runs.c.details).where(
-                (runs.c.status == "running") & (runs.c.kind == "pipeline"))
-        ).all()
-    dead = [(row.id, dict(row.details or {})) for row in rows
-            if is_gone((row.details or {}).get("runner"))]
-    if not dead:
-        return []
-    now = time.time()
-    marked = []
-    with store.write() as conn:
-        for run_id, details in dead:
-            reason = INTERRUPTED_REASON.format(**details["runner"])
-            done = conn.execute(
-                runs.update().where((runs.c.id == run_id) & (runs.c.status == "running"))
-                .values(status="interrupted", ended_at=now, details={**details, "reason": reason})
-            )
-            if not done.rowcount:
-                continue  # someone else marked it meanwhile
-            conn.execute(
-                stage_runs.update()
-                .where((stage_runs.c.run_id == run_id) & (stage_runs.c.status == "running"))
-                .values(status="interrupted", ended_at=now, details={"reason": reason})
-            )
-            store.record_event("run.interrupted", run_id, {"reason": reason}, conn=conn)
-            marked.append(details["runner"])
-    return marked
+    done = conn.execute(
+        runs.update().where((runs.c.id == run_id) & (runs.c.status == "running"))
+        .values(status="interrupted", ended_at=now, details=run_details))
+    if not done.rowcount:
+        return False
+    conn.execute(
+        stage_runs.update()
+        .where((stage_runs.c.run_id == run_id) & (stage_runs.c.status == "running"))
+        .values(status="interrupted", ended_at=now, details=stage_details))
+    return True
 
 
-def _interrupt_direct(store: Any) -> list[dict[str, Any]]:
-    """:func:`interrupt_orphaned_runs` through ``sqlite3`` (the same statements in SQL text)."""
-    import json
-
-    with store.read() as conn:
-        rows = conn.execute(_RUNNING_SQL).fetchall()
-    found = [(str(run_id), dict(json.loads(raw) or {}) if raw else {}) for run_id, raw in rows]
-    dead = [(run_id, details) for run_id, details in found if is_gone(details.get("runner"))]
-    if not dead:
-        return []
-    now = time.time()
-    marked = []
-    with store.write() as conn:
-        for run_id, details in dead:
-            reason = INTERRUPTED_REASON.format(**details["runner"])
-            done = conn.execute(_INTERRUPT_RUN_SQL, {
-                "now": now, "id": run_id, "details": json.dumps({**details, "reason": reason})})
-            if not done.rowcount:
-                continue  # someone else marked it meanwhile
-            conn.execute(_INTERRUPT_STAGES_SQL, {
-                "now": now, "id": run_id, "details": json.dumps({"reason": reason})})
-            store.record_event("run.interrupted", run_id, {"reason": reason}, conn=conn)
-            marked.append(details["runner"])
-    return marked
+def _mark_direct(conn: Any, run_id: str, now: float, run_details: dict[str, Any],
+                 stage_details: dict[str, Any]) -> bool:
+    """:func:`_mark_full` through ``sqlite3`` (JSON columns as ``json.dumps`` text)."""
+    done = conn.execute(_INTERRUPT_RUN_SQL, {"now": now, "id": run_id,
+                                             "details": json.dumps(run_details)})
+    if not done.rowcount:
+        return False
+    conn.execute(_INTERRUPT_STAGES_SQL, {"now": now, "id": run_id,
+                                         "details": json.dumps(stage_details)})
+    return True

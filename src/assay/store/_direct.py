@@ -34,53 +34,21 @@ EVENT_SQL = (
 
 @contextlib.contextmanager
 def direct_sqlite_write(url: str) -> Iterator[sqlite3.Connection | None]:
-    """One write transaction on ``url`` through ``sqlite3``, committed on success; None (and
-    nothing opened) when the store needs the full :class:`Store` path.
+    """One write transaction on ``url`` through ``sqlite3``, committed on success; None when
+    the store needs the full :class:`Store` path (no database file yet, no schema, another
+    revision, not SQLite).
 
     Raises:
         StoreError: the database is locked past the busy timeout, the disk is full, or the file
             is not a database; the transaction is rolled back.
     """
     path = sqlite_path(url)
-    if path is None or not path.is_file():
+    store = DirectStore.open(url, create=False) if path is not None and path.is_file() else None
+    if store is None:
         yield None
         return
-    shown = redact(url)
-    try:
-        conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    except sqlite3.Error:
-        yield None
-        return
-    try:
-        try:
-            configure_sqlite(conn, SQLITE_BUSY_TIMEOUT_MS)
-            conn.execute("BEGIN IMMEDIATE")
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                row = None  # an empty file: the Store creates the schema
-            else:
-                raise StoreError(f"Metadata store {shown} failed: {exc}", url=shown) from None
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"Metadata store {shown} failed: {exc}", url=shown) from None
-        if row is None or str(row[0]) != HEAD_REVISION:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            yield None
-            return
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StoreError(f"Metadata store {shown} failed: {exc}", url=shown) from None
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+    with store, store.write() as conn:
+        yield conn
 
 
 def execute(conn: Any, sql: str, params: Mapping[str, Any]) -> Any:
@@ -115,9 +83,10 @@ class DirectStore:
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
-    def open(cls, url: str) -> DirectStore | None:
-        """The store at ``url`` when it is a SQLite file at HEAD (created fresh if missing or
-        empty); None for PostgreSQL, in-memory databases and schemas that need migrating.
+    def open(cls, url: str, *, create: bool = True) -> DirectStore | None:
+        """The store at ``url`` when it is a SQLite file at HEAD (with ``create``, a missing or
+        empty one gets the HEAD schema); None for PostgreSQL, in-memory databases, schemas
+        that need migrating, and (without ``create``) empty databases.
 
         Raises:
             StoreError: the file is not a database, or stays locked past the busy timeout.
@@ -127,7 +96,7 @@ class DirectStore:
             return None
         store = cls(url, path)
         try:
-            revision = store._revision_or_create()
+            revision = store._revision_or_create(create)
         except BaseException:
             store.close()
             raise
@@ -149,9 +118,9 @@ class DirectStore:
             self._conn = conn
         return self._conn
 
-    def _revision_or_create(self) -> str | None:
-        """The schema revision; an empty database gets the HEAD schema first (one transaction,
-        the same statements and stamp as :meth:`Store._create_fresh`)."""
+    def _revision_or_create(self, create: bool) -> str | None:
+        """The schema revision; with ``create`` an empty database gets the HEAD schema first
+        (one transaction, the same statements and stamp as :meth:`Store._create_fresh`)."""
         from assay.store._sqlite_schema import STATEMENTS
         from assay.store._store import _ALEMBIC_VERSION_DDL, _NEW_INSTANCE_SQL
 
@@ -161,8 +130,8 @@ class DirectStore:
             if "alembic_version" in names:
                 row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
                 return str(row[0]) if row else None
-            if names:
-                return None  # tables but no stamp: the full store decides
+            if names or not create:
+                return None  # tables but no stamp, or not ours to create: the full store
             for statement in STATEMENTS:
                 conn.execute(statement)
             conn.execute(_ALEMBIC_VERSION_DDL)
