@@ -35,7 +35,7 @@ lint: $(DEV_STAMP)
 # The site is built from docs/ plus pages generated from the code at build time
 # (scripts/mkdocs_hooks.py); --strict turns a broken link or anchor into a failure.
 docs: $(DEV_STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 test: lint docs
 	$(BIN)/python -m pytest -n 2 --timeout 600
