@@ -35,8 +35,9 @@ GENERATED = (
 # Markdown helpers
 
 
-def _escape(text: str) -> str:
-    """Escape what Markdown would otherwise format in plain help text."""
+def _escape(text: str, *, in_table: bool = False) -> str:
+    """Escape what Markdown would otherwise format in plain help text (code spans stay as they
+    are: Python-Markdown's tables already ignore a pipe inside one)."""
     text = re.sub(r"``([^`]+)``", r"`\1`", text)  # reST literals in docstrings
     parts = re.split(r"(`[^`]*`)", text)
     out = []
@@ -46,18 +47,18 @@ def _escape(text: str) -> str:
             continue
         part = part.replace("\\", "\\\\").replace("&", "&amp;")
         part = part.replace("<", "&lt;").replace(">", "&gt;")
-        for char in "*_[]#":
+        for char in "*_[]#" + ("|" if in_table else ""):
             part = part.replace(char, "\\" + char)
         out.append(part)
     return "".join(out)
 
 
 def _cell(text: str) -> str:
-    return _escape(" ".join(text.split())).replace("|", "\\|") or " "
+    return _escape(" ".join(text.split()), in_table=True) or " "
 
 
 def _code_cell(text: str) -> str:
-    return "`" + text.replace("|", "\\|") + "`"
+    return f"`{text}`"
 
 
 # ------------------------------------------------------------------------------------------
@@ -190,11 +191,19 @@ class _SchemaPage:
     so every key path a user writes has its own table.
     """
 
-    def __init__(self, schema: dict[str, Any], *, root_label: str, prefix: str) -> None:
+    def __init__(
+        self,
+        schema: dict[str, Any],
+        *,
+        root_label: str,
+        prefix: str,
+        explained_in: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
         self.schema = schema
         self.defs: dict[str, Any] = schema.get("$defs", {})
         self.root_label = root_label
         self.prefix = prefix
+        self.explained_in = explained_in or {}
 
     def anchor(self, path: str) -> str:
         return self.prefix + re.sub(r"[^a-z0-9]+", "-", (path or self.root_label).lower()).strip("-")
@@ -287,6 +296,10 @@ class _SchemaPage:
             description = node.get("description")
             if description:
                 out.append(_escape(" ".join(inspect.cleandoc(description).split())) + "\n\n")
+            top = re.split(r"[.\[]", path, maxsplit=1)[0]
+            if path and top in self.explained_in:
+                title, link = self.explained_in[top]
+                out.append(f"Explained in [{title}]({link}).\n\n")
             if node.get("additionalProperties") is True:
                 out.append("Other keys are allowed here.\n\n")
             required = set(node.get("required", []))
@@ -306,12 +319,28 @@ class _SchemaPage:
                 out.append("\n".join(rows) + "\n\n")
         return "".join(out)
 
+# Which concept page explains each top-level section of assay.yaml (navigation only: what a
+# key means comes from the schema's own descriptions).
+CONCEPT_PAGES: dict[str, tuple[str, str]] = {
+    "cache": ("Data versioning", "../data.md#configuration"),
+    "remotes": ("Data versioning", "../data.md#configuration"),
+    "datasets": ("Data versioning", "../data.md#configuration"),
+    "contracts": ("Data contracts", "../contracts.md#registering-and-running-contracts"),
+    "executor": ("Pipeline", "../pipeline.md#parallelism-and-resources"),
+    "stages": ("Pipeline", "../pipeline.md"),
+    "profiles": ("Pipeline", "../pipeline.md#profiles"),
+    "team": ("Registry and promotion", "../registry.md#promotion-policies-and-approvals"),
+    "promotion": ("Registry and promotion", "../registry.md#promotion-policies-and-approvals"),
+    "monitoring": ("Doctor", "../doctor.md"),
+}
+
+
 def config_reference() -> str:
     """The assay.yaml reference page, from the JSON Schema ``assay config schema`` prints."""
     from assay.config import json_schema
 
     schema = json.loads(json_schema())
-    page = _SchemaPage(schema, root_label="assay.yaml", prefix="")
+    page = _SchemaPage(schema, root_label="assay.yaml", prefix="", explained_in=CONCEPT_PAGES)
     return (
         GENERATED
         + "# assay.yaml reference\n\n"
