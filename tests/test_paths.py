@@ -40,10 +40,11 @@ from assay.errors import UsageError
         ("a/" + "x" * 256, "a name is longer than 255 bytes"),
         ("d/" + "\u00e9" * 128, "a name is longer than 255 bytes"),
         ("/".join(["y" * 200] * 21), "longer than 4095 bytes"),
+        ("a/" * 256 + "b", "more than 256 levels deep"),
     ],
     ids=["dotdot", "nested-dotdot", "absolute", "backslash", "nul", "newline", "c1-control",
          "git", "nested-git", "assay", "nested-assay", "empty", "dot-only", "long-name",
-         "long-name-in-bytes", "long-path"],
+         "long-name-in-bytes", "long-path", "deep"],
 )
 def test_unsafe_paths_are_rejected(raw: str, reason: str) -> None:
     with pytest.raises(UsageError, match=reason):

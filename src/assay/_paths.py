@@ -32,6 +32,8 @@ NAME_MAX = 255
 """Bytes in one path component (Linux NAME_MAX)."""
 PATH_MAX = 4096
 """Bytes in a whole path, including the terminating NUL (Linux PATH_MAX)."""
+MAX_DEPTH = 256
+"""Folders in a path: writes hold one descriptor per level (far beyond any real dataset)."""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 TEMP_SUFFIX = ".assay-tmp"
@@ -60,7 +62,8 @@ def clean_relative(raw: str, *, what: str = "path") -> PurePosixPath:
     The path is taken literally (never percent-decoded). Rejected: empty paths, absolute
     paths, ``..``, the reserved folders ``.git`` and ``.assay`` as any component (Linux is
     case-sensitive, so ``.GIT`` is an ordinary name), backslashes, NUL and control characters,
-    a component longer than NAME_MAX or a path longer than PATH_MAX bytes. Empty and ``.``
+    a component longer than NAME_MAX or a path longer than PATH_MAX bytes, a path more than
+    MAX_DEPTH levels deep. Empty and ``.``
     components are dropped (``./data//x`` is ``data/x``).
 
     Raises:
@@ -87,6 +90,9 @@ def clean_relative(raw: str, *, what: str = "path") -> PurePosixPath:
                              path=raw)
     if _nbytes("/".join(parts)) >= PATH_MAX:
         raise UsageError(f"Unsafe {what} {shown!r}: longer than {PATH_MAX - 1} bytes", path=raw)
+    if len(parts) > MAX_DEPTH:
+        raise UsageError(f"Unsafe {what} {shown!r}: more than {MAX_DEPTH} levels deep",
+                         path=raw)
     return PurePosixPath(*parts)
 
 

@@ -10,29 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import TmpProject, invoke
+from tests.hostile_layouts import SHAPES, snapshot
 
 FILES = {"a.txt": b"alpha\n", "sub/b.txt": b"beta\n", "hk/pre-commit": b"#!/bin/sh\ntouch PWNED\n"}
-
-
-def snapshot(folder: Path) -> dict[str, object]:
-    """Every entry below ``folder``: symlink target, bytes or 'dir', and mode."""
-    out: dict[str, object] = {}
-    for path in sorted(folder.rglob("*")):
-        st = path.lstat()
-        if path.is_symlink():
-            what: object = ("link", os.readlink(path))
-        elif path.is_dir():
-            what = "dir"
-        else:
-            what = path.read_bytes()
-        out[path.relative_to(folder).as_posix()] = (what, st.st_mode)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -67,49 +52,6 @@ def world(template: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _file_link(d: Path, outside: Path) -> None:
-    d.mkdir()
-    (d / "a.txt").symlink_to(outside / "victim.txt")
-
-
-def _folder_link(d: Path, outside: Path) -> None:
-    d.mkdir()
-    (d / "sub").symlink_to(outside / "dir")
-
-
-def _data_path_link(d: Path, outside: Path) -> None:
-    d.symlink_to(outside / "dir")
-
-
-def _hooks_link(d: Path, outside: Path) -> None:
-    d.mkdir()
-    (d / "hk").symlink_to("../../.git/hooks")
-
-
-def _assay_link(d: Path, outside: Path) -> None:
-    d.mkdir()
-    (d / "sub").symlink_to("../../.assay/canary")
-
-
-def _loop(d: Path, outside: Path) -> None:
-    d.mkdir()
-    (d / "sub").symlink_to("sub")
-
-
-def _dangling(d: Path, outside: Path) -> None:
-    d.mkdir()
-    (d / "sub").symlink_to(outside / "missing")
-
-
-SHAPES: dict[str, Callable[[Path, Path], None]] = {
-    "file-in-folder": _file_link,
-    "intermediate-folder": _folder_link,
-    "data-path": _data_path_link,
-    "git-hooks": _hooks_link,
-    "into-assay": _assay_link,
-    "loop": _loop,
-    "dangling": _dangling,
-}
 OPERATIONS = {
     "checkout": ["data", "checkout"],
     "pull": ["data", "pull"],

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assay._atomic import write_text_atomic
-from assay._paths import clean_relative
+from assay._paths import clean_relative, is_reserved
 from assay.errors import ObjectError, PointerError, UsageError
 from assay.objects import is_object_id
 
@@ -61,16 +61,22 @@ def tracked_rel(root: Path, pointer: Path, *, shown: str) -> str:
     if not name:
         raise PointerError(f"{shown}: refusing this pointer file: it names no data (nothing "
                            f"before '{POINTER_SUFFIX}'); {fix}", path=shown)
+    folder = pointer.parent.relative_to(root).as_posix()
+    raw = name if folder == "." else f"{folder}/{name}"
+    reserved = [part for part in raw.split("/") if is_reserved(part)]
+    if reserved:
+        raise PointerError(f"{shown}: refusing this pointer file: its data path {raw} addresses "
+                           f"{reserved[0]}, which assay never writes or deletes; {fix}",
+                           path=shown)
+    try:
+        clean = clean_relative(raw, what="data path").as_posix()
+    except UsageError as exc:
+        raise PointerError(f"{shown}: refusing this pointer file ({exc.message}); {fix}",
+                           path=shown) from None
     if name.endswith(POINTER_SUFFIX):
         raise PointerError(f"{shown}: refusing this pointer file: its data would be another "
                            f"pointer file ({name}); {fix}", path=shown)
-    folder = pointer.parent.relative_to(root).as_posix()
-    raw = name if folder == "." else f"{folder}/{name}"
-    try:
-        return clean_relative(raw, what="data path").as_posix()
-    except UsageError as exc:
-        raise PointerError(f"{shown}: refusing this pointer file: {exc.message}; {fix}",
-                           path=shown) from None
+    return clean
 
 
 def read_pointer(path: Path, *, shown: str | None = None) -> Pointer:

@@ -630,7 +630,11 @@ def parse_manifest(data: bytes, oid: str) -> list[ManifestEntry]:
     try:
         check_names((e.path for e in entries), what="manifest path")
     except UsageError as exc:
-        raise CorruptObject(f"Manifest {oid} is unsafe: {exc}", oid=oid) from None
+        raise CorruptObject(
+            f"Manifest {oid} is unsafe ({exc.message}); nothing was written: assay data add "
+            "never makes such a manifest, so restore the pointer file from git or add the "
+            "data again", oid=oid,
+        ) from None
     for entry in entries:
         if not is_object_id(entry.oid) or entry.oid.endswith(DIR_SUFFIX):
             raise CorruptObject(f"Manifest {oid} lists a bad object id", oid=oid)
