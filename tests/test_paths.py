@@ -13,6 +13,7 @@ from assay._paths import (
     SafeTree,
     check_names,
     clean_relative,
+    exact_relative,
     is_stale_temp,
     is_temp_name,
     resolve_inside,
@@ -204,3 +205,18 @@ def test_atomic_write_leaves_old_content_on_failure(tmp_path: Path) -> None:
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
     assert oct(target.stat().st_mode & 0o777) == oct(0o644)
+
+
+@given(st.lists(st.sampled_from(["a", ".", "..", "", ".git", ".assay", "%2e", "b\\c", "\x85",
+                                 "x" * 300, "\u00e9" * 100, " "]), min_size=1, max_size=5))
+def test_the_fast_name_check_answers_as_the_full_one(parts: list[str]) -> None:
+    raw = "/".join(parts)
+    try:
+        full: str | None = clean_relative(raw).as_posix()
+    except UsageError:
+        full = None
+    try:
+        fast: str | None = exact_relative(raw)
+    except UsageError:
+        fast = None
+    assert fast == (raw if full == raw else None)

@@ -105,9 +105,15 @@ def exact_relative(raw: str, *, what: str = "path") -> str:
     Raises:
         UsageError: the name is unsafe or not in its normal form.
     """
-    if clean_relative(raw, what=what).as_posix() != raw:
-        raise UsageError(f"Unsafe {what} {raw!r}: empty or '.' components", path=raw)
-    return raw
+    parts = raw.split("/")
+    if (raw and "\\" not in raw and "" not in parts and "." not in parts
+            and _FORBIDDEN_PARTS.isdisjoint(parts) and len(parts) <= MAX_DEPTH
+            and _CONTROL.search(raw) is None
+            and (len(raw) * 4 < PATH_MAX or _nbytes(raw) < PATH_MAX)
+            and all(len(p) * 4 <= NAME_MAX or _nbytes(p) <= NAME_MAX for p in parts)):
+        return raw  # the common case, without building a path object (10,000 names a folder)
+    clean_relative(raw, what=what)  # raises, naming what is wrong
+    raise UsageError(f"Unsafe {what} {raw!r}: empty or '.' components", path=raw)
 
 
 def check_names(paths: Iterable[str], *, what: str = "path") -> None:
