@@ -21,7 +21,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._paths import SafeTree
 from assay.pipeline._dag import Dag, Stage
 from assay.pipeline._executor import Executor, Job, JobResult, slots_needed
 from assay.pipeline._hashes import StatCache
@@ -183,12 +183,9 @@ class Scheduler:
 
     def _submit(self, stage: Stage, state: StageState, *, attempt: int) -> None:
         stage_run_id = new_id()
-        for out in stage.all_outs:  # a stale out must never pass for a fresh one
-            target = self.project.root / out
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+        with SafeTree(self.project.root) as tree:  # never deletes through a symlink
+            for out in stage.all_outs:  # a stale out must never pass for a fresh one
+                tree.remove(tree.relative(out, what=f"out of stage '{stage.name}'"))
         job = self.jobs.job(stage, stage_run_id=stage_run_id, attempt=attempt)
         self._starts.start(stage_run_id=stage_run_id, run_id=self.run_id, stage=stage.name,
                            group=stage.group, status="running", cache_key=state.key,
