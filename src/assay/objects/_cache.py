@@ -29,6 +29,7 @@ from assay._atomic import fsync_dir
 from assay._paths import clean_relative
 from assay.errors import CorruptObject, ObjectError, ObjectNotFound
 from assay.objects._copying import kernel_copy_hashing, pipelined_copy, write_all
+from assay.objects._faults import local_fault
 from assay.objects._hashing import CHUNK, hash_bytes, hash_file, is_object_id, new_hasher
 from assay.objects._links import link_or_copy, make_readonly, reflink
 from assay.objects._walk import file_mode, walk_files
@@ -78,12 +79,17 @@ def manifest_bytes(entries: Iterable[ManifestEntry]) -> bytes:
 
 
 def _disk_full(exc: OSError, what: Path) -> ObjectError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ObjectError(f"Disk full while writing to the cache ({what}); nothing was stored")
+    fault = local_fault(exc, path=what, doing="writing to the cache",
+                        outcome="nothing was stored", frees_cache=True)
+    if fault is not None:
+        return fault
     return ObjectError(f"Cannot write to the cache ({what}): {exc.strerror or exc}")
 
 
 def _unreadable(exc: OSError, path: Path | str) -> ObjectError:
+    fault = local_fault(exc, path=path, doing="reading it")
+    if fault is not None:
+        return fault
     return ObjectError(f"Cannot read {path}: {exc.strerror or exc}", path=str(path))
 
 
@@ -522,7 +528,21 @@ class LocalCache:
         """Place a file or directory object at ``dest``; a directory is made to match exactly.
 
         A directory's files get their manifest modes; ``mode`` is a single file's.
+
+        Raises:
+            LocalDiskError: the workspace disk is full, read-only or not writable by this user.
         """
+        try:
+            self._checkout(oid, dest, link_types, mode=mode)
+        except OSError as exc:
+            fault = local_fault(exc, path=dest, doing=f"checking out {dest}",
+                                outcome="rerun the command once fixed")
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _checkout(self, oid: str, dest: Path, link_types: list[str], *,
+                  mode: int | None = None) -> None:
         if not oid.endswith(DIR_SUFFIX):
             if dest.is_dir() and not dest.is_symlink():
                 shutil.rmtree(dest)
