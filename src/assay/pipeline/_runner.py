@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from assay.errors import EXIT_INTERNAL, AssayError, LocalDiskError, StoreError
 from assay.pipeline._dag import Dag, build_dag
 from assay.pipeline._executor import Executor, LocalExecutor
 from assay.pipeline._fastpath import write_fresh_marker
@@ -24,6 +25,7 @@ from assay.pipeline._view import QuietReporter, Reporter
 
 if TYPE_CHECKING:
     from assay.config import Project
+    from assay.store import RunStore
 
 __all__ = ["RunResult", "StageOutcome", "default_jobs", "plan_pipeline", "run_pipeline",
            "stat_cache"]
@@ -87,6 +89,58 @@ class _Interrupts:
         if not self.depth and self.pending and self.active:
             self.pending = False
             raise KeyboardInterrupt
+
+
+def _record_end(store: RunStore, runner: Scheduler, run_id: str, names: list[str], *,
+                status: str, exit_code: int, identity: dict[str, Any]) -> Exception | None:
+    """The final group commit, then the run's end; each is attempted even if the other fails
+    (a full disk). Returns the first failure (None: everything was recorded); a run left
+    ``running`` is marked interrupted by the next run's sweep of dead runners."""
+    failure: Exception | None = None
+    try:
+        runner.commit(force=True)
+    except (AssayError, OSError) as exc:
+        failure = exc
+    try:
+        runner.close()
+    except (AssayError, OSError) as exc:
+        failure = failure or exc
+    outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
+    try:
+        finish_run(store, run_id, status=status, exit_code=exit_code,
+                   details={"stages": {o.stage: o.status for o in outcomes},
+                            "runner": identity})
+    except (AssayError, OSError) as exc:
+        failure = failure or exc
+    return failure
+
+
+def _classified(exc: Exception, store: RunStore, *, doing: str = "running the pipeline"
+                ) -> Exception:
+    """``exc``, or the :class:`LocalDiskError` it stands for (a full disk under the cache, the
+    workspace or the SQLite store)."""
+    from assay.objects import local_fault
+    from assay.store import sqlite_path
+
+    if isinstance(exc, LocalDiskError):
+        return exc
+    path = sqlite_path(store.url) if isinstance(exc, StoreError) else None
+    fault = local_fault(exc, path=path, doing=doing)
+    return fault if fault is not None else exc
+
+
+def _add_note(exc: Exception, note: str) -> None:
+    """Append the sentence ``note`` to the one-line message the CLI prints for ``exc``."""
+    text = _first_line(exc)
+    text = f"{text}{'' if text.endswith('.') else '.'} {note}"
+    if isinstance(exc, AssayError):
+        exc.message = text
+    exc.args = (text,)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def default_jobs(project: Project) -> int:
@@ -187,6 +241,8 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
     interrupts = _Interrupts()
     status = "failed"
     exit_code = 1
+    fault: Exception | None = None
+    unrecorded: Exception | None = None
     try:
         with interrupts.installed(), store.writer() as transaction:
             runner = Scheduler(project, dag, names, force=force, keep_going=keep_going,
@@ -202,7 +258,12 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                     status, exit_code = "interrupted", EXIT_INTERRUPTED
                     reporter.message(
                         "Interrupted: stages were stopped; no partial outs were cached")
-                if status != "interrupted":
+                except Exception as exc:  # any fault of the run: end it, record it, re-raise
+                    fault = _classified(exc, store)
+                    exit_code = fault.exit_code if isinstance(fault, AssayError) else EXIT_INTERNAL
+                    with interrupts.critical():
+                        runner.abort(f"the run stopped: {_first_line(fault)}")
+                if status != "interrupted" and fault is None:
                     failed = [o for o in runner.outcomes.values() if o.status not in FINAL_OK]
                     status, exit_code = ("failed", 1) if failed else ("succeeded", 0)
             finally:
@@ -210,17 +271,23 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                 try:
                     if own_executor:
                         executor.close()
-                    runner.commit(force=True)
-                    runner.close()
-                    outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
-                    finish_run(store, run_id, status=status, exit_code=exit_code,
-                               details={"stages": {o.stage: o.status for o in outcomes},
-                                        "runner": identity})
+                    unrecorded = _record_end(store, runner, run_id, names, status=status,
+                                             exit_code=exit_code, identity=identity)
                 finally:
                     interrupts.depth -= 1
                     interrupts.pending = False
     finally:
         store.close()
+    if unrecorded is not None:
+        ending = _classified(unrecorded, store, doing=f"recording the end of run {run_id[:8]}")
+        why = "" if isinstance(ending, LocalDiskError) else f" ({_first_line(ending)})"
+        if fault is None:
+            fault, why = ending, ""
+        _add_note(fault, f"Run {run_id[:8]} could not record its end{why}; the next `assay run` "
+                         "marks it interrupted")
+    if fault is not None:
+        raise fault
     if status == "succeeded" and whole and update_lock:
         write_fresh_marker(project, dag)
+    outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
     return RunResult(run_id, status, exit_code, outcomes)
