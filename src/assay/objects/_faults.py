@@ -22,6 +22,8 @@ _WRITE_FAULTS = {
     errno.EROFS: ("Read-only file system", "remount it read-write or use a writable folder"),
 }
 _SQLITE_FULL = 13  # sqlite3.h: "Insertion failed because database is full"
+_SQLITE_IOERR = 10  # sqlite3.h: "Some kind of disk I/O error occurred" (SHMSIZE on a full disk)
+_NEARLY_FULL = 1 << 20  # bytes left: below this, SQLite's I/O errors are a full disk's
 _ACCESS_FAULTS = {
     errno.EACCES: "Permission denied",
     errno.EPERM: "Operation not permitted",
@@ -39,6 +41,17 @@ def _local_name(value: object) -> str | None:
     return value
 
 
+def _is_out_of_space(path: Path) -> bool:
+    """True if the file system holding ``path`` has (almost) no space left for this user."""
+    for where in (path, *path.parents):
+        try:
+            st = os.statvfs(where)
+        except OSError:
+            continue
+        return st.f_bavail * st.f_frsize < _NEARLY_FULL
+    return False
+
+
 def _root_fault(exc: BaseException) -> OSError | sqlite3.Error | None:
     """The OSError (with an errno) or full-disk SQLite error behind ``exc``: itself, or what it
     was raised from (a store error wraps SQLite's, SQLAlchemy's keeps it as ``orig``)."""
@@ -52,7 +65,7 @@ def _root_fault(exc: BaseException) -> OSError | sqlite3.Error | None:
         if isinstance(item, OSError) and isinstance(item.errno, int):
             return item
         if isinstance(item, sqlite3.Error) and (
-                getattr(item, "sqlite_errorcode", 0) & 0xFF) == _SQLITE_FULL:
+                getattr(item, "sqlite_errorcode", 0) & 0xFF) in (_SQLITE_FULL, _SQLITE_IOERR):
             return item
         orig = getattr(item, "orig", None)
         todo.extend([orig if isinstance(orig, BaseException) else None,
@@ -69,7 +82,9 @@ def local_fault(exc: BaseException, *, path: Path | str | None, doing: str,
     destination (the second file name of a copy or rename) or its file. EACCES and EPERM count
     only when the OSError names a local file, which is named (a network file system's "access
     denied" names none, and stays a remote error). ``exc`` may also be an error raised from
-    one of these, such as a store error over SQLite's "database or disk is full".
+    one of these (a store error over SQLite's), and SQLite's own: "database or disk is full"
+    (SQLITE_FULL), or a bare "disk I/O error" (SQLITE_IOERR: its shared-memory file cannot
+    grow) when the disk under ``path`` is indeed out of space.
 
     Args:
         exc: the exception caught.
@@ -85,8 +100,12 @@ def local_fault(exc: BaseException, *, path: Path | str | None, doing: str,
     found = _root_fault(exc)
     if found is None:
         return None
-    if isinstance(found, sqlite3.Error):  # SQLITE_FULL: the disk under a local SQLite file
-        code, name, first, second = errno.ENOSPC, "SQLITE_FULL", None, None
+    if isinstance(found, sqlite3.Error):  # the disk under a local SQLite file
+        name = str(getattr(found, "sqlite_errorname", "SQLITE_FULL"))
+        is_full = getattr(found, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
+        if not is_full and not (path is not None and _is_out_of_space(Path(path))):
+            return None  # an I/O error, on a disk with room: not ours to explain
+        code, first, second = errno.ENOSPC, None, None
     else:
         code = int(found.errno or 0)
         name = errno.errorcode.get(code, str(code))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,6 +92,10 @@ class _Interrupts:
             raise KeyboardInterrupt
 
 
+_RECORDING_FAULTS = (AssayError, OSError, sqlite3.Error)
+"""What recording a run's end may raise on a full disk (a store error, or SQLite's own)."""
+
+
 def _record_end(store: RunStore, runner: Scheduler, run_id: str, names: list[str], *,
                 status: str, exit_code: int, identity: dict[str, Any]) -> Exception | None:
     """The final group commit, then the run's end; each is attempted even if the other fails
@@ -99,23 +104,23 @@ def _record_end(store: RunStore, runner: Scheduler, run_id: str, names: list[str
     failure: Exception | None = None
     try:
         runner.commit(force=True)
-    except (AssayError, OSError) as exc:
+    except _RECORDING_FAULTS as exc:
         failure = exc
     try:
         runner.close()
-    except (AssayError, OSError) as exc:
+    except _RECORDING_FAULTS as exc:
         failure = failure or exc
     outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
     try:
         finish_run(store, run_id, status=status, exit_code=exit_code,
                    details={"stages": {o.stage: o.status for o in outcomes},
                             "runner": identity})
-    except (AssayError, OSError) as exc:
+    except _RECORDING_FAULTS as exc:
         failure = failure or exc
     return failure
 
 
-def _classified(exc: Exception, store: RunStore, *, doing: str = "running the pipeline"
+def _classified(exc: Exception, store_url: str, *, doing: str = "running the pipeline"
                 ) -> Exception:
     """``exc``, or the :class:`LocalDiskError` it stands for (a full disk under the cache, the
     workspace or the SQLite store)."""
@@ -124,7 +129,8 @@ def _classified(exc: Exception, store: RunStore, *, doing: str = "running the pi
 
     if isinstance(exc, LocalDiskError):
         return exc
-    path = sqlite_path(store.url) if isinstance(exc, StoreError) else None
+    is_store = isinstance(exc, (StoreError, sqlite3.Error))
+    path = sqlite_path(store_url) if is_store else None
     fault = local_fault(exc, path=path, doing=doing)
     return fault if fault is not None else exc
 
@@ -197,6 +203,9 @@ def run_pipeline(
     Raises:
         PipelineError: the DAG is invalid (nothing ran).
         ConcurrencyError: another run holds the project lock and ``wait`` is False.
+        LocalDiskError: a disk under the cache, the workspace or the SQLite store is full or
+            not writable (the run and its stage runs end as failed, or, if even that cannot
+            be written, the next run marks them interrupted).
     """
     reporter = reporter or QuietReporter()
     dag = build_dag(project, profile=profile)
@@ -224,16 +233,26 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
     from assay.pipeline._watchdog import Watchdog
     from assay.store import open_run_store
 
-    store = open_run_store(project.store_url)
-    for dead in interrupt_orphaned_runs(store):
-        reporter.message(f"An earlier run was recorded as interrupted: its runner (pid "
-                         f"{dead['pid']}) died without recording its end")
     run_id = new_id()
-    env_hash = store_environment(LocalCache(project.cache_dir))
     identity = runner_identity()
-    start_run(store, run_id=run_id, kind="pipeline", trigger=detect_trigger(trigger),
-              profile=dag.profile, root=project.root, env_hash=env_hash,
-              details={"stages": names, "force": force, "runner": identity})
+    try:  # nothing is recorded yet: a fault here (a full disk) leaves no run behind
+        store = open_run_store(project.store_url)
+        try:
+            for dead in interrupt_orphaned_runs(store):
+                reporter.message(f"An earlier run was recorded as interrupted: its runner (pid "
+                                 f"{dead['pid']}) died without recording its end")
+            env_hash = store_environment(LocalCache(project.cache_dir))
+            start_run(store, run_id=run_id, kind="pipeline", trigger=detect_trigger(trigger),
+                      profile=dag.profile, root=project.root, env_hash=env_hash,
+                      details={"stages": names, "force": force, "runner": identity})
+        except BaseException:
+            store.close()
+            raise
+    except _RECORDING_FAULTS as exc:
+        classified = _classified(exc, project.store_url, doing="starting the run")
+        if classified is exc:
+            raise
+        raise classified from exc
     own_executor = executor is None
     if executor is None:
         executor = LocalExecutor(jobs or default_jobs(project), on_output=reporter.stage_output,
@@ -259,7 +278,7 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                     reporter.message(
                         "Interrupted: stages were stopped; no partial outs were cached")
                 except Exception as exc:  # any fault of the run: end it, record it, re-raise
-                    fault = _classified(exc, store)
+                    fault = _classified(exc, project.store_url)
                     exit_code = fault.exit_code if isinstance(fault, AssayError) else EXIT_INTERNAL
                     with interrupts.critical():
                         runner.abort(f"the run stopped: {_first_line(fault)}")
@@ -279,7 +298,8 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
     finally:
         store.close()
     if unrecorded is not None:
-        ending = _classified(unrecorded, store, doing=f"recording the end of run {run_id[:8]}")
+        ending = _classified(unrecorded, project.store_url,
+                             doing=f"recording the end of run {run_id[:8]}")
         why = "" if isinstance(ending, LocalDiskError) else f" ({_first_line(ending)})"
         if fault is None:
             fault, why = ending, ""
