@@ -535,8 +535,7 @@ class LocalCache:
         try:
             self._checkout(oid, dest, link_types, mode=mode)
         except OSError as exc:
-            fault = local_fault(exc, path=dest, doing=f"checking out {dest}",
-                                outcome="rerun the command once fixed")
+            fault = local_fault(exc, path=dest, doing="checking out from the cache")
             if fault is None:
                 raise
             raise fault from exc
