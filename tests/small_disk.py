@@ -77,7 +77,7 @@ def store_rows(root: Path, store_url: str | None = None) -> dict[str, list[dict[
     return {"runs": runs, "stage_runs": stages}
 
 
-def assert_cache_consistent(root: Path, cache: Path) -> None:
+def assert_cache_consistent(root: Path, cache: Path, env: dict[str, str] | None = None) -> None:
     """No partial object under a final name, no temp file left, ``assay.lock`` names only
     objects that are there, and ``assay fsck`` agrees."""
     from assay.objects import LocalCache
@@ -94,5 +94,5 @@ def assert_cache_consistent(root: Path, cache: Path) -> None:
         named = [oid for entry in json.loads(lock.read_text())["stages"].values()
                  for oid in entry["outs"].values()]
         assert named and all(oid in objects for oid in named)
-    fsck = invoke(["fsck", "--json"], cwd=root)
+    fsck = invoke(["fsck", "--json"], cwd=root, env=env)
     assert fsck.code == 0 and json.loads(fsck.stdout)["clean"] is True, fsck.output

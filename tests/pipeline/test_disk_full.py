@@ -68,7 +68,7 @@ def test_full_cache_disk_fails_the_stage_and_ends_every_record(
         assert all(r["status"] in TERMINAL and r["ended_at"] for r in rows["stage_runs"])
         if "small" in stages:
             assert stages["small"]["status"] == "succeeded"
-        assert_cache_consistent(project_on.root, cache)
+        assert_cache_consistent(project_on.root, cache, project_on.env)
 
         filler.unlink()
         again = project_on.run("run")
@@ -77,7 +77,7 @@ def test_full_cache_disk_fails_the_stage_and_ends_every_record(
         rows = store_rows(project_on.root, store_url)
         assert [r["status"] for r in rows["runs"]] == ["failed", "succeeded"]
         assert all(r["status"] in TERMINAL and r["ended_at"] for r in rows["stage_runs"])
-        assert_cache_consistent(project_on.root, cache)
+        assert_cache_consistent(project_on.root, cache, project_on.env)
         assert project_on.run("status").stdout.startswith("Pipeline is up to date")
 
 

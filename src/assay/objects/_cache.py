@@ -103,7 +103,7 @@ def worth_threads(sizes: list[int]) -> bool:
     return len(sizes) > 8 and sum(sizes) >= len(sizes) * 1024 * 1024
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
 
@@ -183,10 +183,10 @@ class LocalCache:
                 os.close(fd)
             self.publish(tmp, oid, durable=durable)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
         return oid
 
@@ -275,12 +275,12 @@ class LocalCache:
             self.publish(tmp, oid, durable=durable, readonly=True)
             return oid
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             if exc.filename == str(path):
                 raise _unreadable(exc, path) from exc
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
         finally:
             src.close()
@@ -300,7 +300,7 @@ class LocalCache:
                     os.close(fd)
             self.publish(tmp, oid, durable=durable)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
 
     def _relink(self, path: Path | str, oid: str) -> None:

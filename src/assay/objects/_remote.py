@@ -202,7 +202,8 @@ class Remote:
                 shutil.copyfile(src, tmp)
                 os.replace(tmp, final)
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a read-only disk refuses even this
+                    tmp.unlink()
                 raise
             return
         # Object stores publish a PUT atomically: a killed upload leaves nothing.
@@ -362,7 +363,8 @@ class Remote:
                 raise
             raise fault from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only disk refuses even this
+                tmp.unlink()
 
     def _run(
         self, fn: Callable[[str], int], oids: list[str], jobs: int | None
