@@ -40,6 +40,17 @@ class _Pending:
     separate: Callable[[pl.LazyFrame, dict[str, Any]], dict[str, Any]] | None = None
 
 
+def set_aside(items: list[_Pending], status: Status, message: str) -> None:
+    """Report ``items`` as not evaluated (``skipped`` on a wrong type, ``insufficient`` without
+    values) instead of running them."""
+    for item in items:
+        item.result.status = status
+        item.result.message = message
+        item.result.observed = None
+        item.result.failing_rows = item.result.failing_fraction = None
+        item.exprs, item.finish, item.sample, item.separate = {}, None, None, None
+
+
 def dtype_name(dtype: Any) -> str:
     """A short lowercase name for a Polars dtype: int64, float64, string, datetime, ..."""
     text = str(dtype)
@@ -189,14 +200,27 @@ class CheckBuilder:
         self.pending.append(_Pending(result))
 
     def _set_aside(self, items: list[_Pending], status: Status, message: str) -> None:
-        """Report ``items`` as not evaluated (``skipped`` on a wrong type, ``insufficient``
-        without values) instead of running them."""
-        for item in items:
-            item.result.status = status
-            item.result.message = message
-            item.result.observed = None
-            item.result.failing_rows = item.result.failing_fraction = None
-            item.exprs, item.finish, item.sample, item.separate = {}, None, None, None
+        set_aside(items, status, message)
+
+    def _fail_unless_empty(self, result: CheckResult, column: str, message: str) -> None:
+        """Fail with ``message`` (the column's type does not suit the check), unless the
+        column holds no value at all: then there is nothing to check (``insufficient``). Decided
+        in the main pass, which counts the column's values."""
+        import polars as pl
+
+        from assay.contracts._column_types import ALL_NULL, NO_ROWS
+
+        values, rows = self._alias(), self._alias()
+
+        def finish(found: dict[str, Any], res: CheckResult) -> None:
+            if int(found[values] or 0):
+                res.status, res.message = "fail", message
+            else:
+                res.status = "insufficient"
+                res.message = ALL_NULL if int(found[rows] or 0) else NO_ROWS
+
+        self.pending.append(_Pending(
+            result, {values: pl.col(column).is_not_null().sum(), rows: pl.len()}, finish))
 
     def _not_evaluable(self, column: str) -> tuple[Status, str] | None:
         """Why checks on ``column`` that cannot run on its values are not evaluated (None:

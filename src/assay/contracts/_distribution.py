@@ -141,7 +141,8 @@ class DistributionCompiler(CheckBuilder):
         if numeric != ref.numeric:
             here = "numeric" if numeric else dtype_name(self.schema[name])
             there = "numeric" if ref.numeric else "not numeric"
-            self._fail_now(result, f"column '{name}' is {here} here but {there} in the reference")
+            self._fail_unless_empty(result, name,
+                                    f"column '{name}' is {here} here but {there} in the reference")
             return
 
         def finish(values: dict[str, Any], res: CheckResult) -> None:

@@ -267,8 +267,9 @@ class _Compiler(TableCompiler, DistributionCompiler):
         if not (dtype.is_numeric() or _is_temporal(dtype)) or (
             isinstance(rule.value, str) and not _is_temporal(dtype)
         ):
-            self._fail_now(result, f"column '{name}' is {dtype_name(dtype)}; cannot check {kind} "
-                           f"{rule.value!r} (wrong type in the data or the contract)")
+            self._fail_unless_empty(result, name, f"column '{name}' is {dtype_name(dtype)}; cannot "
+                                    f"check {kind} {rule.value!r} (wrong type in the data or the "
+                                    "contract)")
             return
         try:
             value = self._literal(rule.value, dtype)

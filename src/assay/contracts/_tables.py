@@ -202,7 +202,8 @@ class TableCompiler(CheckBuilder):
                 self.pending.append(_Pending(result))
                 self._set_aside(self.pending[-1:], *aside)
                 return
-            self._fail_now(result, f"column '{column}' is {dtype_name(dtype)}, not a date/time")
+            self._fail_unless_empty(result, column,
+                                    f"column '{column}' is {dtype_name(dtype)}, not a date/time")
             return
         where = self._where(check, check_id)
         alias = self._alias()
