@@ -132,6 +132,36 @@ def test_store_on_the_full_disk_is_ended_by_the_next_run(tmp_path: Path) -> None
         assert_cache_consistent(project.root, project.root / ".assay" / "cache")
 
 
+def test_workspace_and_cache_filling_up_leave_a_consistent_lock(tmp_path: Path) -> None:
+    """The disk fills up while a second stage runs (the store is elsewhere): the first stage's
+    out stays cached and named by assay.lock, the second fails, every record ends."""
+    with small_disk(tmp_path / "disk", "3m") as disk:
+        store_url = f"sqlite:///{tmp_path / 'assay.db'}"
+        project = TmpProject(disk / "project", store_url=store_url)
+        project.root.mkdir()
+        (project.root / ".assay").mkdir()
+        project.gen({"fill.py": FILL_AFTER_OUT, "FILL": ""})
+        project.config(stages={
+            "small": {"cmd": WRITE.format(out="small.bin", size=4096), "outs": ["small.bin"]},
+            "big": {"cmd": "python fill.py", "deps": ["small.bin"], "outs": ["out.bin"]}})
+
+        done = project.run("run")
+
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        assert re.search(r"Disk full \(ENOSPC\) at \S+ while (writing|recording)", done.stderr)
+        rows = store_rows(project.root, store_url)
+        assert [(r["status"], r["exit_code"]) for r in rows["runs"]] == [("failed", 1)]
+        assert {r["stage"]: r["status"] for r in rows["stage_runs"]} == {
+            "small": "succeeded", "big": "failed"}
+        (disk / "filler.bin").unlink()
+        (project.root / "FILL").unlink()
+        assert_cache_consistent(project.root, project.root / ".assay" / "cache", project.env)
+        again = project.run("run")
+        assert again.returncode == 0, again.stderr
+        assert_cache_consistent(project.root, project.root / ".assay" / "cache", project.env)
+
+
 def test_run_on_a_disk_already_full_records_nothing_and_says_so(tmp_path: Path) -> None:
     with small_disk(tmp_path / "disk", "3m") as disk:
         project = TmpProject(disk / "project")

@@ -97,27 +97,31 @@ _RECORDING_FAULTS = (AssayError, OSError, sqlite3.Error)
 
 
 def _record_end(store: RunStore, runner: Scheduler, run_id: str, names: list[str], *,
-                status: str, exit_code: int, identity: dict[str, Any]) -> Exception | None:
-    """The final group commit, then the run's end; each is attempted even if the other fails
-    (a full disk). Returns the first failure (None: everything was recorded); a run left
-    ``running`` is marked interrupted by the next run's sweep of dead runners."""
-    failure: Exception | None = None
+                status: str, exit_code: int, identity: dict[str, Any]
+                ) -> tuple[Exception | None, Exception | None]:
+    """The final group commit, then the run's end, each attempted even if the other fails (a
+    full disk). Returns what failed: (the commit, the end). A commit that failed makes the run
+    ``failed`` (its stage runs not recorded as ended are closed as failed with it); a run whose
+    end failed stays ``running`` until the next run's sweep of dead runners marks it."""
+    lost: Exception | None = None
     try:
         runner.commit(force=True)
     except _RECORDING_FAULTS as exc:
-        failure = exc
+        lost = exc
     try:
         runner.close()
     except _RECORDING_FAULTS as exc:
-        failure = failure or exc
+        lost = lost or exc
+    if lost is not None and status == "succeeded":
+        status, exit_code = "failed", getattr(lost, "exit_code", EXIT_INTERNAL)
     outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
     try:
         finish_run(store, run_id, status=status, exit_code=exit_code,
                    details={"stages": {o.stage: o.status for o in outcomes},
                             "runner": identity})
     except _RECORDING_FAULTS as exc:
-        failure = failure or exc
-    return failure
+        return lost, exc
+    return lost, None
 
 
 def _classified(exc: Exception, store_url: str, *, doing: str = "running the pipeline"
@@ -261,7 +265,8 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
     status = "failed"
     exit_code = 1
     fault: Exception | None = None
-    unrecorded: Exception | None = None
+    lost: Exception | None = None
+    unended: Exception | None = None
     try:
         with interrupts.installed(), store.writer() as transaction:
             runner = Scheduler(project, dag, names, force=force, keep_going=keep_going,
@@ -290,15 +295,17 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                 try:
                     if own_executor:
                         executor.close()
-                    unrecorded = _record_end(store, runner, run_id, names, status=status,
-                                             exit_code=exit_code, identity=identity)
+                    lost, unended = _record_end(store, runner, run_id, names, status=status,
+                                                exit_code=exit_code, identity=identity)
                 finally:
                     interrupts.depth -= 1
                     interrupts.pending = False
     finally:
         store.close()
-    if unrecorded is not None:
-        ending = _classified(unrecorded, project.store_url,
+    if fault is None and lost is not None:
+        fault = _classified(lost, project.store_url, doing=f"recording run {run_id[:8]}")
+    if unended is not None:
+        ending = _classified(unended, project.store_url,
                              doing=f"recording the end of run {run_id[:8]}")
         why = "" if isinstance(ending, LocalDiskError) else f" ({_first_line(ending)})"
         if fault is None:
