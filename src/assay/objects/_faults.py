@@ -123,6 +123,8 @@ def local_fault(exc: BaseException, *, path: Path | str | None, doing: str,
     else:
         return None
     at = f" at {where}" if where else ""
+    if not where:
+        fix = fix.replace(" there", " on that disk").replace(" it ", " the disk ")
     told = f"; {outcome}" if outcome else ""
     return LocalDiskError(f"{what} ({name}){at} while {doing}{told}. {fix[0].upper()}{fix[1:]}",
                           path=where, errno=name)
