@@ -102,7 +102,7 @@ def local_fault(exc: BaseException, *, path: Path | str | None, doing: str,
         return None
     if isinstance(found, sqlite3.Error):  # the disk under a local SQLite file
         name = str(getattr(found, "sqlite_errorname", "SQLITE_FULL"))
-        is_full = getattr(found, "sqlite_errorcode", 0) & 0xFF == _SQLITE_FULL
+        is_full = (getattr(found, "sqlite_errorcode", 0) & 0xFF) == _SQLITE_FULL
         if not is_full and not (path is not None and _is_out_of_space(Path(path))):
             return None  # an I/O error, on a disk with room: not ours to explain
         code, first, second = errno.ENOSPC, None, None
