@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assay.errors import CorruptObject, ObjectError
+from assay.errors import CorruptObject, LocalDiskError
 from assay.objects import (
     LocalCache,
     StateDB,
@@ -128,7 +128,8 @@ def test_disk_full_during_copy_leaves_no_partial_object(
         real_copy(src, dst, offset, count)
 
     monkeypatch.setattr(copying_module, "copy_range", failing_copy)
-    with pytest.raises(ObjectError, match="Disk full while writing to the cache"):
+    with pytest.raises(LocalDiskError, match=r"^Disk full \(ENOSPC\) at .*cache while writing "
+                       r"to the cache; nothing was stored\. Free space there, or run: assay gc$"):
         cache.add_file(big)
     monkeypatch.undo()
     assert list(cache.iter_objects()) == []

@@ -29,6 +29,7 @@ from assay._atomic import fsync_dir
 from assay._paths import SafeDir, SafeTree, check_names, is_reserved, temp_name
 from assay.errors import CorruptObject, ObjectError, ObjectNotFound, UsageError
 from assay.objects._copying import kernel_copy_hashing, pipelined_copy, write_all
+from assay.objects._faults import local_fault
 from assay.objects._hashing import CHUNK, hash_bytes, hash_file, is_object_id, new_hasher
 from assay.objects._links import link_or_copy, make_readonly, reflink
 from assay.objects._walk import file_mode, walk_files
@@ -78,12 +79,17 @@ def manifest_bytes(entries: Iterable[ManifestEntry]) -> bytes:
 
 
 def _disk_full(exc: OSError, what: Path) -> ObjectError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ObjectError(f"Disk full while writing to the cache ({what}); nothing was stored")
+    fault = local_fault(exc, path=what, doing="writing to the cache",
+                        outcome="nothing was stored", frees_cache=True)
+    if fault is not None:
+        return fault
     return ObjectError(f"Cannot write to the cache ({what}): {exc.strerror or exc}")
 
 
 def _unreadable(exc: OSError, path: Path | str) -> ObjectError:
+    fault = local_fault(exc, path=path, doing="reading it")
+    if fault is not None:
+        return fault
     return ObjectError(f"Cannot read {path}: {exc.strerror or exc}", path=str(path))
 
 
@@ -97,7 +103,7 @@ def worth_threads(sizes: list[int]) -> bool:
     return len(sizes) > 8 and sum(sizes) >= len(sizes) * 1024 * 1024
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
 
@@ -177,10 +183,10 @@ class LocalCache:
                 os.close(fd)
             self.publish(tmp, oid, durable=durable)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
         return oid
 
@@ -269,12 +275,12 @@ class LocalCache:
             self.publish(tmp, oid, durable=durable, readonly=True)
             return oid
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             if exc.filename == str(path):
                 raise _unreadable(exc, path) from exc
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
         finally:
             src.close()
@@ -294,7 +300,7 @@ class LocalCache:
                     os.close(fd)
             self.publish(tmp, oid, durable=durable)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
 
     def _relink(self, path: Path | str, oid: str) -> None:
@@ -527,7 +533,18 @@ class LocalCache:
                 folder on the way to it is a symlink.
             ObjectNotFound: an object is not in the cache.
             CorruptObject: the manifest is malformed or names unsafe paths.
+            LocalDiskError: the workspace disk is full, read-only or not writable by this user.
         """
+        try:
+            self._checkout(oid, dest, link_types, root=root, mode=mode)
+        except OSError as exc:
+            fault = local_fault(exc, path=dest, doing="checking out from the cache")
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _checkout(self, oid: str, dest: Path, link_types: list[str], *, root: Path,
+                  mode: int | None) -> None:
         entries = self.manifest(oid) if oid.endswith(DIR_SUFFIX) else None
         with SafeTree(root) as tree:
             rel = tree.relative(dest, what="checkout path")

@@ -78,10 +78,14 @@ def link_or_copy(src: Path, where: SafeDir, name: str, types: list[str], *,
                 raise ObjectError(f"Unknown cache link type {kind!r}")
             return kind
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise ObjectError(f"Disk full while writing {where.path / name}") from exc
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=where.fd)  # a partial copy
+                raise  # the disk, not the link type: the caller reports it (local_fault)
             last = exc
             continue
+    if isinstance(last, PermissionError):
+        raise last  # every type was refused access: reported as such (local_fault)
     raise ObjectError(
         f"Could not link {where.path / name} from the cache with any of {types}: {last}",
         path=str(where.path / name),
