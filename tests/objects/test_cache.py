@@ -139,7 +139,7 @@ def test_user_space_copy_path_hashes_while_writing(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(copying_module.COPY_CHUNK + cache_module.CHUNK + 7))
-    monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a, **k: False)
+    monkeypatch.setattr(copying_module, "kernel_copy_hashing", lambda *a, **k: False)
     cache = LocalCache(tmp_path / "cache")
     stored = cache.add_file(big)
     assert stored.oid == hash_file(big) and cache.verify(stored.oid)
@@ -152,7 +152,7 @@ def test_a_durable_copy_starts_writing_each_chunk_before_the_fsync(
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(3 * chunk + 11))
     if path == "user-space":
-        monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a, **k: False)
+        monkeypatch.setattr(copying_module, "kernel_copy_hashing", lambda *a, **k: False)
     kicked: list[tuple[int, int]] = []
     real = copying_module.start_writeback
 
