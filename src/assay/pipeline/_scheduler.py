@@ -150,7 +150,7 @@ class Scheduler:
             return
         if not self.force:
             outs = restorable(self.project, self.cache, stage, state.key, self.lock.get(name),
-                              self.index)
+                              self.index, warn=self.reporter.message)
             if outs is not None:
                 restore(self.project, self.cache, outs)
                 self._write_entry(stage, state, outs)
