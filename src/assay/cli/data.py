@@ -339,7 +339,10 @@ def gc(
     minutes = project.config.cache.gc_grace_minutes if grace is None else grace
     with _workspace() as ws:
         chosen = remote_for(project, remote_name) if (remote or remote_name) else None
-        result = do_gc(ws, dry_run=dry_run, grace_minutes=minutes, remote=chosen)
+        result = do_gc(ws, dry_run=dry_run, grace_minutes=minutes, remote=chosen,
+                       on_wait=lambda: typer.echo("Waiting for assay commands that are writing "
+                                                  "to the cache (a run in progress?)...",
+                                                  err=True))
     if json_out:
         ctx.print_json(result.as_dict())
         return

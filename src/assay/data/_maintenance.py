@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -187,12 +188,14 @@ def gc(
     grace_minutes: float = DEFAULT_GRACE_MINUTES,
     remote: Remote | None = None,
     timeout: float = LOCK_TIMEOUT,
+    on_wait: Callable[[], None] | None = None,
 ) -> GcResult:
     """Remove unreferenced cache objects and left-over temp files (see the module docstring).
 
     ``dry_run`` computes the very list a real gc would remove now, and removes nothing. With
     ``remote``, its temp files and unfinished multipart uploads older than the grace period
     go too (never its objects: other clones, whose references this one cannot see, share it).
+    ``on_wait`` is called once if commands writing to the cache make gc wait.
 
     Raises:
         ConcurrencyError: writers kept the cache lock for ``timeout`` seconds.
@@ -204,7 +207,7 @@ def gc(
     grace = max(0.0, grace_minutes) * 60.0
     removed: list[str] = []
     freed = kept = young = 0
-    with collecting(cache.root, timeout=timeout):
+    with collecting(cache.root, timeout=timeout, on_wait=on_wait):
         now = time.time()
         reachable = _reachable(workspace)
         for oid in cache.iter_objects():
@@ -345,6 +348,9 @@ def fsck_remote(
             corrupt[oid] += "; no copy here: run assay data push in a clone that has it"
     incomplete = {m: [o for o in files if o not in repaired] for m, files in lacking.items()}
     leftovers = remote.leftovers(grace=max(0.0, grace_minutes) * 60.0)
+    if corrupt or repaired:
+        workspace.store.record_event("data.fsck", remote.name, {
+            "remote": remote.url, "corrupt": corrupt, "repaired": repaired})
     return RemoteFsckResult(remote=remote.name, checked=len(present), corrupt=corrupt,
                             repaired=repaired,
                             incomplete={m: files for m, files in incomplete.items() if files},

@@ -20,7 +20,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from assay.errors import ConcurrencyError, ObjectError
@@ -85,8 +85,10 @@ def is_writing(root: Path) -> bool:
 
 
 @contextlib.contextmanager
-def collecting(root: Path, *, timeout: float) -> Iterator[None]:
-    """Hold the cache lock exclusively (no writer is active meanwhile).
+def collecting(root: Path, *, timeout: float,
+               on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the cache lock exclusively (no writer is active meanwhile); ``on_wait`` is called
+    once if writers make it wait.
 
     Raises:
         ConcurrencyError: writers held it for ``timeout`` seconds, or this very process holds
@@ -104,6 +106,9 @@ def collecting(root: Path, *, timeout: float) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if on_wait is not None:
+                    on_wait()
+                    on_wait = None
                 if time.monotonic() >= deadline:
                     raise ConcurrencyError(
                         f"Other assay commands kept writing to the cache ({root}) for "
