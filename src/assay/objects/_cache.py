@@ -522,9 +522,9 @@ class LocalCache:
             where = f"(could not be moved aside: {exc.strerror or exc})"
         prefix = f"{what}: cache object" if what else "Cache object"
         return CorruptObject(
-            f"{prefix} {oid} is corrupt; run: assay fsck (to check the rest of the cache), "
-            "then assay data pull to fetch a good copy (or add the data again, or re-run its "
-            f"stage); the bad copy was quarantined to {where}",
+            f"{prefix} {oid} is corrupt; run: assay fsck, then assay data pull (to check the "
+            "rest of the cache and fetch a good copy; adding the data again or re-running its "
+            f"stage also restores it); the bad copy was quarantined to {where}",
             oid=oid, quarantined=where,
         )
 
