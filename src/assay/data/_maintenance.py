@@ -333,7 +333,7 @@ def fsck_remote(
         for oid, problem in bad.items():
             corrupt[oid] = f"{problem}; set aside to {remote.where(remote.quarantine(oid))}"
         wanted = list(dict.fromkeys([*bad, *(o for files in lacking.values() for o in files)]))
-        copies = [o for o in wanted if cache.exists(o)]
+        copies = [o for o in wanted if workspace.has_all(o)]
         with contextlib.suppress(CorruptObject):  # the rest is pushed before it is raised
             remote.push(cache, copies, jobs=jobs)
         now_present = remote.sizes() if copies else present

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.data._checkout import CheckoutResult
 from assay.data._stage_outs import StageOut, stage_outs
-from assay.data._workspace import Workspace
+from assay.data._workspace import Target, Workspace
 from assay.errors import StoreError
 
 if TYPE_CHECKING:
@@ -92,14 +92,23 @@ def pull(
             workspace.cache, [*(t.pointer.oid for t in found), *(o.oid for o in pullable)],
             jobs=jobs, progress=progress,
         )
-        for t in found:
-            if workspace.has_all(t.pointer.oid):
-                workspace.remember_version(t, message=f"pulled from remote '{remote.name}'")
+        _remember(workspace, remote, [t for t in found if workspace.has_all(t.pointer.oid)])
     result.unavailable = [o.path for o in outs if o.oid in absent]
     done = workspace.checkout(targets, force=force) if checkout else None
     _event(workspace, "data.pull", remote, result.as_dict(),
            [*(t.rel for t in found), *(o.path for o in pullable)])
     return result, done
+
+
+def _remember(workspace: Workspace, remote: Remote, pulled: list[Target]) -> None:
+    """Record the dataset versions just pulled, so gc keeps them after a branch switch."""
+    try:
+        for t in pulled:
+            workspace.remember_version(t, message=f"pulled from remote '{remote.name}'")
+    except StoreError:
+        # The data is complete in the cache; a store we cannot write (read-only credentials,
+        # unreachable) must not fail the pull. Only gc's knowledge of this version is lost.
+        return
 
 
 def _stage_outs(workspace: Workspace, targets: list[str] | None) -> list[StageOut]:
