@@ -103,9 +103,8 @@ def test_pull_into_a_read_only_cache_disk_says_read_only(tmp_project: TmpProject
 
         assert done.returncode == 1
         assert _one_error(done.stderr) == (
-            f"error: Read-only file system (EROFS) at {cache} while downloading from remote "
-            f"'origin' ({tmp_path / 'remote'}); nothing was stored. Remount it read-write or use "
-            "a writable folder")
+            f"error: Read-only file system (EROFS) at {cache} while opening the cache lock; "
+            "nothing was changed. Remount it read-write or use a writable folder")
 
 
 @pytest.fixture(scope="module")

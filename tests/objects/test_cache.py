@@ -140,7 +140,7 @@ def test_user_space_copy_path_hashes_while_writing(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(copying_module.COPY_CHUNK + cache_module.CHUNK + 7))
-    monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a, **k: False)
+    monkeypatch.setattr(copying_module, "kernel_copy_hashing", lambda *a, **k: False)
     cache = LocalCache(tmp_path / "cache")
     stored = cache.add_file(big)
     assert stored.oid == hash_file(big) and cache.verify(stored.oid)
@@ -153,7 +153,7 @@ def test_a_durable_copy_starts_writing_each_chunk_before_the_fsync(
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(3 * chunk + 11))
     if path == "user-space":
-        monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a, **k: False)
+        monkeypatch.setattr(copying_module, "kernel_copy_hashing", lambda *a, **k: False)
     kicked: list[tuple[int, int]] = []
     real = copying_module.start_writeback
 
@@ -259,3 +259,62 @@ def test_hardlink_add_of_a_file_with_other_links_stores_a_private_copy(tmp_path:
     assert os.stat(f).st_ino == os.stat(v2_object).st_ino  # relinked to its own object
     assert not os.stat(f).st_mode & stat.S_IWUSR
     assert not cache.verify(v1.oid)  # the in-place edit did reach v1 (the data layer says so)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "replaced by a directory"])
+def test_adding_again_heals_an_object_of_the_wrong_size(tmp_path: Path, damage: str) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(5000))
+    cache = LocalCache(tmp_path / "cache")
+    oid = cache.add_file(source).oid
+    path = cache.path_of(oid)
+    path.chmod(0o644)
+    if damage == "replaced by a directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        path.write_bytes(b"" if damage == "emptied" else source.read_bytes()[:100])
+    assert LocalCache(tmp_path / "cache").add_file(source).oid == oid
+    assert cache.verify(oid)
+    assert (tmp_path / "quarantine" / oid).exists()  # the damaged copy, kept and named
+
+
+def test_a_damaged_manifest_of_the_right_size_is_replaced_when_written_again(
+        tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "cache")
+    oid = cache.add_dir(_tree(tmp_path)).oid
+    path = cache.path_of(oid)
+    good = path.read_bytes()
+    path.chmod(0o644)
+    path.write_bytes(good.replace(b"a.txt", b"a.txq"))
+    assert LocalCache(tmp_path / "cache").add_dir(tmp_path / "d").oid == oid
+    assert path.read_bytes() == good
+    assert (tmp_path / "quarantine" / oid).read_bytes() == good.replace(b"a.txt", b"a.txq")
+
+
+def test_pull_then_checkout_hashes_each_object_once(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from assay.config import RemoteConfig
+    from assay.objects import Remote
+    from assay.objects import _remote as remote_module
+
+    cache = LocalCache(tmp_path / "cache")
+    oid = cache.add_dir(_tree(tmp_path)).oid
+    remote = Remote(RemoteConfig(url=str(tmp_path / "remote")), tmp_path, name="origin")
+    remote.push(cache, [oid])
+    hashed: list[str] = []
+
+    def counting(path: Path | str) -> str:
+        hashed.append(os.fspath(path))
+        return hash_file(path)
+
+    monkeypatch.setattr(cache_module, "hash_file", counting)
+    monkeypatch.setattr(remote_module, "hash_file", counting)
+    fresh = LocalCache(tmp_path / "fresh")
+    pulled = remote.pull(fresh, [oid])
+    fresh.checkout(oid, tmp_path / "out", ["copy"], root=tmp_path)
+    assert len(hashed) == len(pulled.transferred) == 24  # once each, on download
+    assert hash_tree(tmp_path / "out").oid == oid
+    fresh.checkout(oid, tmp_path / "again", ["copy"], root=tmp_path)  # hashed already: trusted
+    assert len(hashed) == 24
+    assert not LocalCache(tmp_path / "fresh").is_verified(oid)  # another process would rehash

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay._paths import SafeTree, is_stale_temp
 from assay.data._pointer import mismatch
-from assay.errors import CorruptObject, DataError, ObjectError, ObjectNotFound
+from assay.errors import DataError, ObjectError, ObjectNotFound
 from assay.objects import TreeScan, cache_link_stat, scan_tree
 
 if TYPE_CHECKING:
@@ -145,18 +145,13 @@ def _verify_objects(ws: Workspace, t: Target) -> None:
             f"run: assay data pull {t.rel}",
             oid=t.pointer.oid,
         )
-    objects = ws.cache.referenced(t.pointer.oid)
-    for oid in objects:
-        if not ws.cache.exists(oid):
-            raise ObjectNotFound(
-                f"{t.rel}: object {oid} is not in the cache; run: assay data pull {t.rel}",
-                oid=oid,
-            )
-        if not ws.cache.verify(oid):
-            raise CorruptObject(
-                f"{t.rel}: cache object {oid} is corrupt; run: assay fsck, then "
-                "assay data pull", oid=oid,
-            )
+    try:
+        ws.cache.check_tree(t.pointer.oid, what=t.rel)  # a corrupt one is quarantined
+    except ObjectNotFound as exc:
+        raise ObjectNotFound(
+            f"{t.rel}: object {exc.fields.get('oid')} is not in the cache; "
+            f"run: assay data pull {t.rel}", oid=exc.fields.get("oid"),
+        ) from None
 
 
 def _materialise(ws: Workspace, t: Target, link_types: list[str]) -> None:

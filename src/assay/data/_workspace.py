@@ -161,13 +161,15 @@ class Workspace:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the project's data lock (waits for other assay commands)."""
+        """Hold the project's data lock (waits for other assay commands), and the cache lock
+        shared, so gc waits until what this command writes is referenced (the cache lock is
+        always taken first: gc takes it exclusively)."""
         from filelock import FileLock, Timeout
 
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.settings.state_dir / "data.lock"), timeout=LOCK_TIMEOUT)
         try:
-            with lock:
+            with self.cache.writing(), lock:
                 yield
         except Timeout:
             raise ConcurrencyError(
@@ -376,11 +378,18 @@ class Workspace:
                 return False
         return True
 
+    def remember_version(self, t: Target, *, message: str) -> None:
+        """Record the dataset version ``t``'s pointer names, if the store lacks it (say, data
+        another clone added, pulled here), so that gc keeps its objects."""
+        stored = Stored(oid=t.pointer.oid, size=t.pointer.size, nfiles=t.pointer.nfiles)
+        self._record(t.rel, t.pointer.name, stored, None, message, event=None)
+
     def _record(self, rel: str, name: str, stored: Stored, profile: Any,
-                message: str | None) -> int:
-        """Record the dataset version (once per name and hash) and a ``data.add`` event; returns
-        the version number. A SQLite store at the current schema is written with ``sqlite3``
-        (no SQLAlchemy import: see :mod:`assay.store._direct`); the SQL is the same either way.
+                message: str | None, *, event: str | None = "data.add") -> int:
+        """Record the dataset version (once per name and hash) and an ``event`` (``data.add``);
+        returns the version number. A SQLite store at the current schema is written with
+        ``sqlite3`` (no SQLAlchemy import: see :mod:`assay.store._direct`); the SQL is the same
+        either way.
         """
         from assay._identity import current_user
         from assay.store._direct import EVENT_SQL, direct_sqlite_write, execute
@@ -406,10 +415,12 @@ class Workspace:
             if execute(conn, _VERSION_ID_SQL, key).fetchone() is None:
                 execute(conn, _INSERT_VERSION_SQL, row)
             version = int(execute(conn, _VERSION_NUMBER_SQL, key).fetchone()[0])
+            if event is None:
+                return version
             details = {"path": rel, "hash": stored.oid, "size": stored.size,
                        "nfiles": stored.nfiles, "version": version,
                        "rows": profile.rows if profile else None}
-            execute(conn, EVENT_SQL, {"ts": now, "actor": actor, "kind": "data.add",
+            execute(conn, EVENT_SQL, {"ts": now, "actor": actor, "kind": event,
                                       "subject": name,
                                       "details": json.dumps(details, default=str)})
         return version
@@ -483,7 +494,8 @@ class Workspace:
                                    states=states))
             wanted[t.rel] = objects
         if remote is not None and targets:
-            lacking = set(remote.missing([o for objs in wanted.values() for o in objs]))
+            lacking = set(remote.missing([o for objs in wanted.values() for o in objs],
+                                         cache=self.cache))
             for entry in out:
                 if lacking.intersection(wanted[entry.path]):
                     entry.states.append("not_pushed")

@@ -232,6 +232,20 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                 executor: Executor | None, whole: bool, update_lock: bool,
                 lock_fd: int) -> RunResult:
     from assay.objects import LocalCache
+
+    # Held until the run's records are written: gc waits, so nothing this run writes into the
+    # cache (stage outs, artifacts its stages log) is ever seen unreferenced.
+    with LocalCache(project.cache_dir).writing():
+        return _run_writing(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
+                            trigger=trigger, reporter=reporter, executor=executor, whole=whole,
+                            update_lock=update_lock, lock_fd=lock_fd)
+
+
+def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
+                 jobs: int | None, keep_going: bool, trigger: str | None, reporter: Reporter,
+                 executor: Executor | None, whole: bool, update_lock: bool,
+                 lock_fd: int) -> RunResult:
+    from assay.objects import LocalCache
     from assay.pipeline._liveness import interrupt_orphaned_runs, runner_identity
     from assay.pipeline._records import store_environment
     from assay.pipeline._watchdog import Watchdog

@@ -152,7 +152,7 @@ class Scheduler:
             return
         if not self.force:
             outs = restorable(self.project, self.cache, stage, state.key, self.lock.get(name),
-                              self.index)
+                              self.index, warn=self.reporter.message)
             if outs is not None:
                 try:
                     restore(self.project, self.cache, outs)
