@@ -404,7 +404,7 @@ HOSTILE_PACKAGES: dict[str, Hostile] = {
         lambda p, c: _swap_model(
             p, _with_func(__import__("functools").partial(exec, canary_code(c))), c
         ),
-        r"functools\.partial \(a function, never trusted\)",
+        r"builtins\.exec \(never trusted\), functools\.partial \(a function\)",
     ),
     "bound-method": Hostile(
         lambda p, c: _swap_model(p, _with_func(_fitted_dummy().predict), c),

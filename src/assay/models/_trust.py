@@ -11,7 +11,9 @@ resolves to a function can be called with the model's data (a ``FunctionTransfor
   built-in containers (:data:`HELPER_TYPES`);
 - exact names the user adds: ``ASSAY_TRUSTED_TYPES`` (comma-separated) or the
   ``trusted_types`` argument of :func:`assay.load_model` and friends. Only these can name a
-  function (``numpy.log`` for ``FunctionTransformer(np.log)``), and even then never one of
+  function (``numpy.log`` for ``FunctionTransformer(np.log)``; ``functools.partial`` and
+  ``sklearn.utils.validation.check_array`` for a HistGradientBoosting model with native
+  categorical features), and even then never one of
   :data:`NEVER_TRUSTED` or a name in :data:`NEVER_TRUSTED_MODULES`.
 
 The artifact's own list of types is only ever *checked* against this; it never extends it.
@@ -123,7 +125,6 @@ NEVER_TRUSTED: frozenset[str] = frozenset(
         "builtins.setattr",
         "builtins.type",
         "builtins.vars",
-        "functools.partial",
         "numpy.frompyfunc",
         "numpy.load",
         "numpy.loadtxt",
