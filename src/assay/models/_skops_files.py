@@ -33,7 +33,7 @@ MAX_ARCHIVE_BYTES = 16 * 1024**3
 MAX_EXPANSION = 1100
 MAX_SNIFF_BYTES = 16 * 1024 * 1024
 _MAGIC_ZIP = (b"PK\x03\x04", b"PK\x05\x06")
-_PICKLE_STARTS = (b"(", b"]", b"}", b")", b"c", b"I", b"L", b"F", b"S", b"V", b"N", b"X", b"\x80")
+PICKLE_STARTS = (b"(", b"]", b"}", b")", b"c", b"I", b"L", b"F", b"S", b"V", b"N", b"X", b"\x80")
 
 #: Node kinds that reference something callable (checked with ``allows_callable``).
 CALLABLE_NODES = frozenset({"FunctionNode", "MethodNode", "OperatorFuncNode", "PartialNode"})
@@ -61,7 +61,7 @@ def sniff(data: bytes) -> str:
         return "zip"
     if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
         return "pickle"
-    if data[:1] in _PICKLE_STARTS and len(data) <= MAX_SNIFF_BYTES:
+    if data[:1] in PICKLE_STARTS and len(data) <= MAX_SNIFF_BYTES:
         try:
             opcodes = [op.name for op, _, _ in pickletools.genops(data)]
         except ValueError:
@@ -373,27 +373,36 @@ def _check_predictor(predictor: Any, n_features: int | None, name: str) -> None:
         raise ModelError(f"{name}: a boosting tree points past its category sets", path=name)
 
 
+_TREE = "sklearn.tree._tree.Tree"
+_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+
+
+def _type_name(obj: Any) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
 def check_structures(model: Any, name: str) -> None:
     """Step 4: every decision tree and boosting tree in ``model`` is well-formed.
+
+    Trees are recognised by the exact type names of the trust list (no sklearn internals are
+    imported here).
 
     Raises:
         ModelError: a tree with links out of range, cycles or unknown features.
     """
-    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
-    from sklearn.tree._tree import Tree
-
     checked: set[int] = set()
     for obj in _objects(model):
-        if isinstance(obj, Tree):
+        kind = _type_name(obj)
+        if kind == _TREE:
             _check_tree(obj, name)
-        predictors = getattr(obj, "_predictors", None) if not isinstance(obj, type) else None
+        predictors = None if isinstance(obj, type) else getattr(obj, "_predictors", None)
         if isinstance(predictors, list):
             n_features = getattr(obj, "n_features_in_", None)
             for per_iteration in predictors:
                 for predictor in per_iteration if isinstance(per_iteration, list) else []:
-                    if isinstance(predictor, TreePredictor):
+                    if _type_name(predictor) == _PREDICTOR:
                         _check_predictor(predictor, int(n_features or 0) or None, name)
                         checked.add(id(predictor))
-        if isinstance(obj, TreePredictor) and id(obj) not in checked:
+        if kind == _PREDICTOR and id(obj) not in checked:
             _check_predictor(obj, None, name)
             checked.add(id(obj))

@@ -195,7 +195,7 @@ def user_trusted_types(extra: Iterable[str] = ()) -> frozenset[str]:
                 f"(e.g. numpy.log) in {TRUSTED_TYPES_ENV}, never a prefix or a pattern",
                 type_name=name,
             )
-        if is_never_trusted(name):
+        if is_never_trusted(name) and name not in HELPER_TYPES:
             raise ModelError(
                 f"{name} can run arbitrary code and is never trusted; remove it from "
                 f"{TRUSTED_TYPES_ENV}",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from assay.errors import ModelError, UsageError
 from assay.models._package import MODEL_FILE, ModelPackage, read_package
-from assay.models._skops_files import sniff
+from assay.models._skops_files import PICKLE_STARTS, sniff
 from assay.models._trust import TrustPolicy
 
 #: The files each flavor's package holds: role -> allowed suffixes ("model" is required).
@@ -64,9 +64,14 @@ def _package_files(path: Path) -> set[str]:
 
 
 def _read_head(path: Path) -> bytes:
+    """The first bytes of a file; all of it (up to the sniff limit) when it could be an old
+    text-protocol pickle, which only parsing recognises."""
     try:
         with path.open("rb") as handle:
-            return handle.read(_SNIFF_BYTES + 1)
+            head = handle.read(16)
+            if head[:1] in PICKLE_STARTS:
+                head += handle.read(_SNIFF_BYTES + 1 - len(head))
+            return head
     except OSError as exc:
         raise ModelError(f"Cannot read {path.name}: {exc.strerror or exc}", path=str(path)) from None
 
