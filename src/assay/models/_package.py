@@ -101,7 +101,11 @@ def read_package(path: Path) -> ModelPackage:
         files = {str(k): str(v) for k, v in dict(meta["files"]).items()}
         signature = Signature.from_dict(meta["signature"])
         version = int(meta.get("format_version", FORMAT_VERSION))
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        lineage = dict(meta.get("lineage") or {})
+        pickle_hash = meta.get("pickle_hash")
+        if pickle_hash is not None and not isinstance(pickle_hash, str):
+            raise TypeError("pickle_hash is not a string")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         detail = " ".join(str(exc).split())[:200]
         raise ModelError(f"{meta_path} is malformed: {detail}", path=str(path)) from None
     except OSError as exc:
@@ -130,9 +134,9 @@ def read_package(path: Path) -> ModelPackage:
         signature=signature,
         files=files,
         classes=list(classes) if isinstance(classes, list) else None,
-        lineage=dict(meta.get("lineage") or {}),
+        lineage=lineage,
         created_at=str(meta.get("created_at", "")),
-        pickle_hash=meta.get("pickle_hash"),
+        pickle_hash=pickle_hash,
         format_version=version,
     )
 
