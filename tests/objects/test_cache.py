@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assay.errors import CorruptObject, ObjectError
+from assay.errors import CorruptObject, LocalDiskError
 from assay.objects import (
     LocalCache,
     StateDB,
@@ -128,7 +128,8 @@ def test_disk_full_during_copy_leaves_no_partial_object(
         real_copy(src, dst, offset, count)
 
     monkeypatch.setattr(copying_module, "copy_range", failing_copy)
-    with pytest.raises(ObjectError, match="Disk full while writing to the cache"):
+    with pytest.raises(LocalDiskError, match=r"^Disk full \(ENOSPC\) at .*cache while writing "
+                       r"to the cache; nothing was stored\. Free space there, or run: assay gc$"):
         cache.add_file(big)
     monkeypatch.undo()
     assert list(cache.iter_objects()) == []
@@ -207,7 +208,7 @@ def test_checkout_restores_each_files_manifest_mode(tmp_path: Path,
     cache = LocalCache(tmp_path / "cache")
     stored = cache.add_dir(d)  # copy mode: objects are 0o444, no executable bit
     out = tmp_path / "out"
-    cache.checkout(stored.oid, out, link_types)
+    cache.checkout(stored.oid, out, link_types, root=tmp_path)
     assert stat.S_IMODE(os.stat(out / "run.sh").st_mode) & 0o111 == 0o111
     assert stat.S_IMODE(os.stat(out / "a.txt").st_mode) & 0o111 == 0
     assert hash_tree(out).oid == stored.oid  # the modes are part of the folder's id
@@ -221,7 +222,7 @@ def test_symlink_checkout_is_listed_as_the_folders_files(tmp_path: Path) -> None
     cache = LocalCache(tmp_path / "cache")
     stored = cache.add_dir(d)
     out = tmp_path / "out"
-    cache.checkout(stored.oid, out, ["symlink"])
+    cache.checkout(stored.oid, out, ["symlink"], root=tmp_path)
     assert (out / "a.txt").is_symlink()
     assert not os.stat(out / "a.txt").st_mode & stat.S_IWUSR  # the object stays read-only
     assert hash_tree(out).oid == stored.oid

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay._atomic import write_text_atomic
-from assay._paths import resolve_inside
+from assay._paths import TEMP_IGNORE, resolve_inside
 from assay.data._pointer import (
     POINTER_SUFFIX,
     Pointer,
@@ -28,6 +28,7 @@ from assay.data._pointer import (
     mismatch,
     pointer_path,
     read_pointer,
+    tracked_rel,
     write_pointer,
 )
 from assay.data._settings import DataSettings
@@ -208,8 +209,14 @@ class Workspace:
             raise UsageError("Refusing to track the whole project; name a file or folder")
         return path
 
-    def targets(self, raw: list[str] | None = None) -> list[Target]:
-        """The tracked paths named by ``raw`` (data paths or pointer files), or all of them."""
+    def targets(self, raw: list[str] | None = None, *,
+                problems: list[PointerError] | None = None) -> list[Target]:
+        """The tracked paths named by ``raw`` (data paths or pointer files), or all of them.
+
+        A pointer file that cannot be read, or whose name addresses no safe data path (empty,
+        ``.git``, ``.assay``: see :func:`~assay.data._pointer.tracked_rel`), raises its
+        :class:`PointerError`; with ``problems`` it is appended there instead and skipped.
+        """
         if raw:
             files = []
             for item in raw:
@@ -226,12 +233,17 @@ class Workspace:
             files = find_pointers(self.root)
         out = []
         for pfile in files:
-            path = data_path(pfile)
-            rel = self.rel(path)
-            out.append(
-                Target(path=path, pointer_file=pfile, rel=rel,
-                       pointer=read_pointer(pfile, shown=self.rel(pfile)))
-            )
+            shown = self.rel(pfile)
+            try:
+                rel = tracked_rel(self.root, pfile, shown=shown)
+                pointer = read_pointer(pfile, shown=shown)
+            except PointerError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc)
+                continue
+            out.append(Target(path=self.root / rel, pointer_file=pfile, rel=rel,
+                              pointer=pointer))
         return out
 
     def dataset_name(self, path: Path, given: str | None) -> str:
@@ -403,18 +415,21 @@ class Workspace:
         return version
 
     def _gitignore(self, rel: str) -> None:
-        entry = f"/{rel}"
+        """Ignore the data path, and assay's temp files (a killed checkout's leftovers)."""
         gitignore = self.root / ".gitignore"
         try:
             text = gitignore.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
         lines = text.splitlines()
-        if entry in lines or rel in lines:
+        missing = [line for line in (TEMP_IGNORE, f"/{rel}") if line not in lines]
+        if f"/{rel}" in missing and rel in lines:
+            missing.remove(f"/{rel}")
+        if not missing:
             return
         if text and not text.endswith("\n"):
             text += "\n"
-        write_text_atomic(gitignore, text + entry + "\n")
+        write_text_atomic(gitignore, text + "".join(f"{line}\n" for line in missing))
 
     # -- status ---------------------------------------------------------------------------
 
@@ -422,11 +437,14 @@ class Workspace:
                ) -> list[EntryStatus]:
         """Per tracked path: ``ok``, ``modified``, ``missing``, ``not_in_cache``,
         ``not_pushed`` (only with ``remote``), or ``corrupt_pointer`` (with a ``reason``) when
-        the pointer's size or file count contradicts its object (hand-edited)."""
+        the pointer's size or file count contradicts its object (hand-edited), or the pointer
+        file cannot be read or names no safe data path (its entry's path is the pointer file;
+        the other pointers are still checked)."""
         from assay import _data_fastpath as fast
 
         whole = raw is None and remote is None  # a clean answer can serve the fast path
-        targets = self.targets(raw)
+        problems: list[PointerError] = []
+        targets = self.targets(raw, problems=problems)
         snap = fast.snapshot(self.root, [t.pointer_file for t in targets]) if whole else None
         signatures = {t.rel: fast.data_signature(t.path) for t in targets} if whole else {}
         out: list[EntryStatus] = []
@@ -472,6 +490,11 @@ class Workspace:
         for entry in out:
             if not entry.states:
                 entry.states.append("ok")
+        out.extend(  # the other pointers are still reported; the CLI exits 2 naming these
+            EntryStatus(path=str(p.fields.get("path", "")), name="", oid="",
+                        states=["corrupt_pointer"], reason=p.message)
+            for p in problems
+        )
         if snap is not None and out and all(e.is_clean for e in out):
             fast.write_marker(self.settings.state_dir, snap, {
                 e.path: fast.entry_for(self.root, e.path, oid=e.oid, name=e.name,

@@ -343,7 +343,7 @@ def materialize(oid: str, *, cache_dir: Path, state_dir: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name[:12]}.", dir=dest.parent))
     try:
-        cache.checkout(oid, staging, ["copy"])
+        cache.checkout(oid, staging, ["copy"], root=staging.parent)
         try:
             os.replace(staging, dest)
         except OSError:  # another process materialised it first

@@ -18,6 +18,7 @@ from assay.objects._cache import (
     parse_manifest,
     sync_all,
 )
+from assay.objects._faults import local_fault
 from assay.objects._hashing import hash_bytes, hash_file, is_object_id
 from assay.objects._links import link_or_copy, make_readonly
 from assay.objects._remote import ProgressFn, Remote, Transfer, remote_for
@@ -52,6 +53,7 @@ __all__ = [
     "hash_tree",
     "is_object_id",
     "link_or_copy",
+    "local_fault",
     "make_readonly",
     "manifest_bytes",
     "parse_manifest",

@@ -17,7 +17,7 @@ import contextlib
 import errno
 import json
 import os
-import shutil
+import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from assay._atomic import fsync_dir
-from assay._paths import clean_relative
-from assay.errors import CorruptObject, ObjectError, ObjectNotFound
+from assay._paths import SafeDir, SafeTree, check_names, is_reserved, temp_name
+from assay.errors import CorruptObject, ObjectError, ObjectNotFound, UsageError
 from assay.objects._copying import kernel_copy_hashing, pipelined_copy, write_all
+from assay.objects._faults import local_fault
 from assay.objects._hashing import CHUNK, hash_bytes, hash_file, is_object_id, new_hasher
 from assay.objects._links import link_or_copy, make_readonly, reflink
 from assay.objects._walk import file_mode, walk_files
@@ -78,12 +79,17 @@ def manifest_bytes(entries: Iterable[ManifestEntry]) -> bytes:
 
 
 def _disk_full(exc: OSError, what: Path) -> ObjectError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ObjectError(f"Disk full while writing to the cache ({what}); nothing was stored")
+    fault = local_fault(exc, path=what, doing="writing to the cache",
+                        outcome="nothing was stored", frees_cache=True)
+    if fault is not None:
+        return fault
     return ObjectError(f"Cannot write to the cache ({what}): {exc.strerror or exc}")
 
 
 def _unreadable(exc: OSError, path: Path | str) -> ObjectError:
+    fault = local_fault(exc, path=path, doing="reading it")
+    if fault is not None:
+        return fault
     return ObjectError(f"Cannot read {path}: {exc.strerror or exc}", path=str(path))
 
 
@@ -97,7 +103,7 @@ def worth_threads(sizes: list[int]) -> bool:
     return len(sizes) > 8 and sum(sizes) >= len(sizes) * 1024 * 1024
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
 
@@ -177,10 +183,10 @@ class LocalCache:
                 os.close(fd)
             self.publish(tmp, oid, durable=durable)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
         return oid
 
@@ -269,12 +275,12 @@ class LocalCache:
             self.publish(tmp, oid, durable=durable, readonly=True)
             return oid
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             if exc.filename == str(path):
                 raise _unreadable(exc, path) from exc
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
         finally:
             src.close()
@@ -294,13 +300,13 @@ class LocalCache:
                     os.close(fd)
             self.publish(tmp, oid, durable=durable)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
 
     def _relink(self, path: Path | str, oid: str) -> None:
         """Replace the workspace file at ``path`` by a hardlink to object ``oid`` if possible."""
         head, name = os.path.split(os.fspath(path))
-        tmp = os.path.join(head, f".{name}.{uuid.uuid4().hex[:12]}.assay-tmp")
+        tmp = os.path.join(head, temp_name(name))
         try:
             os.link(self.path_of(oid), tmp)
             os.replace(tmp, path)
@@ -403,7 +409,18 @@ class LocalCache:
         durable: bool = True,
         state: StateDB | None = None,
     ) -> Stored:
-        """Store ``files`` (rel path, path, stat) and a manifest of them."""
+        """Store ``files`` (rel path, path, stat) and a manifest of them.
+
+        Raises:
+            ObjectError: a name could never be checked out again (a ``.git`` or ``.assay``
+                folder inside, a control character or backslash, too long); nothing is stored.
+        """
+        try:
+            check_names((rel for rel, _, _ in files), what="file name")
+        except UsageError as exc:
+            raise ObjectError(f"{exc.message}; assay refuses to version it (it could not be "
+                              "checked out again): rename it or move it out",
+                              path=str(exc.fields.get("path", ""))) from None
         known = state.lookup({os.fspath(p): st for _, p, st in files}) if state else {}
 
         def one(item: tuple[str, str, os.stat_result]) -> ManifestEntry:
@@ -497,51 +514,119 @@ class LocalCache:
 
     # -- materialising --------------------------------------------------------------------
 
-    def checkout_file(self, oid: str, dest: Path, link_types: list[str], *,
-                      mode: int | None = None) -> str:
-        """Place object ``oid`` at ``dest`` (replacing it atomically). Returns the link type.
+    def checkout(self, oid: str, dest: Path, link_types: list[str], *, root: Path,
+                 mode: int | None = None) -> None:
+        """Place a file or directory object at ``dest`` inside ``root``; a directory is made to
+        match exactly.
 
-        ``mode`` (a manifest mode) restores the executable bit on copies and reflinks; a link
-        that would carry the wrong executable bit is skipped for the next type (or a copy).
+        Every write and delete goes through :class:`~assay._paths.SafeTree`: the folders from
+        ``root`` to ``dest`` must be real folders (a symlink there is refused); at ``dest`` and
+        below, whatever is in the way (a symlink, a file where a folder belongs, a folder where
+        a file belongs) is replaced, the link itself and never what it points to. A directory's
+        manifest is checked whole before anything is written. Each file is written to a temp
+        name beside it and renamed into place; temp files that killed runs left behind are
+        removed. A directory's files get their manifest modes; ``mode`` is a single file's (a
+        link that would carry the wrong executable bit is skipped for the next type).
+
+        Raises:
+            UsageError: ``dest`` is outside ``root``, reserved (``.git``, ``.assay``), or a
+                folder on the way to it is a symlink.
+            ObjectNotFound: an object is not in the cache.
+            CorruptObject: the manifest is malformed or names unsafe paths.
+            LocalDiskError: the workspace disk is full, read-only or not writable by this user.
         """
+        try:
+            self._checkout(oid, dest, link_types, root=root, mode=mode)
+        except OSError as exc:
+            fault = local_fault(exc, path=dest, doing="checking out from the cache")
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _checkout(self, oid: str, dest: Path, link_types: list[str], *, root: Path,
+                  mode: int | None) -> None:
+        entries = self.manifest(oid) if oid.endswith(DIR_SUFFIX) else None
+        with SafeTree(root) as tree:
+            rel = tree.relative(dest, what="checkout path")
+            with tree.parent(rel, create=True) as parent:
+                assert parent is not None  # created
+                if entries is None:
+                    self._place(parent, rel.name, oid, link_types, mode)
+                    parent.sweep_temps()
+                    return
+                with parent.child(rel.name, create=True, replace=True) as folder:
+                    self._fill(folder, entries, link_types)
+
+    def _place(self, folder: SafeDir, name: str, oid: str, link_types: list[str],
+               mode: int | None) -> str:
+        """Put object ``oid`` at ``name`` in ``folder`` (atomically replacing what is there)."""
         src = self.path_of(oid)
-        if not src.is_file():
+        if not os.path.isfile(src):
             raise ObjectNotFound(
-                f"Object {oid} for {dest} is not in the cache; run: assay data pull", oid=oid
+                f"Object {oid} for {folder.path / name} is not in the cache; "
+                "run: assay data pull", oid=oid,
             )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.assay-tmp")
-        tmp.unlink(missing_ok=True)
-        used = link_or_copy(src, tmp, link_types,
+        st = folder.lstat(name)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            folder.remove(name)
+        tmp = temp_name(name)
+        used = link_or_copy(src, folder, tmp, link_types,
                             executable=None if mode is None else bool(mode & 0o111))
-        os.replace(tmp, dest)
+        try:
+            folder.rename(tmp, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=folder.fd)
+            raise
         return used
 
-    def checkout(self, oid: str, dest: Path, link_types: list[str], *,
-                 mode: int | None = None) -> None:
-        """Place a file or directory object at ``dest``; a directory is made to match exactly.
-
-        A directory's files get their manifest modes; ``mode`` is a single file's.
-        """
-        if not oid.endswith(DIR_SUFFIX):
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            self.checkout_file(oid, dest, link_types, mode=mode)
-            return
-        entries = self.manifest(oid)
-        if dest.exists() and not dest.is_dir():
-            dest.unlink()
-        dest.mkdir(parents=True, exist_ok=True)
+    def _fill(self, folder: SafeDir, entries: list[ManifestEntry], link_types: list[str]
+              ) -> None:
+        """Make ``folder`` hold exactly ``entries`` (checked names), never following a link."""
+        stack: list[SafeDir] = [folder]
+        names: list[str] = []  # names[i] is the folder stack[i + 1] inside stack[i]
+        try:
+            for entry in sorted(entries, key=lambda e: e.path.split("/")):
+                *heads, leaf = entry.path.split("/")
+                same = 0
+                while same < min(len(names), len(heads)) and names[same] == heads[same]:
+                    same += 1
+                while len(names) > same:
+                    stack.pop().close()
+                    names.pop()
+                for part in heads[same:]:
+                    stack.append(stack[-1].child(part, create=True, replace=True))
+                    names.append(part)
+                self._place(stack[-1], leaf, entry.oid, link_types, entry.mode)
+        finally:
+            for opened in stack[1:]:
+                opened.close()
         wanted = {e.path for e in entries}
-        for entry in entries:
-            target = dest / entry.path
-            self.checkout_file(entry.oid, target, link_types, mode=entry.mode)
-        for existing in sorted(dest.rglob("*"), reverse=True):
-            rel = existing.relative_to(dest).as_posix()
-            if existing.is_file() and rel not in wanted:
-                existing.unlink()
-            elif existing.is_dir() and not any(existing.iterdir()):
-                existing.rmdir()
+        folders = {head for e in entries for head in _heads(e.path)}
+        _prune(folder, "", wanted, folders)
+
+
+def _heads(path: str) -> Iterator[str]:
+    """``a/b/c`` -> ``a``, ``a/b``."""
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        yield "/".join(parts[:i])
+
+
+def _prune(folder: SafeDir, prefix: str, wanted: set[str], folders: set[str]) -> None:
+    """Delete everything below ``folder`` that is not wanted (never ``.git`` or ``.assay``)."""
+    for entry in folder.names():
+        if is_reserved(entry.name):
+            continue
+        rel = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if rel in folders:
+                with folder.child(entry.name) as sub:
+                    _prune(sub, rel + "/", wanted, folders)
+            else:
+                folder.remove(entry.name)
+        elif rel not in wanted:
+            folder.remove(entry.name)
 
 
 def parse_manifest(data: bytes, oid: str) -> list[ManifestEntry]:
@@ -550,7 +635,7 @@ def parse_manifest(data: bytes, oid: str) -> list[ManifestEntry]:
         raw = json.loads(data)
         entries = [
             ManifestEntry(
-                path=clean_relative(str(item["path"]), what="manifest path").as_posix(),
+                path=_text(item["path"]),
                 oid=str(item["oid"]),
                 size=int(item["size"]),
                 mode=int(item.get("mode", 0o644)),
@@ -559,14 +644,24 @@ def parse_manifest(data: bytes, oid: str) -> list[ManifestEntry]:
         ]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptObject(f"Manifest {oid} is malformed: {exc}", oid=oid) from None
-    except ObjectError:
-        raise
-    except Exception as exc:  # UsageError from clean_relative: an unsafe path in a manifest
-        raise CorruptObject(f"Manifest {oid} is unsafe: {exc}", oid=oid) from None
+    try:
+        check_names((e.path for e in entries), what="manifest path")
+    except UsageError as exc:
+        raise CorruptObject(
+            f"Manifest {oid} is unsafe ({exc.message}); nothing was written: assay data add "
+            "never makes such a manifest, so restore the pointer file from git or add the "
+            "data again", oid=oid,
+        ) from None
     for entry in entries:
         if not is_object_id(entry.oid) or entry.oid.endswith(DIR_SUFFIX):
             raise CorruptObject(f"Manifest {oid} lists a bad object id", oid=oid)
     return entries
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"path {value!r} is not a string")
+    return value
 
 
 def make_readonly_quietly(path: Path | str) -> None:

@@ -19,8 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import AssayError, CorruptObject, ObjectNotFound, RemoteError, UsageError
+from assay.errors import (
+    AssayError,
+    CorruptObject,
+    LocalDiskError,
+    ObjectNotFound,
+    RemoteError,
+    UsageError,
+)
 from assay.objects._cache import DIR_SUFFIX, LocalCache, parse_manifest
+from assay.objects._faults import local_fault
 from assay.objects._hashing import hash_file, is_object_id
 
 if TYPE_CHECKING:
@@ -51,6 +59,10 @@ class Transfer:
     def as_dict(self) -> dict[str, Any]:
         return {"transferred": len(self.transferred), "skipped": self.skipped, "bytes": self.bytes,
                 "unavailable": list(self.unavailable)}
+
+
+_DOING = {"connect to": "connecting to", "list": "listing", "upload to": "uploading to",
+          "download from": "downloading from"}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -108,24 +120,44 @@ class Remote:
         return self._fs
 
     @contextlib.contextmanager
-    def _errors(self, action: str) -> Any:
-        """The remote boundary: third-party filesystems raise many types; all become one line."""
+    def _errors(self, action: str, *, writes: Path | str | None = None,
+                cache: LocalCache | None = None) -> Any:
+        """The remote boundary: third-party filesystems raise many types; all become one line.
+
+        A fault of a disk on this machine (full, read-only, access denied: :func:`local_fault`)
+        is reported as that, naming ``writes`` (what the step writes; ``cache`` when it writes
+        into the local cache), never as a network or credential problem.
+        """
         try:
             yield
         except AssayError:
             raise
+        except OSError as exc:
+            fault = self._local_fault(exc, action, writes=writes, cache=cache)
+            raise (fault or self._remote_error(action, exc)) from exc
         except ImportError as exc:
             raise RemoteError(
                 f"Remote '{self.name}' ({self.url}) needs a missing package: {exc.name}; "
                 "install it, e.g. pip install 'assay[s3]'",
                 remote=self.name,
             ) from None
-        except Exception as exc:  # boundary: botocore, aiohttp, OSError, ...
-            raise RemoteError(
-                f"Cannot {action} remote '{self.name}' ({self.url}): {_first_line(exc)}; "
-                "check the URL, network and credentials",
-                remote=self.name,
-            ) from exc
+        except Exception as exc:  # boundary: botocore, aiohttp, ...
+            raise self._remote_error(action, exc) from exc
+
+    def _local_fault(self, exc: OSError, action: str, *, writes: Path | str | None = None,
+                     cache: LocalCache | None = None) -> LocalDiskError | None:
+        return local_fault(
+            exc, path=cache.root if cache is not None else writes,
+            doing=f"{_DOING.get(action, action)} remote '{self.name}' ({self.url})",
+            outcome="nothing was stored" if cache is not None else "rerun once fixed",
+            frees_cache=cache is not None)
+
+    def _remote_error(self, action: str, exc: BaseException) -> RemoteError:
+        return RemoteError(
+            f"Cannot {action} remote '{self.name}' ({self.url}): {_first_line(exc)}; "
+            "check the URL, network and credentials",
+            remote=self.name,
+        )
 
     def _rel(self, oid: str) -> str:
         return f"{oid[:2]}/{oid[2:]}"
@@ -170,7 +202,8 @@ class Remote:
                 shutil.copyfile(src, tmp)
                 os.replace(tmp, final)
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # a read-only disk refuses even this
+                    tmp.unlink()
                 raise
             return
         # Object stores publish a PUT atomically: a killed upload leaves nothing.
@@ -234,7 +267,7 @@ class Remote:
 
         def upload(oid: str) -> int:
             path = cache.path_of(oid)
-            with self._errors("upload to"):
+            with self._errors("upload to", writes=self.url):
                 self._put(path, oid)
             return path.stat().st_size
 
@@ -290,10 +323,16 @@ class Remote:
         return result
 
     def _download(self, cache: LocalCache, oid: str) -> int:
-        tmp = cache.new_tmp(".pull")
+        try:
+            tmp = cache.new_tmp(".pull")
+        except OSError as exc:
+            fault = self._local_fault(exc, "download from", cache=cache)
+            if fault is None:
+                raise
+            raise fault from exc
         try:
             try:
-                with self._errors("download from"):
+                with self._errors("download from", cache=cache):
                     self._get(oid, tmp)
             except RemoteError as exc:
                 if isinstance(exc.__cause__, FileNotFoundError):
@@ -318,8 +357,14 @@ class Remote:
             size = tmp.stat().st_size
             cache.publish(tmp, oid, durable=True)
             return size
+        except OSError as exc:  # the local steps: hashing and publishing into the cache
+            fault = self._local_fault(exc, "download from", cache=cache)
+            if fault is None:
+                raise
+            raise fault from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only disk refuses even this
+                tmp.unlink()
 
     def _run(
         self, fn: Callable[[str], int], oids: list[str], jobs: int | None

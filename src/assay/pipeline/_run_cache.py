@@ -142,4 +142,4 @@ def restorable(project: Project, cache: LocalCache, stage: Stage, key: str,
 def restore(project: Project, cache: LocalCache, outs: dict[str, str]) -> None:
     link_types: list[str] = list(project.config.cache.type)
     for out, oid in outs.items():
-        cache.checkout(oid, project.root / out, link_types)
+        cache.checkout(oid, project.root / out, link_types, root=project.root)
