@@ -302,7 +302,7 @@ def _package_meta(
     try:
         checkout = scratch / "package"
         try:
-            cache.checkout(oid, checkout, ["copy"])
+            cache.checkout(oid, checkout, ["copy"], root=scratch)
         except ObjectError as exc:
             raise RegistryError(f"Package object {oid[:16]} is not usable: {exc}", oid=oid) from None
         package = check_package(checkout, allow_pickle=allow_pickle, trusted_types=trusted_types)
