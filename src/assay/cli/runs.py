@@ -40,17 +40,12 @@ def _source() -> str:
     if root is None:
         return ctx.project().store_url  # the full loader explains what is wrong
     default = f"sqlite:///{root / '.assay' / 'assay.db'}"
-    try:
-        text = (root / "assay.yaml").read_text()
-    except OSError:
-        return ctx.project().store_url
-    if "store" not in text:  # no `store:` key can be there; skip loading a YAML parser
-        return default
-    import yaml
+    from assay.config import read_yaml
+    from assay.errors import ConfigError
 
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
+        data, _ = read_yaml(root / "assay.yaml")
+    except ConfigError:
         return ctx.project().store_url  # the full loader reports the file, line and key
     configured = data.get("store") if isinstance(data, dict) else None
     return configured if isinstance(configured, str) and configured else default
