@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from assay.errors import UsageError
 
-_FORBIDDEN_PARTS = {"..", ".git"}
+_FORBIDDEN_PARTS = {"..", ".git", ".assay"}
 
 
 def _has_control(text: str) -> bool:

@@ -409,9 +409,9 @@ def load_metrics_file(path: Path, *, name: str | None = None) -> dict[str, float
 
         try:
             data, _ = parse_yaml(text, shown)
-        except ConfigError as yaml_error:
+        except ConfigError:
             raise MetricsFileError(
-                f"metrics file '{shown}' is not valid JSON ({json_error}) or YAML ({yaml_error})"
+                f"metrics file '{shown}' is not valid JSON or YAML ({json_error})"
             ) from None
     if not isinstance(data, dict):
         got = "empty" if data is None else f"a {type(data).__name__}"
