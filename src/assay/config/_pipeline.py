@@ -9,7 +9,6 @@ from pydantic import ConfigDict, Field, field_validator
 
 from assay.config._base import Section
 
-
 MAX_RETRIES = 10  # a stage that fails more often than this is broken, not flaky
 
 _MEMORY = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B?|B)?\s*$", re.IGNORECASE)

@@ -181,9 +181,11 @@ class _Interpolator:
         if sep and rest:
             file = _clean(self.params.root, file, stage=self.stage, what="params file",
                           where=self.where)
-            return f"{file}:{rest}", self.params.value(rest, file=file, stage=self.stage)
+            return f"{file}:{rest}", self.params.value(rest, file=file, stage=self.stage,
+                                                       where=self.where)
         file = self.declared.get(key) or self.params.find(key, self.files) or DEFAULT_PARAMS_FILE
-        value = self.params.value(key, file=file, stage=self.stage, others=self.files)
+        value = self.params.value(key, file=file, stage=self.stage, others=self.files,
+                                  where=self.where)
         return (key if file == DEFAULT_PARAMS_FILE else f"{file}:{key}"), value
 
     def _value(self, expr: str) -> Any:
@@ -286,7 +288,8 @@ def _expand(
         stage_params: dict[str, Any] = {}
         for file, key in refs:
             label = key if file == DEFAULT_PARAMS_FILE else f"{file}:{key}"
-            stage_params[label] = params.value(key, file=file, stage=inst)
+            stage_params[label] = params.value(
+                key, file=file, stage=inst, where=project.where("stages", name, "params"))
 
         def paths(values: list[str], what: str, key: str, interp: _Interpolator = interp,
                   inst: str = inst) -> list[str]:
@@ -460,7 +463,8 @@ def build_dag(
             if check_missing_deps and not overlapping and not (project.root / dep).exists():
                 raise PipelineError(
                     f"{project.where('stages', stage.config_name, 'deps')}: stage '{stage.name}' "
-                    f"depends on '{dep}', which does not exist and no stage writes it",
+                    f"depends on '{dep}', which does not exist and no stage writes it"
+                    + _pull_hint(project.root, dep),
                     stage=stage.name,
                     dep=dep,
                 )
@@ -475,6 +479,16 @@ def build_dag(
     )
 
 
+def _pull_hint(root: Path, dep: str) -> str:
+    """``"; ...: run: assay data pull X"`` when ``dep`` is (inside) tracked data, else ``""``."""
+    parts = dep.split("/")
+    for cut in range(len(parts), 0, -1):
+        tracked = "/".join(parts[:cut])
+        if (root / f"{tracked}.assay").is_file():
+            return f"; it is tracked data ({tracked}.assay): run: assay data pull {tracked}"
+    return ""
+
+
 def _replace(stage: Stage, **changes: Any) -> Stage:
     from dataclasses import replace
 
@@ -482,16 +496,18 @@ def _replace(stage: Stage, **changes: Any) -> Stage:
 
 
 def check_pipeline(project: Project) -> list[Dag]:
-    """Every check ``assay run`` makes before it runs anything, for the plain run and for each
-    profile: :func:`build_dag` without opening the metadata store.
+    """Every check ``assay run`` makes of the configuration before it runs anything, for the
+    plain run and for each profile: :func:`build_dag`, without opening the metadata store and
+    without requiring input data to be present (it may not be pulled or generated yet).
 
     Raises:
         AssayError: the first problem, as ``assay run`` (with ``--profile P``) reports it.
     """
-    dags = [build_dag(project, read_store=False)]
+    dags = [build_dag(project, read_store=False, check_missing_deps=False)]
     for name in project.config.profiles:
         try:
-            dags.append(build_dag(project, profile=name, read_store=False))
+            dags.append(build_dag(project, profile=name, read_store=False,
+                                  check_missing_deps=False))
         except AssayError as exc:
             first, sep, rest = exc.message.partition("\n")
             raise _reworded(exc, f"{first} (with --profile {name}){sep}{rest}") from None
@@ -565,9 +581,10 @@ def _plan_kinds(
             if exc.exit_code != EXIT_USAGE:
                 raise
             raise _plan_error(project, stage, exc) from None
+        where = project.where("stages", stage.config_name, "kind")
         added: dict[str, Any] = {}
         for key in plan.params:
-            added[key] = params.value(key, stage=name)
+            added[key] = params.value(key, stage=name, where=where)
         if plan.aliases:
             from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, resolve_aliases, split_alias
 
@@ -584,7 +601,6 @@ def _plan_kinds(
                 store_id = store_identity(project.store_url)
             added[STORE_PARAM] = store_id
         extra[name] = added
-        where = project.where("stages", stage.config_name, "kind")
 
         def cleaned(paths: list[str], what: str, name: str = name, where: str = where) -> list[str]:
             return [_clean(project.root, p, stage=name, what=what, where=where) for p in paths]
