@@ -119,6 +119,14 @@ BROKEN = [
            _config("  t:\n    cmd: echo\n    outs: [hooks/pre-commit]  # <\n"),
            r"Refusing to touch 'hooks/pre-commit': it is inside \.git",
            files={".git/hooks/README": "git hooks\n"}, symlinks={"hooks": ".git/hooks"}),
+    Broken("out-from-a-param-is-git",
+           _config("  t:\n    cmd: echo\n    outs: ['${params.where}']  # <\n"),
+           r"Unsafe out of stage 't' '\.git': '\.git' is not allowed",
+           files={"params.yaml": "where: .git\n"}),
+    Broken("matrix-out-is-assay",
+           _config("  t:\n    cmd: echo\n    matrix: {d: [ok, .assay]}\n"
+                   "    outs: ['${matrix.d}']  # <\n"),
+           r"Unsafe out of stage 't\[d=\.assay\]' '\.assay': '\.assay' is not allowed"),
     Broken("dep-in-assay", _config("  t:\n    cmd: echo\n    deps: [.assay/assay.db]  # <\n"),
            r"Unsafe dep of stage 't' '\.assay/assay\.db': '\.assay' is not allowed"),
     Broken("dep-in-git", _config("  t:\n    cmd: echo\n    deps: [.git/config]  # <\n"),
@@ -340,3 +348,18 @@ def test_valid_pipelines_pass_and_run(tmp_project: TmpProject) -> None:
     run = tmp_project.invoke("run")
     assert run.code == 0, run.output
     assert (tmp_project.root / "t.txt").read_text() == "0.1\n"
+
+
+@pytest.mark.parametrize("out", [".assay", ".assay/cache", ".assay/assay.db", ".git", ".git/hooks",
+                                 "./.git/", "sub/../.assay"])
+def test_an_out_naming_assay_or_git_is_refused_before_anything_is_cleared(
+    tmp_project: TmpProject, out: str
+) -> None:
+    keep = {".assay/cache/ab/cdef": "object", ".assay/assay.db": "store", ".git/HEAD": "ref\n",
+            ".git/hooks/pre-commit.sample": "#!/bin/sh\n"}
+    tmp_project.gen({**keep, "assay.yaml": _config(f"  t:\n    cmd: echo\n    outs: ['{out}']\n")})
+    for args in (("config", "check"), ("run",), ("run", "--force"), ("status",)):
+        result = tmp_project.invoke(*args)
+        assert result.code == 2, (args, result.output)
+        assert re.search(r"'(\.assay|\.git|\.\.)' is not allowed", result.stderr), result.stderr
+    assert {rel: (tmp_project.root / rel).read_text() for rel in keep} == keep
