@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from assay._project_files import CONFIG_FILE, STATE_DIR
+from assay._project_files import CONFIG_FILE, POINTER_SUFFIX, STATE_DIR
 from assay.config._errors import config_error_from
 from assay.config._schema import AssayConfig
 from assay.config._yaml import Loc, read_yaml
@@ -140,7 +140,6 @@ def _check_cache_dir(config: AssayConfig, root: Path, lines: dict[Loc, int],
     """``cache.dir`` is a folder of its own: not the project (or a folder holding it), not in
     ``.git``, not ``.assay`` itself, and not tracked data or a dataset (gc and checkout would
     treat the data as cache, and the cache as data)."""
-    from assay._data_fastpath import POINTER_SUFFIX
     from assay._paths import clean_relative
 
     raw = config.cache.dir

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay._paths import clean_relative, resolve_inside
+from assay._project_files import POINTER_SUFFIX
 from assay.errors import EXIT_USAGE, AssayError, PipelineError, UsageError
 from assay.pipeline._params import DEFAULT_PARAMS_FILE, ParamsFiles
 
@@ -512,8 +513,9 @@ def _pull_hint(root: Path, dep: str) -> str:
     parts = dep.split("/")
     for cut in range(len(parts), 0, -1):
         tracked = "/".join(parts[:cut])
-        if (root / f"{tracked}.assay").is_file():
-            return f"; it is tracked data ({tracked}.assay): run: assay data pull {tracked}"
+        if (root / f"{tracked}{POINTER_SUFFIX}").is_file():
+            return (f"; it is tracked data ({tracked}{POINTER_SUFFIX}): run: assay data pull "
+                    f"{tracked}")
     return ""
 
 
