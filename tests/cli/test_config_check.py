@@ -363,3 +363,30 @@ def test_an_out_naming_assay_or_git_is_refused_before_anything_is_cleared(
         assert result.code == 2, (args, result.output)
         assert re.search(r"'(\.assay|\.git|\.\.)' is not allowed", result.stderr), result.stderr
     assert {rel: (tmp_project.root / rel).read_text() for rel in keep} == keep
+
+
+def test_input_data_may_be_absent_for_config_check_but_run_says_to_pull_it(
+    tmp_project: TmpProject,
+) -> None:
+    tmp_project.gen({**BASE_FILES, "assay.yaml": _config(PREP)})
+    (tmp_project.root / "data" / "raw.csv").unlink()
+    (tmp_project.root / "data" / "raw.csv.assay").write_text("oid: x\n")
+    assert tmp_project.invoke("config", "check").code == 0
+    run = tmp_project.invoke("run")
+    assert run.code == 2
+    assert run.stderr.strip().splitlines() == [
+        "error: assay.yaml:5: stage 'prep' depends on 'data/raw.csv', which does not exist and "
+        "no stage writes it; it is tracked data (data/raw.csv.assay): run: assay data pull "
+        "data/raw.csv"]
+
+
+def test_config_check_also_checks_contracts_no_stage_uses(tmp_project: TmpProject) -> None:
+    tmp_project.gen({**BASE_FILES, "contracts/bad.yaml": "checks:\n  - sql: 'a >'\n",
+                     "assay.yaml": _config(PREP, head=(
+                         "contracts:\n  good: {path: contracts/raw.yaml}\n"
+                         "  bad: {path: contracts/bad.yaml, data: data/raw.csv}\n"))})
+    result = tmp_project.invoke("config", "check")
+    assert result.code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert re.fullmatch(r"error: /.*/contracts/bad\.yaml:2: checks\[0\]\.sql: SQL 'a >' does not "
+                        r"parse: .*", line), line
