@@ -222,6 +222,14 @@ BROKEN = [
            _config(PREP + EVALUATE + "    select: {metric: acuracy}  # <\n"),
            r"stages\.evaluate\.select\.metric: unknown metric 'acuracy'; did you mean "
            r"'accuracy'\?"),
+    Broken("unknown-gate-dataset",
+           _config(PREP + EVALUATE.replace("evaluate\n    candidates", "evaluate  # <\n    candidates")
+                   + "    gates:\n      - {metric: accuracy, min: 0.5, dataset: holdot}\n"),
+           r"stage 'evaluate': gates\[0\]: unknown dataset 'holdot'; did you mean 'holdout'\?"),
+    Broken("unknown-select-slice",
+           _config(PREP + EVALUATE.replace("evaluate\n    candidates", "evaluate  # <\n    candidates")
+                   + "    slices: {new: 'a < 1'}\n    select: {metric: accuracy, slice: nwe}\n"),
+           r"stage 'evaluate': select: unknown slice 'nwe'"),
     Broken("unknown-candidate",
            _config(PREP + EVALUATE.replace("evaluate\n    candidates: [prep]",
                                            "evaluate  # <\n    candidates: [prepp]")),
