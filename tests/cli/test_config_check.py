@@ -230,6 +230,18 @@ BROKEN = [
            _config(PREP + EVALUATE.replace("evaluate\n    candidates", "evaluate  # <\n    candidates")
                    + "    slices: {new: 'a < 1'}\n    select: {metric: accuracy, slice: nwe}\n"),
            r"stage 'evaluate': select: unknown slice 'nwe'"),
+    Broken("register-bad-model-name",
+           _config(PREP + EVALUATE + "  reg:\n    kind: register  # <\n    evaluation: evaluate\n"
+                   "    model: my model!\n"),
+           r"stage 'reg': 'my model!' is not a valid model name"),
+    Broken("register-bad-alias",
+           _config(PREP + EVALUATE + "  reg:\n    kind: register  # <\n    evaluation: evaluate\n"
+                   "    model: churn\n    alias: 1st choice\n"),
+           r"stage 'reg': '1st choice' is not a valid alias"),
+    Broken("register-unknown-evaluation",
+           _config(PREP + EVALUATE + "  reg:\n    kind: register  # <\n    evaluation: evaluat\n"
+                   "    model: churn\n"),
+           r"stage 'reg': Unknown stage 'evaluat'"),
     Broken("unknown-candidate",
            _config(PREP + EVALUATE.replace("evaluate\n    candidates: [prep]",
                                            "evaluate  # <\n    candidates: [prepp]")),
