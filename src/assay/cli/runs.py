@@ -40,11 +40,17 @@ def _source() -> str:
     if root is None:
         return ctx.project().store_url  # the full loader explains what is wrong
     default = f"sqlite:///{root / '.assay' / 'assay.db'}"
-    from assay.config import read_yaml
+    try:
+        text = (root / "assay.yaml").read_text()
+    except (OSError, UnicodeDecodeError):
+        return ctx.project().store_url
+    if "store" not in text:  # no `store:` key can be there; skip loading a YAML parser
+        return default
+    from assay.config import parse_yaml
     from assay.errors import ConfigError
 
     try:
-        data, _ = read_yaml(root / "assay.yaml")
+        data, _ = parse_yaml(text, str(root / "assay.yaml"))
     except ConfigError:
         return ctx.project().store_url  # the full loader reports the file, line and key
     configured = data.get("store") if isinstance(data, dict) else None
