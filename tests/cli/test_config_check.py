@@ -53,7 +53,6 @@ class Broken:
     reason: str
     files: dict[str, str] = field(default_factory=dict)
     run: tuple[str, ...] = ()
-    symlinks: dict[str, str] = field(default_factory=dict)
 
 
 EVALUATE = ("  evaluate:\n    kind: evaluate\n    candidates: [prep]\n"
@@ -111,14 +110,6 @@ BROKEN = [
            r"Unsafe out of stage 't' '\.assay': '\.assay' is not allowed"),
     Broken("out-in-assay-cache", _config("  t:\n    cmd: echo\n    outs: [.assay/cache]  # <\n"),
            r"Unsafe out of stage 't' '\.assay/cache': '\.assay' is not allowed"),
-    Broken("out-via-symlink-outside",
-           _config("  t:\n    cmd: echo\n    outs: [elsewhere/x]  # <\n"),
-           r"Out of stage 't' 'elsewhere/x' is outside the project",
-           symlinks={"elsewhere": "../outside"}),
-    Broken("out-via-symlink-into-git",
-           _config("  t:\n    cmd: echo\n    outs: [hooks/pre-commit]  # <\n"),
-           r"Refusing to touch 'hooks/pre-commit': it is inside \.git",
-           files={".git/hooks/README": "git hooks\n"}, symlinks={"hooks": ".git/hooks"}),
     Broken("out-from-a-param-is-git",
            _config("  t:\n    cmd: echo\n    outs: ['${params.where}']  # <\n"),
            r"Unsafe out of stage 't' '\.git': '\.git' is not allowed",
@@ -311,10 +302,7 @@ def _location(case: Broken) -> str:
 def _write(tmp_path: Path, case: Broken) -> TmpProject:
     root = tmp_path / "project"
     (root / ".assay").mkdir(parents=True)
-    (tmp_path / "outside").mkdir()
     project = TmpProject(root).gen({**BASE_FILES, "assay.yaml": case.config, **case.files})
-    for link, target in case.symlinks.items():
-        (root / link).symlink_to(target)
     return project
 
 

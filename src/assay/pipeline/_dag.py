@@ -6,13 +6,12 @@ runs (unknown needs, missing deps, two stages writing one out, cycles, unknown p
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay._paths import clean_relative, resolve_inside
+from assay._paths import clean_relative
 from assay._project_files import POINTER_SUFFIX
 from assay.errors import EXIT_USAGE, AssayError, PipelineError, UsageError
 from assay.pipeline._params import DEFAULT_PARAMS_FILE, ParamsFiles
@@ -167,13 +166,11 @@ Ref = tuple[tuple[str | int, ...] | None, str, Any]  # (option path or None, par
 
 class _Interpolator:
     def __init__(self, *, stage: str, matrix: dict[str, Any], params: ParamsFiles, where: str,
-                 inside: _Inside,
                  declared: dict[str, str], files: list[str]):
         self.stage = stage
         self.matrix = matrix
         self.params = params
         self.where = where
-        self.inside = inside
         self.declared = declared  # key -> the params file the stage declared it from
         self.files = files  # the project's params files, in lookup order
         self.refs: list[Ref] = []
@@ -183,8 +180,7 @@ class _Interpolator:
         """(label, value) of ``${params.KEY}`` (or ``${params.FILE:KEY}``)."""
         file, sep, rest = key.partition(":")
         if sep and rest:
-            file = self.inside.clean(file, stage=self.stage, what="params file",
-                                     where=self.where)
+            file = _clean(file, stage=self.stage, what="params file", where=self.where)
             return f"{file}:{rest}", self.params.value(rest, file=file, stage=self.stage,
                                                        where=self.where)
         file = self.declared.get(key) or self.params.find(key, self.files) or DEFAULT_PARAMS_FILE
@@ -239,38 +235,18 @@ class _Interpolator:
         return raw
 
 
-class _Inside:
-    """Checks that stage paths stay inside the project with the one path choke point
-    (:func:`assay._paths.resolve_inside`), resolving each folder once per DAG build and a path
-    itself only when it is a symlink (a thousand stages share a handful of folders)."""
+def _clean(path: str, *, stage: str, what: str, where: str) -> str:
+    """A stage's path, relative and normalised, clear of ``.git`` and ``.assay`` (the one path
+    choke point, :func:`assay._paths.clean_relative`). Symlinks in the workspace are not
+    configuration: writes and deletes refuse to follow them when they happen.
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.prefix = os.path.join(root, "")
-        self.folders: set[str] = set()
-
-    def clean(self, path: str, *, stage: str, what: str, where: str) -> str:
-        """``path`` relative and normalised, clear of ``.git`` and ``.assay``, inside the
-        project once symlinks are resolved.
-
-        Raises:
-            PipelineError: the path is unsafe, naming ``where`` (``assay.yaml:LINE``).
-        """
-        label = f"{what} of stage '{stage}'"
-        try:
-            rel = clean_relative(path, what=label).as_posix()
-            folder = rel.rpartition("/")[0]
-            if folder and folder not in self.folders:
-                try:
-                    resolve_inside(self.root, folder, what=label)
-                except UsageError:
-                    resolve_inside(self.root, rel, what=label)  # the message names the path
-                self.folders.add(folder)
-            if os.path.islink(self.prefix + rel):
-                resolve_inside(self.root, rel, what=label)
-        except UsageError as exc:
-            raise PipelineError(f"{where}: {exc}", stage=stage, path=path) from None
-        return rel
+    Raises:
+        PipelineError: the path is unsafe, naming ``where`` (``assay.yaml:LINE``).
+    """
+    try:
+        return clean_relative(path, what=f"{what} of stage '{stage}'").as_posix()
+    except UsageError as exc:
+        raise PipelineError(f"{where}: {exc}", stage=stage, path=path) from None
 
 
 def _param_refs(raw: list[Any]) -> list[tuple[str, str]]:
@@ -285,8 +261,7 @@ def _param_refs(raw: list[Any]) -> list[tuple[str, str]]:
 
 
 def _expand(
-    project: Project, name: str, config: StageConfig, params: ParamsFiles,
-    datasets: dict[str, str], inside: _Inside,
+    project: Project, name: str, config: StageConfig, params: ParamsFiles, datasets: dict[str, str]
 ) -> list[tuple[Stage, list[Ref]]]:
     """The instances of one configured stage, each with the params its text refers to."""
     where = project.where("stages", name)
@@ -300,7 +275,7 @@ def _expand(
         combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(
             *(config.matrix[k] for k in keys)
         )]
-    refs = [(file if file == DEFAULT_PARAMS_FILE else inside.clean(
+    refs = [(file if file == DEFAULT_PARAMS_FILE else _clean(
                 file, stage=name, what="params file",
                 where=project.where("stages", name, "params")), key)
             for file, key in _param_refs(list(config.params))]
@@ -309,7 +284,7 @@ def _expand(
     out = []
     for matrix in combos:
         inst = instance_name(name, matrix)
-        interp = _Interpolator(stage=inst, matrix=matrix, params=params, where=where, inside=inside,
+        interp = _Interpolator(stage=inst, matrix=matrix, params=params, where=where,
                                declared=declared, files=files)
         cmd = config.cmd if not isinstance(config.cmd, list) else " && ".join(config.cmd)
         stage_params: dict[str, Any] = {}
@@ -324,8 +299,8 @@ def _expand(
             for index, raw in enumerate(values):
                 text = interp.text(raw)
                 text = datasets.get(text, text) if what == "dep" else text
-                result.append(inside.clean(text, stage=inst, what=what,
-                                           where=project.where("stages", name, key, index)))
+                result.append(_clean(text, stage=inst, what=what,
+                                     where=project.where("stages", name, key, index)))
             return result
 
         stage = Stage(
@@ -446,7 +421,6 @@ def build_dag(
     for file in dict.fromkeys([DEFAULT_PARAMS_FILE, *config.params]):
         params.data(file)  # a broken params file is an error even if no stage reads it yet
     datasets = {name: ds.path for name, ds in config.datasets.items()}
-    inside = _Inside(project.root)
 
     instances: dict[str, Stage] = {}
     groups: dict[str, list[str]] = {}
@@ -456,7 +430,7 @@ def build_dag(
             (profile or DEFAULT_PROFILE) not in stage_config.profiles
         ):
             continue
-        expanded = _expand(project, name, stage_config, params, datasets, inside)
+        expanded = _expand(project, name, stage_config, params, datasets)
         if stage_config.matrix:
             groups[name] = [s.name for s, _ in expanded]
         for stage, used in expanded:
@@ -464,8 +438,7 @@ def build_dag(
             refs[stage.name] = used
 
     extra: dict[str, dict[str, Any]] = {}
-    instances = _plan_kinds(project, instances, groups, params, extra, inside,
-                            read_store=read_store)
+    instances = _plan_kinds(project, instances, groups, params, extra, read_store=read_store)
     instances = _scope_params(instances, refs, extra)
     _check_needs(project, instances, groups)
     index = _check_outs(project, instances)
@@ -559,7 +532,7 @@ def _plan_error(project: Project, stage: Stage, exc: AssayError) -> AssayError:
 
 def _plan_kinds(
     project: Project, instances: dict[str, Stage], groups: dict[str, list[str]],
-    params: ParamsFiles, extra: dict[str, dict[str, Any]], inside: _Inside, *, read_store: bool,
+    params: ParamsFiles, extra: dict[str, dict[str, Any]], *, read_store: bool,
 ) -> dict[str, Stage]:
     """Apply each kind's plan; the params it adds (and alias pseudo-params) go to ``extra``."""
     if not any(s.kind for s in instances.values()):
@@ -633,7 +606,7 @@ def _plan_kinds(
         extra[name] = added
 
         def cleaned(paths: list[str], what: str, name: str = name, where: str = where) -> list[str]:
-            return [inside.clean(p, stage=name, what=what, where=where) for p in paths]
+            return [_clean(p, stage=name, what=what, where=where) for p in paths]
 
         instances[name] = _replace(
             stage,

@@ -69,10 +69,10 @@ class ParamsFiles:
     def data(self, file: str = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
         """The parsed file (``{}`` if absent), overrides applied to the default file."""
         if file not in self._cache:
-            from assay._paths import resolve_inside
+            from assay._paths import clean_relative
             from assay.config import read_yaml
 
-            path = resolve_inside(self.root, file, what="params file")
+            path = self.root / clean_relative(file, what="params file")
             raw: Any = {}
             if path.is_file():
                 raw, _ = read_yaml(path)
