@@ -11,6 +11,7 @@ from pathlib import Path
 
 CONFIG_FILE = "assay.yaml"
 STATE_DIR = ".assay"
+POINTER_SUFFIX = ".assay"  # data/x.csv is tracked by the pointer file data/x.csv.assay
 
 
 def store_url(configured: str | None, state_dir: Path) -> str:

@@ -22,12 +22,21 @@ def schema() -> None:
 
 @config_app.command("check")
 def check(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """Validate assay.yaml and print a summary; exits 2 with file:line on errors.
+    """Validate assay.yaml, params files and contracts with every check `assay run` makes
+    before it runs anything (for the plain run and each profile), and print a summary; exits 2
+    with file:line on errors.
 
     Example: assay config check
     """
     project = ctx.project()
     cfg = project.config
+    from assay.pipeline import check_pipeline
+
+    check_pipeline(project)
+    if cfg.contracts:
+        from assay.contracts import check_contracts
+
+        check_contracts(project.root, cfg)
     summary = {
         "project": cfg.project or project.root.name,
         "root": str(project.root),

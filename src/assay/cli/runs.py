@@ -42,15 +42,16 @@ def _source() -> str:
     default = f"sqlite:///{root / '.assay' / 'assay.db'}"
     try:
         text = (root / "assay.yaml").read_text()
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return ctx.project().store_url
     if "store" not in text:  # no `store:` key can be there; skip loading a YAML parser
         return default
-    import yaml
+    from assay.config import parse_yaml
+    from assay.errors import ConfigError
 
     try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError:
+        data, _ = parse_yaml(text, str(root / "assay.yaml"))
+    except ConfigError:
         return ctx.project().store_url  # the full loader reports the file, line and key
     configured = data.get("store") if isinstance(data, dict) else None
     return configured if isinstance(configured, str) and configured else default

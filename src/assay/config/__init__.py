@@ -1,55 +1,69 @@
-"""Configuration: the assay.yaml schema (pydantic), loading with line-aware errors, JSON Schema.
+"""Configuration: the assay.yaml schema (pydantic), loading with line-aware errors, JSON Schema,
+and the one bounded YAML reader every YAML file goes through.
 
 >>> from assay.config import Project
 >>> project = Project.load()          # finds assay.yaml upwards from the working directory
 >>> project.config.stages             # parsed, validated sections
+
+Names load lazily: ``from assay.config import read_yaml`` (pointer files, params files) does not
+import pydantic.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING
 
+from assay._lazy import lazy_attributes
 from assay._project_files import CONFIG_FILE
-from assay.config._base import Section
-from assay.config._errors import config_error_from, suggest, valid_keys
-from assay.config._kinds import KindPlan, PlanContext, StageContext, StageKind
-from assay.config._pipeline import ExecutorConfig, ProfileConfig, Resources, StageConfig
-from assay.config._project import Project, find_root, load_model
-from assay.config._schema import (
-    AssayConfig,
-    CacheConfig,
-    ContractRef,
-    DatasetConfig,
-    LinkType,
-    MonitoringConfig,
-    RemoteConfig,
-)
-from assay.config._team import ApprovalRule, Member, PromotionPolicy, Role
 from assay.config._yaml import Loc, parse_yaml, read_yaml
 
+if TYPE_CHECKING:
+    from assay.config._base import Section
+    from assay.config._errors import config_error_from, suggest, valid_keys
+    from assay.config._kinds import KindPlan, PlanContext, StageContext, StageKind
+    from assay.config._pipeline import ExecutorConfig, ProfileConfig, Resources, StageConfig
+    from assay.config._project import Project, find_root, load_model
+    from assay.config._schema import (
+        AssayConfig,
+        CacheConfig,
+        ContractRef,
+        DatasetConfig,
+        LinkType,
+        MonitoringConfig,
+        RemoteConfig,
+        json_schema,
+    )
+    from assay.config._team import ApprovalRule, Member, PromotionPolicy, Role
 
-def _allow_shorthands(schema: dict[str, Any]) -> None:
-    """Admit the short forms the loader accepts (``remotes: {origin: URL}``, ``datasets: {x:
-    PATH}``, ``cache: {type: copy}``), so editors do not flag documented configurations."""
-    props = schema["properties"]
-    for key in ("remotes", "datasets"):
-        ref = props[key]["additionalProperties"]
-        props[key]["additionalProperties"] = {"anyOf": [{"type": "string"}, ref]}
-    link = schema["$defs"]["CacheConfig"]["properties"]["type"]
-    items = link.pop("items")
-    link.pop("type")
-    link["anyOf"] = [items, {"type": "array", "items": items}]
-
-
-def json_schema() -> str:
-    """The JSON Schema of assay.yaml, for editor completion."""
-    schema = AssayConfig.model_json_schema(by_alias=True)
-    _allow_shorthands(schema)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "assay.yaml"
-    return json.dumps(schema, indent=2, sort_keys=True)
-
+_LAZY: dict[str, str] = {
+    "ApprovalRule": "assay.config._team",
+    "AssayConfig": "assay.config._schema",
+    "CacheConfig": "assay.config._schema",
+    "ContractRef": "assay.config._schema",
+    "DatasetConfig": "assay.config._schema",
+    "ExecutorConfig": "assay.config._pipeline",
+    "KindPlan": "assay.config._kinds",
+    "LinkType": "assay.config._schema",
+    "Member": "assay.config._team",
+    "MonitoringConfig": "assay.config._schema",
+    "PlanContext": "assay.config._kinds",
+    "ProfileConfig": "assay.config._pipeline",
+    "Project": "assay.config._project",
+    "PromotionPolicy": "assay.config._team",
+    "RemoteConfig": "assay.config._schema",
+    "Resources": "assay.config._pipeline",
+    "Role": "assay.config._team",
+    "Section": "assay.config._base",
+    "StageConfig": "assay.config._pipeline",
+    "StageContext": "assay.config._kinds",
+    "StageKind": "assay.config._kinds",
+    "config_error_from": "assay.config._errors",
+    "find_root": "assay.config._project",
+    "json_schema": "assay.config._schema",
+    "load_model": "assay.config._project",
+    "suggest": "assay.config._errors",
+    "valid_keys": "assay.config._errors",
+}
 
 __all__ = [
     "CONFIG_FILE",
@@ -84,3 +98,5 @@ __all__ = [
     "suggest",
     "valid_keys",
 ]
+
+__getattr__, __dir__ = lazy_attributes("assay.config", _LAZY, __all__, globals())

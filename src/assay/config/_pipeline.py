@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
 from assay.config._base import Section
 
+MAX_RETRIES = 10  # a stage that fails more often than this is broken, not flaky
+
+_MEMORY = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+
 
 class Resources(Section):
     """What a stage needs from an executor."""
 
-    cpus: float = 1
-    memory: str | None = Field(default=None, description="e.g. '2GB'")
-    gpus: float = 0
+    cpus: float = Field(default=1, gt=0, allow_inf_nan=False)
+    memory: str | None = Field(default=None, description="e.g. '2GB', '512MiB'")
+    gpus: float = Field(default=0, ge=0, allow_inf_nan=False)
+
+    @field_validator("memory")
+    @classmethod
+    def _is_size(cls, value: str | None) -> str | None:
+        if value is not None and not _MEMORY.match(value):
+            raise ValueError("not an amount of memory; use a number and a unit: 512MB, 2GB, "
+                             "4GiB")
+        return value
 
 
 class StageConfig(Section):
@@ -33,8 +46,9 @@ class StageConfig(Section):
     metrics: list[str] = Field(default_factory=list)
     needs: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
-    timeout: float | None = Field(default=None, description="seconds")
-    retries: int = Field(default=0, ge=0)
+    timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                  description="seconds")
+    retries: int = Field(default=0, ge=0, le=MAX_RETRIES)
     resources: Resources = Field(default_factory=Resources)
     owner: str | None = None
     profiles: list[str] | None = Field(

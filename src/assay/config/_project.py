@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from assay._project_files import CONFIG_FILE, STATE_DIR
+from assay._project_files import CONFIG_FILE, POINTER_SUFFIX, STATE_DIR
 from assay.config._errors import config_error_from
 from assay.config._schema import AssayConfig
 from assay.config._yaml import Loc, read_yaml
@@ -97,6 +97,88 @@ def _check_default_remote(config: AssayConfig, lines: dict[Loc, int], filename: 
     )
 
 
+def _where(filename: str, lines: dict[Loc, int], *loc: Any) -> tuple[str, int]:
+    """(``file:line`` or ``file``, line) of the most specific known line for ``loc``."""
+    for cut in range(len(loc), -1, -1):
+        line = lines.get(tuple(loc[:cut]))
+        if line:
+            return f"{filename}:{line}", line
+    return filename, 0
+
+
+def _path_error(filename: str, lines: dict[Loc, int], loc: tuple[Any, ...],
+                reason: str) -> ConfigError:
+    where, line = _where(filename, lines, *loc)
+    dotted = ".".join(str(p) for p in loc)
+    return ConfigError(f"{where}: {dotted}: {reason}", file=filename, line=line, key=dotted)
+
+
+def _check_paths(config: AssayConfig, lines: dict[Loc, int], filename: str) -> None:
+    """Paths in the project's own sections are relative, inside it and clear of ``.git`` and
+    ``.assay`` (the one path choke point, :func:`assay._paths.clean_relative`)."""
+    from assay._paths import clean_relative
+
+    checked: list[tuple[tuple[Any, ...], str, str]] = [
+        (("params", i), file, "params file") for i, file in enumerate(config.params)]
+    for name, ds in config.datasets.items():
+        if "://" not in ds.path:
+            loc = ("datasets", name, "path") if ("datasets", name, "path") in lines else (
+                "datasets", name)
+            checked.append((loc, ds.path, "dataset path"))
+    for name, ref in config.contracts.items():
+        if ref.path is not None:
+            checked.append((("contracts", name, "path"), ref.path, "contract path"))
+    for loc, raw, what in checked:
+        try:
+            clean_relative(raw, what=what)
+        except UsageError as exc:
+            raise _path_error(filename, lines, loc, str(exc)) from None
+
+
+def _check_cache_dir(config: AssayConfig, root: Path, lines: dict[Loc, int],
+                     filename: str) -> None:
+    """``cache.dir`` is a folder of its own: not the project (or a folder holding it), not in
+    ``.git``, not ``.assay`` itself, and not tracked data or a dataset (gc and checkout would
+    treat the data as cache, and the cache as data)."""
+    from assay._paths import clean_relative
+
+    raw = config.cache.dir
+    loc = ("cache", "dir")
+
+    def refuse(reason: str) -> ConfigError:
+        return _path_error(filename, lines, loc, f"'{raw}' {reason}; use a folder of its own, "
+                           "such as .assay/cache (the default)")
+
+    top = root.resolve()
+    path = Path(raw)
+    cache = (path if path.is_absolute() else top / path).resolve()
+    if cache == top or cache in top.parents:
+        raise refuse("is the project folder or holds it")
+    if top not in cache.parents:
+        return  # a cache outside the project (shared between clones) is fine
+    parts = cache.relative_to(top).parts
+    if parts[0] == ".git":
+        raise refuse("is inside .git")
+    if parts == (STATE_DIR,):
+        raise refuse(f"is {STATE_DIR} itself, which holds the store, locks and logs")
+    if parts[0] == STATE_DIR:
+        return
+    rel = "/".join(parts)
+    try:
+        clean_relative(rel, what="cache dir")
+    except UsageError as exc:
+        raise refuse(f"is not allowed ({exc})") from None
+    for i in range(1, len(parts) + 1):
+        tracked = "/".join(parts[:i])
+        if (top / f"{tracked}{POINTER_SUFFIX}").is_file():
+            raise refuse(f"is tracked data ({tracked}{POINTER_SUFFIX} points at {tracked})"
+                         if i == len(parts) else f"is inside tracked data {tracked}")
+    for name, ds in config.datasets.items():
+        data = ds.path.strip("/")
+        if data == rel or rel.startswith(data + "/") or data.startswith(rel + "/"):
+            raise refuse(f"overlaps dataset '{name}' ({ds.path})")
+
+
 DEFAULT_PROFILE = "default"  # the profile of a plain `assay run` (no --profile)
 
 
@@ -145,6 +227,8 @@ class Project:
         _check_plain_stages(config, lines, str(path))
         _check_stage_profiles(config, lines, str(path))
         _check_default_remote(config, lines, str(path))
+        _check_paths(config, lines, str(path))
+        _check_cache_dir(config, root, lines, str(path))
         return cls(root=root, config=config, lines=lines)
 
     @property
@@ -177,6 +261,6 @@ class Project:
         return self.lines.get(tuple(loc))
 
     def where(self, *loc: str | int) -> str:
-        """``assay.yaml:LINE`` for messages."""
-        line = self.line_of(*loc)
-        return f"{CONFIG_FILE}:{line}" if line else CONFIG_FILE
+        """``assay.yaml:LINE`` for messages: the line of ``loc``, or of its nearest parent
+        that has one."""
+        return _where(CONFIG_FILE, self.lines, *loc)[0]

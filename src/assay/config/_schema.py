@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -104,3 +105,25 @@ class AssayConfig(Section):
         if isinstance(value, dict):
             return {k: ({"path": v} if isinstance(v, str) else v) for k, v in value.items()}
         return value
+
+
+def _allow_shorthands(schema: dict[str, Any]) -> None:
+    """Admit the short forms the loader accepts (``remotes: {origin: URL}``, ``datasets: {x:
+    PATH}``, ``cache: {type: copy}``), so editors do not flag documented configurations."""
+    props = schema["properties"]
+    for key in ("remotes", "datasets"):
+        ref = props[key]["additionalProperties"]
+        props[key]["additionalProperties"] = {"anyOf": [{"type": "string"}, ref]}
+    link = schema["$defs"]["CacheConfig"]["properties"]["type"]
+    items = link.pop("items")
+    link.pop("type")
+    link["anyOf"] = [items, {"type": "array", "items": items}]
+
+
+def json_schema() -> str:
+    """The JSON Schema of assay.yaml, for editor completion."""
+    schema = AssayConfig.model_json_schema(by_alias=True)
+    _allow_shorthands(schema)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "assay.yaml"
+    return json.dumps(schema, indent=2, sort_keys=True)

@@ -21,6 +21,7 @@ from assay.contracts._infer import contract_yaml, infer_contract
 from assay.contracts._kind import KIND, ValidateOptions
 from assay.contracts._model import Contract, load_contract, parse_duration
 from assay.contracts._pandera import run_pandera
+from assay.contracts._precheck import check_contract, check_contracts
 from assay.contracts._report import (
     print_report,
     summary_line,
@@ -59,6 +60,8 @@ __all__ = [
     "DataUnreadable",
     "Target",
     "ValidateOptions",
+    "check_contract",
+    "check_contracts",
     "contract_results_for",
     "contract_yaml",
     "drift",

@@ -88,17 +88,41 @@ def _sql_expr(text: str, where: str) -> pl.Expr:
         ) from exc
 
 
+def _regex_valid(pattern: str, where: str) -> None:
+    """Raise unless ``pattern`` compiles in Polars' regex engine (not Python's ``re``)."""
+    import polars as pl
+
+    try:
+        pl.select(pl.lit("x").str.contains(pattern))
+    except pl.exceptions.PolarsError as exc:
+        # the regex crate's reason ("unclosed character class", "look-around ... is not
+        # supported") is on its own "error:" line, under a heading
+        lines = [line.strip() for line in str(exc).splitlines()]
+        reason = next((line[len("error:"):].strip() for line in lines
+                       if line.startswith("error:")), describe_read_error(exc))
+        raise ContractError(
+            f"{where}: regex {pattern!r} does not compile: {reason}", check=where
+        ) from exc
+
+
+def _parse_expr(text: str, where: str) -> Any:
+    """The code of a Polars expression string, parsed but not run."""
+    try:
+        return compile(text, f"<{where}>", "eval")
+    except SyntaxError as exc:
+        raise ContractError(f"{where}: expression {text!r} is not valid Python: {exc.msg}",
+                            check=where) from exc
+
+
 def _polars_expr(text: str, where: str) -> pl.Expr:
     """Evaluate a Polars expression string (contracts are code: they are trusted like assay.yaml)."""
     import polars as pl
 
     namespace = {"pl": pl, "col": pl.col, "lit": pl.lit, "when": pl.when, "all": pl.all,
                  "len": pl.len}
+    code = _parse_expr(text, where)
     try:
-        value = eval(compile(text, f"<{where}>", "eval"), {"__builtins__": {}}, namespace)
-    except SyntaxError as exc:
-        raise ContractError(f"{where}: expression {text!r} is not valid Python: {exc.msg}",
-                            check=where) from exc
+        value = eval(code, {"__builtins__": {}}, namespace)
     except Exception as exc:  # user text: any error means the expression is wrong
         raise ContractError(f"{where}: expression {text!r} failed: {exc}", check=where) from exc
     if not isinstance(value, pl.Expr):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from assay.contracts._checks import (
     _is_temporal,
     _Pending,
+    _regex_valid,
     dtype_matches,
     dtype_name,
 )
@@ -207,19 +208,7 @@ class _Compiler(TableCompiler, DistributionCompiler):
                                      lambda lf: lf.filter(flag).with_columns(text)))
 
     def _regex_valid(self, pattern: str, check_id: str) -> None:
-        import polars as pl
-
-        try:
-            pl.select(pl.lit("x").str.contains(pattern))
-        except pl.exceptions.PolarsError as exc:
-            # the regex crate's reason ("unclosed character class", "look-around ... is not
-            # supported") is on its own "error:" line, under a heading
-            lines = [line.strip() for line in str(exc).splitlines()]
-            reason = next((line[len("error:"):].strip() for line in lines
-                           if line.startswith("error:")), describe_read_error(exc))
-            raise ContractError(
-                f"{check_id}: regex {pattern!r} does not compile: {reason}", check=check_id
-            ) from exc
+        _regex_valid(pattern, check_id)
 
     def _null_fraction(self, result: CheckResult, rule: CheckOptions, missing: pl.Expr,
                        limit: float) -> None:

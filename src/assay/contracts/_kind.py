@@ -66,17 +66,17 @@ class ValidateKind:
 
     def plan(self, options: ValidateOptions, ctx: PlanContext) -> KindPlan:
         from assay._paths import relative_posix
-        from assay.contracts._model import load_contract
+        from assay.contracts._precheck import check_contract
         from assay.contracts._reference import is_versioned, reference_text
         from assay.contracts._validate import _dataset_path
 
         project, target = _target(options, ctx.root)
         deps = [target.data]
         if target.contract_path is not None:
+            contract = check_contract(target.contract_path)  # a broken contract stops the run
             deps.append(relative_posix(ctx.root, target.contract_path))
             reference = target.reference
-            if reference is None and target.contract_path.is_file():
-                contract = load_contract(target.contract_path)
+            if reference is None:
                 reference = reference_text(contract.reference) if contract.distribution else None
             # a dataset version is immutable (and named in the contract or the stage options,
             # both part of the cache key): only a path or a dataset's current data is a dep

@@ -124,11 +124,12 @@ def roots(workspace: Workspace) -> set[str]:
         found.add(read_pointer(pfile, shown=workspace.rel(pfile)).oid)
     lock = workspace.root / "assay.lock"
     if lock.is_file():
-        import yaml
+        from assay.config import read_yaml
+        from assay.errors import ConfigError
 
         try:
-            data = yaml.safe_load(lock.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+            data, _ = read_yaml(lock, shown="assay.lock")
+        except ConfigError as exc:
             raise DataError(f"assay.lock is unreadable ({exc}); gc refuses to guess") from None
         found.update(s for s in _strings(data) if is_object_id(s))
     from sqlalchemy import select

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from assay._atomic import write_text_atomic
 from assay._paths import clean_relative, is_reserved
-from assay.errors import ObjectError, PointerError, UsageError
+from assay.errors import ConfigError, ObjectError, PointerError, UsageError
 from assay.objects import is_object_id
 
 if TYPE_CHECKING:
@@ -86,18 +86,20 @@ def read_pointer(path: Path, *, shown: str | None = None) -> Pointer:
         PointerError: the file is missing, not YAML, or hand-edited into something invalid
             (a bad value or an unknown key).
     """
-    import yaml
+    from assay.config import read_yaml
 
     label = shown or str(path)
     fix = f"restore it from git (git checkout -- {label}) or re-run: assay data add"
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PointerError(f"{label}: pointer file not found", path=label) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        reason = str(exc).splitlines()[0]
-        raise PointerError(f"{label}: unreadable pointer file ({reason}); {fix}",
-                           path=label) from None
+        raw, _ = read_yaml(path, shown=label)
+    except ConfigError as exc:
+        if exc.fields.get("missing"):
+            raise PointerError(f"{label}: pointer file not found", path=label) from None
+        reason = str(exc.fields.get("reason") or exc)
+        line = exc.fields.get("line")
+        where = f"{label}:{line}" if line else label
+        raise PointerError(f"{where}: unreadable pointer file ({reason}); {fix}",
+                           path=label, line=line) from None
 
     def corrupt(reason: str) -> PointerError:
         return PointerError(f"{label}: corrupt pointer file ({reason}); {fix}", path=label,

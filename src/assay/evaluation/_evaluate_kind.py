@@ -210,8 +210,10 @@ class EvaluateKind:
     options = EvaluateOptions
 
     def plan(self, options: EvaluateOptions, ctx: PlanContext) -> KindPlan:
+        from assay.evaluation._gates import check_names
         from assay.models import stage_slug
 
+        check_names(options)  # a typo in a gate stops the run before anything trains
         datasets = _config_datasets(ctx.root)
         deps = [_dataset_rel(raw, datasets) for raw in options.datasets.values()]
         for name in options.candidates:

@@ -53,15 +53,40 @@ def _check_metric(metric: str, known: tuple[str, ...], where: str) -> None:
         )
 
 
+def check_names(options: EvaluateOptions) -> None:
+    """Check the datasets and slices that gates and selection name. Needs no task, so the
+    planning of a ``kind: evaluate`` stage (and ``assay config check``) catches a typo before
+    anything trains.
+
+    Raises:
+        EvaluationError: an unknown dataset or slice (with a suggestion).
+    """
+    datasets = list(options.datasets)
+    slices = ["all", *options.slices]
+    named = [(f"gates[{index}]", gate.dataset, gate.slice)
+             for index, gate in enumerate(options.gates)]
+    for where, dataset, slice_name in [*named, ("select", options.select.dataset,
+                                                options.select.slice)]:
+        if dataset is not None and dataset not in datasets:
+            raise EvaluationError(
+                f"{where}: unknown dataset {dataset!r}{suggest(dataset, datasets)}",
+                dataset=dataset,
+            )
+        if slice_name not in slices:
+            raise EvaluationError(
+                f"{where}: unknown slice {slice_name!r}{suggest(slice_name, slices)}",
+                slice=slice_name,
+            )
+
+
 def validate_options(options: EvaluateOptions, task: str) -> None:
     """Check every metric, dataset and slice that gates and selection name, before any work.
 
     Raises:
         EvaluationError: an unknown metric (with a suggestion), dataset or slice.
     """
+    check_names(options)
     known = metric_names(task)
-    datasets = list(options.datasets)
-    slices = ["all", *options.slices]
     comparable = comparable_metrics(task)
     for index, gate in enumerate(options.gates):
         where = f"gates[{index}]"
@@ -76,31 +101,10 @@ def validate_options(options: EvaluateOptions, task: str) -> None:
                         f"use one of {', '.join(comparable)}",
                         metric=comparison.metric,
                     )
-        if gate.dataset is not None and gate.dataset not in datasets:
-            raise EvaluationError(
-                f"{where}: unknown dataset {gate.dataset!r}{suggest(gate.dataset, datasets)}",
-                dataset=gate.dataset,
-            )
-        if gate.slice not in slices:
-            raise EvaluationError(
-                f"{where}: unknown slice {gate.slice!r}{suggest(gate.slice, slices)}",
-                slice=gate.slice,
-            )
     for metric in options.compare or []:
         _check_metric(metric, comparable, "compare")
-    select = options.select
-    if select.metric is not None:
-        _check_metric(select.metric, known, "select")
-    if select.dataset is not None and select.dataset not in datasets:
-        raise EvaluationError(
-            f"select: unknown dataset {select.dataset!r}{suggest(select.dataset, datasets)}",
-            dataset=select.dataset,
-        )
-    if select.slice not in slices:
-        raise EvaluationError(
-            f"select: unknown slice {select.slice!r}{suggest(select.slice, slices)}",
-            slice=select.slice,
-        )
+    if options.select.metric is not None:
+        _check_metric(options.select.metric, known, "select")
     if options.fairness is not None:
         for metric in options.fairness.metrics:
             _check_metric(metric, known, "fairness.metrics")

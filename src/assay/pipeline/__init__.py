@@ -15,7 +15,7 @@ from assay._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from assay.pipeline._cache_key import canonical_json, compute_cache_key
-    from assay.pipeline._dag import Dag, Stage, build_dag, instance_name, slugify
+    from assay.pipeline._dag import Dag, Stage, build_dag, check_pipeline, instance_name, slugify
     from assay.pipeline._executor import Executor, Job, JobResult, LocalExecutor
     from assay.pipeline._kinds import get_kind, kind_refs
     from assay.pipeline._lock import LOCK_FILE, LockEntry, read_lock, write_lock
@@ -65,6 +65,7 @@ _LAZY: dict[str, str] = {
     "TRIGGERS": "assay.pipeline._records",
     "build_dag": "assay.pipeline._dag",
     "canonical_json": "assay.pipeline._cache_key",
+    "check_pipeline": "assay.pipeline._dag",
     "check_reproducibility": "assay.pipeline._repro",
     "compute_cache_key": "assay.pipeline._cache_key",
     "default_jobs": "assay.pipeline._runner",
@@ -105,6 +106,7 @@ __all__ = [
     "StageState",
     "build_dag",
     "canonical_json",
+    "check_pipeline",
     "check_reproducibility",
     "compute_cache_key",
     "default_jobs",

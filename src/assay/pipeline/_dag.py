@@ -8,10 +8,12 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay._paths import clean_relative
-from assay.errors import PipelineError, UsageError
+from assay._project_files import POINTER_SUFFIX
+from assay.errors import EXIT_USAGE, AssayError, PipelineError, UsageError
 from assay.pipeline._params import DEFAULT_PARAMS_FILE, ParamsFiles
 
 if TYPE_CHECKING:
@@ -178,9 +180,12 @@ class _Interpolator:
         """(label, value) of ``${params.KEY}`` (or ``${params.FILE:KEY}``)."""
         file, sep, rest = key.partition(":")
         if sep and rest:
-            return f"{file}:{rest}", self.params.value(rest, file=file, stage=self.stage)
+            file = _clean(file, stage=self.stage, what="params file", where=self.where)
+            return f"{file}:{rest}", self.params.value(rest, file=file, stage=self.stage,
+                                                       where=self.where)
         file = self.declared.get(key) or self.params.find(key, self.files) or DEFAULT_PARAMS_FILE
-        value = self.params.value(key, file=file, stage=self.stage, others=self.files)
+        value = self.params.value(key, file=file, stage=self.stage, others=self.files,
+                                  where=self.where)
         return (key if file == DEFAULT_PARAMS_FILE else f"{file}:{key}"), value
 
     def _value(self, expr: str) -> Any:
@@ -230,11 +235,18 @@ class _Interpolator:
         return raw
 
 
-def _clean(path: str, *, stage: str, what: str) -> str:
+def _clean(path: str, *, stage: str, what: str, where: str) -> str:
+    """A stage's path, relative and normalised, clear of ``.git`` and ``.assay`` (the one path
+    choke point, :func:`assay._paths.clean_relative`). Symlinks in the workspace are not
+    configuration: writes and deletes refuse to follow them when they happen.
+
+    Raises:
+        PipelineError: the path is unsafe, naming ``where`` (``assay.yaml:LINE``).
+    """
     try:
         return clean_relative(path, what=f"{what} of stage '{stage}'").as_posix()
     except UsageError as exc:
-        raise PipelineError(str(exc), stage=stage, path=path) from None
+        raise PipelineError(f"{where}: {exc}", stage=stage, path=path) from None
 
 
 def _param_refs(raw: list[Any]) -> list[tuple[str, str]]:
@@ -263,7 +275,10 @@ def _expand(
         combos = [dict(zip(keys, values, strict=True)) for values in itertools.product(
             *(config.matrix[k] for k in keys)
         )]
-    refs = _param_refs(list(config.params))
+    refs = [(file if file == DEFAULT_PARAMS_FILE else _clean(
+                file, stage=name, what="params file",
+                where=project.where("stages", name, "params")), key)
+            for file, key in _param_refs(list(config.params))]
     declared = {key: file for file, key in refs if file != DEFAULT_PARAMS_FILE}
     files = list(dict.fromkeys([DEFAULT_PARAMS_FILE, *project.config.params]))
     out = []
@@ -275,15 +290,17 @@ def _expand(
         stage_params: dict[str, Any] = {}
         for file, key in refs:
             label = key if file == DEFAULT_PARAMS_FILE else f"{file}:{key}"
-            stage_params[label] = params.value(key, file=file, stage=inst)
+            stage_params[label] = params.value(
+                key, file=file, stage=inst, where=project.where("stages", name, "params"))
 
-        def paths(values: list[str], what: str, interp: _Interpolator = interp,
+        def paths(values: list[str], what: str, key: str, interp: _Interpolator = interp,
                   inst: str = inst) -> list[str]:
             result = []
-            for raw in values:
+            for index, raw in enumerate(values):
                 text = interp.text(raw)
                 text = datasets.get(text, text) if what == "dep" else text
-                result.append(_clean(text, stage=inst, what=what))
+                result.append(_clean(text, stage=inst, what=what,
+                                     where=project.where("stages", name, key, index)))
             return result
 
         stage = Stage(
@@ -293,9 +310,9 @@ def _expand(
             cmd=interp.text(cmd) if cmd is not None else None,
             kind=config.kind,
             options=interp.options(dict(config.model_extra or {})),
-            deps=paths(config.deps, "dep"),
-            outs=paths(config.outs, "out"),
-            metrics=paths(config.metrics, "metrics file"),
+            deps=paths(config.deps, "dep", "deps"),
+            outs=paths(config.outs, "out", "outs"),
+            metrics=paths(config.metrics, "metrics file", "metrics"),
             params=stage_params,
             needs=list(config.needs),
             env={k: interp.text(v) for k, v in config.env.items()},
@@ -366,12 +383,23 @@ def build_dag(
     *,
     profile: str | None = None,
     check_missing_deps: bool = True,
+    read_store: bool = True,
 ) -> Dag:
-    """Expand, plan and check the project's stages.
+    """Expand, plan and check the project's stages: every check ``assay run`` makes before it
+    runs anything (``assay config check`` calls this too, see :func:`check_pipeline`).
+
+    Args:
+        project: the loaded project.
+        profile: a profile from ``profiles:`` (None: the plain run).
+        check_missing_deps: a dep that does not exist and that no stage writes is an error.
+        read_store: resolve registry aliases and the store's id (the values in the cache key);
+            False checks only their shape and leaves them out, without opening the store.
 
     Raises:
-        PipelineError: cycles, missing deps, two stages writing one out, unknown params,
-            unknown needs, an unknown kind or invalid kind options.
+        PipelineError: cycles, missing deps, two stages writing one out, a stage reading its own
+            out, unknown params, unknown needs (or a stage needing itself), unsafe paths, an
+            unknown kind or invalid kind options; each names its assay.yaml line.
+        ConfigError: a params file (or a contract) that does not parse.
         UsageError: an unknown profile.
     """
     config = project.config
@@ -390,6 +418,8 @@ def build_dag(
             )
         overrides = dict(config.profiles[profile].params)
     params = ParamsFiles(project.root, overrides)
+    for file in dict.fromkeys([DEFAULT_PARAMS_FILE, *config.params]):
+        params.data(file)  # a broken params file is an error even if no stage reads it yet
     datasets = {name: ds.path for name, ds in config.datasets.items()}
 
     instances: dict[str, Stage] = {}
@@ -408,10 +438,10 @@ def build_dag(
             refs[stage.name] = used
 
     extra: dict[str, dict[str, Any]] = {}
-    instances = _plan_kinds(project, instances, groups, params, extra)
+    instances = _plan_kinds(project, instances, groups, params, extra, read_store=read_store)
     instances = _scope_params(instances, refs, extra)
     _check_needs(project, instances, groups)
-    index = _check_outs(instances)
+    index = _check_outs(project, instances)
     resolved: dict[str, Stage] = {}
     for stage in instances.values():
         needs: list[str] = []
@@ -422,17 +452,27 @@ def build_dag(
         stage = _replace(stage, deps=[*stage.deps, *implicit])
         for dep in stage.deps:
             overlapping = index.overlapping(dep)
+            own = [out for out, producer in overlapping if producer == stage.name]
+            if own:
+                raise PipelineError(
+                    f"{project.where('stages', stage.config_name, 'deps')}: stage "
+                    f"'{stage.name}' depends on '{dep}', which it writes itself"
+                    + ("" if own[0] == dep else f" (its out '{own[0]}')")
+                    + "; a stage cannot read its own output: remove it from deps or outs",
+                    stage=stage.name, dep=dep,
+                )
             needs.extend(producer for _, producer in overlapping if producer != stage.name)
             if check_missing_deps and not overlapping and not (project.root / dep).exists():
                 raise PipelineError(
                     f"{project.where('stages', stage.config_name, 'deps')}: stage '{stage.name}' "
-                    f"depends on '{dep}', which does not exist and no stage writes it",
+                    f"depends on '{dep}', which does not exist and no stage writes it"
+                    + _pull_hint(project.root, dep),
                     stage=stage.name,
                     dep=dep,
                 )
         unique = list(dict.fromkeys(n for n in needs if n != stage.name))
         resolved[stage.name] = _replace(stage, needs=unique)
-    order = _toposort(resolved)
+    order = _toposort(project, resolved)
     return Dag(
         stages={n: resolved[n] for n in order},
         groups=groups,
@@ -441,15 +481,58 @@ def build_dag(
     )
 
 
+def _pull_hint(root: Path, dep: str) -> str:
+    """``"; ...: run: assay data pull X"`` when ``dep`` is (inside) tracked data, else ``""``."""
+    parts = dep.split("/")
+    for cut in range(len(parts), 0, -1):
+        tracked = "/".join(parts[:cut])
+        if (root / f"{tracked}{POINTER_SUFFIX}").is_file():
+            return (f"; it is tracked data ({tracked}{POINTER_SUFFIX}): run: assay data pull "
+                    f"{tracked}")
+    return ""
+
+
 def _replace(stage: Stage, **changes: Any) -> Stage:
     from dataclasses import replace
 
     return replace(stage, **changes)
 
 
+def check_pipeline(project: Project) -> list[Dag]:
+    """Every check ``assay run`` makes of the configuration before it runs anything, for the
+    plain run and for each profile: :func:`build_dag`, without opening the metadata store and
+    without requiring input data to be present (it may not be pulled or generated yet).
+
+    Raises:
+        AssayError: the first problem, as ``assay run`` (with ``--profile P``) reports it.
+    """
+    dags = [build_dag(project, read_store=False, check_missing_deps=False)]
+    for name in project.config.profiles:
+        try:
+            dags.append(build_dag(project, profile=name, read_store=False,
+                                  check_missing_deps=False))
+        except AssayError as exc:
+            first, sep, rest = exc.message.partition("\n")
+            raise _reworded(exc, f"{first} (with --profile {name}){sep}{rest}") from None
+    return dags
+
+
+def _reworded(exc: AssayError, message: str, **fields: Any) -> AssayError:
+    """``exc`` (same family, same exit code) with another message."""
+    return type(exc)(message, **{**exc.fields, **fields})
+
+
+def _plan_error(project: Project, stage: Stage, exc: AssayError) -> AssayError:
+    """A usage error from a kind's plan, located at the stage in assay.yaml (same family)."""
+    if exc.message.startswith((project.config_path.name, str(project.config_path))):
+        return exc
+    where = project.where("stages", stage.config_name, "kind")
+    return _reworded(exc, f"{where}: stage '{stage.name}': {exc.message}", stage=stage.name)
+
+
 def _plan_kinds(
     project: Project, instances: dict[str, Stage], groups: dict[str, list[str]],
-    params: ParamsFiles, extra: dict[str, dict[str, Any]],
+    params: ParamsFiles, extra: dict[str, dict[str, Any]], *, read_store: bool,
 ) -> dict[str, Stage]:
     """Apply each kind's plan; the params it adds (and alias pseudo-params) go to ``extra``."""
     if not any(s.kind for s in instances.values()):
@@ -486,41 +569,51 @@ def _plan_kinds(
                 filename=str(project.config_path.name),
                 prefix=("stages", stage.config_name),
             ) from None
-        plan = kind.plan(
-            options,
-            PlanContext(
-                root=project.root,
-                stage=name,
-                matrix=stage.matrix,
-                outs_of=outs_of,
-                instances_of=instances_of,
-            ),
-        )
+        try:
+            plan = kind.plan(
+                options,
+                PlanContext(
+                    root=project.root,
+                    stage=name,
+                    matrix=stage.matrix,
+                    outs_of=outs_of,
+                    instances_of=instances_of,
+                ),
+            )
+        except AssayError as exc:
+            if exc.exit_code != EXIT_USAGE:
+                raise
+            raise _plan_error(project, stage, exc) from None
+        where = project.where("stages", stage.config_name, "kind")
         added: dict[str, Any] = {}
         for key in plan.params:
-            added[key] = params.value(key, stage=name)
+            added[key] = params.value(key, stage=name, where=where)
         if plan.aliases:
-            from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, resolve_aliases
+            from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, resolve_aliases, split_alias
 
-            for ref, model_hash in resolve_aliases(
-                project.store_url, list(plan.aliases), stage=name
-            ).items():
+            if read_store:
+                resolved = resolve_aliases(project.store_url, list(plan.aliases), stage=name)
+            else:
+                resolved = {ref: None for ref in plan.aliases if split_alias(ref, stage=name)}
+            for ref, model_hash in resolved.items():
                 added[ALIAS_PARAM_PREFIX + ref] = model_hash
-        if plan.store_effects:
+        if plan.store_effects and read_store:
             from assay.pipeline._aliases import STORE_PARAM, store_identity
 
             if store_id is None:
                 store_id = store_identity(project.store_url)
             added[STORE_PARAM] = store_id
         extra[name] = added
+
+        def cleaned(paths: list[str], what: str, name: str = name, where: str = where) -> list[str]:
+            return [_clean(p, stage=name, what=what, where=where) for p in paths]
+
         instances[name] = _replace(
             stage,
-            deps=list(dict.fromkeys([*stage.deps, *[_clean(d, stage=name, what="dep")
-                                                    for d in plan.deps]])),
-            outs=list(dict.fromkeys([*stage.outs, *[_clean(o, stage=name, what="out")
-                                                    for o in plan.outs]])),
-            metrics=list(dict.fromkeys([*stage.metrics, *[
-                _clean(m, stage=name, what="metrics file") for m in plan.metrics]])),
+            deps=list(dict.fromkeys([*stage.deps, *cleaned(plan.deps, "dep")])),
+            outs=list(dict.fromkeys([*stage.outs, *cleaned(plan.outs, "out")])),
+            metrics=list(dict.fromkeys([*stage.metrics,
+                                        *cleaned(plan.metrics, "metrics file")])),
             needs=list(dict.fromkeys([*stage.needs, *plan.needs])),
             ignored_options=tuple(tuple(p) for p in plan.ignored_options),
         )
@@ -533,6 +626,13 @@ def _check_needs(project: Project, instances: dict[str, Stage], groups: dict[str
     known = sorted({*instances, *groups})
     for stage in instances.values():
         for need in stage.needs:
+            if need in (stage.name, stage.group):
+                raise PipelineError(
+                    f"{project.where('stages', stage.config_name, 'needs')}: stage "
+                    f"'{stage.name}' needs itself; remove '{need}' from its needs",
+                    stage=stage.name,
+                    need=need,
+                )
             if need not in instances and need not in groups:
                 if need in project.config.stages:
                     raise PipelineError(
@@ -549,15 +649,35 @@ def _check_needs(project: Project, instances: dict[str, Stage], groups: dict[str
                 )
 
 
-def _check_outs(instances: dict[str, Stage]) -> _OutIndex:
-    """No two stages write one out (or outs inside each other); returns the outs' index."""
+def _cache_inside(project: Project) -> str | None:
+    """The cache folder relative to the project root, if it is inside the project."""
+    root = project.root.resolve()
+    cache = project.cache_dir.resolve()
+    return cache.relative_to(root).as_posix() if root in cache.parents else None
+
+
+def _overlaps(a: str, b: str) -> bool:
+    return a == b or a.startswith(b + "/") or b.startswith(a + "/")
+
+
+def _check_outs(project: Project, instances: dict[str, Stage]) -> _OutIndex:
+    """No two stages write one out (or outs inside each other), and no out is or holds the
+    cache (a stage's outs are cleared before it runs); returns the outs' index."""
     index = _OutIndex()
+    cache = _cache_inside(project)
     for stage in instances.values():
+        where = project.where("stages", stage.config_name, "outs")
         for out in stage.all_outs:
+            if cache is not None and _overlaps(out, cache):
+                raise PipelineError(
+                    f"{where}: stage '{stage.name}' writes '{out}', which overlaps the cache "
+                    f"folder '{cache}' (cache.dir); its outs are cleared before it runs",
+                    stage=stage.name, out=out,
+                )
             for other_out, other in index.overlapping(out):
                 if other != stage.name:
                     raise PipelineError(
-                        f"Stages '{other}' and '{stage.name}' both write '{out}'"
+                        f"{where}: Stages '{other}' and '{stage.name}' both write '{out}'"
                         + ("" if out == other_out else f" (overlaps '{other_out}')")
                         + "; each out must belong to one stage (use ${stage_slug} in matrix outs)",
                         stage=stage.name,
@@ -568,7 +688,7 @@ def _check_outs(instances: dict[str, Stage]) -> _OutIndex:
     return index
 
 
-def _toposort(stages: dict[str, Stage]) -> list[str]:
+def _toposort(project: Project, stages: dict[str, Stage]) -> list[str]:
     order: list[str] = []
     state: dict[str, int] = {}
 
@@ -579,8 +699,8 @@ def _toposort(stages: dict[str, Stage]) -> list[str]:
         if mark == 1:
             cycle = [*path[path.index(name) :], name]
             raise PipelineError(
-                f"The pipeline has a cycle: {' -> '.join(cycle)}; break it by removing a "
-                "dep or a need",
+                f"{project.where('stages', stages[name].config_name)}: The pipeline has a "
+                f"cycle: {' -> '.join(cycle)}; break it by removing a dep or a need",
                 cycle=cycle,
             )
         state[name] = 1

@@ -69,9 +69,10 @@ class ParamsFiles:
     def data(self, file: str = DEFAULT_PARAMS_FILE) -> dict[str, Any]:
         """The parsed file (``{}`` if absent), overrides applied to the default file."""
         if file not in self._cache:
+            from assay._paths import clean_relative
             from assay.config import read_yaml
 
-            path = self.root / file
+            path = self.root / clean_relative(file, what="params file")
             raw: Any = {}
             if path.is_file():
                 raw, _ = read_yaml(path)
@@ -94,18 +95,19 @@ class ParamsFiles:
         return None
 
     def value(self, key: str, *, file: str = DEFAULT_PARAMS_FILE, stage: str = "",
-              others: list[str] | None = None) -> Any:
+              others: list[str] | None = None, where: str = "") -> Any:
         """The value of ``key``; a missing key is a :class:`PipelineError` naming the stage
-        (and ``others``, the files that were searched too)."""
+        (and ``others``, the files that were searched too), after ``where`` (``assay.yaml:N``)."""
         found = lookup(self.data(file), key)
         if is_missing(found):
             from assay.config import suggest
 
             hint = suggest(key, sorted(flatten(self.data(file))))
-            where = f"stage '{stage}' " if stage else ""
+            who = f"stage '{stage}' " if stage else ""
             searched = list(dict.fromkeys([file, *(others or [])]))
             raise PipelineError(
-                f"{where}uses param '{key}', which is not in {' or '.join(searched)}{hint}",
+                f"{where}{': ' if where else ''}{who}uses param '{key}', which is not in "
+                f"{' or '.join(searched)}{hint}",
                 stage=stage,
                 key=key,
             )

@@ -421,12 +421,13 @@ def load_metrics_file(path: Path, *, name: str | None = None) -> dict[str, float
     data: Any
     try:
         data = json.loads(text)
-    except ValueError as json_error:
-        import yaml
+    except (ValueError, RecursionError) as json_error:
+        from assay.config import parse_yaml
+        from assay.errors import ConfigError
 
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
+            data, _ = parse_yaml(text, shown)
+        except ConfigError:
             raise MetricsFileError(
                 f"metrics file '{shown}' is not valid JSON or YAML ({json_error})"
             ) from None

@@ -62,7 +62,11 @@ class RegisterKind:
 
     def plan(self, options: RegisterOptions, ctx: PlanContext) -> KindPlan:
         from assay.models import stage_slug
+        from assay.registry._refs import check_alias, check_name
 
+        check_name(options.model)  # a bad name stops the run before anything trains
+        if options.alias is not None:
+            check_alias(options.alias)
         return KindPlan(
             deps=list(ctx.outs_of(options.evaluation)),
             outs=[f"reports/{stage_slug(ctx.stage)}"],

@@ -1,0 +1,105 @@
+"""What a contract's checks can be checked for without its data: the file parses and validates,
+every regex compiles, every SQL predicate (``sql:``, ``where:``) parses, every ``expr:`` is a
+valid Python expression (parsed, never run here) and every ``compare:`` reads ``a OP b``.
+
+The planning of a ``kind: validate`` stage and ``assay config check`` call this, so a broken
+contract stops ``assay run`` before anything runs. The rest (columns, dtypes, what an ``expr:``
+evaluates to) needs the data and is checked when the contract runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assay.contracts._checks import _COMPARE, _parse_expr, _regex_valid, _sql_expr
+from assay.contracts._model import CheckOptions, Contract, load_contract
+from assay.errors import ContractError
+
+if TYPE_CHECKING:
+    from assay.config import AssayConfig
+
+
+def _items(contract: Contract) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """(key path, kind, text) of every regex, SQL predicate, expression and comparison."""
+    found: list[tuple[tuple[str | int, ...], str, str]] = []
+
+    def where(loc: tuple[str | int, ...], opts: CheckOptions | None) -> None:
+        if opts is not None and opts.where is not None:
+            found.append(((*loc, "where"), "sql", opts.where))
+
+    for name, spec in contract.columns.items():
+        for rule_name in type(spec).model_fields:
+            rule = getattr(spec, rule_name)
+            where(("columns", name, rule_name), rule)
+        if spec.regex is not None:
+            found.append((("columns", name, "regex"), "regex", spec.regex.value))
+    for index, check in enumerate(contract.checks):
+        kind = check.kind
+        if kind in ("expr", "sql", "compare"):
+            found.append((("checks", index, kind), kind, str(getattr(check, kind))))
+        where(("checks", index), check)
+    for name, dist in contract.distribution.items():
+        where(("distribution", name), dist)
+    return found
+
+
+def _problem(kind: str, text: str, where: str) -> str | None:
+    try:
+        if kind == "regex":
+            _regex_valid(text, where)
+        elif kind == "sql":
+            _sql_expr(text, where)
+        elif kind == "expr":
+            _parse_expr(text, where)
+        elif not _COMPARE.match(text):
+            return (f"{where}: compare {text!r} must look like 'end >= start' (column operator "
+                    "column); use sql: for anything richer")
+    except ContractError as exc:
+        return str(exc)
+    return None
+
+
+def check_contract(path: Path) -> Contract:
+    """Load the contract at ``path`` and check what can be checked without data.
+
+    Raises:
+        ConfigError: the file is missing or malformed (file, line, key).
+        ContractError: a regex, SQL predicate, expression or comparison is invalid; one line
+            per problem, each naming the file and line.
+    """
+    contract = load_contract(path)
+    found = [(loc, problem) for loc, kind, text in _items(contract)
+             if (problem := _problem(kind, text, _dotted(loc))) is not None]
+    if not found:
+        return contract
+    from assay.config import read_yaml
+
+    _, lines = read_yaml(path)
+    located = []
+    for loc, problem in found:
+        line = next((lines[loc[:cut]] for cut in range(len(loc), 0, -1) if loc[:cut] in lines), 0)
+        located.append(f"{path}:{line}: {problem}" if line else f"{path}: {problem}")
+    raise ContractError("\n".join(located), file=str(path), contract=contract.name)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[")
+
+
+def check_contracts(root: Path, config: AssayConfig) -> list[str]:
+    """Check every contract registered under ``contracts:`` (see :func:`check_contract`);
+    returns their names. Pandera contracts are Python code and are checked when they run.
+
+    Raises:
+        ConfigError, ContractError, UsageError: the first contract with a problem.
+    """
+    from assay.contracts._validate import _contract_file
+
+    checked = []
+    for name in config.contracts:
+        _, path, _, _, _ = _contract_file(root, name, config)
+        if path is not None:
+            check_contract(path)
+            checked.append(name)
+    return checked
