@@ -2,8 +2,10 @@
 before (in the lock, or in ``.assay/pipeline/keys.db``) is restored instead of run, from the
 local cache or pulled from the default remote.
 
-The index only saves work: losing its last entries in a crash costs a rerun, never data, so it
-is a plain SQLite file written without syncs, one transaction per group commit of the runner.
+The index only saves work: losing its last entries in a crash costs a rerun, never data. It is a
+plain SQLite file with the store's settings (:func:`assay.store._engine.configure_sqlite`: WAL,
+``synchronous = NORMAL``, so a crash never corrupts it), one transaction per group commit of the
+runner.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import json
 import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from assay.store._engine import configure_sqlite
 
 if TYPE_CHECKING:
     from assay.config import Project
@@ -46,9 +50,7 @@ class RunCacheIndex:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                    check_same_thread=False)
-            with contextlib.suppress(sqlite3.OperationalError):
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = OFF")
+            configure_sqlite(conn)  # the store's settings: WAL, synchronous NORMAL, busy timeout
             conn.execute("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, outs TEXT NOT NULL)")
             self._conn = conn
         return self._conn
