@@ -226,3 +226,27 @@ def test_eight_concurrent_writers_lose_nothing_and_stay_bounded(project_on: TmpP
         assert row.status == "succeeded" and row.params == {f"p{n}": n for n in range(20)}
         assert [(s, v) for s, v, _ in metric_history(url, row.id, "loss")] == [
             (step, step + i / 10) for step in range(3000)]
+
+
+def test_a_stage_whose_tracked_values_are_not_saved_fails(tmp_project: TmpProject) -> None:
+    """Inside ``assay run`` the runner judges a stage by its exit status: a script whose values
+    could not be written exits 1 with the reason, so its stage never ends ``succeeded``."""
+    from assay.store import open_store
+
+    db = tmp_project.root / ".assay" / "assay.db"
+    open_store(f"sqlite:///{db}").close()
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TRIGGER poison BEFORE INSERT ON metrics WHEN NEW.key = 'poison' "
+                 "BEGIN SELECT RAISE(ABORT, 'poisoned value refused'); END")
+    conn.commit()
+    conn.close()
+    tmp_project.gen({"train.py": "import assay\nassay.log_metric('loss', 0.5)\n"
+                                 "assay.log_metric('poison', 1.0)\nopen('m.txt', 'w').write('m')\n"})
+    tmp_project.config(stages={"train": {"cmd": f"{sys.executable} train.py", "outs": ["m.txt"]}})
+    result = tmp_project.invoke("run", "--json")
+    assert result.code == 1, result.output
+    [stage] = json.loads(result.stdout)["stages"]
+    assert (stage["status"], stage["reason"]) == ("failed", "exited with code 1"), stage
+    [log] = (tmp_project.root / ".assay").rglob("train*.log")
+    assert re.search(r"error: 2 tracked value\(s\) of run [0-9a-f]{8} were not saved: poisoned "
+                     r"value refused", log.read_text())
