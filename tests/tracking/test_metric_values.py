@@ -128,27 +128,27 @@ def test_every_value_round_trips_or_is_refused_at_the_call(project_on: TmpProjec
                       "p_numeric_str": "0.5", "p_bool": True, "p_list": [1, -math.inf]}
 
 
-def test_json_output_is_strict_and_names_non_finite_values(project_on: TmpProject) -> None:
-    done = python(project_on, ACCEPTED)
+def test_json_output_is_strict_and_names_non_finite_values(tmp_project: TmpProject) -> None:
+    done = python(tmp_project, ACCEPTED)
     assert done.returncode == 0, done.stderr
-    sid = list_json(project_on)[0]["id"]
-    shown = project_on.invoke("runs", "show", sid, "--json")
+    sid = list_json(tmp_project)[0]["id"]
+    shown = tmp_project.invoke("runs", "show", sid, "--json")
     assert shown.code == 0, shown.output
     row = _strict(shown.stdout)[0]
     assert {k: row["metrics"][k] for k in ("nan", "pinf", "ninf", "negzero", "huge")} == {
         "nan": "NaN", "pinf": "Infinity", "ninf": "-Infinity", "negzero": -0.0, "huge": 1e308}
     assert math.copysign(1.0, row["metrics"]["negzero"]) == -1.0
     assert (row["params"]["p_nan"], row["params"]["p_list"]) == ("NaN", [1, "-Infinity"])
-    listed = project_on.invoke("runs", "list", "--json")
+    listed = tmp_project.invoke("runs", "list", "--json")
     assert _strict(listed.stdout)[0]["metrics"]["nan"] == "NaN"
-    metric = project_on.invoke("runs", "metric", sid, "ninf", "--json")
+    metric = tmp_project.invoke("runs", "metric", sid, "ninf", "--json")
     assert [p["value"] for p in _strict(metric.stdout)["history"]] == ["-Infinity"]
-    compared = project_on.invoke("runs", "compare", sid, sid, "--json")
+    compared = tmp_project.invoke("runs", "compare", sid, sid, "--json")
     nan_row = next(r for r in _strict(compared.stdout)["metrics"] if r["key"] == "nan")
     assert (nan_row["values"], nan_row["differs"]) == (["NaN", "NaN"], False)
 
 
-def test_text_output_shows_nan_and_infinities(tmp_project: TmpProject) -> None:
+def test_text_output_shows_nan_and_infinities_on_both_read_paths(tmp_project: TmpProject) -> None:
     done = python(tmp_project, ACCEPTED)
     assert done.returncode == 0, done.stderr
     sid = list_json(tmp_project)[0]["id"]
@@ -161,6 +161,16 @@ def test_text_output_shows_nan_and_infinities(tmp_project: TmpProject) -> None:
     assert (tmp_project.root / "nan.csv").read_text().splitlines()[1].startswith("1,nan,")
     assert tmp_project.invoke("runs", "metric", sid, "pinf", "--plot", "inf.png").code == 0
     assert history(tmp_project, sid, "negzero") == [-0.0]
+
+    from assay.store import open_store
+    from assay.tracking import get_runs, open_reader
+
+    url = tmp_project.load().store_url
+    with open_reader(url) as plain, open_store(url) as store, \
+            open_reader(store, allow_plain_sqlite=False) as full:
+        assert plain.is_plain_sqlite and not full.is_plain_sqlite
+        a, b = (get_runs(db, [sid])[0].metrics for db in (plain, full))
+    assert sorted(a) == sorted(b) and all(_same(a[k], b[k]) for k in a)
 
 
 def test_a_nan_in_a_long_run_loses_no_other_point(project_on: TmpProject) -> None:
@@ -179,18 +189,3 @@ def test_a_nan_in_a_long_run_loses_no_other_point(project_on: TmpProject) -> Non
     assert len(history(project_on, row["id"], "loss")) == 300
     values = history(project_on, row["id"], "val_loss")
     assert values == ["NaN" if s % 7 == 0 else s * 1.0 for s in range(300)]
-
-
-def test_show_of_a_run_reads_the_same_through_both_read_paths(tmp_project: TmpProject) -> None:
-    done = python(tmp_project, ACCEPTED)
-    assert done.returncode == 0, done.stderr
-    from assay.store import open_store
-    from assay.tracking import get_runs, open_reader, resolve
-
-    url = tmp_project.load().store_url
-    with open_reader(url) as plain, open_store(url) as store, \
-            open_reader(store, allow_plain_sqlite=False) as full:
-        assert plain.is_plain_sqlite and not full.is_plain_sqlite
-        a = get_runs(plain, resolve(plain, list_json(tmp_project)[0]["id"]))[0].metrics
-        b = get_runs(full, resolve(full, list_json(tmp_project)[0]["id"]))[0].metrics
-    assert sorted(a) == sorted(b) and all(_same(a[k], b[k]) for k in a)

@@ -128,8 +128,9 @@ class _Writer:
             raise TrackingError(self.failure, run=self.stage_run_id)
 
     def _make_room(self) -> None:
-        """Before one more value is queued: raise an unreported failure, and write the queue
-        if it is full (the caller waits, so memory stays bounded however fast it logs)."""
+        """Before one more value is queued: raise the last write's failure while its rows are
+        unwritten, and write the queue if it is full (the caller waits, so memory stays
+        bounded however fast it logs)."""
         self.check()
         if self.queued >= QUEUE_LIMIT:
             self.flush()
