@@ -1,11 +1,12 @@
-# The two commands: `make demo` runs the bundled example end to end; `make test` runs every check.
+# The two commands: `make demo` runs the bundled example end to end; `make test` runs every check
+# (including the docs build: `make docs`, mkdocs build --strict into site/).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +32,12 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# The site is built from docs/ plus pages generated from the code at build time
+# (scripts/mkdocs_hooks.py); --strict turns a broken link or anchor into a failure.
+docs: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint docs
 	$(BIN)/python -m pytest -n 2 --timeout 600
 
 bench: $(DEV_STAMP)
@@ -39,4 +45,4 @@ bench: $(DEV_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash benchmarks/run_all.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist demo-project
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist demo-project site

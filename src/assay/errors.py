@@ -11,7 +11,8 @@ Each concept has one family, and the CLI maps families to exit codes in one plac
     ├── ObjectError                 exit 3: content-addressed store
     │   ├── ObjectNotFound          exit 1: an object is neither in the cache nor the remote
     │   ├── CorruptObject           exit 1: an object's bytes do not match its hash
-    │   └── RemoteError             exit 1: remote unreachable, wrong credentials
+    │   ├── RemoteError             exit 1: remote unreachable, wrong credentials
+    │   └── LocalDiskError          exit 1: a disk full, over quota, read-only or not permitted
     ├── DataError                   exit 1: dataset versioning (workspace, missing data)
     │   └── PointerError            exit 2: a corrupt or hand-edited pointer file (PATH.assay)
     ├── ContractError               exit 2: a contract that cannot be compiled
@@ -92,6 +93,14 @@ class CorruptObject(ObjectError):
 
 class RemoteError(ObjectError):
     """A remote could not be reached or refused us."""
+
+    exit_code = EXIT_FAILED
+
+
+class LocalDiskError(ObjectError):
+    """A disk on this machine refused a read or write: full (ENOSPC), over quota (EDQUOT),
+    read-only (EROFS) or not permitted (EACCES, EPERM). Names the path and the fix; made by
+    :func:`assay.objects.local_fault`, never by a remote's network or credential failure."""
 
     exit_code = EXIT_FAILED
 
@@ -181,6 +190,7 @@ __all__ = [
     "DataError",
     "EvaluationError",
     "GateFailed",
+    "LocalDiskError",
     "ModelError",
     "ObjectError",
     "ObjectNotFound",

@@ -104,4 +104,4 @@ def test_two_concurrent_adds_from_real_processes_both_land(tmp_project: TmpProje
     assert [e["states"] for e in json.loads(status.stdout)] == [["ok"], ["ok"]]
     assert tmp_project.invoke("fsck").code == 0
     ignored = (tmp_project.root / ".gitignore").read_text().splitlines()
-    assert sorted(ignored) == ["/a", "/b"]
+    assert sorted(ignored) == [".*.assay-tmp", "/a", "/b"]  # data, and assay temp files

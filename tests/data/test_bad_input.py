@@ -54,8 +54,10 @@ def test_unreadable_file(tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(os, "open", deny_fd)
     result = tmp_project.invoke("data", "add", "secret.bin")
     assert result.code == 1
-    assert _one_line(result.stderr).startswith(
-        "error: Cannot add secret.bin: Cannot read ") and "Permission denied" in result.stderr
+    assert _one_line(result.stderr) == (
+        f"error: Cannot add secret.bin: Permission denied (EACCES) at "
+        f"{tmp_project.root / 'secret.bin'} while reading it. Give this user access to it "
+        "(check its owner and mode)")
     assert not (tmp_project.root / "secret.bin.assay").exists()
 
 
@@ -132,8 +134,8 @@ def test_disk_full_during_add_leaves_cache_and_store_consistent(
     monkeypatch.undo()
     assert result.code == 1
     assert _one_line(result.stderr) == (
-        f"error: Cannot add d: Disk full while writing to the cache "
-        f"({tmp_project.root / '.assay' / 'cache'}); nothing was stored")
+        f"error: Cannot add d: Disk full (ENOSPC) at {tmp_project.root / '.assay' / 'cache'} "
+        "while writing to the cache; nothing was stored. Free space there, or run: assay gc")
     assert not (tmp_project.root / "d.assay").exists()
     assert not (tmp_project.root / ".gitignore").exists()
     assert list((tmp_project.root / ".assay" / "cache" / "tmp").iterdir()) == []

@@ -20,10 +20,11 @@ def test_gc_keeps_everything_referenced_and_removes_the_rest(data_project: TmpPr
     assert data_project.invoke("data", "add", "data/images").code == 0
     # v1's objects are still referenced by the store's dataset_versions.
     before = set(cache.iter_objects())
-    dry = json.loads(data_project.invoke("gc", "--dry-run", "--json").stdout)
+    # --grace 0: the orphan is seconds old, and gc keeps younger objects than the grace period
+    dry = json.loads(data_project.invoke("gc", "--dry-run", "--grace", "0", "--json").stdout)
     assert dry["removed"] == [orphan] and dry["dry_run"] is True
     assert set(cache.iter_objects()) == before
-    result = data_project.invoke("gc")
+    result = data_project.invoke("gc", "--grace", "0")
     assert result.code == 0 and result.stdout.startswith("removed 1 objects")
     assert set(cache.iter_objects()) == before - {orphan}
     assert data_project.invoke("fsck").code == 0

@@ -143,7 +143,9 @@ def test_a_candidate_that_fails_to_load_is_reported_and_the_others_still_compete
     broken = next(c for c in report["candidates"] if c["package"] == "models/broken")
     assert broken["passed"] is False
     assert broken["gates"][0]["gate"] == "load"
-    assert broken["gates"][0]["detail"].startswith("cannot load the model: Cannot read model.skops")
+    assert broken["gates"][0]["detail"].startswith(
+        "cannot load the model: broken/model.skops is not a skops file (not a zip archive)"
+    )
     assert report["selected"]["candidate"] == "train"
 
 

@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from assay.errors import EvaluationError
 from assay.evaluation import Candidate, EvaluateOptions, evaluate, to_junit, to_markdown
 from assay.models import save_model
-from tests.models.worlds import churn_frame, save_candidate
+from tests.models.worlds import FEATURES, churn_frame, fit_pipeline, save_candidate
 
 REPORT_KEYS = ["candidates", "champion", "passed", "primary_metric", "selected", "stage"]
 CANDIDATE_KEYS = [
@@ -465,3 +465,85 @@ def test_markdown_shows_deltas_and_intervals_against_the_champion(world: Path) -
         "improvement_low > 0.0000 | ❌ fail |"
     ) in markdown
     assert f"- **weak**: {gate['detail']}" in markdown
+
+
+class RaisingModel:
+    """A pyfunc model whose own code fails at predict time."""
+
+    classes_ = np.array([0, 1])
+
+    def predict(self, data: pl.DataFrame) -> np.ndarray:
+        raise RuntimeError("the feature service is down")
+
+    def predict_proba(self, data: pl.DataFrame) -> np.ndarray:
+        raise RuntimeError("the feature service is down")
+
+
+class WrongShapeModel:
+    """A pyfunc model that answers with the wrong number of rows."""
+
+    classes_ = np.array([0, 1])
+
+    def predict(self, data: pl.DataFrame) -> np.ndarray:
+        return np.zeros(3)
+
+    def predict_proba(self, data: pl.DataFrame) -> np.ndarray:
+        return np.full((3, 2), 0.5)
+
+
+def _failing_candidates(world: Path) -> list[str]:
+    """Three candidates whose predictions fail: a pyfunc that raises, one with the wrong
+    shape, and an sklearn pipeline whose coefficients do not fit its features (ValueError)."""
+    example = churn_frame(3).select(*FEATURES)
+    save_model(RaisingModel(), world / "models" / "raising", name="raising", allow_pickle=True,
+               input_example=example)
+    save_model(WrongShapeModel(), world / "models" / "shape", name="shape", allow_pickle=True,
+               input_example=example)
+    model = fit_pipeline(LogisticRegression(), churn_frame(300, seed=4))
+    model.steps[-1][1].coef_ = np.zeros((1, 99))
+    save_model(model, world / "models" / "mismatch", name="mismatch", input_example=example)
+    return ["raising", "shape", "mismatch"]
+
+
+FAILURES = {
+    "raising": "The pyfunc model failed in predict_proba: RuntimeError: the feature service is down",
+    "shape": "Model 'shape' returned probabilities of shape (3, 2) for 800 rows and 2 classes",
+    "mismatch": "The sklearn model failed in predict_proba: ValueError: ",  # numpy's words
+}
+
+
+def test_a_candidate_whose_predict_raises_fails_alone_and_the_others_still_compete(
+    world: Path,
+) -> None:
+    bad = _failing_candidates(world)
+    result = evaluate(_options(allow_pickle=True), _cands(world, *bad, "rf"), root=world)
+    by_name = {c["candidate"]: c for c in result.report["candidates"]}
+    for name in bad:
+        cand = by_name[name]
+        assert cand["passed"] is False and cand["metrics"] == {}
+        assert [(g["gate"], g["dataset"]) for g in cand["gates"]] == [
+            ("predict", "holdout"), ("predict", "benchmark"),
+        ]
+        assert all(g["detail"].startswith(FAILURES[name]) for g in cand["gates"])
+    assert by_name["rf"]["passed"] is True
+    assert result.report["selected"]["candidate"] == "rf"
+    assert f"raising: predict: {FAILURES['raising']}" in result.failure_summary()
+
+
+def test_when_every_candidate_fails_to_predict_the_stage_exits_1_with_the_reasons(
+    world: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from assay.evaluation._evaluate_kind import KIND
+    from tests.models.worlds import stage_context
+
+    bad = _failing_candidates(world)
+    store_url = f"sqlite:///{world / '.assay' / 'assay.db'}"
+    ctx = stage_context(world, store_url, "evaluate",
+                        upstream_outs={"train": [f"models/{name}" for name in bad]})
+    assert KIND.run(_options(allow_pickle=True, slices={}), ctx) == 1
+    err = capsys.readouterr().err
+    assert "no candidate passed every gate" in err
+    for name in bad:
+        assert f"models/{name}: predict: {FAILURES[name]}" in err
+    report = json.loads((world / "reports" / "evaluate" / "evaluation.json").read_text())
+    assert report["passed"] is False and report["selected"] is None

@@ -155,7 +155,7 @@ def test_skops_types_outside_the_allow_list_are_refused(
     )
     model.fit(x, frame["churned"].to_numpy())
     package = save_model(model, tmp_path / "m", name="m", input_example=x.head(2))
-    with pytest.raises(ModelError, match=r"types outside assay's allow-list: _operator.abs"):
+    with pytest.raises(ModelError, match=r"types outside assay's trust list: _operator\.abs; "):
         load_package(package.path)
     monkeypatch.setenv("ASSAY_TRUSTED_TYPES", "_operator.abs")
     assert load_package(package.path).package.flavor == "sklearn"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assay.errors import CorruptObject, ObjectError
+from assay.errors import CorruptObject, LocalDiskError
 from assay.objects import (
     LocalCache,
     StateDB,
@@ -128,7 +128,8 @@ def test_disk_full_during_copy_leaves_no_partial_object(
         real_copy(src, dst, offset, count)
 
     monkeypatch.setattr(copying_module, "copy_range", failing_copy)
-    with pytest.raises(ObjectError, match="Disk full while writing to the cache"):
+    with pytest.raises(LocalDiskError, match=r"^Disk full \(ENOSPC\) at .*cache while writing "
+                       r"to the cache; nothing was stored\. Free space there, or run: assay gc$"):
         cache.add_file(big)
     monkeypatch.undo()
     assert list(cache.iter_objects()) == []
@@ -139,7 +140,7 @@ def test_user_space_copy_path_hashes_while_writing(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(copying_module.COPY_CHUNK + cache_module.CHUNK + 7))
-    monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a, **k: False)
+    monkeypatch.setattr(copying_module, "kernel_copy_hashing", lambda *a, **k: False)
     cache = LocalCache(tmp_path / "cache")
     stored = cache.add_file(big)
     assert stored.oid == hash_file(big) and cache.verify(stored.oid)
@@ -152,7 +153,7 @@ def test_a_durable_copy_starts_writing_each_chunk_before_the_fsync(
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(3 * chunk + 11))
     if path == "user-space":
-        monkeypatch.setattr(cache_module, "kernel_copy_hashing", lambda *a, **k: False)
+        monkeypatch.setattr(copying_module, "kernel_copy_hashing", lambda *a, **k: False)
     kicked: list[tuple[int, int]] = []
     real = copying_module.start_writeback
 
@@ -207,7 +208,7 @@ def test_checkout_restores_each_files_manifest_mode(tmp_path: Path,
     cache = LocalCache(tmp_path / "cache")
     stored = cache.add_dir(d)  # copy mode: objects are 0o444, no executable bit
     out = tmp_path / "out"
-    cache.checkout(stored.oid, out, link_types)
+    cache.checkout(stored.oid, out, link_types, root=tmp_path)
     assert stat.S_IMODE(os.stat(out / "run.sh").st_mode) & 0o111 == 0o111
     assert stat.S_IMODE(os.stat(out / "a.txt").st_mode) & 0o111 == 0
     assert hash_tree(out).oid == stored.oid  # the modes are part of the folder's id
@@ -221,7 +222,7 @@ def test_symlink_checkout_is_listed_as_the_folders_files(tmp_path: Path) -> None
     cache = LocalCache(tmp_path / "cache")
     stored = cache.add_dir(d)
     out = tmp_path / "out"
-    cache.checkout(stored.oid, out, ["symlink"])
+    cache.checkout(stored.oid, out, ["symlink"], root=tmp_path)
     assert (out / "a.txt").is_symlink()
     assert not os.stat(out / "a.txt").st_mode & stat.S_IWUSR  # the object stays read-only
     assert hash_tree(out).oid == stored.oid
@@ -258,3 +259,62 @@ def test_hardlink_add_of_a_file_with_other_links_stores_a_private_copy(tmp_path:
     assert os.stat(f).st_ino == os.stat(v2_object).st_ino  # relinked to its own object
     assert not os.stat(f).st_mode & stat.S_IWUSR
     assert not cache.verify(v1.oid)  # the in-place edit did reach v1 (the data layer says so)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "emptied", "replaced by a directory"])
+def test_adding_again_heals_an_object_of_the_wrong_size(tmp_path: Path, damage: str) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(os.urandom(5000))
+    cache = LocalCache(tmp_path / "cache")
+    oid = cache.add_file(source).oid
+    path = cache.path_of(oid)
+    path.chmod(0o644)
+    if damage == "replaced by a directory":
+        path.unlink()
+        path.mkdir()
+    else:
+        path.write_bytes(b"" if damage == "emptied" else source.read_bytes()[:100])
+    assert LocalCache(tmp_path / "cache").add_file(source).oid == oid
+    assert cache.verify(oid)
+    assert (tmp_path / "quarantine" / oid).exists()  # the damaged copy, kept and named
+
+
+def test_a_damaged_manifest_of_the_right_size_is_replaced_when_written_again(
+        tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "cache")
+    oid = cache.add_dir(_tree(tmp_path)).oid
+    path = cache.path_of(oid)
+    good = path.read_bytes()
+    path.chmod(0o644)
+    path.write_bytes(good.replace(b"a.txt", b"a.txq"))
+    assert LocalCache(tmp_path / "cache").add_dir(tmp_path / "d").oid == oid
+    assert path.read_bytes() == good
+    assert (tmp_path / "quarantine" / oid).read_bytes() == good.replace(b"a.txt", b"a.txq")
+
+
+def test_pull_then_checkout_hashes_each_object_once(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from assay.config import RemoteConfig
+    from assay.objects import Remote
+    from assay.objects import _remote as remote_module
+
+    cache = LocalCache(tmp_path / "cache")
+    oid = cache.add_dir(_tree(tmp_path)).oid
+    remote = Remote(RemoteConfig(url=str(tmp_path / "remote")), tmp_path, name="origin")
+    remote.push(cache, [oid])
+    hashed: list[str] = []
+
+    def counting(path: Path | str) -> str:
+        hashed.append(os.fspath(path))
+        return hash_file(path)
+
+    monkeypatch.setattr(cache_module, "hash_file", counting)
+    monkeypatch.setattr(remote_module, "hash_file", counting)
+    fresh = LocalCache(tmp_path / "fresh")
+    pulled = remote.pull(fresh, [oid])
+    fresh.checkout(oid, tmp_path / "out", ["copy"], root=tmp_path)
+    assert len(hashed) == len(pulled.transferred) == 24  # once each, on download
+    assert hash_tree(tmp_path / "out").oid == oid
+    fresh.checkout(oid, tmp_path / "again", ["copy"], root=tmp_path)  # hashed already: trusted
+    assert len(hashed) == 24
+    assert not LocalCache(tmp_path / "fresh").is_verified(oid)  # another process would rehash

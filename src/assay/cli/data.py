@@ -171,14 +171,20 @@ def push(
                                       "default_remote)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=128,
                                     help="Parallel transfers."),
+    verify: bool = typer.Option(False, "--verify", help="Also re-hash the remote's copies "
+                                "(downloads them) and replace bad ones from the good local "
+                                "copies."),
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Upload tracked data the remote lacks (parallel, idempotent, resumable).
+    """Upload tracked data the remote lacks or has a bad copy of (hash-checked, parallel,
+    idempotent, resumable).
 
     Without PATHS the pipeline's stage outs recorded in assay.lock go too, so a fresh clone
-    restores cached stages instead of re-running them.
+    restores cached stages instead of re-running them. A corrupt local object is quarantined,
+    never pushed; a remote copy of the wrong size (or, with --verify, any bad remote copy) is
+    set aside under quarantine/ on the remote and uploaded again.
 
-    Example: assay data push --remote origin
+    Example: assay data push --remote origin --verify
     """
     from assay.data import push as do_push
     from assay.objects import remote_for
@@ -186,12 +192,16 @@ def push(
     with _workspace() as ws:
         chosen = remote_for(ctx.project(), remote)
         with _progress(f"push -> {chosen.name}", not json_out) as bar:
-            result = do_push(ws, chosen, targets or None, jobs=jobs, progress=bar)
+            result = do_push(ws, chosen, targets or None, jobs=jobs, progress=bar,
+                             verify=verify)
     if json_out:
         ctx.print_json({"remote": chosen.name, **result.as_dict()})
         return
+    for oid, problem in sorted(result.repaired.items()):
+        typer.echo(f"replaced bad remote copy {oid}: {problem}")
+    checked = f"; {result.checked} remote copies verified" if verify else ""
     typer.echo(f"pushed {len(result.transferred)} objects ({size_text(result.bytes)}) to "
-               f"'{chosen.name}'; {result.skipped} already there")
+               f"'{chosen.name}'; {result.skipped} already there{checked}")
     _unavailable(result, "not in the local cache, not pushed (run the pipeline to make them)")
 
 
@@ -293,45 +303,130 @@ def diff(
         typer.echo(f"  {col}: {shown}")
 
 
+def _leftover_lines(items: list[Any], where: str) -> list[str]:
+    return [f"  {where}{t.name} ({size_text(t.size)}; {t.reason})" for t in items]
+
+
+REMOTE_FLAG = typer.Option(False, "--remote", "-r", help="Also the remote (default_remote).")
+REMOTE_NAME = typer.Option(None, "--remote-name", help="Which remote for -r (default: "
+                           "default_remote).")
+GRACE = typer.Option(None, "--grace", min=0.0, help="Minutes: keep unreferenced objects and "
+                     "temp files younger than this (default: cache.gc_grace_minutes, 60).")
+
+
 def gc(
-    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list what would be removed "
+                                 "(exactly what gc would remove now)."),
+    grace: float | None = GRACE,
+    remote: bool = REMOTE_FLAG,
+    remote_name: str | None = REMOTE_NAME,
     json_out: bool = JSON_OPT,
 ) -> None:
-    """Remove cache objects that no pointer file, assay.lock or store record references.
+    """Remove cache objects that no pointer file, assay.lock or store record references, and
+    temp files left by killed commands.
+
+    Waits for commands writing to the cache (a run in progress) to finish. Keeps objects younger
+    than the grace period, and never touches a file that is not an object or its own temp file.
+    With -r, also removes the remote's left-over temp files and unfinished multipart uploads
+    (never remote objects: other clones may need them).
 
     Example: assay gc --dry-run
     """
     from assay.data import gc as do_gc
+    from assay.objects import remote_for
 
+    project = ctx.project()
+    minutes = project.config.cache.gc_grace_minutes if grace is None else grace
     with _workspace() as ws:
-        result = do_gc(ws, dry_run=dry_run)
+        chosen = remote_for(project, remote_name) if (remote or remote_name) else None
+        result = do_gc(ws, dry_run=dry_run, grace_minutes=minutes, remote=chosen,
+                       on_wait=lambda: typer.echo("Waiting for assay commands that are writing "
+                                                  "to the cache (a run in progress?)...",
+                                                  err=True))
     if json_out:
         ctx.print_json(result.as_dict())
         return
     verb = "would remove" if dry_run else "removed"
-    typer.echo(f"{verb} {len(result.removed)} objects ({size_text(result.bytes)}); "
-               f"kept {result.kept}")
+    if dry_run:
+        for oid in result.removed:
+            typer.echo(f"  {oid}")
+    for line in _leftover_lines(result.temp_files, ""):
+        typer.echo(line)
+    for line in _leftover_lines(result.remote_leftovers, f"{result.remote}: "):
+        typer.echo(line)
+    extra = ""
+    if result.temp_files or result.remote_leftovers:
+        n = len(result.temp_files) + len(result.remote_leftovers)
+        extra = f" and {n} left-over temp file{'' if n == 1 else 's'}"
+    young = (f" ({result.young} unreferenced but younger than {minutes:g} min)"
+             if result.young else "")
+    typer.echo(f"{verb} {len(result.removed)} objects{extra} ({size_text(result.bytes)}); "
+               f"kept {result.kept}{young}")
 
 
-def fsck(json_out: bool = JSON_OPT) -> Any:
+def fsck(
+    remote: bool = REMOTE_FLAG,
+    remote_name: str | None = REMOTE_NAME,
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, max=128,
+                                    help="Parallel checks."),
+    json_out: bool = JSON_OPT,
+) -> Any:
     """Verify every cache object's hash; quarantine and name corrupt ones (exit 1 if any).
 
-    Example: assay fsck
+    With -r, then re-hash every object on the remote (downloads it all): a bad remote copy is
+    set aside under quarantine/ on the remote and replaced from a good local copy; one without
+    a good copy here stays missing there, so assay data push from any clone that has it
+    repairs it. Also lists temp files left by killed commands (assay gc removes them).
+
+    Example: assay fsck -r
     """
     from assay.data import fsck as do_fsck
+    from assay.objects import remote_for
 
+    project = ctx.project()
     with _workspace() as ws:
-        result = do_fsck(ws)
+        chosen = remote_for(project, remote_name) if (remote or remote_name) else None
+        with _progress(f"fsck {chosen.name}" if chosen else "fsck", not json_out) as bar:
+            result = do_fsck(ws, jobs=jobs, remote=chosen, progress=bar,
+                             grace_minutes=project.config.cache.gc_grace_minutes)
     if json_out:
         ctx.print_json(result.as_dict())
     else:
-        for oid, problem in sorted(result.corrupt.items()):
-            typer.echo(f"corrupt {oid}: {problem}")
-        typer.echo(f"checked {result.checked} objects: "
-                   + ("all good" if result.is_clean else f"{len(result.corrupt)} corrupt "
-                      "(quarantined; restore them with: assay data pull)"))
+        _print_fsck(result)
     if not result.is_clean:
         raise typer.Exit(1)
+
+
+def _print_fsck(result: Any) -> None:
+    for oid, problem in sorted(result.corrupt.items()):
+        typer.echo(f"corrupt {oid}: {problem}")
+    typer.echo(f"checked {result.checked} objects: "
+               + ("all good" if not result.corrupt else f"{len(result.corrupt)} corrupt "
+                  "(quarantined; restore them with: assay data pull)"))
+    if result.temp_files:
+        typer.echo(f"{len(result.temp_files)} left-over temp files "
+                   f"({size_text(sum(t.size for t in result.temp_files))}); assay gc removes "
+                   "them:")
+        for line in _leftover_lines(result.temp_files, ""):
+            typer.echo(line)
+    remote = result.remote
+    if remote is None:
+        return
+    for oid, problem in sorted(remote.corrupt.items()):
+        typer.echo(f"corrupt on '{remote.remote}' {oid}: {problem}")
+    for manifest, files in sorted(remote.incomplete.items()):
+        typer.echo(f"incomplete on '{remote.remote}' {manifest}: lacks {len(files)} of its "
+                   "files (push them from a clone that has them: assay data push)")
+    repaired = f"; {len(remote.repaired)} repaired from the local cache" if remote.repaired \
+        else ""
+    typer.echo(f"checked {remote.checked} objects on '{remote.remote}': "
+               + ("all good" if not remote.corrupt and not remote.incomplete
+                  else f"{len(remote.corrupt)} corrupt{repaired}"))
+    if remote.leftovers:
+        typer.echo(f"{len(remote.leftovers)} left-over uploads on '{remote.remote}'; assay gc -r "
+                   "removes them:")
+        for line in _leftover_lines(remote.leftovers, ""):
+            typer.echo(line)
 
 
 def register(app: typer.Typer) -> None:

@@ -283,9 +283,17 @@ def register_cmd(
     alias: str | None = typer.Option(
         None, "--alias", help="Set this alias too, if its promotion policy allows it now."
     ),
+    allow_pickle: bool = typer.Option(
+        False, "--allow-pickle",
+        help="Accept a pickled (pyfunc) package: loading it later runs its code.",
+    ),
     json_out: bool = _JSON,
 ) -> None:
-    """Register a package by hand (pipelines use a kind: register stage)."""
+    """Register a package by hand (pipelines use a kind: register stage).
+
+    The package is checked as load checks it (files against model.json, format by content,
+    skops types on the trust list, pickle only with --allow-pickle) before anything is recorded.
+    """
     from pathlib import Path
 
     from rich.markup import escape
@@ -308,6 +316,7 @@ def register_cmd(
         author=_actor(),
         alias=alias,
         config=project.config,
+        allow_pickle=allow_pickle,
     )
     if json_out:
         ctx.print_json(

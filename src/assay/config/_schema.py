@@ -21,6 +21,10 @@ class CacheConfig(Section):
         default_factory=lambda: list[LinkType](["reflink", "copy"]),
         description="how workspace files link to the cache, in order of preference",
     )
+    gc_grace_minutes: float = Field(
+        default=60.0, ge=0, allow_inf_nan=False,
+        description="assay gc keeps unreferenced objects and temp files younger than this",
+    )
 
     @field_validator("type", mode="before")
     @classmethod

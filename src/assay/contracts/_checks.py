@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from assay.contracts._model import CheckOptions, Contract
-from assay.contracts._result import CheckResult
+from assay.contracts._result import CheckResult, Status
 from assay.contracts._source import describe_read_error
 from assay.errors import ContractError
 
@@ -38,6 +38,17 @@ class _Pending:
     # values computed by their own pass (big-data uniqueness, or a key the main pass could not
     # prove unique), given the main pass's values, merged before ``finish``
     separate: Callable[[pl.LazyFrame, dict[str, Any]], dict[str, Any]] | None = None
+
+
+def set_aside(items: list[_Pending], status: Status, message: str) -> None:
+    """Report ``items`` as not evaluated (``skipped`` on a wrong type, ``insufficient`` without
+    values) instead of running them."""
+    for item in items:
+        item.result.status = status
+        item.result.message = message
+        item.result.observed = None
+        item.result.failing_rows = item.result.failing_fraction = None
+        item.exprs, item.finish, item.sample, item.separate = {}, None, None, None
 
 
 def dtype_name(dtype: Any) -> str:
@@ -105,8 +116,13 @@ class CheckBuilder:
     def __init__(self, contract: Contract, schema: dict[str, Any], *,
                  reference: ReferenceProfile | None, now: datetime, file_mtime: Callable[[], float],
                  streaming: bool = False, unparsed: dict[str, str] | None = None,
-                 columnar: bool = False) -> None:
+                 columnar: bool = False, untyped: dict[str, str] | None = None,
+                 wrong_type: dict[str, str] | None = None) -> None:
         self.contract = contract
+        # columns without a value to type (-> "no rows" / "all values are null"), and columns
+        # whose values have another type than the contract's (-> why): see ``_column_types``
+        self.untyped = untyped or {}
+        self.wrong_type = wrong_type or {}
         # a columnar source (Parquet, Arrow IPC) re-reads a few columns cheaply in a second pass
         self.columnar = columnar
         # text columns parsed as dates/times -> the hidden column flagging unparseable values
@@ -182,6 +198,62 @@ class CheckBuilder:
         result.status = "fail"
         result.message = message
         self.pending.append(_Pending(result))
+
+    def _set_aside(self, items: list[_Pending], status: Status, message: str) -> None:
+        set_aside(items, status, message)
+
+    def _fail_unless_empty(self, result: CheckResult, column: str, message: str) -> None:
+        """Fail with ``message`` (the column's type does not suit the check), unless the
+        column holds no value at all: then there is nothing to check (``insufficient``). Decided
+        in the main pass, which counts the column's values."""
+        import polars as pl
+
+        from assay.contracts._column_types import ALL_NULL, NO_ROWS
+
+        values, rows = self._alias(), self._alias()
+
+        def finish(found: dict[str, Any], res: CheckResult) -> None:
+            if int(found[values] or 0):
+                res.status, res.message = "fail", message
+            else:
+                res.status = "insufficient"
+                res.message = ALL_NULL if int(found[rows] or 0) else NO_ROWS
+
+        self.pending.append(_Pending(
+            result, {values: pl.col(column).is_not_null().sum(), rows: pl.len()}, finish))
+
+    def _not_evaluable(self, column: str) -> tuple[Status, str] | None:
+        """Why checks on ``column`` that cannot run on its values are not evaluated (None:
+        they can be, so a failure to run is the check's own)."""
+        if column in self.wrong_type:
+            return "skipped", f"skipped: wrong type ({self.wrong_type[column]})"
+        if column in self.untyped:
+            return "insufficient", self.untyped[column]
+        return None
+
+    def _set_aside_unrunnable(self, full_schema: dict[str, Any]) -> None:
+        """Checks that read a wrong-typed or untyped column and cannot run on its type (an
+        ``expr``, ``sql``, ``compare`` or ``where`` written for the declared type) are set aside
+        with the column's reason, rather than failing the whole contract."""
+        import polars as pl
+
+        if not self.wrong_type and not self.untyped:
+            return
+        empty = pl.LazyFrame(schema=full_schema)
+        for item in self.pending:
+            if not item.exprs:
+                continue
+            try:
+                read = {name for expr in item.exprs.values() for name in expr.meta.root_names()}
+            except pl.exceptions.PolarsError:
+                continue
+            why = [w for c in sorted(read) if (w := self._not_evaluable(c)) is not None]
+            if not why:
+                continue
+            try:
+                empty.select([e.alias(k) for k, e in item.exprs.items()]).collect()
+            except pl.exceptions.PolarsError:
+                self._set_aside([item], *min(why, key=lambda w: w[0] != "skipped"))
 
     # -- columns --------------------------------------------------------------------------
 

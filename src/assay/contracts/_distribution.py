@@ -19,14 +19,39 @@ class DistributionCompiler(CheckBuilder):
     """Compiles the ``distribution:`` section."""
 
     def _distribution(self, name: str, spec: DistributionSpec) -> None:
-        import polars as pl
-
         prefix = f"distribution.{name}"
         if name not in self.schema:
             result = self._new(f"{prefix}.exists", "exists", name, spec, "column present")
             self._fail_now(result, f"column '{name}' is missing from the data")
             return
-        dtype = self.schema[name]
+        aside = self._not_evaluable(name)
+        if aside is None:
+            self._distribution_checks(name, spec, self.schema[name])
+            return
+        # a wrong type has no comparable distribution, and no values have none at all: the
+        # checks are compiled on a type they run on (to name them as always), then set aside
+        start = len(self.pending)
+        self._distribution_checks(name, spec, self._stand_in(name, spec))
+        self._set_aside(self.pending[start:], *aside)
+
+    def _stand_in(self, name: str, spec: DistributionSpec) -> Any:
+        import polars as pl
+
+        from assay.contracts._column_types import contract_dtype
+
+        declared = self.contract.columns.get(name)
+        if declared is not None and declared.dtype is not None:
+            dtype = contract_dtype(declared.dtype.value)
+            if dtype is not None:
+                return dtype
+        ref = self.reference.columns.get(name) if self.reference else None
+        numeric = ref.numeric if ref is not None else bool(spec.mean or spec.std or spec.quantiles)
+        return pl.Float64 if numeric else pl.String
+
+    def _distribution_checks(self, name: str, spec: DistributionSpec, dtype: Any) -> None:
+        import polars as pl
+
+        prefix = f"distribution.{name}"
         numeric = bool(dtype.is_numeric()) and dtype_name(dtype) != "boolean"
         where = self._where(spec, prefix)
         values = self._filtered(spec, pl.col(name), where)
@@ -113,8 +138,11 @@ class DistributionCompiler(CheckBuilder):
             result.message = "no reference data for this column (set reference: in the contract)"
             self.pending.append(_Pending(result, exprs))
             return
-        if numeric and not ref.numeric:
-            self._fail_now(result, f"column '{name}' is numeric here but not in the reference")
+        if numeric != ref.numeric:
+            here = "numeric" if numeric else dtype_name(self.schema[name])
+            there = "numeric" if ref.numeric else "not numeric"
+            self._fail_unless_empty(result, name,
+                                    f"column '{name}' is {here} here but {there} in the reference")
             return
 
         def finish(values: dict[str, Any], res: CheckResult) -> None:

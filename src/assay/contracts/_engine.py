@@ -19,6 +19,7 @@ from assay.contracts._checks import (
     dtype_matches,
     dtype_name,
 )
+from assay.contracts._column_types import contract_dtype, untyped_columns, wrong_types
 from assay.contracts._distribution import DistributionCompiler
 from assay.contracts._model import (
     BoundRule,
@@ -26,7 +27,7 @@ from assay.contracts._model import (
     ColumnSpec,
     Contract,
 )
-from assay.contracts._result import CheckResult, ContractReport
+from assay.contracts._result import CheckResult, ContractReport, Status
 from assay.contracts._source import (
     DataSource,
     DataUnreadable,
@@ -41,10 +42,20 @@ if TYPE_CHECKING:
     import polars as pl
 
 
+# checks whose meaning depends on the column's type (skipped when it is wrong), and every check
+# of a column's values (without values and without a declared type: nothing to check)
+_TYPED_KINDS = ("min", "max", "allowed", "monotonic")
+_VALUE_KINDS = ("min", "max", "allowed", "regex", "length", "monotonic")
+
+
 class _Compiler(TableCompiler, DistributionCompiler):
     """Turns a contract into pending checks over a known schema."""
 
     def compile(self) -> list[_Pending]:
+        import polars as pl
+
+        from assay.contracts._texttimes import raw_column
+
         for name, spec in self.contract.columns.items():
             self._column(name, spec)
         self._extra_columns()
@@ -52,6 +63,8 @@ class _Compiler(TableCompiler, DistributionCompiler):
             self._table(index, check)
         for name, dist in self.contract.distribution.items():
             self._distribution(name, dist)
+        self._set_aside_unrunnable({**self.schema, **{f: pl.Boolean for f in self.unparsed.values()},
+                                    **{raw_column(c): pl.String for c in self.unparsed}})
         return self.pending
 
     def _extra_columns(self) -> None:
@@ -69,8 +82,6 @@ class _Compiler(TableCompiler, DistributionCompiler):
             self.pending.append(_Pending(result))
 
     def _column(self, name: str, spec: ColumnSpec) -> None:
-        import polars as pl
-
         prefix = f"columns.{name}"
         rules = [(k, getattr(spec, k)) for k in ColumnSpec.model_fields if getattr(spec, k) is not None]
         if name not in self.schema:
@@ -79,67 +90,98 @@ class _Compiler(TableCompiler, DistributionCompiler):
             result = self._new(f"{prefix}.exists", "exists", name, opts, "column present")
             self._fail_now(result, f"column '{name}' is missing from the data")
             return
-        dtype = self.schema[name]
+        for kind, rule in rules:
+            aside = self._aside(name, kind, spec)
+            if aside is None:
+                self._column_rule(name, kind, rule, self.schema[name])
+                continue
+            status, message, stand_in = aside  # compiled on a type it can run on, then set aside
+            start = len(self.pending)
+            self._column_rule(name, kind, rule, stand_in)
+            self._set_aside(self.pending[start:], status, message)
+
+    def _aside(self, name: str, kind: str, spec: ColumnSpec) -> tuple[Status, str, Any] | None:
+        """Whether a column check is not evaluated, why, and the type to compile it on: checks
+        that need the declared type on a wrong-typed column are skipped; value checks on an
+        untyped column without a declared type have no values to check."""
+        import polars as pl
+
+        if kind in _TYPED_KINDS and name in self.wrong_type:
+            assert spec.dtype is not None
+            stand_in = contract_dtype(spec.dtype.value)
+            return ("skipped", f"skipped: wrong type ({self.wrong_type[name]})",
+                    stand_in if stand_in is not None else pl.String)
+        if kind in _VALUE_KINDS and name in self.untyped and spec.dtype is None:
+            return "insufficient", self.untyped[name], pl.String
+        return None
+
+    def _column_rule(self, name: str, kind: str, rule: Any, dtype: Any) -> None:
+        import polars as pl
+
+        check_id = f"columns.{name}.{kind}"
         col = pl.col(name)
         is_float = bool(dtype.is_float())
         missing = (col.is_null() | col.is_nan()) if is_float else col.is_null()
-        for kind, rule in rules:
-            check_id = f"{prefix}.{kind}"
-            if kind == "dtype":
-                result = self._new(check_id, kind, name, rule, rule.value)
-                result.observed = dtype_name(dtype)
-                if name in self.unparsed:
-                    self._text_times(result, name)
-                elif not dtype_matches(rule.value, dtype):
-                    self._fail_now(result, f"column '{name}' is {dtype_name(dtype)}, expected {rule.value}")
-                else:
-                    self.pending.append(_Pending(result))
-            elif kind == "nullable":
-                result = self._new(check_id, kind, name, rule, "nullable" if rule.value else "no nulls")
-                if rule.value:
-                    self.pending.append(_Pending(result))
-                else:
-                    self._row_check(result, rule, missing)
-            elif kind == "max_null_fraction":
-                result = self._new(check_id, kind, name, rule, f"null fraction <= {rule.value:g}")
-                self._null_fraction(result, rule, missing, rule.value)
-            elif kind == "unique":
-                result = self._new(check_id, kind, name, rule, "unique" if rule.value else "any")
-                if rule.value:
-                    self._unique(result, rule, [name])
-                else:
-                    self.pending.append(_Pending(result))
-            elif kind in ("min", "max"):
-                self._bound(check_id, kind, name, dtype, rule)
-            elif kind == "allowed":
-                result = self._new(check_id, kind, name, rule, f"in {rule.value!r}")
-                try:
-                    values = pl.Series(rule.value, strict=False)
-                    bad = col.is_not_null() & ~col.is_in(values.cast(dtype, strict=False).drop_nulls().implode())
-                except pl.exceptions.PolarsError as exc:
-                    self._fail_now(result, f"cannot compare {dtype_name(dtype)} with allowed values: "
-                                   f"{describe_read_error(exc)}")
-                    continue
-                self._row_check(result, rule, bad)
-            elif kind == "regex":
-                result = self._new(check_id, kind, name, rule, f"matches {rule.value!r}")
-                self._regex_valid(rule.value, check_id)
-                self._row_check(result, rule, col.is_not_null()
-                                & ~col.cast(pl.String).str.contains(rule.value))
-            elif kind == "length":
-                bounds = [f">= {rule.min:g}" if rule.min is not None else "",
-                          f"<= {rule.max:g}" if rule.max is not None else ""]
-                result = self._new(check_id, kind, name, rule,
-                                   "length " + " and ".join(b for b in bounds if b))
-                length = col.cast(pl.String).str.len_chars()
-                bad = pl.lit(False)
-                if rule.min is not None:
-                    bad = bad | (length < rule.min)
-                if rule.max is not None:
-                    bad = bad | (length > rule.max)
-                self._row_check(result, rule, bad)
-            elif kind == "monotonic":
-                self._monotonic(check_id, name, dtype, rule)
+        if kind == "dtype":
+            result = self._new(check_id, kind, name, rule, rule.value)
+            result.observed = dtype_name(dtype)
+            if name in self.untyped:
+                result.observed = None
+                result.status = "insufficient"
+                result.message = f"{self.untyped[name]}: the type cannot be checked"
+                self.pending.append(_Pending(result))
+            elif name in self.unparsed:
+                self._text_times(result, name)
+            elif not dtype_matches(rule.value, dtype):
+                self._fail_now(result, f"column '{name}' is {dtype_name(dtype)}, expected {rule.value}")
+            else:
+                self.pending.append(_Pending(result))
+        elif kind == "nullable":
+            result = self._new(check_id, kind, name, rule, "nullable" if rule.value else "no nulls")
+            if rule.value:
+                self.pending.append(_Pending(result))
+            else:
+                self._row_check(result, rule, missing)
+        elif kind == "max_null_fraction":
+            result = self._new(check_id, kind, name, rule, f"null fraction <= {rule.value:g}")
+            self._null_fraction(result, rule, missing, rule.value)
+        elif kind == "unique":
+            result = self._new(check_id, kind, name, rule, "unique" if rule.value else "any")
+            if rule.value:
+                self._unique(result, rule, [name])
+            else:
+                self.pending.append(_Pending(result))
+        elif kind in ("min", "max"):
+            self._bound(check_id, kind, name, dtype, rule)
+        elif kind == "allowed":
+            result = self._new(check_id, kind, name, rule, f"in {rule.value!r}")
+            try:
+                values = pl.Series(rule.value, strict=False)
+                bad = col.is_not_null() & ~col.is_in(values.cast(dtype, strict=False).drop_nulls().implode())
+            except pl.exceptions.PolarsError as exc:
+                self._fail_now(result, f"cannot compare {dtype_name(dtype)} with allowed values: "
+                               f"{describe_read_error(exc)}")
+                return
+            self._row_check(result, rule, bad)
+        elif kind == "regex":
+            result = self._new(check_id, kind, name, rule, f"matches {rule.value!r}")
+            self._regex_valid(rule.value, check_id)
+            self._row_check(result, rule, col.is_not_null()
+                            & ~col.cast(pl.String).str.contains(rule.value))
+        elif kind == "length":
+            bounds = [f">= {rule.min:g}" if rule.min is not None else "",
+                      f"<= {rule.max:g}" if rule.max is not None else ""]
+            result = self._new(check_id, kind, name, rule,
+                               "length " + " and ".join(b for b in bounds if b))
+            length = col.cast(pl.String).str.len_chars()
+            bad = pl.lit(False)
+            if rule.min is not None:
+                bad = bad | (length < rule.min)
+            if rule.max is not None:
+                bad = bad | (length > rule.max)
+            self._row_check(result, rule, bad)
+        elif kind == "monotonic":
+            self._monotonic(check_id, name, dtype, rule)
 
     def _text_times(self, result: CheckResult, name: str) -> None:
         """``dtype: datetime`` on ISO-8601 text: every value must parse (see ``_texttimes``)."""
@@ -225,8 +267,9 @@ class _Compiler(TableCompiler, DistributionCompiler):
         if not (dtype.is_numeric() or _is_temporal(dtype)) or (
             isinstance(rule.value, str) and not _is_temporal(dtype)
         ):
-            self._fail_now(result, f"column '{name}' is {dtype_name(dtype)}; cannot check {kind} "
-                           f"{rule.value!r} (wrong type in the data or the contract)")
+            self._fail_unless_empty(result, name, f"column '{name}' is {dtype_name(dtype)}; cannot "
+                                    f"check {kind} {rule.value!r} (wrong type in the data or the "
+                                    "contract)")
             return
         try:
             value = self._literal(rule.value, dtype)
@@ -336,7 +379,9 @@ def run_contract(
         return _read_failure(contract, source, describe_read_error(exc), started)
     from assay.contracts._texttimes import hidden_columns, parse_text_times
 
+    lf, schema, untyped = untyped_columns(lf, schema, contract, source.format)
     lf, schema, unparsed = parse_text_times(lf, schema, contract, source.format)
+    wrong_type = wrong_types(schema, contract, untyped, unparsed)
     hidden = hidden_columns(unparsed)
     view = lf.drop(hidden) if hidden else lf
     ref_profile = None
@@ -350,7 +395,8 @@ def run_contract(
     compiler = _Compiler(contract, schema, reference=ref_profile,
                          now=now or datetime.now(timezone.utc), file_mtime=source.mtime,
                          streaming=bool(streaming), unparsed=unparsed,
-                         columnar=source.format in ("parquet", "ipc"))
+                         columnar=source.format in ("parquet", "ipc"), untyped=untyped,
+                         wrong_type=wrong_type)
     pending = compiler.compile()
     exprs: dict[str, pl.Expr] = {"__rows": pl.len()}
     for item in pending:

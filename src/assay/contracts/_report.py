@@ -16,7 +16,7 @@ from assay.contracts._result import CheckResult, ContractReport
 if TYPE_CHECKING:
     from rich.console import Console
 
-_MARK = {"pass": "PASS", "fail": "FAIL", "insufficient": "N/A"}
+_MARK = {"pass": "PASS", "fail": "FAIL", "insufficient": "N/A", "skipped": "SKIP"}
 
 
 def _status(check: CheckResult) -> str:
@@ -46,10 +46,11 @@ def summary_line(report: ContractReport) -> str:
     """``contract 'churn' on data/x.parquet: 12 checks, 2 errors, 1 warning (0.21s)``."""
     verdict = "passed" if report.passed else "FAILED"
     rows = f"{report.rows:,} rows, " if report.rows is not None else ""
+    skipped = f", {report.skipped} skipped" if report.skipped else ""
     return (
         f"contract '{report.contract}' {verdict} on {report.data}: {rows}{len(report.checks)} checks, "
-        f"{report.errors} errors, {report.warnings} warnings, {report.insufficient} insufficient "
-        f"({report.duration_s:.2f}s, {report.engine})"
+        f"{report.errors} errors, {report.warnings} warnings, {report.insufficient} insufficient"
+        f"{skipped} ({report.duration_s:.2f}s, {report.engine})"
     )
 
 
@@ -65,7 +66,8 @@ def print_report(report: ContractReport, console: Console, *, verbose: bool = Fa
         table = Table(title=f"contract {report.contract}: {report.data}", title_justify="left")
         for column in ("status", "check", "expected", "observed", "failing rows", "message"):
             table.add_column(column, overflow="fold")
-        styles = {"FAIL": "bold red", "WARN": "yellow", "PASS": "green", "N/A": "dim"}
+        styles = {"FAIL": "bold red", "WARN": "yellow", "PASS": "green", "N/A": "dim",
+                  "SKIP": "dim"}
         for check in shown:
             status = _status(check)
             table.add_row(f"[{styles[status]}]{status}[/]", check.id, check.expected,
@@ -88,12 +90,14 @@ def to_json(report: ContractReport) -> str:
 
 def to_markdown(report: ContractReport) -> str:
     """A Markdown summary for pull-request comments."""
-    icon = {"FAIL": ":x:", "WARN": ":warning:", "PASS": ":white_check_mark:", "N/A": ":grey_question:"}
+    icon = {"FAIL": ":x:", "WARN": ":warning:", "PASS": ":white_check_mark:", "N/A": ":grey_question:",
+            "SKIP": ":fast_forward:"}
     lines = [
         f"### Data contract `{report.contract}`: {'passed' if report.passed else 'FAILED'}",
         "",
         f"Data `{report.data}`, {report.rows if report.rows is not None else '?'} rows; "
-        f"{report.errors} errors, {report.warnings} warnings, {report.insufficient} insufficient.",
+        f"{report.errors} errors, {report.warnings} warnings, {report.insufficient} insufficient"
+        f"{f', {report.skipped} skipped' if report.skipped else ''}.",
         "",
         "| | check | expected | observed | failing rows | message |",
         "|---|---|---|---|---|---|",
@@ -112,7 +116,7 @@ def to_junit(report: ContractReport) -> str:
         '<?xml version="1.0" encoding="UTF-8"?>',
         f"<testsuites><testsuite name={quoteattr('contract.' + report.contract)} "
         f'tests="{len(report.checks)}" failures="{failures}" errors="0" '
-        f'skipped="{report.insufficient}" time="{report.duration_s:.3f}">',
+        f'skipped="{report.insufficient + report.skipped}" time="{report.duration_s:.3f}">',
     ]
     for check in report.checks:
         out.append(f"<testcase classname={quoteattr('contract.' + report.contract)} "
@@ -121,7 +125,7 @@ def to_junit(report: ContractReport) -> str:
         if check.is_error:
             out.append(f"<failure message={quoteattr(check.message)} type=\"{check.kind}\">"
                        f"{escape(text)}\n{escape(json.dumps(check.samples, default=str))}</failure>")
-        elif check.status == "insufficient":
+        elif check.status in ("insufficient", "skipped"):
             out.append(f"<skipped message={quoteattr(check.message)}/>")
         elif check.failed:
             out.append(f"<system-out>{escape('WARNING: ' + text)}</system-out>")
@@ -195,14 +199,14 @@ td,th{{border:1px solid #ddd;padding:4px 6px;vertical-align:top;text-align:left}
 tr.fail td:first-child{{background:#f8d7da;font-weight:bold}}
 tr.warn td:first-child{{background:#fff3cd}}
 tr.pass td:first-child{{background:#d4edda}}
-tr.na td:first-child{{background:#eee}}
+tr.na td:first-child,tr.skip td:first-child{{background:#eee}}
 figure{{display:inline-block;margin:0.5em}}
 </style></head><body>
 <h1>Data contract <code>{esc(report.contract)}</code>: {verdict}</h1>
 <p>Data <code>{esc(report.data)}</code>{' vs reference <code>' + esc(report.reference) + '</code>' if report.reference else ''};
 {report.rows if report.rows is not None else '?'} rows; {len(report.checks)} checks:
-{report.errors} errors, {report.warnings} warnings, {report.insufficient} insufficient;
-{report.duration_s:.2f}s ({esc(report.engine)} engine); data hash <code>{esc(report.data_hash or '-')}</code>.</p>
+{report.errors} errors, {report.warnings} warnings, {report.insufficient} insufficient,
+{report.skipped} skipped; {report.duration_s:.2f}s ({esc(report.engine)} engine); data hash <code>{esc(report.data_hash or '-')}</code>.</p>
 <table><thead><tr><th>status</th><th>check</th><th>severity</th><th>owner</th><th>expected</th>
 <th>observed</th><th>failing rows</th><th>message</th></tr></thead><tbody>
 {''.join(rows)}

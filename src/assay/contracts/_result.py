@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Status = Literal["pass", "fail", "insufficient"]
+Status = Literal["pass", "fail", "insufficient", "skipped"]
+"""``insufficient``: not enough data to decide (no rows, all null, a constant reference);
+``skipped``: not evaluated because its column has the wrong type (its dtype check fails)."""
 
 
 @dataclass
@@ -70,6 +72,10 @@ class ContractReport:
         return sum(1 for c in self.checks if c.status == "insufficient")
 
     @property
+    def skipped(self) -> int:
+        return sum(1 for c in self.checks if c.status == "skipped")
+
+    @property
     def passed(self) -> bool:
         return self.errors == 0
 
@@ -88,6 +94,7 @@ class ContractReport:
             "errors": self.errors,
             "warnings": self.warnings,
             "insufficient": self.insufficient,
+            "skipped": self.skipped,
             "data_hash": self.data_hash,
             "dataset_version_id": self.dataset_version_id,
             "report_paths": self.report_paths,

@@ -197,7 +197,13 @@ class TableCompiler(CheckBuilder):
             return
         dtype = self.schema[column]
         if not _is_temporal(dtype):
-            self._fail_now(result, f"column '{column}' is {dtype_name(dtype)}, not a date/time")
+            aside = self._not_evaluable(column)
+            if aside is not None:
+                self.pending.append(_Pending(result))
+                self._set_aside(self.pending[-1:], *aside)
+                return
+            self._fail_unless_empty(result, column,
+                                    f"column '{column}' is {dtype_name(dtype)}, not a date/time")
             return
         where = self._where(check, check_id)
         alias = self._alias()

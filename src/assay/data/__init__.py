@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from assay.data._checkout import CheckoutResult
 from assay.data._history import DatasetDiff, DatasetVersion, diff, pick, versions
-from assay.data._maintenance import FsckResult, GcResult, fsck, gc, roots
+from assay.data._maintenance import (
+    DEFAULT_GRACE_MINUTES,
+    FsckResult,
+    GcResult,
+    RemoteFsckResult,
+    fsck,
+    fsck_remote,
+    gc,
+    roots,
+)
 from assay.data._pointer import (
     POINTER_SUFFIX,
     Pointer,
@@ -32,6 +41,7 @@ from assay.data._workspace import (
 )
 
 __all__ = [
+    "DEFAULT_GRACE_MINUTES",
     "POINTER_SUFFIX",
     "AddResult",
     "CheckoutResult",
@@ -42,6 +52,7 @@ __all__ = [
     "FsckResult",
     "GcResult",
     "Pointer",
+    "RemoteFsckResult",
     "StageOut",
     "TableProfile",
     "Target",
@@ -51,6 +62,7 @@ __all__ = [
     "diff",
     "find_pointers",
     "fsck",
+    "fsck_remote",
     "gc",
     "is_tabular",
     "pick",

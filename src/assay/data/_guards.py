@@ -16,8 +16,15 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assay._paths import clean_relative
 from assay._project_files import CONFIG_FILE
-from assay.data._pointer import POINTER_SUFFIX, data_path, pointer_path, read_pointer
+from assay.data._pointer import (
+    POINTER_SUFFIX,
+    data_path,
+    pointer_path,
+    read_pointer,
+    tracked_rel,
+)
 from assay.errors import PointerError, UsageError
 
 if TYPE_CHECKING:
@@ -33,6 +40,7 @@ def refuse_overlap(root: Path, path: Path, pointers: list[Path]) -> None:
         UsageError: naming the overlapping pointer file.
     """
     rel = path.relative_to(root).as_posix()
+    pointers = usable_pointers(root, pointers)
     for parent in path.parents:
         if parent == root or root not in parent.parents:
             break
@@ -67,6 +75,11 @@ def refuse_special(settings: DataSettings, path: Path) -> None:
     """
     root = settings.root
     rel = path.relative_to(root).as_posix()
+    try:
+        clean_relative(rel, what="data path")
+    except UsageError as exc:
+        raise UsageError(f"Refusing to track {rel}: {exc.message}; assay could not check it "
+                         "out again (rename it)", path=rel) from None
     protected = {
         CONFIG_FILE: "the project's configuration",
         LOCK_FILE: "the pipeline's lock file",
@@ -129,6 +142,7 @@ def refuse_taken_name(settings: DataSettings, path: Path, name: str,
     """
     root = settings.root
     rel = path.relative_to(root).as_posix()
+    pointers = usable_pointers(root, pointers)
     for ds_name, ds_path in settings.datasets.items():
         if ds_name == name and ds_path.strip("/") != rel:
             where = settings.dataset_lines.get(ds_name, CONFIG_FILE)
@@ -154,6 +168,19 @@ def refuse_taken_name(settings: DataSettings, path: Path, name: str,
                 f"another: assay data add {rel} --name {_other_name(path, root, name)}",
                 name=name, path=rel, other=other_rel,
             )
+
+
+def usable_pointers(root: Path, pointers: list[Path]) -> list[Path]:
+    """The pointer files whose names track a safe data path (the others are reported by
+    status and refused by checkout; they claim no path and no name)."""
+    usable = []
+    for pfile in pointers:
+        try:
+            tracked_rel(root, pfile, shown=pfile.name)
+        except PointerError:
+            continue
+        usable.append(pfile)
+    return usable
 
 
 def _other_name(path: Path, root: Path, name: str) -> str:

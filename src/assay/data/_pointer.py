@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assay._atomic import write_text_atomic
-from assay.errors import ObjectError, PointerError
+from assay._paths import clean_relative, is_reserved
+from assay.errors import ObjectError, PointerError, UsageError
 from assay.objects import is_object_id
 
 if TYPE_CHECKING:
@@ -42,8 +43,40 @@ def pointer_path(data_path: Path) -> Path:
 
 
 def data_path(pointer: Path) -> Path:
-    """``data/x.csv.assay`` -> ``data/x.csv``."""
-    return pointer.with_name(pointer.name[: -len(POINTER_SUFFIX)])
+    """``data/x.csv.assay`` -> ``data/x.csv`` (a pointer named just ``.assay`` gives its
+    folder: check it with :func:`tracked_rel` before trusting it)."""
+    return pointer.parent / pointer.name[: -len(POINTER_SUFFIX)]
+
+
+def tracked_rel(root: Path, pointer: Path, *, shown: str) -> str:
+    """The data path pointer file ``pointer`` tracks, relative to ``root``, checked by the
+    path choke point: never empty, never ``.git`` or ``.assay`` (at any depth), never another
+    pointer file, and taken literally.
+
+    Raises:
+        PointerError: naming the pointer file and how to get rid of it.
+    """
+    name = pointer.name[: -len(POINTER_SUFFIX)]
+    fix = f"delete it: git rm {shown}"
+    if not name:
+        raise PointerError(f"{shown}: refusing this pointer file: it names no data (nothing "
+                           f"before '{POINTER_SUFFIX}'); {fix}", path=shown)
+    folder = pointer.parent.relative_to(root).as_posix()
+    raw = name if folder == "." else f"{folder}/{name}"
+    reserved = [part for part in raw.split("/") if is_reserved(part)]
+    if reserved:
+        raise PointerError(f"{shown}: refusing this pointer file: its data path {raw} addresses "
+                           f"{reserved[0]}, which assay never writes or deletes; {fix}",
+                           path=shown)
+    try:
+        clean = clean_relative(raw, what="data path").as_posix()
+    except UsageError as exc:
+        raise PointerError(f"{shown}: refusing this pointer file ({exc.message}); {fix}",
+                           path=shown) from None
+    if name.endswith(POINTER_SUFFIX):
+        raise PointerError(f"{shown}: refusing this pointer file: its data would be another "
+                           f"pointer file ({name}); {fix}", path=shown)
+    return clean
 
 
 def read_pointer(path: Path, *, shown: str | None = None) -> Pointer:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._paths import temp_name
 from assay.errors import ObjectError
 from assay.objects import walk_files
 
@@ -83,7 +84,7 @@ def _make_private(workspace: Workspace, file: str) -> bool:
         return True
     known = workspace.state.get(file, before)
     head, name = os.path.split(file)
-    tmp = os.path.join(head, f".{name}.{os.getpid()}.assay-tmp")
+    tmp = os.path.join(head, temp_name(name))
     try:
         shutil.copyfile(file, tmp)
         os.chmod(tmp, stat.S_IMODE(before.st_mode) | stat.S_IWUSR)

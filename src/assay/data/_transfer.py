@@ -5,6 +5,9 @@ push`` does), so a fresh clone can restore cached stages instead of re-running t
 data pull`` fills the cache and ``assay run`` then restores the outs. Stage outs are optional
 freight: one that is not in the local cache (push) or not on the remote (pull) is listed in
 ``Transfer.unavailable`` rather than failing the transfer.
+
+A pull records each dataset version it fetched in the store (once per name and hash), so the
+data of another branch that was pulled here stays referenced: ``assay gc`` keeps it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.data._checkout import CheckoutResult
 from assay.data._stage_outs import StageOut, stage_outs
-from assay.data._workspace import Workspace
+from assay.data._workspace import Target, Workspace
 from assay.errors import StoreError
 
 if TYPE_CHECKING:
@@ -27,13 +30,18 @@ def push(
     *,
     jobs: int | None = None,
     progress: ProgressFn | None = None,
+    verify: bool = False,
 ) -> Transfer:
-    """Upload the objects of the tracked paths (all, or ``targets``) the remote lacks.
+    """Upload the objects of the tracked paths (all, or ``targets``) the remote lacks or has a
+    bad copy of; every upload is hash-checked first.
 
     Without ``targets`` the stage outs in ``assay.lock`` that are in the local cache go too.
+    ``verify`` re-hashes the remote's copies of all of them too and replaces bad ones (see
+    :meth:`Remote.push`).
 
     Raises:
         ObjectNotFound: a tracked object is not in the local cache.
+        CorruptObject: a local object is corrupt: it is quarantined, not pushed.
         RemoteError: the remote is unreachable or refuses us.
         ConfigError: assay.lock is corrupt.
     """
@@ -41,8 +49,9 @@ def push(
     oids = [t.pointer.oid for t in found]
     outs = _stage_outs(workspace, targets)
     present = [o for o in outs if workspace.has_all(o.oid)]
-    result = remote.push(workspace.cache, [*oids, *(o.oid for o in present)], jobs=jobs,
-                         progress=progress)
+    with workspace.cache.writing():  # what is pushed stays in the cache meanwhile
+        result = remote.push(workspace.cache, [*oids, *(o.oid for o in present)], jobs=jobs,
+                             progress=progress, verify=verify)
     result.unavailable = [o.path for o in outs if o not in present]
     _event(workspace, "data.push", remote, result.as_dict(),
            [*(t.rel for t in found), *(o.path for o in present)])
@@ -83,11 +92,23 @@ def pull(
             workspace.cache, [*(t.pointer.oid for t in found), *(o.oid for o in pullable)],
             jobs=jobs, progress=progress,
         )
+        _remember(workspace, remote, [t for t in found if workspace.has_all(t.pointer.oid)])
     result.unavailable = [o.path for o in outs if o.oid in absent]
     done = workspace.checkout(targets, force=force) if checkout else None
     _event(workspace, "data.pull", remote, result.as_dict(),
            [*(t.rel for t in found), *(o.path for o in pullable)])
     return result, done
+
+
+def _remember(workspace: Workspace, remote: Remote, pulled: list[Target]) -> None:
+    """Record the dataset versions just pulled, so gc keeps them after a branch switch."""
+    try:
+        for t in pulled:
+            workspace.remember_version(t, message=f"pulled from remote '{remote.name}'")
+    except StoreError:
+        # The data is complete in the cache; a store we cannot write (read-only credentials,
+        # unreachable) must not fail the pull. Only gc's knowledge of this version is lost.
+        return
 
 
 def _stage_outs(workspace: Workspace, targets: list[str] | None) -> list[StageOut]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay._atomic import write_text_atomic
-from assay._paths import resolve_inside
+from assay._paths import TEMP_IGNORE, resolve_inside
 from assay.data._pointer import (
     POINTER_SUFFIX,
     Pointer,
@@ -28,6 +28,7 @@ from assay.data._pointer import (
     mismatch,
     pointer_path,
     read_pointer,
+    tracked_rel,
     write_pointer,
 )
 from assay.data._settings import DataSettings
@@ -160,13 +161,15 @@ class Workspace:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the project's data lock (waits for other assay commands)."""
+        """Hold the project's data lock (waits for other assay commands), and the cache lock
+        shared, so gc waits until what this command writes is referenced (the cache lock is
+        always taken first: gc takes it exclusively)."""
         from filelock import FileLock, Timeout
 
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.settings.state_dir / "data.lock"), timeout=LOCK_TIMEOUT)
         try:
-            with lock:
+            with self.cache.writing(), lock:
                 yield
         except Timeout:
             raise ConcurrencyError(
@@ -208,8 +211,14 @@ class Workspace:
             raise UsageError("Refusing to track the whole project; name a file or folder")
         return path
 
-    def targets(self, raw: list[str] | None = None) -> list[Target]:
-        """The tracked paths named by ``raw`` (data paths or pointer files), or all of them."""
+    def targets(self, raw: list[str] | None = None, *,
+                problems: list[PointerError] | None = None) -> list[Target]:
+        """The tracked paths named by ``raw`` (data paths or pointer files), or all of them.
+
+        A pointer file that cannot be read, or whose name addresses no safe data path (empty,
+        ``.git``, ``.assay``: see :func:`~assay.data._pointer.tracked_rel`), raises its
+        :class:`PointerError`; with ``problems`` it is appended there instead and skipped.
+        """
         if raw:
             files = []
             for item in raw:
@@ -226,12 +235,17 @@ class Workspace:
             files = find_pointers(self.root)
         out = []
         for pfile in files:
-            path = data_path(pfile)
-            rel = self.rel(path)
-            out.append(
-                Target(path=path, pointer_file=pfile, rel=rel,
-                       pointer=read_pointer(pfile, shown=self.rel(pfile)))
-            )
+            shown = self.rel(pfile)
+            try:
+                rel = tracked_rel(self.root, pfile, shown=shown)
+                pointer = read_pointer(pfile, shown=shown)
+            except PointerError as exc:
+                if problems is None:
+                    raise
+                problems.append(exc)
+                continue
+            out.append(Target(path=self.root / rel, pointer_file=pfile, rel=rel,
+                              pointer=pointer))
         return out
 
     def dataset_name(self, path: Path, given: str | None) -> str:
@@ -364,11 +378,18 @@ class Workspace:
                 return False
         return True
 
+    def remember_version(self, t: Target, *, message: str) -> None:
+        """Record the dataset version ``t``'s pointer names, if the store lacks it (say, data
+        another clone added, pulled here), so that gc keeps its objects."""
+        stored = Stored(oid=t.pointer.oid, size=t.pointer.size, nfiles=t.pointer.nfiles)
+        self._record(t.rel, t.pointer.name, stored, None, message, event=None)
+
     def _record(self, rel: str, name: str, stored: Stored, profile: Any,
-                message: str | None) -> int:
-        """Record the dataset version (once per name and hash) and a ``data.add`` event; returns
-        the version number. A SQLite store at the current schema is written with ``sqlite3``
-        (no SQLAlchemy import: see :mod:`assay.store._direct`); the SQL is the same either way.
+                message: str | None, *, event: str | None = "data.add") -> int:
+        """Record the dataset version (once per name and hash) and an ``event`` (``data.add``);
+        returns the version number. A SQLite store at the current schema is written with
+        ``sqlite3`` (no SQLAlchemy import: see :mod:`assay.store._direct`); the SQL is the same
+        either way.
         """
         from assay._identity import current_user
         from assay.store._direct import EVENT_SQL, direct_sqlite_write, execute
@@ -394,27 +415,32 @@ class Workspace:
             if execute(conn, _VERSION_ID_SQL, key).fetchone() is None:
                 execute(conn, _INSERT_VERSION_SQL, row)
             version = int(execute(conn, _VERSION_NUMBER_SQL, key).fetchone()[0])
+            if event is None:
+                return version
             details = {"path": rel, "hash": stored.oid, "size": stored.size,
                        "nfiles": stored.nfiles, "version": version,
                        "rows": profile.rows if profile else None}
-            execute(conn, EVENT_SQL, {"ts": now, "actor": actor, "kind": "data.add",
+            execute(conn, EVENT_SQL, {"ts": now, "actor": actor, "kind": event,
                                       "subject": name,
                                       "details": json.dumps(details, default=str)})
         return version
 
     def _gitignore(self, rel: str) -> None:
-        entry = f"/{rel}"
+        """Ignore the data path, and assay's temp files (a killed checkout's leftovers)."""
         gitignore = self.root / ".gitignore"
         try:
             text = gitignore.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = ""
         lines = text.splitlines()
-        if entry in lines or rel in lines:
+        missing = [line for line in (TEMP_IGNORE, f"/{rel}") if line not in lines]
+        if f"/{rel}" in missing and rel in lines:
+            missing.remove(f"/{rel}")
+        if not missing:
             return
         if text and not text.endswith("\n"):
             text += "\n"
-        write_text_atomic(gitignore, text + entry + "\n")
+        write_text_atomic(gitignore, text + "".join(f"{line}\n" for line in missing))
 
     # -- status ---------------------------------------------------------------------------
 
@@ -422,11 +448,14 @@ class Workspace:
                ) -> list[EntryStatus]:
         """Per tracked path: ``ok``, ``modified``, ``missing``, ``not_in_cache``,
         ``not_pushed`` (only with ``remote``), or ``corrupt_pointer`` (with a ``reason``) when
-        the pointer's size or file count contradicts its object (hand-edited)."""
+        the pointer's size or file count contradicts its object (hand-edited), or the pointer
+        file cannot be read or names no safe data path (its entry's path is the pointer file;
+        the other pointers are still checked)."""
         from assay import _data_fastpath as fast
 
         whole = raw is None and remote is None  # a clean answer can serve the fast path
-        targets = self.targets(raw)
+        problems: list[PointerError] = []
+        targets = self.targets(raw, problems=problems)
         snap = fast.snapshot(self.root, [t.pointer_file for t in targets]) if whole else None
         signatures = {t.rel: fast.data_signature(t.path) for t in targets} if whole else {}
         out: list[EntryStatus] = []
@@ -465,13 +494,19 @@ class Workspace:
                                    states=states))
             wanted[t.rel] = objects
         if remote is not None and targets:
-            lacking = set(remote.missing([o for objs in wanted.values() for o in objs]))
+            lacking = set(remote.missing([o for objs in wanted.values() for o in objs],
+                                         cache=self.cache))
             for entry in out:
                 if lacking.intersection(wanted[entry.path]):
                     entry.states.append("not_pushed")
         for entry in out:
             if not entry.states:
                 entry.states.append("ok")
+        out.extend(  # the other pointers are still reported; the CLI exits 2 naming these
+            EntryStatus(path=str(p.fields.get("path", "")), name="", oid="",
+                        states=["corrupt_pointer"], reason=p.message)
+            for p in problems
+        )
         if snap is not None and out and all(e.is_clean for e in out):
             fast.write_marker(self.settings.state_dir, snap, {
                 e.path: fast.entry_for(self.root, e.path, oid=e.oid, name=e.name,

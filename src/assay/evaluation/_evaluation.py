@@ -162,7 +162,7 @@ class _Run:
         for ds in self.datasets.values():
             try:
                 scored, elapsed = self.score(cand, model, ds)
-            except AssayError as exc:
+            except AssayError as exc:  # the model's own errors arrive as ModelError
                 entry["gates"].append(_error_gate("predict", ds.name, str(exc)))
                 continue
             self.scores[cand.name][ds.name] = scored
@@ -185,6 +185,10 @@ class _Run:
                 self.curves.setdefault(cand.name, {})[ds.name] = curve_points(
                     scored, self.options.threshold
                 )
+        if not self.scores[cand.name]:
+            # it predicted on no dataset: it fails on its predict errors alone (its gates
+            # cannot be judged), and the other candidates still compete
+            del self.scores[cand.name]
         return entry
 
 

@@ -1,7 +1,7 @@
 """Flavors: how each kind of model is written to and read from a package, in a safe format.
 
-- ``sklearn``: skops; loading trusts only types matching assay's allow-list (never the
-  artifact's own list of types).
+- ``sklearn``: skops; loading trusts only the exact types on assay's trust list (never the
+  artifact's own list of types, never a function; see :mod:`assay.models._trust`).
 - ``xgboost``: the native UBJSON format; ``lightgbm``: the native text format. An sklearn
   preprocessing pipeline in front of either is stored beside it with skops.
 - ``onnx``: an ONNX graph run by onnxruntime.
@@ -17,23 +17,19 @@ import contextlib
 import importlib
 import os
 import pickle
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import ModelError
+from assay.models._trust import TrustPolicy
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
 FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "pyfunc")
-
-#: Type-name prefixes skops may instantiate when loading. Extend per process with
-#: ``ASSAY_TRUSTED_TYPES`` (comma-separated exact type names), never from the artifact.
-TRUSTED_PREFIXES: tuple[str, ...] = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
-TRUSTED_TYPES_ENV = "ASSAY_TRUSTED_TYPES"
 
 _EXTRAS = {"xgboost": "xgboost", "lightgbm": "lightgbm", "onnxruntime": "onnx", "onnx": "onnx"}
 
@@ -91,39 +87,6 @@ def split_pipeline(model: Any) -> tuple[Any | None, Any]:
     if len(steps) == 1:
         return None, final
     return Pipeline(steps[:-1]), final
-
-
-def trusted_types(extra: Sequence[str] = ()) -> tuple[tuple[str, ...], frozenset[str]]:
-    """Assay's allow-list: type-name prefixes plus exact names from config/environment."""
-    exact = {t.strip() for t in os.environ.get(TRUSTED_TYPES_ENV, "").split(",") if t.strip()}
-    return TRUSTED_PREFIXES, frozenset(exact | set(extra))
-
-
-def _skops_load(path: Path, extra_trusted: Sequence[str]) -> Any:
-    """Load a skops file, trusting only types that match assay's allow-list.
-
-    The file's own list of types is only *checked* against the allow-list: a type is never
-    trusted because the artifact names it. One type outside the list refuses the whole file.
-    """
-    import skops.io as sio
-
-    prefixes, exact = trusted_types(extra_trusted)
-    try:
-        found = sio.get_untrusted_types(file=path)
-    except Exception as exc:  # skops raises many types for a damaged file
-        raise ModelError(f"Cannot read {path.name}: {exc}", path=str(path)) from None
-    refused = [t for t in found if not t.startswith(prefixes) and t not in exact]
-    if refused:
-        raise ModelError(
-            f"Refusing to load {path.name}: it contains types outside assay's allow-list: "
-            f"{', '.join(sorted(refused))}. If you trust them, set {TRUSTED_TYPES_ENV}",
-            path=str(path),
-            untrusted=refused,
-        )
-    try:
-        return sio.load(path, trusted=list(found))
-    except Exception as exc:
-        raise ModelError(f"Cannot load {path.name}: {exc}", path=str(path)) from None
 
 
 @contextlib.contextmanager
@@ -215,7 +178,39 @@ class Predictor:
         return frame
 
     def proba(self, frame: pl.DataFrame, n_classes: int) -> np.ndarray:
-        """Class probabilities, shape (rows, classes)."""
+        """Class probabilities, shape (rows, classes).
+
+        Raises:
+            ModelError: the model has no probabilities, or its own code raised.
+        """
+        return self._run("predict_proba", lambda: self._proba(frame, n_classes))
+
+    def predict(self, frame: pl.DataFrame) -> np.ndarray:
+        """Raw predictions (regression values, or labels for sklearn/pyfunc classifiers).
+
+        Raises:
+            ModelError: the model's own code raised.
+        """
+        return self._run("predict", lambda: self._predict(frame))
+
+    def _run(self, what: str, call: Callable[[], np.ndarray]) -> np.ndarray:
+        """The one boundary where a model's own code runs: whatever it raises (a transformer
+        that divides by zero, a pyfunc's bug) becomes a ModelError naming the call, so one bad
+        model fails as itself and never takes its caller down."""
+        from assay.errors import AssayError
+
+        try:
+            return call()
+        except AssayError:
+            raise
+        except Exception as exc:  # user code (the model) may raise anything
+            detail = " ".join(str(exc).split())[:300]
+            raise ModelError(
+                f"The {self.flavor} model failed in {what}: {type(exc).__name__}: {detail}",
+                flavor=self.flavor,
+            ) from exc
+
+    def _proba(self, frame: pl.DataFrame, n_classes: int) -> np.ndarray:
         import numpy as np
 
         if self.flavor == "onnx":
@@ -235,8 +230,7 @@ class Predictor:
             array = np.column_stack([1.0 - array, array])
         return array
 
-    def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        """Raw predictions (regression values, or labels for sklearn/pyfunc classifiers)."""
+    def _predict(self, frame: pl.DataFrame) -> np.ndarray:
         import numpy as np
 
         if self.flavor == "onnx":
@@ -269,6 +263,11 @@ class Predictor:
         return array
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).split("Stack trace:")[0]  # xgboost appends a native stack trace
+    return " ".join(text.split())[:300]
+
+
 def load_flavor(
     flavor: str,
     directory: Path,
@@ -276,13 +275,16 @@ def load_flavor(
     *,
     allow_pickle: bool,
     pickle_hash: str | None,
-    trusted: Sequence[str] = (),
+    policy: TrustPolicy,
 ) -> Predictor:
-    """Load the model files of a package (paths already checked to lie inside it).
+    """Load the model files of a package (already checked by ``verify_package``).
 
     Raises:
-        ModelError: missing extra, untrusted types, pickle refused or tampered.
+        ModelError: missing extra, untrusted types, a file its engine cannot parse, pickle
+            refused or tampered.
     """
+    from assay.models._skops_files import load_skops
+
     model_file = files.get("model")
     if model_file is None:
         raise ModelError(f"Package {directory} lists no model file", path=str(directory))
@@ -290,23 +292,23 @@ def load_flavor(
         raise ModelError(f"Package {directory} is missing {model_file.name}", path=str(directory))
     preprocessor = None
     if "preprocessor" in files:
-        preprocessor = _skops_load(files["preprocessor"], trusted)
+        preprocessor = load_skops(files["preprocessor"], policy)
     if flavor == "sklearn":
-        return Predictor(flavor, _skops_load(model_file, trusted))
+        return Predictor(flavor, load_skops(model_file, policy))
     if flavor == "xgboost":
         xgb = import_extra("xgboost")
         booster = xgb.Booster()
         try:
             booster.load_model(os.fspath(model_file))
         except Exception as exc:  # xgboost raises XGBoostError for bad files
-            raise ModelError(f"Cannot load {model_file.name}: {exc}") from None
+            raise ModelError(f"Cannot load {model_file.name}: {_one_line(exc)}") from None
         return Predictor(flavor, booster, preprocessor)
     if flavor == "lightgbm":
         lgb = import_extra("lightgbm")
         try:
             booster = lgb.Booster(model_file=os.fspath(model_file))
         except Exception as exc:  # LightGBMError
-            raise ModelError(f"Cannot load {model_file.name}: {exc}") from None
+            raise ModelError(f"Cannot load {model_file.name}: {_one_line(exc)}") from None
         return Predictor(flavor, booster, preprocessor)
     if flavor == "onnx":
         ort = import_extra("onnxruntime")
@@ -314,8 +316,8 @@ def load_flavor(
             session = ort.InferenceSession(
                 os.fspath(model_file), providers=["CPUExecutionProvider"]
             )
-        except Exception as exc:
-            raise ModelError(f"Cannot load {model_file.name}: {exc}") from None
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"Cannot load {model_file.name}: {_one_line(exc)}") from None
         return Predictor(flavor, session, onnx_inputs=[i.name for i in session.get_inputs()])
     if flavor == "pyfunc":
         return Predictor(flavor, _load_pickle(model_file, allow_pickle, pickle_hash))
@@ -331,7 +333,10 @@ def _load_pickle(path: Path, allow_pickle: bool, pickle_hash: str | None) -> Any
             "Pass allow_pickle=True only if you trust where it came from",
             path=str(path),
         )
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"Cannot read {path.name}: {exc.strerror or exc}", path=str(path)) from None
     actual = hash_bytes(data)
     if not pickle_hash or actual != pickle_hash:
         raise ModelError(
@@ -339,4 +344,7 @@ def _load_pickle(path: Path, allow_pickle: bool, pickle_hash: str | None) -> Any
             f"{(pickle_hash or 'none')[:12]}",
             path=str(path),
         )
-    return pickle.loads(data)  # opt-in and hash-verified above
+    try:
+        return pickle.loads(data)  # opt-in and hash-verified above
+    except Exception as exc:  # unpickling runs the pickle's own code, which may raise anything
+        raise ModelError(f"Cannot unpickle {path.name}: {_one_line(exc)}", path=str(path)) from None

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import CorruptObject, ModelError
 from assay.models._package import (
@@ -26,6 +26,9 @@ from assay.models._package import (
     read_package,
     save_model,
 )
+
+if TYPE_CHECKING:
+    from assay.objects import Stored
 
 _VERSION_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-/]*):(?P<version>\d+)$")
 _ALIAS_REF = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.\-/]*)@(?P<alias>[A-Za-z0-9_.\-]+)$")
@@ -94,13 +97,21 @@ def store_package(
 
     The cache write is durable before any row is recorded (RELIABILITY.md rule 2).
     """
+    from assay.objects import LocalCache
+
+    cache = LocalCache(cache_dir)
+    with cache.writing():  # until it is recorded: gc never sees it unreferenced
+        return _record_package(package, cache.add_dir(package.path), store_url=store_url,
+                               stage_run_id=stage_run_id, artifact_path=artifact_path)
+
+
+def _record_package(package: ModelPackage, stored: Stored, *, store_url: str,
+                    stage_run_id: str | None, artifact_path: str | None) -> LoggedModel:
     from sqlalchemy import select
 
-    from assay.objects import LocalCache
     from assay.store import open_store
     from assay.store.tables import artifacts, logged_models, stage_runs
 
-    stored = LocalCache(cache_dir).add_dir(package.path)
     meta = {**package.to_dict(), "size": stored.size}
     store = open_store(store_url)
     try:
@@ -331,10 +342,13 @@ def materialize(oid: str, *, cache_dir: Path, state_dir: Path) -> Path:
                 "run: assay data pull",
                 oid=oid,
             )
-        if not cache.verify(entry.oid):
+        try:
+            cache.check([entry.oid])
+        except CorruptObject as exc:
             raise CorruptObject(
-                f"Model package {oid[:12]}: {entry.path} is corrupt; run: assay fsck", oid=entry.oid
-            )
+                f"Model package {oid[:12]}: {entry.path} is corrupt; run: assay fsck (the "
+                f"object was quarantined to {exc.fields.get('quarantined')}), then assay data "
+                "pull", oid=entry.oid) from None
     dest = state_dir / "packages" / oid.removesuffix(".dir")
     if is_package(dest) and _matches(dest, entries):
         return dest
@@ -343,7 +357,7 @@ def materialize(oid: str, *, cache_dir: Path, state_dir: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dest.name[:12]}.", dir=dest.parent))
     try:
-        cache.checkout(oid, staging, ["copy"])
+        cache.checkout(oid, staging, ["copy"], root=staging.parent)
         try:
             os.replace(staging, dest)
         except OSError:  # another process materialised it first

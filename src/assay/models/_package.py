@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay._paths import resolve_inside
 from assay.errors import ModelError, UsageError
-from assay.models._flavors import FLAVORS, Predictor, detect_flavor, load_flavor, save_flavor
+from assay.models._flavors import FLAVORS, Predictor, detect_flavor, save_flavor
 from assay.models._signature import ColumnSpec, Signature, infer_signature, to_frame
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import polars as pl
 
 MODEL_FILE = "model.json"
+MAX_MODEL_FILE_BYTES = 16 * 1024 * 1024
 FORMAT_VERSION = 1
 TASKS = ("classification", "regression")
 
@@ -86,15 +87,29 @@ def read_package(path: Path) -> ModelPackage:
     if not meta_path.is_file():
         raise ModelError(f"{path} is not a model package (no {MODEL_FILE})", path=str(path))
     try:
+        if meta_path.stat().st_size > MAX_MODEL_FILE_BYTES:
+            raise ModelError(
+                f"{meta_path} is larger than {MAX_MODEL_FILE_BYTES} bytes; refusing it",
+                path=str(path),
+            )
         meta = json.loads(meta_path.read_text())
+        if not isinstance(meta, dict):
+            raise TypeError("not a JSON object")
         name = str(meta["name"])
         flavor = str(meta["flavor"])
         task = str(meta["task"])
         files = {str(k): str(v) for k, v in dict(meta["files"]).items()}
         signature = Signature.from_dict(meta["signature"])
         version = int(meta.get("format_version", FORMAT_VERSION))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{meta_path} is malformed: {exc}", path=str(path)) from None
+        lineage = dict(meta.get("lineage") or {})
+        pickle_hash = meta.get("pickle_hash")
+        if pickle_hash is not None and not isinstance(pickle_hash, str):
+            raise TypeError("pickle_hash is not a string")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise ModelError(f"{meta_path} is malformed: {detail}", path=str(path)) from None
+    except OSError as exc:
+        raise ModelError(f"Cannot read {meta_path}: {exc.strerror or exc}", path=str(path)) from None
     if version > FORMAT_VERSION:
         raise ModelError(
             f"{meta_path} has format_version {version}; this assay reads up to {FORMAT_VERSION}; "
@@ -119,9 +134,9 @@ def read_package(path: Path) -> ModelPackage:
         signature=signature,
         files=files,
         classes=list(classes) if isinstance(classes, list) else None,
-        lineage=dict(meta.get("lineage") or {}),
+        lineage=lineage,
         created_at=str(meta.get("created_at", "")),
-        pickle_hash=meta.get("pickle_hash"),
+        pickle_hash=pickle_hash,
         format_version=version,
     )
 
@@ -318,8 +333,22 @@ class LoadedModel:
         return self.proba_of(self.prepare(data))
 
     def proba_of(self, frame: pl.DataFrame) -> np.ndarray:
-        """``predict_proba`` on a frame already passed through :meth:`prepare`."""
-        return self._predictor.proba(frame, len(self.classes))
+        """``predict_proba`` on a frame already passed through :meth:`prepare`.
+
+        Raises:
+            ModelError: the model raised, or returned probabilities of the wrong shape.
+        """
+        proba = self._predictor.proba(frame, len(self.classes))
+        wanted = len(self.classes)
+        if proba.ndim != 2 or proba.shape[0] != frame.height or (
+            wanted and proba.shape[1] != wanted
+        ):
+            raise ModelError(
+                f"Model {self.package.name!r} returned probabilities of shape {proba.shape} for "
+                f"{frame.height} rows and {wanted} classes",
+                model=self.package.name,
+            )
+        return proba
 
     def predict(self, data: Any) -> np.ndarray:
         """Predicted labels (classification) or values (regression).
@@ -335,7 +364,14 @@ class LoadedModel:
             labels = np.asarray(self.classes, dtype=object if self._has_str_classes else None)
             picked: np.ndarray = labels[proba.argmax(axis=1)]
             return picked
-        return self._predictor.predict(frame)
+        found = self._predictor.predict(frame)
+        if found.ndim == 0 or found.shape[0] != frame.height:
+            raise ModelError(
+                f"Model {self.package.name!r} returned predictions of shape {found.shape} for "
+                f"{frame.height} rows",
+                model=self.package.name,
+            )
+        return found
 
     @property
     def _has_str_classes(self) -> bool:
@@ -345,27 +381,32 @@ class LoadedModel:
 def load_package(
     path: Path, *, allow_pickle: bool = False, trusted_types: Sequence[str] = ()
 ) -> LoadedModel:
-    """Load the package directory at ``path``.
+    """Check and load the package directory at ``path``.
+
+    The package passes every check of :func:`assay.models.check_package` first (files and
+    content match ``model.json``; skops types on assay's exact trust list; pickle only with the
+    opt-in and a matching hash).
 
     Args:
         path: the package directory.
         allow_pickle: permit a hash-verified ``pyfunc`` (pickle) model.
-        trusted_types: extra exact type names skops may load (on top of assay's allow-list).
+        trusted_types: extra exact type names skops may load (on top of assay's list).
 
     Raises:
         ModelError: not a package, a missing extra, untrusted content, a tampered pickle.
     """
-    package = read_package(Path(path))
-    files = {
-        key: resolve_inside(package.path, rel, what="model file")
-        for key, rel in package.files.items()
-    }
+    from assay.models._flavors import load_flavor
+    from assay.models._trust import TrustPolicy
+    from assay.models._verification import verify_package
+
+    policy = TrustPolicy.from_config(trusted_types)
+    package, files = verify_package(Path(path), allow_pickle=allow_pickle)
     predictor = load_flavor(
         package.flavor,
         package.path,
         files,
         allow_pickle=allow_pickle,
         pickle_hash=package.pickle_hash,
-        trusted=trusted_types,
+        policy=policy,
     )
     return LoadedModel(package, predictor)

@@ -18,7 +18,10 @@ from assay.objects._cache import (
     parse_manifest,
     sync_all,
 )
+from assay.objects._cache_lock import collecting
+from assay.objects._faults import local_fault
 from assay.objects._hashing import hash_bytes, hash_file, is_object_id
+from assay.objects._leftovers import Leftover, cache_leftovers
 from assay.objects._links import link_or_copy, make_readonly
 from assay.objects._remote import ProgressFn, Remote, Transfer, remote_for
 from assay.objects._state import StateDB
@@ -35,6 +38,7 @@ from assay.objects._walk import cache_link_stat, file_mode, walk_files
 __all__ = [
     "DIR_SUFFIX",
     "AddMode",
+    "Leftover",
     "LocalCache",
     "ManifestEntry",
     "ProgressFn",
@@ -44,14 +48,17 @@ __all__ = [
     "Transfer",
     "TreeScan",
     "add_tree",
+    "cache_leftovers",
     "cache_link_stat",
     "choose_add_mode",
+    "collecting",
     "file_mode",
     "hash_bytes",
     "hash_file",
     "hash_tree",
     "is_object_id",
     "link_or_copy",
+    "local_fault",
     "make_readonly",
     "manifest_bytes",
     "parse_manifest",

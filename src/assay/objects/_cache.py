@@ -9,6 +9,13 @@ Adding a file uses one of three strategies (``cache.type`` in assay.yaml, first 
 into the cache read-only: the file *is* the object) or ``copy`` (one read pass that hashes while
 copying). Many small files are added one after another (a thread pool only pays for large
 files) with one sync at the end.
+
+Integrity: every object this process hashed (written, downloaded or verified) is remembered, and
+every other one is hashed before it is materialised (:meth:`LocalCache.checkout`,
+:meth:`LocalCache.check`); a corrupt object is moved to ``quarantine/`` and named, never used
+and never deleted. An existing object of the wrong size found by an add is quarantined and
+written anew (a truncated or emptied object heals on the next add). Writes hold the cache lock
+shared (:mod:`assay.objects._cache_lock`).
 """
 
 from __future__ import annotations
@@ -17,8 +24,7 @@ import contextlib
 import errno
 import json
 import os
-import shutil
-import uuid
+import stat
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -26,10 +32,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from assay._atomic import fsync_dir
-from assay._paths import clean_relative
-from assay.errors import CorruptObject, ObjectError, ObjectNotFound
-from assay.objects._copying import kernel_copy_hashing, pipelined_copy, write_all
+from assay._paths import SafeDir, SafeTree, check_names, is_reserved, temp_name
+from assay.errors import CorruptObject, ObjectError, ObjectNotFound, UsageError
+from assay.objects import _cache_lock
+from assay.objects._copying import copy_hashing, write_all
+from assay.objects._faults import local_fault
 from assay.objects._hashing import CHUNK, hash_bytes, hash_file, is_object_id, new_hasher
+from assay.objects._leftovers import TMP_DIR, fan_dirs, fan_tmp_name, tmp_name
 from assay.objects._links import link_or_copy, make_readonly, reflink
 from assay.objects._walk import file_mode, walk_files
 
@@ -78,12 +87,17 @@ def manifest_bytes(entries: Iterable[ManifestEntry]) -> bytes:
 
 
 def _disk_full(exc: OSError, what: Path) -> ObjectError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ObjectError(f"Disk full while writing to the cache ({what}); nothing was stored")
+    fault = local_fault(exc, path=what, doing="writing to the cache",
+                        outcome="nothing was stored", frees_cache=True)
+    if fault is not None:
+        return fault
     return ObjectError(f"Cannot write to the cache ({what}): {exc.strerror or exc}")
 
 
 def _unreadable(exc: OSError, path: Path | str) -> ObjectError:
+    fault = local_fault(exc, path=path, doing="reading it")
+    if fault is not None:
+        return fault
     return ObjectError(f"Cannot read {path}: {exc.strerror or exc}", path=str(path))
 
 
@@ -97,7 +111,7 @@ def worth_threads(sizes: list[int]) -> bool:
     return len(sizes) > 8 and sum(sizes) >= len(sizes) * 1024 * 1024
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(path: str | Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
 
@@ -116,6 +130,8 @@ class LocalCache:
         self._manifests: dict[str, list[ManifestEntry]] = {}
         self._fans: set[str] = set()
         self._has_tmp = False
+        self._verified: set[str] = set()
+        """Objects this instance hashed itself (wrote, downloaded or verified): not rehashed."""
 
     # -- naming ---------------------------------------------------------------------------
 
@@ -129,9 +145,19 @@ class LocalCache:
             raise CorruptObject(f"Not an object id: {oid!r}", oid=oid)
         return os.path.isfile(f"{self._root_text}/{oid[:2]}/{oid[2:]}")
 
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root.parent / "quarantine"
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the cache lock shared: gc waits until the block ends (see
+        :mod:`assay.objects._cache_lock`). Wrap writing objects *and* recording references to
+        them, so gc never sees the objects unreferenced."""
+        return _cache_lock.writing(self.root)
+
     def tmp_dir(self) -> Path:
         """Where partial objects are written (never visible under an object name)."""
-        tmp = self.root / "tmp"
+        tmp = self.root / TMP_DIR
         if not self._has_tmp:
             tmp.mkdir(parents=True, exist_ok=True)
             self._has_tmp = True
@@ -139,15 +165,16 @@ class LocalCache:
 
     def new_tmp(self, suffix: str = ".part") -> Path:
         """A fresh, unused temp path inside the cache."""
-        return self.tmp_dir() / f"{uuid.uuid4().hex}{suffix}"
+        return self.tmp_dir() / tmp_name(suffix)
 
     def publish(self, tmp: Path, oid: str, *, durable: bool, readonly: bool = False) -> None:
-        """Rename a fully written temp file to its object name (first writer wins).
+        """Rename a fully written temp file whose bytes hash to ``oid`` to its object name
+        (first writer wins; an existing copy of the wrong size is quarantined and replaced).
 
         ``readonly`` says the temp file is already read-only (saves a chmod per object).
         """
         final = self.path_of(oid)
-        if final.exists():
+        if self._present(oid, os.stat(tmp).st_size):
             tmp.unlink(missing_ok=True)
             return
         if oid[:2] not in self._fans:
@@ -156,16 +183,40 @@ class LocalCache:
         if not readonly:
             make_readonly(tmp)
         os.replace(tmp, final)
+        self._verified.add(oid)
         if durable:
             fsync_dir(final.parent)
+
+    def _present(self, oid: str, size: int) -> bool:
+        """True if object ``oid`` is in the cache with ``size`` bytes. A copy of another size is
+        corrupt (truncated, emptied): it is quarantined, and False says to write it anew."""
+        try:
+            st = os.stat(f"{self._root_text}/{oid[:2]}/{oid[2:]}")
+        except OSError:
+            return False
+        if st.st_size == size and stat.S_ISREG(st.st_mode):
+            return True
+        with contextlib.suppress(OSError):
+            self.quarantine(oid)
+        return False
 
     # -- writing --------------------------------------------------------------------------
 
     def add_bytes(self, data: bytes, *, suffix: str = "", durable: bool = True) -> str:
         """Store ``data``; returns its object id (``suffix`` marks manifests)."""
         oid = hash_bytes(data) + suffix
-        if self.exists(oid):
-            return oid
+        with self.writing():
+            return self._add_bytes(data, oid, durable=durable)
+
+    def _add_bytes(self, data: bytes, oid: str, *, durable: bool) -> str:
+        if self._present(oid, len(data)):
+            # Manifests and records are small and rewritten alike every time: a damaged copy
+            # (same size, other bytes) would outlive every re-add, so compare, then replace it.
+            with contextlib.suppress(OSError):
+                if self.path_of(oid).read_bytes() == data:
+                    self._verified.add(oid)
+                    return oid
+                self.quarantine(oid)
         tmp = self.new_tmp()
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -177,10 +228,10 @@ class LocalCache:
                 os.close(fd)
             self.publish(tmp, oid, durable=durable)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
         return oid
 
@@ -211,12 +262,12 @@ class LocalCache:
         oid = hash_bytes(data)
         fan = f"{self._root_text}/{oid[:2]}"
         final = f"{fan}/{oid[2:]}"
-        if os.path.isfile(final):
+        if self._present(oid, len(data)):
             return oid, len(data)
         if oid[:2] not in self._fans:
             os.makedirs(fan, exist_ok=True)
             self._fans.add(oid[:2])
-        tmp = f"{fan}/.{oid[2:14]}.{os.urandom(6).hex()}.part"
+        tmp = f"{fan}/{fan_tmp_name(oid)}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
@@ -226,6 +277,7 @@ class LocalCache:
             finally:
                 os.close(fd)
             os.replace(tmp, final)  # same bytes as any concurrent writer's: either one wins
+            self._verified.add(oid)
             if durable:
                 fsync_dir(Path(fan))
         except OSError as exc:
@@ -248,13 +300,8 @@ class LocalCache:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
                 before = os.fstat(src.fileno())
-                if before.st_size <= CHUNK:
-                    data = src.read()
-                    hasher.update(data)
-                    write_all(fd, memoryview(data))
-                elif not kernel_copy_hashing(src.fileno(), fd, before.st_size, hasher.update,
-                                             durable=durable):
-                    pipelined_copy(src.readinto, fd, hasher.update, durable=durable)
+                copy_hashing(src, fd, before.st_size, hasher.update, durable=durable,
+                             small=CHUNK)
                 if durable:
                     os.fsync(fd)
             finally:
@@ -269,12 +316,12 @@ class LocalCache:
             self.publish(tmp, oid, durable=durable, readonly=True)
             return oid
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             if exc.filename == str(path):
                 raise _unreadable(exc, path) from exc
             raise _disk_full(exc, self.root) from exc
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
         finally:
             src.close()
@@ -294,13 +341,13 @@ class LocalCache:
                     os.close(fd)
             self.publish(tmp, oid, durable=durable)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            _unlink_quietly(tmp)  # a read-only disk refuses even this
             raise
 
     def _relink(self, path: Path | str, oid: str) -> None:
         """Replace the workspace file at ``path`` by a hardlink to object ``oid`` if possible."""
         head, name = os.path.split(os.fspath(path))
-        tmp = os.path.join(head, f".{name}.{uuid.uuid4().hex[:12]}.assay-tmp")
+        tmp = os.path.join(head, temp_name(name))
         try:
             os.link(self.path_of(oid), tmp)
             os.replace(tmp, path)
@@ -332,13 +379,19 @@ class LocalCache:
         Raises:
             ObjectError: the file cannot be read, or the cache cannot be written (disk full).
         """
+        with self.writing():
+            return self._add_file(path, hardlink=hardlink, durable=durable, mode=mode,
+                                  known_oid=known_oid)
+
+    def _add_file(self, path: Path | str, *, hardlink: bool, durable: bool,
+                  mode: AddMode | None, known_oid: str | None) -> Stored:
         chosen: AddMode = mode or ("hardlink" if hardlink else "copy")
         try:
             st = os.stat(path)
         except OSError as exc:
             raise _unreadable(exc, path) from exc
         size = st.st_size
-        if known_oid is not None and self.exists(known_oid):
+        if known_oid is not None and self._present(known_oid, size):
             if chosen == "hardlink":
                 make_readonly_quietly(path)
             return Stored(oid=known_oid, size=size, nfiles=1)
@@ -351,7 +404,7 @@ class LocalCache:
             oid = known_oid or hash_file(path)
         except OSError as exc:
             raise _unreadable(exc, path) from exc
-        if self.exists(oid):
+        if self._present(oid, size):
             return Stored(oid=oid, size=size, nfiles=1)
         if chosen == "hardlink" and (st.st_nlink > 1 or os.path.islink(path)):
             # The file has other names (say, it is still linked to an older cache object, edited
@@ -372,7 +425,10 @@ class LocalCache:
 
     def add_manifest(self, entries: Iterable[ManifestEntry], *, durable: bool = True) -> Stored:
         """Store a directory manifest; returns its ``.dir`` object."""
-        listed = list(entries)
+        with self.writing():
+            return self._add_manifest(list(entries), durable=durable)
+
+    def _add_manifest(self, listed: list[ManifestEntry], *, durable: bool) -> Stored:
         oid = self.add_bytes(manifest_bytes(listed), suffix=DIR_SUFFIX, durable=durable)
         if len(self._manifests) < 64:  # what was just written needs no re-read and re-parse
             self._manifests.setdefault(oid, sorted(listed, key=lambda e: e.path))
@@ -403,7 +459,23 @@ class LocalCache:
         durable: bool = True,
         state: StateDB | None = None,
     ) -> Stored:
-        """Store ``files`` (rel path, path, stat) and a manifest of them."""
+        """Store ``files`` (rel path, path, stat) and a manifest of them.
+
+        Raises:
+            ObjectError: a name could never be checked out again (a ``.git`` or ``.assay``
+                folder inside, a control character or backslash, too long); nothing is stored.
+        """
+        try:
+            check_names((rel for rel, _, _ in files), what="file name")
+        except UsageError as exc:
+            raise ObjectError(f"{exc.message}; assay refuses to version it (it could not be "
+                              "checked out again): rename it or move it out",
+                              path=str(exc.fields.get("path", ""))) from None
+        with self.writing():
+            return self._add_files(files, mode=mode, durable=durable, state=state)
+
+    def _add_files(self, files: list[tuple[str, str, os.stat_result]], *, mode: AddMode,
+                   durable: bool, state: StateDB | None) -> Stored:
         known = state.lookup({os.fspath(p): st for _, p, st in files}) if state else {}
 
         def one(item: tuple[str, str, os.stat_result]) -> ManifestEntry:
@@ -415,7 +487,8 @@ class LocalCache:
                 if small is not None:
                     return ManifestEntry(path=rel, oid=small[0], size=small[1],
                                          mode=file_mode(st))
-            stored = self.add_file(file, mode=mode, durable=False, known_oid=known_oid)
+            stored = self._add_file(file, hardlink=False, mode=mode, durable=False,
+                                    known_oid=known_oid)
             return ManifestEntry(path=rel, oid=stored.oid, size=stored.size, mode=file_mode(st))
 
         if worth_threads([st.st_size for _, _, st in files]):
@@ -437,14 +510,62 @@ class LocalCache:
     # -- reading --------------------------------------------------------------------------
 
     def read_bytes(self, oid: str, *, verify: bool = True) -> bytes:
+        """The bytes of object ``oid`` (hash-verified unless ``verify`` is False).
+
+        Raises:
+            ObjectNotFound: it is not in the cache.
+            CorruptObject: its bytes do not match its name (:meth:`check` also quarantines
+                it; a plain read leaves that to ``assay fsck``, which reports what it moves).
+        """
         path = self.path_of(oid)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            raise ObjectNotFound(f"Object {oid} is not in the cache", oid=oid) from None
+            raise ObjectNotFound(f"Object {oid} is not in the cache; run: assay data pull",
+                                 oid=oid) from None
         if verify and hash_bytes(data) != oid.removesuffix(DIR_SUFFIX):
-            raise CorruptObject(f"Object {oid} is corrupt; run: assay fsck", oid=oid)
+            raise CorruptObject(f"Cache object {oid} is corrupt; run: assay fsck", oid=oid)
         return data
+
+    def _corrupt(self, oid: str, what: str = "") -> CorruptObject:
+        """Quarantine corrupt object ``oid``; the error names it, where it went and the fix."""
+        try:
+            where: str = os.fspath(self.quarantine(oid))
+        except FileNotFoundError:
+            where = "(already moved away by another process)"
+        except OSError as exc:
+            where = f"(could not be moved aside: {exc.strerror or exc})"
+        prefix = f"{what}: cache object" if what else "Cache object"
+        return CorruptObject(
+            f"{prefix} {oid} is corrupt; run: assay fsck, then assay data pull (to check the "
+            "rest of the cache and fetch a good copy; adding the data again or re-running its "
+            f"stage also restores it); the bad copy was quarantined to {where}",
+            oid=oid, quarantined=where,
+        )
+
+    def check(self, oids: Iterable[str], *, what: str = "") -> None:
+        """Make sure every object in ``oids`` is here and hashes to its name (objects this
+        instance already hashed are not hashed again). A corrupt one is quarantined.
+
+        Raises:
+            ObjectNotFound: one is not in the cache.
+            CorruptObject: one does not match its hash (it is now in ``quarantine/``).
+        """
+        for oid in dict.fromkeys(oids):
+            if oid in self._verified:
+                continue
+            if not self.exists(oid):
+                raise ObjectNotFound(
+                    f"Object {oid}{f' ({what})' if what else ''} is not in the cache; "
+                    "run: assay data pull", oid=oid)
+            if not self.verify(oid):
+                raise self._corrupt(oid, what)
+
+    def check_tree(self, oid: str, *, what: str = "") -> None:
+        """:meth:`check` of ``oid`` and, for a directory, of every file its manifest lists."""
+        self.check([oid], what=what)
+        if oid.endswith(DIR_SUFFIX):
+            self.check([e.oid for e in self.manifest(oid)], what=what)
 
     def manifest(self, oid: str) -> list[ManifestEntry]:
         """The entries of directory object ``oid``; every path is checked (no '..', no abs)."""
@@ -458,11 +579,28 @@ class LocalCache:
         return list(cached)
 
     def verify(self, oid: str) -> bool:
-        """True if the object exists and its bytes match its name."""
+        """True if the object exists and its bytes match its name (hashed every time)."""
         path = self.path_of(oid)
         if not path.is_file():
             return False
-        return hash_file(path) == oid.removesuffix(DIR_SUFFIX)
+        good = hash_file(path) == oid.removesuffix(DIR_SUFFIX)
+        if good:
+            self._verified.add(oid)
+        else:
+            self._verified.discard(oid)
+        return good
+
+    def is_verified(self, oid: str) -> bool:
+        """True if this instance hashed object ``oid`` itself (wrote, downloaded, verified)."""
+        return oid in self._verified
+
+    def size_of(self, oid: str) -> int | None:
+        """The size of object ``oid`` in bytes, or None if it is not in the cache."""
+        try:
+            st = os.stat(self.path_of(oid))
+        except OSError:
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
 
     def referenced(self, oid: str) -> list[str]:
         """``oid`` and, for a directory, every object it lists."""
@@ -471,24 +609,34 @@ class LocalCache:
         return [oid]
 
     def iter_objects(self) -> Iterator[str]:
-        """Every object id in the cache (not temp files, not quarantine)."""
-        if not self.root.is_dir():
-            return
-        for fan in sorted(self.root.iterdir()):
-            if len(fan.name) != 2 or not fan.is_dir():
+        """Every object in the cache: a regular file named by an object id in a real two-hex
+        fan-out folder. Nothing else (temp files, quarantine, a shared folder's unrelated
+        files, symlinks) is ever listed, so nothing else is ever collected."""
+        for fan in fan_dirs(self.root):
+            try:
+                entries = sorted(os.scandir(self.root / fan), key=lambda e: e.name)
+            except OSError:
                 continue
-            for item in sorted(fan.iterdir()):
-                oid = fan.name + item.name
-                if is_object_id(oid):
-                    yield oid
+            for item in entries:
+                if is_object_id(fan + item.name) and item.is_file(follow_symlinks=False):
+                    yield fan + item.name
 
     def quarantine(self, oid: str) -> Path:
-        """Move a corrupt object aside (never delete it); returns where it went."""
+        """Move a corrupt object aside (never delete it); returns where it went.
+
+        A second corrupt copy of the same object goes beside the first (``<oid>.1``, ...).
+        """
         src = self.path_of(oid)
-        dest_dir = self.root.parent / "quarantine"
+        dest_dir = self.quarantine_dir
         dest_dir.mkdir(parents=True, exist_ok=True)
         dest = dest_dir / oid
-        os.replace(src, dest)
+        n = 0
+        while dest.exists():
+            n += 1
+            dest = dest_dir / f"{oid}.{n}"
+        os.rename(src, dest)
+        self._verified.discard(oid)
+        self._manifests.pop(oid, None)
         return dest
 
     def remove(self, oid: str) -> None:
@@ -497,51 +645,121 @@ class LocalCache:
 
     # -- materialising --------------------------------------------------------------------
 
-    def checkout_file(self, oid: str, dest: Path, link_types: list[str], *,
-                      mode: int | None = None) -> str:
-        """Place object ``oid`` at ``dest`` (replacing it atomically). Returns the link type.
+    def checkout(self, oid: str, dest: Path, link_types: list[str], *, root: Path,
+                 mode: int | None = None) -> None:
+        """Place a file or directory object at ``dest`` inside ``root``; a directory is made to
+        match exactly.
 
-        ``mode`` (a manifest mode) restores the executable bit on copies and reflinks; a link
-        that would carry the wrong executable bit is skipped for the next type (or a copy).
+        Every write and delete goes through :class:`~assay._paths.SafeTree`: the folders from
+        ``root`` to ``dest`` must be real folders (a symlink there is refused); at ``dest`` and
+        below, whatever is in the way (a symlink, a file where a folder belongs, a folder where
+        a file belongs) is replaced, the link itself and never what it points to. A directory's
+        manifest is checked whole before anything is written. Each file is written to a temp
+        name beside it and renamed into place; temp files that killed runs left behind are
+        removed. A directory's files get their manifest modes; ``mode`` is a single file's (a
+        link that would carry the wrong executable bit is skipped for the next type).
+
+        Raises:
+            UsageError: ``dest`` is outside ``root``, reserved (``.git``, ``.assay``), or a
+                folder on the way to it is a symlink.
+            ObjectNotFound: an object is not in the cache.
+            CorruptObject: the manifest is malformed or names unsafe paths, or an object does not
+                match its hash (quarantined; nothing is placed).
+            LocalDiskError: the workspace disk is full, read-only or not writable by this user.
         """
+        try:
+            self._checkout(oid, dest, link_types, root=root, mode=mode)
+        except OSError as exc:
+            fault = local_fault(exc, path=dest, doing="checking out from the cache")
+            if fault is None:
+                raise
+            raise fault from exc
+
+    def _checkout(self, oid: str, dest: Path, link_types: list[str], *, root: Path,
+                  mode: int | None) -> None:
+        self.check_tree(oid, what=os.fspath(dest))  # a corrupt object is quarantined, not placed
+        entries = self.manifest(oid) if oid.endswith(DIR_SUFFIX) else None
+        with SafeTree(root) as tree:
+            rel = tree.relative(dest, what="checkout path")
+            with tree.parent(rel, create=True) as parent:
+                assert parent is not None  # created
+                if entries is None:
+                    self._place(parent, rel.name, oid, link_types, mode)
+                    parent.sweep_temps()
+                    return
+                with parent.child(rel.name, create=True, replace=True) as folder:
+                    self._fill(folder, entries, link_types)
+
+    def _place(self, folder: SafeDir, name: str, oid: str, link_types: list[str],
+               mode: int | None) -> str:
+        """Put object ``oid`` at ``name`` in ``folder`` (atomically replacing what is there)."""
         src = self.path_of(oid)
-        if not src.is_file():
+        if not os.path.isfile(src):
             raise ObjectNotFound(
-                f"Object {oid} for {dest} is not in the cache; run: assay data pull", oid=oid
+                f"Object {oid} for {folder.path / name} is not in the cache; "
+                "run: assay data pull", oid=oid,
             )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.assay-tmp")
-        tmp.unlink(missing_ok=True)
-        used = link_or_copy(src, tmp, link_types,
+        st = folder.lstat(name)
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            folder.remove(name)
+        tmp = temp_name(name)
+        used = link_or_copy(src, folder, tmp, link_types,
                             executable=None if mode is None else bool(mode & 0o111))
-        os.replace(tmp, dest)
+        try:
+            folder.rename(tmp, name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=folder.fd)
+            raise
         return used
 
-    def checkout(self, oid: str, dest: Path, link_types: list[str], *,
-                 mode: int | None = None) -> None:
-        """Place a file or directory object at ``dest``; a directory is made to match exactly.
-
-        A directory's files get their manifest modes; ``mode`` is a single file's.
-        """
-        if not oid.endswith(DIR_SUFFIX):
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            self.checkout_file(oid, dest, link_types, mode=mode)
-            return
-        entries = self.manifest(oid)
-        if dest.exists() and not dest.is_dir():
-            dest.unlink()
-        dest.mkdir(parents=True, exist_ok=True)
+    def _fill(self, folder: SafeDir, entries: list[ManifestEntry], link_types: list[str]
+              ) -> None:
+        """Make ``folder`` hold exactly ``entries`` (checked names), never following a link."""
+        stack: list[SafeDir] = [folder]
+        names: list[str] = []  # names[i] is the folder stack[i + 1] inside stack[i]
+        try:
+            for entry in sorted(entries, key=lambda e: e.path.split("/")):
+                *heads, leaf = entry.path.split("/")
+                same = 0
+                while same < min(len(names), len(heads)) and names[same] == heads[same]:
+                    same += 1
+                while len(names) > same:
+                    stack.pop().close()
+                    names.pop()
+                for part in heads[same:]:
+                    stack.append(stack[-1].child(part, create=True, replace=True))
+                    names.append(part)
+                self._place(stack[-1], leaf, entry.oid, link_types, entry.mode)
+        finally:
+            for opened in stack[1:]:
+                opened.close()
         wanted = {e.path for e in entries}
-        for entry in entries:
-            target = dest / entry.path
-            self.checkout_file(entry.oid, target, link_types, mode=entry.mode)
-        for existing in sorted(dest.rglob("*"), reverse=True):
-            rel = existing.relative_to(dest).as_posix()
-            if existing.is_file() and rel not in wanted:
-                existing.unlink()
-            elif existing.is_dir() and not any(existing.iterdir()):
-                existing.rmdir()
+        folders = {head for e in entries for head in _heads(e.path)}
+        _prune(folder, "", wanted, folders)
+
+
+def _heads(path: str) -> Iterator[str]:
+    """``a/b/c`` -> ``a``, ``a/b``."""
+    parts = path.split("/")
+    for i in range(1, len(parts)):
+        yield "/".join(parts[:i])
+
+
+def _prune(folder: SafeDir, prefix: str, wanted: set[str], folders: set[str]) -> None:
+    """Delete everything below ``folder`` that is not wanted (never ``.git`` or ``.assay``)."""
+    for entry in folder.names():
+        if is_reserved(entry.name):
+            continue
+        rel = prefix + entry.name
+        if entry.is_dir(follow_symlinks=False):
+            if rel in folders:
+                with folder.child(entry.name) as sub:
+                    _prune(sub, rel + "/", wanted, folders)
+            else:
+                folder.remove(entry.name)
+        elif rel not in wanted:
+            folder.remove(entry.name)
 
 
 def parse_manifest(data: bytes, oid: str) -> list[ManifestEntry]:
@@ -550,7 +768,7 @@ def parse_manifest(data: bytes, oid: str) -> list[ManifestEntry]:
         raw = json.loads(data)
         entries = [
             ManifestEntry(
-                path=clean_relative(str(item["path"]), what="manifest path").as_posix(),
+                path=_text(item["path"]),
                 oid=str(item["oid"]),
                 size=int(item["size"]),
                 mode=int(item.get("mode", 0o644)),
@@ -559,14 +777,24 @@ def parse_manifest(data: bytes, oid: str) -> list[ManifestEntry]:
         ]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CorruptObject(f"Manifest {oid} is malformed: {exc}", oid=oid) from None
-    except ObjectError:
-        raise
-    except Exception as exc:  # UsageError from clean_relative: an unsafe path in a manifest
-        raise CorruptObject(f"Manifest {oid} is unsafe: {exc}", oid=oid) from None
+    try:
+        check_names((e.path for e in entries), what="manifest path")
+    except UsageError as exc:
+        raise CorruptObject(
+            f"Manifest {oid} is unsafe ({exc.message}); nothing was written: assay data add "
+            "never makes such a manifest, so restore the pointer file from git or add the "
+            "data again", oid=oid,
+        ) from None
     for entry in entries:
         if not is_object_id(entry.oid) or entry.oid.endswith(DIR_SUFFIX):
             raise CorruptObject(f"Manifest {oid} lists a bad object id", oid=oid)
     return entries
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"path {value!r} is not a string")
+    return value
 
 
 def make_readonly_quietly(path: Path | str) -> None:

@@ -13,6 +13,7 @@ import mmap
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from io import FileIO
 
 COPY_CHUNK = 32 * 1024 * 1024
 
@@ -123,3 +124,15 @@ def pipelined_copy(
             offset += count
             current ^= 1
             count = readinto(buffers[current]) or 0
+
+
+def copy_hashing(src: FileIO, fd: int, size: int, update: Callable[[memoryview], object], *,
+                 durable: bool = False, small: int = COPY_CHUNK) -> None:
+    """Copy the unbuffered file ``src`` (``size`` bytes by its stat) to ``fd``, feeding every
+    byte to ``update`` on the way: one read, in the kernel where it can, else pipelined."""
+    if size <= small:
+        data = src.read()
+        update(memoryview(data))
+        write_all(fd, memoryview(data))
+    elif not kernel_copy_hashing(src.fileno(), fd, size, update, durable=durable):
+        pipelined_copy(src.readinto, fd, update, durable=durable)

@@ -42,14 +42,15 @@ def _hash_one(path: Path | str) -> str:
 
 def tree_entries(
     path: Path, *, state: StateDB | None = None, only_known: bool = False,
-    skipped: list[str] | None = None,
+    skipped: list[str] | None = None, temps: list[str] | None = None,
 ) -> list[ManifestEntry] | None:
     """The manifest entries a directory WOULD get, hashing only files the stat cache lacks.
 
     With ``only_known`` nothing is hashed: None is returned as soon as one file is unknown.
-    Symlinks that are not cache links are left out and listed in ``skipped``.
+    Symlinks that are not cache links are left out and listed in ``skipped``; assay's own
+    temp files are left out and listed in ``temps``.
     """
-    files = walk_files(path, skipped=skipped)
+    files = walk_files(path, skipped=skipped, temps=temps)
     known_map = state.lookup({os.fspath(p): s for _, p, s in files}) if state else {}
     unknown = [(p, s.st_size) for _, p, s in files if os.fspath(p) not in known_map]
     todo = [p for p, _ in unknown]
@@ -89,8 +90,12 @@ class TreeScan:
         return [self.stored.oid, *(e.oid for e in self.entries)]
 
 
-def scan_tree(path: Path, *, state: StateDB | None = None, only_known: bool = False) -> TreeScan:
-    """Like :func:`hash_tree`, also returning a directory's entries (no manifest re-read)."""
+def scan_tree(path: Path, *, state: StateDB | None = None, only_known: bool = False,
+              temps: list[str] | None = None) -> TreeScan:
+    """Like :func:`hash_tree`, also returning a directory's entries (no manifest re-read).
+
+    ``temps`` collects the rel paths of assay temp files inside a directory (not data).
+    """
     path = Path(os.path.abspath(path))
     st = _stat(path)
     if not os.path.isdir(path):
@@ -103,7 +108,8 @@ def scan_tree(path: Path, *, state: StateDB | None = None, only_known: bool = Fa
             state.record([(key, st, oid)])
         return TreeScan(Stored(oid=oid, size=st.st_size, nfiles=1))
     skipped: list[str] = []
-    entries = tree_entries(path, state=state, only_known=only_known, skipped=skipped)
+    entries = tree_entries(path, state=state, only_known=only_known, skipped=skipped,
+                           temps=temps)
     if entries is None:
         raise LookupError(os.fspath(path))
     oid = hash_bytes(manifest_bytes(entries)) + DIR_SUFFIX

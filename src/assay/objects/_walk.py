@@ -12,6 +12,7 @@ import os
 import stat
 from pathlib import Path
 
+from assay._paths import is_temp_name
 from assay.objects._hashing import is_object_id
 
 
@@ -39,12 +40,14 @@ def cache_link_stat(path: str) -> os.stat_result | None:
 
 
 def walk_files(
-    root: Path, *, skipped: list[str] | None = None
+    root: Path, *, skipped: list[str] | None = None, temps: list[str] | None = None
 ) -> list[tuple[str, str, os.stat_result]]:
     """Every file under ``root`` as (posix rel path, path, stat), sorted by rel path.
 
     Regular files and symlinks into the cache are listed; other symlinks (to files or folders)
-    are not followed, and their rel paths are appended to ``skipped`` when it is given.
+    are not followed, and their rel paths are appended to ``skipped`` when it is given. The
+    temp files assay writes while placing a file (``.NAME.PID-XXXX.assay-tmp``, left behind by
+    a killed checkout) are never data: they are left out, and listed in ``temps``.
     """
     found: list[tuple[str, str, os.stat_result]] = []
     stack: list[tuple[str, str]] = [(os.fspath(root), "")]
@@ -62,6 +65,10 @@ def walk_files(
                 elif item.is_dir(follow_symlinks=False):
                     stack.append((item.path, rel + "/"))
                 elif item.is_file(follow_symlinks=False):
+                    if is_temp_name(item.name):
+                        if temps is not None:
+                            temps.append(rel)
+                        continue
                     found.append((rel, item.path, item.stat(follow_symlinks=False)))
     found.sort(key=lambda t: t[0])
     if skipped is not None:

@@ -166,25 +166,43 @@ def start_run(
         store.record_event(f"run.{kind}.started", run_id, {"trigger": trigger}, conn=conn)
 
 
+UNRECORDED_REASON = "the run ended before this stage run's end could be recorded"
+
+
 def finish_run(store: RunStore, run_id: str, *, status: str, exit_code: int,
                details: dict[str, Any] | None = None) -> None:
-    """Record how run ``run_id`` ended."""
-    values: dict[str, Any] = {"status": status, "ended_at": time.time(), "exit_code": exit_code}
+    """Record how run ``run_id`` ended; in the same transaction, any of its stage runs still
+    ``running`` (their end could not be recorded) end as ``interrupted`` (an interrupted run)
+    or ``failed``: no stage run outlives its run."""
+    now = time.time()
+    values: dict[str, Any] = {"status": status, "ended_at": now, "exit_code": exit_code}
     if details is not None:
         values["details"] = details
+    leftover = {"status": "interrupted" if status == "interrupted" else "failed", "now": now,
+                "details": {"reason": UNRECORDED_REASON}, "run_id": run_id}
     if isinstance(store, DirectStore):
         sets = ", ".join(f"{key} = :{key}" for key in values)
         with store.write() as direct:
             direct.execute(f"UPDATE runs SET {sets} WHERE id = :run_id",
                            {**values, "run_id": run_id,
                             **({"details": json.dumps(details)} if details is not None else {})})
+            direct.execute(_CLOSE_STAGE_RUNS_SQL,
+                           {**leftover, "details": json.dumps(leftover["details"])})
             store.record_event(f"run.{status}", run_id, {"exit_code": exit_code}, conn=direct)
         return
-    from assay.store.tables import runs
+    from assay.store.tables import runs, stage_runs
 
     with store.write() as conn:
         conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
+        conn.execute(
+            stage_runs.update()
+            .where((stage_runs.c.run_id == run_id) & (stage_runs.c.status == "running"))
+            .values(status=leftover["status"], ended_at=now, details=leftover["details"]))
         store.record_event(f"run.{status}", run_id, {"exit_code": exit_code}, conn=conn)
+
+
+_CLOSE_STAGE_RUNS_SQL = ("UPDATE stage_runs SET status = :status, ended_at = :now,"
+                         " details = :details WHERE run_id = :run_id AND status = 'running'")
 
 
 def user_params(params: dict[str, Any]) -> dict[str, Any]:

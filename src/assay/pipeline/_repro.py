@@ -169,7 +169,7 @@ def check_reproducibility(
         link_types: list[str] = list(project.config.cache.type)
         for out, oid in entry.outs.items():
             if cache.exists(oid):
-                cache.checkout(oid, project.root / out, link_types)
+                cache.checkout(oid, project.root / out, link_types, root=project.root)
         reports.append(report)
     hashes.save()
     return reports
@@ -207,7 +207,7 @@ def _compare_semantically(project: Project, cache: LocalCache, oid: str, out: st
     tmp = Path(tempfile.mkdtemp(prefix="repro-", dir=scratch))
     try:
         recorded = tmp / Path(out).name
-        cache.checkout(oid, recorded, ["copy"])
+        cache.checkout(oid, recorded, ["copy"], root=tmp)
         for comparer in comparers:
             found = comparer.compare(recorded, project.root / out, root=project.root,
                                      tolerance=tolerance)

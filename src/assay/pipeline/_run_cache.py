@@ -1,6 +1,8 @@
 """The run cache: cache key -> the outs a successful run produced, so a stage whose key was seen
 before (in the lock, or in ``.assay/pipeline/keys.db``) is restored instead of run, from the
-local cache or pulled from the default remote.
+local cache or pulled from the default remote. Every object is hash-verified before it is
+restored: a corrupt one is quarantined (and named), a good copy is pulled if the default remote
+has one, else the stage runs again.
 
 The index only saves work: losing its last entries in a crash costs a rerun, never data. It is a
 plain SQLite file with the store's settings (:func:`assay.store._engine.configure_sqlite`: WAL,
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,11 +105,35 @@ class RunCacheIndex:
 
 
 def has_object(cache: LocalCache, oid: str) -> bool:
+    """True if ``oid`` (and every file of a directory) is in the cache (a corrupt manifest is
+    quarantined, so it is not)."""
+    from assay.errors import ObjectError
+
     if not cache.exists(oid):
         return False
     if oid.endswith(".dir"):
-        return all(cache.exists(e.oid) for e in cache.manifest(oid))
+        try:
+            return all(cache.exists(e.oid) for e in cache.manifest(oid))
+        except ObjectError:
+            return False
     return True
+
+
+def _intact(cache: LocalCache, outs: dict[str, str], warn: Callable[[str], None]) -> bool:
+    """True if every object of ``outs`` is here and hashes to its name; a corrupt one is
+    quarantined (``warn`` hears of it), a missing one just makes it False."""
+    from assay.errors import CorruptObject, ObjectNotFound
+
+    intact = True
+    for out, oid in outs.items():
+        try:
+            cache.check_tree(oid, what=f"out {out}")
+        except ObjectNotFound:
+            intact = False
+        except CorruptObject as exc:
+            warn(f"Not restoring {out} from the cache: {exc}")
+            intact = False
+    return intact
 
 
 def pull(project: Project, cache: LocalCache, oids: list[str]) -> bool:
@@ -124,8 +151,10 @@ def pull(project: Project, cache: LocalCache, oids: list[str]) -> bool:
 
 
 def restorable(project: Project, cache: LocalCache, stage: Stage, key: str,
-               entry: LockEntry | None, index: RunCacheIndex) -> dict[str, str] | None:
-    """The outs stored for ``key`` if every one of them is (or can be made) available."""
+               entry: LockEntry | None, index: RunCacheIndex,
+               warn: Callable[[str], None] = lambda _: None) -> dict[str, str] | None:
+    """The outs stored for ``key`` if every one of them is (or can be made) available and
+    intact (hash-verified; ``warn`` hears of corrupt ones, which are quarantined)."""
     candidates: list[dict[str, str]] = []
     if entry is not None and entry.key == key:
         candidates.append(entry.outs)
@@ -135,13 +164,18 @@ def restorable(project: Project, cache: LocalCache, stage: Stage, key: str,
     for outs in candidates:
         if set(outs) != set(stage.all_outs):
             continue
+        _intact(cache, outs, warn)  # hashes what is here; a corrupt object is quarantined
         missing = [oid for oid in outs.values() if not has_object(cache, oid)]
-        if not missing or pull(project, cache, missing):
+        if missing and not pull(project, cache, missing):
+            continue
+        if _intact(cache, outs, warn):  # only what was pulled is new (hashed on download)
             return outs
     return None
 
 
 def restore(project: Project, cache: LocalCache, outs: dict[str, str]) -> None:
+    """Place ``outs`` in the workspace (verified by :func:`restorable` with this ``cache``, or
+    hash-checked now by :meth:`LocalCache.checkout`)."""
     link_types: list[str] = list(project.config.cache.type)
     for out, oid in outs.items():
-        cache.checkout(oid, project.root / out, link_types)
+        cache.checkout(oid, project.root / out, link_types, root=project.root)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from assay.errors import EXIT_INTERNAL, AssayError, LocalDiskError, StoreError
 from assay.pipeline._dag import Dag, build_dag
 from assay.pipeline._executor import Executor, LocalExecutor
 from assay.pipeline._fastpath import write_fresh_marker
@@ -24,6 +26,7 @@ from assay.pipeline._view import QuietReporter, Reporter
 
 if TYPE_CHECKING:
     from assay.config import Project
+    from assay.store import RunStore
 
 __all__ = ["RunResult", "StageOutcome", "default_jobs", "plan_pipeline", "run_pipeline",
            "stat_cache"]
@@ -89,6 +92,67 @@ class _Interrupts:
             raise KeyboardInterrupt
 
 
+_RECORDING_FAULTS = (AssayError, OSError, sqlite3.Error)
+"""What recording a run's end may raise on a full disk (a store error, or SQLite's own)."""
+
+
+def _record_end(store: RunStore, runner: Scheduler, run_id: str, names: list[str], *,
+                status: str, exit_code: int, identity: dict[str, Any]
+                ) -> tuple[Exception | None, Exception | None]:
+    """The final group commit, then the run's end, each attempted even if the other fails (a
+    full disk). Returns what failed: (the commit, the end). A commit that failed makes the run
+    ``failed`` (its stage runs not recorded as ended are closed as failed with it); a run whose
+    end failed stays ``running`` until the next run's sweep of dead runners marks it."""
+    lost: Exception | None = None
+    try:
+        runner.commit(force=True)
+    except _RECORDING_FAULTS as exc:
+        lost = exc
+    try:
+        runner.close()
+    except _RECORDING_FAULTS as exc:
+        lost = lost or exc
+    if lost is not None and status == "succeeded":
+        status, exit_code = "failed", getattr(lost, "exit_code", EXIT_INTERNAL)
+    outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
+    try:
+        finish_run(store, run_id, status=status, exit_code=exit_code,
+                   details={"stages": {o.stage: o.status for o in outcomes},
+                            "runner": identity})
+    except _RECORDING_FAULTS as exc:
+        return lost, exc
+    return lost, None
+
+
+def _classified(exc: Exception, store_url: str, *, doing: str = "running the pipeline"
+                ) -> Exception:
+    """``exc``, or the :class:`LocalDiskError` it stands for (a full disk under the cache, the
+    workspace or the SQLite store)."""
+    from assay.objects import local_fault
+    from assay.store import sqlite_path
+
+    if isinstance(exc, LocalDiskError):
+        return exc
+    is_store = isinstance(exc, (StoreError, sqlite3.Error))
+    path = sqlite_path(store_url) if is_store else None
+    fault = local_fault(exc, path=path, doing=doing)
+    return fault if fault is not None else exc
+
+
+def _add_note(exc: Exception, note: str) -> None:
+    """Append the sentence ``note`` to the one-line message the CLI prints for ``exc``."""
+    text = _first_line(exc)
+    text = f"{text}{'' if text.endswith('.') else '.'} {note}"
+    if isinstance(exc, AssayError):
+        exc.message = text
+    exc.args = (text,)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
 def default_jobs(project: Project) -> int:
     return project.config.executor.jobs or os.cpu_count() or 1
 
@@ -143,6 +207,9 @@ def run_pipeline(
     Raises:
         PipelineError: the DAG is invalid (nothing ran).
         ConcurrencyError: another run holds the project lock and ``wait`` is False.
+        LocalDiskError: a disk under the cache, the workspace or the SQLite store is full or
+            not writable (the run and its stage runs end as failed, or, if even that cannot
+            be written, the next run marks them interrupted).
     """
     reporter = reporter or QuietReporter()
     dag = build_dag(project, profile=profile)
@@ -165,21 +232,45 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                 executor: Executor | None, whole: bool, update_lock: bool,
                 lock_fd: int) -> RunResult:
     from assay.objects import LocalCache
+
+    # Held until the run's records are written: gc waits, so nothing this run writes into the
+    # cache (stage outs, artifacts its stages log) is ever seen unreferenced.
+    with LocalCache(project.cache_dir).writing():
+        return _run_writing(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
+                            trigger=trigger, reporter=reporter, executor=executor, whole=whole,
+                            update_lock=update_lock, lock_fd=lock_fd)
+
+
+def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
+                 jobs: int | None, keep_going: bool, trigger: str | None, reporter: Reporter,
+                 executor: Executor | None, whole: bool, update_lock: bool,
+                 lock_fd: int) -> RunResult:
+    from assay.objects import LocalCache
     from assay.pipeline._liveness import interrupt_orphaned_runs, runner_identity
     from assay.pipeline._records import store_environment
     from assay.pipeline._watchdog import Watchdog
     from assay.store import open_run_store
 
-    store = open_run_store(project.store_url)
-    for dead in interrupt_orphaned_runs(store):
-        reporter.message(f"An earlier run was recorded as interrupted: its runner (pid "
-                         f"{dead['pid']}) died without recording its end")
     run_id = new_id()
-    env_hash = store_environment(LocalCache(project.cache_dir))
     identity = runner_identity()
-    start_run(store, run_id=run_id, kind="pipeline", trigger=detect_trigger(trigger),
-              profile=dag.profile, root=project.root, env_hash=env_hash,
-              details={"stages": names, "force": force, "runner": identity})
+    try:  # nothing is recorded yet: a fault here (a full disk) leaves no run behind
+        store = open_run_store(project.store_url)
+        try:
+            for dead in interrupt_orphaned_runs(store):
+                reporter.message(f"An earlier run was recorded as interrupted: its runner (pid "
+                                 f"{dead['pid']}) died without recording its end")
+            env_hash = store_environment(LocalCache(project.cache_dir))
+            start_run(store, run_id=run_id, kind="pipeline", trigger=detect_trigger(trigger),
+                      profile=dag.profile, root=project.root, env_hash=env_hash,
+                      details={"stages": names, "force": force, "runner": identity})
+        except BaseException:
+            store.close()
+            raise
+    except _RECORDING_FAULTS as exc:
+        classified = _classified(exc, project.store_url, doing="starting the run")
+        if classified is exc:
+            raise
+        raise classified from exc
     own_executor = executor is None
     if executor is None:
         executor = LocalExecutor(jobs or default_jobs(project), on_output=reporter.stage_output,
@@ -187,6 +278,9 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
     interrupts = _Interrupts()
     status = "failed"
     exit_code = 1
+    fault: Exception | None = None
+    lost: Exception | None = None
+    unended: Exception | None = None
     try:
         with interrupts.installed(), store.writer() as transaction:
             runner = Scheduler(project, dag, names, force=force, keep_going=keep_going,
@@ -202,7 +296,12 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                     status, exit_code = "interrupted", EXIT_INTERRUPTED
                     reporter.message(
                         "Interrupted: stages were stopped; no partial outs were cached")
-                if status != "interrupted":
+                except Exception as exc:  # any fault of the run: end it, record it, re-raise
+                    fault = _classified(exc, project.store_url)
+                    exit_code = fault.exit_code if isinstance(fault, AssayError) else EXIT_INTERNAL
+                    with interrupts.critical():
+                        runner.abort(f"the run stopped: {_first_line(fault)}")
+                if status != "interrupted" and fault is None:
                     failed = [o for o in runner.outcomes.values() if o.status not in FINAL_OK]
                     status, exit_code = ("failed", 1) if failed else ("succeeded", 0)
             finally:
@@ -210,17 +309,26 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                 try:
                     if own_executor:
                         executor.close()
-                    runner.commit(force=True)
-                    runner.close()
-                    outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
-                    finish_run(store, run_id, status=status, exit_code=exit_code,
-                               details={"stages": {o.stage: o.status for o in outcomes},
-                                        "runner": identity})
+                    lost, unended = _record_end(store, runner, run_id, names, status=status,
+                                                exit_code=exit_code, identity=identity)
                 finally:
                     interrupts.depth -= 1
                     interrupts.pending = False
     finally:
         store.close()
+    if fault is None and lost is not None:
+        fault = _classified(lost, project.store_url, doing=f"recording run {run_id[:8]}")
+    if unended is not None:
+        ending = _classified(unended, project.store_url,
+                             doing=f"recording the end of run {run_id[:8]}")
+        why = "" if isinstance(ending, LocalDiskError) else f" ({_first_line(ending)})"
+        if fault is None:
+            fault, why = ending, ""
+        _add_note(fault, f"Run {run_id[:8]} could not record its end{why}; the next `assay run` "
+                         "marks it interrupted")
+    if fault is not None:
+        raise fault
     if status == "succeeded" and whole and update_lock:
         write_fresh_marker(project, dag)
+    outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
     return RunResult(run_id, status, exit_code, outcomes)

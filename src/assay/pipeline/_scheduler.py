@@ -21,7 +21,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
-import shutil
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -29,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._paths import SafeTree
+from assay.errors import LocalDiskError, ObjectError
 from assay.pipeline._dag import Dag, Stage
 from assay.pipeline._executor import Executor, Job, JobResult, slots_needed
 from assay.pipeline._hashes import StatCache
@@ -135,6 +136,7 @@ class Scheduler:
         self._lock_written = 0.0
         self._pending_since: float | None = None
         self._commit_now = False
+        self.stopped = False  # a stage failed before its job started, without keep_going
 
     # -- deciding -----------------------------------------------------------------------
 
@@ -150,9 +152,14 @@ class Scheduler:
             return
         if not self.force:
             outs = restorable(self.project, self.cache, stage, state.key, self.lock.get(name),
-                              self.index)
+                              self.index, warn=self.reporter.message)
             if outs is not None:
-                restore(self.project, self.cache, outs)
+                try:
+                    restore(self.project, self.cache, outs)
+                except LocalDiskError as exc:  # the workspace disk is full or not writable
+                    self._fail_unrun(stage, state, f"its cached outs could not be restored: "
+                                                   f"{exc}", t0)
+                    return
                 self._write_entry(stage, state, outs)
                 self._record_cached(stage, state, "restored", "restored from cache", t0)
                 return
@@ -173,6 +180,22 @@ class Scheduler:
                                   state.key))
         self._report(stage.name, status, seconds)
 
+    def _fail_unrun(self, stage: Stage, state: StageState, reason: str, t0: float) -> None:
+        """Record a stage that failed before its job could start (its stage run ends at once)."""
+        stage_run_id = new_id()
+        self._records.start(stage_run_id=stage_run_id, run_id=self.run_id, stage=stage.name,
+                            group=stage.group, status="running", cache_key=state.key,
+                            params=stage.params)
+        self._records.finish(stage_run_id, status="failed", exit_code=None,
+                             details={"reason": reason})
+        self._commit_now = True
+        if not self.keep_going:
+            self.stopped = True
+        seconds = time.monotonic() - t0
+        self._settle(StageOutcome(stage.name, "failed", seconds, reason, stage_run_id, None, 0,
+                                  state.key))
+        self._report(stage.name, "failed", seconds, reason)
+
     def _report(self, name: str, status: str, seconds: float, detail: str = "") -> None:
         """Report a finished stage once its records are committed."""
         self._queued()
@@ -183,12 +206,9 @@ class Scheduler:
 
     def _submit(self, stage: Stage, state: StageState, *, attempt: int) -> None:
         stage_run_id = new_id()
-        for out in stage.all_outs:  # a stale out must never pass for a fresh one
-            target = self.project.root / out
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            else:
-                target.unlink(missing_ok=True)
+        with SafeTree(self.project.root) as tree:  # never deletes through a symlink
+            for out in stage.all_outs:  # a stale out must never pass for a fresh one
+                tree.remove(tree.relative(out, what=f"out of stage '{stage.name}'"))
         job = self.jobs.job(stage, stage_run_id=stage_run_id, attempt=attempt)
         self._starts.start(stage_run_id=stage_run_id, run_id=self.run_id, stage=stage.name,
                            group=stage.group, status="running", cache_key=state.key,
@@ -248,11 +268,19 @@ class Scheduler:
                                                      name=metrics_file))
             except MetricsFileError as exc:
                 reason = str(exc)
+        outs: dict[str, str] = {}
+        artifacts: list[tuple[str, str, int, str]] = []
+        may_retry = True
+        if not reason:
+            try:
+                self._cache_outs(stage, outs, artifacts)
+            except ObjectError as exc:  # a full disk, an out changed while stored: not the code
+                reason, may_retry = f"its outs could not be stored in the cache: {exc}", False
         if reason:
             self._records.finish(run.stage_run_id, status="failed", exit_code=result.exit_code,
                                  details={"reason": reason})
             self._commit_now = True
-            if run.attempt <= stage.retries:
+            if may_retry and run.attempt <= stage.retries:
                 self._report(name, "failed", seconds, reason + "; retrying")
                 self._submit(stage, run.state, attempt=run.attempt + 1)
                 return True
@@ -260,19 +288,6 @@ class Scheduler:
                                       result.exit_code, run.attempt, run.state.key))
             self._report(name, "failed", seconds, f"{reason}; log: {result.job.log_path}")
             return self.keep_going
-        outs: dict[str, str] = {}
-        artifacts: list[tuple[str, str, int, str]] = []
-        for out in stage.all_outs:
-            path = self.project.root / out
-            if path.is_dir():
-                stored = self.cache.add_dir(path, durable=False, state=self.hashes.state)
-            else:
-                stored = self.cache.add_file(path, durable=False)
-                self.hashes.learn(out, stored.oid)
-            self._unsynced = True
-            outs[out] = stored.oid
-            artifacts.append((out, stored.oid, stored.size,
-                              "metrics" if out in stage.metrics else "out"))
         if self.update_lock:
             self._write_entry(stage, run.state, outs)
             self.index.put(run.state.key, outs)
@@ -282,6 +297,26 @@ class Scheduler:
                                   run.attempt, run.state.key))
         self._report(name, "succeeded", seconds)
         return True
+
+    def _cache_outs(self, stage: Stage, outs: dict[str, str],
+                    artifacts: list[tuple[str, str, int, str]]) -> None:
+        """Store the stage's outs in the cache (unsynced: the group commit syncs them).
+
+        Raises:
+            ObjectError: an out cannot be read or changed meanwhile; LocalDiskError: the cache's
+                disk is full or not writable (nothing half-written is left under an object name).
+        """
+        for out in stage.all_outs:
+            path = self.project.root / out
+            self._unsynced = True
+            if path.is_dir():
+                stored = self.cache.add_dir(path, durable=False, state=self.hashes.state)
+            else:
+                stored = self.cache.add_file(path, durable=False)
+                self.hashes.learn(out, stored.oid)
+            outs[out] = stored.oid
+            artifacts.append((out, stored.oid, stored.size,
+                              "metrics" if out in stage.metrics else "out"))
 
     def _write_entry(self, stage: Stage, state: StageState, outs: dict[str, str]) -> None:
         out_hashes = {o: h for o in stage.all_outs if (h := self.hashes.hash_path(o)) is not None}
@@ -330,11 +365,24 @@ class Scheduler:
             now = time.monotonic()
             if self._lock_dirty and (force or now - self._lock_written >= LOCK_FLUSH_SECONDS):
                 if self.update_lock:
-                    write_lock(self.project.root, self.lock)
+                    self._write_lock()
                 self._lock_dirty = False
                 self._lock_written = now
         for callback in callbacks:
             callback()
+
+    def _write_lock(self) -> None:
+        try:
+            write_lock(self.project.root, self.lock)
+        except OSError as exc:  # the old assay.lock stays whole: it names synced objects only
+            from assay.objects import local_fault
+
+            fault = local_fault(exc, path=self.project.root / "assay.lock",
+                                doing="writing assay.lock",
+                                outcome="it still names the outs of the last complete write")
+            if fault is None:
+                raise
+            raise fault from exc
 
     def close(self) -> None:
         """Release the stat cache and the run-cache index (after the final commit)."""
@@ -366,7 +414,7 @@ class Scheduler:
     def _schedule(self) -> None:
         """Start ready stages (in pipeline order) while their slots fit."""
         for item in list(self._ready):
-            if self.used_slots >= self.executor.slots:
+            if self.used_slots >= self.executor.slots or self.stopped:
                 return
             name = item[1]
             stage = self.dag.stages[name]
@@ -391,6 +439,10 @@ class Scheduler:
         while self._pending or self.running:
             if keep_scheduling:
                 self._schedule()
+                if self.stopped:  # a stage failed before it could run (fail-fast)
+                    keep_scheduling = False
+                    for job in self.executor.cancel():
+                        self._interrupted(job.stage, "cancelled", "cancelled after a failure")
             self._launch()
             self.commit()
             if not self.running:
@@ -420,6 +472,17 @@ class Scheduler:
         self._settle(StageOutcome(name, status, seconds, reason, run.stage_run_id, None,
                                   run.attempt, run.state.key))
         self._report(name, status, seconds, reason)
+
+    def abort(self, reason: str) -> None:
+        """Stop every job after a fault of the run itself (a full disk, a failing store): the
+        running stage runs are recorded as failed with ``reason`` by the next commit."""
+        self.executor.cancel()
+        self._to_launch = []
+        for name in list(self.running):
+            self._interrupted(name, "failed", reason)
+        for name in self.names:
+            if name in self._pending:
+                self.outcomes[name] = StageOutcome(name, "skipped", 0.0, "not started")
 
     def interrupt(self) -> None:
         """Stop every running job; record them (and the not yet started ones) as interrupted."""

@@ -7,9 +7,11 @@
       evaluation: evaluate     # the evaluate stage whose selected candidate is registered
       model: churn             # the registered model name
       alias: staging           # optional; set if its promotion policy allows it now
+      allow_pickle: false      # a pyfunc (pickle) package is refused unless true
 
 Writes ``reports/<stage_slug>/`` (registration.json, card.md, card.html). Exits 1 when the
-evaluation selected no candidate. Registering the same package again is a no-op. Setting the
+evaluation selected no candidate. The package is checked as load checks it before anything is
+recorded (see :func:`assay.models.check_package`). Registering the same package again is a no-op. Setting the
 alias is a promotion by the user running the stage (``ASSAY_USER`` / git): the alias's policy
 (team membership, gates, source aliases, approvals) must allow it, else the version is
 registered without it and the stage says why.
@@ -35,6 +37,10 @@ class RegisterOptions(BaseModel):
     evaluation: str = Field(description="the evaluate stage whose selected candidate to register")
     model: str = Field(description="the registered model name")
     alias: str | None = Field(default=None, description="an alias to set, e.g. staging")
+    allow_pickle: bool = Field(
+        default=False,
+        description="accept a pickled (pyfunc) package (as kind: evaluate's allow_pickle)",
+    )
 
 
 def _evaluation_file(root: Path, outs: list[str]) -> Path | None:
@@ -117,6 +123,7 @@ class RegisterKind:
                 author=current_user(),
                 alias=options.alias,
                 config=project.config,
+                allow_pickle=options.allow_pickle,
             )
             card = model_card(store, project.config, result.version.ref)
         finally:

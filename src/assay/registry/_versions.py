@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -263,15 +264,30 @@ def versions(store: Store, name: str) -> list[ModelVersion]:
 # -- registration ----------------------------------------------------------------------------
 
 
-def _package_meta(cache_dir: Path, package_dir: Path | None, oid: str | None) -> tuple[str, dict[str, Any]]:
-    """``(oid, model.json)`` of a package given as a directory (added to the cache) or an oid."""
-    from assay.errors import ModelError, ObjectError
-    from assay.models import MODEL_FILE, read_package
+def _package_meta(
+    cache_dir: Path,
+    package_dir: Path | None,
+    oid: str | None,
+    *,
+    allow_pickle: bool,
+    trusted_types: Sequence[str],
+) -> tuple[str, dict[str, Any]]:
+    """``(oid, model.json)`` of a package given as a directory (checked, then added to the
+    cache) or as an oid (checked out of the cache into a scratch folder and checked there).
+
+    The check is the one load makes (:func:`assay.models.check_package`): nothing is recorded
+    for a package that could not be loaded safely.
+    """
+    import shutil
+    import tempfile
+
+    from assay.errors import ObjectError
+    from assay.models import MODEL_FILE, check_package
     from assay.objects import LocalCache
 
     cache = LocalCache(cache_dir)
     if package_dir is not None:
-        package = read_package(package_dir)
+        package = check_package(package_dir, allow_pickle=allow_pickle, trusted_types=trusted_types)
         stored = cache.add_dir(package_dir)
         return stored.oid, package.to_dict()
     if oid is None:
@@ -280,16 +296,19 @@ def _package_meta(cache_dir: Path, package_dir: Path | None, oid: str | None) ->
         entries = {e.path: e for e in cache.manifest(oid)}
     except ObjectError as exc:
         raise RegistryError(f"Package object {oid[:16]} is not usable: {exc}", oid=oid) from None
-    entry = entries.get(MODEL_FILE)
-    if entry is None:
+    if MODEL_FILE not in entries:
         raise RegistryError(f"Object {oid[:16]} is not a model package (no {MODEL_FILE})", oid=oid)
+    scratch = Path(tempfile.mkdtemp(prefix="assay-register-"))
     try:
-        meta = json.loads(cache.read_bytes(entry.oid))
-    except (ObjectError, ValueError) as exc:
-        raise RegistryError(f"Package {oid[:16]}: unreadable {MODEL_FILE}: {exc}") from None
-    if not isinstance(meta, dict) or "flavor" not in meta:
-        raise ModelError(f"Package {oid[:16]}: {MODEL_FILE} is malformed", oid=oid)
-    return oid, meta
+        checkout = scratch / "package"
+        try:
+            cache.checkout(oid, checkout, ["copy"], root=scratch)
+        except ObjectError as exc:
+            raise RegistryError(f"Package object {oid[:16]} is not usable: {exc}", oid=oid) from None
+        package = check_package(checkout, allow_pickle=allow_pickle, trusted_types=trusted_types)
+        return oid, package.to_dict()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _evaluation_meta(report: dict[str, Any] | None, oid: str) -> tuple[dict[str, Any], bool]:
@@ -381,6 +400,8 @@ def register(
     author: str,
     alias: str | None = None,
     config: AssayConfig | None = None,
+    allow_pickle: bool = False,
+    trusted_types: Sequence[str] = (),
 ) -> Registration:
     """Register a model package as the next immutable version of ``name``.
 
@@ -402,6 +423,10 @@ def register(
             is registered without the alias and ``note`` lists what is missing.
         config: the project's assay.yaml (``team:`` and ``promotion:``); required with
             ``alias``, so that no caller can move an alias around the policy.
+        allow_pickle: accept a ``pyfunc`` (pickle) package; its pickle must match the hash in
+            its model.json (it is not unpickled here).
+        trusted_types: exact type names skops may load on top of assay's trust list (and
+            ``ASSAY_TRUSTED_TYPES``).
 
     Returns:
         The registration: the version, whether it is new, the alias set, a note.
@@ -409,6 +434,8 @@ def register(
     Raises:
         RegistryError: bad name or alias, ``alias`` without ``config``, a package that is not a
             candidate of the evaluation.
+        ModelError: the package fails the checks load makes (files against model.json,
+            format by content, trusted types, pickle opt-in); nothing is recorded.
     """
     from sqlalchemy import func, select
     from sqlalchemy.exc import IntegrityError
@@ -428,7 +455,9 @@ def register(
                 model=name,
                 alias=alias,
             )
-    oid, package_meta = _package_meta(cache_dir, package_dir, oid)
+    oid, package_meta = _package_meta(
+        cache_dir, package_dir, oid, allow_pickle=allow_pickle, trusted_types=trusted_types
+    )
     eval_meta, gates_passed = _evaluation_meta(evaluation, oid)
     lineage = dict(package_meta.get("lineage") or {})
     meta = json.loads(

@@ -477,23 +477,25 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
 
         run_id, stage_run_id = str(uuid.uuid4()), str(uuid.uuid4())
         stage = name or "main"
-        env_hash = store_environment(LocalCache(project.cache_dir))
         commit, dirty = git_state(project.root)
-        now = time.time()
         checked_tags = {_key("Tag", k): _tag_text(k, v) for k, v in (tags or {}).items()}
-        store = open_store(project.store_url)
-        try:
-            with store.write() as conn:
-                conn.execute(runs.insert().values(
-                    id=run_id, name=name, kind="adhoc", trigger=detect_trigger(None),
-                    status="running", git_commit=commit, git_dirty=dirty,
-                    actor=current_user(), env_hash=env_hash, started_at=now, details={}))
-                conn.execute(stage_runs.insert().values(
-                    id=stage_run_id, run_id=run_id, stage=stage, status="running",
-                    started_at=now, details={}))
-        except BaseException:
-            store.close()
-            raise
+        cache = LocalCache(project.cache_dir)
+        with cache.writing():  # until the run row names the environment object (gc waits)
+            env_hash = store_environment(cache)
+            now = time.time()
+            store = open_store(project.store_url)
+            try:
+                with store.write() as conn:
+                    conn.execute(runs.insert().values(
+                        id=run_id, name=name, kind="adhoc", trigger=detect_trigger(None),
+                        status="running", git_commit=commit, git_dirty=dirty,
+                        actor=current_user(), env_hash=env_hash, started_at=now, details={}))
+                    conn.execute(stage_runs.insert().values(
+                        id=stage_run_id, run_id=run_id, stage=stage, status="running",
+                        started_at=now, details={}))
+            except BaseException:
+                store.close()
+                raise
         # The run keeps this store (and its open connection) to the end: on a full disk a new
         # SQLite connection cannot even open, and the end must still be recorded.
         run = ActiveRun(run_id=run_id, stage_run_id=stage_run_id, store_url=project.store_url,
@@ -644,7 +646,8 @@ def log_artifact(path: str | os.PathLike[str]) -> str:
     """Store a file or directory in the content-addressed cache and record it; returns its id.
 
     Raises:
-        TrackingError: ``path`` does not exist.
+        TrackingError: ``path`` does not exist, or the store refused the artifact's row (or an
+            earlier write).
     """
     from assay.config import Project
     from assay.objects import LocalCache
@@ -657,12 +660,14 @@ def log_artifact(path: str | os.PathLike[str]) -> str:
         raise TrackingError(f"Cannot log artifact {os.fspath(path)!r}: no such file", path=str(path))
     project = Project.load(run.root)
     cache = LocalCache(project.cache_dir)
-    stored = cache.add_dir(local) if local.is_dir() else cache.add_file(local)
-    try:
-        shown = local.resolve().relative_to(project.root).as_posix()
-    except ValueError:
-        shown = local.name
-    run.writer.artifact(shown, stored.oid, stored.size, "artifact")
+    with cache.writing():  # until the artifact row is written: gc never sees it unreferenced
+        stored = cache.add_dir(local) if local.is_dir() else cache.add_file(local)
+        try:
+            shown = local.resolve().relative_to(project.root).as_posix()
+        except ValueError:
+            shown = local.name
+        run.writer.artifact(shown, stored.oid, stored.size, "artifact")
+        run.writer.flush()
     return stored.oid
 
 
