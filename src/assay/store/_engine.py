@@ -103,10 +103,11 @@ if hasattr(os, "register_at_fork"):
 
 
 def _wait_for_turn(fd: int, timeout: float) -> bool:
-    """Block until this open file holds its ``flock``; False after ``timeout`` seconds.
+    """Block until this open file holds its ``flock``; False after ``timeout`` seconds. Unless
+    it returns True, ``fd`` is released: now, or by the helper thread once the lock comes.
 
-    ``flock`` has no timeout, so a contended wait runs in a helper thread; if the caller gives
-    up, the helper closes ``fd`` (releasing the lock) whenever it is granted.
+    ``flock`` has no timeout, so a contended wait runs in a helper thread that the caller can
+    stop waiting for (also when interrupted).
     """
     import fcntl
 
@@ -115,29 +116,45 @@ def _wait_for_turn(fd: int, timeout: float) -> bool:
         return True
     except BlockingIOError:
         pass
+    except BaseException:
+        _release_turn_fd(fd)
+        raise
     state = {"granted": False, "abandoned": False}
     guard = threading.Lock()
 
     def wait() -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            with guard:
+                state["abandoned"] = True
+            _release_turn_fd(fd)
+            return
         with guard:
             if not state["abandoned"]:
                 state["granted"] = True
                 return
-        _forget_turn_fd(fd)
-        os.close(fd)
+        _release_turn_fd(fd)  # the caller gave up meanwhile: pass the turn on
 
     helper = threading.Thread(target=wait, name="assay-store-turn", daemon=True)
-    helper.start()
-    helper.join(timeout)
-    with guard:
-        state["abandoned"] = not state["granted"]
-        return state["granted"]
+    try:
+        helper.start()
+    except BaseException:
+        _release_turn_fd(fd)
+        raise
+    try:
+        helper.join(timeout)
+    finally:
+        with guard:
+            state["abandoned"] = not state["granted"]
+    return state["granted"]
 
 
-def _forget_turn_fd(fd: int) -> None:
+def _release_turn_fd(fd: int) -> None:
     with _TURN_FDS_LOCK:
         _TURN_FDS.discard(fd)
+    with contextlib.suppress(OSError):
+        os.close(fd)  # releases the flock
 
 
 @contextlib.contextmanager
@@ -171,13 +188,7 @@ def write_turn(db: Path | None, timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000) 
         return
     with _TURN_FDS_LOCK:
         _TURN_FDS.add(fd)
-    try:
-        granted = _wait_for_turn(fd, timeout)
-    except BaseException:
-        _forget_turn_fd(fd)
-        os.close(fd)
-        raise
-    if not granted:  # the helper thread owns fd now
+    if not _wait_for_turn(fd, timeout):  # fd is the helper thread's to release now
         raise StoreError(f"Metadata store {db} stayed busy for {timeout:g} s: another writer "
                          f"holds {db.name}.write.lock; retry when it is done", path=str(db))
     depths[key] = 1
@@ -185,8 +196,7 @@ def write_turn(db: Path | None, timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000) 
         yield
     finally:
         depths[key] = 0
-        _forget_turn_fd(fd)
-        os.close(fd)  # releases the flock
+        _release_turn_fd(fd)
 
 
 def configure_sqlite(conn: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
