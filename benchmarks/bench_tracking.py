@@ -6,8 +6,13 @@
    ``.venv-bench``, created and filled here on first use.
 2. ``assay runs list`` over 10,000 runs with a metric filter, as a whole process (target
    < 0.5 s; best and median of several runs, since the machine may be shared).
+3. 8 writer processes logging to one SQLite store at once (issue 11): for 10 s each logs single
+   points as fast as it can and calls ``flush()`` every 1,000 points (target: flush() p99
+   < 250 ms); then the same without flush() calls. Also the most values any writer held in
+   memory (bounded by QUEUE_LIMIT) and a check that every point landed.
 
-Run: .venv/bin/python benchmarks/bench_tracking.py   (work files: benchmarks/.work/tracking)
+Run: .venv/bin/python benchmarks/bench_tracking.py [logging] [list] [flush]
+     (default: all; work files: benchmarks/.work/tracking)
 """
 
 from __future__ import annotations
@@ -20,14 +25,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work" / "tracking"
 BENCH_VENV = ROOT / ".venv-bench"
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-ENV = {**os.environ, "ASSAY_USER": "bench@example.com"}
+if not Path(PYTHON).exists():  # a git worktree: no .venv of its own
+    PYTHON = sys.executable
+ENV = {**os.environ, "ASSAY_USER": "bench@example.com",
+       # the assay of this checkout, whichever environment runs the benchmark
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                   os.environ.get("PYTHONPATH")]))}
 ENV.pop("ASSAY_STORE_URL", None)
 POINTS, PARAMS, RUNS = 10_000, 100, 10_000
+WRITERS, SECONDS, EVERY = 8, 10, 1_000
 MLFLOW_VERSION = "3.17.2"
 CLI_RUNS = 9
 
@@ -176,12 +188,92 @@ def bench_list() -> None:
     store.close()
 
 
+CONCURRENT_WRITER = f"""
+import json, sys, time
+import assay, assay.tracking
+from assay.store import open_store
+every = int(sys.argv[2])  # flush() every this many points; 0: never (the background writes)
+run = assay.start_run(name="writer" + sys.argv[1])
+open_store(run.store_url).close()
+print("ready", flush=True)
+sys.stdin.readline()  # every writer starts at once
+latencies, peak, step = [], 0, 0
+deadline = time.monotonic() + {SECONDS}
+while time.monotonic() < deadline:
+    for _ in range(1_000):
+        assay.log_metric("loss", 1.0 / (step + 1), step=step)  # one point per call
+        step += 1
+        if step % 100 == 0:
+            peak = max(peak, run.writer.queued)
+    if every and step % every == 0:
+        started = time.perf_counter()
+        assay.tracking.flush()
+        latencies.append(time.perf_counter() - started)
+run.end()
+print(json.dumps({{"latencies": latencies, "peak": peak, "points": step}}))
+"""
+
+
+def _writers(every: int) -> tuple[list[dict[str, Any]], float, int]:
+    """Run WRITERS concurrent writer processes; (their reports, wall seconds, points stored)."""
+    import sqlite3
+
+    project = _project(f"concurrent{every}")
+    _python(PYTHON, "import assay; assay.start_run(name='create').end(); print('{}')", project)
+    procs = [subprocess.Popen([PYTHON, "-c", CONCURRENT_WRITER, str(i), str(every)], cwd=project,
+                              env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+             for i in range(WRITERS)]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    started = time.perf_counter()
+    for proc in procs:  # all at once
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = [json.loads(proc.communicate(timeout=600)[0].splitlines()[-1]) for proc in procs]
+    wall = time.perf_counter() - started
+    db = sqlite3.connect(project / ".assay" / "assay.db")
+    stored = int(db.execute("SELECT count(*) FROM metrics").fetchone()[0])
+    db.close()
+    return results, wall, stored
+
+
+def bench_concurrent_flush() -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    from assay.tracking._client import QUEUE_LIMIT
+
+    print(f"{WRITERS} writer processes on one SQLite store, each logging single points flat out "
+          f"for {SECONDS} s:")
+    for every in (EVERY, 0):
+        results, wall, stored = _writers(every)
+        points = sum(r["points"] for r in results)
+        peak = max(r["peak"] for r in results)
+        if every:
+            latencies = sorted(x for r in results for x in r["latencies"])
+
+            def pct(p: float, latencies: list[float] = latencies) -> float:
+                return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+
+            print(f"  flush() every {every:,} points: {len(latencies)} flushes  p50 "
+                  f"{pct(0.5):6.1f} ms  p99 {pct(0.99):6.1f} ms  max {latencies[-1] * 1000:6.1f} "
+                  "ms  (target p99 < 250 ms)")
+        else:
+            print("  no flush() calls (the background thread writes):")
+        print(f"    {points:,} points in {wall:.1f} s ({points / wall:,.0f}/s), {stored:,} stored "
+              f"({'all' if stored == points else 'MISSING SOME'}); most values queued in one "
+              f"writer: {peak:,} (QUEUE_LIMIT {QUEUE_LIMIT:,})")
+
+
+BENCHES = {"logging": bench_logging, "list": bench_list, "flush": bench_concurrent_flush}
+
+
 def main() -> None:
+    chosen = sys.argv[1:] or list(BENCHES)
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     try:
-        bench_logging()
-        bench_list()
+        for name in chosen:
+            BENCHES[name]()
     finally:
         shutil.rmtree(WORK, ignore_errors=True)
 

@@ -46,7 +46,28 @@ def exit_code_for(exc: BaseException, *, debug: bool) -> int | None:
     return None
 
 
+def json_safe(data: Any) -> Any:
+    """``data`` with NaN and ±Inf floats as the strings ``"NaN"``, ``"Infinity"`` and
+    ``"-Infinity"`` (protobuf's JSON mapping, which MLflow's REST API uses), so that machine
+    output is strict JSON that every parser reads."""
+    if isinstance(data, float):
+        if data - data == 0.0:  # finite
+            return data
+        return "NaN" if data != data else "Infinity" if data > 0 else "-Infinity"
+    if isinstance(data, dict):
+        return {key: json_safe(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(value) for value in data]
+    return data
+
+
 def print_json(data: Any) -> None:
-    """Machine output: JSON on stdout, nothing else."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """Machine output: strict JSON on stdout, nothing else (non-finite numbers: see
+    :func:`json_safe`)."""
+    try:
+        text = json.dumps(data, indent=2, sort_keys=True, default=str, allow_nan=False)
+    except ValueError:  # a NaN or ±Inf somewhere: only then walk the whole structure
+        text = json.dumps(json_safe(data), indent=2, sort_keys=True, default=str,
+                          allow_nan=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()

@@ -401,6 +401,7 @@ def _record_run(ctx: StageContext, params: dict[str, Any], metrics: dict[str, An
     from sqlalchemy import select
 
     from assay.store import open_store
+    from assay.store._metric_values import metric_columns
     from assay.store.tables import metrics as metrics_table
     from assay.store.tables import params as params_table
     from assay.store.tables import stage_runs
@@ -439,12 +440,14 @@ def _record_run(ctx: StageContext, params: dict[str, Any], metrics: dict[str, An
                 {
                     "stage_run_id": ctx.stage_run_id,
                     "key": k,
-                    "value": float(v),
+                    "value": value,
+                    "value_kind": kind,
                     "step": 0,
                     "ts": now,
                 }
                 for k, v in metrics.items()
                 if isinstance(v, (int, float))
+                for value, kind in (metric_columns(float(v)),)
             ]
             if values:
                 conn.execute(metrics_table.insert(), values)

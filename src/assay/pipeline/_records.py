@@ -19,6 +19,7 @@ from assay._atomic import write_bytes_atomic
 from assay._identity import current_user
 from assay.pipeline._aliases import is_pseudo_param
 from assay.store._direct import DirectStore
+from assay.store._metric_values import key_problem, metric_columns, to_metric
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -338,9 +339,10 @@ class StageRunBatch:
 
     def _metric_rows(self, logged: set[tuple[str, str]]) -> list[dict[str, Any]]:
         now = time.time()
-        return [{"stage_run_id": sid, "key": k, "value": float(v), "step": 0, "ts": now}
+        return [{"stage_run_id": sid, "key": k, "value": value, "value_kind": kind, "step": 0,
+                 "ts": now}
                 for sid, values in self.metrics.items() for k, v in values.items()
-                if (sid, k) not in logged]
+                if (sid, k) not in logged for value, kind in (metric_columns(v),)]
 
     def _write_sqlite(self, dbapi: Any) -> None:
         cursor = dbapi.cursor()
@@ -405,11 +407,12 @@ class MetricsFileError(ValueError):
 
 
 def load_metrics_file(path: Path, *, name: str | None = None) -> dict[str, float]:
-    """Numeric leaves of a JSON/YAML metrics file, flattened with dots.
+    """Numeric leaves of a JSON/YAML metrics file, flattened with dots (NaN and ±Inf too).
 
     Raises:
-        MetricsFileError: the file cannot be read, is not valid JSON or YAML, or does not hold
-            a mapping (the message says which, for the stage's failure reason).
+        MetricsFileError: the file cannot be read, is not valid JSON or YAML, does not hold
+            a mapping, or holds an integer a float64 cannot hold exactly (the message says
+            which, for the stage's failure reason).
     """
     from assay.pipeline._params import flatten
 
@@ -436,11 +439,17 @@ def load_metrics_file(path: Path, *, name: str | None = None) -> dict[str, float
         raise MetricsFileError(
             f"metrics file '{shown}' must hold a mapping of metrics (it is {got})"
         )
-    return {
-        k: float(v)
-        for k, v in flatten(data).items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
+    metrics: dict[str, float] = {}
+    for key, value in flatten(data).items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            problem = key_problem(key)
+            if problem is not None:
+                raise MetricsFileError(f"metrics file '{shown}': metric name {key[:60]!r} {problem}")
+            try:
+                metrics[key] = to_metric(value)  # NaN and ±Inf (JSON NaN, YAML .nan) are kept
+            except ValueError as exc:
+                raise MetricsFileError(f"metrics file '{shown}': metric '{key}' {exc}") from None
+    return metrics
 
 
 def read_metrics_file(path: Path) -> dict[str, float]:

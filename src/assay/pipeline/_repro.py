@@ -188,7 +188,8 @@ def _compare_metrics(report: ReproReport, before: dict[str, dict[str, float]],
                 if key not in report.excluded_metrics:
                     report.excluded_metrics.append(key)
                 continue
-            delta = None if a is None or b is None else abs(b - a)
+            delta = None if a is None or b is None else (
+                0.0 if a == b or (a != a and b != b) else abs(b - a))  # NaN, ±Inf: same is same
             within = delta is not None and delta <= tolerance
             report.metrics[key] = {"recorded": a, "rerun": b, "delta": delta, "within": within}
             ok = ok and within

@@ -4,8 +4,10 @@ local cache or pulled from the default remote. Every object is hash-verified bef
 restored: a corrupt one is quarantined (and named), a good copy is pulled if the default remote
 has one, else the stage runs again.
 
-The index only saves work: losing its last entries in a crash costs a rerun, never data, so it
-is a plain SQLite file written without syncs, one transaction per group commit of the runner.
+The index only saves work: losing its last entries in a crash costs a rerun, never data. It is a
+plain SQLite file with the store's settings (:func:`assay.store._engine.configure_sqlite`: WAL,
+``synchronous = NORMAL``, so a crash never corrupts it), one transaction per group commit of the
+runner.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from assay.store._engine import configure_sqlite
 
 if TYPE_CHECKING:
     from assay.config import Project
@@ -49,9 +53,7 @@ class RunCacheIndex:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                    check_same_thread=False)
-            with contextlib.suppress(sqlite3.OperationalError):
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = OFF")
+            configure_sqlite(conn)  # the store's settings: WAL, synchronous NORMAL, busy timeout
             conn.execute("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, outs TEXT NOT NULL)")
             self._conn = conn
         return self._conn

@@ -23,7 +23,16 @@ from typing import Any
 
 from assay._identity import current_user
 from assay.errors import StoreError
-from assay.store._engine import SQLITE_BUSY_TIMEOUT_MS, configure_sqlite, is_sqlite, sqlite_path
+from assay.store._engine import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    configure_sqlite,
+    free_reserve,
+    is_disk_full,
+    is_sqlite,
+    keep_reserve,
+    sqlite_path,
+    write_turn,
+)
 from assay.store._store import HEAD_REVISION, Store, redact
 
 EVENT_SQL = (
@@ -109,6 +118,7 @@ class DirectStore:
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                keep_reserve(self.path)
                 conn = sqlite3.connect(self.path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
                                        isolation_level=None, check_same_thread=False)
                 configure_sqlite(conn, SQLITE_BUSY_TIMEOUT_MS)
@@ -158,12 +168,17 @@ class DirectStore:
         Raises:
             StoreError: locked past the busy timeout, disk full, not a database (rolled back).
         """
+        with write_turn(self.path), self._transaction() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise StoreError(f"Metadata store {self._shown} failed: {exc}",
-                             url=self._shown) from None
+                             url=self._shown, disk_full=is_disk_full(exc)) from None
         try:
             yield conn
             conn.execute("COMMIT")
@@ -175,7 +190,7 @@ class DirectStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"Metadata store {self._shown} failed: {exc}",
-                             url=self._shown) from None
+                             url=self._shown, disk_full=is_disk_full(exc)) from None
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -183,6 +198,18 @@ class DirectStore:
 
     read = write
     """Reads take the same short transaction (a runner reads once, at its start)."""
+
+    def write_ending(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """Like :meth:`Store.write_ending`: on a full disk, free the reserve and try again."""
+        try:
+            with self.write() as conn:
+                work(conn)
+            return
+        except StoreError as exc:
+            if not exc.fields.get("disk_full") or not free_reserve(self.path):
+                raise
+        with self.write() as conn:
+            work(conn)
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[Callable[[], AbstractContextManager[sqlite3.Connection]]]:

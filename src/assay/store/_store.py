@@ -16,12 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from assay._identity import current_user
 from assay.errors import StoreError
-from assay.store._engine import WRITE_OPTION, create_engine_for, is_sqlite, sqlite_path
+from assay.store._engine import (
+    WRITE_OPTION,
+    create_engine_for,
+    free_reserve,
+    is_disk_full,
+    is_sqlite,
+    sqlite_path,
+    write_turn,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x61737361  # "assa"
 _PROCESS_MIGRATION_LOCK = threading.Lock()
@@ -99,15 +107,36 @@ class Store:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite, in this thread's
+        :func:`write_turn`); commits on success."""
         self.migrate()
-        with self._translate_errors():
+        with write_turn(sqlite_path(self.url)), self._translate_errors():
             conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
             try:
                 with conn.begin():
                     yield conn
             finally:
                 conn.close()
+
+    def write_ending(self, work: Callable[[Connection], object]) -> None:
+        """Run ``work`` in a write transaction that records how something ended (a run, a
+        stage run). When a SQLite store's disk is full, the space reserved beside it
+        (``<db>-reserve``) is freed and ``work`` runs once more, so a run can still be marked
+        ended; the reserve comes back at a later open once there is room.
+
+        Raises:
+            StoreError: the transaction failed (also after freeing the reserve).
+        """
+        try:
+            with self.write() as conn:
+                work(conn)
+            return
+        except StoreError as exc:
+            path = sqlite_path(self.url)
+            if not exc.fields.get("disk_full") or path is None or not free_reserve(path):
+                raise
+        with self.write() as conn:
+            work(conn)
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[Callable[[], AbstractContextManager[Connection]]]:
@@ -124,7 +153,7 @@ class Store:
 
             @contextlib.contextmanager
             def transaction() -> Iterator[Connection]:
-                with self._translate_errors(), held.begin():
+                with write_turn(sqlite_path(self.url)), self._translate_errors(), held.begin():
                     yield held
 
             yield transaction
@@ -154,7 +183,8 @@ class Store:
         except OperationalError as exc:
             reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
             raise StoreError(
-                f"Metadata store {redact(self.url)} failed: {reason}", url=redact(self.url)
+                f"Metadata store {redact(self.url)} failed: {reason}", url=redact(self.url),
+                disk_full=is_disk_full(exc.orig),
             ) from exc
 
     # -- schema ---------------------------------------------------------------------------

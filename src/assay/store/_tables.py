@@ -121,9 +121,10 @@ metrics = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("stage_run_id", String(36), ForeignKey("stage_runs.id", ondelete="CASCADE"), nullable=False),
     Column("key", String(255), nullable=False),
-    Column("value", Float, nullable=False),
-    Column("step", Integer, nullable=False, server_default="0"),
+    Column("value", Float),  # NULL only for NaN (see assay.store._metric_values)
+    Column("step", BigInteger, nullable=False, server_default="0"),
     Column("ts", Float, nullable=False),
+    Column("value_kind", String(8)),  # NULL: ``value`` as is; 'nan'; '-0' (negative zero)
 )
 Index("ix_metrics_run_key", metrics.c.stage_run_id, metrics.c.key)
 

@@ -4,13 +4,19 @@ store in batches; everything still queued is written at exit, also when the scri
 Inside ``assay run`` the runner's environment (``ASSAY_STAGE_RUN_ID``, ``ASSAY_STORE_URL``, ...)
 attaches every call to that stage's run. Elsewhere ``start_run`` (or the first call) creates an
 ad-hoc run in the project found from the working directory.
+
+Every value is checked when it is logged (a value the store cannot hold is a TrackingError at
+that call, never a failed batch later). A write that fails keeps its rows queued and retries
+them; until they are written, tracking calls, ``flush()`` and the end of the run raise the
+TrackingError, and a run that ends with rows unwritten is recorded ``failed``. The queue is
+bounded: a call that finds :data:`QUEUE_LIMIT` values waiting writes them itself first.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
-import math
 import os
 import sys
 import threading
@@ -19,12 +25,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import TrackingError
+from assay.errors import AssayError, TrackingError
+from assay.store._metric_values import MAX_KEY, key_problem, metric_columns, to_metric, to_step
 
 if TYPE_CHECKING:
     from assay.store import Store
 
 FLUSH_INTERVAL = 1.0
+# A write transaction of TRANSACTION_ROWS points holds the store's write turn for a few ms, so
+# with 8 writers a turn comes back within tens of ms; a flush() never has more than QUEUE_LIMIT
+# values to write, which bounds both memory and how long it can take.
+FLUSH_SOON = 2_000  # queued values that wake the background writer before FLUSH_INTERVAL
+QUEUE_LIMIT = 5_000  # queued values per run; a call that finds this many writes them itself
+TRANSACTION_ROWS = 1_000  # metric points per write transaction
+
+# (key, value, value_kind, step, ts): a point as the metrics table stores it
+Point = tuple[str, "float | None", "str | None", int, float]
 
 
 class ActiveStageRun(tuple[str, str, str]):
@@ -53,25 +69,40 @@ class ActiveStageRun(tuple[str, str, str]):
         return self[2]
 
 
-class _Writer:
-    """Queues rows for one stage run and writes them in batches from a daemon thread."""
+def _reason(exc: BaseException) -> str:
+    """One line saying why a write failed (a driver error's own words, not the statement and
+    the thousands of parameters SQLAlchemy adds to its message)."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0].rstrip(".") if lines else type(exc).__name__
 
-    def __init__(self, store_url: str, stage_run_id: str) -> None:
+
+class _Writer:
+    """Queues rows for one stage run and writes them in batches from a daemon thread.
+
+    Rows leave the queue only once their transaction committed: a failed write puts them back
+    in front (and ``failure`` says why until a later write succeeds).
+    """
+
+    def __init__(self, store_url: str, stage_run_id: str, store: Store | None = None) -> None:
         self.store_url = store_url
         self.stage_run_id = stage_run_id
         self._lock = threading.Lock()
-        self._metrics: list[tuple[str, float, int, float]] = []
+        self._metrics: list[Point] = []
         self._params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
         self._artifacts: list[tuple[str, str, int, str]] = []
-        self._store: Store | None = None
+        self._store: Store | None = store
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
         self._flush_lock = threading.Lock()
+        self._writing = 0  # values a flush has taken and not yet committed
+        self.failure: str | None = None  # why the queued rows could not be written
+        self.cause = ""  # the store's own words for it
 
     def _ensure_thread(self) -> None:
-        if self._thread is None:
+        if self._thread is None and not self._stop:
             self._thread = threading.Thread(target=self._loop, name="assay-tracking", daemon=True)
             self._thread.start()
 
@@ -81,28 +112,61 @@ class _Writer:
             self._wake.clear()
             if self._stop:
                 return
+            with contextlib.suppress(TrackingError):  # kept in self.failure: the next call,
+                self.flush()  # flush() or the end of the run raises it
+
+    @property
+    def queued(self) -> int:
+        """Values not written yet (metric points, params, tags, artifacts), also those a
+        flush is writing right now."""
+        return (len(self._metrics) + len(self._params) + len(self._tags) + len(self._artifacts)
+                + self._writing)
+
+    def check(self) -> None:
+        """Raise the failure of the last write while its rows are still unwritten."""
+        if self.failure is not None:
+            raise TrackingError(self.failure, run=self.stage_run_id)
+
+    def _make_room(self) -> None:
+        """Before one more value is queued: raise the last write's failure while its rows are
+        unwritten, and write the queue if it is full (the caller waits, so memory stays
+        bounded however fast it logs)."""
+        self.check()
+        if self.queued >= QUEUE_LIMIT:
             self.flush()
 
-    def metric(self, key: str, value: float, step: int, ts: float) -> None:
-        with self._lock:
-            self._metrics.append((key, value, step, ts))
+    def _queued_one(self, queued: int) -> None:
+        if queued >= FLUSH_SOON:
+            self._wake.set()
         if self._thread is None:
             self._ensure_thread()
 
+    def metric(self, point: Point) -> None:
+        if self.failure is not None or self.queued >= QUEUE_LIMIT:
+            self._make_room()
+        with self._lock:
+            self._metrics.append(point)
+            queued = len(self._metrics)
+        if queued >= FLUSH_SOON or self._thread is None:
+            self._queued_one(queued)
+
     def param(self, key: str, value: str) -> None:
+        self._make_room()
         with self._lock:
             self._params[key] = value
-        self._ensure_thread()
+        self._queued_one(self.queued)
 
     def tag(self, key: str, value: str) -> None:
+        self._make_room()
         with self._lock:
             self._tags[key] = value
-        self._ensure_thread()
+        self._queued_one(self.queued)
 
     def artifact(self, path: str, oid: str, size: int, kind: str) -> None:
+        self._make_room()
         with self._lock:
             self._artifacts.append((path, oid, size, kind))
-        self._ensure_thread()
+        self._queued_one(self.queued)
 
     @property
     def store(self) -> Store:
@@ -113,50 +177,98 @@ class _Writer:
         return self._store
 
     def flush(self) -> None:
-        """Write everything queued so far in one transaction."""
+        """Write everything queued so far, :data:`TRANSACTION_ROWS` points per transaction.
+
+        Raises:
+            TrackingError: the store refused a write; what was not written stays queued.
+        """
+        from sqlalchemy.exc import SQLAlchemyError
+
         with self._flush_lock:
             with self._lock:
                 metrics, self._metrics = self._metrics, []
                 params, self._params = self._params, {}
                 tags, self._tags = self._tags, {}
                 artifacts, self._artifacts = self._artifacts, []
-            if not (metrics or params or tags or artifacts):
+                self._writing = len(metrics) + len(params) + len(tags) + len(artifacts)
+            if not self._writing:
                 return
-            from assay.store.tables import artifacts as artifacts_table
-            from assay.store.tables import metrics as metrics_table
-            from assay.store.tables import params as params_table
-            from assay.store.tables import tags as tags_table
+            done = 0
+            try:
+                while True:
+                    chunk = metrics[done : done + TRANSACTION_ROWS]
+                    self._write(chunk, params, tags, artifacts)
+                    done += len(chunk)
+                    params, tags, artifacts = {}, {}, []
+                    self._writing = len(metrics) - done
+                    if done >= len(metrics):
+                        break
+            except BaseException as exc:
+                with self._lock:
+                    self._metrics[:0] = metrics[done:]
+                    self._params = {**params, **self._params}
+                    self._tags = {**tags, **self._tags}
+                    self._artifacts[:0] = artifacts
+                    self._writing = 0
+                    left = self.queued
+                if not isinstance(exc, (AssayError, SQLAlchemyError, OSError)):
+                    raise
+                self.cause = _reason(exc)
+                self.failure = (
+                    f"Tracking could not write {left:,} value(s) of run {self.stage_run_id[:8]}: "
+                    f"{self.cause}; they are kept and retried (free space or fix the store, "
+                    "then call assay.tracking.flush())"
+                )
+                raise TrackingError(self.failure, run=self.stage_run_id) from exc
+            self.failure = None
 
-            sid = self.stage_run_id
-            with self.store.write() as conn:
-                if metrics:
-                    # Straight to the driver's executemany: building SQLAlchemy parameter
-                    # dicts for 10,000 points costs as much as inserting them.
-                    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-                    conn.exec_driver_sql(
-                        f"INSERT INTO {metrics_table.name} (stage_run_id, key, value, step, ts) "
-                        f"VALUES ({', '.join([mark] * 5)})",
-                        [(sid, k, v, s, t) for k, v, s, t in metrics],
-                    )
-                for table, values in ((params_table, params), (tags_table, tags)):
-                    if values:
-                        conn.execute(table.delete().where(
-                            table.c.stage_run_id == sid, table.c.key.in_(list(values))))
-                        conn.execute(table.insert(), [
-                            {"stage_run_id": sid, "key": k, "value": v} for k, v in values.items()
-                        ])
-                if artifacts:
-                    conn.execute(artifacts_table.insert(), [
-                        {"stage_run_id": sid, "path": p, "hash": h, "size": n, "kind": kind}
-                        for p, h, n, kind in artifacts
+    def _write(self, metrics: list[Point], params: dict[str, str], tags: dict[str, str],
+               artifacts: list[tuple[str, str, int, str]]) -> None:
+        """One write transaction."""
+        from assay.store.tables import artifacts as artifacts_table
+        from assay.store.tables import metrics as metrics_table
+        from assay.store.tables import params as params_table
+        from assay.store.tables import tags as tags_table
+
+        sid = self.stage_run_id
+        with self.store.write() as conn:
+            if metrics:
+                # Straight to the driver's executemany: building SQLAlchemy parameter
+                # dicts for 10,000 points costs as much as inserting them.
+                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+                conn.exec_driver_sql(
+                    f"INSERT INTO {metrics_table.name} "
+                    f"(stage_run_id, key, value, value_kind, step, ts) "
+                    f"VALUES ({', '.join([mark] * 6)})",
+                    [(sid, *point) for point in metrics],
+                )
+            for table, values in ((params_table, params), (tags_table, tags)):
+                if values:
+                    conn.execute(table.delete().where(
+                        table.c.stage_run_id == sid, table.c.key.in_(list(values))))
+                    conn.execute(table.insert(), [
+                        {"stage_run_id": sid, "key": k, "value": v} for k, v in values.items()
                     ])
+            if artifacts:
+                conn.execute(artifacts_table.insert(), [
+                    {"stage_run_id": sid, "path": p, "hash": h, "size": n, "kind": kind}
+                    for p, h, n, kind in artifacts
+                ])
 
     def close(self) -> None:
+        """Stop the background writer and write what is still queued.
+
+        Raises:
+            TrackingError: the last write failed; the rows are still queued.
+        """
         self._stop = True
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=60)
         self.flush()
+
+    def release(self) -> None:
+        """Close the connection to the store (after :meth:`close` and recording the end)."""
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -166,14 +278,14 @@ class ActiveRun:
     """A run the tracking calls attach to; a context manager that ends an ad-hoc run."""
 
     def __init__(self, *, run_id: str, stage_run_id: str, store_url: str, root: Path,
-                 stage: str | None, owned: bool) -> None:
+                 stage: str | None, owned: bool, store: Store | None = None) -> None:
         self.run_id = run_id
         self.stage_run_id = stage_run_id
         self.store_url = store_url
         self.root = root
         self.stage = stage
         self.owned = owned  # an ad-hoc run we created (and must close)
-        self.writer = _Writer(store_url, stage_run_id)
+        self.writer = _Writer(store_url, stage_run_id, store)
         self.ended = False
 
     def __enter__(self) -> ActiveRun:
@@ -184,27 +296,57 @@ class ActiveRun:
         self.end("failed" if exc_type is not None else "succeeded")
 
     def end(self, status: str = "succeeded") -> None:
-        """Flush and, for an ad-hoc run, record how it ended."""
+        """Write what is queued and, for an ad-hoc run, record how it ended.
+
+        A run whose values could not all be written ends ``failed`` (with the reason in its
+        details), and the TrackingError is raised.
+
+        Raises:
+            TrackingError: values could not be written, or the end could not be recorded.
+        """
         if self.ended:
             return
         self.ended = True
-        self.writer.close()
-        if self.owned:
-            from assay.store import open_store
-            from assay.store.tables import runs, stage_runs
-
-            now = time.time()
-            code = 0 if status == "succeeded" else 1
-            store = open_store(self.store_url)
+        try:
+            failure: TrackingError | None = None
             try:
-                with store.write() as conn:
-                    conn.execute(stage_runs.update().where(stage_runs.c.id == self.stage_run_id)
-                                 .values(status=status, ended_at=now, exit_code=code))
-                    conn.execute(runs.update().where(runs.c.id == self.run_id)
-                                 .values(status=status, ended_at=now, exit_code=code))
-            finally:
-                store.close()
-        _STATE.forget(self)
+                self.writer.close()
+            except TrackingError:
+                failure = TrackingError(
+                    f"{self.writer.queued:,} tracked value(s) of run {self.stage_run_id[:8]} were "
+                    f"not saved: {self.writer.cause}", run=self.stage_run_id)
+            if self.owned:
+                self._record_end("failed" if failure is not None else status,
+                                 None if failure is None else str(failure))
+            if failure is not None:
+                raise failure
+        finally:
+            self.writer.release()
+            _STATE.forget(self)
+
+    def _record_end(self, status: str, reason: str | None) -> None:
+        """Mark the ad-hoc run and its stage run ended (also on a full disk: see
+        :meth:`assay.store.Store.write_ending`)."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from assay.store.tables import runs, stage_runs
+
+        now = time.time()
+        code = 0 if status == "succeeded" else 1
+        extra = {} if reason is None else {"details": {"reason": reason}}
+
+        def mark(conn: Any) -> None:
+            conn.execute(stage_runs.update().where(stage_runs.c.id == self.stage_run_id)
+                         .values(status=status, ended_at=now, exit_code=code, **extra))
+            conn.execute(runs.update().where(runs.c.id == self.run_id)
+                         .values(status=status, ended_at=now, exit_code=code, **extra))
+
+        try:
+            self.writer.store.write_ending(mark)
+        except (AssayError, SQLAlchemyError, OSError) as exc:
+            raise TrackingError(
+                f"Run {self.run_id[:8]} could not be recorded {status}: {_reason(exc)}"
+                + (f" (and: {reason})" if reason else ""), run=self.run_id) from exc
 
 
 class _State:
@@ -263,10 +405,33 @@ def _at_exit() -> None:
     with _STATE.lock:
         runs = list(reversed(_STATE.stack))
         pipeline = _STATE.pipeline
-    for run in runs:
-        run.end("failed" if _STATE.failed else "succeeded")
-    if pipeline is not None:
-        pipeline.end()
+    failures: list[TrackingError] = []
+    for run in [*runs, *([pipeline] if pipeline is not None else [])]:
+        try:
+            run.end("failed" if _STATE.failed and run.owned else "succeeded")
+        except TrackingError as exc:
+            failures.append(exc)
+    if failures:
+        _exit_unsaved(failures)
+
+
+def _exit_unsaved(failures: list[TrackingError]) -> None:
+    """End the process with status 1: values it logged could not be saved.
+
+    An exception in an exit handler does not change the exit status, and the runner of a
+    pipeline stage judges the stage by it; so this is a hard exit, after flushing the standard
+    streams and logging (the exit handlers registered before assay's are skipped).
+    """
+    for failure in failures:
+        sys.stderr.write(f"error: {failure}\n")
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    if "logging" in sys.modules:
+        import logging
+
+        logging.shutdown()
+    os._exit(1)
 
 
 def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) -> ActiveRun:
@@ -288,9 +453,9 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
         attached = _STATE.from_env()
         if attached is not None:
             if name:
-                attached.writer.tag("run_name", name)
+                attached.writer.tag("run_name", _tag_text("run_name", name))
             for key, value in (tags or {}).items():
-                attached.writer.tag(key, str(value))
+                attached.writer.tag(_key("Tag", key), _tag_text(key, value))
             return attached
         from assay.config import Project
         from assay.errors import UsageError
@@ -313,6 +478,7 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
         run_id, stage_run_id = str(uuid.uuid4()), str(uuid.uuid4())
         stage = name or "main"
         commit, dirty = git_state(project.root)
+        checked_tags = {_key("Tag", k): _tag_text(k, v) for k, v in (tags or {}).items()}
         cache = LocalCache(project.cache_dir)
         with cache.writing():  # until the run row names the environment object (gc waits)
             env_hash = store_environment(cache)
@@ -327,12 +493,15 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
                     conn.execute(stage_runs.insert().values(
                         id=stage_run_id, run_id=run_id, stage=stage, status="running",
                         started_at=now, details={}))
-            finally:
+            except BaseException:
                 store.close()
+                raise
+        # The run keeps this store (and its open connection) to the end: on a full disk a new
+        # SQLite connection cannot even open, and the end must still be recorded.
         run = ActiveRun(run_id=run_id, stage_run_id=stage_run_id, store_url=project.store_url,
-                        root=project.root, stage=stage, owned=True)
-        for key, value in (tags or {}).items():
-            run.writer.tag(key, str(value))
+                        root=project.root, stage=stage, owned=True, store=store)
+        for key, text in checked_tags.items():
+            run.writer.tag(key, text)
         _STATE.stack.append(run)
         return run
 
@@ -360,46 +529,112 @@ def _run() -> ActiveRun:
     return run
 
 
-def _encode(value: Any) -> str:
-    return json.dumps(value, default=str)
+def _key(what: str, key: Any) -> str:
+    """``key`` as stored, or a TrackingError now rather than a failed batch later."""
+    name = key if type(key) is str else str(key)
+    problem = key_problem(name)
+    if problem is None:
+        return name
+    shown = repr(name[:60]) + ("..." if len(name) > 60 else "")
+    raise TrackingError(f"{what} name {shown} {problem}", key=name[:MAX_KEY])
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what ``json`` cannot encode itself: numpy scalars as numbers, else ``str``."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise TypeError("bytes: decode them first, e.g. value.decode()")
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return value.item()  # numpy scalars (np.int64, np.float32 NaN, ...) and 0-d arrays
+    return str(value)
+
+
+def _param_text(key: str, value: Any) -> str:
+    try:
+        return json.dumps(value, default=_plain)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise TrackingError(f"Param '{key}' cannot be stored: {exc}", key=key) from None
+
+
+def _tag_text(key: Any, value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise TrackingError(f"Tag '{key}' is bytes; decode it first, e.g. value.decode()",
+                            key=str(key))
+    text = value if type(value) is str else str(value)
+    if "\x00" in text:
+        raise TrackingError(f"Tag '{key}' contains a NUL character", key=str(key))
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise TrackingError(f"Tag '{key}' is not encodable text (a lone surrogate)",
+                            key=str(key)) from None
+    return text
 
 
 def log_param(key: str, value: Any) -> None:
-    """Record a parameter (JSON-encoded) on the active run; a second call overwrites it."""
-    _run().writer.param(str(key), _encode(value))
+    """Record a parameter (JSON-encoded) on the active run; a second call overwrites it.
+
+    Raises:
+        TrackingError: the key is not 1-255 printable characters, the value cannot be JSON
+            (bytes, a circular structure), or an earlier write to the store failed.
+    """
+    name = _key("Param", key)
+    _run().writer.param(name, _param_text(name, value))
 
 
 def log_params(params: dict[str, Any]) -> None:
-    """Record several parameters."""
+    """Record several parameters (all checked before any is queued)."""
+    checked = {name: _param_text(name, value)
+               for name, value in ((_key("Param", k), v) for k, v in params.items())}
     writer = _run().writer
-    for key, value in params.items():
-        writer.param(str(key), _encode(value))
+    for name, text in checked.items():
+        writer.param(name, text)
 
 
 def log_metric(key: str, value: float, step: int = 0) -> None:
     """Record a metric value at ``step`` (history over steps is kept).
 
+    NaN and ±Inf are stored and shown as such; ints must be exact as a float64 (up to 2**53).
+
     Raises:
-        TrackingError: the value is not a number.
+        TrackingError: the value is not a number (a string, bytes or a bool), an int a float64
+            would round, the step is not a whole number, the key is not 1-255 printable
+            characters, or an earlier write to the store failed.
     """
+    point = _point(key, value, step)
+    _run().writer.metric(point)
+
+
+def _point(key: Any, value: Any, step: Any) -> Point:
+    name = _key("Metric", key)
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TrackingError(f"Metric '{key}' must be a number, got {value!r}", key=key) from None
-    if math.isinf(number):
-        raise TrackingError(f"Metric '{key}' is infinite", key=key)
-    _run().writer.metric(str(key), number, int(step), time.time())
+        number = to_metric(value)
+    except ValueError as exc:
+        raise TrackingError(f"Metric '{name}' {exc}", key=name) from None
+    try:
+        whole = to_step(step)
+    except ValueError as exc:
+        raise TrackingError(f"Step of metric '{name}' {exc}", key=name) from None
+    stored, kind = metric_columns(number)
+    return (name, stored, kind, whole, time.time())
 
 
 def log_metrics(metrics: dict[str, float], step: int = 0) -> None:
-    """Record several metrics at one step."""
-    for key, value in metrics.items():
-        log_metric(key, value, step)
+    """Record several metrics at one step (all checked before any is queued)."""
+    points = [_point(key, value, step) for key, value in metrics.items()]
+    writer = _run().writer
+    for point in points:
+        writer.metric(point)
 
 
 def set_tag(key: str, value: Any) -> None:
-    """Attach a tag to the active run."""
-    _run().writer.tag(str(key), str(value))
+    """Attach a tag (text) to the active run.
+
+    Raises:
+        TrackingError: the key is not 1-255 printable characters, the value is bytes or holds
+            NUL, or an earlier write to the store failed.
+    """
+    name = _key("Tag", key)
+    _run().writer.tag(name, _tag_text(name, value))
 
 
 def record_artifact(path: str, oid: str, size: int, kind: str = "artifact") -> None:
@@ -411,7 +646,8 @@ def log_artifact(path: str | os.PathLike[str]) -> str:
     """Store a file or directory in the content-addressed cache and record it; returns its id.
 
     Raises:
-        TrackingError: ``path`` does not exist.
+        TrackingError: ``path`` does not exist, or the store refused the artifact's row (or an
+            earlier write).
     """
     from assay.config import Project
     from assay.objects import LocalCache

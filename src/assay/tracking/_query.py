@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import TrackingError, UsageError
+from assay.store._metric_values import metric_value
 from assay.tracking._reader import RunReader, chunks, in_list, snapshot
 
 if TYPE_CHECKING:
@@ -163,12 +164,12 @@ def _latest_metrics(db: RunReader, ids: list[str]) -> dict[str, dict[str, float]
     out: dict[str, dict[str, tuple[int, int, float]]] = {}
     for part in chunks(ids):
         marks, values = in_list("i", part)
-        for sid, key, value, step, mid in db.iter(
-                f"SELECT stage_run_id, key, value, step, id FROM metrics "
+        for sid, key, value, kind, step, mid in db.iter(
+                f"SELECT stage_run_id, key, value, value_kind, step, id FROM metrics "
                 f"WHERE stage_run_id IN ({marks})", values):
             seen = out.setdefault(sid, {})
             if key not in seen or (step, mid) >= seen[key][:2]:
-                seen[key] = (step, mid, value)
+                seen[key] = (step, mid, metric_value(value, kind))
     return {sid: {k: v[2] for k, v in keys.items()} for sid, keys in out.items()}
 
 
@@ -186,11 +187,11 @@ def _kv(db: RunReader, table: str, ids: list[str]) -> dict[str, dict[str, str]]:
 def _passing(db: RunReader, flt: MetricFilter) -> set[str]:
     """Stage runs whose latest value of ``flt.key`` passes ``flt``."""
     latest: dict[str, tuple[int, int, float]] = {}
-    for sid, step, mid, value in db.iter(
-            "SELECT stage_run_id, step, id, value FROM metrics WHERE key = :key",
+    for sid, step, mid, value, kind in db.iter(
+            "SELECT stage_run_id, step, id, value, value_kind FROM metrics WHERE key = :key",
             {"key": flt.key}):
         if sid not in latest or (step, mid) >= latest[sid][:2]:
-            latest[sid] = (step, mid, value)
+            latest[sid] = (step, mid, metric_value(value, kind))
     return {sid for sid, v in latest.items() if flt.accepts(v[2])}
 
 
@@ -327,15 +328,15 @@ def compare_runs(rows: list[RunRow]) -> dict[str, Any]:
 
 
 def metric_history(source: Source, stage_run_id: str, key: str) -> list[tuple[int, float, float]]:
-    """(step, value, timestamp) of metric ``key``, in logging order.
+    """(step, value, timestamp) of metric ``key``, in step order (NaN and ±Inf as floats).
 
     Raises:
         TrackingError: the run never logged ``key`` (the message lists what it logged).
     """
     with snapshot(source) as db:
-        rows = [(int(s), float(v), float(t)) for s, v, t in db.iter(
-            "SELECT step, value, ts FROM metrics WHERE stage_run_id = :sid AND key = :key "
-            "ORDER BY step, id", {"sid": stage_run_id, "key": key})]
+        rows = [(int(s), metric_value(v, kind), float(t)) for s, v, kind, t in db.iter(
+            "SELECT step, value, value_kind, ts FROM metrics WHERE stage_run_id = :sid "
+            "AND key = :key ORDER BY step, id", {"sid": stage_run_id, "key": key})]
         if not rows:
             keys = sorted({r[0] for r in db.rows(
                 "SELECT DISTINCT key FROM metrics WHERE stage_run_id = :sid",
