@@ -78,27 +78,29 @@ class StateDB:
             return {}
         rows: list[tuple[str, int, int, int, str]] = []
         with self._lock:
-            conn = self._connect()
-            paths = list(stats)
-            if len(paths) > _BATCH:
-                prefix = os.path.commonpath(paths)
-                rows = conn.execute(
-                    "SELECT path, inode, size, mtime_ns, oid FROM state "
-                    "WHERE path >= ? AND path < ?",
-                    (prefix, prefix + "\U0010ffff"),
-                ).fetchall()
-            else:
-                marks = ",".join("?" * len(paths))
-                rows = conn.execute(
-                    f"SELECT path, inode, size, mtime_ns, oid FROM state WHERE path IN ({marks})",
-                    paths,
-                ).fetchall()
+            try:
+                rows = self._select(list(stats))
+            except sqlite3.Error:
+                return {}  # an optimisation: an unreadable stat cache means hashing again
         found: dict[str, str] = {}
         for path, inode, size, mtime_ns, oid in rows:
             st = stats.get(path)
             if st is not None and _signature(st) == (inode, size, mtime_ns):
                 found[path] = oid
         return found
+
+    def _select(self, paths: list[str]) -> list[tuple[str, int, int, int, str]]:
+        conn = self._connect()
+        if len(paths) > _BATCH:
+            prefix = os.path.commonpath(paths)
+            return conn.execute(
+                "SELECT path, inode, size, mtime_ns, oid FROM state WHERE path >= ? AND path < ?",
+                (prefix, prefix + "\U0010ffff"),
+            ).fetchall()
+        marks = ",".join("?" * len(paths))
+        return conn.execute(
+            f"SELECT path, inode, size, mtime_ns, oid FROM state WHERE path IN ({marks})", paths,
+        ).fetchall()
 
     def get(self, path: str, st: os.stat_result) -> str | None:
         """The known object id of one file, or None."""
@@ -110,8 +112,8 @@ class StateDB:
         if not values:
             return
         with self._lock:
-            conn = self._connect()
             try:
+                conn = self._connect()
                 with conn:
                     conn.executemany(
                         "INSERT OR REPLACE INTO state (path, inode, size, mtime_ns, oid) "

@@ -430,9 +430,10 @@ def load_metrics_file(path: Path, *, name: str | None = None) -> dict[str, float
 
         try:
             data, _ = parse_yaml(text, shown)
-        except ConfigError:
+        except ConfigError as yaml_error:
+            why = json_error if shown.endswith(".json") else yaml_error
             raise MetricsFileError(
-                f"metrics file '{shown}' is not valid JSON or YAML ({json_error})"
+                f"metrics file '{shown}' is not valid JSON or YAML ({why})"
             ) from None
     if not isinstance(data, dict):
         got = "empty" if data is None else f"a {type(data).__name__}"
