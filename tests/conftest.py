@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -154,6 +155,21 @@ def _drop_postgres_database(url: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@contextlib.contextmanager
+def store_connection(url: str) -> Iterator[Any]:
+    """A SQLAlchemy connection to the store at ``url``, in one transaction committed at the
+    end: for tests that look at or plant rows with :mod:`assay.store.tables`, whichever store
+    implementation the code under test uses."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -7,7 +7,8 @@ Each concept has one family, and the CLI maps families to exit codes in one plac
     ├── UsageError                  exit 2: bad arguments, paths outside the project
     │   └── ConfigError             exit 2: assay.yaml / contract / params files
     ├── StoreError                  exit 3: metadata store unreachable, migration failed
-    │   └── ConcurrencyError        exit 1: lost a race (alias moved, lock held)
+    │   ├── ConcurrencyError        exit 1: lost a race (alias moved, lock held)
+    │   └── ConstraintViolation     exit 3: a write broke a unique or foreign-key constraint
     ├── ObjectError                 exit 3: content-addressed store
     │   ├── ObjectNotFound          exit 1: an object is neither in the cache nor the remote
     │   ├── CorruptObject           exit 1: an object's bytes do not match its hash
@@ -73,6 +74,11 @@ class ConcurrencyError(StoreError):
     """Another writer won a race, or holds a lock we need."""
 
     exit_code = EXIT_FAILED
+
+
+class ConstraintViolation(StoreError):
+    """A write broke a unique or foreign-key constraint of the metadata store (the same error
+    on every backend; a caller that can lose a race turns it into a ConcurrencyError)."""
 
 
 class ObjectError(AssayError):
@@ -185,6 +191,7 @@ __all__ = [
     "AssayError",
     "ConcurrencyError",
     "ConfigError",
+    "ConstraintViolation",
     "ContractError",
     "CorruptObject",
     "DataError",

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from assay.contracts import contract_results_for
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.contracts.conftest import people, write_contract
 
 
@@ -70,7 +70,7 @@ def test_results_are_stored_with_hash_dataset_version_and_event(project: TmpProj
     digest = hash_file(project.root / "data" / "people.parquet")
     url = project.load().store_url
     store = open_store(url)
-    with store.write() as conn:
+    with store_connection(store.url) as conn:
         conn.execute(dataset_versions.insert().values(
             name="people", path="data/people.parquet", hash=digest, kind="file", size=1, nfiles=1,
             created_at=0.0, actor="t") if "created_at" in dataset_versions.c else

@@ -12,7 +12,7 @@ from assay.config import Project
 from assay.data import Workspace, read_pointer
 from assay.objects import hash_tree
 from assay.store import open_store
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.data.conftest import write_table
 
 
@@ -22,7 +22,7 @@ def _rows(project: TmpProject) -> list[dict[str, object]]:
     from assay.store.tables import dataset_versions as dv
 
     store = open_store(project.store_url or project.load().store_url)
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         found = [dict(r) for r in conn.execute(select(dv).order_by(dv.c.id)).mappings()]
     store.close()
     return found
@@ -105,3 +105,58 @@ def test_two_concurrent_adds_from_real_processes_both_land(tmp_project: TmpProje
     assert tmp_project.invoke("fsck").code == 0
     ignored = (tmp_project.root / ".gitignore").read_text().splitlines()
     assert sorted(ignored) == [".*.assay-tmp", "/a", "/b"]  # data, and assay temp files
+
+
+_SQLALCHEMY_PROBE = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('SQLA=%s\\n' % ('sqlalchemy' in sys.modules)))\n"
+    "sys.argv = ['assay', *sys.argv[1:]]\n"
+    "from assay._launcher import main\n"
+    "main()\n"
+)
+
+
+def test_adding_to_a_current_sqlite_store_does_not_import_sqlalchemy(
+        tmp_project: TmpProject) -> None:
+    tmp_project.gen({"a.bin": b"a" * 10, "b.bin": b"b" * 10})
+    for name in ("a.bin", "b.bin"):  # the first add creates the store, the second reuses it
+        done = subprocess.run([sys.executable, "-c", _SQLALCHEMY_PROBE, "data", "add", name],
+                              cwd=tmp_project.root, env={**os.environ, **tmp_project.env},
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "SQLA=False" in done.stderr
+    assert tmp_project.run("data", "log", "b").stdout.count("v1") == 1
+
+
+def test_an_older_schema_is_migrated_then_recorded(tmp_project: TmpProject) -> None:
+    import sqlite3
+
+    tmp_project.gen({"a.bin": b"a" * 10, "b.bin": b"b" * 10})
+    assert tmp_project.run("data", "add", "a.bin").returncode == 0
+    db = tmp_project.root / ".assay" / "assay.db"
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE alembic_version SET version_num = '0001'")
+    conn.execute("DROP TABLE store_info")
+    conn.commit()
+    conn.close()
+    assert tmp_project.run("data", "add", "b.bin").returncode == 0  # migrated, then recorded
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] != "0001"
+    assert conn.execute("SELECT count(*) FROM dataset_versions").fetchone()[0] == 2
+    conn.close()
+
+
+def test_a_corrupt_database_is_one_line_and_writes_no_pointer(tmp_project: TmpProject) -> None:
+    from pathlib import Path
+
+    tmp_project.gen({"a.bin": b"a" * 10, "b.bin": b"b" * 10})
+    assert tmp_project.run("data", "add", "a.bin").returncode == 0
+    db = tmp_project.root / ".assay" / "assay.db"
+    for extra in ("-wal", "-shm"):
+        Path(f"{db}{extra}").unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database, but it is long enough to look like a header" * 20)
+    done = tmp_project.run("data", "add", "b.bin")
+    assert done.returncode != 0
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "assay.db" in line, line
+    assert not (tmp_project.root / "b.bin.assay").exists()

@@ -8,7 +8,7 @@ import pytest
 from assay.config import Project
 from assay.data import Workspace, diff, versions
 from assay.errors import DataError, UsageError
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.data.conftest import write_table
 
 
@@ -25,7 +25,7 @@ def test_log_lists_versions_with_latest_contract_result(project_on: TmpProject) 
         found = versions(ws.store, "t")
         from assay.store.tables import contract_results
 
-        with ws.store.write() as conn:
+        with store_connection(ws.store.url) as conn:
             for passed in (False, True):
                 conn.execute(contract_results.insert().values(
                     contract="t_contract", data_hash=found[1].hash, passed=passed, errors=0,

@@ -17,7 +17,7 @@ from assay.evaluation._evaluate_kind import KIND
 from assay.models import read_package, store_package
 from assay.store import open_store
 from assay.store.tables import evaluations
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.models.worlds import churn_frame, register_version, save_candidate, stage_context
 
 
@@ -80,7 +80,7 @@ def test_run_writes_reports_records_the_evaluation_and_selects(project: TmpProje
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4
     store = open_store(store_url)
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         row = conn.execute(select(evaluations)).one()
     store.close()
     assert (row.stage, row.passed, row.stage_run_id) == ("evaluate", True, ctx.stage_run_id)
@@ -172,7 +172,7 @@ def test_the_evaluation_is_recorded_on_every_store_backend(project_on: TmpProjec
     ctx = stage_context(project.root, store_url, "evaluate", upstream_outs=OUTS)
     assert KIND.run(_options(gates=[], fairness=None, slices={}), ctx) == 0
     store = open_store(store_url)
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         row = conn.execute(select(evaluations)).one()
     events = store.events(kind="evaluation.")
     store.close()

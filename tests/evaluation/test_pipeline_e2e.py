@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.models.worlds import churn_frame
 
 pytestmark = pytest.mark.slow
@@ -129,7 +129,7 @@ def test_a_cmd_stage_that_logs_a_model_is_a_candidate(project: TmpProject) -> No
     report = json.loads((project.root / "reports" / "evaluate" / "evaluation.json").read_text())
     assert report["selected"]["candidate"] == "custom"
     store = open_store(project.load().store_url)
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         logged = conn.execute(select(logged_models)).one()
         kinds = {row.kind for row in conn.execute(select(artifacts).where(artifacts.c.hash == logged.hash))}
     store.close()

@@ -16,7 +16,7 @@ from assay.models import store_package
 from assay.objects import LocalCache
 from assay.store import open_store
 from assay.store.tables import artifacts, logged_models
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.models.worlds import FEATURES, churn_frame, fit_pipeline, new_stage_run, register_version
 
 
@@ -35,7 +35,7 @@ def test_log_model_stores_the_package_and_records_it(project_on: TmpProject, fra
     assert logged.oid.endswith(".dir")
     assert LocalCache(project.cache_dir).verify(logged.oid)
     store = open_store(project.store_url)
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         row = conn.execute(select(logged_models)).one()
     store.close()
     assert (row.name, row.hash, row.flavor, row.task) == ("churn", logged.oid, "sklearn", "classification")
@@ -60,7 +60,7 @@ def test_a_model_logged_in_a_stage_run_is_an_artifact_and_loads_by_run_id(
         stage_run_id=stage_run_id, artifact_path="models/train",
     )
     store = open_store(project.store_url)
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         art = conn.execute(select(artifacts)).one()
     store.close()
     assert (art.stage_run_id, art.kind, art.hash, art.path) == (stage_run_id, "model", logged.oid, "models/train")
@@ -128,7 +128,7 @@ def test_log_model_inside_a_tracking_run_attaches_to_its_stage_run(
         stage_run_id = run.stage_run_id
     project = tmp_project.load()
     store = open_store(project.store_url)
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         row = conn.execute(select(logged_models)).one()
         art = conn.execute(select(artifacts).where(artifacts.c.kind == "model")).one()
     store.close()

@@ -16,7 +16,7 @@ from assay.models import TrainOptions, load_package, stage_slug
 from assay.models._train_kind import KIND
 from assay.store import open_store
 from assay.store.tables import artifacts, logged_models, metrics, params
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.models.worlds import churn_frame, stage_context
 
 
@@ -88,7 +88,7 @@ def test_train_packages_the_pipeline_and_logs_params_and_metrics(
     written = json.loads((project.root / "metrics" / f"{stage_slug(ctx.stage)}.json").read_text())
     assert {"train_accuracy", "train_roc_auc", "train_seconds", "train_rows", "model_size_mb"} <= set(written)
     store = open_store(store_url)
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         keys = {r.key for r in conn.execute(select(params.c.key).where(params.c.stage_run_id == ctx.stage_run_id))}
         metric_keys = {r.key for r in conn.execute(select(metrics.c.key))}
         model_row = conn.execute(select(logged_models)).one()

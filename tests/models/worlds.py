@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from assay.config import StageContext
+from tests.conftest import store_connection
 
 
 def churn_frame(rows: int = 1200, seed: int = 0, *, shift: float = 0.0) -> pl.DataFrame:
@@ -84,7 +85,7 @@ def new_stage_run(store_url: str, stage: str = "train") -> tuple[str, str]:
     run_id, stage_run_id = str(uuid.uuid4()), str(uuid.uuid4())
     store = open_store(store_url)
     try:
-        with store.write() as conn:
+        with store_connection(store.url) as conn:
             conn.execute(
                 runs.insert().values(
                     id=run_id, kind="pipeline", trigger="manual", status="running",
@@ -139,7 +140,7 @@ def register_version(store_url: str, name: str, version: int, oid: str,
     store = open_store(store_url)
     now = time.time()
     try:
-        with store.write() as conn:
+        with store_connection(store.url) as conn:
             if conn.execute(
                 select(registered_models.c.name).where(registered_models.c.name == name)
             ).first() is None:

@@ -6,7 +6,7 @@ import json
 import time
 
 from assay.store import open_store
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 
 
 def _point(store_url: str, version: int) -> None:
@@ -17,7 +17,7 @@ def _point(store_url: str, version: int) -> None:
 
     store = open_store(store_url)
     now = time.time()
-    with store.write() as conn:
+    with store_connection(store.url) as conn:
         if conn.execute(select(registered_models.c.name)).first() is None:
             conn.execute(registered_models.insert().values(name="churn", created_at=now))
             for v in (1, 2):

@@ -14,7 +14,7 @@ import pytest
 
 from assay.errors import ConcurrencyError
 from assay.pipeline import QuietReporter, read_lock, run_pipeline
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 
 
 def _alive(pid: int) -> bool:
@@ -146,10 +146,9 @@ def test_interrupt_kills_children_and_records_the_run(tmp_project: TmpProject) -
     assert read_lock(tmp_project.root) == {}
     from sqlalchemy import select
 
-    from assay.store import open_store
     from assay.store.tables import runs, stage_runs
 
-    with open_store(tmp_project.load().store_url) as store, store.read() as conn:
+    with store_connection(tmp_project.load().store_url) as conn:
         assert conn.execute(select(runs.c.status)).scalars().all() == ["interrupted"]
         assert conn.execute(select(stage_runs.c.status)).scalars().all() == ["interrupted"]
 
@@ -234,10 +233,9 @@ def test_two_real_runs_at_once_never_interleave(tmp_project: TmpProject) -> None
 
     from sqlalchemy import select
 
-    from assay.store import open_store
     from assay.store.tables import runs, stage_runs
 
-    with open_store(tmp_project.load().store_url) as store, store.read() as conn:
+    with store_connection(tmp_project.load().store_url) as conn:
         first, second = conn.execute(select(runs).order_by(runs.c.started_at)).all()
         assert (first.status, second.status) == ("succeeded", "succeeded")
         assert first.ended_at <= second.started_at

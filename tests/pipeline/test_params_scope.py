@@ -10,7 +10,7 @@ import pytest
 
 from assay.errors import PipelineError
 from assay.pipeline import build_dag
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.pipeline.conftest import runs_log
 
 PICK_STAGE: dict[str, Any] = {
@@ -186,7 +186,6 @@ def test_alias_pseudo_params_are_in_the_key_but_not_recorded_as_params(
 ) -> None:
     from sqlalchemy import select
 
-    from assay.store import open_store
     from assay.store.tables import params
 
     tmp_project.gen({"params.yaml": {"seed": 1}})
@@ -198,5 +197,5 @@ def test_alias_pseudo_params_are_in_the_key_but_not_recorded_as_params(
     assert result.code == 0, result.output
     lock_params = json.loads((tmp_project.root / "assay.lock").read_text())["stages"]["compare"]
     assert lock_params["params"] == {"seed": 1, "@alias:churn@production": None}
-    with open_store(tmp_project.load().store_url) as store, store.read() as conn:
+    with store_connection(tmp_project.load().store_url) as conn:
         assert conn.execute(select(params.c.key, params.c.value)).all() == [("seed", "1")]

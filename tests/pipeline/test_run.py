@@ -11,7 +11,7 @@ import pytest
 
 from assay.pipeline import LOCK_FILE, read_lock, run_pipeline
 from assay.pipeline._fastpath import try_noop
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.pipeline.conftest import lock, runs_log, three_stages
 
 
@@ -110,11 +110,10 @@ def test_run_records_run_and_stage_runs(tmp_project: TmpProject) -> None:
     from sqlalchemy import select
 
     from assay.objects import LocalCache
-    from assay.store import open_store
     from assay.store.tables import artifacts, metrics, params, runs, stage_runs
 
     project = tmp_project.load()
-    with open_store(project.store_url) as store, store.read() as conn:
+    with store_connection(project.store_url) as conn:
         run = conn.execute(select(runs).where(runs.c.id == run_id)).one()
         assert (run.kind, run.trigger, run.status, run.exit_code) == ("pipeline", "ci", "succeeded", 0)
         assert run.actor == "tester@example.com"
@@ -233,7 +232,6 @@ def test_output_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_project: TmpPro
 def test_run_records_are_the_same_on_every_store(project_on: TmpProject) -> None:
     from sqlalchemy import select
 
-    from assay.store import open_store
     from assay.store.tables import artifacts, metrics, params, runs, stage_runs
 
     three_stages(project_on)
@@ -241,7 +239,7 @@ def test_run_records_are_the_same_on_every_store(project_on: TmpProject) -> None
     assert first.code == 0, first.output
     again = project_on.invoke("run", "--json", "--force", "prep")
     assert again.code == 0, again.output
-    with open_store(project_on.store_url or "") as store, store.read() as conn:
+    with store_connection(project_on.store_url or "") as conn:
         assert sorted(conn.execute(select(runs.c.status)).scalars()) == ["succeeded"] * 2
         rows = conn.execute(select(stage_runs.c.stage, stage_runs.c.status, stage_runs.c.cached,
                                    stage_runs.c.details)).all()
@@ -274,3 +272,29 @@ def test_the_default_profile_takes_the_no_op_fast_path_of_a_plain_run(
     monkeypatch.chdir(tmp_project.root)
     assert try_noop(["run", "--profile", "default"]) == 0
     assert try_noop(["run", "--profile=default"]) == 0
+
+
+def test_a_cold_run_never_imports_sqlalchemy(tmp_project: TmpProject) -> None:
+    """A new SQLite store gets its schema, and every record, through plain sqlite3."""
+    import sqlite3
+
+    from tests.data.test_fastpath import heavy, probe
+
+    three_stages(tmp_project)
+    done = probe(tmp_project, "run")
+    assert done.returncode == 0, done.stderr
+    assert "sqlalchemy" not in heavy(done)
+    conn = sqlite3.connect(tmp_project.root / ".assay" / "assay.db")
+    statuses = [r[0] for r in conn.execute("SELECT status FROM stage_runs")]
+    conn.close()
+    assert statuses == ["succeeded"] * 4
+
+
+def test_a_corrupt_store_stops_the_run_with_one_line(tmp_project: TmpProject) -> None:
+    three_stages(tmp_project)
+    (tmp_project.root / ".assay" / "assay.db").write_bytes(b"garbage" * 1000)
+    done = tmp_project.run("run")
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1 and "not a database" in done.stderr
+    assert not (tmp_project.root / "assay.lock").exists()
+    assert not (tmp_project.root / "runs.log").exists()

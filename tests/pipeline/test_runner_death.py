@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from assay.pipeline._liveness import is_gone, runner_identity
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 
 # Slow (a stage pid, a background child, a long wait) until the file `fast` exists; then it
 # writes whether the first run's child still runs (`alive`) or not (`dead`).
@@ -63,10 +63,9 @@ def test_sigkill_of_the_runner_kills_its_stages_and_is_recorded_next_time(
 
     from sqlalchemy import select
 
-    from assay.store import open_store
     from assay.store.tables import runs, stage_runs
 
-    with open_store(tmp_project.load().store_url) as store, store.read() as conn:
+    with store_connection(tmp_project.load().store_url) as conn:
         rows = conn.execute(select(runs).order_by(runs.c.started_at)).all()
         assert [r.status for r in rows] == ["interrupted", "succeeded"]
         assert rows[0].details["runner"]["pid"] == runner.pid
@@ -103,7 +102,7 @@ def test_running_runs_of_live_runners_are_left_alone(tmp_project: TmpProject) ->
     start_run(store, run_id="dead", kind="pipeline", trigger="manual", profile=None, root=None,
               env_hash=None, details={"runner": dead})
     assert [d["pid"] for d in interrupt_orphaned_runs(store)] == [dead["pid"]]
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         assert dict(conn.execute(select(runs.c.id, runs.c.status)).all()) == {
             "live": "running", "dead": "interrupted"}
     assert interrupt_orphaned_runs(store) == []

@@ -10,6 +10,7 @@ import pytest
 from assay.errors import ConcurrencyError
 from assay.registry import alias_history, get_version, promote
 from assay.store import Store
+from tests.conftest import store_connection
 from tests.registry.conftest import Registrar
 from tests.registry.racers import race_promote
 from tests.registry.worlds import ML, config
@@ -20,7 +21,7 @@ def _alias_row(store: Store, alias: str) -> tuple[int, int]:
 
     from assay.store.tables import aliases
 
-    with store.read() as conn:
+    with store_connection(store.url) as conn:
         row = conn.execute(select(aliases).where(aliases.c.alias == alias)).one()
         return int(row.version), int(row.revision)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from assay.registry import diff, lineage, lineage_mermaid, model_card, promote, register
 from assay.store import Store
+from tests.conftest import store_connection
 from tests.models.worlds import new_stage_run
 from tests.registry.worlds import ML, config, make_package, oid_of, report_for
 
@@ -17,7 +18,7 @@ def _record_dataset_and_deployment(store: Store) -> None:
     from assay.store.tables import dataset_versions, deployments
 
     now = time.time()
-    with store.write() as conn:
+    with store_connection(store.url) as conn:
         conn.execute(dataset_versions.insert().values(
             name="churn", path="data/churn.parquet", hash=DATA_OID, kind="file", size=10,
             nfiles=1, actor=ML, created_at=now,
@@ -118,7 +119,7 @@ def _pipeline_run(store: Store, stages: list[str]) -> str:
     from assay.store.tables import runs, stage_runs
 
     run_id, now = str(uuid.uuid4()), time.time()
-    with store.write() as conn:
+    with store_connection(store.url) as conn:
         conn.execute(runs.insert().values(
             id=run_id, kind="pipeline", trigger="manual", status="succeeded", actor=ML,
             git_commit="f" * 40, started_at=now,
@@ -135,7 +136,7 @@ def _trained_from_versioned_data(store: Store, cache_dir: Path, tmp_path: Path) 
     """churn:1 trained by a pipeline: prepare read churn v2, train read the prepared file."""
     from assay.store.tables import dataset_versions
 
-    with store.write() as conn:
+    with store_connection(store.url) as conn:
         for oid in ("0" * 64, DATA_OID):  # churn v1, then v2 (the one trained on)
             conn.execute(dataset_versions.insert().values(
                 name="churn", path="data/churn.parquet", hash=oid, kind="file", size=10,

@@ -21,6 +21,7 @@ from assay.registry import (
 )
 from assay.registry._promotion import count_approvals
 from assay.store import Store
+from tests.conftest import store_connection
 from tests.registry.conftest import Registrar
 from tests.registry.worlds import DATA, ML, OUTSIDER, PLATFORM, POLICY, TEAM, config
 
@@ -151,7 +152,7 @@ def _age_approvals(store: Store, seconds: float) -> None:
 
     from assay.store.tables import approvals
 
-    with store.write() as conn:
+    with store_connection(store.url) as conn:
         conn.execute(update(approvals).values(created_at=time.time() - seconds))
 
 

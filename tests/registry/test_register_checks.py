@@ -13,7 +13,7 @@ from assay.errors import ModelError
 from assay.registry import RegisterOptions, list_models, register
 from assay.registry._register_kind import KIND
 from assay.store import Store, open_store
-from tests.conftest import TmpProject
+from tests.conftest import TmpProject, store_connection
 from tests.models.worlds import HOSTILE_PACKAGES, hostile_package, stage_context
 from tests.registry.worlds import ML, config, report_for
 
@@ -32,7 +32,7 @@ def _recorded(store_url: str) -> tuple[int, int, int]:
 
     store = open_store(store_url)
     try:
-        with store.read() as conn:
+        with store_connection(store.url) as conn:
             return tuple(  # type: ignore[return-value]
                 int(conn.execute(select(func.count()).select_from(t)).scalar() or 0)
                 for t in (registered_models, model_versions, events)

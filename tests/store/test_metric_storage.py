@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from assay.errors import StoreError
-from assay.store import HEAD_REVISION, DirectStore, Store, open_store
-from assay.store._engine import RESERVE_BYTES, reserve_path, write_turn
+from assay.store import HEAD_REVISION, SqlAlchemyStore, open_store
 from assay.store._metric_values import metric_columns, metric_value
+from assay.store._sqlite import RESERVE_BYTES, reserve_path, write_turn
+from assay.store.statements import INSERT_METRIC
 
 SHAPES = [math.nan, math.inf, -math.inf, -0.0, 0.0, 1e308, 5e-324, -1.5]
 
@@ -32,10 +33,10 @@ def test_migrating_a_0002_store_keeps_its_metrics_and_then_holds_nan(store_url: 
     from alembic.config import Config
     from sqlalchemy import text
 
-    from assay.store._store import MIGRATIONS_DIR
+    from assay.store._sqlalchemy_store import MIGRATIONS_DIR
     from assay.tracking import metric_history
 
-    old = Store(store_url)
+    old = SqlAlchemyStore(store_url)
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with old.engine.connect() as conn:
@@ -50,30 +51,15 @@ def test_migrating_a_0002_store_keeps_its_metrics_and_then_holds_nan(store_url: 
         conn.commit()
     old.close()
     store = open_store(store_url)  # migrates 0002 -> HEAD
-    assert store.current_revision() == HEAD_REVISION
+    assert isinstance(store, SqlAlchemyStore) and store.current_revision() == HEAD_REVISION
     value, kind = metric_columns(math.nan)
     with store.write() as conn:
-        conn.execute(text("INSERT INTO metrics (stage_run_id, key, value, value_kind, step, ts) "
-                          "VALUES ('s', 'loss', :v, :k, :step, 0)"),
-                     {"v": value, "k": kind, "step": 2**40})
+        conn.execute(INSERT_METRIC, {"stage_run_id": "s", "key": "loss", "value": value,
+                                     "value_kind": kind, "step": 2**40, "ts": 0})
     history = metric_history(store, "s", "loss")
     store.close()
     assert [s for s, _, _ in history] == [1, 2, 2**40]
     assert [v for _, v, _ in history][:2] == [0.5, 0.25] and math.isnan(history[2][1])
-
-
-def test_sqlite_writers_use_the_durable_settings(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'a.db'}"
-    store = open_store(url)
-    with store.write() as conn:
-        pooled = conn.exec_driver_sql("PRAGMA synchronous").scalar()
-    store.close()
-    direct = DirectStore.open(url)
-    assert direct is not None
-    with direct.write() as raw:
-        plain = raw.execute("PRAGMA synchronous").fetchone()[0]
-    direct.close()
-    assert (pooled, plain) == (1, 1)  # NORMAL in WAL mode: a crash never corrupts the file
 
 
 def _hold(db: Path) -> int:

@@ -1,3 +1,6 @@
+"""The SQLAlchemy store's own duties: Alembic migrations (fresh and replayed), one migrator at
+a time, its pooled SQLite connections, its errors for unreachable or unsupported stores."""
+
 from __future__ import annotations
 
 import threading
@@ -6,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from assay.errors import StoreError, UsageError
-from assay.store import HEAD_REVISION, Store, open_store
+from assay.store import HEAD_REVISION, SqlAlchemyStore, open_store
+
+
+def _migrated(url: str) -> SqlAlchemyStore:
+    store = SqlAlchemyStore(url)
+    store.migrate()
+    return store
 
 
 def test_migrates_to_head_and_matches_metadata(store_url: str) -> None:
@@ -15,43 +24,12 @@ def test_migrates_to_head_and_matches_metadata(store_url: str) -> None:
 
     from assay.store.tables import metadata
 
-    store = open_store(store_url)
+    store = _migrated(store_url)
     assert store.current_revision() == HEAD_REVISION
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     store.close()
     assert diff == []
-
-
-def test_events_are_appended_in_order_with_actor(store_url: str) -> None:
-    store = open_store(store_url)
-    store.record_event("data.add", "churn", {"hash": "abc"}, actor="ana@example.com")
-    store.record_event("data.push", "churn", {"objects": 3})
-    events = store.events()
-    store.close()
-    assert [(e.kind, e.subject, e.actor, e.details) for e in events] == [
-        ("data.add", "churn", "ana@example.com", {"hash": "abc"}),
-        ("data.push", "churn", "tester@example.com", {"objects": 3}),
-    ]
-    assert events[0].ts <= events[1].ts
-
-
-def test_event_family_filter(store_url: str) -> None:
-    store = open_store(store_url)
-    for kind in ("data.add", "data.push", "model.promote"):
-        store.record_event(kind, "x")
-    assert [e.kind for e in store.events(kind="data.")] == ["data.add", "data.push"]
-    assert [e.kind for e in store.events(kind="model.promote")] == ["model.promote"]
-    store.close()
-
-
-def test_event_in_failed_transaction_is_not_kept(store_url: str) -> None:
-    store = open_store(store_url)
-    with pytest.raises(RuntimeError, match="boom"), store.write() as conn:
-        store.record_event("data.add", "x", conn=conn)
-        raise RuntimeError("boom")
-    assert store.events() == []
-    store.close()
 
 
 def test_concurrent_writers_all_land(store_url: str) -> None:
@@ -79,17 +57,8 @@ def test_concurrent_writers_all_land(store_url: str) -> None:
     store.close()
 
 
-def test_sqlite_uses_wal_and_foreign_keys(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
-    with store.read() as conn:
-        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
-    store.close()
-
-
 def test_unreachable_postgres_is_one_clear_error() -> None:
-    store = open_store("postgresql+psycopg://nobody@127.0.0.1:1/none", migrate=False)
+    store = SqlAlchemyStore("postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(StoreError, match=r"Cannot reach the metadata store postgresql\+psycopg://nobody:\*\*\*@127.0.0.1:1/none"):
         store.migrate()
 
@@ -128,7 +97,7 @@ def test_fresh_schema_equals_the_migrated_schema(store_url: str, tmp_path: Path)
 
     from assay.store.tables import metadata
 
-    created = open_store(store_url)  # an empty database: create_all + stamp
+    created = _migrated(store_url)  # an empty database: create_all + stamp
     with created.engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
     created.close()
@@ -139,7 +108,7 @@ def test_fresh_schema_equals_the_migrated_schema(store_url: str, tmp_path: Path)
 
         migrated_url = _new_postgres_database()
     try:
-        migrated = Store(migrated_url)
+        migrated = SqlAlchemyStore(migrated_url)
         migrated.migrate(via_migrations=True)
         assert migrated.current_revision() == HEAD_REVISION
         migrated.close()
@@ -152,11 +121,11 @@ def test_fresh_schema_equals_the_migrated_schema(store_url: str, tmp_path: Path)
 def test_stamped_fresh_database_is_at_head_for_alembic(store_url: str) -> None:
     from alembic.migration import MigrationContext
 
-    store = open_store(store_url)
+    store = _migrated(store_url)
     with store.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == HEAD_REVISION
     store.close()
-    again = open_store(store_url)  # a second open finds HEAD and migrates nothing
+    again = _migrated(store_url)  # a second open finds HEAD and migrates nothing
     assert again.current_revision() == HEAD_REVISION
     again.close()
 
@@ -167,17 +136,17 @@ def test_a_non_empty_unversioned_database_goes_through_the_migrations(tmp_path: 
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY)")
-    store = Store(f"sqlite:///{path}")
+    store = SqlAlchemyStore(f"sqlite:///{path}")
     with pytest.raises(StoreError, match=r"Migrating the metadata store .* failed"):
         store.migrate()  # not empty: no create_all over someone else's tables
     store.close()
 
 
 def test_sqlite_connections_are_reused_across_transactions(tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    store = _migrated(f"sqlite:///{tmp_path / 'a.db'}")
     seen = set()
     for _ in range(5):
-        with store.write() as conn:
+        with store.core_write() as conn:
             seen.add(id(conn.connection.dbapi_connection))
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     store.close()
@@ -185,28 +154,14 @@ def test_sqlite_connections_are_reused_across_transactions(tmp_path: Path) -> No
 
 
 def test_every_store_has_its_own_stable_instance_id(store_url: str, tmp_path: Path) -> None:
-    from assay.pipeline._aliases import STORE_ID_SQL
-    from assay.store import INSTANCE_SQL
-
-    assert STORE_ID_SQL == INSTANCE_SQL  # the fast path's copy of the query
     created = open_store(store_url)
     first = created.instance_id()
     created.close()
     assert open_store(store_url).instance_id() == first
-    migrated = Store(f"sqlite:///{tmp_path / 'migrated.db'}")
+    migrated = SqlAlchemyStore(f"sqlite:///{tmp_path / 'migrated.db'}")
     migrated.migrate(via_migrations=True)  # through 0002_store_identity
     other = migrated.instance_id()
     migrated.close()
     assert len(first) == len(other) == 32 and first != other
 
 
-def test_a_deleted_instance_id_is_replaced_by_a_new_one(store_url: str) -> None:
-    from sqlalchemy import text
-
-    store = open_store(store_url)
-    first = store.instance_id()
-    with store.write() as conn:
-        conn.execute(text("DELETE FROM store_info"))
-    second = store.instance_id()
-    assert second != first and store.instance_id() == second
-    store.close()

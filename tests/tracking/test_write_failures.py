@@ -21,14 +21,16 @@ REFUSED_WRITE = """
 import json
 import assay, assay.tracking
 from assay.errors import TrackingError
-from assay.store import open_store
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
 
 run = assay.start_run(name="refused")
 assay.log_metric("loss", 1.0, step=0)
 assay.tracking.flush()
-with open_store(run.store_url) as other, other.write() as conn:  # the run vanishes under us
+other = create_engine(run.store_url)
+with other.begin() as conn:  # the run vanishes under us
+    conn.execute(text("DELETE FROM stage_runs WHERE run_id = :id"), {"id": run.run_id})
     conn.execute(text("DELETE FROM runs WHERE id = :id"), {"id": run.run_id})
+other.dispose()
 assay.log_metric("loss", 2.0, step=1)  # acknowledged: queued
 errors = {}
 try:

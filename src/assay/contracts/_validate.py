@@ -16,6 +16,7 @@ from assay.contracts._reference import open_reference, reference_text
 from assay.contracts._result import ContractReport
 from assay.contracts._source import DataSource, is_remote, source_for
 from assay.errors import UsageError
+from assay.store import core_read, core_write
 
 if TYPE_CHECKING:
     from assay.config import AssayConfig
@@ -246,7 +247,7 @@ def record_result(store: str | Store | StoreOpener, report: ContractReport, *,
     elif isinstance(store, str):
         store = open_store(store)
     try:
-        with store.write() as conn:
+        with core_write(store) as conn:
             if report.data_hash:
                 query = sa.select(dataset_versions.c.id).where(
                     dataset_versions.c.hash == report.data_hash)
@@ -300,7 +301,7 @@ def contract_results_for(store_url: str, *, data_hash: str | None = None,
             query = query.where(contract_results.c.data_hash == data_hash)
         if contract is not None:
             query = query.where(contract_results.c.contract == contract)
-        with store.read() as conn:
+        with core_read(store) as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
     finally:
         store.close()

@@ -55,16 +55,12 @@ def versions(store: Store, name: str) -> list[DatasetVersion]:
     Raises:
         DataError: no dataset of that name was ever added.
     """
-    from sqlalchemy import select
-
-    from assay.store.tables import contract_results as cr
-    from assay.store.tables import dataset_versions as dv
+    from assay.store import statements as sql
 
     with store.read() as conn:
-        rows = conn.execute(select(dv).where(dv.c.name == name).order_by(dv.c.id)).mappings()
-        found = [dict(r) for r in rows]
+        found = conn.execute(sql.DATASET_VERSIONS, {"name": name}).fetchall()
         if not found:
-            known = sorted({str(r[0]) for r in conn.execute(select(dv.c.name).distinct())})
+            known = [str(row[0]) for row in conn.execute(sql.DATASET_NAMES)]
             from assay.config import suggest
 
             raise DataError(
@@ -74,28 +70,25 @@ def versions(store: Store, name: str) -> list[DatasetVersion]:
             )
         latest: dict[str, dict[str, Any]] = {}
         per_contract: dict[str, dict[str, dict[str, Any]]] = {}
-        hashes = [r["hash"] for r in found]
-        for row in conn.execute(
-            select(cr.c.data_hash, cr.c.contract, cr.c.passed, cr.c.errors, cr.c.warnings,
-                   cr.c.created_at)
-            .where(cr.c.data_hash.in_(hashes)).order_by(cr.c.created_at, cr.c.id)
-        ).mappings():
-            result = {
-                "contract": row["contract"], "passed": bool(row["passed"]),
-                "errors": row["errors"], "warnings": row["warnings"],
-                "created_at": row["created_at"],
-            }
-            latest[row["data_hash"]] = result  # rows come oldest first: the last one wins
-            per_contract.setdefault(row["data_hash"], {})[row["contract"]] = result
+        hashes = list(dict.fromkeys(row[2] for row in found))
+        results = [row for start in range(0, len(hashes), sql.MAX_IN)
+                   for row in conn.execute(*sql.contract_results_for(
+                       hashes[start : start + sql.MAX_IN]))]
+    for data_hash, contract, passed, errors, warnings, created_at in sorted(
+            results, key=lambda r: r[5]):  # oldest first (across chunks): the last one wins
+        result = {"contract": contract, "passed": bool(passed), "errors": errors,
+                  "warnings": warnings, "created_at": created_at}
+        latest[data_hash] = result
+        per_contract.setdefault(data_hash, {})[contract] = result
     return [
         DatasetVersion(
-            version=i, name=r["name"], path=r["path"], hash=r["hash"], kind=r["kind"],
-            size=int(r["size"]), nfiles=int(r["nfiles"]), rows=r["rows"], schema=r["schema"],
-            profile=r["profile"], actor=r["actor"], created_at=float(r["created_at"]),
-            git_commit=r["git_commit"], message=r["message"], contract=latest.get(r["hash"]),
-            contracts=dict(per_contract.get(r["hash"], {})),
+            version=i, name=row_name, path=path, hash=oid, kind=kind, size=int(size),
+            nfiles=int(nfiles), rows=rows, schema=schema, profile=profile, actor=actor,
+            created_at=float(created_at), git_commit=git_commit, message=message,
+            contract=latest.get(oid), contracts=dict(per_contract.get(oid, {})),
         )
-        for i, r in enumerate(found, start=1)
+        for i, (row_name, path, oid, kind, size, nfiles, rows, schema, profile, actor,
+                created_at, git_commit, message) in enumerate(found, start=1)
     ]
 
 

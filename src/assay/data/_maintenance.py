@@ -132,21 +132,11 @@ def roots(workspace: Workspace) -> set[str]:
         except ConfigError as exc:
             raise DataError(f"assay.lock is unreadable ({exc}); gc refuses to guess") from None
         found.update(s for s in _strings(data) if is_object_id(s))
-    from sqlalchemy import select
-
-    from assay.store import tables
+    from assay.store import statements as sql
 
     with workspace.store.read() as conn:
-        for table, column in (
-            (tables.dataset_versions, "hash"),
-            (tables.artifacts, "hash"),  # stage outs and tracked artifacts of every run
-            (tables.logged_models, "hash"),
-            (tables.model_versions, "model_hash"),
-            (tables.evaluations, "selected_hash"),
-            (tables.runs, "env_hash"),  # assay runs env RUN reads it
-        ):
-            found.update(str(r[0]) for r in conn.execute(select(table.c[column])) if r[0])
-        for (meta,) in conn.execute(select(tables.model_versions.c.meta)):
+        found.update(str(oid) for (oid,) in conn.execute(sql.OBJECT_REFERENCES) if oid)
+        for (meta,) in conn.execute(sql.MODEL_VERSION_METAS):
             found.update(s for s in _strings(meta) if is_object_id(s))  # lineage
     return {oid for oid in found if is_object_id(oid)}
 

@@ -8,7 +8,6 @@ in the cache before the store records a version, and only then is the pointer fi
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import time
@@ -57,16 +56,6 @@ if TYPE_CHECKING:
     from assay.store import Store
 
 LOCK_TIMEOUT = 600.0
-_VERSION_ID_SQL = "SELECT id FROM dataset_versions WHERE name = :name AND hash = :hash"
-_INSERT_VERSION_SQL = (
-    "INSERT INTO dataset_versions (name, path, hash, kind, size, nfiles, rows, schema, profile,"
-    " git_commit, actor, created_at, message) VALUES (:name, :path, :hash, :kind, :size,"
-    " :nfiles, :rows, :schema, :profile, :git_commit, :actor, :created_at, :message)"
-)
-_VERSION_NUMBER_SQL = (
-    "SELECT count(*) FROM dataset_versions WHERE name = :name AND id <= "
-    "(SELECT min(id) FROM dataset_versions WHERE name = :name AND hash = :hash)"
-)
 
 
 @dataclass(frozen=True)
@@ -124,10 +113,6 @@ class EntryStatus:
 
 class Workspace:
     """The versioned data of one project: its cache, stat cache and pointer files."""
-
-    direct_sqlite = True
-    """Write a SQLite store at the current schema with ``sqlite3`` when this workspace opens
-    the store itself (tests turn it off to compare with the SQLAlchemy path)."""
 
     def __init__(self, project: Project | DataSettings, store: Store | None = None) -> None:
         self.settings = project if isinstance(project, DataSettings) else DataSettings.of(project)
@@ -387,12 +372,9 @@ class Workspace:
     def _record(self, rel: str, name: str, stored: Stored, profile: Any,
                 message: str | None, *, event: str | None = "data.add") -> int:
         """Record the dataset version (once per name and hash) and an ``event`` (``data.add``);
-        returns the version number. A SQLite store at the current schema is written with
-        ``sqlite3`` (no SQLAlchemy import: see :mod:`assay.store._direct`); the SQL is the same
-        either way.
-        """
+        returns the version number."""
         from assay._identity import current_user
-        from assay.store._direct import EVENT_SQL, direct_sqlite_write, execute
+        from assay.store import statements as sql
 
         actor = current_user(self.root)
         now = time.time()
@@ -400,29 +382,22 @@ class Workspace:
             "name": name, "path": rel, "hash": stored.oid,
             "kind": "dir" if stored.is_dir else "file", "size": stored.size,
             "nfiles": stored.nfiles, "rows": profile.rows if profile else None,
-            "schema": json.dumps(profile.schema if profile else None),
-            "profile": json.dumps(profile.columns if profile else None),
+            "schema": profile.schema if profile else None,
+            "profile": profile.columns if profile else None,
             "git_commit": _git_commit(self.root), "actor": actor, "created_at": now,
             "message": message,
         }
-        with contextlib.ExitStack() as stack:
-            direct = self.direct_sqlite and self._store is None
-            conn: Any = stack.enter_context(direct_sqlite_write(self.settings.store_url)) \
-                if direct else None
-            if conn is None:
-                conn = stack.enter_context(self.store.write())
-            key = {"name": name, "hash": stored.oid}
-            if execute(conn, _VERSION_ID_SQL, key).fetchone() is None:
-                execute(conn, _INSERT_VERSION_SQL, row)
-            version = int(execute(conn, _VERSION_NUMBER_SQL, key).fetchone()[0])
-            if event is None:
-                return version
-            details = {"path": rel, "hash": stored.oid, "size": stored.size,
-                       "nfiles": stored.nfiles, "version": version,
-                       "rows": profile.rows if profile else None}
-            execute(conn, EVENT_SQL, {"ts": now, "actor": actor, "kind": event,
-                                      "subject": name,
-                                      "details": json.dumps(details, default=str)})
+        key = {"name": name, "hash": stored.oid}
+        with self.store.write() as conn:
+            if conn.execute(sql.DATASET_VERSION_ID, key).fetchone() is None:
+                conn.execute(sql.INSERT_DATASET_VERSION, row)
+            version = int(conn.execute(sql.DATASET_VERSION_NUMBER, key).scalar())
+            if event is not None:
+                self.store.record_event(event, name, {
+                    "path": rel, "hash": stored.oid, "size": stored.size,
+                    "nfiles": stored.nfiles, "version": version,
+                    "rows": profile.rows if profile else None,
+                }, actor=actor, ts=now, conn=conn)
         return version
 
     def _gitignore(self, rel: str) -> None:

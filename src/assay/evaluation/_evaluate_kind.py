@@ -33,6 +33,7 @@ from assay.evaluation._data import config_datasets as _config_datasets
 from assay.evaluation._evaluation import Candidate, Evaluation, evaluate
 from assay.evaluation._options import EvaluateOptions
 from assay.evaluation._report import write_reports
+from assay.store import core_write
 
 
 def _dataset_rel(raw: str, datasets: dict[str, Any]) -> str:
@@ -124,7 +125,7 @@ def record_evaluation(
     report = evaluation.report
     store = open_store(store_url)
     try:
-        with store.write() as conn:
+        with core_write(store) as conn:
             if stage_run_id is not None:
                 found = conn.execute(
                     select(stage_runs.c.id).where(stage_runs.c.id == stage_run_id)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError
+from assay.store import core_read
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -201,7 +202,7 @@ def dataset_lineage(
         store = None
     try:
         if store is not None:
-            with store.read() as conn:
+            with core_read(store) as conn:
                 return _walk(project, inputs, hashes, _Datasets(project, conn), profile)
         return _walk(project, inputs, hashes, _Datasets(project, None), profile)
     finally:

@@ -26,6 +26,7 @@ from assay.models._package import (
     read_package,
     save_model,
 )
+from assay.store import core_read, core_write
 
 if TYPE_CHECKING:
     from assay.objects import Stored
@@ -115,7 +116,7 @@ def _record_package(package: ModelPackage, stored: Stored, *, store_url: str,
     meta = {**package.to_dict(), "size": stored.size}
     store = open_store(store_url)
     try:
-        with store.write() as conn:
+        with core_write(store) as conn:
             if stage_run_id is not None:
                 found = conn.execute(
                     select(stage_runs.c.id).where(stage_runs.c.id == stage_run_id)
@@ -264,7 +265,7 @@ def resolve_model_ref(ref: str, *, store_url: str) -> tuple[str, str]:
         return ref, f"object {ref[:12]}"
     store = open_store(store_url)
     try:
-        with store.read() as conn:
+        with core_read(store) as conn:
             version_match = _VERSION_REF.match(ref)
             alias_match = _ALIAS_REF.match(ref)
             if alias_match:

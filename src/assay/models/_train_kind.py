@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from assay._atomic import write_text_atomic
 from assay.config import KindPlan, PlanContext, StageContext
 from assay.errors import ModelError
+from assay.store import core_write
 
 ESTIMATOR_ALIASES = {
     "random_forest": "sklearn.ensemble.RandomForestClassifier",
@@ -414,7 +415,7 @@ def _record_run(ctx: StageContext, params: dict[str, Any], metrics: dict[str, An
             flat[f"kind.{key}"] = value
     store = open_store(ctx.store_url)
     try:
-        with store.write() as conn:
+        with core_write(store) as conn:
             exists = conn.execute(
                 select(stage_runs.c.id).where(stage_runs.c.id == ctx.stage_run_id)
             ).first()

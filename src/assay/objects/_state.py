@@ -1,29 +1,24 @@
 """The stat cache: (path, inode, size, mtime_ns) -> object id, so unchanged files are never rehashed.
 
-It lives in ``.assay/state.db`` (stdlib sqlite3 in WAL mode), separate from the metadata store,
-which may be a shared PostgreSQL server. Reads and writes are batched: callers look up every path
-they need in one query and record what they hashed in one transaction.
+It lives in ``.assay/state.db``, separate from the metadata store (which may be a shared
+PostgreSQL server): a SQLite file opened as the store's files are
+(:func:`assay.store._sqlite.connect_sqlite`: WAL, ``synchronous = NORMAL``), with its statements in
+:mod:`assay.store.statements`. Reads and writes are batched: callers look up every path they need
+in one query and record what they hashed in one transaction.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS state (
-    path TEXT PRIMARY KEY,
-    inode INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    oid TEXT NOT NULL
-)
-"""
-_BATCH = 500
+from assay.store import statements as sql
+from assay.store._sqlite import connect_sqlite, sqlite_transaction
+
+_BATCH = sql.MAX_IN
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int]:
@@ -46,13 +41,12 @@ class StateDB:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            with contextlib.suppress(sqlite3.OperationalError):
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.execute(_SCHEMA)
-            conn.commit()
+            conn = connect_sqlite(self.path)
+            try:
+                conn.execute(sql.STAT_CACHE_SCHEMA.sql)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
@@ -93,14 +87,10 @@ class StateDB:
         conn = self._connect()
         if len(paths) > _BATCH:
             prefix = os.path.commonpath(paths)
-            return conn.execute(
-                "SELECT path, inode, size, mtime_ns, oid FROM state WHERE path >= ? AND path < ?",
-                (prefix, prefix + "\U0010ffff"),
-            ).fetchall()
-        marks = ",".join("?" * len(paths))
-        return conn.execute(
-            f"SELECT path, inode, size, mtime_ns, oid FROM state WHERE path IN ({marks})", paths,
-        ).fetchall()
+            return conn.execute(sql.STAT_CACHE_UNDER.sql,
+                                {"low": prefix, "high": prefix + "\U0010ffff"}).fetchall()
+        statement, params = sql.stat_cache_entries(paths)
+        return conn.execute(statement.sql, params).fetchall()
 
     def get(self, path: str, st: os.stat_result) -> str | None:
         """The known object id of one file, or None."""
@@ -108,18 +98,14 @@ class StateDB:
 
     def record(self, entries: Iterable[tuple[str, os.stat_result, str]]) -> None:
         """Remember (absolute path, stat, oid) for each entry, in one transaction."""
-        values = [(path, *_signature(st), oid) for path, st, oid in entries]
+        values = [{"path": path, "inode": st.st_ino, "size": st.st_size,
+                   "mtime_ns": st.st_mtime_ns, "oid": oid} for path, st, oid in entries]
         if not values:
             return
         with self._lock:
             try:
-                conn = self._connect()
-                with conn:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO state (path, inode, size, mtime_ns, oid) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        values,
-                    )
+                with sqlite_transaction(self._connect()) as conn:
+                    conn.executemany(sql.PUT_STAT_CACHE_ENTRY.sql, values)
             except sqlite3.Error:
                 # The stat cache is an optimisation: failing to update it never fails a command.
                 return

@@ -13,8 +13,6 @@ ALIAS_PARAM_PREFIX = "@alias:"
 # A kind whose effect lives in the metadata store (``KindPlan.store_effects``) gets this
 # pseudo-param: the store's instance id, so its cache is per store.
 STORE_PARAM = "@store:instance_id"
-# assay.store.INSTANCE_SQL, repeated here so the no-op fast path need not import the store.
-STORE_ID_SQL = "SELECT value FROM store_info WHERE key = 'instance_id'"
 
 
 def is_pseudo_param(key: str) -> bool:
@@ -32,12 +30,6 @@ def store_identity(store_url: str) -> str:
     finally:
         store.close()
 
-# The same query in SQLAlchemy below and in plain sqlite3 in the no-op fast path.
-ALIAS_SQL = (
-    "SELECT mv.model_hash FROM aliases a JOIN model_versions mv "
-    "ON mv.name = a.name AND mv.version = a.version WHERE a.name = ? AND a.alias = ?"
-)
-
 
 def split_alias(ref: str, *, stage: str) -> tuple[str, str]:
     """``NAME@ALIAS`` -> (name, alias)."""
@@ -53,27 +45,12 @@ def resolve_aliases(store_url: str, refs: list[str], *, stage: str) -> dict[str,
     """The model hash behind each ``NAME@ALIAS`` (None when the alias is not set yet)."""
     if not refs:
         return {}
-    from sqlalchemy import select
-
     from assay.store import open_store
-    from assay.store.tables import aliases, model_versions
+    from assay.store.statements import ALIAS_MODEL_HASH
 
-    store = open_store(store_url)
-    try:
+    with open_store(store_url) as store, store.read() as conn:
         out: dict[str, str | None] = {}
-        with store.read() as conn:
-            for ref in refs:
-                name, alias = split_alias(ref, stage=stage)
-                query = (
-                    select(model_versions.c.model_hash)
-                    .join(
-                        aliases,
-                        (aliases.c.name == model_versions.c.name)
-                        & (aliases.c.version == model_versions.c.version),
-                    )
-                    .where((aliases.c.name == name) & (aliases.c.alias == alias))
-                )
-                out[ref] = conn.execute(query).scalar()
+        for ref in refs:
+            name, alias = split_alias(ref, stage=stage)
+            out[ref] = conn.execute(ALIAS_MODEL_HASH, {"name": name, "alias": alias}).scalar()
         return out
-    finally:
-        store.close()

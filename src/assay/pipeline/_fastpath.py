@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import sqlite3
     from collections.abc import Callable
 
     from assay.config import Project
     from assay.pipeline._dag import Dag
+    from assay.store import Connection
 
 FRESH_FILE = "fresh.json"
 
@@ -70,39 +70,36 @@ def fresh_inputs(root: Path, params_files: list[str]) -> dict[str, Any]:
     return out
 
 
-def _store_agrees(marker: dict[str, Any], agrees: Callable[[sqlite3.Connection], bool]) -> bool:
-    """``agrees(conn)`` on a read-only sqlite3 connection to the marker's SQLite store.
+def _store_agrees(marker: dict[str, Any], agrees: Callable[[Connection], bool]) -> bool:
+    """``agrees(conn)`` in a read transaction of the marker's SQLite store, opened read-only.
 
-    Any other store (PostgreSQL), another ``ASSAY_STORE_URL``, or any error says False, which
-    sends ``assay run`` down the full path.
+    Any other store (PostgreSQL), another ``ASSAY_STORE_URL``, a schema that needs migrating,
+    or any error says False, which sends ``assay run`` down the full path.
     """
-    import sqlite3
+    from assay.errors import StoreError
+    from assay.store import SqliteStore
 
     url = os.environ.get("ASSAY_STORE_URL", "").strip() or marker.get("store_url", "")
     if url != marker.get("store_url") or not url.startswith("sqlite:///"):
         return False
-    path = url[len("sqlite:///") :].split("?", 1)[0]
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error:
+        store = SqliteStore.open(url, read_only=True)
+        if store is None:
+            return False
+        with store, store.read() as conn:
+            return agrees(conn)
+    except StoreError:
         return False
-    try:
-        return agrees(conn)
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
 
 
 def aliases_unchanged(marker: dict[str, Any]) -> bool:
     """True if every registry alias the pipeline depends on still names the same model."""
-    from assay.pipeline._aliases import ALIAS_SQL
+    from assay.store.statements import ALIAS_MODEL_HASH
 
-    def same(conn: sqlite3.Connection) -> bool:
+    def same(conn: Connection) -> bool:
         for ref, expected in marker["aliases"].items():
             name, _, alias = ref.partition("@")
-            row = conn.execute(ALIAS_SQL, (name, alias)).fetchone()
-            if (row[0] if row else None) != expected:
+            if conn.execute(ALIAS_MODEL_HASH, {"name": name, "alias": alias}).scalar() != expected:
                 return False
         return True
 
@@ -111,11 +108,11 @@ def aliases_unchanged(marker: dict[str, Any]) -> bool:
 
 def store_unchanged(marker: dict[str, Any]) -> bool:
     """True if the store is the one the fresh run used (the same instance id)."""
-    from assay.pipeline._aliases import STORE_ID_SQL
+    from assay.store.statements import INSTANCE_ID
 
-    def same(conn: sqlite3.Connection) -> bool:
-        row = conn.execute(STORE_ID_SQL).fetchone()
-        return row is not None and row[0] == marker["store_id"]
+    def same(conn: Connection) -> bool:
+        value = conn.execute(INSTANCE_ID).scalar()
+        return value is not None and value == marker["store_id"]
 
     return _store_agrees(marker, same)
 

@@ -7,14 +7,15 @@ say ``running`` forever. A run of another host is never judged (we cannot see it
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from assay.store import statements as sql
+
 if TYPE_CHECKING:
-    from assay.store import RunStore
+    from assay.store import Store
 
 INTERRUPTED_REASON = "its runner (pid {pid} on {host}) died before recording the end"
 
@@ -68,77 +69,27 @@ def is_gone(identity: Any) -> bool:
     return False
 
 
-_RUNNING_SQL = "SELECT id, details FROM runs WHERE status = 'running' AND kind = 'pipeline'"
-_INTERRUPT_RUN_SQL = ("UPDATE runs SET status = 'interrupted', ended_at = :now, details = :details"
-                      " WHERE id = :id AND status = 'running'")
-_INTERRUPT_STAGES_SQL = ("UPDATE stage_runs SET status = 'interrupted', ended_at = :now,"
-                         " details = :details WHERE run_id = :id AND status = 'running'")
-
-
-def interrupt_orphaned_runs(store: RunStore) -> list[dict[str, Any]]:
+def interrupt_orphaned_runs(store: Store) -> list[dict[str, Any]]:
     """Mark ``running`` pipeline runs (and their running stage runs) of dead runners as
     ``interrupted``; returns the runner identities of the runs it marked."""
-    from assay.store import DirectStore
-
-    direct = isinstance(store, DirectStore)
-    either: Any = store  # Store and DirectStore share read/write/record_event
-    with either.read() as conn:
-        running = _running_direct(conn) if direct else _running_full(conn)
+    with store.read() as conn:
+        running = [(str(run_id), dict(details or {}))
+                   for run_id, details in conn.execute(sql.RUNNING_PIPELINE_RUNS)]
     dead = [(run_id, details) for run_id, details in running if is_gone(details.get("runner"))]
     if not dead:
         return []
     now = time.time()
-    mark = _mark_direct if direct else _mark_full
     marked = []
-    with either.write() as conn:
+    with store.write() as conn:
         for run_id, details in dead:
             reason = INTERRUPTED_REASON.format(**details["runner"])
-            if not mark(conn, run_id, now, {**details, "reason": reason}, {"reason": reason}):
+            done = conn.execute(sql.INTERRUPT_RUN, {"id": run_id, "ended_at": now,
+                                                    "details": {**details, "reason": reason}})
+            if not done.rowcount:
                 continue  # someone else marked it meanwhile
-            either.record_event("run.interrupted", run_id, {"reason": reason}, conn=conn)
+            conn.execute(sql.END_RUNNING_STAGE_RUNS, {"run_id": run_id, "status": "interrupted",
+                                                      "ended_at": now,
+                                                      "details": {"reason": reason}})
+            store.record_event("run.interrupted", run_id, {"reason": reason}, conn=conn)
             marked.append(details["runner"])
     return marked
-
-
-def _running_full(conn: Any) -> list[tuple[str, dict[str, Any]]]:
-    from sqlalchemy import select
-
-    from assay.store.tables import runs
-
-    rows = conn.execute(select(runs.c.id, runs.c.details).where(
-        (runs.c.status == "running") & (runs.c.kind == "pipeline"))).all()
-    return [(str(row.id), dict(row.details or {})) for row in rows]
-
-
-def _running_direct(conn: Any) -> list[tuple[str, dict[str, Any]]]:
-    return [(str(run_id), dict(json.loads(raw) or {}) if raw else {})
-            for run_id, raw in conn.execute(_RUNNING_SQL).fetchall()]
-
-
-def _mark_full(conn: Any, run_id: str, now: float, run_details: dict[str, Any],
-               stage_details: dict[str, Any]) -> bool:
-    """Mark one run and its running stage runs; False if it was no longer running."""
-    from assay.store.tables import runs, stage_runs
-
-    done = conn.execute(
-        runs.update().where((runs.c.id == run_id) & (runs.c.status == "running"))
-        .values(status="interrupted", ended_at=now, details=run_details))
-    if not done.rowcount:
-        return False
-    conn.execute(
-        stage_runs.update()
-        .where((stage_runs.c.run_id == run_id) & (stage_runs.c.status == "running"))
-        .values(status="interrupted", ended_at=now, details=stage_details))
-    return True
-
-
-def _mark_direct(conn: Any, run_id: str, now: float, run_details: dict[str, Any],
-                 stage_details: dict[str, Any]) -> bool:
-    """:func:`_mark_full` through ``sqlite3`` (JSON columns as ``json.dumps`` text)."""
-    done = conn.execute(_INTERRUPT_RUN_SQL, {"now": now, "id": run_id,
-                                             "details": json.dumps(run_details)})
-    if not done.rowcount:
-        return False
-    conn.execute(_INTERRUPT_STAGES_SQL, {"now": now, "id": run_id,
-                                         "details": json.dumps(stage_details)})
-    return True

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import platform
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,14 +17,12 @@ from typing import TYPE_CHECKING, Any
 from assay._atomic import write_bytes_atomic
 from assay._identity import current_user
 from assay.pipeline._aliases import is_pseudo_param
-from assay.store._direct import DirectStore
+from assay.store import statements as sql
 from assay.store._metric_values import key_problem, metric_columns, to_metric
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from assay.objects import LocalCache
-    from assay.store import RunStore
+    from assay.store import Connection, Store
 
 CI_VARS = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "SEMAPHORE", "JENKINS_URL", "BUILDKITE")
 TRIGGERS = ("manual", "ci", "schedule", "data", "drift")
@@ -129,16 +126,8 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-_START_RUN_SQL = (
-    "INSERT INTO runs (id, name, kind, trigger, status, profile, git_commit, git_dirty, actor,"
-    " env_hash, started_at, exit_code, ended_at, details) VALUES (:id, :name, :kind, :trigger,"
-    " :status, :profile, :git_commit, :git_dirty, :actor, :env_hash, :started_at, :exit_code,"
-    " :ended_at, :details)"
-)
-
-
 def start_run(
-    store: RunStore,
+    store: Store,
     *,
     run_id: str,
     kind: str,
@@ -149,111 +138,39 @@ def start_run(
     name: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> None:
+    """Record a new ``running`` run (and its ``run.<kind>.started`` event)."""
     commit, dirty = git_state(root) if root is not None else (None, None)
     row = {"id": run_id, "name": name, "kind": kind, "trigger": trigger, "status": "running",
            "profile": profile, "git_commit": commit, "git_dirty": dirty,
            "actor": current_user(), "env_hash": env_hash, "started_at": time.time(),
            "exit_code": None, "ended_at": None, "details": details or {}}
-    if isinstance(store, DirectStore):
-        with store.write() as direct:
-            direct.execute(_START_RUN_SQL, {**row, "details": json.dumps(row["details"])})
-            store.record_event(f"run.{kind}.started", run_id, {"trigger": trigger}, conn=direct)
-        return
-    from assay.store.tables import runs
-
     with store.write() as conn:
-        conn.execute(runs.insert(), [row])
+        conn.execute(sql.INSERT_RUN, row)
         store.record_event(f"run.{kind}.started", run_id, {"trigger": trigger}, conn=conn)
 
 
 UNRECORDED_REASON = "the run ended before this stage run's end could be recorded"
 
 
-def finish_run(store: RunStore, run_id: str, *, status: str, exit_code: int,
+def finish_run(store: Store, run_id: str, *, status: str, exit_code: int,
                details: dict[str, Any] | None = None) -> None:
     """Record how run ``run_id`` ended; in the same transaction, any of its stage runs still
     ``running`` (their end could not be recorded) end as ``interrupted`` (an interrupted run)
     or ``failed``: no stage run outlives its run."""
     now = time.time()
-    values: dict[str, Any] = {"status": status, "ended_at": now, "exit_code": exit_code}
-    if details is not None:
-        values["details"] = details
-    leftover = {"status": "interrupted" if status == "interrupted" else "failed", "now": now,
-                "details": {"reason": UNRECORDED_REASON}, "run_id": run_id}
-    if isinstance(store, DirectStore):
-        sets = ", ".join(f"{key} = :{key}" for key in values)
-        with store.write() as direct:
-            direct.execute(f"UPDATE runs SET {sets} WHERE id = :run_id",
-                           {**values, "run_id": run_id,
-                            **({"details": json.dumps(details)} if details is not None else {})})
-            direct.execute(_CLOSE_STAGE_RUNS_SQL,
-                           {**leftover, "details": json.dumps(leftover["details"])})
-            store.record_event(f"run.{status}", run_id, {"exit_code": exit_code}, conn=direct)
-        return
-    from assay.store.tables import runs, stage_runs
-
+    values: dict[str, Any] = {"id": run_id, "status": status, "ended_at": now,
+                              "exit_code": exit_code, "details": details}
     with store.write() as conn:
-        conn.execute(runs.update().where(runs.c.id == run_id).values(**values))
-        conn.execute(
-            stage_runs.update()
-            .where((stage_runs.c.run_id == run_id) & (stage_runs.c.status == "running"))
-            .values(status=leftover["status"], ended_at=now, details=leftover["details"]))
+        conn.execute(sql.FINISH_RUN if details is None else sql.FINISH_RUN_WITH_DETAILS, values)
+        conn.execute(sql.END_RUNNING_STAGE_RUNS, {
+            "run_id": run_id, "status": "interrupted" if status == "interrupted" else "failed",
+            "ended_at": now, "details": {"reason": UNRECORDED_REASON}})
         store.record_event(f"run.{status}", run_id, {"exit_code": exit_code}, conn=conn)
-
-
-_CLOSE_STAGE_RUNS_SQL = ("UPDATE stage_runs SET status = :status, ended_at = :now,"
-                         " details = :details WHERE run_id = :run_id AND status = 'running'")
 
 
 def user_params(params: dict[str, Any]) -> dict[str, Any]:
     """``params`` without the pipeline's pseudo-params (``@alias:...``: in the key, not a param)."""
     return {k: v for k, v in params.items() if not is_pseudo_param(k)}
-
-
-class _Statements:
-    """Statements built once per process (SQLAlchemy caches their compiled form)."""
-
-    def __init__(self) -> None:
-        from sqlalchemy import bindparam, select
-
-        from assay.store.tables import artifacts, metrics, params, stage_runs
-
-        self.insert_stage_run = stage_runs.insert()
-        self.insert_param = params.insert()
-        self.insert_metric = metrics.insert()
-        self.insert_artifact = artifacts.insert()
-        where = stage_runs.c.id == bindparam("b_id")
-        self.finish = stage_runs.update().where(where).values(
-            status=bindparam("b_status"), ended_at=bindparam("b_ended_at"),
-            exit_code=bindparam("b_exit_code"))
-        self.finish_with_details = stage_runs.update().where(where).values(
-            status=bindparam("b_status"), ended_at=bindparam("b_ended_at"),
-            exit_code=bindparam("b_exit_code"), details=bindparam("b_details"))
-        self.logged_metrics = select(metrics.c.stage_run_id, metrics.c.key).where(
-            metrics.c.stage_run_id.in_(bindparam("b_ids", expanding=True))
-        )
-
-
-_STATEMENTS: list[_Statements] = []
-_JSON_COLUMNS = {"stage_runs": {"details"}}
-
-
-def _sqlite_insert(cursor: Any, table: str, rows: list[dict[str, Any]]) -> None:
-    """``INSERT`` ``rows`` (dicts with the same keys) through the sqlite3 cursor."""
-    keys = list(rows[0])
-    names = ", ".join(f'"{k}"' for k in keys)
-    marks = ", ".join("?" * len(keys))
-    as_json = _JSON_COLUMNS.get(table, set())
-    cursor.executemany(
-        f'INSERT INTO "{table}" ({names}) VALUES ({marks})',
-        [tuple(json.dumps(r[k]) if k in as_json else r[k] for k in keys) for r in rows],
-    )
-
-
-def _statements() -> _Statements:
-    if not _STATEMENTS:
-        _STATEMENTS.append(_Statements())
-    return _STATEMENTS[0]
 
 
 @dataclass
@@ -295,11 +212,8 @@ class StageRunBatch:
                artifacts: list[tuple[str, str, int, str]] | None = None,
                details: dict[str, Any] | None = None) -> None:
         """Queue closing a stage run, with metrics-file values and out artifacts."""
-        row: dict[str, Any] = {"b_id": stage_run_id, "b_status": status,
-                               "b_ended_at": time.time(), "b_exit_code": exit_code}
-        if details is not None:
-            row["b_details"] = details
-        self.finishes.append(row)
+        self.finishes.append({"id": stage_run_id, "status": status, "ended_at": time.time(),
+                              "exit_code": exit_code, "details": details})
         if metrics:
             self.metrics[stage_run_id] = dict(metrics)
         self.artifacts.extend(
@@ -307,80 +221,37 @@ class StageRunBatch:
             for p, h, s, k in artifacts or []
         )
 
-    def write(self, conn: Connection | sqlite3.Connection) -> None:
+    def write(self, conn: Connection) -> None:
         """Execute everything queued inside ``conn``'s transaction (then :meth:`clear`)."""
-        if isinstance(conn, sqlite3.Connection):  # a DirectStore's transaction
-            self._write_sqlite(conn)
-            return
-        if conn.dialect.name == "sqlite":
-            # the driver's executemany inside the same transaction: a runner writes these
-            # hundreds of times, and SQLAlchemy's statement machinery costs more than SQLite
-            self._write_sqlite(conn.connection.dbapi_connection)
-            return
-        st = _statements()
-        if self.inserts:
-            conn.execute(st.insert_stage_run, self.inserts)
-        if self.params:
-            conn.execute(st.insert_param, self.params)
-        plain = [r for r in self.finishes if "b_details" not in r]
-        detailed = [r for r in self.finishes if "b_details" in r]
-        if plain:
-            conn.execute(st.finish, plain)
-        if detailed:
-            conn.execute(st.finish_with_details, detailed)
+        conn.executemany(sql.INSERT_STAGE_RUN, self.inserts)
+        conn.executemany(sql.INSERT_PARAM, self.params)
+        conn.executemany(sql.FINISH_STAGE_RUN,
+                         [r for r in self.finishes if r["details"] is None])
+        conn.executemany(sql.FINISH_STAGE_RUN_WITH_DETAILS,
+                         [r for r in self.finishes if r["details"] is not None])
         if self.metrics:
-            logged = {(row[0], row[1]) for row in conn.execute(
-                st.logged_metrics, {"b_ids": list(self.metrics)})}
-            rows = self._metric_rows(logged)
-            if rows:
-                conn.execute(st.insert_metric, rows)
-        if self.artifacts:
-            conn.execute(st.insert_artifact, self.artifacts)
+            ids = list(self.metrics)
+            logged = {(str(sid), str(key))
+                      for start in range(0, len(ids), sql.MAX_IN)
+                      for sid, key in conn.execute(*sql.metric_keys_of(
+                          ids[start : start + sql.MAX_IN]))}
+            conn.executemany(sql.INSERT_METRIC, self._metric_rows(logged))
+        conn.executemany(sql.INSERT_ARTIFACT, self.artifacts)
 
     def _metric_rows(self, logged: set[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Metrics-file values not logged already through the tracking API (which wins)."""
         now = time.time()
         return [{"stage_run_id": sid, "key": k, "value": value, "value_kind": kind, "step": 0,
                  "ts": now}
                 for sid, values in self.metrics.items() for k, v in values.items()
                 if (sid, k) not in logged for value, kind in (metric_columns(v),)]
 
-    def _write_sqlite(self, dbapi: Any) -> None:
-        cursor = dbapi.cursor()
-        try:
-            if self.inserts:
-                _sqlite_insert(cursor, "stage_runs", self.inserts)
-            if self.params:
-                _sqlite_insert(cursor, "params", self.params)
-            for with_details in (False, True):
-                rows = [r for r in self.finishes if ("b_details" in r) == with_details]
-                if rows:
-                    sets = "status = ?, ended_at = ?, exit_code = ?" + (
-                        ", details = ?" if with_details else "")
-                    cursor.executemany(
-                        f"UPDATE stage_runs SET {sets} WHERE id = ?",
-                        [(r["b_status"], r["b_ended_at"], r["b_exit_code"],
-                          *([json.dumps(r["b_details"])] if with_details else []), r["b_id"])
-                         for r in rows])
-            if self.metrics:
-                ids = list(self.metrics)
-                marks = ", ".join("?" * len(ids))
-                logged = {(str(a), str(b)) for a, b in cursor.execute(
-                    f"SELECT stage_run_id, key FROM metrics WHERE stage_run_id IN ({marks})",
-                    ids)}
-                rows = self._metric_rows(logged)
-                if rows:
-                    _sqlite_insert(cursor, "metrics", rows)
-            if self.artifacts:
-                _sqlite_insert(cursor, "artifacts", self.artifacts)
-        finally:
-            cursor.close()
-
     def clear(self) -> None:
         """Forget what was queued (once its transaction committed)."""
         self.inserts, self.params, self.finishes = [], [], []
         self.metrics, self.artifacts = {}, []
 
-    def commit(self, store: RunStore) -> None:
+    def commit(self, store: Store) -> None:
         """Write everything queued in one transaction (nothing if the batch is empty)."""
         if self:
             with store.write() as conn:
@@ -388,14 +259,14 @@ class StageRunBatch:
             self.clear()
 
 
-def start_stage_run(store: RunStore, **row: Any) -> None:
+def start_stage_run(store: Store, **row: Any) -> None:
     """Record a new stage run at once (see :meth:`StageRunBatch.start` for the fields)."""
     batch = StageRunBatch()
     batch.start(**row)
     batch.commit(store)
 
 
-def finish_stage_run(store: RunStore, stage_run_id: str, **values: Any) -> None:
+def finish_stage_run(store: Store, stage_run_id: str, **values: Any) -> None:
     """Close a stage run at once (see :meth:`StageRunBatch.finish` for the fields)."""
     batch = StageRunBatch()
     batch.finish(stage_run_id, **values)

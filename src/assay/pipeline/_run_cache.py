@@ -5,9 +5,9 @@ restored: a corrupt one is quarantined (and named), a good copy is pulled if the
 has one, else the stage runs again.
 
 The index only saves work: losing its last entries in a crash costs a rerun, never data. It is a
-plain SQLite file with the store's settings (:func:`assay.store._engine.configure_sqlite`: WAL,
-``synchronous = NORMAL``, so a crash never corrupts it), one transaction per group commit of the
-runner.
+plain SQLite file opened as the store's files are (:func:`assay.store._sqlite.connect_sqlite`:
+WAL, ``synchronous = NORMAL``, so a crash never corrupts it), one transaction per group commit of
+the runner.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay.store._engine import configure_sqlite
+from assay.store import statements as sql
+from assay.store._sqlite import connect_sqlite, sqlite_transaction
 
 if TYPE_CHECKING:
     from assay.config import Project
@@ -51,10 +52,12 @@ class RunCacheIndex:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-            configure_sqlite(conn)  # the store's settings: WAL, synchronous NORMAL, busy timeout
-            conn.execute("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, outs TEXT NOT NULL)")
+            conn = connect_sqlite(self.path)
+            try:
+                conn.execute(sql.RUN_CACHE_SCHEMA.sql)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
@@ -66,8 +69,7 @@ class RunCacheIndex:
             self._has_legacy = run_cache_path(self.project, "x").parent.is_dir()
         with contextlib.suppress(sqlite3.Error, ValueError, TypeError, AttributeError):
             if self._has_db:
-                row = self._connect().execute("SELECT outs FROM keys WHERE key = ?",
-                                              (key,)).fetchone()
+                row = self._connect().execute(sql.RUN_CACHE_OUTS.sql, {"key": key}).fetchone()
                 if row is not None:
                     return {str(k): str(v) for k, v in json.loads(row[0]).items()}
         if self._has_legacy:
@@ -84,16 +86,10 @@ class RunCacheIndex:
     def flush(self) -> None:
         if not self._pending:
             return
-        rows = [(k, json.dumps(v, sort_keys=True)) for k, v in self._pending.items()]
-        with contextlib.suppress(sqlite3.Error):
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany("INSERT OR REPLACE INTO keys (key, outs) VALUES (?, ?)", rows)
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-                raise
+        rows = [{"key": k, "outs": json.dumps(v, sort_keys=True)}
+                for k, v in self._pending.items()]
+        with contextlib.suppress(sqlite3.Error), sqlite_transaction(self._connect()) as conn:
+            conn.executemany(sql.PUT_RUN_CACHE_OUTS.sql, rows)
         self._pending = {}
         self._has_db = True
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from assay.pipeline._view import QuietReporter, Reporter
 
 if TYPE_CHECKING:
     from assay.config import Project
-    from assay.store import RunStore
+    from assay.store import Store
 
 __all__ = ["RunResult", "StageOutcome", "default_jobs", "plan_pipeline", "run_pipeline",
            "stat_cache"]
@@ -92,11 +91,12 @@ class _Interrupts:
             raise KeyboardInterrupt
 
 
-_RECORDING_FAULTS = (AssayError, OSError, sqlite3.Error)
-"""What recording a run's end may raise on a full disk (a store error, or SQLite's own)."""
+_RECORDING_FAULTS = (AssayError, OSError)
+"""What recording a run's end may raise on a full disk (a store error: the store translates
+its driver's errors; the stat cache and run-cache index swallow theirs)."""
 
 
-def _record_end(store: RunStore, runner: Scheduler, run_id: str, names: list[str], *,
+def _record_end(store: Store, runner: Scheduler, run_id: str, names: list[str], *,
                 status: str, exit_code: int, identity: dict[str, Any]
                 ) -> tuple[Exception | None, Exception | None]:
     """The final group commit, then the run's end, each attempted even if the other fails (a
@@ -133,7 +133,7 @@ def _classified(exc: Exception, store_url: str, *, doing: str = "running the pip
 
     if isinstance(exc, LocalDiskError):
         return exc
-    is_store = isinstance(exc, (StoreError, sqlite3.Error))
+    is_store = isinstance(exc, StoreError)
     path = sqlite_path(store_url) if is_store else None
     fault = local_fault(exc, path=path, doing=doing)
     return fault if fault is not None else exc
@@ -249,12 +249,12 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
     from assay.pipeline._liveness import interrupt_orphaned_runs, runner_identity
     from assay.pipeline._records import store_environment
     from assay.pipeline._watchdog import Watchdog
-    from assay.store import open_run_store
+    from assay.store import open_store
 
     run_id = new_id()
     identity = runner_identity()
     try:  # nothing is recorded yet: a fault here (a full disk) leaves no run behind
-        store = open_run_store(project.store_url)
+        store = open_store(project.store_url)
         try:
             for dead in interrupt_orphaned_runs(store):
                 reporter.message(f"An earlier run was recorded as interrupted: its runner (pid "

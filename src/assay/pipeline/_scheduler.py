@@ -42,7 +42,7 @@ from assay.pipeline._view import Reporter
 
 if TYPE_CHECKING:
     from assay.config import Project
-    from assay.store import RunStore
+    from assay.store import Connection, Store
 
 GROUP_COMMIT_SECONDS = 0.2
 LOCK_FLUSH_SECONDS = 0.5
@@ -91,10 +91,10 @@ class Scheduler:
     """
 
     def __init__(self, project: Project, dag: Dag, names: list[str], *, force: bool,
-                 keep_going: bool, reporter: Reporter, executor: Executor, store: RunStore,
+                 keep_going: bool, reporter: Reporter, executor: Executor, store: Store,
                  run_id: str, update_lock: bool = True,
                  guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
-                 transaction: Callable[[], AbstractContextManager[Any]] | None = None,
+                 transaction: Callable[[], AbstractContextManager[Connection]] | None = None,
                  ) -> None:
         from assay.objects import LocalCache
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import ConcurrencyError, RegistryError
+from assay.store import core_read
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -167,7 +168,7 @@ def history_in(conn: Connection, name: str, alias: str | None = None) -> list[Al
 
 def alias_history(store: Store, name: str, alias: str | None = None) -> list[AliasMove]:
     """Every move of ``name``'s aliases (or of one alias), oldest first."""
-    with store.read() as conn:
+    with core_read(store) as conn:
         return history_in(conn, name, alias)
 
 

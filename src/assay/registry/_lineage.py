@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.registry._refs import ModelRef
 from assay.registry._versions import ModelVersion, version_in
+from assay.store import core_read
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -71,7 +72,7 @@ def lineage(store: Store, ref: ModelRef | str) -> dict[str, Any]:
     from assay.registry._aliases import history_in
     from assay.store.tables import deployments, runs, stage_runs
 
-    with store.read() as conn:
+    with core_read(store) as conn:
         mv = version_in(conn, ref)
         run = None
         stages: list[dict[str, Any]] = []
@@ -227,7 +228,7 @@ def diff(store: Store, a: ModelRef | str, b: ModelRef | str) -> dict[str, Any]:
         ``{"a": "churn:2", "b": "churn:3", "params": [...], "metrics": [...], "data": [...],
         "environment": [...]}``, each a list of ``{key, a, b, changed[, delta]}``.
     """
-    with store.read() as conn:
+    with core_read(store) as conn:
         left, right = version_in(conn, a), version_in(conn, b)
 
     def env(mv: ModelVersion) -> dict[str, Any]:

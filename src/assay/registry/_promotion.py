@@ -24,6 +24,7 @@ from assay.registry._aliases import (
 )
 from assay.registry._refs import ModelRef, check_alias, parse_ref
 from assay.registry._versions import ModelVersion, version_in
+from assay.store import core_read, core_write
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -232,7 +233,7 @@ def check_promotion(
 ) -> list[str]:
     """What stops ``ref`` from being promoted to ``to`` by ``actor`` (empty: nothing)."""
     check_alias(to)
-    with store.read() as conn:
+    with core_read(store) as conn:
         mv = version_in(conn, ref)
         return policy_gaps(conn, config, mv, to, actor, time.time())
 
@@ -271,9 +272,9 @@ def promote(
     check_alias(to)
     ref = parse_ref(ref) if isinstance(ref, str) else ref
     if expected_revision is None:
-        with store.read() as conn:
+        with core_read(store) as conn:
             _, expected_revision = alias_revision(conn, ref.name, to)
-    with store.write() as conn:
+    with core_write(store) as conn:
         mv = version_in(conn, ref)
         if to in mv.aliases:
             raise RegistryError(
@@ -315,7 +316,7 @@ def _decide(
     roles = _roles_of(config, actor)
     verb = "approve" if decision == "approve" else "reject"
     now = time.time()
-    with store.write() as conn:
+    with core_write(store) as conn:
         mv = version_in(conn, ref)
         if roles is None:
             raise PolicyViolation(
@@ -422,7 +423,7 @@ def reject(
 def approvals_for(store: Store, config: AssayConfig, ref: ModelRef | str) -> list[Approval]:
     """Every decision recorded on a version (expired ones marked), oldest first."""
     now = time.time()
-    with store.read() as conn:
+    with core_read(store) as conn:
         mv = version_in(conn, ref)
         decisions = _approvals_in(conn, mv.name, mv.version, None, None, now)
         return [
@@ -448,7 +449,7 @@ def rollback(
         ConcurrencyError: the alias moved meanwhile.
     """
     check_alias(alias)
-    with store.write() as conn:
+    with core_write(store) as conn:
         current, revision = require_alias(conn, name, alias)
         if config.team and alias in config.promotion and _roles_of(config, actor) is None:
             raise PolicyViolation(

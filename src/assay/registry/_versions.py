@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.errors import RegistryError
 from assay.registry._refs import ModelRef, check_name, parse_ref
+from assay.store import core_read, core_write
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Row
@@ -203,7 +204,7 @@ def get_version(store: Store, ref: ModelRef | str) -> ModelVersion:
         >>> get_version(store, "churn@production").version  # doctest: +SKIP
         3
     """
-    with store.read() as conn:
+    with core_read(store) as conn:
         return version_in(conn, ref)
 
 
@@ -213,7 +214,7 @@ def list_models(store: Store) -> list[RegisteredModel]:
 
     from assay.store.tables import model_versions, registered_models
 
-    with store.read() as conn:
+    with core_read(store) as conn:
         counts = {
             str(r.name): (int(r.n), int(r.latest))
             for r in conn.execute(
@@ -249,7 +250,7 @@ def versions(store: Store, name: str) -> list[ModelVersion]:
 
     from assay.store.tables import model_versions
 
-    with store.read() as conn:
+    with core_read(store) as conn:
         if name not in known_models(conn):
             version_in(conn, ModelRef(name))  # raises the precise error
         alias_map = _aliases_of(conn, name)
@@ -465,7 +466,7 @@ def register(
     )
     for attempt in range(8):
         try:
-            with store.write() as conn:
+            with core_write(store) as conn:
                 existing = conn.execute(
                     select(model_versions.c.version).where(
                         (model_versions.c.name == name) & (model_versions.c.model_hash == oid)

@@ -26,10 +26,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError, TrackingError
+from assay.store import statements as sql
 from assay.store._metric_values import MAX_KEY, key_problem, metric_columns, to_metric, to_step
 
 if TYPE_CHECKING:
-    from assay.store import Store
+    from assay.store import Connection, Store
 
 FLUSH_INTERVAL = 1.0
 # A write transaction of TRANSACTION_ROWS points holds the store's write turn for a few ms, so
@@ -70,10 +71,10 @@ class ActiveStageRun(tuple[str, str, str]):
 
 
 def _reason(exc: BaseException) -> str:
-    """One line saying why a write failed (a driver error's own words, not the statement and
-    the thousands of parameters SQLAlchemy adds to its message)."""
-    orig = getattr(exc, "orig", None)
-    lines = str(orig if orig is not None else exc).strip().splitlines()
+    """One line saying why a write failed: the database's own words when the store has them
+    (a StoreError's ``reason``), else the error's first line."""
+    reason = getattr(exc, "reason", None)
+    lines = str(reason if isinstance(reason, str) and reason else exc).strip().splitlines()
     return lines[0].rstrip(".") if lines else type(exc).__name__
 
 
@@ -182,8 +183,6 @@ class _Writer:
         Raises:
             TrackingError: the store refused a write; what was not written stays queued.
         """
-        from sqlalchemy.exc import SQLAlchemyError
-
         with self._flush_lock:
             with self._lock:
                 metrics, self._metrics = self._metrics, []
@@ -211,7 +210,7 @@ class _Writer:
                     self._artifacts[:0] = artifacts
                     self._writing = 0
                     left = self.queued
-                if not isinstance(exc, (AssayError, SQLAlchemyError, OSError)):
+                if not isinstance(exc, (AssayError, OSError)):
                     raise
                 self.cause = _reason(exc)
                 self.failure = (
@@ -225,35 +224,18 @@ class _Writer:
     def _write(self, metrics: list[Point], params: dict[str, str], tags: dict[str, str],
                artifacts: list[tuple[str, str, int, str]]) -> None:
         """One write transaction."""
-        from assay.store.tables import artifacts as artifacts_table
-        from assay.store.tables import metrics as metrics_table
-        from assay.store.tables import params as params_table
-        from assay.store.tables import tags as tags_table
-
         sid = self.stage_run_id
         with self.store.write() as conn:
-            if metrics:
-                # Straight to the driver's executemany: building SQLAlchemy parameter
-                # dicts for 10,000 points costs as much as inserting them.
-                mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-                conn.exec_driver_sql(
-                    f"INSERT INTO {metrics_table.name} "
-                    f"(stage_run_id, key, value, value_kind, step, ts) "
-                    f"VALUES ({', '.join([mark] * 6)})",
-                    [(sid, *point) for point in metrics],
-                )
-            for table, values in ((params_table, params), (tags_table, tags)):
-                if values:
-                    conn.execute(table.delete().where(
-                        table.c.stage_run_id == sid, table.c.key.in_(list(values))))
-                    conn.execute(table.insert(), [
-                        {"stage_run_id": sid, "key": k, "value": v} for k, v in values.items()
-                    ])
-            if artifacts:
-                conn.execute(artifacts_table.insert(), [
-                    {"stage_run_id": sid, "path": p, "hash": h, "size": n, "kind": kind}
-                    for p, h, n, kind in artifacts
-                ])
+            conn.executemany(sql.INSERT_METRIC, [
+                {"stage_run_id": sid, "key": key, "value": value, "value_kind": kind,
+                 "step": step, "ts": ts} for key, value, kind, step, ts in metrics])
+            conn.executemany(sql.PUT_PARAM, [{"stage_run_id": sid, "key": k, "value": v}
+                                             for k, v in params.items()])
+            conn.executemany(sql.PUT_TAG, [{"stage_run_id": sid, "key": k, "value": v}
+                                           for k, v in tags.items()])
+            conn.executemany(sql.INSERT_ARTIFACT, [
+                {"stage_run_id": sid, "path": p, "hash": h, "size": n, "kind": kind}
+                for p, h, n, kind in artifacts])
 
     def close(self) -> None:
         """Stop the background writer and write what is still queued.
@@ -327,23 +309,21 @@ class ActiveRun:
     def _record_end(self, status: str, reason: str | None) -> None:
         """Mark the ad-hoc run and its stage run ended (also on a full disk: see
         :meth:`assay.store.Store.write_ending`)."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from assay.store.tables import runs, stage_runs
-
-        now = time.time()
         code = 0 if status == "succeeded" else 1
-        extra = {} if reason is None else {"details": {"reason": reason}}
+        details = None if reason is None else {"reason": reason}
+        ended = {"status": status, "ended_at": time.time(), "exit_code": code,
+                 "details": details}
 
-        def mark(conn: Any) -> None:
-            conn.execute(stage_runs.update().where(stage_runs.c.id == self.stage_run_id)
-                         .values(status=status, ended_at=now, exit_code=code, **extra))
-            conn.execute(runs.update().where(runs.c.id == self.run_id)
-                         .values(status=status, ended_at=now, exit_code=code, **extra))
+        def mark(conn: Connection) -> None:
+            with_details = details is not None
+            conn.execute(sql.FINISH_STAGE_RUN_WITH_DETAILS if with_details
+                         else sql.FINISH_STAGE_RUN, {**ended, "id": self.stage_run_id})
+            conn.execute(sql.FINISH_RUN_WITH_DETAILS if with_details else sql.FINISH_RUN,
+                         {**ended, "id": self.run_id})
 
         try:
             self.writer.store.write_ending(mark)
-        except (AssayError, SQLAlchemyError, OSError) as exc:
+        except (AssayError, OSError) as exc:
             raise TrackingError(
                 f"Run {self.run_id[:8]} could not be recorded {status}: {_reason(exc)}"
                 + (f" (and: {reason})" if reason else ""), run=self.run_id) from exc
@@ -462,7 +442,6 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
         from assay.objects import LocalCache
         from assay.pipeline import detect_trigger, git_state, store_environment
         from assay.store import open_store
-        from assay.store.tables import runs, stage_runs
 
         try:
             project = Project.load()
@@ -486,13 +465,17 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
             store = open_store(project.store_url)
             try:
                 with store.write() as conn:
-                    conn.execute(runs.insert().values(
-                        id=run_id, name=name, kind="adhoc", trigger=detect_trigger(None),
-                        status="running", git_commit=commit, git_dirty=dirty,
-                        actor=current_user(), env_hash=env_hash, started_at=now, details={}))
-                    conn.execute(stage_runs.insert().values(
-                        id=stage_run_id, run_id=run_id, stage=stage, status="running",
-                        started_at=now, details={}))
+                    conn.execute(sql.INSERT_RUN, {
+                        "id": run_id, "name": name, "kind": "adhoc",
+                        "trigger": detect_trigger(None), "status": "running", "profile": None,
+                        "git_commit": commit, "git_dirty": dirty, "actor": current_user(),
+                        "env_hash": env_hash, "started_at": now, "ended_at": None,
+                        "exit_code": None, "details": {}})
+                    conn.execute(sql.INSERT_STAGE_RUN, {
+                        "id": stage_run_id, "run_id": run_id, "stage": stage, "group": None,
+                        "status": "running", "cache_key": None, "cached": False, "attempt": 1,
+                        "started_at": now, "ended_at": None, "exit_code": None,
+                        "log_path": None, "details": {}})
             except BaseException:
                 store.close()
                 raise

@@ -1,7 +1,7 @@
 """Reading tracked runs: list with filters, show, compare, metric history.
 
 Every function takes a store, a store URL or an open :class:`RunReader` (one snapshot for
-several questions); see :mod:`assay.tracking._reader` for why the queries are plain SQL.
+several questions); the queries are in :mod:`assay.store.statements`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import TrackingError, UsageError
+from assay.store import statements as sql
 from assay.store._metric_values import metric_value
-from assay.tracking._reader import RunReader, chunks, in_list, snapshot
+from assay.tracking._reader import RunReader, chunks, snapshot
 
 if TYPE_CHECKING:
     from assay.store import Store
@@ -29,15 +30,6 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, "<": operator.lt, "=": operator.eq,
 }
 _EXPR = re.compile(r"^\s*([A-Za-z0-9_.\-/]+)\s*(>=|<=|!=|==|>|<|=)\s*(-?[0-9.eE+\-]+)\s*$")
-
-# One row of RunRow's columns, in _row()'s order.
-_RUN_COLUMNS = """
-    s.id, s.run_id, s.stage, s."group", s.status, s.started_at, s.ended_at, s.cached,
-    s.exit_code, s.attempt, s.cache_key, s.log_path,
-    r.kind, r.name, r.trigger, r.status, r.profile, r.git_commit, r.git_dirty, r.actor,
-    r.env_hash, r.started_at, r.ended_at, r.exit_code
-"""
-_FROM = "FROM stage_runs s JOIN runs r ON r.id = s.run_id"
 
 
 @dataclass(frozen=True)
@@ -148,6 +140,7 @@ def _decode(text: str) -> Any:
 
 def _row(r: tuple[Any, ...], *, params: dict[str, str], metrics: dict[str, float],
          tags: dict[str, str], artifacts: list[dict[str, Any]] | None = None) -> RunRow:
+    """A row of :data:`assay.store.statements.STAGE_RUN_COLUMNS` as a RunRow."""
     return RunRow(
         id=r[0], run_id=r[1], stage=r[2], group=r[3], status=r[4], started_at=float(r[5]),
         ended_at=r[6], cached=bool(r[7]), exit_code=r[8], attempt=int(r[9] or 1),
@@ -163,10 +156,7 @@ def _row(r: tuple[Any, ...], *, params: dict[str, str], metrics: dict[str, float
 def _latest_metrics(db: RunReader, ids: list[str]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, tuple[int, int, float]]] = {}
     for part in chunks(ids):
-        marks, values = in_list("i", part)
-        for sid, key, value, kind, step, mid in db.iter(
-                f"SELECT stage_run_id, key, value, value_kind, step, id FROM metrics "
-                f"WHERE stage_run_id IN ({marks})", values):
+        for sid, key, value, kind, step, mid in db.execute(*sql.metric_points_of(part)):
             seen = out.setdefault(sid, {})
             if key not in seen or (step, mid) >= seen[key][:2]:
                 seen[key] = (step, mid, metric_value(value, kind))
@@ -176,10 +166,7 @@ def _latest_metrics(db: RunReader, ids: list[str]) -> dict[str, dict[str, float]
 def _kv(db: RunReader, table: str, ids: list[str]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for part in chunks(ids):
-        marks, values = in_list("i", part)
-        for sid, key, value in db.iter(
-                f"SELECT stage_run_id, key, value FROM {table} WHERE stage_run_id IN ({marks})",
-                values):
+        for sid, key, value in db.execute(*sql.key_values_of(table, part)):
             out.setdefault(sid, {})[key] = value
     return out
 
@@ -187,9 +174,7 @@ def _kv(db: RunReader, table: str, ids: list[str]) -> dict[str, dict[str, str]]:
 def _passing(db: RunReader, flt: MetricFilter) -> set[str]:
     """Stage runs whose latest value of ``flt.key`` passes ``flt``."""
     latest: dict[str, tuple[int, int, float]] = {}
-    for sid, step, mid, value, kind in db.iter(
-            "SELECT stage_run_id, step, id, value, value_kind FROM metrics WHERE key = :key",
-            {"key": flt.key}):
+    for sid, step, mid, value, kind in db.execute(sql.METRIC_POINTS_BY_KEY, {"key": flt.key}):
         if sid not in latest or (step, mid) >= latest[sid][:2]:
             latest[sid] = (step, mid, metric_value(value, kind))
     return {sid for sid, v in latest.items() if flt.accepts(v[2])}
@@ -210,30 +195,16 @@ def list_runs(
     ``params`` values match the logged value whether it was logged as a string or as JSON
     (``depth=6`` matches ``log_param("depth", 6)``).
     """
-    joins: list[str] = []
-    where: list[str] = []
-    bound: dict[str, Any] = {}
-    if stage:
-        where.append('(s.stage = :stage OR s."group" = :stage)')
-        bound["stage"] = stage
-    if not include_cached:
-        where.append("s.cached = :not_cached")
-        bound["not_cached"] = False
-    for n, (key, value) in enumerate((params or {}).items()):
+    matching: dict[str, list[str]] = {}
+    for key, value in (params or {}).items():
         encoded = [value, json.dumps(value)]
         with contextlib.suppress(ValueError):
             encoded.append(json.dumps(json.loads(value)))
-        marks, values = in_list(f"pv{n}_", list(dict.fromkeys(encoded)))
-        joins.append(f"JOIN params p{n} ON p{n}.stage_run_id = s.id AND p{n}.key = :pk{n} "
-                     f"AND p{n}.value IN ({marks})")
-        bound.update(values, **{f"pk{n}": key})
-    for n, (key, value) in enumerate((tags or {}).items()):
-        joins.append(f"JOIN tags t{n} ON t{n}.stage_run_id = s.id AND t{n}.key = :tk{n} "
-                     f"AND t{n}.value = :tv{n}")
-        bound.update({f"tk{n}": key, f"tv{n}": value})
-    sql = (f"SELECT {_RUN_COLUMNS} {_FROM} {' '.join(joins)}"
-           f"{' WHERE ' + ' AND '.join(where) if where else ''}"
-           " ORDER BY s.started_at DESC, s.id")
+        matching[key] = list(dict.fromkeys(encoded))
+    # with metric filters, rows are read newest first until the page is full
+    statement, bound = sql.stage_run_list(stage=stage, include_cached=include_cached,
+                                          params=matching, tags=tags,
+                                          limit=None if metric_filters else limit)
     with snapshot(source) as db:
         if metric_filters:
             keep: set[str] | None = None
@@ -242,13 +213,13 @@ def list_runs(
                 keep = ok if keep is None else keep & ok
             kept = keep or set()
             found = []
-            for row in db.iter(sql, bound):  # newest first: stop as soon as the page is full
+            for row in db.execute(statement, bound):
                 if row[0] in kept:
                     found.append(row)
                     if len(found) >= limit:
                         break
         else:
-            found = db.rows(sql + " LIMIT :limit", {**bound, "limit": limit})
+            found = db.execute(statement, bound).fetchall()
         ids = [r[0] for r in found]
         latest = _latest_metrics(db, ids)
         all_params = _kv(db, "params", ids)
@@ -266,16 +237,14 @@ def resolve(source: Source, ref: str) -> list[str]:
     if len(ref) < 4 or not re.fullmatch(r"[0-9a-fA-F-]+", ref):
         raise TrackingError(f"No run {ref!r}; give a run id or a prefix of at least 4 characters "
                             "(see: assay runs list)", run=ref)
-    pattern = {"p": ref.lower() + "%"}
+    pattern = {"prefix": ref.lower() + "%"}
     with snapshot(source) as db:
-        direct = [r[0] for r in db.rows(
-            "SELECT id FROM stage_runs WHERE id LIKE :p LIMIT 3", pattern)]
+        direct = [r[0] for r in db.execute(sql.STAGE_RUNS_BY_PREFIX, pattern)]
         if len(direct) == 1:
             return direct
         if len(direct) > 1:
             raise TrackingError(f"Run prefix {ref!r} is ambiguous; give more characters", run=ref)
-        by_run = db.rows("SELECT id, run_id FROM stage_runs WHERE run_id LIKE :p "
-                         "ORDER BY started_at, id", pattern)
+        by_run = db.execute(sql.STAGE_RUNS_BY_RUN_PREFIX, pattern).fetchall()
     if len({r[1] for r in by_run}) > 1:
         raise TrackingError(f"Run prefix {ref!r} is ambiguous; give more characters", run=ref)
     if not by_run:
@@ -289,12 +258,8 @@ def get_runs(source: Source, ids: list[str]) -> list[RunRow]:
     arts: dict[str, list[dict[str, Any]]] = {}
     with snapshot(source) as db:
         for part in chunks(ids):
-            marks, values = in_list("i", part)
-            rows.update((r[0], r) for r in db.iter(
-                f"SELECT {_RUN_COLUMNS} {_FROM} WHERE s.id IN ({marks})", values))
-            for sid, path, oid, size, kind in db.iter(
-                    f"SELECT stage_run_id, path, hash, size, kind FROM artifacts "
-                    f"WHERE stage_run_id IN ({marks}) ORDER BY id", values):
+            rows.update((r[0], r) for r in db.execute(*sql.stage_runs_by_id(part)))
+            for sid, path, oid, size, kind in db.execute(*sql.artifacts_of(part)):
                 arts.setdefault(sid, []).append(
                     {"path": path, "hash": oid, "size": size, "kind": kind})
         latest = _latest_metrics(db, ids)
@@ -334,13 +299,11 @@ def metric_history(source: Source, stage_run_id: str, key: str) -> list[tuple[in
         TrackingError: the run never logged ``key`` (the message lists what it logged).
     """
     with snapshot(source) as db:
-        rows = [(int(s), metric_value(v, kind), float(t)) for s, v, kind, t in db.iter(
-            "SELECT step, value, value_kind, ts FROM metrics WHERE stage_run_id = :sid "
-            "AND key = :key ORDER BY step, id", {"sid": stage_run_id, "key": key})]
+        rows = [(int(s), metric_value(v, kind), float(t)) for s, v, kind, t in db.execute(
+            sql.METRIC_HISTORY, {"stage_run_id": stage_run_id, "key": key})]
         if not rows:
-            keys = sorted({r[0] for r in db.rows(
-                "SELECT DISTINCT key FROM metrics WHERE stage_run_id = :sid",
-                {"sid": stage_run_id})})
+            keys = sorted({r[0] for r in db.execute(
+                sql.METRIC_KEYS, {"stage_run_id": stage_run_id})})
     if not rows:
         from assay.config import suggest
 

@@ -1,0 +1,390 @@
+"""Every SQL statement assay runs, written once, with ``:name`` placeholders.
+
+The same text runs on every store (:class:`assay.store.SqliteStore` through ``sqlite3``,
+:class:`assay.store.SqlAlchemyStore` on SQLite or PostgreSQL), so it is portable SQL: identifiers
+that are keywords somewhere (``"key"``, ``"trigger"``, ``"group"``) are quoted, upserts are
+``ON CONFLICT ... DO UPDATE``, inserted ids come from ``RETURNING``. A statement names its JSON
+parameters and JSON result columns; the store encodes and decodes those (see
+:mod:`assay.store._protocol`), so callers pass and get plain Python values.
+
+Queries whose shape depends on the question (``IN`` lists, optional filters) are built by the
+functions below from fixed text and whitelisted names, never from caller-supplied SQL; each
+returns the statement and its parameters: ``conn.execute(*metric_points_of(ids))``.
+
+The tables themselves are defined once, in :mod:`assay.store._tables` (SQLAlchemy metadata and
+Alembic migrations); the SQLite DDL for stores created without SQLAlchemy is generated from them
+(:mod:`assay.store._sqlite_schema`). Standard library only: the fast paths import this module.
+
+To add a statement: write it here (one constant, or one builder for a dynamic shape), name its
+JSON parameters and columns, and cover it in ``tests/store/test_backends.py``, which runs on
+every store implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement with ``:name`` placeholders.
+
+    Attributes:
+        sql: the text, the same on every backend.
+        json_params: parameters bound to JSON columns (passed as Python values, encoded once).
+        json_columns: result columns holding JSON (returned as Python values).
+    """
+
+    sql: str
+    json_params: frozenset[str] = frozenset()
+    json_columns: frozenset[str] = frozenset()
+
+
+Query = tuple[Statement, dict[str, Any]]
+"""A statement built for one question, with its parameters."""
+
+MAX_IN = 500
+"""Most values one ``IN (...)`` list binds (callers ask in chunks of this many)."""
+
+
+def _sql(text: str, *, json_params: tuple[str, ...] = (), json_columns: tuple[str, ...] = ()
+         ) -> Statement:
+    return Statement(" ".join(text.split()), frozenset(json_params), frozenset(json_columns))
+
+
+def _in_list(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``(":p0, :p1", {"p0": ..., "p1": ...})`` for an ``IN (...)`` of ``values``."""
+    if not values or len(values) > MAX_IN:
+        raise ValueError(f"an IN list takes 1 to {MAX_IN} values, got {len(values)}")
+    params = {f"{prefix}{i}": value for i, value in enumerate(values)}
+    return ", ".join(f":{key}" for key in params), params
+
+
+# -- the store itself ----------------------------------------------------------------------
+
+SQLITE_TABLES = _sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+"""(SQLite only) the tables of a database file: empty for a new store."""
+
+SCHEMA_REVISION = _sql("SELECT version_num FROM alembic_version")
+
+ALEMBIC_VERSION_DDL = _sql(
+    "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+    "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))")
+"""The version table exactly as Alembic creates it (so later migrations upgrade from the stamp)."""
+
+STAMP_REVISION = _sql("INSERT INTO alembic_version (version_num) VALUES (:revision)")
+
+INSTANCE_ID = _sql("""SELECT value FROM store_info WHERE "key" = 'instance_id'""")
+"""The store's identity (a random id made with its schema): a fresh clone's store has a new one."""
+
+NEW_INSTANCE_ID = _sql("""INSERT INTO store_info ("key", value) VALUES ('instance_id', :value)""")
+
+
+# -- events --------------------------------------------------------------------------------
+
+INSERT_EVENT = _sql(
+    "INSERT INTO events (ts, actor, kind, subject, details) "
+    "VALUES (:ts, :actor, :kind, :subject, :details) RETURNING id",
+    json_params=("details",))
+
+
+def events_query(*, kind: str | None = None, subject: str | None = None,
+                 since: float | None = None, limit: int | None = None) -> Query:
+    """Events, oldest first; ``kind`` ending in ``.`` matches a family (``data.``)."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if kind is not None:
+        if kind.endswith("."):
+            where.append("kind LIKE :kind")
+            params["kind"] = kind + "%"
+        else:
+            where.append("kind = :kind")
+            params["kind"] = kind
+    if subject is not None:
+        where.append("subject = :subject")
+        params["subject"] = subject
+    if since is not None:
+        where.append("ts >= :since")
+        params["since"] = since
+    text = "SELECT id, ts, actor, kind, subject, details FROM events"
+    if where:
+        text += " WHERE " + " AND ".join(where)
+    text += " ORDER BY id"
+    if limit is not None:
+        text += " LIMIT :limit"
+        params["limit"] = limit
+    return _sql(text, json_columns=("details",)), params
+
+
+# -- runs and stage runs -------------------------------------------------------------------
+
+INSERT_RUN = _sql(
+    """INSERT INTO runs (id, name, kind, "trigger", status, profile, git_commit, git_dirty,
+    actor, env_hash, started_at, ended_at, exit_code, details) VALUES (:id, :name, :kind,
+    :trigger, :status, :profile, :git_commit, :git_dirty, :actor, :env_hash, :started_at,
+    :ended_at, :exit_code, :details)""",
+    json_params=("details",))
+
+FINISH_RUN = _sql(
+    "UPDATE runs SET status = :status, ended_at = :ended_at, exit_code = :exit_code "
+    "WHERE id = :id")
+
+FINISH_RUN_WITH_DETAILS = _sql(
+    "UPDATE runs SET status = :status, ended_at = :ended_at, exit_code = :exit_code, "
+    "details = :details WHERE id = :id",
+    json_params=("details",))
+
+RUNNING_PIPELINE_RUNS = _sql(
+    "SELECT id, details FROM runs WHERE status = 'running' AND kind = 'pipeline'",
+    json_columns=("details",))
+
+INTERRUPT_RUN = _sql(
+    "UPDATE runs SET status = 'interrupted', ended_at = :ended_at, details = :details "
+    "WHERE id = :id AND status = 'running'",
+    json_params=("details",))
+"""Mark a run whose runner died; ``rowcount`` 0 if it was no longer running."""
+
+INSERT_STAGE_RUN = _sql(
+    """INSERT INTO stage_runs (id, run_id, stage, "group", status, cache_key, cached, attempt,
+    started_at, ended_at, exit_code, log_path, details) VALUES (:id, :run_id, :stage, :group,
+    :status, :cache_key, :cached, :attempt, :started_at, :ended_at, :exit_code, :log_path,
+    :details)""",
+    json_params=("details",))
+
+FINISH_STAGE_RUN = _sql(
+    "UPDATE stage_runs SET status = :status, ended_at = :ended_at, exit_code = :exit_code "
+    "WHERE id = :id")
+
+FINISH_STAGE_RUN_WITH_DETAILS = _sql(
+    "UPDATE stage_runs SET status = :status, ended_at = :ended_at, exit_code = :exit_code, "
+    "details = :details WHERE id = :id",
+    json_params=("details",))
+
+END_RUNNING_STAGE_RUNS = _sql(
+    "UPDATE stage_runs SET status = :status, ended_at = :ended_at, details = :details "
+    "WHERE run_id = :run_id AND status = 'running'",
+    json_params=("details",))
+"""No stage run outlives its run: those still ``running`` end with it."""
+
+
+# -- params, tags, metrics, artifacts ------------------------------------------------------
+
+INSERT_PARAM = _sql(
+    """INSERT INTO params (stage_run_id, "key", value) VALUES (:stage_run_id, :key, :value)""")
+
+PUT_PARAM = _sql(
+    """INSERT INTO params (stage_run_id, "key", value) VALUES (:stage_run_id, :key, :value)
+    ON CONFLICT (stage_run_id, "key") DO UPDATE SET value = excluded.value""")
+"""A param logged again overwrites the earlier value."""
+
+PUT_TAG = _sql(
+    """INSERT INTO tags (stage_run_id, "key", value) VALUES (:stage_run_id, :key, :value)
+    ON CONFLICT (stage_run_id, "key") DO UPDATE SET value = excluded.value""")
+
+INSERT_METRIC = _sql(
+    """INSERT INTO metrics (stage_run_id, "key", value, value_kind, step, ts)
+    VALUES (:stage_run_id, :key, :value, :value_kind, :step, :ts)""")
+"""One point; ``value``/``value_kind`` as :func:`assay.store._metric_values.metric_columns`
+encodes it (NaN and -0.0 survive every backend)."""
+
+INSERT_ARTIFACT = _sql(
+    "INSERT INTO artifacts (stage_run_id, path, hash, size, kind) "
+    "VALUES (:stage_run_id, :path, :hash, :size, :kind)")
+
+
+def metric_keys_of(stage_run_ids: Sequence[str]) -> Query:
+    """(stage_run_id, key) of every point the stage runs logged."""
+    marks, params = _in_list("i", stage_run_ids)
+    return _sql(f"""SELECT stage_run_id, "key" FROM metrics WHERE stage_run_id IN ({marks})"""
+                ), params
+
+
+def metric_points_of(stage_run_ids: Sequence[str]) -> Query:
+    """(stage_run_id, key, value, value_kind, step, id) of every point of the stage runs."""
+    marks, params = _in_list("i", stage_run_ids)
+    return _sql(f"""SELECT stage_run_id, "key", value, value_kind, step, id FROM metrics
+                WHERE stage_run_id IN ({marks})"""), params
+
+
+METRIC_POINTS_BY_KEY = _sql(
+    """SELECT stage_run_id, step, id, value, value_kind FROM metrics WHERE "key" = :key""")
+
+METRIC_HISTORY = _sql(
+    """SELECT step, value, value_kind, ts FROM metrics WHERE stage_run_id = :stage_run_id
+    AND "key" = :key ORDER BY step, id""")
+
+METRIC_KEYS = _sql(
+    """SELECT DISTINCT "key" FROM metrics WHERE stage_run_id = :stage_run_id""")
+
+_KEY_VALUE_TABLES = ("params", "tags")
+
+
+def key_values_of(table: str, stage_run_ids: Sequence[str]) -> Query:
+    """(stage_run_id, key, value) of the stage runs' ``params`` or ``tags``."""
+    if table not in _KEY_VALUE_TABLES:
+        raise ValueError(f"not a key-value table: {table!r}")
+    marks, params = _in_list("i", stage_run_ids)
+    return _sql(f"""SELECT stage_run_id, "key", value FROM {table}
+                WHERE stage_run_id IN ({marks})"""), params
+
+
+def artifacts_of(stage_run_ids: Sequence[str]) -> Query:
+    """(stage_run_id, path, hash, size, kind) of the stage runs' artifacts, in logged order."""
+    marks, params = _in_list("i", stage_run_ids)
+    return _sql(f"""SELECT stage_run_id, path, hash, size, kind FROM artifacts
+                WHERE stage_run_id IN ({marks}) ORDER BY id"""), params
+
+
+# -- reading tracked runs ------------------------------------------------------------------
+
+STAGE_RUN_COLUMNS = (
+    "s.id", "s.run_id", "s.stage", 's."group"', "s.status", "s.started_at", "s.ended_at",
+    "s.cached", "s.exit_code", "s.attempt", "s.cache_key", "s.log_path", "r.kind", "r.name",
+    'r."trigger"', "r.status", "r.profile", "r.git_commit", "r.git_dirty", "r.actor",
+    "r.env_hash", "r.started_at", "r.ended_at", "r.exit_code",
+)
+"""What a stage-run row of the tracking queries holds, in order (its run's columns follow)."""
+
+_STAGE_RUNS_FROM = (f"SELECT {', '.join(STAGE_RUN_COLUMNS)} "
+                    "FROM stage_runs s JOIN runs r ON r.id = s.run_id")
+
+
+def stage_run_list(*, stage: str | None = None, include_cached: bool = True,
+                   params: Mapping[str, Sequence[str]] | None = None,
+                   tags: Mapping[str, str] | None = None, limit: int | None = None) -> Query:
+    """Stage runs (:data:`STAGE_RUN_COLUMNS`), newest first.
+
+    Args:
+        stage: a stage name or matrix group.
+        include_cached: False leaves out cache hits.
+        params: param name -> the stored texts that match (any of them).
+        tags: tag name -> value.
+        limit: at most this many rows.
+    """
+    joins: list[str] = []
+    where: list[str] = []
+    bound: dict[str, Any] = {}
+    if stage:
+        where.append('(s.stage = :stage OR s."group" = :stage)')
+        bound["stage"] = stage
+    if not include_cached:
+        where.append("s.cached = :cached")
+        bound["cached"] = False
+    for n, (key, values) in enumerate((params or {}).items()):
+        marks, values_bound = _in_list(f"pv{n}_", list(values))
+        joins.append(f"""JOIN params p{n} ON p{n}.stage_run_id = s.id AND p{n}."key" = :pk{n}
+                     AND p{n}.value IN ({marks})""")
+        bound.update(values_bound, **{f"pk{n}": key})
+    for n, (key, value) in enumerate((tags or {}).items()):
+        joins.append(f"""JOIN tags t{n} ON t{n}.stage_run_id = s.id AND t{n}."key" = :tk{n}
+                     AND t{n}.value = :tv{n}""")
+        bound.update({f"tk{n}": key, f"tv{n}": value})
+    text = " ".join([_STAGE_RUNS_FROM, *joins])
+    if where:
+        text += " WHERE " + " AND ".join(where)
+    text += " ORDER BY s.started_at DESC, s.id"
+    if limit is not None:
+        text += " LIMIT :limit"
+        bound["limit"] = limit
+    return _sql(text), bound
+
+
+def stage_runs_by_id(stage_run_ids: Sequence[str]) -> Query:
+    """Stage runs (:data:`STAGE_RUN_COLUMNS`) by id."""
+    marks, params = _in_list("i", stage_run_ids)
+    return _sql(f"{_STAGE_RUNS_FROM} WHERE s.id IN ({marks})"), params
+
+
+STAGE_RUNS_BY_PREFIX = _sql("SELECT id FROM stage_runs WHERE id LIKE :prefix LIMIT 3")
+"""Up to 3 stage runs whose id starts with ``prefix`` (give ``prefix`` ending in ``%``)."""
+
+STAGE_RUNS_BY_RUN_PREFIX = _sql(
+    "SELECT id, run_id FROM stage_runs WHERE run_id LIKE :prefix ORDER BY started_at, id")
+
+
+# -- datasets ------------------------------------------------------------------------------
+
+DATASET_VERSION_ID = _sql("SELECT id FROM dataset_versions WHERE name = :name AND hash = :hash")
+
+INSERT_DATASET_VERSION = _sql(
+    """INSERT INTO dataset_versions (name, path, hash, kind, size, nfiles, rows, schema,
+    profile, git_commit, actor, created_at, message) VALUES (:name, :path, :hash, :kind, :size,
+    :nfiles, :rows, :schema, :profile, :git_commit, :actor, :created_at, :message)""",
+    json_params=("schema", "profile"))
+
+DATASET_VERSION_NUMBER = _sql(
+    "SELECT count(*) FROM dataset_versions WHERE name = :name AND id <= "
+    "(SELECT min(id) FROM dataset_versions WHERE name = :name AND hash = :hash)")
+"""The version number of (name, hash): versions are numbered from 1 per name, in added order."""
+
+DATASET_VERSIONS = _sql(
+    """SELECT name, path, hash, kind, size, nfiles, rows, schema, profile, actor, created_at,
+    git_commit, message FROM dataset_versions WHERE name = :name ORDER BY id""",
+    json_columns=("schema", "profile"))
+
+DATASET_NAMES = _sql("SELECT DISTINCT name FROM dataset_versions ORDER BY name")
+
+
+def contract_results_for(data_hashes: Sequence[str]) -> Query:
+    """(data_hash, contract, passed, errors, warnings, created_at), oldest first."""
+    marks, params = _in_list("h", data_hashes)
+    return _sql(f"""SELECT data_hash, contract, passed, errors, warnings, created_at
+                FROM contract_results WHERE data_hash IN ({marks})
+                ORDER BY created_at, id"""), params
+
+
+OBJECT_REFERENCES = _sql(
+    """SELECT hash FROM dataset_versions
+    UNION ALL SELECT hash FROM artifacts
+    UNION ALL SELECT hash FROM logged_models
+    UNION ALL SELECT model_hash FROM model_versions
+    UNION ALL SELECT selected_hash FROM evaluations
+    UNION ALL SELECT env_hash FROM runs""")
+"""Every object id a row names (NULLs included): dataset versions, run artifacts and stage
+outs, logged and registered models, selected candidates, run environments."""
+
+MODEL_VERSION_METAS = _sql("SELECT meta FROM model_versions", json_columns=("meta",))
+
+
+# -- registry ------------------------------------------------------------------------------
+
+ALIAS_MODEL_HASH = _sql(
+    "SELECT mv.model_hash FROM aliases a JOIN model_versions mv "
+    "ON mv.name = a.name AND mv.version = a.version WHERE a.name = :name AND a.alias = :alias")
+"""The model hash behind ``name@alias`` (no row while the alias is unset)."""
+
+
+# -- local SQLite files beside the project (not the metadata store) ------------------------
+
+STAT_CACHE_SCHEMA = _sql(
+    """CREATE TABLE IF NOT EXISTS state (path TEXT PRIMARY KEY, inode INTEGER NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, oid TEXT NOT NULL)""")
+
+STAT_CACHE_UNDER = _sql(
+    "SELECT path, inode, size, mtime_ns, oid FROM state WHERE path >= :low AND path < :high")
+"""Entries whose path sorts between ``low`` and ``high`` (a folder: its path, and its path
+followed by the highest code point)."""
+
+
+def stat_cache_entries(paths: Sequence[str]) -> Query:
+    """(path, inode, size, mtime_ns, oid) of the given paths."""
+    marks, params = _in_list("p", paths)
+    return _sql(f"SELECT path, inode, size, mtime_ns, oid FROM state WHERE path IN ({marks})"
+                ), params
+
+
+PUT_STAT_CACHE_ENTRY = _sql(
+    """INSERT INTO state (path, inode, size, mtime_ns, oid)
+    VALUES (:path, :inode, :size, :mtime_ns, :oid) ON CONFLICT (path) DO UPDATE SET
+    inode = excluded.inode, size = excluded.size, mtime_ns = excluded.mtime_ns,
+    oid = excluded.oid""")
+
+RUN_CACHE_SCHEMA = _sql("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, outs TEXT NOT NULL)")
+
+RUN_CACHE_OUTS = _sql("SELECT outs FROM keys WHERE key = :key")
+
+PUT_RUN_CACHE_OUTS = _sql(
+    "INSERT INTO keys (key, outs) VALUES (:key, :outs) "
+    "ON CONFLICT (key) DO UPDATE SET outs = excluded.outs")
