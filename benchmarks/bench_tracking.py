@@ -137,26 +137,26 @@ def bench_logging() -> None:
 def bench_list() -> None:
     project = _project("list")
     sys.path.insert(0, str(ROOT / "src"))
-    from assay.store import open_store
-    from assay.store.tables import metrics, params, runs, stage_runs
+    from assay.store import open_store, statements
 
     store = open_store(f"sqlite:///{project / '.assay' / 'assay.db'}")
     now = time.time()
     with store.write() as conn:
-        conn.execute(runs.insert(), [
+        conn.executemany(statements.INSERT_RUN, [
             {"id": f"r{i:08d}", "kind": "adhoc", "trigger": "manual", "status": "succeeded",
              "actor": "bench", "started_at": now + i} for i in range(RUNS)])
-        conn.execute(stage_runs.insert(), [
+        conn.executemany(statements.INSERT_STAGE_RUN, [
             {"id": f"s{i:08d}", "run_id": f"r{i:08d}", "stage": "train", "status": "succeeded",
-             "cached": False, "attempt": 1, "started_at": now + i} for i in range(RUNS)])
-        conn.execute(metrics.insert(), [
-            {"stage_run_id": f"s{i:08d}", "key": key, "value": (i % 100) / 100, "step": 0,
-             "ts": now} for i in range(RUNS) for key in ("roc_auc", "accuracy")])
-        conn.execute(params.insert(), [
+             "started_at": now + i} for i in range(RUNS)])
+        conn.executemany(statements.INSERT_METRIC, [
+            {"stage_run_id": f"s{i:08d}", "key": key, "value": (i % 100) / 100,
+             "value_kind": None, "step": 0, "ts": now}
+            for i in range(RUNS) for key in ("roc_auc", "accuracy")])
+        conn.executemany(statements.INSERT_PARAM, [
             {"stage_run_id": f"s{i:08d}", "key": "model", "value": json.dumps("rf")}
             for i in range(RUNS)])
     store.close()
-    cli = [str(ROOT / ".venv" / "bin" / "assay"), "runs", "list", "--metric", "roc_auc>0.8"]
+    cli = [str(Path(PYTHON).with_name("assay")), "runs", "list", "--metric", "roc_auc>0.8"]
     print(f"assay runs list --metric 'roc_auc>0.8' over {RUNS:,} runs, whole process "
           f"({CLI_RUNS} runs):")
     for label, extra in (("--json", ["--json"]), ("table", [])):
@@ -173,12 +173,13 @@ def bench_list() -> None:
         subprocess.run([PYTHON, "-c", "pass"], env=ENV, check=True)
         bare.append(time.perf_counter() - started)
     print(f"  for scale: python -c pass        best {min(bare):6.3f} s")
+    from assay.store import SqlAlchemyStore
     from assay.tracking import MetricFilter, list_runs
 
     url = f"sqlite:///{project / '.assay' / 'assay.db'}"
-    store = open_store(url)
+    store = SqlAlchemyStore(url)  # the same queries through the other implementation
     flt = [MetricFilter.parse("roc_auc>0.8")]
-    for label, source in (("plain sqlite3 (the CLI)", url), ("SQLAlchemy store", store)):
+    for label, source in (("SqliteStore (the CLI)", url), ("SqlAlchemyStore", store)):
         query = []
         for _ in range(5):
             started = time.perf_counter()

@@ -496,8 +496,7 @@ def _full_postgres_disk(backend: Backend) -> None:
 
 
 def _insert_run(conn: Any, run_id: str, *, details: dict[str, Any] | None = None) -> None:
+    """A run with only the required columns (the statement's defaults fill the rest)."""
     conn.execute(statements.INSERT_RUN, {
-        "id": run_id, "name": None, "kind": "adhoc", "trigger": "manual", "status": "running",
-        "profile": None, "git_commit": None, "git_dirty": None, "actor": "a",
-        "env_hash": None, "started_at": NOW, "ended_at": None, "exit_code": None,
-        "details": details or {}})
+        "id": run_id, "kind": "adhoc", "trigger": "manual", "status": "running", "actor": "a",
+        "started_at": NOW, **({"details": details} if details else {})})

@@ -51,8 +51,9 @@ def encode_json(value: Any) -> str:
 
 
 def encode_params(statement: Statement, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``params`` as bound: the statement's JSON parameters encoded (:func:`encode_json`)."""
-    bound = dict(params or {})
+    """``params`` as bound: the statement's defaults for what they leave out, and its JSON
+    parameters encoded (:func:`encode_json`)."""
+    bound = {**statement.defaults, **params} if params else dict(statement.defaults)
     for name in statement.json_params:
         if name in bound:
             bound[name] = encode_json(bound[name])

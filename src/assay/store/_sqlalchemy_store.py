@@ -48,15 +48,15 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x61737361  # "assa"
 _PROCESS_MIGRATION_LOCK = threading.Lock()
-_TEXTS: dict[Statement, TextClause] = {}  # each statement's text() (SQLAlchemy caches it compiled)
+_TEXTS: dict[str, TextClause] = {}  # each statement's text() (SQLAlchemy caches it compiled)
 
 
 def _text(statement: Statement) -> TextClause:
-    clause = _TEXTS.get(statement)
+    clause = _TEXTS.get(statement.sql)
     if clause is None:
         from sqlalchemy import text
 
-        clause = _TEXTS[statement] = text(statement.sql)
+        clause = _TEXTS[statement.sql] = text(statement.sql)
     return clause
 
 
@@ -292,14 +292,12 @@ class SqlAlchemyStore(Store):
             with FileLock(str(lock_path), timeout=120):
                 yield
             return
-        from sqlalchemy import text
-
         with self.engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            conn.execute(_text(sql.MIGRATION_LOCK), {"key": _PG_MIGRATION_LOCK})
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.execute(_text(sql.MIGRATION_UNLOCK), {"key": _PG_MIGRATION_LOCK})
                 conn.commit()
 
     def _backup_before_migration(self, revision: str | None) -> None:
@@ -308,7 +306,7 @@ class SqlAlchemyStore(Store):
             return
         backup = path.with_name(f"{path.name}.bak-{revision}-{int(time.time())}")
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(FULL)")
+            conn.execute(_text(sql.WAL_CHECKPOINT))
         shutil.copy2(path, backup)
 
     def _run_alembic_upgrade(self) -> None:

@@ -58,8 +58,8 @@ class SqliteConnection:
         self._reading = reading
 
     def execute(self, statement: Statement, params: Mapping[str, Any] | None = None) -> Rows:
-        bound = encode_params(statement, params) if statement.json_params or \
-            type(params) is not dict else params
+        bound = params if type(params) is dict and not statement.json_params and \
+            not statement.defaults else encode_params(statement, params)
         try:
             cursor = self._conn.execute(statement.sql, bound)
             columns = [d[0] for d in cursor.description] if cursor.description else []
@@ -82,7 +82,7 @@ class SqliteConnection:
     def executemany(self, statement: Statement, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
-        if statement.json_params:
+        if statement.json_params or statement.defaults:
             rows = [encode_params(statement, row) for row in rows]
         try:
             self._conn.executemany(statement.sql, rows)

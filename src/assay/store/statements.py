@@ -23,7 +23,7 @@ every store implementation.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -35,11 +35,14 @@ class Statement:
         sql: the text, the same on every backend.
         json_params: parameters bound to JSON columns (passed as Python values, encoded once).
         json_columns: result columns holding JSON (returned as Python values).
+        defaults: values of parameters a caller may leave out (an INSERT's optional columns),
+            so that a new nullable column is added here and nowhere else.
     """
 
     sql: str
     json_params: frozenset[str] = frozenset()
     json_columns: frozenset[str] = frozenset()
+    defaults: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 Query = tuple[Statement, dict[str, Any]]
@@ -49,9 +52,10 @@ MAX_IN = 500
 """Most values one ``IN (...)`` list binds (callers ask in chunks of this many)."""
 
 
-def _sql(text: str, *, json_params: tuple[str, ...] = (), json_columns: tuple[str, ...] = ()
-         ) -> Statement:
-    return Statement(" ".join(text.split()), frozenset(json_params), frozenset(json_columns))
+def _sql(text: str, *, json_params: tuple[str, ...] = (), json_columns: tuple[str, ...] = (),
+         defaults: Mapping[str, Any] | None = None) -> Statement:
+    return Statement(" ".join(text.split()), frozenset(json_params), frozenset(json_columns),
+                     dict(defaults or {}))
 
 
 def _in_list(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
@@ -75,6 +79,14 @@ ALEMBIC_VERSION_DDL = _sql(
 """The version table exactly as Alembic creates it (so later migrations upgrade from the stamp)."""
 
 STAMP_REVISION = _sql("INSERT INTO alembic_version (version_num) VALUES (:revision)")
+
+MIGRATION_LOCK = _sql("SELECT pg_advisory_lock(:key)")
+"""(PostgreSQL) wait for the one migrator's lock; held until :data:`MIGRATION_UNLOCK`."""
+
+MIGRATION_UNLOCK = _sql("SELECT pg_advisory_unlock(:key)")
+
+WAL_CHECKPOINT = _sql("PRAGMA wal_checkpoint(FULL)")
+"""(SQLite) everything into the main file (before it is copied as a backup)."""
 
 INSTANCE_ID = _sql("""SELECT value FROM store_info WHERE "key" = 'instance_id'""")
 """The store's identity (a random id made with its schema): a fresh clone's store has a new one."""
@@ -125,7 +137,11 @@ INSERT_RUN = _sql(
     actor, env_hash, started_at, ended_at, exit_code, details) VALUES (:id, :name, :kind,
     :trigger, :status, :profile, :git_commit, :git_dirty, :actor, :env_hash, :started_at,
     :ended_at, :exit_code, :details)""",
-    json_params=("details",))
+    json_params=("details",),
+    defaults={"name": None, "profile": None, "git_commit": None, "git_dirty": None,
+              "env_hash": None, "ended_at": None, "exit_code": None, "details": {}})
+"""A new run: ``id``, ``kind``, ``trigger``, ``status``, ``actor`` and ``started_at`` are
+required, the other columns default to NULL (``details`` to ``{}``)."""
 
 FINISH_RUN = _sql(
     "UPDATE runs SET status = :status, ended_at = :ended_at, exit_code = :exit_code "
@@ -151,7 +167,10 @@ INSERT_STAGE_RUN = _sql(
     started_at, ended_at, exit_code, log_path, details) VALUES (:id, :run_id, :stage, :group,
     :status, :cache_key, :cached, :attempt, :started_at, :ended_at, :exit_code, :log_path,
     :details)""",
-    json_params=("details",))
+    json_params=("details",),
+    defaults={"group": None, "cache_key": None, "cached": False, "attempt": 1,
+              "ended_at": None, "exit_code": None, "log_path": None, "details": {}})
+"""A new stage run: ``id``, ``run_id``, ``stage``, ``status`` and ``started_at`` are required."""
 
 FINISH_STAGE_RUN = _sql(
     "UPDATE stage_runs SET status = :status, ended_at = :ended_at, exit_code = :exit_code "

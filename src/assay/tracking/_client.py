@@ -467,15 +467,12 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
                 with store.write() as conn:
                     conn.execute(sql.INSERT_RUN, {
                         "id": run_id, "name": name, "kind": "adhoc",
-                        "trigger": detect_trigger(None), "status": "running", "profile": None,
+                        "trigger": detect_trigger(None), "status": "running",
                         "git_commit": commit, "git_dirty": dirty, "actor": current_user(),
-                        "env_hash": env_hash, "started_at": now, "ended_at": None,
-                        "exit_code": None, "details": {}})
+                        "env_hash": env_hash, "started_at": now})
                     conn.execute(sql.INSERT_STAGE_RUN, {
-                        "id": stage_run_id, "run_id": run_id, "stage": stage, "group": None,
-                        "status": "running", "cache_key": None, "cached": False, "attempt": 1,
-                        "started_at": now, "ended_at": None, "exit_code": None,
-                        "log_path": None, "details": {}})
+                        "id": stage_run_id, "run_id": run_id, "stage": stage,
+                        "status": "running", "started_at": now})
             except BaseException:
                 store.close()
                 raise
