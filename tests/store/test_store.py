@@ -143,14 +143,20 @@ def test_a_non_empty_unversioned_database_goes_through_the_migrations(tmp_path: 
 
 
 def test_sqlite_connections_are_reused_across_transactions(tmp_path: Path) -> None:
+    from assay.store import Statement
+
     store = _migrated(f"sqlite:///{tmp_path / 'a.db'}")
-    seen = set()
+    with store.write() as conn:  # a TEMP table lives as long as its connection
+        conn.execute(Statement("CREATE TEMP TABLE this_connection (x INTEGER)"))
+    seen = []
     for _ in range(5):
-        with store.core_write() as conn:
-            seen.add(id(conn.connection.dbapi_connection))
-            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        with store.write() as conn:
+            seen.append(conn.execute(Statement(
+                "SELECT count(*) FROM sqlite_temp_master WHERE name = 'this_connection'"
+            )).scalar())
+            assert conn.execute(Statement("PRAGMA foreign_keys")).scalar() == 1
     store.close()
-    assert len(seen) == 1
+    assert seen == [1] * 5
 
 
 def test_every_store_has_its_own_stable_instance_id(store_url: str, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from assay.contracts._reference import open_reference, reference_text
 from assay.contracts._result import ContractReport
 from assay.contracts._source import DataSource, is_remote, source_for
 from assay.errors import UsageError
-from assay.store import core_read, core_write
+from assay.store import statements as sql
 
 if TYPE_CHECKING:
     from assay.config import AssayConfig
@@ -205,7 +204,6 @@ class StoreOpener:
 
         try:
             self._store = open_store(self.store_url)  # the store serialises migrations
-            import assay.store.tables  # noqa: F401  # warm: record_result needs it next
         except BaseException as exc:  # re-raised in the caller's thread by get()
             self._error = exc
 
@@ -236,10 +234,8 @@ def record_result(store: str | Store | StoreOpener, report: ContractReport, *,
         dataset: the dataset name, to find the dataset version by name and hash.
         stage_run_id: the pipeline stage run that produced it, if any.
     """
-    import sqlalchemy as sa
-
+    from assay._identity import current_user
     from assay.store import open_store
-    from assay.store.tables import contract_results, dataset_versions
 
     owned = not hasattr(store, "write")
     if isinstance(store, StoreOpener):
@@ -247,32 +243,21 @@ def record_result(store: str | Store | StoreOpener, report: ContractReport, *,
     elif isinstance(store, str):
         store = open_store(store)
     try:
-        with core_write(store) as conn:
-            if report.data_hash:
-                query = sa.select(dataset_versions.c.id).where(
-                    dataset_versions.c.hash == report.data_hash)
-                if dataset:
-                    query = query.where(dataset_versions.c.name == dataset)
-                found = conn.execute(query.order_by(dataset_versions.c.id.desc()).limit(1)).first()
-                report.dataset_version_id = int(found[0]) if found else None
-            if stage_run_id is not None:
-                from assay.store.tables import stage_runs
-
-                known = conn.execute(sa.select(stage_runs.c.id).where(
-                    stage_runs.c.id == stage_run_id)).first()
-                stage_run_id = stage_run_id if known else None
-            from assay._identity import current_user
-
-            result = conn.execute(contract_results.insert().values(
-                contract=report.contract, data_hash=report.data_hash,
-                dataset_version_id=report.dataset_version_id, stage_run_id=stage_run_id,
-                passed=report.passed, errors=report.errors, warnings=report.warnings,
-                report=json.loads(json.dumps(report.to_dict(), default=str)),
-                actor=current_user(), created_at=time.time(),
-            ))
-            key = result.inserted_primary_key
-            assert key is not None
-            row_id = int(key[0])
+        with store.write() as conn:
+            if report.data_hash:  # the latest version of these bytes (under that name)
+                found = [row_id for row_id, name, *_ in conn.execute(
+                    sql.DATASET_VERSIONS_OF_HASH, {"hash": report.data_hash})
+                    if not dataset or name == dataset]
+                report.dataset_version_id = int(found[-1]) if found else None
+            if stage_run_id is not None and conn.execute(
+                    sql.STAGE_RUN_ID, {"id": stage_run_id}).fetchone() is None:
+                stage_run_id = None  # not recorded in this store: the row names no stage run
+            row_id = int(conn.execute(sql.INSERT_CONTRACT_RESULT, {
+                "contract": report.contract, "data_hash": report.data_hash,
+                "dataset_version_id": report.dataset_version_id, "stage_run_id": stage_run_id,
+                "passed": report.passed, "errors": report.errors, "warnings": report.warnings,
+                "report": report.to_dict(), "actor": current_user(), "created_at": time.time(),
+            }).scalar())
             store.record_event(
                 "contract.validated", report.contract,
                 {"result_id": row_id, "data": report.data, "data_hash": report.data_hash,
@@ -289,19 +274,16 @@ def record_result(store: str | Store | StoreOpener, report: ContractReport, *,
 def contract_results_for(store_url: str, *, data_hash: str | None = None,
                          contract: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """Stored results, newest first (for ``assay data log`` and the dashboard)."""
-    import sqlalchemy as sa
-
     from assay.store import open_store
-    from assay.store.tables import contract_results
 
     store = open_store(store_url)
     try:
-        query = sa.select(contract_results).order_by(contract_results.c.id.desc()).limit(limit)
-        if data_hash is not None:
-            query = query.where(contract_results.c.data_hash == data_hash)
-        if contract is not None:
-            query = query.where(contract_results.c.contract == contract)
-        with core_read(store) as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+        with store.read() as conn:
+            rows = conn.execute(*sql.recent_contract_results(
+                data_hash=data_hash, contract=contract, limit=limit)).fetchall()
     finally:
         store.close()
+    results = [dict(zip(sql.CONTRACT_RESULT_COLUMNS, row, strict=True)) for row in rows]
+    for result in results:
+        result["passed"] = bool(result["passed"])  # 0/1 on SQLite
+    return results

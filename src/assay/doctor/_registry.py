@@ -39,21 +39,12 @@ def is_deployment_alias(config: AssayConfig, alias: str) -> bool:
 
 def _store_exists(url: str) -> bool:
     """False for a SQLite file that was never created (doctor must not create one)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from assay.store import is_sqlite, sqlite_path
 
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return True  # let open_store report the bad URL
-    if not parsed.drivername.startswith("sqlite"):
-        return True
-    database = parsed.database or ""
-    if database in ("", ":memory:"):
-        return False
-    from pathlib import Path
-
-    return Path(database).is_file()
+    if not is_sqlite(url):
+        return True  # PostgreSQL, or a bad URL for open_store to report
+    path = sqlite_path(url)
+    return path is not None and path.is_file()
 
 
 def held_aliases(project: Project, store: Store | None = None) -> list[HeldAlias]:

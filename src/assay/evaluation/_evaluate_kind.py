@@ -33,7 +33,7 @@ from assay.evaluation._data import config_datasets as _config_datasets
 from assay.evaluation._evaluation import Candidate, Evaluation, evaluate
 from assay.evaluation._options import EvaluateOptions
 from assay.evaluation._report import write_reports
-from assay.store import core_write
+from assay.store import statements as sql
 
 
 def _dataset_rel(raw: str, datasets: dict[str, Any]) -> str:
@@ -117,32 +117,23 @@ def record_evaluation(
     evaluation: Evaluation, *, store_url: str, stage: str, stage_run_id: str | None
 ) -> int:
     """Insert the evaluation into the ``evaluations`` table (and an event); returns its id."""
-    from sqlalchemy import select
-
     from assay.store import open_store
-    from assay.store.tables import evaluations, stage_runs
 
     report = evaluation.report
     store = open_store(store_url)
     try:
-        with core_write(store) as conn:
-            if stage_run_id is not None:
-                found = conn.execute(
-                    select(stage_runs.c.id).where(stage_runs.c.id == stage_run_id)
-                ).first()
-                stage_run_id = stage_run_id if found else None
-            result = conn.execute(
-                evaluations.insert().values(
-                    stage_run_id=stage_run_id,
-                    stage=stage,
-                    selected_hash=(report["selected"] or {}).get("oid"),
-                    passed=bool(report["passed"]),
-                    report=report,
-                    created_at=time.time(),
-                )
-            )
-            key = result.inserted_primary_key
-            new_id = int(key[0]) if key else 0
+        with store.write() as conn:
+            if stage_run_id is not None and conn.execute(
+                    sql.STAGE_RUN_ID, {"id": stage_run_id}).fetchone() is None:
+                stage_run_id = None  # not recorded in this store: the row names no stage run
+            new_id = int(conn.execute(sql.INSERT_EVALUATION, {
+                "stage_run_id": stage_run_id,
+                "stage": stage,
+                "selected_hash": (report["selected"] or {}).get("oid"),
+                "passed": bool(report["passed"]),
+                "report": report,
+                "created_at": time.time(),
+            }).scalar())
             store.record_event(
                 "evaluation.completed",
                 stage,

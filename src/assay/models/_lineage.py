@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError
-from assay.store import core_read
+from assay.store import statements as sql
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from assay.config import Project
     from assay.objects import StateDB
     from assay.pipeline import Dag, LockEntry
+    from assay.store import Connection
 
 
 @dataclass(frozen=True)
@@ -139,22 +138,11 @@ class _Datasets:
         """(name, version number) of a recorded dataset version with this hash."""
         if self.conn is None:
             return None
-        from sqlalchemy import func, select
-
-        from assay.store.tables import dataset_versions as dv
-
-        rows = self.conn.execute(
-            select(dv.c.id, dv.c.name).where(dv.c.hash == oid).order_by(dv.c.id)
-        ).all()
+        rows = [(str(found), int(number)) for _, found, _, _, number in self.conn.execute(
+            sql.DATASET_VERSIONS_OF_HASH, {"hash": oid})]
         if not rows:
             return None
-        row = next((r for r in rows if r.name == name), rows[0])
-        number = self.conn.execute(
-            select(func.count())
-            .select_from(dv)
-            .where((dv.c.name == row.name) & (dv.c.id <= row.id))
-        ).scalar_one()
-        return str(row.name), int(number)
+        return next((r for r in rows if r[0] == name), rows[0])
 
     def describe(self, rel: str, oid: str, *, fallback_name: str | None) -> dict[str, Any] | None:
         """The dataset entry for ``rel`` at ``oid``; None if it is not a dataset."""
@@ -202,7 +190,7 @@ def dataset_lineage(
         store = None
     try:
         if store is not None:
-            with core_read(store) as conn:
+            with store.read() as conn:
                 return _walk(project, inputs, hashes, _Datasets(project, conn), profile)
         return _walk(project, inputs, hashes, _Datasets(project, None), profile)
     finally:

@@ -26,7 +26,7 @@ from assay.models._package import (
     read_package,
     save_model,
 )
-from assay.store import core_read, core_write
+from assay.store import statements as sql
 
 if TYPE_CHECKING:
     from assay.objects import Stored
@@ -108,42 +108,24 @@ def store_package(
 
 def _record_package(package: ModelPackage, stored: Stored, *, store_url: str,
                     stage_run_id: str | None, artifact_path: str | None) -> LoggedModel:
-    from sqlalchemy import select
-
     from assay.store import open_store
-    from assay.store.tables import artifacts, logged_models, stage_runs
 
     meta = {**package.to_dict(), "size": stored.size}
     store = open_store(store_url)
     try:
-        with core_write(store) as conn:
+        with store.write() as conn:
+            if stage_run_id is not None and conn.execute(
+                    sql.STAGE_RUN_ID, {"id": stage_run_id}).fetchone() is None:
+                stage_run_id = None  # not recorded in this store: the row names no stage run
+            model_id = conn.execute(sql.INSERT_LOGGED_MODEL, {
+                "stage_run_id": stage_run_id, "name": package.name, "hash": stored.oid,
+                "flavor": package.flavor, "task": package.task, "meta": meta,
+                "created_at": time.time()}).scalar()
             if stage_run_id is not None:
-                found = conn.execute(
-                    select(stage_runs.c.id).where(stage_runs.c.id == stage_run_id)
-                ).first()
-                stage_run_id = stage_run_id if found else None
-            result = conn.execute(
-                logged_models.insert().values(
-                    stage_run_id=stage_run_id,
-                    name=package.name,
-                    hash=stored.oid,
-                    flavor=package.flavor,
-                    task=package.task,
-                    meta=meta,
-                    created_at=time.time(),
-                )
-            )
-            model_id = result.inserted_primary_key[0] if result.inserted_primary_key else None
-            if stage_run_id is not None:
-                conn.execute(
-                    artifacts.insert().values(
-                        stage_run_id=stage_run_id,
-                        path=artifact_path or f"models/{package.name}",
-                        hash=stored.oid,
-                        size=stored.size,
-                        kind="model",
-                    )
-                )
+                conn.execute(sql.INSERT_ARTIFACT, {
+                    "stage_run_id": stage_run_id,
+                    "path": artifact_path or f"models/{package.name}",
+                    "hash": stored.oid, "size": stored.size, "kind": "model"})
             store.record_event(
                 "model.logged",
                 package.name,
@@ -255,70 +237,54 @@ def resolve_model_ref(ref: str, *, store_url: str) -> tuple[str, str]:
     Raises:
         ModelError: nothing matches ``ref``.
     """
-    from sqlalchemy import select
-
     from assay.objects import is_object_id
     from assay.store import open_store
-    from assay.store.tables import aliases, logged_models, model_versions, stage_runs
 
     if is_object_id(ref):
         return ref, f"object {ref[:12]}"
     store = open_store(store_url)
     try:
-        with core_read(store) as conn:
+        with store.read() as conn:
             version_match = _VERSION_REF.match(ref)
             alias_match = _ALIAS_REF.match(ref)
             if alias_match:
                 name, alias = alias_match["name"], alias_match["alias"]
-                row = conn.execute(
-                    select(aliases.c.version).where(
-                        (aliases.c.name == name) & (aliases.c.alias == alias)
-                    )
-                ).first()
+                row = conn.execute(sql.ALIAS_REVISION, {"name": name, "alias": alias}).fetchone()
                 if row is None:
                     raise ModelError(
                         f"Model {name!r} has no alias {alias!r}; list aliases with: "
                         f"assay models show {name}",
                         ref=ref,
                     )
-                version = int(row.version)
+                version = int(row[0])
             elif version_match:
                 name, version = version_match["name"], int(version_match["version"])
             else:
                 name, version = "", -1
             if name:
-                row = conn.execute(
-                    select(model_versions.c.model_hash).where(
-                        (model_versions.c.name == name) & (model_versions.c.version == version)
-                    )
-                ).first()
-                if row is None:
+                model_hash = conn.execute(sql.MODEL_HASH,
+                                          {"name": name, "version": version}).scalar()
+                if model_hash is None:
                     raise ModelError(
                         f"Model {name!r} has no version {version}; list versions with: "
                         f"assay models show {name}",
                         ref=ref,
                     )
-                return str(row.model_hash), f"{name}:{version}"
-            query = select(logged_models.c.hash, logged_models.c.name).order_by(
-                logged_models.c.id.desc()
-            )
+                return str(model_hash), f"{name}:{version}"
             if ref.isdigit():
-                row = conn.execute(query.where(logged_models.c.id == int(ref))).first()
+                row = conn.execute(sql.LOGGED_MODEL, {"id": int(ref)}).fetchone()
             else:
-                row = conn.execute(query.where(logged_models.c.stage_run_id == ref)).first()
+                row = conn.execute(sql.LOGGED_MODEL_OF_STAGE_RUN,
+                                   {"stage_run_id": ref}).fetchone()
                 if row is None:
-                    row = conn.execute(
-                        query.join(
-                            stage_runs, stage_runs.c.id == logged_models.c.stage_run_id
-                        ).where(stage_runs.c.run_id == ref)
-                    ).first()
+                    row = conn.execute(sql.LOGGED_MODEL_OF_RUN, {"run_id": ref}).fetchone()
             if row is None:
                 raise ModelError(
                     f"No model matches {ref!r}: not a package directory, NAME:VERSION, "
                     "NAME@ALIAS, logged model id or run id",
                     ref=ref,
                 )
-            return str(row.hash), f"{row.name} ({ref})"
+            return str(row[0]), f"{row[1]} ({ref})"
     finally:
         store.close()
 

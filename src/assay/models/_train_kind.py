@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from assay._atomic import write_text_atomic
 from assay.config import KindPlan, PlanContext, StageContext
 from assay.errors import ModelError
-from assay.store import core_write
+from assay.store import statements as sql
 
 ESTIMATOR_ALIASES = {
     "random_forest": "sklearn.ensemble.RandomForestClassifier",
@@ -399,13 +399,8 @@ def _plain(params: dict[str, Any]) -> dict[str, Any]:
 
 def _record_run(ctx: StageContext, params: dict[str, Any], metrics: dict[str, Any]) -> None:
     """Params (prefixed ``kind.``, so they never clash with params.yaml keys) and metrics."""
-    from sqlalchemy import select
-
     from assay.store import open_store
     from assay.store._metric_values import metric_columns
-    from assay.store.tables import metrics as metrics_table
-    from assay.store.tables import params as params_table
-    from assay.store.tables import stage_runs
 
     flat: dict[str, Any] = {}
     for key, value in params.items():
@@ -415,27 +410,17 @@ def _record_run(ctx: StageContext, params: dict[str, Any], metrics: dict[str, An
             flat[f"kind.{key}"] = value
     store = open_store(ctx.store_url)
     try:
-        with core_write(store) as conn:
-            exists = conn.execute(
-                select(stage_runs.c.id).where(stage_runs.c.id == ctx.stage_run_id)
-            ).first()
-            if exists is None:
+        with store.write() as conn:
+            if conn.execute(sql.STAGE_RUN_ID, {"id": ctx.stage_run_id}).fetchone() is None:
                 return
-            taken = {
-                row.key
-                for row in conn.execute(
-                    select(params_table.c.key).where(
-                        params_table.c.stage_run_id == ctx.stage_run_id
-                    )
-                )
-            }
+            taken = {key for _, key, _ in conn.execute(
+                *sql.key_values_of("params", [ctx.stage_run_id]))}
             rows = [
                 {"stage_run_id": ctx.stage_run_id, "key": k, "value": json.dumps(v, default=str)}
                 for k, v in flat.items()
                 if k not in taken
             ]
-            if rows:
-                conn.execute(params_table.insert(), rows)
+            conn.executemany(sql.INSERT_PARAM, rows)
             now = time.time()
             values = [
                 {
@@ -450,8 +435,7 @@ def _record_run(ctx: StageContext, params: dict[str, Any], metrics: dict[str, An
                 if isinstance(v, (int, float))
                 for value, kind in (metric_columns(float(v)),)
             ]
-            if values:
-                conn.execute(metrics_table.insert(), values)
+            conn.executemany(sql.INSERT_METRIC, values)
     finally:
         store.close()
 

@@ -13,13 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import ConcurrencyError, RegistryError
-from assay.store import core_read
+from assay.errors import ConcurrencyError, ConstraintViolation, RegistryError
+from assay.store import statements as sql
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
-    from assay.store import Store
+    from assay.store import Connection, Store
 
 
 @dataclass(frozen=True)
@@ -51,16 +49,8 @@ class AliasMove:
 
 def alias_revision(conn: Connection, name: str, alias: str) -> tuple[int | None, int]:
     """``(version, revision)`` of an alias; ``(None, 0)`` when it does not exist."""
-    from sqlalchemy import select
-
-    from assay.store.tables import aliases
-
-    row = conn.execute(
-        select(aliases.c.version, aliases.c.revision).where(
-            (aliases.c.name == name) & (aliases.c.alias == alias)
-        )
-    ).first()
-    return (None, 0) if row is None else (int(row.version), int(row.revision))
+    row = conn.execute(sql.ALIAS_REVISION, {"name": name, "alias": alias}).fetchone()
+    return (None, 0) if row is None else (int(row[0]), int(row[1]))
 
 
 def move_alias(
@@ -83,11 +73,6 @@ def move_alias(
     Raises:
         ConcurrencyError: the alias moved since ``expected_revision``.
     """
-    from sqlalchemy import update
-    from sqlalchemy.exc import IntegrityError
-
-    from assay.store.tables import alias_history, aliases
-
     previous, revision = alias_revision(conn, name, alias)
     if expected_revision is None:
         expected_revision = revision
@@ -102,37 +87,23 @@ def move_alias(
     if expected_revision == 0:
         if previous is not None:
             raise lost
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    aliases.insert().values(
-                        name=name, alias=alias, version=version, revision=1,
-                        updated_at=now, actor=actor,
-                    )
-                )
-        except IntegrityError:
+        try:  # another writer created it meanwhile: the transaction is lost, not retried
+            conn.execute(sql.INSERT_ALIAS, {"name": name, "alias": alias, "version": version,
+                                            "updated_at": now, "actor": actor})
+        except ConstraintViolation:
             raise lost from None
         new_revision = 1
     else:
-        result = conn.execute(
-            update(aliases)
-            .where(
-                (aliases.c.name == name)
-                & (aliases.c.alias == alias)
-                & (aliases.c.revision == expected_revision)
-            )
-            .values(version=version, revision=aliases.c.revision + 1, updated_at=now, actor=actor)
-        )
-        if result.rowcount != 1:
+        moved = conn.execute(sql.MOVE_ALIAS, {
+            "name": name, "alias": alias, "version": version, "revision": expected_revision,
+            "updated_at": now, "actor": actor})
+        if moved.rowcount != 1:
             raise lost
         new_revision = expected_revision + 1
         previous = previous if revision == expected_revision else None
-    conn.execute(
-        alias_history.insert().values(
-            name=name, alias=alias, version=version, previous_version=previous,
-            action=action, actor=actor, ts=now,
-        )
-    )
+    conn.execute(sql.INSERT_ALIAS_MOVE, {
+        "name": name, "alias": alias, "version": version, "previous_version": previous,
+        "action": action, "actor": actor, "ts": now})
     kind = {"promote": "model.promoted", "rollback": "model.rolled_back"}.get(action, action)
     store.record_event(
         kind,
@@ -149,26 +120,17 @@ def move_alias(
 
 def history_in(conn: Connection, name: str, alias: str | None = None) -> list[AliasMove]:
     """Moves of ``name``'s aliases (or one alias), oldest first."""
-    from sqlalchemy import select
-
-    from assay.store.tables import alias_history
-
-    query = select(alias_history).where(alias_history.c.name == name)
-    if alias is not None:
-        query = query.where(alias_history.c.alias == alias)
     return [
-        AliasMove(
-            name=str(r.name), alias=str(r.alias), version=r.version,
-            previous_version=r.previous_version, action=str(r.action), actor=str(r.actor),
-            ts=float(r.ts),
-        )
-        for r in conn.execute(query.order_by(alias_history.c.id))
+        AliasMove(name=name, alias=str(moved), version=version, previous_version=previous,
+                  action=str(action), actor=str(actor), ts=float(ts))
+        for moved, version, previous, action, actor, ts in conn.execute(
+            *sql.alias_moves(name, alias))
     ]
 
 
 def alias_history(store: Store, name: str, alias: str | None = None) -> list[AliasMove]:
     """Every move of ``name``'s aliases (or of one alias), oldest first."""
-    with core_read(store) as conn:
+    with store.read() as conn:
         return history_in(conn, name, alias)
 
 

@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from assay.registry._refs import ModelRef
 from assay.registry._versions import ModelVersion, version_in
-from assay.store import core_read
+from assay.store import statements as sql
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
-    from assay.store import Store
+    from assay.store import Connection, Store
 
 
 def _dataset_entries(conn: Connection, mv: ModelVersion) -> list[dict[str, Any]]:
@@ -21,26 +19,17 @@ def _dataset_entries(conn: Connection, mv: ModelVersion) -> list[dict[str, Any]]
     Pipeline-trained packages list ``{name, version, hash, path, role, stage}`` (the direct
     inputs and the versioned datasets upstream); older ones ``{name, path, oid}``.
     """
-    from sqlalchemy import func, select
-
-    from assay.store.tables import dataset_versions as dv
-
     out = []
     for ds in mv.lineage.get("datasets") or []:
         if not isinstance(ds, dict):
             continue
         oid = ds.get("hash") or ds.get("oid")
-        known = []
-        if oid:
-            for r in conn.execute(select(dv).where(dv.c.hash == oid).order_by(dv.c.id)):
-                number = conn.execute(
-                    select(func.count()).select_from(dv)
-                    .where((dv.c.name == r.name) & (dv.c.id <= r.id))
-                ).scalar_one()
-                known.append({
-                    "id": int(r.id), "name": str(r.name), "version": int(number),
-                    "created_at": float(r.created_at), "git_commit": r.git_commit,
-                })
+        known = [
+            {"id": int(row_id), "name": str(name), "version": int(number),
+             "created_at": float(created_at), "git_commit": git_commit}
+            for row_id, name, created_at, git_commit, number in (
+                conn.execute(sql.DATASET_VERSIONS_OF_HASH, {"hash": oid}) if oid else ())
+        ]
         version = ds.get("version")
         if version is None:
             version = next((k["version"] for k in known if k["name"] == ds.get("name")), None)
@@ -67,39 +56,27 @@ def lineage(store: Store, ref: ModelRef | str) -> dict[str, Any]:
         ``{"model", "datasets", "run", "stage_runs", "evaluation", "code", "aliases",
         "history", "deployments"}``; missing links are ``None`` or empty, never guessed.
     """
-    from sqlalchemy import select
-
     from assay.registry._aliases import history_in
-    from assay.store.tables import deployments, runs, stage_runs
 
-    with core_read(store) as conn:
+    with store.read() as conn:
         mv = version_in(conn, ref)
         run = None
         stages: list[dict[str, Any]] = []
         run_id = mv.run_id or mv.lineage.get("run_id")
         if run_id:
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            row = conn.execute(sql.RUN_SUMMARY, {"id": run_id}).fetchone()
             if row is not None:
-                run = {
-                    "id": row.id, "status": row.status, "trigger": row.trigger,
-                    "actor": row.actor, "git_commit": row.git_commit,
-                    "started_at": row.started_at, "profile": row.profile,
-                }
+                run = dict(zip(("id", "status", "trigger", "actor", "git_commit", "started_at",
+                                "profile"), row, strict=True))
             stages = [
-                {"id": r.id, "stage": r.stage, "status": r.status, "cached": bool(r.cached)}
-                for r in conn.execute(
-                    select(stage_runs)
-                    .where(stage_runs.c.run_id == run_id)
-                    .order_by(stage_runs.c.started_at)
-                )
+                {"id": sid, "stage": stage, "status": status, "cached": bool(cached)}
+                for sid, stage, status, cached in conn.execute(
+                    sql.STAGE_RUNS_OF_RUN, {"run_id": run_id})
             ]
         deployed = [
-            {"id": int(r.id), "target": r.target, "state": r.state, "traffic": float(r.traffic)}
-            for r in conn.execute(
-                select(deployments).where(
-                    (deployments.c.name == mv.name) & (deployments.c.version == mv.version)
-                ).order_by(deployments.c.id)
-            )
+            {"id": int(dep_id), "target": target, "state": state, "traffic": float(traffic)}
+            for dep_id, target, state, traffic in conn.execute(
+                sql.DEPLOYMENTS_OF_VERSION, {"name": mv.name, "version": mv.version})
         ]
         moves = [m.to_dict() for m in history_in(conn, mv.name) if m.version == mv.version]
         evaluation = mv.evaluation
@@ -228,7 +205,7 @@ def diff(store: Store, a: ModelRef | str, b: ModelRef | str) -> dict[str, Any]:
         ``{"a": "churn:2", "b": "churn:3", "params": [...], "metrics": [...], "data": [...],
         "environment": [...]}``, each a list of ``{key, a, b, changed[, delta]}``.
     """
-    with core_read(store) as conn:
+    with store.read() as conn:
         left, right = version_in(conn, a), version_in(conn, b)
 
     def env(mv: ModelVersion) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import PolicyViolation, RegistryError
+from assay.errors import ConstraintViolation, PolicyViolation, RegistryError
 from assay.registry._aliases import (
     AliasMove,
     alias_revision,
@@ -24,13 +24,11 @@ from assay.registry._aliases import (
 )
 from assay.registry._refs import ModelRef, check_alias, parse_ref
 from assay.registry._versions import ModelVersion, version_in
-from assay.store import core_read, core_write
+from assay.store import statements as sql
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from assay.config import ApprovalRule, AssayConfig, PromotionPolicy
-    from assay.store import Store
+    from assay.store import Connection, Store
 
 
 @dataclass(frozen=True)
@@ -79,20 +77,14 @@ def _approvals_in(
     conn: Connection, name: str, version: int, target: str | None, policy: PromotionPolicy | None,
     now: float,
 ) -> list[Approval]:
-    from sqlalchemy import select
-
-    from assay.store.tables import approvals
-
-    query = select(approvals).where((approvals.c.name == name) & (approvals.c.version == version))
-    if target is not None:
-        query = query.where(approvals.c.target == target)
     return [
         Approval(
-            name=str(r.name), version=int(r.version), target=str(r.target), actor=str(r.actor),
-            roles=tuple(r.roles or ()), decision=str(r.decision), comment=r.comment,
-            created_at=float(r.created_at), expired=_is_expired(float(r.created_at), policy, now),
+            name=name, version=version, target=str(decided_for), actor=str(actor),
+            roles=tuple(roles or ()), decision=str(decision), comment=comment,
+            created_at=float(created_at), expired=_is_expired(float(created_at), policy, now),
         )
-        for r in conn.execute(query.order_by(approvals.c.id))
+        for decided_for, actor, roles, decision, comment, created_at in conn.execute(
+            *sql.approvals_of(name, version, target))
     ]
 
 
@@ -233,7 +225,7 @@ def check_promotion(
 ) -> list[str]:
     """What stops ``ref`` from being promoted to ``to`` by ``actor`` (empty: nothing)."""
     check_alias(to)
-    with core_read(store) as conn:
+    with store.read() as conn:
         mv = version_in(conn, ref)
         return policy_gaps(conn, config, mv, to, actor, time.time())
 
@@ -272,9 +264,9 @@ def promote(
     check_alias(to)
     ref = parse_ref(ref) if isinstance(ref, str) else ref
     if expected_revision is None:
-        with core_read(store) as conn:
+        with store.read() as conn:
             _, expected_revision = alias_revision(conn, ref.name, to)
-    with core_write(store) as conn:
+    with store.write() as conn:
         mv = version_in(conn, ref)
         if to in mv.aliases:
             raise RegistryError(
@@ -299,11 +291,6 @@ def _decide(
     decision: str,
     comment: str | None,
 ) -> Approval:
-    from sqlalchemy import delete
-    from sqlalchemy.exc import IntegrityError
-
-    from assay.store.tables import approvals
-
     check_alias(target)
     policy = config.promotion.get(target)
     if policy is None or not policy.approvals:
@@ -316,7 +303,7 @@ def _decide(
     roles = _roles_of(config, actor)
     verb = "approve" if decision == "approve" else "reject"
     now = time.time()
-    with core_write(store) as conn:
+    with store.write() as conn:
         mv = version_in(conn, ref)
         if roles is None:
             raise PolicyViolation(
@@ -349,21 +336,13 @@ def _decide(
                     "a decision is recorded once",
                     actor=actor, model=mv.name, version=mv.version,
                 )
-            conn.execute(
-                delete(approvals).where(
-                    (approvals.c.name == mv.name) & (approvals.c.version == mv.version)
-                    & (approvals.c.target == target) & (approvals.c.actor == actor)
-                )
-            )
-        try:
-            with conn.begin_nested():
-                conn.execute(
-                    approvals.insert().values(
-                        name=mv.name, version=mv.version, target=target, actor=actor,
-                        roles=roles, decision=decision, comment=comment, created_at=now,
-                    )
-                )
-        except IntegrityError:
+            conn.execute(sql.DELETE_APPROVAL, {"name": mv.name, "version": mv.version,
+                                               "target": target, "actor": actor})
+        try:  # the same decision, made meanwhile by another process: this one is refused
+            conn.execute(sql.INSERT_APPROVAL, {
+                "name": mv.name, "version": mv.version, "target": target, "actor": actor,
+                "roles": roles, "decision": decision, "comment": comment, "created_at": now})
+        except ConstraintViolation:
             raise RegistryError(
                 f"{actor} already decided on {mv.ref} for {target}", actor=actor
             ) from None
@@ -423,7 +402,7 @@ def reject(
 def approvals_for(store: Store, config: AssayConfig, ref: ModelRef | str) -> list[Approval]:
     """Every decision recorded on a version (expired ones marked), oldest first."""
     now = time.time()
-    with core_read(store) as conn:
+    with store.read() as conn:
         mv = version_in(conn, ref)
         decisions = _approvals_in(conn, mv.name, mv.version, None, None, now)
         return [
@@ -449,7 +428,7 @@ def rollback(
         ConcurrencyError: the alias moved meanwhile.
     """
     check_alias(alias)
-    with core_write(store) as conn:
+    with store.write() as conn:
         current, revision = require_alias(conn, name, alias)
         if config.team and alias in config.promotion and _roles_of(config, actor) is None:
             raise PolicyViolation(

@@ -9,15 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import RegistryError
+from assay.errors import ConstraintViolation, RegistryError
 from assay.registry._refs import ModelRef, check_name, parse_ref
-from assay.store import core_read, core_write
+from assay.store import statements as sql
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Row
-
     from assay.config import AssayConfig
-    from assay.store import Store
+    from assay.store import Connection, Store
 
 
 @dataclass(frozen=True)
@@ -100,44 +98,32 @@ class Registration:
 
 
 def _aliases_of(conn: Connection, name: str) -> dict[str, int]:
-    from sqlalchemy import select
-
-    from assay.store.tables import aliases
-
-    rows = conn.execute(
-        select(aliases.c.alias, aliases.c.version)
-        .where(aliases.c.name == name)
-        .order_by(aliases.c.alias)
-    )
-    return {str(r.alias): int(r.version) for r in rows}
+    return {str(alias): int(version)
+            for alias, version in conn.execute(sql.ALIASES_OF, {"name": name})}
 
 
-def _from_row(row: Row[Any], alias_map: dict[str, int]) -> ModelVersion:
+def _from_row(row: tuple[Any, ...], alias_map: dict[str, int]) -> ModelVersion:
+    """A row of :data:`assay.store.statements.MODEL_VERSION_COLUMNS` as a ModelVersion."""
+    (name, version, model_hash, author, gates_passed, created_at, run_id, stage_run_id,
+     evaluation_id, meta) = row
     return ModelVersion(
-        name=str(row.name),
-        version=int(row.version),
-        model_hash=str(row.model_hash),
-        author=str(row.author),
-        gates_passed=bool(row.gates_passed),
-        created_at=float(row.created_at),
-        run_id=row.run_id,
-        stage_run_id=row.stage_run_id,
-        evaluation_id=row.evaluation_id,
-        aliases=tuple(a for a, v in alias_map.items() if v == int(row.version)),
-        meta=dict(row.meta or {}),
+        name=str(name),
+        version=int(version),
+        model_hash=str(model_hash),
+        author=str(author),
+        gates_passed=bool(gates_passed),
+        created_at=float(created_at),
+        run_id=run_id,
+        stage_run_id=stage_run_id,
+        evaluation_id=evaluation_id,
+        aliases=tuple(a for a, v in alias_map.items() if v == int(version)),
+        meta=dict(meta or {}),
     )
 
 
 def known_models(conn: Connection) -> list[str]:
     """Every registered model name, sorted."""
-    from sqlalchemy import select
-
-    from assay.store.tables import registered_models
-
-    return [
-        str(r.name)
-        for r in conn.execute(select(registered_models.c.name).order_by(registered_models.c.name))
-    ]
+    return [str(name) for name, _ in conn.execute(sql.REGISTERED_MODELS)]
 
 
 def version_in(conn: Connection, ref: ModelRef | str) -> ModelVersion:
@@ -146,10 +132,6 @@ def version_in(conn: Connection, ref: ModelRef | str) -> ModelVersion:
     Raises:
         RegistryError: no such model, version or alias.
     """
-    from sqlalchemy import func, select
-
-    from assay.store.tables import model_versions
-
     ref = parse_ref(ref) if isinstance(ref, str) else ref
     alias_map = _aliases_of(conn, ref.name)
     version = ref.version
@@ -164,17 +146,11 @@ def version_in(conn: Connection, ref: ModelRef | str) -> ModelVersion:
             )
         version = alias_map[ref.alias]
     if version is None:
-        latest = conn.execute(
-            select(func.max(model_versions.c.version)).where(model_versions.c.name == ref.name)
-        ).scalar()
+        latest = conn.execute(sql.LATEST_MODEL_VERSION, {"name": ref.name}).scalar()
         version = int(latest) if latest is not None else None
     row = None
     if version is not None:
-        row = conn.execute(
-            select(model_versions).where(
-                (model_versions.c.name == ref.name) & (model_versions.c.version == version)
-            )
-        ).first()
+        row = conn.execute(sql.MODEL_VERSION, {"name": ref.name, "version": version}).fetchone()
     if row is None:
         names = known_models(conn)
         if ref.name not in names:
@@ -204,37 +180,25 @@ def get_version(store: Store, ref: ModelRef | str) -> ModelVersion:
         >>> get_version(store, "churn@production").version  # doctest: +SKIP
         3
     """
-    with core_read(store) as conn:
+    with store.read() as conn:
         return version_in(conn, ref)
 
 
 def list_models(store: Store) -> list[RegisteredModel]:
     """Every registered model with its latest version and aliases, by name."""
-    from sqlalchemy import func, select
-
-    from assay.store.tables import model_versions, registered_models
-
-    with core_read(store) as conn:
-        counts = {
-            str(r.name): (int(r.n), int(r.latest))
-            for r in conn.execute(
-                select(
-                    model_versions.c.name,
-                    func.count().label("n"),
-                    func.max(model_versions.c.version).label("latest"),
-                ).group_by(model_versions.c.name)
-            )
-        }
+    with store.read() as conn:
+        counts = {str(name): (int(n), int(latest))
+                  for name, n, latest in conn.execute(sql.MODEL_VERSION_COUNTS)}
         out = []
-        for row in conn.execute(select(registered_models).order_by(registered_models.c.name)):
-            n, latest = counts.get(str(row.name), (0, None))
+        for name, created_at in conn.execute(sql.REGISTERED_MODELS).fetchall():
+            n, latest = counts.get(str(name), (0, None))
             out.append(
                 RegisteredModel(
-                    name=str(row.name),
-                    created_at=float(row.created_at),
+                    name=str(name),
+                    created_at=float(created_at),
                     latest_version=latest,
                     versions=n,
-                    aliases=_aliases_of(conn, str(row.name)),
+                    aliases=_aliases_of(conn, str(name)),
                 )
             )
         return out
@@ -246,20 +210,12 @@ def versions(store: Store, name: str) -> list[ModelVersion]:
     Raises:
         RegistryError: no such model.
     """
-    from sqlalchemy import select
-
-    from assay.store.tables import model_versions
-
-    with core_read(store) as conn:
+    with store.read() as conn:
         if name not in known_models(conn):
             version_in(conn, ModelRef(name))  # raises the precise error
         alias_map = _aliases_of(conn, name)
-        rows = conn.execute(
-            select(model_versions)
-            .where(model_versions.c.name == name)
-            .order_by(model_versions.c.version)
-        )
-        return [_from_row(r, alias_map) for r in rows]
+        return [_from_row(r, alias_map)
+                for r in conn.execute(sql.MODEL_VERSIONS, {"name": name}).fetchall()]
 
 
 # -- registration ----------------------------------------------------------------------------
@@ -338,56 +294,27 @@ def _evaluation_meta(report: dict[str, Any] | None, oid: str) -> tuple[dict[str,
 
 
 def _author_of(conn: Connection, run_id: str | None, default: str) -> str:
-    from sqlalchemy import select
-
-    from assay.store.tables import runs
-
     if not run_id:
         return default
-    row = conn.execute(select(runs.c.actor).where(runs.c.id == run_id)).first()
-    return str(row.actor) if row is not None else default
+    actor = conn.execute(sql.RUN_ACTOR, {"id": run_id}).scalar()
+    return str(actor) if actor is not None else default
 
 
 def _run_of(conn: Connection, lineage: dict[str, Any], oid: str) -> tuple[Any, Any]:
     """(run id, stage run id) that produced package ``oid``: from its lineage (older packages),
     else from the latest ``logged_models`` row of that object (packages keep run ids out of
     their bytes so that the same model is the same object in every run)."""
-    from sqlalchemy import select
-
-    from assay.store.tables import logged_models, stage_runs
-
     if lineage.get("run_id") or lineage.get("stage_run_id"):
         return lineage.get("run_id"), lineage.get("stage_run_id")
-    row = conn.execute(
-        select(stage_runs.c.run_id, stage_runs.c.id)
-        .join(logged_models, logged_models.c.stage_run_id == stage_runs.c.id)
-        .where(logged_models.c.hash == oid)
-        .order_by(logged_models.c.id.desc())
-    ).first()
-    return (row.run_id, row.id) if row is not None else (None, None)
-
-
-def _existing_id(conn: Connection, table: Any, key: str | int | None) -> Any:
-    from sqlalchemy import select
-
-    if key is None:
-        return None
-    return key if conn.execute(select(table.c.id).where(table.c.id == key)).first() else None
+    row = conn.execute(sql.RUN_OF_LOGGED_MODEL, {"hash": oid}).fetchone()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def _evaluation_id(conn: Connection, stage: str | None, oid: str) -> int | None:
-    from sqlalchemy import select
-
-    from assay.store.tables import evaluations
-
     if stage is None:
         return None
-    row = conn.execute(
-        select(evaluations.c.id)
-        .where((evaluations.c.stage == stage) & (evaluations.c.selected_hash == oid))
-        .order_by(evaluations.c.id.desc())
-    ).first()
-    return int(row.id) if row is not None else None
+    found = conn.execute(sql.SELECTED_EVALUATION, {"stage": stage, "hash": oid}).scalar()
+    return int(found) if found is not None else None
 
 
 def register(
@@ -438,13 +365,9 @@ def register(
         ModelError: the package fails the checks load makes (files against model.json,
             format by content, trusted types, pickle opt-in); nothing is recorded.
     """
-    from sqlalchemy import func, select
-    from sqlalchemy.exc import IntegrityError
-
     from assay.registry._aliases import move_alias
     from assay.registry._promotion import policy_gaps
     from assay.registry._refs import check_alias
-    from assay.store.tables import model_versions, registered_models, stage_runs
 
     check_name(name)
     if alias is not None:
@@ -466,45 +389,37 @@ def register(
     )
     for attempt in range(8):
         try:
-            with core_write(store) as conn:
-                existing = conn.execute(
-                    select(model_versions.c.version).where(
-                        (model_versions.c.name == name) & (model_versions.c.model_hash == oid)
-                    )
-                ).first()
+            with store.write() as conn:
+                existing = conn.execute(sql.MODEL_VERSION_OF_HASH,
+                                        {"name": name, "hash": oid}).scalar()
                 if existing is not None:
                     return Registration(
-                        version=version_in(conn, ModelRef(name, int(existing.version))),
+                        version=version_in(conn, ModelRef(name, int(existing))),
                         created=False,
-                        note=f"{name}:{existing.version} already holds this package",
+                        note=f"{name}:{existing} already holds this package",
                     )
                 now = time.time()
-                if conn.execute(
-                    select(registered_models.c.name).where(registered_models.c.name == name)
-                ).first() is None:
-                    conn.execute(registered_models.insert().values(name=name, created_at=now))
-                latest = conn.execute(
-                    select(func.max(model_versions.c.version)).where(
-                        model_versions.c.name == name
-                    )
-                ).scalar()
+                if conn.execute(sql.REGISTERED_MODEL, {"name": name}).fetchone() is None:
+                    conn.execute(sql.INSERT_REGISTERED_MODEL, {"name": name, "created_at": now})
+                latest = conn.execute(sql.LATEST_MODEL_VERSION, {"name": name}).scalar()
                 number = int(latest or 0) + 1
                 run_id, stage_run_id = _run_of(conn, lineage, oid)
+                if stage_run_id is not None and conn.execute(
+                        sql.STAGE_RUN_ID, {"id": stage_run_id}).fetchone() is None:
+                    stage_run_id = None  # not recorded here: the version names no stage run
                 who = _author_of(conn, run_id, author)
-                conn.execute(
-                    model_versions.insert().values(
-                        name=name,
-                        version=number,
-                        model_hash=oid,
-                        stage_run_id=_existing_id(conn, stage_runs, stage_run_id),
-                        run_id=run_id,
-                        evaluation_id=_evaluation_id(conn, eval_meta.get("stage"), oid),
-                        author=who,
-                        gates_passed=gates_passed,
-                        meta=meta,
-                        created_at=now,
-                    )
-                )
+                conn.execute(sql.INSERT_MODEL_VERSION, {
+                    "name": name,
+                    "version": number,
+                    "model_hash": oid,
+                    "stage_run_id": stage_run_id,
+                    "run_id": run_id,
+                    "evaluation_id": _evaluation_id(conn, eval_meta.get("stage"), oid),
+                    "author": who,
+                    "gates_passed": gates_passed,
+                    "meta": meta,
+                    "created_at": now,
+                })
                 store.record_event(
                     "model.registered",
                     f"{name}:{number}",
@@ -531,7 +446,7 @@ def register(
                     alias=set_alias,
                     note=note,
                 )
-        except IntegrityError:
+        except ConstraintViolation:
             # Another writer took this version number (PostgreSQL); try the next one.
             if attempt == 7:
                 raise

@@ -26,8 +26,6 @@ if TYPE_CHECKING:
         Event,
         Rows,
         Store,
-        core_read,
-        core_write,
     )
     from assay.store._sqlalchemy_store import SqlAlchemyStore
     from assay.store._sqlite import is_sqlite, sqlite_path
@@ -44,15 +42,12 @@ _LAZY: dict[str, str] = {
     "SqliteStore": "assay.store._sqlite_store",
     "Statement": "assay.store.statements",
     "Store": _PROTOCOL,
-    "core_read": _PROTOCOL,
-    "core_write": _PROTOCOL,
     "is_sqlite": "assay.store._sqlite",
     "open_store": "assay.store._opener",
     "sqlite_path": "assay.store._sqlite",
 }
 
 __all__ = ["HEAD_REVISION", "Connection", "Event", "Rows", "SqlAlchemyStore", "SqliteStore",
-           "Statement", "Store", "core_read", "core_write", "is_sqlite", "open_store",
-           "sqlite_path"]
+           "Statement", "Store", "is_sqlite", "open_store", "sqlite_path"]
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY, __all__, globals())

@@ -17,7 +17,6 @@ full) or :class:`~assay.errors.ConstraintViolation`, the same on every backend.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 import uuid
@@ -31,9 +30,6 @@ from assay.store import statements as sql
 from assay.store._sqlite import free_reserve, is_sqlite, sqlite_path
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection as CoreConnection
-
-    from assay.store._sqlalchemy_store import SqlAlchemyStore
     from assay.store.statements import Statement
 
 HEAD_REVISION = "0003"
@@ -192,10 +188,6 @@ class Store(ABC):
     def close(self) -> None:
         """Close the connections (the store opens them again when used)."""
 
-    @abstractmethod
-    def _sqlalchemy(self) -> SqlAlchemyStore:
-        """The SQLAlchemy store of the same database (see :func:`assay.store.core_read`)."""
-
     def __enter__(self) -> Store:
         return self
 
@@ -225,7 +217,7 @@ class Store(ABC):
             work(conn)
 
     def record_event(self, kind: str, subject: str = "", details: dict[str, Any] | None = None,
-                     *, actor: str | None = None, conn: Any = None,
+                     *, actor: str | None = None, conn: Connection | None = None,
                      ts: float | None = None) -> int:
         """Append an event; inside ``conn``'s transaction when given. Returns its id."""
         from assay._identity import current_user
@@ -233,7 +225,7 @@ class Store(ABC):
         values = {"ts": time.time() if ts is None else ts, "actor": actor or current_user(),
                   "kind": kind, "subject": subject, "details": details or {}}
         if conn is not None:
-            return int(_connection(conn).execute(sql.INSERT_EVENT, values).scalar())
+            return int(conn.execute(sql.INSERT_EVENT, values).scalar())
         with self.write() as own:
             return int(own.execute(sql.INSERT_EVENT, values).scalar())
 
@@ -259,32 +251,3 @@ class Store(ABC):
                     value = uuid.uuid4().hex
                     conn.execute(sql.NEW_INSTANCE_ID, {"value": value})
         return str(value)
-
-
-
-def _connection(conn: Any) -> Connection:
-    """``conn``, or (for code not moved onto the protocol yet, see :func:`core_write`) the
-    SQLAlchemy connection it is, wrapped as a :class:`Connection`."""
-    if hasattr(conn, "executemany"):
-        return conn  # type: ignore[no-any-return]
-    from assay.store._sqlalchemy_store import SqlAlchemyConnection
-
-    return SqlAlchemyConnection(conn)
-
-
-@contextlib.contextmanager
-def core_read(store: Store) -> Iterator[CoreConnection]:
-    """A read transaction as a SQLAlchemy ``Connection``, on any store.
-
-    Transitional, for the packages that still build SQLAlchemy Core expressions (registry,
-    models, evaluation, contracts, doctor, cli); new code uses :meth:`Store.read`.
-    """
-    with store._sqlalchemy().core_read() as conn:
-        yield conn
-
-
-@contextlib.contextmanager
-def core_write(store: Store) -> Iterator[CoreConnection]:
-    """A write transaction as a SQLAlchemy ``Connection`` (transitional, like :func:`core_read`)."""
-    with store._sqlalchemy().core_write() as conn:
-        yield conn

@@ -135,9 +135,6 @@ class SqlAlchemyStore(Store):
             self._engine.dispose()
             self._engine = None
 
-    def _sqlalchemy(self) -> SqlAlchemyStore:
-        return self
-
     # -- transactions ---------------------------------------------------------------------
 
     def _turn(self) -> AbstractContextManager[None]:
@@ -158,8 +155,15 @@ class SqlAlchemyStore(Store):
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        with self._translated(reading=False), self.core_write() as conn:
-            yield SqlAlchemyConnection(conn, self._shown)
+        with self._translated(reading=False):
+            self.migrate()
+            with self._turn():
+                conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+                try:
+                    with conn.begin():
+                        yield SqlAlchemyConnection(conn, self._shown)
+                finally:
+                    conn.close()
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[Callable[[], AbstractContextManager[Connection]]]:
@@ -178,42 +182,11 @@ class SqlAlchemyStore(Store):
             held.close()
 
     @contextlib.contextmanager
-    def core_read(self) -> Iterator[CoreConnection]:
-        """A read-only snapshot as a SQLAlchemy ``Connection`` (transitional: see
-        :func:`assay.store.core_read`)."""
-        self.migrate()
-        with self._translated(reading=True, integrity=False):
-            conn = self.engine.connect()
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                conn.close()
-
-    @contextlib.contextmanager
-    def core_write(self) -> Iterator[CoreConnection]:
-        """A write transaction as a SQLAlchemy ``Connection`` (``BEGIN IMMEDIATE`` on SQLite,
-        in this thread's write turn); commits on success. Transitional, like :meth:`core_read`;
-        an integrity error is SQLAlchemy's own here."""
-        self.migrate()
-        with self._turn(), self._translated(reading=False, integrity=False):
-            conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                conn.close()
-
-    @contextlib.contextmanager
-    def _translated(self, *, reading: bool, integrity: bool = True) -> Iterator[None]:
-        """Driver errors as :class:`StoreError` (``disk_full`` set when the disk is full) and,
-        with ``integrity``, constraint errors as :class:`ConstraintViolation`."""
+    def _translated(self, *, reading: bool) -> Iterator[None]:
+        """Driver errors as :class:`StoreError` (``disk_full`` set when the disk is full), and
+        constraint errors as :class:`ConstraintViolation`."""
         try:
             yield
-        except IntegrityError as exc:
-            if not integrity:
-                raise
-            raise store_error(self._shown, exc, reading=reading) from exc
         except (DBAPIError, sqlite3.Error) as exc:  # sqlite3's own: from the engine's BEGIN
             raise store_error(self._shown, exc, reading=reading) from exc
 
@@ -265,7 +238,7 @@ class SqlAlchemyStore(Store):
 
         from assay.store._tables import metadata
 
-        with self._translated(reading=False, integrity=False):
+        with self._translated(reading=False):
             conn = self.engine.connect().execution_options(**{WRITE_OPTION: True})
             try:
                 with conn.begin():

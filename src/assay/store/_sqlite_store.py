@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assay.errors import ConstraintViolation, StoreError
 from assay.store import statements as sql
@@ -41,9 +41,6 @@ from assay.store._sqlite import (
     write_turn,
 )
 from assay.store.statements import Statement
-
-if TYPE_CHECKING:
-    from assay.store._sqlalchemy_store import SqlAlchemyStore
 
 
 class SqliteConnection:
@@ -116,7 +113,6 @@ class SqliteStore(Store):
         self.busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()  # one transaction at a time on the connection
-        self._twin: SqlAlchemyStore | None = None
 
     @classmethod
     def open(cls, url: str, *, create: bool = True, read_only: bool = False,
@@ -207,16 +203,6 @@ class SqliteStore(Store):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-        if self._twin is not None:
-            self._twin.close()
-            self._twin = None
-
-    def _sqlalchemy(self) -> SqlAlchemyStore:
-        if self._twin is None:
-            from assay.store._sqlalchemy_store import SqlAlchemyStore
-
-            self._twin = SqlAlchemyStore(self.url, busy_timeout_ms=self.busy_timeout_ms)
-        return self._twin
 
 
 def _revision(conn: Connection) -> tuple[str | None] | None:

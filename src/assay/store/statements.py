@@ -322,6 +322,9 @@ STAGE_RUNS_BY_PREFIX = _sql("SELECT id FROM stage_runs WHERE id LIKE :prefix LIM
 STAGE_RUNS_BY_RUN_PREFIX = _sql(
     "SELECT id, run_id FROM stage_runs WHERE run_id LIKE :prefix ORDER BY started_at, id")
 
+STAGE_RUN_ID = _sql("SELECT id FROM stage_runs WHERE id = :id")
+"""The stage run ``id`` if it is recorded (rows that name a stage run keep it only then)."""
+
 
 # -- datasets ------------------------------------------------------------------------------
 
@@ -344,6 +347,13 @@ DATASET_VERSIONS = _sql(
     json_columns=("schema", "profile"))
 
 DATASET_NAMES = _sql("SELECT DISTINCT name FROM dataset_versions ORDER BY name")
+
+DATASET_VERSIONS_OF_HASH = _sql(
+    """SELECT d.id, d.name, d.created_at, d.git_commit, (SELECT count(*) FROM dataset_versions o
+    WHERE o.name = d.name AND o.id <= d.id) FROM dataset_versions d WHERE d.hash = :hash
+    ORDER BY d.id""")
+"""(id, name, created_at, git_commit, version number) of every recorded version with this hash
+(the same bytes may be a version of several names), oldest first."""
 
 
 def contract_results_for(data_hashes: Sequence[str]) -> Query:
@@ -373,6 +383,188 @@ ALIAS_MODEL_HASH = _sql(
     "SELECT mv.model_hash FROM aliases a JOIN model_versions mv "
     "ON mv.name = a.name AND mv.version = a.version WHERE a.name = :name AND a.alias = :alias")
 """The model hash behind ``name@alias`` (no row while the alias is unset)."""
+
+REGISTERED_MODELS = _sql("SELECT name, created_at FROM registered_models ORDER BY name")
+
+REGISTERED_MODEL = _sql("SELECT name FROM registered_models WHERE name = :name")
+
+INSERT_REGISTERED_MODEL = _sql(
+    "INSERT INTO registered_models (name, created_at) VALUES (:name, :created_at)")
+
+MODEL_VERSION_COLUMNS = ("name", "version", "model_hash", "author", "gates_passed", "created_at",
+                         "run_id", "stage_run_id", "evaluation_id", "meta")
+"""What a model-version row of :data:`MODEL_VERSION` and :data:`MODEL_VERSIONS` holds, in
+order (``gates_passed`` is 0/1 on SQLite: read it with ``bool()``)."""
+
+_MODEL_VERSIONS_FROM = f"SELECT {', '.join(MODEL_VERSION_COLUMNS)} FROM model_versions"
+
+MODEL_VERSION = _sql(f"{_MODEL_VERSIONS_FROM} WHERE name = :name AND version = :version",
+                     json_columns=("meta",))
+
+MODEL_VERSIONS = _sql(f"{_MODEL_VERSIONS_FROM} WHERE name = :name ORDER BY version",
+                      json_columns=("meta",))
+
+LATEST_MODEL_VERSION = _sql("SELECT max(version) FROM model_versions WHERE name = :name")
+"""The highest version number of ``name`` (NULL before the first)."""
+
+MODEL_VERSION_COUNTS = _sql(
+    "SELECT name, count(*), max(version) FROM model_versions GROUP BY name")
+"""(name, number of versions, latest version) of every model with a version."""
+
+MODEL_VERSION_OF_HASH = _sql(
+    "SELECT version FROM model_versions WHERE name = :name AND model_hash = :hash "
+    "ORDER BY version LIMIT 1")
+"""The version of ``name`` that holds the package ``hash`` (registering it again finds it)."""
+
+MODEL_HASH = _sql(
+    "SELECT model_hash FROM model_versions WHERE name = :name AND version = :version")
+
+INSERT_MODEL_VERSION = _sql(
+    """INSERT INTO model_versions (name, version, model_hash, stage_run_id, run_id,
+    evaluation_id, author, gates_passed, meta, created_at) VALUES (:name, :version, :model_hash,
+    :stage_run_id, :run_id, :evaluation_id, :author, :gates_passed, :meta, :created_at)""",
+    json_params=("meta",),
+    defaults={"stage_run_id": None, "run_id": None, "evaluation_id": None})
+"""A new version; two writers that took the same number break ``(name, version)``'s
+uniqueness (:class:`~assay.errors.ConstraintViolation`), and the loser retries."""
+
+RUN_ACTOR = _sql("SELECT actor FROM runs WHERE id = :id")
+
+RUN_OF_LOGGED_MODEL = _sql(
+    "SELECT s.run_id, s.id FROM logged_models l JOIN stage_runs s ON s.id = l.stage_run_id "
+    "WHERE l.hash = :hash ORDER BY l.id DESC LIMIT 1")
+"""(run id, stage run id) that most recently logged the package ``hash``."""
+
+SELECTED_EVALUATION = _sql(
+    "SELECT id FROM evaluations WHERE stage = :stage AND selected_hash = :hash "
+    "ORDER BY id DESC LIMIT 1")
+"""The latest evaluation of stage ``stage`` that selected the package ``hash``."""
+
+ALIASES_OF = _sql("SELECT alias, version FROM aliases WHERE name = :name ORDER BY alias")
+
+ALIAS_REVISION = _sql(
+    "SELECT version, revision FROM aliases WHERE name = :name AND alias = :alias")
+"""(version, revision) of ``name@alias``; no row while the alias is unset."""
+
+INSERT_ALIAS = _sql(
+    "INSERT INTO aliases (name, alias, version, revision, updated_at, actor) "
+    "VALUES (:name, :alias, :version, 1, :updated_at, :actor)")
+"""A new alias at revision 1; of two writers creating it, the second breaks the primary key
+(:class:`~assay.errors.ConstraintViolation`): it lost the race."""
+
+MOVE_ALIAS = _sql(
+    "UPDATE aliases SET version = :version, revision = revision + 1, updated_at = :updated_at, "
+    "actor = :actor WHERE name = :name AND alias = :alias AND revision = :revision")
+"""Compare-and-set: the alias moves only from the ``revision`` the caller decided on
+(``rowcount`` 0: another move came first)."""
+
+INSERT_ALIAS_MOVE = _sql(
+    "INSERT INTO alias_history (name, alias, version, previous_version, action, actor, ts) "
+    "VALUES (:name, :alias, :version, :previous_version, :action, :actor, :ts)")
+
+
+def alias_moves(name: str, alias: str | None = None) -> Query:
+    """(alias, version, previous_version, action, actor, ts) of every move of ``name``'s
+    aliases (or of one alias), oldest first."""
+    text = ("SELECT alias, version, previous_version, action, actor, ts FROM alias_history "
+            "WHERE name = :name")
+    params: dict[str, Any] = {"name": name}
+    if alias is not None:
+        text += " AND alias = :alias"
+        params["alias"] = alias
+    return _sql(text + " ORDER BY id"), params
+
+
+def approvals_of(name: str, version: int, target: str | None = None) -> Query:
+    """(target, actor, roles, decision, comment, created_at) of the decisions on
+    ``name:version`` (for one target alias, or all), oldest first."""
+    text = ("SELECT target, actor, roles, decision, comment, created_at FROM approvals "
+            "WHERE name = :name AND version = :version")
+    params: dict[str, Any] = {"name": name, "version": version}
+    if target is not None:
+        text += " AND target = :target"
+        params["target"] = target
+    return _sql(text + " ORDER BY id", json_columns=("roles",)), params
+
+
+INSERT_APPROVAL = _sql(
+    """INSERT INTO approvals (name, version, target, actor, roles, decision, comment,
+    created_at) VALUES (:name, :version, :target, :actor, :roles, :decision, :comment,
+    :created_at)""",
+    json_params=("roles",))
+"""One decision; a second by the same actor on the same version and target breaks
+uniqueness (:class:`~assay.errors.ConstraintViolation`)."""
+
+DELETE_APPROVAL = _sql(
+    "DELETE FROM approvals WHERE name = :name AND version = :version AND target = :target "
+    "AND actor = :actor")
+"""An actor's decision (an expired one is deleted before it is renewed)."""
+
+RUN_SUMMARY = _sql(
+    """SELECT id, status, "trigger", actor, git_commit, started_at, profile FROM runs
+    WHERE id = :id""")
+
+STAGE_RUNS_OF_RUN = _sql(
+    "SELECT id, stage, status, cached FROM stage_runs WHERE run_id = :run_id "
+    "ORDER BY started_at")
+
+DEPLOYMENTS_OF_VERSION = _sql(
+    "SELECT id, target, state, traffic FROM deployments WHERE name = :name "
+    "AND version = :version ORDER BY id")
+
+
+# -- logged models, evaluations, contract results ----------------------------------------
+
+INSERT_LOGGED_MODEL = _sql(
+    "INSERT INTO logged_models (stage_run_id, name, hash, flavor, task, meta, created_at) "
+    "VALUES (:stage_run_id, :name, :hash, :flavor, :task, :meta, :created_at) RETURNING id",
+    json_params=("meta",))
+
+LOGGED_MODEL = _sql("SELECT hash, name FROM logged_models WHERE id = :id")
+
+LOGGED_MODEL_OF_STAGE_RUN = _sql(
+    "SELECT hash, name FROM logged_models WHERE stage_run_id = :stage_run_id "
+    "ORDER BY id DESC LIMIT 1")
+"""(hash, name) of the latest model a stage run logged."""
+
+LOGGED_MODEL_OF_RUN = _sql(
+    "SELECT l.hash, l.name FROM logged_models l JOIN stage_runs s ON s.id = l.stage_run_id "
+    "WHERE s.run_id = :run_id ORDER BY l.id DESC LIMIT 1")
+"""(hash, name) of the latest model any stage run of a run logged."""
+
+INSERT_EVALUATION = _sql(
+    "INSERT INTO evaluations (stage_run_id, stage, selected_hash, passed, report, created_at) "
+    "VALUES (:stage_run_id, :stage, :selected_hash, :passed, :report, :created_at) RETURNING id",
+    json_params=("report",))
+
+INSERT_CONTRACT_RESULT = _sql(
+    """INSERT INTO contract_results (contract, data_hash, dataset_version_id, stage_run_id,
+    passed, errors, warnings, report, actor, created_at) VALUES (:contract, :data_hash,
+    :dataset_version_id, :stage_run_id, :passed, :errors, :warnings, :report, :actor,
+    :created_at) RETURNING id""",
+    json_params=("report",))
+
+CONTRACT_RESULT_COLUMNS = ("id", "contract", "data_hash", "dataset_version_id", "stage_run_id",
+                           "passed", "errors", "warnings", "report", "actor", "created_at")
+"""What a row of :func:`recent_contract_results` holds, in order."""
+
+
+def recent_contract_results(*, data_hash: str | None = None, contract: str | None = None,
+                            limit: int = 20) -> Query:
+    """Stored contract results (:data:`CONTRACT_RESULT_COLUMNS`), newest first, of one data
+    hash and/or one contract."""
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": limit}
+    if data_hash is not None:
+        where.append("data_hash = :data_hash")
+        params["data_hash"] = data_hash
+    if contract is not None:
+        where.append("contract = :contract")
+        params["contract"] = contract
+    text = f"SELECT {', '.join(CONTRACT_RESULT_COLUMNS)} FROM contract_results"
+    if where:
+        text += " WHERE " + " AND ".join(where)
+    return _sql(text + " ORDER BY id DESC LIMIT :limit", json_columns=("report",)), params
 
 
 # -- local SQLite files beside the project (not the metadata store) ------------------------
