@@ -1,8 +1,9 @@
 """One suite for every store implementation: the plain ``sqlite3`` store, the SQLAlchemy store on
 SQLite and the SQLAlchemy store on PostgreSQL run the same tests, through the domain functions
 that use them (pipeline records, the orphaned-run sweep, tracking writes and reads, dataset
-versions, gc roots, aliases) and through the protocol itself (transactions, errors, locks, the
-disk reserve). What a store wrote is checked through SQLAlchemy's typed tables, so a file one
+versions, gc roots, registry versions, alias moves, approvals and lineage, logged models,
+evaluations, contract results) and through the protocol itself (transactions, errors, locks,
+the disk reserve). What a store wrote is checked through SQLAlchemy's typed tables, so a file one
 implementation wrote is what every other one reads."""
 
 from __future__ import annotations
@@ -315,6 +316,247 @@ class TestStore:
         second = store.instance_id()
         assert second != first and store.instance_id() == second
 
+    # -- registry: versions, aliases, approvals, lineage -----------------------------------
+
+    def test_registering_numbers_versions_and_links_the_run_that_logged_the_package(
+            self, backend: Backend, store: Store, tmp_path: Path) -> None:
+        from assay.registry import get_version, list_models, register, versions
+        from assay.store.tables import model_versions
+        from tests.registry.worlds import ML, config, make_package, oid_of, report_for
+
+        cache = tmp_path / "cache"
+        first = make_package(tmp_path / "work", "m1", seed=1)
+        second = make_package(tmp_path / "work", "m2", seed=2)
+        oid = oid_of(cache, first)
+        _run(store)
+        _stage_run(store, "s-train")
+        with store.write() as conn:  # the run that logged the package, the evaluation that chose it
+            conn.execute(statements.INSERT_LOGGED_MODEL, {
+                "stage_run_id": "s-train", "name": "churn", "hash": oid, "flavor": "sklearn",
+                "task": "classification", "meta": {}, "created_at": NOW})
+            chosen = conn.execute(statements.INSERT_EVALUATION, {
+                "stage_run_id": "s-train", "stage": "evaluate", "selected_hash": oid,
+                "passed": True, "report": {"passed": True}, "created_at": NOW}).scalar()
+        made = register(store, name="churn", cache_dir=cache, package_dir=first,
+                        evaluation=report_for(oid), author=ML, config=config())
+        again = register(store, name="churn", cache_dir=cache, package_dir=first, author=ML)
+        other = register(store, name="churn", cache_dir=cache, package_dir=second, author=ML)
+        assert (made.created, again.created, again.version.version, other.version.version) == (
+            True, False, 1, 2)
+        one = made.version
+        assert (one.run_id, one.stage_run_id, one.evaluation_id, one.author, one.gates_passed) \
+            == ("run-1", "s-train", chosen, "tester@example.com", True)
+        assert one.meta["evaluation"]["selected"] is True and one.meta["package"]["flavor"]
+        assert (other.version.run_id, other.version.author, other.version.gates_passed) == (
+            None, ML, False)
+        [model] = list_models(store)
+        assert (model.name, model.versions, model.latest_version, model.aliases) == (
+            "churn", 2, 2, {})
+        assert [v.model_hash for v in versions(store, "churn")] == [
+            oid, other.version.model_hash]
+        assert get_version(store, "churn") == other.version
+        with store_connection(backend.url) as conn:
+            rows = [(r.version, r.stage_run_id, r.evaluation_id, r.gates_passed) for r in
+                    conn.execute(model_versions.select().order_by(model_versions.c.version))]
+        assert rows == [(1, "s-train", chosen, True), (2, None, None, False)]
+        with pytest.raises(ConstraintViolation, match=r"failed: .*(?i:unique|duplicate)"), \
+                store.write() as conn:  # a number taken meanwhile: the registry retries
+            conn.execute(statements.INSERT_MODEL_VERSION, {
+                "name": "churn", "version": 2, "model_hash": "x" * 64, "author": ML,
+                "gates_passed": False, "meta": {}, "created_at": NOW})
+        assert [e.details["version"] for e in store.events(kind="model.registered")] == [1, 2]
+
+    def test_an_alias_moves_only_from_the_revision_its_mover_saw(self, backend: Backend,
+                                                                 store: Store) -> None:
+        from assay.errors import ConcurrencyError
+        from assay.registry import alias_history, get_version, promote, rollback
+        from assay.store.tables import aliases
+        from tests.registry.worlds import ML, config
+
+        _model_versions(store, 3)
+        cfg = config(promotion={})
+        promote(store, cfg, "churn:1", to="production", actor=ML)
+        promote(store, cfg, "churn:2", to="production", actor=ML)
+        with pytest.raises(ConcurrencyError, match="moved while this promote was decided"):
+            promote(store, cfg, "churn:3", to="production", actor=ML, expected_revision=1)
+        with pytest.raises(ConcurrencyError, match="moved while this promote was decided"):
+            promote(store, cfg, "churn:3", to="production", actor=ML, expected_revision=0)
+        with pytest.raises(ConstraintViolation, match=r"(?i:unique|duplicate)"), \
+                store.write() as conn:  # created meanwhile by another writer
+            conn.execute(statements.INSERT_ALIAS, {"name": "churn", "alias": "production",
+                                                   "version": 3, "updated_at": NOW,
+                                                   "actor": ML})
+        with store.write() as conn:
+            stale = conn.execute(statements.MOVE_ALIAS, {
+                "name": "churn", "alias": "production", "version": 3, "revision": 1,
+                "updated_at": NOW, "actor": ML})
+        assert stale.rowcount == 0
+        move = rollback(store, cfg, "churn", "production", actor=ML)
+        assert (move.version, move.previous_version, move.revision) == (1, 2, 3)
+        assert get_version(store, "churn@production").aliases == ("production",)
+        assert [(m.alias, m.action, m.version, m.previous_version)
+                for m in alias_history(store, "churn")] == [
+            ("production", "promote", 1, None), ("production", "promote", 2, 1),
+            ("production", "rollback", 1, 2)]
+        assert alias_history(store, "churn", "staging") == []
+        with store_connection(backend.url) as conn:
+            row = conn.execute(aliases.select()).one()
+        assert (row.alias, row.version, row.revision, row.actor) == ("production", 1, 3, ML)
+        assert [e.kind for e in store.events(kind="model.")] == [
+            "model.promoted", "model.promoted", "model.rolled_back"]
+
+    def test_an_approval_is_one_decision_per_actor_with_their_roles(self, store: Store) -> None:
+        from assay.registry import approvals_for, approve, check_promotion
+        from tests.registry.worlds import ML, PLATFORM, config
+
+        _model_versions(store, 1)
+        cfg = config()  # production: one approval from the platform role
+        lacking = "lacks 1 approval from role 'platform'"
+        assert any(lacking in gap for gap in check_promotion(store, cfg, "churn:1",
+                                                             to="production", actor=ML))
+        approve(store, cfg, "churn:1", target="production", actor=PLATFORM, comment="ok")
+        assert not any(lacking in gap for gap in check_promotion(store, cfg, "churn:1",
+                                                                 to="production", actor=ML))
+        decided = {"name": "churn", "version": 1, "target": "production", "actor": PLATFORM}
+        with pytest.raises(ConstraintViolation, match=r"(?i:unique|duplicate)"), \
+                store.write() as conn:  # the same decision, recorded meanwhile
+            conn.execute(statements.INSERT_APPROVAL, {**decided, "roles": ["platform"],
+                                                      "decision": "reject", "comment": None,
+                                                      "created_at": NOW})
+        assert [(a.target, a.actor, a.roles, a.decision, a.comment, a.expired)
+                for a in approvals_for(store, cfg, "churn:1")] == [
+            ("production", PLATFORM, ("platform",), "approve", "ok", False)]
+        with store.write() as conn:
+            conn.execute(statements.DELETE_APPROVAL, decided)
+        assert approvals_for(store, cfg, "churn:1") == []
+
+    def test_lineage_follows_the_run_its_dataset_versions_and_its_deployments(
+            self, backend: Backend, store: Store) -> None:
+        from assay.registry import lineage
+        from assay.store.tables import deployments
+
+        _run(store)
+        _stage_run(store, "s-prep", stage="prep")
+        _stage_run(store, "s-train", status="cached")
+        with store.write() as conn:
+            for name, oid in (("churn", "a" * 64), ("churn", "b" * 64), ("copy", "b" * 64)):
+                conn.execute(statements.INSERT_DATASET_VERSION, {
+                    "name": name, "path": f"data/{name}.csv", "hash": oid, "kind": "file",
+                    "size": 1, "nfiles": 1, "rows": None, "schema": None, "profile": None,
+                    "git_commit": None, "actor": "a", "created_at": NOW, "message": None})
+        dataset = {"name": "churn", "path": "data/churn.csv", "hash": "b" * 64}
+        _model_versions(store, 1, run_id="run-1",
+                        meta={"package": {"lineage": {"datasets": [dataset]}}})
+        with store_connection(backend.url) as conn:
+            conn.execute(deployments.insert().values(
+                name="churn", version=1, target="eu", state="live", traffic=0.5, details={},
+                created_at=NOW, updated_at=NOW))
+        graph = lineage(store, "churn:1")
+        run = dict(graph["run"])
+        assert run.pop("started_at") > 0
+        assert run == {"id": "run-1", "status": "running", "trigger": "manual",
+                       "actor": "tester@example.com", "git_commit": None, "profile": "fast"}
+        assert graph["stage_runs"] == [
+            {"id": "s-prep", "stage": "prep", "status": "running", "cached": False},
+            {"id": "s-train", "stage": "train", "status": "cached", "cached": True}]
+        [entry] = graph["datasets"]
+        assert (entry["name"], entry["version"]) == ("churn", 2)
+        assert [(v["name"], v["version"]) for v in entry["versions"]] == [("churn", 2),
+                                                                          ("copy", 1)]
+        assert [(d["target"], d["state"], d["traffic"]) for d in graph["deployments"]] == [
+            ("eu", "live", 0.5)]
+
+    # -- logged models, evaluations, contract results ---------------------------------------
+
+    def test_a_model_is_found_by_logged_id_stage_run_run_version_and_alias(
+            self, backend: Backend, store: Store) -> None:
+        from assay.errors import ModelError
+        from assay.models import resolve_model_ref
+
+        _run(store)
+        _stage_run(store, "s-train")
+        with store.write() as conn:
+            logged = [conn.execute(statements.INSERT_LOGGED_MODEL, {
+                "stage_run_id": sid, "name": "churn", "hash": oid, "flavor": "sklearn",
+                "task": None, "meta": {"size": 1}, "created_at": NOW}).scalar()
+                for sid, oid in (("s-train", "1" * 64), ("s-train", "2" * 64), (None, "3" * 64))]
+        assert logged == sorted(logged)
+        _model_versions(store, 2)
+        promote_row = {"name": "churn", "alias": "production", "version": 2, "updated_at": NOW,
+                       "actor": "a"}
+        with store.write() as conn:
+            conn.execute(statements.INSERT_ALIAS, promote_row)
+
+        def found(ref: str) -> tuple[str, str]:
+            return resolve_model_ref(ref, store_url=backend.url)
+
+        assert found(str(logged[0])) == ("1" * 64, f"churn ({logged[0]})")
+        assert found("s-train") == ("2" * 64, "churn (s-train)")  # its latest
+        assert found("run-1") == ("2" * 64, "churn (run-1)")
+        assert found("churn:1") == ("1" * 64, "churn:1")
+        assert found("churn@production") == ("2" * 64, "churn:2")
+        for ref, reason in (("churn@staging", "has no alias 'staging'"),
+                            ("churn:9", "has no version 9"), ("nothing", "No model matches")):
+            with pytest.raises(ModelError, match=reason):
+                found(ref)
+
+    def test_contract_results_name_their_dataset_version_and_read_back_newest_first(
+            self, backend: Backend, store: Store) -> None:
+        from assay.contracts import contract_results_for, record_result
+        from assay.contracts._result import ContractReport
+
+        _run(store)
+        _stage_run(store, "s-check")
+        with store.write() as conn:
+            inserted = [conn.execute(statements.INSERT_DATASET_VERSION, {
+                "name": name, "path": "p", "hash": "d" * 64, "kind": "file", "size": 1,
+                "nfiles": 1, "rows": None, "schema": None, "profile": None, "git_commit": None,
+                "actor": "a", "created_at": NOW, "message": None}).rowcount
+                for name in ("people", "copy")]
+            found = conn.execute(statements.DATASET_VERSIONS_OF_HASH, {"hash": "d" * 64})
+            version_ids = {name: row_id for row_id, name, *_ in found}
+        assert inserted == [1, 1]  # rows an INSERT wrote
+
+        def report(contract: str) -> ContractReport:
+            return ContractReport(contract=contract, data="data/people.csv", owner=None, rows=2,
+                                  columns=["a"], engine="polars", started_at=NOW,
+                                  duration_s=0.1, checks=[], data_hash="d" * 64)
+
+        named, latest = report("people"), report("people")
+        first = record_result(store, named, dataset="people", stage_run_id="s-check")
+        second = record_result(store, latest, stage_run_id="gone")
+        record_result(store, report("other"))
+        assert (named.dataset_version_id, latest.dataset_version_id) == (
+            version_ids["people"], version_ids["copy"])  # by name, else the latest
+        rows = contract_results_for(backend.url, contract="people")
+        assert [(r["id"], r["passed"], r["stage_run_id"], r["dataset_version_id"], r["actor"])
+                for r in rows] == [
+            (second, True, None, version_ids["copy"], "tester@example.com"),
+            (first, True, "s-check", version_ids["people"], "tester@example.com")]
+        assert rows[0]["report"]["contract"] == "people" and rows[0]["errors"] == 0
+        assert len(contract_results_for(backend.url, data_hash="d" * 64, limit=2)) == 2
+        assert contract_results_for(backend.url, data_hash="e" * 64) == []
+        assert [e.details["result_id"] for e in store.events(kind="contract.")] == [
+            first, second, second + 1]
+
+    def test_an_evaluation_is_recorded_with_its_verdict_and_report(self, backend: Backend,
+                                                                 store: Store) -> None:
+        from assay.store.tables import evaluations
+
+        with store.write() as conn:
+            made = [conn.execute(statements.INSERT_EVALUATION, {
+                "stage_run_id": None, "stage": "evaluate", "selected_hash": oid,
+                "passed": passed, "report": {"passed": passed, "gates": [1.5]},
+                "created_at": NOW}).scalar() for oid, passed in (("s" * 64, True), (None, False))]
+            chosen = conn.execute(statements.SELECTED_EVALUATION,
+                                  {"stage": "evaluate", "hash": "s" * 64}).scalar()
+        assert chosen == made[0] < made[1]
+        with store_connection(backend.url) as conn:
+            rows = [(r.id, r.passed, r.selected_hash, r.report)
+                    for r in conn.execute(evaluations.select().order_by(evaluations.c.id))]
+        assert rows == [(made[0], True, "s" * 64, {"passed": True, "gates": [1.5]}),
+                        (made[1], False, None, {"passed": False, "gates": [1.5]})]
+
     # -- transactions --------------------------------------------------------------------------
 
     def test_a_failed_transaction_keeps_nothing(self, store: Store) -> None:
@@ -493,6 +735,17 @@ def _full_postgres_disk(backend: Backend) -> None:
             store.write_ending(lambda conn: conn.execute(_pg_disk_full()))
     finally:
         store.close()
+
+
+def _model_versions(store: Store, count: int, *, run_id: str | None = None,
+                    meta: dict[str, Any] | None = None) -> None:
+    """Versions 1..count of model ``churn`` (gates passed; model hash ``"<n>" * 64``)."""
+    with store.write() as conn:
+        conn.execute(statements.INSERT_REGISTERED_MODEL, {"name": "churn", "created_at": NOW})
+        conn.executemany(statements.INSERT_MODEL_VERSION, [
+            {"name": "churn", "version": n, "model_hash": str(n) * 64, "author": "a",
+             "gates_passed": True, "meta": meta or {}, "created_at": NOW, "run_id": run_id}
+            for n in range(1, count + 1)])
 
 
 def _insert_run(conn: Any, run_id: str, *, details: dict[str, Any] | None = None) -> None:
