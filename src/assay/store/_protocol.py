@@ -269,7 +269,7 @@ def _connection(conn: Any) -> Connection:
         return conn  # type: ignore[no-any-return]
     from assay.store._sqlalchemy_store import SqlAlchemyConnection
 
-    return SqlAlchemyConnection(conn)
+    return SqlAlchemyConnection(conn, conn.engine.url.render_as_string(hide_password=True))
 
 
 @contextlib.contextmanager
