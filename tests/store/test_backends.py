@@ -194,7 +194,9 @@ class TestStore:
                 writer.metric(("loss", *metric_columns(value), step, NOW + step))
             writer.metric(("auc", *metric_columns(auc), 0, NOW))
             writer.param("depth", "4")
-            writer.param("depth", "6")  # logged again: overwrites
+            writer.tag("team", "solo")
+            writer.flush()
+            writer.param("depth", "6")  # logged again: the stored value is overwritten
             writer.tag("team", "growth")
             writer.artifact("notes.txt", "n" * 64, 5, "artifact")
             writer.close()
