@@ -261,7 +261,6 @@ class Store(ABC):
         return str(value)
 
 
-
 def _connection(conn: Any) -> Connection:
     """``conn``, or (for code not moved onto the protocol yet, see :func:`core_write`) the
     SQLAlchemy connection it is, wrapped as a :class:`Connection`."""
