@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from assay.errors import ConstraintViolation, StoreError
+from assay.errors import ConstraintViolation, DataError, StoreError
 from assay.store import Statement, Store, statements
 from assay.store._metric_values import metric_columns, metric_value
 from tests.conftest import TmpProject, store_connection
@@ -195,7 +195,9 @@ class TestStore:
                 writer.metric(("loss", *metric_columns(value), step, NOW + step))
             writer.metric(("auc", *metric_columns(auc), 0, NOW))
             writer.param("depth", "4")
-            writer.param("depth", "6")  # logged again: overwrites
+            writer.tag("team", "solo")
+            writer.flush()
+            writer.param("depth", "6")  # logged again: the stored value is overwritten
             writer.tag("team", "growth")
             writer.artifact("notes.txt", "n" * 64, 5, "artifact")
             writer.close()
@@ -265,7 +267,7 @@ class TestStore:
         latest = versions(store, "table")[1]
         assert latest.contract is not None and latest.contract["passed"] is True
         assert [e.details["version"] for e in store.events(kind="data.add")] == [1, 2]
-        with pytest.raises(Exception, match=r"No dataset named 'tabel' \(known: table\)"):
+        with pytest.raises(DataError, match=r"No dataset named 'tabel' \(known: table\)"):
             versions(store, "tabel")
 
     def test_gc_roots_name_every_object_a_row_refers_to(self, backend: Backend,

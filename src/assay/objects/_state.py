@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from assay.store import statements as sql
-from assay.store._sqlite import connect_sqlite, sqlite_transaction
+from assay.store._sqlite import connect_sqlite, execute_many, sqlite_transaction
 
 _BATCH = sql.MAX_IN
 
@@ -105,7 +105,7 @@ class StateDB:
         with self._lock:
             try:
                 with sqlite_transaction(self._connect()) as conn:
-                    conn.executemany(sql.PUT_STAT_CACHE_ENTRY.sql, values)
+                    execute_many(conn, sql.PUT_STAT_CACHE_ENTRY, values)
             except sqlite3.Error:
                 # The stat cache is an optimisation: failing to update it never fails a command.
                 return

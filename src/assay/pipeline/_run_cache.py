@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assay.store import statements as sql
-from assay.store._sqlite import connect_sqlite, sqlite_transaction
+from assay.store._sqlite import connect_sqlite, execute_many, sqlite_transaction
 
 if TYPE_CHECKING:
     from assay.config import Project
@@ -89,7 +89,7 @@ class RunCacheIndex:
         rows = [{"key": k, "outs": json.dumps(v, sort_keys=True)}
                 for k, v in self._pending.items()]
         with contextlib.suppress(sqlite3.Error), sqlite_transaction(self._connect()) as conn:
-            conn.executemany(sql.PUT_RUN_CACHE_OUTS.sql, rows)
+            execute_many(conn, sql.PUT_RUN_CACHE_OUTS, rows)
         self._pending = {}
         self._has_db = True
 

@@ -12,6 +12,7 @@ type, and JSON columns come back decoded (by psycopg on PostgreSQL, by :class:`R
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import sqlite3
 import threading
@@ -48,16 +49,16 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x61737361  # "assa"
 _PROCESS_MIGRATION_LOCK = threading.Lock()
-_TEXTS: dict[str, TextClause] = {}  # each statement's text() (SQLAlchemy caches it compiled)
-
-
 def _text(statement: Statement) -> TextClause:
-    clause = _TEXTS.get(statement.sql)
-    if clause is None:
-        from sqlalchemy import text
+    """The statement as SQLAlchemy ``text()``, built once (SQLAlchemy caches it compiled)."""
+    return _text_of(statement.sql)
 
-        clause = _TEXTS[statement.sql] = text(statement.sql)
-    return clause
+
+@functools.lru_cache(maxsize=512)
+def _text_of(sql: str) -> TextClause:
+    from sqlalchemy import text
+
+    return text(sql)
 
 
 class SqlAlchemyConnection:

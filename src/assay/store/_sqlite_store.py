@@ -35,6 +35,7 @@ from assay.store._protocol import (
 from assay.store._sqlite import (
     SQLITE_BUSY_TIMEOUT_MS,
     connect_sqlite,
+    execute_many,
     keep_reserve,
     sqlite_path,
     sqlite_transaction,
@@ -82,7 +83,7 @@ class SqliteConnection:
         if statement.json_params or statement.defaults:
             rows = [encode_params(statement, row) for row in rows]
         try:
-            self._conn.executemany(statement.sql, rows)
+            execute_many(self._conn, statement, rows)
         except sqlite3.Error as exc:
             raise store_error(self._url, exc, reading=self._reading) from None
 
