@@ -21,6 +21,10 @@ BUILT = {
     "stage_runs_by_id": statements.stage_runs_by_id(["a", "b"]),
     "contract_results_for": statements.contract_results_for(["h"]),
     "stat_cache_entries": statements.stat_cache_entries(["/p/a", "/p/b"]),
+    "alias_moves": statements.alias_moves("churn", "production"),
+    "approvals_of": statements.approvals_of("churn", 3, "production"),
+    "recent_contract_results": statements.recent_contract_results(
+        data_hash="h", contract="people", limit=5),
 }
 CONSTANTS = {name: value for name, value in vars(statements).items()
              if isinstance(value, Statement)}
