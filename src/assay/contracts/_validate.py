@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._layout import POINTER_SUFFIX
 from assay.contracts._engine import run_contract
 from assay.contracts._model import Contract, load_contract
 from assay.contracts._reference import open_reference, reference_text
@@ -20,8 +21,6 @@ from assay.errors import UsageError
 if TYPE_CHECKING:
     from assay.config import AssayConfig
     from assay.store import Store
-
-POINTER_SUFFIX = ".assay"
 
 
 @dataclass(frozen=True)

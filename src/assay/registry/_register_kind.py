@@ -105,11 +105,12 @@ class RegisterKind:
         report, _ = read_evaluation(path)
         selected = report.get("selected")
         if not selected:
-            print(
+            from assay.errors import GateFailed
+
+            raise GateFailed(
                 f"{options.evaluation}: no candidate passed its gates; nothing to register",
-                file=sys.stderr,
+                stage=ctx.stage,
             )
-            return 1
         project = Project.load(ctx.root)
         package_dir = None
         if selected.get("package"):
