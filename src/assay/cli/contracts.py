@@ -95,11 +95,11 @@ def infer(
     from assay._identity import current_user
     from assay._paths import resolve_inside
     from assay.contracts import contract_yaml, infer_contract, source_for
-    from assay.contracts._validate import _dataset_path
+    from assay.contracts._source import dataset_path
     from assay.errors import UsageError
 
     project = ctx.project()
-    path, _ = _dataset_path(data, project.config)
+    path, _ = dataset_path(data, project.config)
     source = source_for(path, project.root)
     contract_name = name or (out.stem if out is not None else Path(path).stem.split(".")[0])
     contract = infer_contract(source, name=contract_name, owner=current_user(), data=data)

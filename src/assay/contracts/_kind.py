@@ -69,7 +69,7 @@ class ValidateKind:
         from assay._paths import relative_posix
         from assay.contracts._precheck import check_contract
         from assay.contracts._reference import is_versioned, reference_text
-        from assay.contracts._validate import _dataset_path
+        from assay.contracts._source import dataset_path
 
         project, target = _target(options, ctx.root)
         deps = [target.data]
@@ -82,7 +82,7 @@ class ValidateKind:
             # a dataset version is immutable (and named in the contract or the stage options,
             # both part of the cache key): only a path or a dataset's current data is a dep
             if reference is not None and not is_versioned(reference):
-                deps.append(_dataset_path(reference, project.config)[0])
+                deps.append(dataset_path(reference, project.config)[0])
         out = report_dir(ctx.stage)
         return KindPlan(deps=deps, outs=[f"{out}/report.json", f"{out}/report.html"])
 

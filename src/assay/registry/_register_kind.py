@@ -83,7 +83,7 @@ class RegisterKind:
         from assay.models import stage_slug
         from assay.registry._card import model_card
         from assay.registry._refs import check_alias, check_name
-        from assay.registry._versions import register
+        from assay.registry._registration import register
         from assay.store import open_store
 
         check_name(options.model)
