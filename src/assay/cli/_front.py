@@ -136,7 +136,8 @@ DATA_ADD = Grammar(("data", "add"), "paths", (
 
 DATA_STATUS = Grammar(("data", "status"), "targets", (
     Option("remote", ("--remote", "-r"), "Also check what the remote lacks (not pushed)."),
-    Option("remote_name", ("--remote-name",), "Which remote for -r (default: default_remote)."),
+    Option("remote_name", ("--remote-name",), "Which remote for -r (default: default_remote).",
+           takes_value=True),
     Option("json_out", ("--json",), "Machine-readable output.", fast=True),
 ))
 
