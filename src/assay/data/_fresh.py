@@ -23,11 +23,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from assay._layout import DATA_MARKER, POINTER_SUFFIX, config_digest, state_dir
+from assay._layout import DATA_MARKER, POINTER_SUFFIX, STATE_DIR, config_digest, state_dir
 from assay.data._results import AddResult, EntryStatus
 from assay.data._settings import DataSettings
 
-SKIP_DIRS = frozenset({".git", ".assay", ".venv", ".venv-bench", "node_modules", "__pycache__"})
+SKIP_DIRS = frozenset({".git", STATE_DIR, ".venv", ".venv-bench", "node_modules", "__pycache__"})
 _VERSION = 2
 
 
