@@ -142,22 +142,19 @@ def cached_settings(root: Path) -> tuple[str, dict[str, Any]] | None:
 
 
 def remember_settings(root: Path, digest: str, values: dict[str, Any]) -> None:
-    """Keep ``values`` (JSON) as the settings of the assay.yaml whose bytes hash to ``digest``.
-
-    Best effort, and only in a project whose ``.assay/`` exists: the cache only saves time.
-    """
+    """Keep ``values`` (JSON) as the settings of the assay.yaml whose bytes hash to ``digest``
+    (creating ``.assay/`` if needed). Best effort: the cache only saves time, so a read-only
+    or full disk just leaves it as it was."""
     from assay._atomic import write_text_atomic
 
-    state = state_dir(root)
-    if not state.is_dir():
-        return
-    path = state / SETTINGS_FILE
+    path = state_dir(root) / SETTINGS_FILE
     body = {"version": _SETTINGS_VERSION, "config": digest, "values": values}
     text = json.dumps(body, sort_keys=True)
     with contextlib.suppress(OSError):
         if path.read_text() == text:
             return
     with contextlib.suppress(OSError):
+        path.parent.mkdir(exist_ok=True)
         write_text_atomic(path, text, durable=False)
 
 

@@ -30,8 +30,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from assay import _layout
 
@@ -41,8 +40,7 @@ if TYPE_CHECKING:
     from assay.data import AddResult, EntryStatus
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One option of a command: its destination (the Typer parameter's name), its flags, its
     help, whether it takes a value, and whether the command's shortcut understands it."""
 
@@ -53,20 +51,18 @@ class Option:
     fast: bool = False
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     """A command line read by a :class:`Grammar`: positional arguments and option values."""
 
-    arguments: list[str] = field(default_factory=list)
-    values: dict[str, str | bool] = field(default_factory=dict)
+    arguments: list[str]
+    values: dict[str, str | bool]
 
     def text(self, dest: str) -> str | None:
         value = self.values.get(dest)
         return value if isinstance(value, str) else None
 
 
-@dataclass(frozen=True)
-class Grammar:
+class Grammar(NamedTuple):
     """The options and positional argument of one command (``path``: ``("data", "add")``)."""
 
     path: tuple[str, ...]
@@ -89,7 +85,7 @@ class Grammar:
         None for anything else (another option, ``--help``, ``--``, a short option with its
         value attached, a value that looks like an option), so the full CLI answers it."""
         by_flag = {flag: o for o in self.options if o.fast for flag in o.flags}
-        parsed = Parsed()
+        parsed = Parsed([], {})
         items = iter(args)
         for arg in items:
             if not arg.startswith("-"):

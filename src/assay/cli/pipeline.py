@@ -172,7 +172,8 @@ def _check_repro(stage: str, tolerance: float, profile: str | None, json_out: bo
         from assay.errors import NotReproducible
 
         shown = [r.stage for r in reports if not r.reproducible]
-        raise NotReproducible(f"not reproducible: {', '.join(shown)}", stages=shown)
+        raise NotReproducible(f"not reproducible from the same inputs: {', '.join(shown)} "
+                              "(the differences are listed above)", stages=shown)
 
 
 def status(

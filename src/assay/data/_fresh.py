@@ -23,9 +23,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from assay._layout import DATA_MARKER, POINTER_SUFFIX, STATE_DIR, config_digest, state_dir
+from assay._layout import (
+    DATA_MARKER,
+    POINTER_SUFFIX,
+    STATE_DIR,
+    cached_settings,
+    config_digest,
+    state_dir,
+)
 from assay.data._results import AddResult, EntryStatus
-from assay.data._settings import DataSettings
+from assay.data._settings import cache_dir_of
 
 SKIP_DIRS = frozenset({".git", STATE_DIR, ".venv", ".venv-bench", "node_modules", "__pycache__"})
 _VERSION = 2
@@ -139,7 +146,7 @@ def _valid_entry(root: Path, rel: str, entry: dict[str, Any], cache_dir: str) ->
 def _current(root: Path) -> tuple[dict[str, Any], dict[str, Any], str] | None:
     """(marker, current snapshot, cache folder) if the project-wide parts of the marker and
     the settings cache still hold."""
-    settings = DataSettings.cached(root)
+    settings = cached_settings(root)
     if settings is None:
         return None
     marker = read_marker(state_dir(root))
@@ -149,7 +156,7 @@ def _current(root: Path) -> tuple[dict[str, Any], dict[str, Any], str] | None:
     for key in ("config", "git_index", "pointers"):
         if snap[key] != marker.get(key):
             return None
-    return marker, snap, os.fspath(settings.cache_dir)
+    return marker, snap, os.fspath(cache_dir_of(root, settings[1]))
 
 
 def clean_status(root: Path) -> list[EntryStatus] | None:

@@ -1,15 +1,15 @@
 """What ``assay data add`` and ``assay data status`` answer, per path: plain records that the
 full commands and the shortcuts (:mod:`assay.data._fresh`) build alike and the command front
-(:mod:`assay.cli._front`) prints."""
+(:mod:`assay.cli._front`) prints. Named tuples, not dataclasses: the shortcuts load this module
+and ``dataclasses`` costs them several milliseconds of start-up."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class AddResult:
+class AddResult(NamedTuple):
     """What ``assay data add`` did."""
 
     path: str
@@ -22,23 +22,23 @@ class AddResult:
     version: int | None = None
     rows: int | None = None
     mode: str = "copy"
-    skipped_links: list[str] = field(default_factory=list)
+    skipped_links: Sequence[str] = ()
     """Symlinks inside the folder that were not followed (so not versioned)."""
-    quarantined: list[str] = field(default_factory=list)
+    quarantined: Sequence[str] = ()
     """Objects of the previous version that were edited in place through a link."""
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self._asdict(), "skipped_links": list(self.skipped_links),
+                "quarantined": list(self.quarantined)}
 
 
-@dataclass(frozen=True)
-class EntryStatus:
-    """The state of one tracked path."""
+class EntryStatus(NamedTuple):
+    """The state of one tracked path (``states`` grows while ``assay data status`` checks)."""
 
     path: str
     name: str
     oid: str
-    states: list[str] = field(default_factory=list)
+    states: list[str]
     reason: str | None = None
     """Why the pointer is ``corrupt_pointer`` (one line), else None."""
 

@@ -5,14 +5,16 @@ cache (:meth:`assay.config.Project.settings`, kept by :mod:`assay._layout` under
 the assay.yaml bytes), by the full commands (:meth:`DataSettings.of`) and the shortcuts
 (:meth:`DataSettings.cached`) alike, so ``assay data add`` on a project whose assay.yaml has not
 changed since a full command read it never imports pydantic or the CLI framework. Any doubt
-about the cached form means the full path runs.
+about the cached form means the full path runs. (A named tuple, not a dataclass: the shortcuts
+load this module, and ``dataclasses`` costs them several milliseconds of start-up.)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from assay import _layout
 
@@ -20,17 +22,16 @@ if TYPE_CHECKING:
     from assay.config import Project
 
 
-@dataclass(frozen=True)
-class DataSettings:
+class DataSettings(NamedTuple):
     """A project's root and the config values dataset versioning reads."""
 
     root: Path
     cache_dir: Path
     cache_types: tuple[str, ...] = ("reflink", "copy")
     params_files: tuple[str, ...] = (_layout.DEFAULT_PARAMS_FILE,)
-    datasets: dict[str, str] = field(default_factory=dict)
+    datasets: Mapping[str, str] = MappingProxyType({})
     """Dataset name -> path, from ``datasets:`` in assay.yaml."""
-    dataset_lines: dict[str, str] = field(default_factory=dict)
+    dataset_lines: Mapping[str, str] = MappingProxyType({})
     """Dataset name -> where it is declared (``assay.yaml:LINE``), for messages."""
     configured_store: str | None = None
     config_hash: str | None = None
@@ -81,14 +82,26 @@ class DataSettings:
                 raise ValueError("expected a mapping of strings")
             return dict(value)
 
-        cache, store = saved.get("cache_dir"), saved.get("store")
-        if not isinstance(cache, str) or not cache or not (store is None or isinstance(store, str)):
+        cache, store = cache_dir_of(root, saved), saved.get("store")
+        if not (store is None or isinstance(store, str)):
             raise ValueError("malformed data settings")
         types = strings(saved.get("cache_types"))
         if not types or not set(types) <= {"reflink", "hardlink", "symlink", "copy"}:
             raise ValueError("unknown cache type")
-        return cls(root=root, cache_dir=root / cache, cache_types=types,
+        return cls(root=root, cache_dir=cache, cache_types=types,
                    params_files=strings(saved.get("params_files")),
                    datasets=mapping(saved.get("datasets")),
                    dataset_lines=mapping(saved.get("dataset_lines")), configured_store=store,
                    config_hash=config_hash)
+
+
+def cache_dir_of(root: Path, saved: dict[str, Any]) -> Path:
+    """The cache folder in the cached settings ``saved`` of the project at ``root``.
+
+    Raises:
+        ValueError: ``saved`` names none.
+    """
+    cache = saved.get("cache_dir")
+    if not isinstance(cache, str) or not cache:
+        raise ValueError("malformed data settings")
+    return root / cache
