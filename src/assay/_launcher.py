@@ -1,9 +1,7 @@
-"""The ``assay`` console script: answer a no-op ``assay run``, a clean ``assay data status`` and
-a re-add of unchanged data before loading the CLI framework.
+"""The ``assay`` console script: a shortcut's answer when one applies, else the full CLI.
 
-``assay run`` on a pipeline whose deps, outs, params and config are unchanged since the last
-fresh run is decided from stats and a few small hashes (see ``assay.pipeline._fastpath``); every
-other command goes to :func:`assay.cli.main`.
+:func:`assay.cli._front.dispatch` decides (standard library only until a shortcut answers);
+every other command line goes to :func:`assay.cli.main`.
 """
 
 from __future__ import annotations
@@ -13,19 +11,11 @@ import sys
 
 def main() -> None:
     """Console-script entry point."""
-    args = sys.argv[1:]
-    if args[:1] == ["run"]:
-        from assay.pipeline._fastpath import try_noop
+    from assay.cli._front import dispatch
 
-        code = try_noop(args)
-        if code is not None:
-            sys.exit(code)
-    elif args[:1] == ["data"]:
-        from assay._data_fastpath import try_fast
-
-        code = try_fast(args)
-        if code is not None:
-            sys.exit(code)
+    code = dispatch(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     from assay.cli import main as cli_main
 
     cli_main()

@@ -25,9 +25,10 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
+from assay._layout import STATE_DIR
 from assay.errors import UsageError
 
-_FORBIDDEN_PARTS = {"..", ".git", ".assay"}
+_FORBIDDEN_PARTS = {"..", ".git", STATE_DIR}
 NAME_MAX = 255
 """Bytes in one path component (Linux NAME_MAX)."""
 PATH_MAX = 4096

@@ -1,7 +1,8 @@
 """Everything assay raises derives from :class:`AssayError`.
 
-Each concept has one family, and the CLI maps families to exit codes in one place
-(``assay.cli.main``)::
+Each concept has one family; each family declares its exit code, and one function turns whatever
+ended a command into its code (:func:`assay._exits.exit_code`, used by the CLI, the console
+script's shortcuts and the built-in kinds' subprocess)::
 
     AssayError                      exit 3 unless a subclass says otherwise
     ├── UsageError                  exit 2: bad arguments, paths outside the project
@@ -19,13 +20,17 @@ Each concept has one family, and the CLI maps families to exit codes in one plac
     ├── ContractError               exit 2: a contract that cannot be compiled
     │   └── ValidationFailed        exit 1: a contract ran and error-severity checks failed
     ├── PipelineError               exit 2: DAG problems (cycles, missing deps, unknown params)
-    │   └── StageFailed             exit 1: a stage (user code) failed, timed out or was killed
+    │   ├── StageFailed             exit 1: a stage (user code) failed, timed out or was killed
+    │   └── NotReproducible         exit 1: a rerun (--check-repro) gave other outs or metrics
     ├── TrackingError               exit 2
     ├── ModelError                  exit 2: model packages, flavors, signatures
     ├── EvaluationError             exit 2: evaluation setup (unknown metric, empty data)
     │   └── GateFailed              exit 1: no candidate passed its gates
-    └── RegistryError               exit 2: registry, aliases
-        └── PolicyViolation         exit 1: promotion refused by the policy
+    ├── RegistryError               exit 2: registry, aliases
+    │   └── PolicyViolation         exit 1: promotion refused by the policy
+    └── ProjectUnhealthy            exit 1: assay doctor found error-level antipatterns
+
+Other endings: an interrupt exits 130, an unexpected exception 3 (see :mod:`assay._exits`).
 
 Errors carry fields, not just text, and their message says what to do next.
 """
@@ -147,6 +152,12 @@ class StageFailed(PipelineError):
     exit_code = EXIT_FAILED
 
 
+class NotReproducible(PipelineError):
+    """A stage rerun from the same inputs gave different outs or metrics."""
+
+    exit_code = EXIT_FAILED
+
+
 class TrackingError(AssayError):
     """Experiment tracking was used wrongly."""
 
@@ -183,6 +194,12 @@ class PolicyViolation(RegistryError):
     exit_code = EXIT_FAILED
 
 
+class ProjectUnhealthy(AssayError):
+    """``assay doctor`` found error-level antipatterns in the project."""
+
+    exit_code = EXIT_FAILED
+
+
 __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERNAL",
@@ -199,11 +216,13 @@ __all__ = [
     "GateFailed",
     "LocalDiskError",
     "ModelError",
+    "NotReproducible",
     "ObjectError",
     "ObjectNotFound",
     "PipelineError",
     "PointerError",
     "PolicyViolation",
+    "ProjectUnhealthy",
     "RegistryError",
     "RemoteError",
     "StageFailed",

@@ -253,7 +253,7 @@ def test_the_validate_stage_fails_with_the_report_not_a_crash(tmp_project: TmpPr
     report = json.loads((project.root / "reports/validate/check/report.json").read_text())
     assert report["passed"] is False and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        "stage 'check' failed: exited with code 1: contract 'c' failed 1 checks; report: "
+        "error: stage 'check' failed: exited with code 1: contract 'c' (1 errors) failed; report: "
         "reports/validate/check/report.html")
     failed = [c["id"] for c in report["checks"] if c["status"] == "fail"]
     assert failed == (["columns.n.dtype"] if case == "int to str csv"

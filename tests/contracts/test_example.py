@@ -129,7 +129,7 @@ def test_example_pipeline_stops_at_validate_on_a_drifted_batch(tmp_path: Path) -
     proc = project.run("run")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
-    assert "error: contract 'churn' failed 2 checks; report: reports/validate/validate/report.html" \
+    assert "error: contract 'churn' (2 errors) failed; report: reports/validate/validate/report.html" \
         in output
     assert "1 failed, 6 skipped" in output
     assert not (root / "data" / "train.parquet").exists()  # prepare never ran

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -10,6 +11,7 @@ import pytest
 
 from assay.config import PlanContext, StageContext
 from assay.contracts import KIND, ValidateOptions
+from assay.errors import ValidationFailed
 from tests.conftest import TmpProject
 from tests.contracts.conftest import people, write_contract
 
@@ -45,13 +47,12 @@ def test_run_passes_and_writes_reports(project: TmpProject, capsys: pytest.Captu
     assert "passed" in capsys.readouterr().out
 
 
-def test_run_fails_with_the_report_path(project: TmpProject, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_fails_with_the_report_path(project: TmpProject) -> None:
     people().with_columns(pl.lit("paris").alias("city")).write_parquet(project.root / "data" / "bad.parquet")
     options = ValidateOptions(contract="people", data="data/bad.parquet")
-    assert KIND.run(options, _run_ctx(project)) == 1
-    err = capsys.readouterr().err
-    assert err.splitlines()[-1] == (
-        "error: contract 'people' failed 1 checks; report: reports/validate/validate/report.html")
+    with pytest.raises(ValidationFailed, match=re.escape(
+            "contract 'people' (1 errors) failed; report: reports/validate/validate/report.html")):
+        KIND.run(options, _run_ctx(project))
 
 
 def test_options_reject_typos() -> None:

@@ -37,6 +37,6 @@ def test_a_failing_contract_stops_downstream_stages_and_names_the_report(project
     output = second.stdout + second.stderr
     logs = "\n".join(p.read_text() for p in Path(project.root, ".assay", "logs").rglob("*.log"))
     assert "reports/validate/validate/report.html" in output + logs
-    summary = [line for line in output.splitlines() if line.startswith("stage 'validate' failed")]
+    summary = [line for line in output.splitlines() if line.startswith("error: stage 'validate' failed")]
     assert summary and "report: reports/validate/validate/report.html" in summary[0], output
     assert not (project.root / "trained.txt").exists()

@@ -13,14 +13,14 @@ from pathlib import Path
 import blake3
 import pytest
 
-from assay import _prehash
-from assay._lean_add import links_first, parse
+from assay.cli._front import DATA_ADD
 from assay.data import DataSettings
+from assay.objects import _prehash
 from assay.objects._hashing import hash_file
 from tests.conftest import TmpProject
 from tests.data.test_fastpath import FULL, heavy, probe
 
-MARKER = Path(".assay") / "data-fresh.json"
+SETTINGS = Path(".assay") / "settings.json"
 
 
 def _timeless(text: str) -> str:
@@ -45,7 +45,7 @@ def warmed(tmp_project: TmpProject) -> TmpProject:
                      "folder/x.bin": b"x" * 100, "folder/y.bin": b"y" * 50})
     done = tmp_project.run("data", "add", "first.txt", env=FULL)
     assert done.returncode == 0, done.stderr
-    saved = json.loads((tmp_project.root / MARKER).read_text())["settings"]
+    saved = json.loads((tmp_project.root / SETTINGS).read_text())["values"]
     assert saved["cache_types"] == ["hardlink", "copy"]
     assert saved["datasets"] == {"churn": "data/churn.csv"}
     return tmp_project
@@ -108,16 +108,16 @@ def _edit_config(p: TmpProject) -> None:
 
 
 def _garble_settings(p: TmpProject) -> None:
-    marker = json.loads((p.root / MARKER).read_text())
-    marker["settings"]["cache_types"] = ["teleport"]
-    (p.root / MARKER).write_text(json.dumps(marker))
+    cached = json.loads((p.root / SETTINGS).read_text())
+    cached["values"]["cache_types"] = ["teleport"]
+    (p.root / SETTINGS).write_text(json.dumps(cached))
 
 
-def _drop_marker(p: TmpProject) -> None:
-    (p.root / MARKER).unlink()
+def _drop_settings(p: TmpProject) -> None:
+    (p.root / SETTINGS).unlink()
 
 
-@pytest.mark.parametrize("change", [_edit_config, _garble_settings, _drop_marker],
+@pytest.mark.parametrize("change", [_edit_config, _garble_settings, _drop_settings],
                          ids=lambda f: f.__name__.lstrip("_"))
 def test_doubtful_settings_take_the_full_path(warmed: TmpProject, change: object) -> None:
     change(warmed)  # type: ignore[operator]
@@ -135,33 +135,35 @@ def test_a_broken_config_is_reported_not_bypassed(warmed: TmpProject) -> None:
     assert not (warmed.root / "a.txt.assay").exists()
 
 
-@pytest.mark.parametrize("args", [["--help"], ["a.txt", "--force"], ["-n"], ["--", "a.txt"]],
-                         ids=["help", "unknown-option", "dangling", "dashdash"])
+@pytest.mark.parametrize("args", [["--help"], ["a.txt", "--force"], ["-n"], ["--", "a.txt"],
+                                  ["-nx", "a.txt"]],
+                         ids=["help", "unknown-option", "dangling", "dashdash", "attached"])
 def test_other_command_lines_are_left_to_the_cli(args: list[str]) -> None:
-    assert parse(args) is None
+    assert DATA_ADD.parse(args) is None
 
 
 def test_parse_reads_the_options_the_cli_has() -> None:
-    assert parse(["a", "--name=x", "-m", "why", "--json", "b"]) == (
-        ["a", "b"], {"name": "x", "message": "why"}, True)
+    parsed = DATA_ADD.parse(["a", "--name=x", "-m", "why", "--json", "b"])
+    assert parsed is not None
+    assert (parsed.arguments, parsed.values) == (
+        ["a", "b"], {"name": "x", "message": "why", "json_out": True})
 
 
 def test_only_link_modes_hash_ahead() -> None:
-    assert links_first({"cache_types": ["hardlink", "copy"]})
-    assert links_first({"cache_types": ["reflink", "hardlink"]})
-    assert not links_first({"cache_types": ["reflink", "copy"]})
-    assert not links_first({"cache_types": "hardlink"})
+    assert _prehash.is_worth_starting(["hardlink", "copy"])
+    assert _prehash.is_worth_starting(["reflink", "hardlink"])
+    assert not _prehash.is_worth_starting(["reflink", "copy"])
+    assert not _prehash.is_worth_starting(["copy", "hardlink"])
 
 
-def test_settings_round_trip_and_reject_what_they_do_not_write(tmp_path: Path) -> None:
-    settings = DataSettings(root=tmp_path, cache_dir=tmp_path / "c", cache_types=("copy",),
-                            datasets={"d": "data/d.csv"}, dataset_lines={"d": "assay.yaml:3"},
-                            configured_store="sqlite:///x.db", config_hash="h")
-    assert DataSettings.from_json(tmp_path, settings.to_json(), "h") == settings
-    for bad in ({**settings.to_json(), "cache_dir": 3}, {**settings.to_json(), "datasets": []},
-                {**settings.to_json(), "cache_types": []}):
-        with pytest.raises(ValueError):
-            DataSettings.from_json(tmp_path, bad, "h")
+def test_cached_settings_are_the_loaded_projects_and_bad_ones_are_refused(
+        warmed: TmpProject) -> None:
+    assert DataSettings.cached(warmed.root) == DataSettings.of(warmed.load())
+    good = warmed.load().settings()
+    for bad in ({**good, "cache_dir": 3}, {**good, "datasets": []}, {**good, "cache_types": []},
+                {**good, "cache_types": ["teleport"]}):
+        with pytest.raises(ValueError, match=r"expected|malformed|unknown"):
+            DataSettings.from_json(warmed.root, bad, "h")
 
 
 def test_a_large_file_in_hardlink_mode_is_hashed_ahead(warmed: TmpProject) -> None:

@@ -530,8 +530,8 @@ def test_a_candidate_whose_predict_raises_fails_alone_and_the_others_still_compe
     assert f"raising: predict: {FAILURES['raising']}" in result.failure_summary()
 
 
-def test_when_every_candidate_fails_to_predict_the_stage_exits_1_with_the_reasons(
-    world: Path, capsys: pytest.CaptureFixture[str]
+def test_when_every_candidate_fails_to_predict_the_stage_fails_with_the_reasons(
+    world: Path,
 ) -> None:
     from assay.evaluation._evaluate_kind import KIND
     from tests.models.worlds import stage_context
@@ -540,9 +540,11 @@ def test_when_every_candidate_fails_to_predict_the_stage_exits_1_with_the_reason
     store_url = f"sqlite:///{world / '.assay' / 'assay.db'}"
     ctx = stage_context(world, store_url, "evaluate",
                         upstream_outs={"train": [f"models/{name}" for name in bad]})
-    assert KIND.run(_options(allow_pickle=True, slices={}), ctx) == 1
-    err = capsys.readouterr().err
-    assert "no candidate passed every gate" in err
+    from assay.errors import GateFailed
+
+    with pytest.raises(GateFailed, match="no candidate passed every gate") as failed:
+        KIND.run(_options(allow_pickle=True, slices={}), ctx)
+    err = str(failed.value)
     for name in bad:
         assert f"models/{name}: predict: {FAILURES[name]}" in err
     report = json.loads((world / "reports" / "evaluate" / "evaluation.json").read_text())

@@ -11,7 +11,9 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import select
 
+from assay._exits import exit_code
 from assay.config import PlanContext
+from assay.errors import GateFailed
 from assay.evaluation import EvaluateOptions
 from assay.evaluation._evaluate_kind import KIND
 from assay.models import read_package, store_package
@@ -87,15 +89,13 @@ def test_run_writes_reports_records_the_evaluation_and_selects(project: TmpProje
     assert row.selected_hash == report["selected"]["oid"]
 
 
-def test_run_exits_1_and_names_the_gate_when_nothing_passes(
-    project: TmpProject, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_run_raises_gate_failed_naming_the_gate_when_nothing_passes(project: TmpProject) -> None:
     ctx = stage_context(project.root, project.load().store_url, "evaluate", upstream_outs=OUTS)
     options = _options(gates=[{"metric": "roc_auc", "min": 0.999, "dataset": "holdout"}])
-    assert KIND.run(options, ctx) == 1
-    err = capsys.readouterr().err
-    assert "no candidate passed every gate" in err
-    assert "train[model=rf]: roc_auc >= 0.999: roc_auc = " in err
+    with pytest.raises(GateFailed, match="no candidate passed every gate") as failed:
+        KIND.run(options, ctx)
+    assert "train[model=rf]: roc_auc >= 0.999: roc_auc = " in str(failed.value)
+    assert exit_code(failed.value) == 1
     report = json.loads((project.root / "reports" / "evaluate" / "evaluation.json").read_text())
     assert report["passed"] is False and report["selected"] is None
 
@@ -138,7 +138,9 @@ def test_candidates_without_packages_are_an_error(project: TmpProject) -> None:
 
 def test_cli_renders_and_checks_an_evaluation(project: TmpProject) -> None:
     ctx = stage_context(project.root, project.load().store_url, "evaluate", upstream_outs=OUTS)
-    KIND.run(_options(gates=[{"metric": "roc_auc", "min": 0.999, "dataset": "holdout"}]), ctx)
+    with pytest.raises(GateFailed, match="no candidate passed every gate"):
+        KIND.run(_options(gates=[{"metric": "roc_auc", "min": 0.999, "dataset": "holdout"}]),
+                 ctx)
     path = "reports/evaluate/evaluation.json"
     result = project.invoke("eval", "report", path, "--markdown", "out/comment.md",
                             "--junit", "out/junit.xml", "--html", "out/report.html")

@@ -59,7 +59,7 @@ def test_full_cache_disk_fails_the_stage_and_ends_every_record(
 
         assert done.returncode == 1, done.stderr
         assert "Traceback" not in done.stderr
-        assert done.stderr.strip().splitlines()[-1] == _stage_line(cache)
+        assert done.stderr.strip().splitlines()[-1] == "error: " + _stage_line(cache)
         rows = store_rows(project_on.root, store_url)
         assert [(r["status"], r["exit_code"]) for r in rows["runs"]] == [("failed", 1)]
         stages = {r["stage"]: r for r in rows["stage_runs"]}
@@ -204,7 +204,7 @@ def test_restore_into_a_full_workspace_fails_the_stage(tmp_path: Path) -> None:
 
         assert done.returncode == 1, done.stderr
         assert done.stderr.strip().splitlines()[-1] == (
-            f"stage 'big' failed: its cached outs could not be restored: Disk full (ENOSPC) at "
+            f"error: stage 'big' failed: its cached outs could not be restored: Disk full (ENOSPC) at "
             f"{project.root / 'out.bin'} while checking out from the cache. Free space there")
         assert not (project.root / "out.bin").exists()
         assert [p.name for p in project.root.iterdir() if "assay-tmp" in p.name] == []

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from assay.cli._front import dispatch
 from assay.pipeline import LOCK_FILE, read_lock, run_pipeline
-from assay.pipeline._fastpath import try_noop
 from tests.conftest import TmpProject, store_connection
 from tests.pipeline.conftest import lock, runs_log, three_stages
 
@@ -130,27 +130,44 @@ def test_run_records_run_and_stage_runs(tmp_project: TmpProject) -> None:
     assert (project.logs_dir / run_id / "train-model-rf.log").exists()
 
 
+NOOP = "Pipeline is up to date (4 stages); nothing to run.\n"
+
+
 def test_no_op_fast_path_decides_without_the_cli(tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatch) -> None:
     three_stages(tmp_project)
     assert tmp_project.invoke("run").code == 0
     monkeypatch.chdir(tmp_project.root)
-    assert try_noop(["run"]) == 0
-    assert try_noop(["run", "--force"]) is None
-    assert try_noop(["run", "--profile", "ci"]) is None  # never ran fresh under ci
+    assert dispatch(["run"]) == 0
+    assert dispatch(["run", "--force"]) is None
+    assert dispatch(["run", "--profile", "ci"]) is None  # never ran fresh under ci
     (tmp_project.root / "data" / "prep.txt").write_text("x\n")
-    assert try_noop(["run"]) is None
+    assert dispatch(["run"]) is None
     assert tmp_project.invoke("run").code == 0
-    assert try_noop(["run"]) == 0
+    assert dispatch(["run"]) == 0
     tmp_project.gen({"params.yaml": {"seed": 7, "prep": {"rows": 4}, "train": {"trees": 5}}})
-    assert try_noop(["run"]) is None
+    assert dispatch(["run"]) is None
 
 
-def test_no_op_run_as_a_real_process(tmp_project: TmpProject) -> None:
+def test_a_no_op_run_prints_one_line_and_records_nothing(tmp_project: TmpProject) -> None:
     three_stages(tmp_project)
     assert tmp_project.run("run").returncode == 0
-    again = tmp_project.run("run")
-    assert again.returncode == 0
-    assert "up to date" in again.stdout or "up-to-date" in again.stderr
+    runs_before = _run_ids(tmp_project)
+    for env in ({}, {"ASSAY_NO_FASTPATH": "1"}):  # the shortcut, then the full path
+        again = tmp_project.run("run", env=env)
+        assert (again.returncode, again.stdout, again.stderr) == (0, NOOP, "")
+    assert _run_ids(tmp_project) == runs_before and len(runs_before) == 1
+    assert sorted(runs_log(tmp_project)) == sorted(
+        ["prep", "train[model=rf]", "train[model=lr]", "report"])
+
+
+def _run_ids(project: TmpProject) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(project.root / ".assay" / "assay.db")
+    try:
+        return [r[0] for r in conn.execute("SELECT id FROM runs ORDER BY started_at")]
+    finally:
+        conn.close()
 
 
 def test_library_run_and_profile(tmp_project: TmpProject) -> None:
@@ -270,8 +287,8 @@ def test_the_default_profile_takes_the_no_op_fast_path_of_a_plain_run(
     three_stages(tmp_project)
     assert tmp_project.invoke("run").code == 0
     monkeypatch.chdir(tmp_project.root)
-    assert try_noop(["run", "--profile", "default"]) == 0
-    assert try_noop(["run", "--profile=default"]) == 0
+    assert dispatch(["run", "--profile", "default"]) == 0
+    assert dispatch(["run", "--profile=default"]) == 0
 
 
 def test_a_cold_run_never_imports_sqlalchemy(tmp_project: TmpProject) -> None:

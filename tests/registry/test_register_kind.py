@@ -8,7 +8,7 @@ import re
 import pytest
 
 from assay.config import PlanContext
-from assay.errors import RegistryError
+from assay.errors import GateFailed, RegistryError
 from assay.registry import RegisterOptions, alias_history, get_version, versions
 from assay.registry._register_kind import KIND
 from assay.store import open_store
@@ -110,12 +110,10 @@ def test_a_non_member_running_the_stage_does_not_move_the_alias(
         store.close()
 
 
-def test_no_selected_candidate_exits_1(
-    tmp_project: TmpProject, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_no_selected_candidate_raises_gate_failed(tmp_project: TmpProject) -> None:
     _evaluated(tmp_project, passed=False)
-    assert _run(tmp_project) == 1
-    assert "no candidate passed its gates; nothing to register" in capsys.readouterr().err
+    with pytest.raises(GateFailed, match="no candidate passed its gates; nothing to register"):
+        _run(tmp_project)
 
 
 def test_missing_evaluation_is_a_clear_error(tmp_project: TmpProject) -> None:

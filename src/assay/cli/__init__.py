@@ -1,112 +1,25 @@
 """The ``assay`` command line: Typer app, one module per command group; parsing and printing only.
 
-:func:`main` is the single place where errors become exit codes:
-0 ok, 1 a check or gate failed, 2 usage or config error, 3 internal error.
+The app is assembled in :mod:`assay.cli._app`; :mod:`assay.cli._front` holds the grammar and
+the printing shared by the commands that the console script can answer before Typer loads.
+Importing this package loads neither: names load on first use.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import typer
+from assay._lazy import lazy_attributes
 
-from assay.cli import _context as ctx
+if TYPE_CHECKING:
+    from assay.cli._app import build_app, main, run
 
-HELP = """assay: CI/CD for machine learning.
-
-Version data, validate it against contracts, train candidates in a cached pipeline, \
-gate them on evaluation, and promote the winner through a registry with approvals.
-
-Examples: assay init --example churn churn; assay run; assay status; assay doctor
-"""
-
-
-def _root_callback(
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
-    project_dir: Path | None = typer.Option(
-        None, "-C", "--project", help="Run as if started in this folder."
-    ),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    if version:
-        from importlib.metadata import version as dist_version
-
-        typer.echo(f"assay {dist_version('assay')}")
-        raise typer.Exit(0)
-    ctx.GLOBALS.debug = debug or ctx.GLOBALS.debug
-    if project_dir is not None:
-        ctx.GLOBALS.project_dir = project_dir
-
-
-def build_app() -> typer.Typer:
-    """Assemble the Typer app from the command-group modules."""
-    from assay.cli import config, contracts, data, doctor, evaluation, init, models, pipeline, runs
-
-    app = typer.Typer(
-        help=HELP,
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-    app.callback()(_root_callback)
-    init.register(app)
-    config.register(app)
-    data.register(app)
-    evaluation.register(app)
-    pipeline.register(app)
-    runs.register(app)
-    models.register(app)
-    doctor.register(app)
-    contracts.register(app)
-    return app
-
-
-def _click_exceptions() -> Any:
-    """Typer >= 0.20 vendors click; older versions use click itself."""
-    import importlib
-
-    try:
-        return importlib.import_module("typer._click.exceptions")
-    except ImportError:  # pragma: no cover - older typer
-        return importlib.import_module("click.exceptions")
-
-
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv``; return the exit code instead of exiting."""
-    click_exc = _click_exceptions()
-
-    from assay._exits import EXIT_INTERRUPTED, exit_code_for
-    from assay.errors import EXIT_USAGE
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    ctx.GLOBALS.debug = "--debug" in args or os.environ.get("ASSAY_DEBUG", "") == "1"
-    try:
-        result = build_app()(args=args, prog_name="assay", standalone_mode=False)
-        return int(result) if isinstance(result, int) else 0
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except typer.Abort:
-        sys.stderr.write("error: aborted\n")
-        return EXIT_INTERRUPTED
-    except click_exc.ClickException as exc:
-        exc.show()
-        return EXIT_USAGE
-    except (Exception, KeyboardInterrupt) as exc:
-        code = exit_code_for(exc, debug=ctx.GLOBALS.debug)
-        if code is None:  # pragma: no cover - exit_code_for answers every Exception
-            raise
-        return code
-    finally:
-        ctx.reset()
-
-
-def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run())
-
+_LAZY: dict[str, str] = {
+    "build_app": "assay.cli._app",
+    "main": "assay.cli._app",
+    "run": "assay.cli._app",
+}
 
 __all__ = ["build_app", "main", "run"]
+
+__getattr__, __dir__ = lazy_attributes("assay.cli", _LAZY, __all__, globals())

@@ -77,8 +77,8 @@ def err_console() -> Console:
 
 
 def print_json(data: Any) -> None:
-    """Machine output: JSON on stdout, nothing else."""
-    from assay._exits import print_json as write_json
+    """Machine output: JSON on stdout, nothing else (see :func:`assay.cli._front.print_json`)."""
+    from assay.cli._front import print_json as write_json
 
     write_json(data)
 

@@ -31,13 +31,14 @@ def validate(
     """Validate data against its contract(s); exit 1 when an error-severity check fails."""
     from assay._paths import resolve_inside
     from assay.contracts import (
+        ContractReport,
+        ReportFiles,
+        check,
+        failure,
         print_report,
-        record_result,
         resolve_targets,
-        validate_target,
-        write_reports,
     )
-    from assay.contracts._validate import StoreOpener
+    from assay.contracts._validate import StoreOpener, Target
 
     project = ctx.project()
     for option, given in (("--html", html), ("--markdown", markdown), ("--junit", junit)):
@@ -45,40 +46,38 @@ def validate(
             resolve_inside(project.root, given if given.is_absolute() else Path.cwd() / given,
                            what=option)
     targets = resolve_targets(project.root, project.config, target, contract)
+    several = len(targets) > 1
+
+    def named(path: Path | None, name: str) -> Path | None:
+        if path is None or not several:
+            return path
+        return path.with_name(f"{path.stem}.{name}{path.suffix}")
+
+    def report_files(item: Target) -> ReportFiles:
+        return ReportFiles(html=named(html, item.contract),
+                           markdown=named(markdown, item.contract),
+                           junit=named(junit, item.contract))
+
+    def show(report: ContractReport) -> None:
+        if not as_json:
+            print_report(report, ctx.console(), verbose=verbose)
+
     import polars  # noqa: F401  # imported before the store thread starts: imports hold the GIL
 
     opener = StoreOpener(project.store_url)  # opens the store while Polars runs (no GIL)
-    reports = []
     try:
-        for item in targets:
-            report = validate_target(project.root, project.config, item, sample_rows=sample_rows,
-                                     streaming=streaming, state_dir=project.state_dir,
-                                     store_url=project.store_url)
-            several = len(targets) > 1
-
-            def _path(path: Path | None, name: str = item.contract,
-                      many: bool = several) -> Path | None:
-                if path is None or not many:
-                    return path
-                return path.with_name(f"{path.stem}.{name}{path.suffix}")
-
-            write_reports(report, html_path=_path(html), markdown_path=_path(markdown),
-                          junit_path=_path(junit))
-            record_result(opener.get(), report, dataset=item.dataset)
-            reports.append(report)
-            if not as_json:
-                print_report(report, ctx.console(), verbose=verbose)
+        reports = check(project.root, project.config, targets, store=opener,
+                        store_url=project.store_url, state_dir=project.state_dir,
+                        report_files=report_files, sample_rows=sample_rows,
+                        streaming=streaming, on_report=show)
     finally:
         opener.close()  # never leave the migrating thread behind (errors included)
     if as_json:
         payload = [r.to_dict() for r in reports]
         ctx.print_json(payload[0] if len(payload) == 1 else payload)
-    failed = [r for r in reports if not r.passed]
-    if failed:
-        names = ", ".join(f"'{r.contract}' ({r.errors} errors)" for r in failed)
-        where = f"; report: {failed[0].report_paths['html']}" if "html" in failed[0].report_paths else ""
-        ctx.err_console().print(f"error: contract {names} failed{where}")
-        raise typer.Exit(1)
+    failed = failure(reports)
+    if failed is not None:
+        raise failed
 
 
 @contract_app.command("infer")
@@ -96,11 +95,11 @@ def infer(
     from assay._identity import current_user
     from assay._paths import resolve_inside
     from assay.contracts import contract_yaml, infer_contract, source_for
-    from assay.contracts._validate import _dataset_path
+    from assay.contracts._source import dataset_path
     from assay.errors import UsageError
 
     project = ctx.project()
-    path, _ = _dataset_path(data, project.config)
+    path, _ = dataset_path(data, project.config)
     source = source_for(path, project.root)
     contract_name = name or (out.stem if out is not None else Path(path).stem.split(".")[0])
     contract = infer_contract(source, name=contract_name, owner=current_user(), data=data)

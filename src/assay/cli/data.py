@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from assay._lean_add import size_text
 from assay.cli import _context as ctx
+from assay.cli._front import DATA_ADD, DATA_STATUS, print_add, print_status, size_text
 
 if TYPE_CHECKING:
     from assay.data import Workspace
@@ -49,38 +49,32 @@ def _progress(label: str, enabled: bool) -> Iterator[ProgressFn | None]:
 @data_app.command("add")
 def add(
     paths: list[str] = typer.Argument(..., help="Files or folders to version."),
-    name: str | None = typer.Option(None, "--name", "-n", help="Dataset name (default: from "
-                                    "assay.yaml datasets, else the file name)."),
-    message: str | None = typer.Option(None, "--message", "-m", help="Why this version."),
-    json_out: bool = JSON_OPT,
+    name: str | None = typer.Option(None, *DATA_ADD.flags("name"), help=DATA_ADD.help("name")),
+    message: str | None = typer.Option(None, *DATA_ADD.flags("message"),
+                                       help=DATA_ADD.help("message")),
+    json_out: bool = typer.Option(False, *DATA_ADD.flags("json_out"),
+                                  help=DATA_ADD.help("json_out")),
 ) -> None:
     """Version data: store it in the cache, write PATH.assay (commit it), record the version.
 
     Example: assay data add data/churn.parquet
     """
-    from assay._lean_add import add_paths, add_report
-    from assay.data import DataSettings
+    from assay.data import DataSettings, add_paths
 
     started = time.perf_counter()
     results = add_paths(DataSettings.of(ctx.project()), paths, name=name, message=message)
-    if json_out:
-        ctx.print_json([r.as_dict() for r in results])
-        return
-    out, err = add_report(results, time.perf_counter() - started)
-    for line in out:
-        typer.echo(line)
-    for line in err:
-        typer.echo(line, err=True)
+    print_add(results, time.perf_counter() - started, as_json=json_out)
 
 
 @data_app.command("status")
 def status(
     targets: list[str] = typer.Argument(None, help="Tracked paths (default: all)."),
-    remote: bool = typer.Option(False, "--remote", "-r", help="Also check what the remote "
-                                "lacks (not pushed)."),
-    remote_name: str | None = typer.Option(None, "--remote-name", help="Which remote for -r "
-                                           "(default: default_remote)."),
-    json_out: bool = JSON_OPT,
+    remote: bool = typer.Option(False, *DATA_STATUS.flags("remote"),
+                                help=DATA_STATUS.help("remote")),
+    remote_name: str | None = typer.Option(None, *DATA_STATUS.flags("remote_name"),
+                                           help=DATA_STATUS.help("remote_name")),
+    json_out: bool = typer.Option(False, *DATA_STATUS.flags("json_out"),
+                                  help=DATA_STATUS.help("json_out")),
 ) -> None:
     """Show tracked data that is modified, missing, not in the cache, or (with -r) not pushed.
 
@@ -93,16 +87,7 @@ def status(
         chosen = remote_for(ctx.project(), remote_name) if (remote or remote_name) else None
         entries = ws.status(targets or None, remote=chosen)
     corrupt = [e for e in entries if e.reason]
-    if json_out:
-        ctx.print_json([e.as_dict() for e in entries])
-    elif not entries:
-        typer.echo("no tracked data (add some with: assay data add PATH)")
-    else:
-        for e in entries:
-            typer.echo(f"{', '.join(e.states):>22}  {e.path}")
-        dirty = [e for e in entries if not e.is_clean]
-        typer.echo("everything up to date" if not dirty else f"{len(dirty)} of {len(entries)} "
-                   "tracked paths need attention")
+    print_status(entries, as_json=json_out)
     if corrupt:
         more = f" (and {len(corrupt) - 1} more corrupt pointers)" if len(corrupt) > 1 else ""
         raise PointerError(f"{corrupt[0].reason}{more}", path=corrupt[0].path)
@@ -394,7 +379,12 @@ def fsck(
     else:
         _print_fsck(result)
     if not result.is_clean:
-        raise typer.Exit(1)
+        from assay.errors import CorruptObject
+
+        bad = len(result.corrupt) + (0 if result.remote is None else
+                                     len(result.remote.corrupt) + len(result.remote.incomplete))
+        raise CorruptObject(f"fsck found {bad} bad object{'' if bad == 1 else 's'} (listed "
+                            "above); see each line for the fix")
 
 
 def _print_fsck(result: Any) -> None:

@@ -37,7 +37,11 @@ def doctor(
         else:
             out.print(f"{errors} error(s), {warnings} warning(s) from {report.rules_checked} rules")
     if not report.is_healthy:
-        raise typer.Exit(1)
+        from assay.errors import ProjectUnhealthy
+
+        n = len(report.errors)
+        raise ProjectUnhealthy(f"assay doctor found {n} error-level finding{'' if n == 1 else 's'}"
+                               " (listed above)", errors=n)
 
 
 def register(app: typer.Typer) -> None:

@@ -51,7 +51,9 @@ def report(
     else:
         render_table(data, ctx.console())
     if check and not data["passed"]:
-        raise typer.Exit(1)
+        from assay.errors import GateFailed
+
+        raise GateFailed(f"no candidate passed every gate ({evaluation_json})")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,28 +7,6 @@ from pathlib import Path
 import typer
 
 from assay.cli import _context as ctx
-from assay.errors import UsageError
-
-DEFAULT_CONFIG = """\
-# assay.yaml: the pipeline and everything around it. `assay config schema` prints the schema.
-project: {name}
-# store: postgresql+psycopg://user@host/db   # default: SQLite at .assay/assay.db
-# remotes:
-#   origin: s3://bucket/prefix                # any fsspec URL; a shared folder works too
-# default_remote: origin
-stages: {{}}
-"""
-GITIGNORE_ENTRIES = ["/.assay/"]
-
-
-def _ensure_gitignore(root: Path, entries: list[str]) -> None:
-    from assay._atomic import write_text_atomic
-
-    path = root / ".gitignore"
-    existing = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    missing = [e for e in entries if e not in existing]
-    if missing:
-        write_text_atomic(path, "\n".join([*existing, *missing]) + "\n")
 
 
 def init(
@@ -45,40 +23,11 @@ def init(
 
       assay init --example churn demo  # the bundled churn example in ./demo
     """
-    from assay import examples
-    from assay._atomic import write_bytes_atomic
-    from assay.config import CONFIG_FILE, Project
-    from assay.store import open_store
+    from assay.project import init_project
 
-    root = directory.resolve()
-    if (root / CONFIG_FILE).exists():
-        raise UsageError(f"{root / CONFIG_FILE} already exists; this folder is a project already")
-    if example is not None:
-        if example not in examples.available():
-            raise UsageError(
-                f"Unknown example {example!r}; available: {', '.join(examples.available())}"
-            )
-        for rel in examples.files(example):
-            target = root / rel
-            if target.exists() and rel != ".gitignore":
-                raise UsageError(f"{target} already exists; choose an empty folder")
-        for rel, content in examples.files(example).items():
-            if rel == ".gitignore":
-                _ensure_gitignore(root, content.decode().splitlines())
-            else:
-                write_bytes_atomic(root / rel, content)
-    else:
-        root.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(root / CONFIG_FILE, DEFAULT_CONFIG.format(name=root.name).encode())
-    _ensure_gitignore(root, GITIGNORE_ENTRIES)
-    project = Project.load(root)
-    project.state_dir.mkdir(parents=True, exist_ok=True)
-    project.cache_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(project.store_url)
-    store.record_event("project.init", project.config.project or root.name, {"example": example})
-    store.close()
+    result = init_project(directory, example=example)
     what = f"example '{example}'" if example else "project"
-    ctx.console().print(f"Initialised {what} in {root}")
+    ctx.console().print(f"Initialised {what} in {result.root}")
     if example:
         ctx.console().print("Next: python generate.py && assay data add data/churn.parquet")
 

@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperCommand
 
 from assay.cli import _context as ctx
+from assay.cli._front import RUN, print_noop
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -79,16 +80,16 @@ class _WideHelpCommand(TyperCommand):
 
 def run(
     stages: list[str] = typer.Argument(None, help="Stages (or matrix groups) to run, with their upstream."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="A profile from assay.yaml, e.g. ci."),
-    force: bool = typer.Option(False, "--force", "-f", help="Run stages even when up to date."),
-    jobs: int | None = typer.Option(None, "-j", "--jobs", min=1, help="Parallel jobs (default: cores)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would run and why."),
-    keep_going: bool = typer.Option(False, "--keep-going", "-k", help="Run what does not depend on a failure."),
-    check_repro: str | None = typer.Option(None, "--check-repro", metavar="STAGE", help="Rerun STAGE from the same inputs and compare outs and metrics."),
-    tolerance: float = typer.Option(0.0, "--tolerance", min=0.0, help="Allowed absolute metric difference for --check-repro."),
-    trigger: str | None = typer.Option(None, "--trigger", help="manual, ci, schedule, data or drift (default: ci under CI)."),
-    no_wait: bool = typer.Option(False, "--no-wait", help="Refuse instead of waiting when another run holds the project."),
-    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    profile: str | None = typer.Option(None, *RUN.flags("profile"), help=RUN.help("profile")),
+    force: bool = typer.Option(False, *RUN.flags("force"), help=RUN.help("force")),
+    jobs: int | None = typer.Option(None, *RUN.flags("jobs"), min=1, help=RUN.help("jobs")),
+    dry_run: bool = typer.Option(False, *RUN.flags("dry_run"), help=RUN.help("dry_run")),
+    keep_going: bool = typer.Option(False, *RUN.flags("keep_going"), help=RUN.help("keep_going")),
+    check_repro: str | None = typer.Option(None, *RUN.flags("check_repro"), metavar="STAGE", help=RUN.help("check_repro")),
+    tolerance: float = typer.Option(0.0, *RUN.flags("tolerance"), min=0.0, help=RUN.help("tolerance")),
+    trigger: str | None = typer.Option(None, *RUN.flags("trigger"), help=RUN.help("trigger")),
+    no_wait: bool = typer.Option(False, *RUN.flags("no_wait"), help=RUN.help("no_wait")),
+    json_out: bool = typer.Option(False, *RUN.flags("json_out"), help=RUN.help("json_out")),
 ) -> None:
     """Run the pipeline: up-to-date stages are skipped, cached ones restored, the rest run.
 
@@ -139,20 +140,15 @@ def run(
         reporter.close()  # type: ignore[attr-defined]
     if json_out:
         ctx.print_json(result.to_json())
+    elif result.run_id is None:  # every stage up to date: nothing ran, nothing was recorded
+        print_noop(len(result.outcomes))
     else:
         counts: dict[str, int] = {}
         for outcome in result.outcomes:
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        err = _out(stderr=True)
-        err.print(f"run {(result.run_id or '')[:8]}: {result.status} ({summary})")
-        for outcome in result.outcomes:
-            if outcome.status == "failed":
-                err.print(
-                    f"[red]stage '{escape(outcome.stage)}' failed: {escape(outcome.reason)}[/]"
-                )
-    if result.exit_code:
-        raise typer.Exit(result.exit_code)
+        _out(stderr=True).print(f"run {result.run_id[:8]}: {result.status} ({summary})")
+    result.raise_for_status()
 
 
 def _check_repro(stage: str, tolerance: float, profile: str | None, json_out: bool) -> None:
@@ -173,7 +169,11 @@ def _check_repro(stage: str, tolerance: float, profile: str | None, json_out: bo
             for line in report.lines():
                 out.print(escape(line), highlight=False)
     if not all(r.reproducible for r in reports):
-        raise typer.Exit(1)
+        from assay.errors import NotReproducible
+
+        shown = [r.stage for r in reports if not r.reproducible]
+        raise NotReproducible(f"not reproducible from the same inputs: {', '.join(shown)} "
+                              "(the differences are listed above)", stages=shown)
 
 
 def status(

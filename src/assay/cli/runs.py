@@ -24,37 +24,12 @@ MISSING = "(missing)"
 
 
 def _source() -> str:
-    """The project's store URL without validating all of assay.yaml (pydantic costs ~0.3 s).
+    """The project's store URL without validating all of assay.yaml (pydantic costs ~0.3 s)
+    when :func:`assay._layout.known_store_url` can tell it, else from the loaded project."""
+    from assay._layout import find_root, known_store_url
 
-    Same precedence as ``Project.store_url``: ``ASSAY_STORE_URL``, ``store:`` in assay.yaml,
-    then SQLite in ``.assay/``.
-    """
-    import os
-
-    url = os.environ.get("ASSAY_STORE_URL", "").strip()
-    if url:
-        return url
-    from assay.pipeline._fastpath import project_root
-
-    root = project_root(ctx.GLOBALS.project_dir)
-    if root is None:
-        return ctx.project().store_url  # the full loader explains what is wrong
-    default = f"sqlite:///{root / '.assay' / 'assay.db'}"
-    try:
-        text = (root / "assay.yaml").read_text()
-    except (OSError, UnicodeDecodeError):
-        return ctx.project().store_url
-    if "store" not in text:  # no `store:` key can be there; skip loading a YAML parser
-        return default
-    from assay.config import parse_yaml
-    from assay.errors import ConfigError
-
-    try:
-        data, _ = parse_yaml(text, str(root / "assay.yaml"))
-    except ConfigError:
-        return ctx.project().store_url  # the full loader reports the file, line and key
-    configured = data.get("store") if isinstance(data, dict) else None
-    return configured if isinstance(configured, str) and configured else default
+    root = find_root(ctx.GLOBALS.project_dir)
+    return known_store_url(root) or ctx.project().store_url
 
 
 def _wide() -> Any:

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from assay._layout import CONFIG_FILE
 from assay._lazy import lazy_attributes
-from assay._project_files import CONFIG_FILE
 from assay.config._yaml import Loc, parse_yaml, read_yaml
 
 if TYPE_CHECKING:

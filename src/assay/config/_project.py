@@ -9,28 +9,29 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from assay._project_files import CONFIG_FILE, POINTER_SUFFIX, STATE_DIR
+from assay import _layout
+from assay._layout import CONFIG_FILE, DEFAULT_PROFILE, POINTER_SUFFIX, STATE_DIR
 from assay.config._errors import config_error_from
 from assay.config._schema import AssayConfig
-from assay.config._yaml import Loc, read_yaml
+from assay.config._yaml import Loc, parse_yaml, read_yaml, read_yaml_text
 from assay.errors import ConfigError, UsageError
 
 
 def find_root(start: Path | None = None) -> Path:
-    """Walk up from ``start`` (default: cwd or ``ASSAY_PROJECT``) to the folder with assay.yaml.
+    """The project root (see :func:`assay._layout.find_root`), or a reason to run assay init.
 
     Raises:
-        UsageError: no assay.yaml above ``start``.
+        UsageError: no assay.yaml in ``start`` (default: ``ASSAY_PROJECT`` or the working
+            directory) or any parent.
     """
-    env = os.environ.get("ASSAY_PROJECT")
-    here = Path(env) if (start is None and env) else (start or Path.cwd())
-    here = here.resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / CONFIG_FILE).is_file():
-            return candidate
-    raise UsageError(
-        f"No {CONFIG_FILE} in {here} or any parent; run: assay init", path=str(here)
-    )
+    root = _layout.find_root(start)
+    if root is None:
+        env = os.environ.get(_layout.PROJECT_ENV)
+        here = (start if start is not None else Path(env) if env else Path.cwd()).resolve()
+        raise UsageError(
+            f"No {CONFIG_FILE} in {here} or any parent; run: assay init", path=str(here)
+        )
+    return root
 
 
 def load_model(
@@ -179,9 +180,6 @@ def _check_cache_dir(config: AssayConfig, root: Path, lines: dict[Loc, int],
             raise refuse(f"overlaps dataset '{name}' ({ds.path})")
 
 
-DEFAULT_PROFILE = "default"  # the profile of a plain `assay run` (no --profile)
-
-
 def _check_stage_profiles(config: AssayConfig, lines: dict[Loc, int], filename: str) -> None:
     """Every name in a stage's ``profiles:`` is ``default`` or a profile of ``profiles:``."""
     from assay.config._errors import suggest
@@ -215,21 +213,45 @@ class Project:
     root: Path
     config: AssayConfig
     lines: dict[Loc, int] = field(default_factory=dict, compare=False, repr=False)
+    digest: str | None = field(default=None, compare=False, repr=False)
+    """BLAKE3 of the assay.yaml bytes this project was loaded from (None if built by hand)."""
 
     @classmethod
     def load(cls, root: Path | None = None) -> Project:
-        """Load the project at ``root`` (or discover it from the working directory)."""
+        """Load the project at ``root`` (or discover it from the working directory), and keep
+        what fast readers need in the settings cache (see :mod:`assay._layout`)."""
         root = find_root(root) if root is None or not (root / CONFIG_FILE).is_file() else root
         root = root.resolve()
         path = root / CONFIG_FILE
-        data, lines = read_yaml(path)
+        text = read_yaml_text(path)
+        data, lines = parse_yaml(text, str(path))
         config = load_model(path, AssayConfig, data=data, lines=lines)
         _check_plain_stages(config, lines, str(path))
         _check_stage_profiles(config, lines, str(path))
         _check_default_remote(config, lines, str(path))
         _check_paths(config, lines, str(path))
         _check_cache_dir(config, root, lines, str(path))
-        return cls(root=root, config=config, lines=lines)
+        project = cls(root=root, config=config, lines=lines,
+                      digest=_layout.digest_of(text.encode("utf-8")))
+        _layout.remember_settings(root, project.digest or "", project.settings())
+        return project
+
+    def settings(self) -> dict[str, Any]:
+        """What the shortcuts need from assay.yaml, as JSON (the settings cache keeps it under
+        :attr:`digest`; :class:`assay.data.DataSettings` and the store URL are read from it)."""
+        config = self.config
+        try:
+            cache = self.cache_dir.relative_to(self.root).as_posix()
+        except ValueError:
+            cache = str(self.cache_dir)
+        return {
+            "store": config.store,
+            "cache_dir": cache,
+            "cache_types": [str(t) for t in config.cache.type],
+            "params_files": list(config.params),
+            "datasets": {name: ds.path for name, ds in config.datasets.items()},
+            "dataset_lines": {name: self.where("datasets", name) for name in config.datasets},
+        }
 
     @property
     def config_path(self) -> Path:
@@ -238,7 +260,7 @@ class Project:
     @property
     def state_dir(self) -> Path:
         """``.assay/``: local state that is never committed."""
-        return self.root / STATE_DIR
+        return _layout.state_dir(self.root)
 
     @property
     def cache_dir(self) -> Path:
@@ -247,14 +269,12 @@ class Project:
 
     @property
     def logs_dir(self) -> Path:
-        return self.state_dir / "logs"
+        return self.state_dir / _layout.LOGS_DIR
 
     @property
     def store_url(self) -> str:
         """``ASSAY_STORE_URL``, else ``store:`` in assay.yaml, else SQLite in ``.assay/``."""
-        from assay._project_files import store_url
-
-        return store_url(self.config.store, self.state_dir)
+        return _layout.store_url(self.config.store, self.state_dir)
 
     def line_of(self, *loc: str | int) -> int | None:
         """The assay.yaml line where ``loc`` is defined, if known."""

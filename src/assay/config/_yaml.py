@@ -351,6 +351,15 @@ def read_yaml(path: Path, *, shown: str | None = None) -> tuple[Any, dict[Loc, i
         ConfigError: the file is missing (field ``missing``), unreadable, too large, not UTF-8
             or not valid YAML; its ``reason`` field is the message without the location.
     """
+    return parse_yaml(read_yaml_text(path, shown=shown), shown or str(path))
+
+
+def read_yaml_text(path: Path, *, shown: str | None = None) -> str:
+    """The text of a YAML file, read within :data:`MAX_BYTES` and checked to be UTF-8.
+
+    Raises:
+        ConfigError: as :func:`read_yaml` does for the file itself.
+    """
     name = shown or str(path)
 
     def fail(reason: str, line: int | None = None, **fields: Any) -> ConfigError:
@@ -379,4 +388,4 @@ def read_yaml(path: Path, *, shown: str | None = None) -> tuple[Any, dict[Loc, i
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise fail(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column})",
                    line) from None
-    return parse_yaml(text, name)
+    return text

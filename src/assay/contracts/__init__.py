@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+from assay.contracts._check import ReportFiles, check, failure
 from assay.contracts._engine import run_contract
 from assay.contracts._infer import contract_yaml, infer_contract
 from assay.contracts._kind import KIND, ValidateOptions
@@ -58,13 +59,16 @@ __all__ = [
     "ContractReport",
     "DataSource",
     "DataUnreadable",
+    "ReportFiles",
     "Target",
     "ValidateOptions",
+    "check",
     "check_contract",
     "check_contracts",
     "contract_results_for",
     "contract_yaml",
     "drift",
+    "failure",
     "infer_contract",
     "load_contract",
     "parse_duration",

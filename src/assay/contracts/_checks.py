@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from assay.contracts._profile import ReferenceProfile
 
 _COMPARE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(>=|<=|==|!=|=|>|<)\s*([A-Za-z_][\w.]*)\s*$")
+NO_ROWS = "no rows"
+ALL_NULL = "all values are null"
+"""Why a column has no type to check (see :mod:`assay.contracts._column_types`)."""
 _DTYPE_ALIASES = {
     "str": "string", "utf8": "string", "string": "string", "text": "string",
     "bool": "boolean", "boolean": "boolean",
@@ -231,8 +234,6 @@ class CheckBuilder:
         column holds no value at all: then there is nothing to check (``insufficient``). Decided
         in the main pass, which counts the column's values."""
         import polars as pl
-
-        from assay.contracts._column_types import ALL_NULL, NO_ROWS
 
         values, rows = self._alias(), self._alias()
 

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assay.contracts._checks import _DTYPE_ALIASES, dtype_matches, dtype_name
+from assay.contracts._checks import (
+    _DTYPE_ALIASES,
+    ALL_NULL,
+    NO_ROWS,
+    dtype_matches,
+    dtype_name,
+)
 from assay.contracts._model import Contract
 
 if TYPE_CHECKING:
     import polars as pl
-
-NO_ROWS = "no rows"
-ALL_NULL = "all values are null"
 
 _TEXT_FORMATS = ("csv", "ndjson")
 

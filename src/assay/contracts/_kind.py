@@ -10,8 +10,9 @@
         reference: data/reference.parquet   # optional: for distribution checks
 
 Deps: the data, the contract file and the reference; outs: ``reports/validate/<stage>/``
-(``report.json``, ``report.html``), so an unchanged stage is a cache hit. Exits 1 when an
-error-severity check fails; the message names the report.
+(``report.json``, ``report.html``), so an unchanged stage is a cache hit. Validation is the
+one of ``assay validate`` (:func:`assay.contracts._check.check`); an error-severity failure
+raises :class:`~assay.errors.ValidationFailed` naming the report (exit 1).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class ValidateKind:
         from assay._paths import relative_posix
         from assay.contracts._precheck import check_contract
         from assay.contracts._reference import is_versioned, reference_text
-        from assay.contracts._validate import _dataset_path
+        from assay.contracts._source import dataset_path
 
         project, target = _target(options, ctx.root)
         deps = [target.data]
@@ -81,34 +82,33 @@ class ValidateKind:
             # a dataset version is immutable (and named in the contract or the stage options,
             # both part of the cache key): only a path or a dataset's current data is a dep
             if reference is not None and not is_versioned(reference):
-                deps.append(_dataset_path(reference, project.config)[0])
+                deps.append(dataset_path(reference, project.config)[0])
         out = report_dir(ctx.stage)
         return KindPlan(deps=deps, outs=[f"{out}/report.json", f"{out}/report.html"])
 
     def run(self, options: ValidateOptions, ctx: StageContext) -> int:
-        from assay._paths import resolve_inside
-        from assay.contracts._report import print_report, write_reports
-        from assay.contracts._validate import record_result, validate_target
-
-        project, target = _target(options, ctx.root)
-        report = validate_target(ctx.root, project.config, target,
-                                 sample_rows=options.sample_rows, state_dir=project.state_dir,
-                                 store_url=ctx.store_url)
-        out = resolve_inside(ctx.root, report_dir(ctx.stage), what="report dir")
-        write_reports(report, json_path=out / "report.json", html_path=out / "report.html")
-        record_result(ctx.store_url, report, dataset=target.dataset,
-                      stage_run_id=ctx.stage_run_id or None)
+        """Check the data; raise :class:`~assay.errors.ValidationFailed` naming the report when
+        an error-severity check failed (``kind_exec`` prints it as the stage's last line)."""
         from rich.console import Console
 
-        print_report(report, Console(file=sys.stdout, highlight=False, width=140))
+        from assay._paths import resolve_inside
+        from assay.contracts._check import ReportFiles, check, failure
+        from assay.contracts._report import print_report
+
+        project, target = _target(options, ctx.root)
+        out = resolve_inside(ctx.root, report_dir(ctx.stage), what="report dir")
+        console = Console(file=sys.stdout, highlight=False, width=140)
+        reports = check(ctx.root, project.config, [target], store=ctx.store_url,
+                        store_url=ctx.store_url, state_dir=project.state_dir,
+                        report_files=lambda _: ReportFiles(json=out / "report.json",
+                                                           html=out / "report.html"),
+                        sample_rows=options.sample_rows, stage_run_id=ctx.stage_run_id or None,
+                        on_report=lambda report: print_report(report, console))
         html_path = f"{report_dir(ctx.stage)}/report.html"
-        if not report.passed:
-            # the last line of the stage's output, in the shape every kind ends a failure with
-            # (``error: ...`` on stderr), so the run's summary can name the report
+        failed = failure(reports, report=html_path)
+        if failed is not None:
             sys.stdout.flush()
-            print(f"error: contract '{report.contract}' failed {report.errors} checks; "
-                  f"report: {html_path}", file=sys.stderr, flush=True)
-            return 1
+            raise failed
         print(f"report: {html_path}")
         return 0
 

@@ -56,8 +56,7 @@ def contract_errors(contract: str, schema: dict[str, Any], pending: list[_Pendin
     """
     import polars as pl
 
-    from assay.contracts._checks import set_aside
-    from assay.contracts._column_types import ALL_NULL
+    from assay.contracts._checks import ALL_NULL, set_aside
 
     empty = pl.LazyFrame(schema=schema)
     broken: list[tuple[_Pending, str]] = []

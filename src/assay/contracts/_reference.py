@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay.contracts._source import FORMATS, DataSource, format_of, source_for
+from assay.contracts._source import FORMATS, DataSource, dataset_path, format_of, source_for
 from assay.errors import ContractError, DataError, UsageError
 
 if TYPE_CHECKING:
@@ -58,9 +58,7 @@ def open_reference(text: str, *, root: Path, config: AssayConfig, contract: str,
     """
     spec = versioned(text)
     if spec is None:
-        from assay.contracts._validate import _dataset_path
-
-        path, _ = _dataset_path(text, config)
+        path, _ = dataset_path(text, config)
         try:
             return source_for(path, root, what="reference data")
         except UsageError as exc:

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._layout import POINTER_SUFFIX
 from assay.errors import ContractError, UsageError
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from assay.config import AssayConfig
 
 FORMATS = {
     ".parquet": "parquet",
@@ -217,3 +220,16 @@ def env_streaming_threshold() -> int:
         return int(os.environ.get("ASSAY_STREAMING_BYTES", str(1 << 30)))
     except ValueError:
         return 1 << 30
+
+
+def dataset_path(name_or_path: str, config: AssayConfig) -> tuple[str, str | None]:
+    """A dataset name -> (its path, name); a path -> (path, None); ``x.assay`` -> ``x``."""
+    entry = config.datasets.get(name_or_path)
+    if entry is not None:
+        return entry.path, name_or_path
+    if name_or_path.endswith(POINTER_SUFFIX) and not is_remote(name_or_path):
+        return name_or_path[: -len(POINTER_SUFFIX)], None
+    for name, ds in config.datasets.items():
+        if ds.path.rstrip("/") == name_or_path.rstrip("/"):
+            return ds.path, name
+    return name_or_path, None

@@ -13,15 +13,13 @@ from assay.contracts._engine import run_contract
 from assay.contracts._model import Contract, load_contract
 from assay.contracts._reference import open_reference, reference_text
 from assay.contracts._result import ContractReport
-from assay.contracts._source import DataSource, is_remote, source_for
+from assay.contracts._source import DataSource, dataset_path, source_for
 from assay.errors import UsageError
 from assay.store import statements as sql
 
 if TYPE_CHECKING:
     from assay.config import AssayConfig
     from assay.store import Store
-
-POINTER_SUFFIX = ".assay"
 
 
 @dataclass(frozen=True)
@@ -34,19 +32,6 @@ class Target:
     data: str
     reference: str | None
     dataset: str | None  # the dataset name when the data is a named dataset
-
-
-def _dataset_path(name_or_path: str, config: AssayConfig) -> tuple[str, str | None]:
-    """A dataset name -> (its path, name); a path -> (path, None); ``x.assay`` -> ``x``."""
-    entry = config.datasets.get(name_or_path)
-    if entry is not None:
-        return entry.path, name_or_path
-    if name_or_path.endswith(POINTER_SUFFIX) and not is_remote(name_or_path):
-        return name_or_path[: -len(POINTER_SUFFIX)], None
-    for name, ds in config.datasets.items():
-        if ds.path.rstrip("/") == name_or_path.rstrip("/"):
-            return ds.path, name
-    return name_or_path, None
 
 
 def _contract_file(root: Path, name: str, config: AssayConfig) -> tuple[str, Path | None, str | None, str | None, str | None]:
@@ -99,7 +84,7 @@ def resolve_targets(root: Path, config: AssayConfig, target: str | None = None,
                     contract=name,
                 )
             target = data
-        data_path, dataset = _dataset_path(target, config)
+        data_path, dataset = dataset_path(target, config)
         return [Target(name, path, pandera, data_path, reference, dataset)]
     if target is not None and target in config.contracts and target not in config.datasets:
         return resolve_targets(root, config, None, target)
@@ -108,8 +93,8 @@ def resolve_targets(root: Path, config: AssayConfig, target: str | None = None,
         if ref.data is None:
             continue
         if target is not None:
-            wanted = _dataset_path(target, config)[0].rstrip("/")
-            if _dataset_path(ref.data, config)[0].rstrip("/") != wanted:
+            wanted = dataset_path(target, config)[0].rstrip("/")
+            if dataset_path(ref.data, config)[0].rstrip("/") != wanted:
                 continue
         targets.extend(resolve_targets(root, config, target or ref.data, name))
     if not targets:

@@ -16,10 +16,9 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assay._layout import CONFIG_FILE, LOCK_FILE, POINTER_SUFFIX
 from assay._paths import clean_relative
-from assay._project_files import CONFIG_FILE
 from assay.data._pointer import (
-    POINTER_SUFFIX,
     data_path,
     pointer_path,
     read_pointer,
@@ -29,8 +28,6 @@ from assay.errors import PointerError, UsageError
 
 if TYPE_CHECKING:
     from assay.data._settings import DataSettings
-
-LOCK_FILE = "assay.lock"
 
 
 def refuse_overlap(root: Path, path: Path, pointers: list[Path]) -> None:

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assay.data._pointer import find_pointers, read_pointer
+from assay.data._fresh import find_pointers
+from assay.data._pointer import read_pointer
 from assay.data._workspace import LOCK_TIMEOUT, Workspace
 from assay.errors import CorruptObject, DataError, ObjectError
 from assay.objects import DIR_SUFFIX, Leftover, cache_leftovers, collecting, is_object_id

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assay._atomic import write_text_atomic
+from assay._layout import POINTER_SUFFIX
 from assay._paths import clean_relative, is_reserved
 from assay.errors import ConfigError, ObjectError, PointerError, UsageError
 from assay.objects import is_object_id
@@ -14,7 +15,6 @@ from assay.objects import is_object_id
 if TYPE_CHECKING:
     from assay.objects import LocalCache
 
-POINTER_SUFFIX = ".assay"
 _HEADER = "# assay data pointer: commit this file; get the data with: assay data pull\n"
 _KEYS = ("oid", "size", "nfiles", "name", "exec")
 
@@ -184,12 +184,3 @@ def _yaml_str(value: str) -> str:
 
     return json.dumps(value)
 
-
-def find_pointers(root: Path) -> list[Path]:
-    """Every pointer file in the workspace (hidden tool folders skipped, tracked data not walked).
-
-    The walk itself lives with the console script's fast path, so both agree on what is tracked.
-    """
-    from assay._data_fastpath import find_pointers as walk
-
-    return walk(root)

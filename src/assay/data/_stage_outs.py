@@ -11,10 +11,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from assay._layout import LOCK_FILE
 from assay.errors import ConfigError
 from assay.objects import is_object_id
-
-LOCK_FILE = "assay.lock"
 
 
 @dataclass(frozen=True)

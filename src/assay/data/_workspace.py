@@ -12,24 +12,25 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay._atomic import write_text_atomic
+from assay._layout import DATA_LOCK_FILE, POINTER_SUFFIX, STAT_CACHE_FILE, ignore_in_git
 from assay._paths import TEMP_IGNORE, resolve_inside
+from assay.data import _fresh as fast
+from assay.data._fresh import find_pointers
 from assay.data._pointer import (
-    POINTER_SUFFIX,
     Pointer,
     data_path,
     disagreement,
-    find_pointers,
     mismatch,
     pointer_path,
     read_pointer,
     tracked_rel,
     write_pointer,
 )
+from assay.data._results import AddResult, EntryStatus
 from assay.data._settings import DataSettings
 from assay.errors import (
     ConcurrencyError,
@@ -68,49 +69,6 @@ class Target:
     pointer: Pointer
 
 
-@dataclass(frozen=True)
-class AddResult:
-    """What ``assay data add`` did."""
-
-    path: str
-    pointer_file: str
-    name: str
-    oid: str
-    size: int
-    nfiles: int
-    changed: bool
-    version: int | None = None
-    rows: int | None = None
-    mode: str = "copy"
-    skipped_links: list[str] = field(default_factory=list)
-    """Symlinks inside the folder that were not followed (so not versioned)."""
-    quarantined: list[str] = field(default_factory=list)
-    """Objects of the previous version that were edited in place through a link."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class EntryStatus:
-    """The state of one tracked path."""
-
-    path: str
-    name: str
-    oid: str
-    states: list[str] = field(default_factory=list)
-    reason: str | None = None
-    """Why the pointer is ``corrupt_pointer`` (one line), else None."""
-
-    @property
-    def is_clean(self) -> bool:
-        return self.states == ["ok"]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "name": self.name, "oid": self.oid, "states": self.states,
-                "reason": self.reason}
-
-
 class Workspace:
     """The versioned data of one project: its cache, stat cache and pointer files."""
 
@@ -118,7 +76,7 @@ class Workspace:
         self.settings = project if isinstance(project, DataSettings) else DataSettings.of(project)
         self.root = self.settings.root
         self.cache = LocalCache(self.settings.cache_dir)
-        self.state = StateDB(self.settings.state_dir / "state.db")
+        self.state = StateDB(self.settings.state_dir / STAT_CACHE_FILE)
         self._store = store
         self._owns_store = False
 
@@ -152,7 +110,7 @@ class Workspace:
         from filelock import FileLock, Timeout
 
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(self.settings.state_dir / "data.lock"), timeout=LOCK_TIMEOUT)
+        lock = FileLock(str(self.settings.state_dir / DATA_LOCK_FILE), timeout=LOCK_TIMEOUT)
         try:
             with self.cache.writing(), lock:
                 yield
@@ -272,8 +230,6 @@ class Workspace:
         refuse_special(self.settings, path)
         ds_name = self.dataset_name(path, name)
         pfile = pointer_path(path)
-        from assay import _data_fastpath as fast
-
         with self.locked():
             signature = fast.data_signature(path)  # before the data is read: a later edit shows
             pointers = find_pointers(self.root)
@@ -313,19 +269,14 @@ class Workspace:
 
     def _remember_clean(self, rel: str, stored: Stored, name: str,
                         signature: list[Any] | None, pointers: list[Path]) -> None:
-        """Let ``assay data add REL`` on this exact data answer from the fast path next time."""
-        from assay import _data_fastpath as fast
-
+        """Let ``assay data add REL`` on this exact data answer from the marker next time."""
         if stored.skipped_links:
             return  # the full path has more to say (which symlinks it skipped)
         snap = fast.snapshot(self.root, pointers)
-        entry = fast.entry_for(self.root, rel, oid=stored.oid, name=name,
-                               objects=self._objects_of(stored.oid), signature=signature)
-        fast.write_marker(self.settings.state_dir, snap, {rel: entry}, cache_dir=self.cache.root,
-                          replace_all=False, settings=self._saved_settings())
-
-    def _saved_settings(self) -> tuple[str | None, dict[str, Any]]:
-        return self.settings.config_hash, self.settings.to_json()
+        entry = fast.entry_for(self.root, rel, oid=stored.oid, name=name, size=stored.size,
+                               nfiles=stored.nfiles, objects=self._objects_of(stored.oid),
+                               signature=signature)
+        fast.write_marker(self.settings.state_dir, snap, {rel: entry}, replace_all=False)
 
     def _pointer_or_none(self, pfile: Path) -> Pointer | None:
         if not pfile.is_file():
@@ -402,20 +353,7 @@ class Workspace:
 
     def _gitignore(self, rel: str) -> None:
         """Ignore the data path, and assay's temp files (a killed checkout's leftovers)."""
-        gitignore = self.root / ".gitignore"
-        try:
-            text = gitignore.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        lines = text.splitlines()
-        missing = [line for line in (TEMP_IGNORE, f"/{rel}") if line not in lines]
-        if f"/{rel}" in missing and rel in lines:
-            missing.remove(f"/{rel}")
-        if not missing:
-            return
-        if text and not text.endswith("\n"):
-            text += "\n"
-        write_text_atomic(gitignore, text + "".join(f"{line}\n" for line in missing))
+        ignore_in_git(self.root, [TEMP_IGNORE, f"/{rel}"])
 
     # -- status ---------------------------------------------------------------------------
 
@@ -426,8 +364,6 @@ class Workspace:
         the pointer's size or file count contradicts its object (hand-edited), or the pointer
         file cannot be read or names no safe data path (its entry's path is the pointer file;
         the other pointers are still checked)."""
-        from assay import _data_fastpath as fast
-
         whole = raw is None and remote is None  # a clean answer can serve the fast path
         problems: list[PointerError] = []
         targets = self.targets(raw, problems=problems)
@@ -483,11 +419,14 @@ class Workspace:
             for p in problems
         )
         if snap is not None and out and all(e.is_clean for e in out):
+            pointers = {t.rel: t.pointer for t in targets}
             fast.write_marker(self.settings.state_dir, snap, {
                 e.path: fast.entry_for(self.root, e.path, oid=e.oid, name=e.name,
-                                       objects=wanted[e.path], signature=signatures[e.path])
+                                       size=pointers[e.path].size,
+                                       nfiles=pointers[e.path].nfiles, objects=wanted[e.path],
+                                       signature=signatures[e.path])
                 for e in out
-            }, cache_dir=self.cache.root, replace_all=True, settings=self._saved_settings())
+            }, replace_all=True)
         return out
 
     def pointer_error(self, t: Target, problem: str) -> PointerError:
@@ -515,6 +454,19 @@ class Workspace:
         from assay.data._checkout import checkout
 
         return checkout(self, raw, force=force)
+
+
+def add_paths(settings: DataSettings, paths: list[str], *, name: str | None,
+              message: str | None) -> list[AddResult]:
+    """Add each path, as ``assay data add`` does (the full command and its shortcut alike).
+
+    Raises:
+        UsageError: ``--name`` with several paths; see :meth:`Workspace.add` for the rest.
+    """
+    if name and len(paths) > 1:
+        raise UsageError("--name works with one path at a time")
+    with Workspace(settings) as ws:
+        return [ws.add(p, name=name, message=message) for p in paths]
 
 
 def _git_commit(root: Path) -> str | None:

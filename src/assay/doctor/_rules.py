@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from assay._layout import POINTER_SUFFIX
 from assay.config import Project
 from assay.doctor._findings import Finding, Rule
 from assay.doctor._graph import PipelineView, StageView, _under
@@ -133,7 +134,7 @@ def _pointer_for(root: Path, dep: str) -> bool:
     parts = Path(dep).parts
     for i in range(len(parts), 0, -1):
         candidate = root.joinpath(*parts[:i])
-        if candidate.with_name(candidate.name + ".assay").is_file():
+        if candidate.with_name(candidate.name + POINTER_SUFFIX).is_file():
             return True
     return False
 

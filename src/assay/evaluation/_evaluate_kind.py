@@ -261,12 +261,13 @@ class EvaluateKind:
                 f"selected {report['selected']['candidate']} (reports/{out_dir.name}/evaluation.json)"
             )
             return 0
-        print(
+        from assay.errors import GateFailed
+
+        raise GateFailed(
             f"no candidate passed every gate (report: reports/{out_dir.name}/report.md)\n"
             + evaluation.failure_summary(),
-            file=sys.stderr,
+            stage=ctx.stage,
         )
-        return 1
 
 
 KIND = EvaluateKind()

@@ -30,7 +30,6 @@ from assay.models._package import (
     LoadedModel,
     ModelPackage,
     is_package,
-    load_package,
     read_package,
     save_model,
 )
@@ -38,7 +37,7 @@ from assay.models._signature import ColumnSpec, Signature, dtype_family, infer_s
 from assay.models._table import read_table
 from assay.models._train_kind import ESTIMATOR_ALIASES, TrainOptions, stage_slug
 from assay.models._trust import TRUSTED_TYPES_ENV, TrustPolicy, default_trusted_types
-from assay.models._verification import check_package
+from assay.models._verification import check_package, load_package
 
 __all__ = [
     "ESTIMATOR_ALIASES",

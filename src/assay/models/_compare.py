@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import AssayError
-from assay.models._package import is_package, load_package, read_package
+from assay.models._package import is_package, read_package
+from assay.models._verification import load_package
 
 #: Rows compared at most (predictions of a large table prove no more than those of 100,000 rows).
 MAX_ROWS = 100_000

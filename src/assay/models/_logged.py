@@ -22,10 +22,10 @@ from assay.models._package import (
     LoadedModel,
     ModelPackage,
     is_package,
-    load_package,
     read_package,
     save_model,
 )
+from assay.models._verification import load_package
 from assay.store import statements as sql
 
 if TYPE_CHECKING:

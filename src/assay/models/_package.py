@@ -376,37 +376,3 @@ class LoadedModel:
     @property
     def _has_str_classes(self) -> bool:
         return any(isinstance(c, str) for c in self.classes)
-
-
-def load_package(
-    path: Path, *, allow_pickle: bool = False, trusted_types: Sequence[str] = ()
-) -> LoadedModel:
-    """Check and load the package directory at ``path``.
-
-    The package passes every check of :func:`assay.models.check_package` first (files and
-    content match ``model.json``; skops types on assay's exact trust list; pickle only with the
-    opt-in and a matching hash).
-
-    Args:
-        path: the package directory.
-        allow_pickle: permit a hash-verified ``pyfunc`` (pickle) model.
-        trusted_types: extra exact type names skops may load (on top of assay's list).
-
-    Raises:
-        ModelError: not a package, a missing extra, untrusted content, a tampered pickle.
-    """
-    from assay.models._flavors import load_flavor
-    from assay.models._trust import TrustPolicy
-    from assay.models._verification import verify_package
-
-    policy = TrustPolicy.from_config(trusted_types)
-    package, files = verify_package(Path(path), allow_pickle=allow_pickle)
-    predictor = load_flavor(
-        package.flavor,
-        package.path,
-        files,
-        allow_pickle=allow_pickle,
-        pickle_hash=package.pickle_hash,
-        policy=policy,
-    )
-    return LoadedModel(package, predictor)

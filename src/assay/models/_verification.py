@@ -14,7 +14,8 @@ any model file:
 
 :func:`check_package` (registration) adds the deep checks load does: skops files audited
 against the trust list and rebuilt, native and ONNX files parsed by their engines. It never
-unpickles and never predicts.
+unpickles and never predicts. :func:`load_package` loads only a package that passed
+:func:`verify_package`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assay.errors import ModelError, UsageError
-from assay.models._package import MODEL_FILE, ModelPackage, read_package
+from assay.models._package import MODEL_FILE, LoadedModel, ModelPackage, read_package
 from assay.models._skops_files import PICKLE_STARTS, sniff
 from assay.models._trust import TrustPolicy
 
@@ -209,3 +210,36 @@ def check_package(
         load_flavor(package.flavor, package.path, files, allow_pickle=False,
                     pickle_hash=None, policy=policy)
     return package
+
+
+def load_package(
+    path: Path, *, allow_pickle: bool = False, trusted_types: Sequence[str] = ()
+) -> LoadedModel:
+    """Check and load the package directory at ``path``.
+
+    The package passes every check of :func:`assay.models.check_package` first (files and
+    content match ``model.json``; skops types on assay's exact trust list; pickle only with the
+    opt-in and a matching hash).
+
+    Args:
+        path: the package directory.
+        allow_pickle: permit a hash-verified ``pyfunc`` (pickle) model.
+        trusted_types: extra exact type names skops may load (on top of assay's list).
+
+    Raises:
+        ModelError: not a package, a missing extra, untrusted content, a tampered pickle.
+    """
+    from assay.models._flavors import load_flavor
+    from assay.models._trust import TrustPolicy
+
+    policy = TrustPolicy.from_config(trusted_types)
+    package, files = verify_package(Path(path), allow_pickle=allow_pickle)
+    predictor = load_flavor(
+        package.flavor,
+        package.path,
+        files,
+        allow_pickle=allow_pickle,
+        pickle_hash=package.pickle_hash,
+        policy=policy,
+    )
+    return LoadedModel(package, predictor)

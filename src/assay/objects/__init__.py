@@ -8,32 +8,71 @@ rehashed; :func:`hash_tree` says what a path would be stored as without storing 
 
 from __future__ import annotations
 
-from assay.objects._cache import (
-    DIR_SUFFIX,
-    AddMode,
-    LocalCache,
-    ManifestEntry,
-    Stored,
-    manifest_bytes,
-    parse_manifest,
-    sync_all,
-)
-from assay.objects._cache_lock import collecting
-from assay.objects._faults import local_fault
-from assay.objects._hashing import hash_bytes, hash_file, is_object_id
-from assay.objects._leftovers import Leftover, cache_leftovers
-from assay.objects._links import link_or_copy, make_readonly
-from assay.objects._remote import ProgressFn, Remote, Transfer, remote_for
-from assay.objects._state import StateDB
-from assay.objects._tree import (
-    TreeScan,
-    add_tree,
-    choose_add_mode,
-    hash_tree,
-    scan_tree,
-    tree_entries,
-)
-from assay.objects._walk import cache_link_stat, file_mode, walk_files
+from typing import TYPE_CHECKING
+
+from assay._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from assay.objects._cache import (
+        DIR_SUFFIX,
+        AddMode,
+        LocalCache,
+        ManifestEntry,
+        Stored,
+        manifest_bytes,
+        parse_manifest,
+        sync_all,
+    )
+    from assay.objects._cache_lock import collecting
+    from assay.objects._faults import local_fault
+    from assay.objects._hashing import hash_bytes, hash_file, is_object_id
+    from assay.objects._leftovers import Leftover, cache_leftovers
+    from assay.objects._links import link_or_copy, make_readonly
+    from assay.objects._remote import ProgressFn, Remote, Transfer, remote_for
+    from assay.objects._state import StateDB
+    from assay.objects._tree import (
+        TreeScan,
+        add_tree,
+        choose_add_mode,
+        hash_tree,
+        scan_tree,
+        tree_entries,
+    )
+    from assay.objects._walk import cache_link_stat, file_mode, walk_files
+
+_LAZY: dict[str, str] = {
+    "AddMode": "assay.objects._cache",
+    "DIR_SUFFIX": "assay.objects._cache",
+    "Leftover": "assay.objects._leftovers",
+    "LocalCache": "assay.objects._cache",
+    "ManifestEntry": "assay.objects._cache",
+    "ProgressFn": "assay.objects._remote",
+    "Remote": "assay.objects._remote",
+    "StateDB": "assay.objects._state",
+    "Stored": "assay.objects._cache",
+    "Transfer": "assay.objects._remote",
+    "TreeScan": "assay.objects._tree",
+    "add_tree": "assay.objects._tree",
+    "cache_leftovers": "assay.objects._leftovers",
+    "cache_link_stat": "assay.objects._walk",
+    "choose_add_mode": "assay.objects._tree",
+    "collecting": "assay.objects._cache_lock",
+    "file_mode": "assay.objects._walk",
+    "hash_bytes": "assay.objects._hashing",
+    "hash_file": "assay.objects._hashing",
+    "hash_tree": "assay.objects._tree",
+    "is_object_id": "assay.objects._hashing",
+    "link_or_copy": "assay.objects._links",
+    "local_fault": "assay.objects._faults",
+    "make_readonly": "assay.objects._links",
+    "manifest_bytes": "assay.objects._cache",
+    "parse_manifest": "assay.objects._cache",
+    "remote_for": "assay.objects._remote",
+    "scan_tree": "assay.objects._tree",
+    "sync_all": "assay.objects._cache",
+    "tree_entries": "assay.objects._tree",
+    "walk_files": "assay.objects._walk",
+}
 
 __all__ = [
     "DIR_SUFFIX",
@@ -68,3 +107,5 @@ __all__ = [
     "tree_entries",
     "walk_files",
 ]
+
+__getattr__, __dir__ = lazy_attributes("assay.objects", _LAZY, __all__, globals())

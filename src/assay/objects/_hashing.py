@@ -8,7 +8,7 @@ from pathlib import Path
 
 import blake3
 
-from assay import _prehash as prehash
+from assay.objects import _prehash as prehash
 
 CHUNK = 8 * 1024 * 1024
 MMAP_THRESHOLD = 4 * 1024 * 1024
@@ -27,7 +27,7 @@ def hash_bytes(data: bytes) -> str:
 def hash_file(path: Path | str) -> str:
     """The BLAKE3 hex digest of a file's contents (multi-threaded mmap for large files).
 
-    A digest begun by the console script for this exact file (:mod:`assay._prehash`) is used.
+    A digest begun by the console script for this exact file (:mod:`assay.objects._prehash`) is used.
     """
     st = os.stat(path)
     size = st.st_size

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 from assay._lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from assay._layout import LOCK_FILE
     from assay.pipeline._cache_key import canonical_json, compute_cache_key
     from assay.pipeline._dag import Dag, Stage, build_dag, check_pipeline, instance_name, slugify
     from assay.pipeline._executor import Executor, Job, JobResult, LocalExecutor
     from assay.pipeline._kinds import get_kind, kind_refs
-    from assay.pipeline._lock import LOCK_FILE, LockEntry, read_lock, write_lock
+    from assay.pipeline._lock import LockEntry, read_lock, write_lock
     from assay.pipeline._records import (
         TRIGGERS,
         detect_trigger,
@@ -48,7 +49,7 @@ _LAZY: dict[str, str] = {
     "Executor": "assay.pipeline._executor",
     "Job": "assay.pipeline._executor",
     "JobResult": "assay.pipeline._executor",
-    "LOCK_FILE": "assay.pipeline._lock",
+    "LOCK_FILE": "assay._layout",
     "LiveReporter": "assay.pipeline._view",
     "LocalExecutor": "assay.pipeline._executor",
     "LockEntry": "assay.pipeline._lock",

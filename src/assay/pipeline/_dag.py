@@ -11,16 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._exits import exit_code
+from assay._layout import DEFAULT_PARAMS_FILE, DEFAULT_PROFILE, POINTER_SUFFIX
 from assay._paths import clean_relative
-from assay._project_files import POINTER_SUFFIX
 from assay.errors import EXIT_USAGE, AssayError, PipelineError, UsageError
-from assay.pipeline._params import DEFAULT_PARAMS_FILE, ParamsFiles
+from assay.pipeline._params import ParamsFiles
 
 if TYPE_CHECKING:
     from assay.config import Project, StageConfig
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
-DEFAULT_PROFILE = "default"  # the profile of a plain `assay run`
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -581,7 +581,7 @@ def _plan_kinds(
                 ),
             )
         except AssayError as exc:
-            if exc.exit_code != EXIT_USAGE:
+            if exit_code(exc) != EXIT_USAGE:
                 raise
             raise _plan_error(project, stage, exc) from None
         where = project.where("stages", stage.config_name, "kind")

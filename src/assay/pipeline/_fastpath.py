@@ -1,6 +1,11 @@
-"""The no-op fast path of ``assay run``: decide "everything is fresh" from the last fresh run's
-marker (hashes of assay.yaml, params files and the lock; stats of every dep and out) without
-loading pydantic, SQLAlchemy, the object store or the CLI framework. Imports stay minimal here.
+"""The no-op decision of ``assay run`` without loading the pipeline: "every stage is up to date"
+from the last fresh run's marker (hashes of assay.yaml, params files and the lock; stats of
+every dep and out; the store it ran against and the registry aliases it read).
+
+A run that finds every stage up to date records no run and writes this marker
+(:func:`write_fresh_marker`); :func:`noop_stage_count` answers the same question from it without
+pydantic, SQLAlchemy, the object store or the CLI framework, and the command front
+(:mod:`assay.cli._front`) prints the answer the full command prints. Imports stay minimal here.
 """
 
 from __future__ import annotations
@@ -8,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from assay import _layout
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,9 +24,6 @@ if TYPE_CHECKING:
     from assay.config import Project
     from assay.pipeline._dag import Dag
     from assay.store import Connection
-
-FRESH_FILE = "fresh.json"
-
 
 def _walk(path: Path) -> list[Path]:
     files: list[Path] = []
@@ -62,7 +65,7 @@ def fresh_inputs(root: Path, params_files: list[str]) -> dict[str, Any]:
     import blake3
 
     out: dict[str, Any] = {}
-    for rel in ["assay.yaml", "assay.lock", *params_files]:
+    for rel in [_layout.CONFIG_FILE, _layout.LOCK_FILE, *params_files]:
         try:
             out[rel] = blake3.blake3((root / rel).read_bytes()).hexdigest()
         except OSError:
@@ -117,43 +120,16 @@ def store_unchanged(marker: dict[str, Any]) -> bool:
     return _store_agrees(marker, same)
 
 
-def project_root(start: Path | None = None) -> Path | None:
-    """The folder holding assay.yaml, from ``start``, ``ASSAY_PROJECT`` or the cwd, upwards."""
-    env = os.environ.get("ASSAY_PROJECT")
-    here = (start or (Path(env) if env else Path.cwd())).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "assay.yaml").is_file():
-            return candidate
-    return None
-
-
-def _profile(args: list[str]) -> tuple[bool, str | None]:
-    """(eligible, profile) for ``run [--profile P]``; anything else takes the full path."""
-    if not args or args[0] != "run":
-        return False, None
-    rest = args[1:]
-    if not rest:
-        return True, None
-    if len(rest) == 2 and rest[0] in ("--profile", "-p"):
-        return True, rest[1]
-    if len(rest) == 1 and rest[0].startswith("--profile="):
-        return True, rest[0].split("=", 1)[1]
-    return False, None
-
-
-def try_noop(args: list[str]) -> int | None:
-    """0 when ``assay <args>`` is a no-op ``run`` on a fresh pipeline, else None (no decision)."""
-    eligible, profile = _profile(args)
-    if not eligible:
-        return None
-    if profile == "default":  # the built-in profile of a plain run
+def noop_stage_count(root: Path, profile: str | None) -> int | None:
+    """The number of stages when ``assay run`` (every stage, ``profile``) has nothing to do;
+    None when that cannot be decided here (the full path decides)."""
+    if profile == _layout.DEFAULT_PROFILE:
         profile = None
-    root = project_root()
-    if root is None:
-        return None
     try:
-        markers = json.loads((root / ".assay" / "pipeline" / FRESH_FILE).read_text())
+        markers = json.loads((_layout.state_dir(root) / _layout.PIPELINE_MARKER).read_text())
         marker = markers[profile or ""]
+        if _layout.known_store_url(root) != marker["store_url"]:
+            return None
         if fresh_inputs(root, list(marker["params_files"])) != marker["inputs"]:
             return None
         if stat_signature(root, list(marker["paths"])) != marker["stats"]:
@@ -162,15 +138,13 @@ def try_noop(args: list[str]) -> int | None:
             return None
         if marker.get("store_id") and not store_unchanged(marker):
             return None
-        count = len(marker["stages"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return len(marker["stages"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    sys.stdout.write(f"Pipeline is up to date ({count} stages); nothing to run.\n")
-    return 0
 
 
 def write_fresh_marker(project: Project, dag: Dag) -> None:
-    """Remember that everything was fresh, for ``assay run``'s no-op fast path."""
+    """Remember that every stage of ``dag`` is up to date, for :func:`noop_stage_count`."""
     from assay._atomic import write_text_atomic
     from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, STORE_PARAM
     from assay.pipeline._params import params_files_of
@@ -194,7 +168,7 @@ def write_fresh_marker(project: Project, dag: Dag) -> None:
         "store_id": next((stage.params[STORE_PARAM] for stage in dag.stages.values()
                           if STORE_PARAM in stage.params), None),
     }
-    path = project.state_dir / "pipeline" / FRESH_FILE
+    path = project.state_dir / _layout.PIPELINE_MARKER
     path.parent.mkdir(parents=True, exist_ok=True)
     markers: dict[str, Any] = {}
     with contextlib.suppress(OSError, ValueError):

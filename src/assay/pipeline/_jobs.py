@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay._atomic import write_text_atomic
+from assay._layout import PROJECT_ENV, STORE_ENV
 from assay.pipeline._executor import Job
 from assay.pipeline._run_cache import pipeline_dir
 
@@ -54,8 +55,8 @@ class JobFactory:
         env = dict(self._base_env)
         env.update(stage.env)
         env.update({
-            "ASSAY_PROJECT": str(self.project.root),
-            "ASSAY_STORE_URL": self.project.store_url,
+            PROJECT_ENV: str(self.project.root),
+            STORE_ENV: self.project.store_url,
             "ASSAY_RUN_ID": self.run_id,
             "ASSAY_STAGE_RUN_ID": stage_run_id,
             "ASSAY_STAGE": stage.name,

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from assay._atomic import write_text_atomic
+from assay._layout import LOCK_FILE
 from assay.errors import ConfigError
 
-LOCK_FILE = "assay.lock"
 LOCK_VERSION = 1
 
 

@@ -6,13 +6,13 @@ import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._layout import DEFAULT_PARAMS_FILE
 from assay.errors import ConfigError, PipelineError
 
 if TYPE_CHECKING:
     from assay.config import Project
     from assay.pipeline._dag import Dag
 
-DEFAULT_PARAMS_FILE = "params.yaml"
 _MISSING = object()
 
 

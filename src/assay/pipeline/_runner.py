@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import EXIT_INTERNAL, AssayError, LocalDiskError, StoreError
+from assay._exits import exit_code
+from assay.errors import AssayError, LocalDiskError, StageFailed, StoreError
 from assay.pipeline._dag import Dag, build_dag
 from assay.pipeline._executor import Executor, LocalExecutor
 from assay.pipeline._fastpath import write_fresh_marker
@@ -30,7 +31,19 @@ if TYPE_CHECKING:
 __all__ = ["RunResult", "StageOutcome", "default_jobs", "plan_pipeline", "run_pipeline",
            "stat_cache"]
 
-EXIT_INTERRUPTED = 130
+
+def run_failure(status: str, outcomes: list[StageOutcome]) -> BaseException | None:
+    """What ended a run with ``status`` badly: :class:`StageFailed` naming each failed stage
+    and why, ``KeyboardInterrupt`` for an interrupted run; None for a run that went well."""
+    if status == "interrupted":
+        return KeyboardInterrupt()
+    if status != "failed":
+        return None
+    failed = [o for o in outcomes if o.status == "failed"]
+    if not failed:
+        return StageFailed("the run failed before its stages could finish")
+    return StageFailed("\n".join(f"stage '{o.stage}' failed: {o.reason}" for o in failed),
+                       stage=failed[0].stage)
 
 
 @dataclass
@@ -39,9 +52,25 @@ class RunResult:
 
     run_id: str | None
     status: str  # succeeded | failed | interrupted | up-to-date | dry-run
-    exit_code: int
+    """``up-to-date``: every selected stage was up to date, so nothing ran and no run was
+    recorded (``run_id`` is None)."""
     outcomes: list[StageOutcome] = field(default_factory=list)
     plan: list[StageState] = field(default_factory=list)
+
+    def failure(self) -> BaseException | None:
+        """What ended this run badly (see :func:`run_failure`), or None."""
+        return run_failure(self.status, self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        """0, 1 (a stage failed) or 130 (interrupted): :func:`assay._exits.exit_code`."""
+        return exit_code(self.failure())
+
+    def raise_for_status(self) -> None:
+        """Raise :meth:`failure`, if any (the CLI reports it and exits with its code)."""
+        failure = self.failure()
+        if failure is not None:
+            raise failure
 
     def to_json(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "status": self.status, "exit_code": self.exit_code,
@@ -97,7 +126,7 @@ its driver's errors; the stat cache and run-cache index swallow theirs)."""
 
 
 def _record_end(store: Store, runner: Scheduler, run_id: str, names: list[str], *,
-                status: str, exit_code: int, identity: dict[str, Any]
+                status: str, code: int, identity: dict[str, Any]
                 ) -> tuple[Exception | None, Exception | None]:
     """The final group commit, then the run's end, each attempted even if the other fails (a
     full disk). Returns what failed: (the commit, the end). A commit that failed makes the run
@@ -113,10 +142,10 @@ def _record_end(store: Store, runner: Scheduler, run_id: str, names: list[str], 
     except _RECORDING_FAULTS as exc:
         lost = lost or exc
     if lost is not None and status == "succeeded":
-        status, exit_code = "failed", getattr(lost, "exit_code", EXIT_INTERNAL)
+        status, code = "failed", exit_code(lost)
     outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
     try:
-        finish_run(store, run_id, status=status, exit_code=exit_code,
+        finish_run(store, run_id, status=status, exit_code=code,
                    details={"stages": {o.stage: o.status for o in outcomes},
                             "runner": identity})
     except _RECORDING_FAULTS as exc:
@@ -202,7 +231,8 @@ def run_pipeline(
         update_lock: write ``assay.lock`` and the run cache (False for reproducibility checks).
 
     Returns:
-        What happened; ``exit_code`` is 0, 1 (a stage failed) or 130 (interrupted).
+        What happened (:meth:`RunResult.raise_for_status` raises a failed or interrupted
+        run's error); nothing is recorded when every stage is up to date.
 
     Raises:
         PipelineError: the DAG is invalid (nothing ran).
@@ -220,7 +250,7 @@ def run_pipeline(
     if dry_run:
         hashes = stat_cache(project)
         states = pipeline_status(dag, names, read_lock(project.root), hashes)
-        return RunResult(None, "dry-run", 0, plan=states)
+        return RunResult(None, "dry-run", plan=states)
     with run_lock(project.state_dir, wait=wait, reporter=reporter) as held:
         return _run_locked(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
                            trigger=trigger, reporter=reporter, executor=executor,
@@ -233,12 +263,37 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
                 lock_fd: int) -> RunResult:
     from assay.objects import LocalCache
 
+    if not force:
+        noop = _noop(project, dag, names)
+        if noop is not None:
+            if whole and update_lock:
+                write_fresh_marker(project, dag)
+            return noop
     # Held until the run's records are written: gc waits, so nothing this run writes into the
     # cache (stage outs, artifacts its stages log) is ever seen unreferenced.
     with LocalCache(project.cache_dir).writing():
         return _run_writing(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
                             trigger=trigger, reporter=reporter, executor=executor, whole=whole,
                             update_lock=update_lock, lock_fd=lock_fd)
+
+
+def _noop(project: Project, dag: Dag, names: list[str]) -> RunResult | None:
+    """The result of a run in which every stage of ``names`` is up to date (nothing to restore
+    or run, so nothing is recorded), or None as soon as one stage is stale."""
+    from assay.pipeline._status import stage_state
+
+    hashes = stat_cache(project)
+    lock = read_lock(project.root)
+    outcomes = []
+    try:
+        for name in names:
+            state = stage_state(dag.stages[name], lock.get(name), hashes)
+            if state.stale:
+                return None
+            outcomes.append(StageOutcome(name, "up-to-date", 0.0, "up to date", key=state.key))
+    finally:
+        hashes.save()
+    return RunResult(None, "up-to-date", outcomes)
 
 
 def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
@@ -277,7 +332,7 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
                                  watchdog=Watchdog(hold_fds=(lock_fd,)))
     interrupts = _Interrupts()
     status = "failed"
-    exit_code = 1
+    code = exit_code(StageFailed("the run failed"))
     fault: Exception | None = None
     lost: Exception | None = None
     unended: Exception | None = None
@@ -293,24 +348,25 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
                 except KeyboardInterrupt:
                     with interrupts.critical():
                         runner.interrupt()
-                    status, exit_code = "interrupted", EXIT_INTERRUPTED
+                    status, code = "interrupted", exit_code(KeyboardInterrupt())
                     reporter.message(
                         "Interrupted: stages were stopped; no partial outs were cached")
                 except Exception as exc:  # any fault of the run: end it, record it, re-raise
                     fault = _classified(exc, project.store_url)
-                    exit_code = fault.exit_code if isinstance(fault, AssayError) else EXIT_INTERNAL
+                    code = exit_code(fault)
                     with interrupts.critical():
                         runner.abort(f"the run stopped: {_first_line(fault)}")
                 if status != "interrupted" and fault is None:
                     failed = [o for o in runner.outcomes.values() if o.status not in FINAL_OK]
-                    status, exit_code = ("failed", 1) if failed else ("succeeded", 0)
+                    status = "failed" if failed else "succeeded"
+                    code = exit_code(run_failure(status, list(runner.outcomes.values())))
             finally:
                 interrupts.depth += 1  # a second Ctrl-C must not cut the final records short
                 try:
                     if own_executor:
                         executor.close()
                     lost, unended = _record_end(store, runner, run_id, names, status=status,
-                                                exit_code=exit_code, identity=identity)
+                                                code=code, identity=identity)
                 finally:
                     interrupts.depth -= 1
                     interrupts.pending = False
@@ -331,4 +387,4 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
     if status == "succeeded" and whole and update_lock:
         write_fresh_marker(project, dag)
     outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
-    return RunResult(run_id, status, exit_code, outcomes)
+    return RunResult(run_id, status, outcomes)

@@ -77,17 +77,28 @@ _STYLES = {"succeeded": "green", "failed": "red", "up-to-date": "dim", "restored
 
 
 class LiveReporter:
-    """A rich live table: stage, state, duration, last output line."""
+    """A rich live table: stage, state, duration, last output line.
+
+    The table appears with the first event: a run with nothing to do (every stage up to date)
+    shows nothing but the command's one line, as the no-op shortcut does.
+    """
 
     def __init__(self, stages: list[str]) -> None:
         from rich.console import Console
-        from rich.live import Live
 
         self.console = Console(file=sys.stderr)
         self.rows: dict[str, list[Any]] = {s: ["waiting", None, 0.0, ""] for s in stages}
-        self.live = Live(self._table(), console=self.console, refresh_per_second=8,
-                         transient=False)
-        self.live.start()
+        self._live: Any = None
+
+    @property
+    def live(self) -> Any:
+        if self._live is None:
+            from rich.live import Live
+
+            self._live = Live(self._table(), console=self.console, refresh_per_second=8,
+                              transient=False)
+            self._live.start()
+        return self._live
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -126,5 +137,6 @@ class LiveReporter:
         self._refresh()
 
     def close(self) -> None:
-        self._refresh()
-        self.live.stop()
+        if self._live is not None:
+            self._refresh()
+            self._live.stop()

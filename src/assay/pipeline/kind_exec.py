@@ -38,23 +38,27 @@ def load_context(path: Path) -> tuple[str, dict[str, Any], Any]:
 
 
 def main() -> int:
-    """Load the context, validate options with the kind's model, run it; return its exit code."""
-    from assay.errors import AssayError
+    """Load the context, validate options with the kind's model, run it; return its exit code.
+
+    A kind fails by raising: its error is the stage's last line (``error: ...`` on stderr, which
+    the run's summary quotes) and its family decides the code (:func:`assay._exits.report`).
+    """
+    from assay._exits import report
+    from assay.errors import AssayError, UsageError
     from assay.pipeline._kinds import get_kind
 
     raw = os.environ.get(CONTEXT_ENV)
-    if not raw:
-        sys.stderr.write(f"error: {CONTEXT_ENV} is not set; kinds run under `assay run`\n")
-        return 2
     try:
+        if not raw:
+            raise UsageError(f"{CONTEXT_ENV} is not set; kinds run under `assay run`")
         name, options, ctx = load_context(Path(raw))
         kind = get_kind(name)
         validated = kind.options.model_validate(options)
         ctx.report_dir.mkdir(parents=True, exist_ok=True)
         code = int(kind.run(validated, ctx))
     except AssayError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return exc.exit_code
+        sys.stdout.flush()
+        return report(exc)
     return code
 
 

@@ -26,13 +26,12 @@ from assay.registry._promotion import (
 )
 from assay.registry._refs import ModelRef, check_alias, check_name, parse_ref
 from assay.registry._register_kind import RegisterOptions
+from assay.registry._registration import Registration, register
 from assay.registry._versions import (
     ModelVersion,
     RegisteredModel,
-    Registration,
     get_version,
     list_models,
-    register,
     versions,
 )
 

@@ -83,7 +83,7 @@ class RegisterKind:
         from assay.models import stage_slug
         from assay.registry._card import model_card
         from assay.registry._refs import check_alias, check_name
-        from assay.registry._versions import register
+        from assay.registry._registration import register
         from assay.store import open_store
 
         check_name(options.model)
@@ -105,11 +105,12 @@ class RegisterKind:
         report, _ = read_evaluation(path)
         selected = report.get("selected")
         if not selected:
-            print(
+            from assay.errors import GateFailed
+
+            raise GateFailed(
                 f"{options.evaluation}: no candidate passed its gates; nothing to register",
-                file=sys.stderr,
+                stage=ctx.stage,
             )
-            return 1
         project = Project.load(ctx.root)
         package_dir = None
         if selected.get("package"):

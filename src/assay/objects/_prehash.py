@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 
 MIN_BYTES = 64 * 1024 * 1024
 """Smaller files hash in a few milliseconds; a thread would not pay for itself."""
@@ -22,6 +23,12 @@ MIN_BYTES = 64 * 1024 * 1024
 _Key = tuple[int, int, int, int, int]
 _lock = threading.Lock()
 _running: dict[str, tuple[_Key, threading.Thread, list[str]]] = {}
+
+
+def is_worth_starting(cache_types: Sequence[str]) -> bool:
+    """True if an add in a project with these cache types hardlinks files into the cache: the
+    file is then hashed before (not while) it is stored, so hashing ahead saves its time."""
+    return next((t for t in cache_types if t != "reflink"), None) == "hardlink"
 
 
 def _key(st: os.stat_result) -> _Key:
