@@ -86,7 +86,7 @@ def list_cmd(
 
     rows = list_runs(
         _source(), stage=stage, params=parse_pairs(param, "--param"),
-        metric_filters=[MetricFilter.parse(m) for m in metric],
+        metric_filters=(filters := [MetricFilter.parse(m) for m in metric]),
         tags=parse_pairs(tag, "--tag"), limit=limit, include_cached=include_cached,
     )
     if json_out:
@@ -95,13 +95,23 @@ def list_cmd(
     if not rows:
         typer.echo("No runs match.")
         return
-    keys = sorted({k for r in rows for k in r.metrics})[:6]
+    keys = _shown_metrics({k for r in rows for k in r.metrics}, [f.key for f in filters])
     _print_columns(
         ["id", "run", "stage", "status", "started", *keys],
         [[r.id[:8], r.run_id[:8], r.stage, r.status, _when(r.started_at),
           *[_fmt(r.metrics[k]) if k in r.metrics else "-" for k in keys]] for r in rows],
         right=len(keys),
     )
+
+
+#: The columns ``runs list`` shows first when a run logged them (six fit in a CI log line).
+HEADLINE_METRICS = ("roc_auc", "accuracy", "f1", "log_loss", "rmse", "r2", "mae")
+
+
+def _shown_metrics(logged: set[str], filtered: list[str]) -> list[str]:
+    """Six metric columns: the filtered ones, then the headline metrics, then by name."""
+    ordered = [*filtered, *[k for k in HEADLINE_METRICS if k in logged], *sorted(logged)]
+    return [k for k in dict.fromkeys(ordered) if k in logged][:6]
 
 
 def _print_columns(header: list[str], rows: list[list[str]], *, right: int) -> None:

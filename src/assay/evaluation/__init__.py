@@ -19,14 +19,6 @@ from assay.evaluation._evaluate_kind import (
 )
 from assay.evaluation._evaluation import Candidate, Evaluation, evaluate
 from assay.evaluation._gates import GateResult
-from assay.evaluation._metrics import (
-    CLASSIFICATION_METRICS,
-    REGRESSION_METRICS,
-    classification_metrics,
-    is_higher_better,
-    metric_names,
-    regression_metrics,
-)
 from assay.evaluation._options import (
     BeatsChampion,
     BootstrapOptions,
@@ -44,6 +36,14 @@ from assay.evaluation._report import (
     to_junit,
     to_markdown,
     write_reports,
+)
+from assay.metrics import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    classification_metrics,
+    is_higher_better,
+    metric_names,
+    regression_metrics,
 )
 
 __all__ = [

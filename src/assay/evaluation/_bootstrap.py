@@ -40,7 +40,6 @@ BOOTSTRAP_CLASSIFICATION = (
 BOOTSTRAP_REGRESSION = ("rmse", "mae", "mape", "r2")
 _BINS = 512
 _CHUNK_CELLS = 8_000_000  # weights per block: bounds memory at ~40 MB whatever the data size
-_EPS = 1e-15
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,11 @@ def _auc_from_hist(neg: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.nda
 def _binary_columns(y: np.ndarray, prob: np.ndarray, threshold: float) -> np.ndarray:
     import numpy as np
 
+    from assay.metrics import binary_log_loss_terms
+
     yb = y.astype(np.float32)
     pred = (prob >= threshold).astype(np.float32)
-    clipped = np.clip(prob, _EPS, 1 - _EPS)
-    logloss = -(yb * np.log(clipped) + (1 - yb) * np.log1p(-clipped))
+    logloss = binary_log_loss_terms(y, prob)
     return np.column_stack([(pred == yb), pred * yb, pred, logloss, (prob - yb) ** 2]).astype(
         np.float32
     )

@@ -183,15 +183,28 @@ def label_indices(target: np.ndarray, classes: list[Any], *, dataset: str) -> np
             "classification metrics need both classes. Evaluate on more (or other) rows",
             dataset=dataset,
         )
-    lookup = {c: i for i, c in enumerate(classes)}
-    lookup.update({str(c): i for i, c in enumerate(classes)})
-    try:
-        return np.array([lookup[v.item() if hasattr(v, "item") else v] for v in present])[
-            np.searchsorted(present, target)
-        ]
-    except KeyError as exc:
+    from assay.metrics import class_indices
+
+    return class_indices(target, classes, error=EvaluationError, where=f"Dataset {dataset!r}",
+                         dataset=dataset)
+
+
+def check_finite(values: np.ndarray, *, candidate: str, dataset: str) -> None:
+    """Raise if predictions hold NaN or infinity.
+
+    Raises:
+        EvaluationError: how many predictions (rows) are not finite.
+    """
+    import numpy as np
+
+    finite = np.isfinite(values)
+    if finite.ndim > 1:  # probabilities: a row is one prediction
+        finite = finite.all(axis=tuple(range(1, finite.ndim)))
+    bad = int(finite.size - np.count_nonzero(finite))
+    if bad:
         raise EvaluationError(
-            f"Dataset {dataset!r} has label {exc.args[0]!r}, which the model does not know "
-            f"(classes: {classes})",
+            f"{bad} NaN or infinite prediction{'s' if bad > 1 else ''} from {candidate} on "
+            f"dataset {dataset!r}",
+            candidate=candidate,
             dataset=dataset,
-        ) from None
+        )

@@ -14,6 +14,7 @@ from assay.evaluation._bootstrap import paired_bootstrap
 from assay.evaluation._curves import curve_points
 from assay.evaluation._data import (
     EvalDataset,
+    check_finite,
     label_indices,
     load_dataset,
     plain_value,
@@ -21,13 +22,12 @@ from assay.evaluation._data import (
 )
 from assay.evaluation._fairness import fairness_report
 from assay.evaluation._gates import comparable_metrics, run_gates, validate_options
-from assay.evaluation._metrics import (
-    check_finite,
+from assay.evaluation._options import EvaluateOptions
+from assay.metrics import (
     classification_metrics,
     is_higher_better,
     regression_metrics,
 )
-from assay.evaluation._options import EvaluateOptions
 
 if TYPE_CHECKING:
     import numpy as np

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assay.evaluation._metrics import classification_metrics
+from assay.metrics import classification_metrics
 
 if TYPE_CHECKING:
     import numpy as np

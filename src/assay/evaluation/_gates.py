@@ -8,8 +8,8 @@ from typing import Any
 from assay.config import suggest
 from assay.errors import EvaluationError
 from assay.evaluation._bootstrap import BOOTSTRAP_CLASSIFICATION, BOOTSTRAP_REGRESSION
-from assay.evaluation._metrics import is_higher_better, metric_names
 from assay.evaluation._options import EvaluateOptions, GateOptions
+from assay.metrics import is_higher_better, metric_names
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from assay.evaluation._metrics import ALL_METRICS
+from assay.metrics import ALL_METRICS
 
 
 def _known_metric(name: str) -> str:

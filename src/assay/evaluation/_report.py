@@ -12,7 +12,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from assay._atomic import write_text_atomic
-from assay.evaluation._metrics import is_higher_better
+from assay.metrics import is_higher_better
 
 EVALUATION_FILE = "evaluation.json"
 CURVES_FILE = "curves.json"

@@ -83,6 +83,10 @@ class TrainOptions(BaseModel):
     impute: Literal["median", "mean", "most_frequent", "none"] = "median"
     scale: bool = False
     seed: int = 0
+    pos_label: str | int | bool | None = Field(
+        default=None,
+        description="the positive class of a binary target (default: the class that sorts last)",
+    )
     sample: float | None = Field(default=None, gt=0, le=1)
     name: str | None = Field(default=None, description="model name (default: the stage group)")
 
@@ -203,32 +207,45 @@ def build_pipeline(frame: Any, features: list[str], options: TrainOptions, estim
     )
 
 
-def _training_metrics(pipeline: Any, frame: Any, y: Any, task: str) -> dict[str, float]:
+TRAIN_CLASSIFICATION_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+
+
+def _training_metrics(
+    pipeline: Any, frame: Any, y: Any, task: str, pos_label: Any = None
+) -> dict[str, float]:
     """Metrics on the training rows (a sanity check, not an evaluation)."""
     from assay.models._flavors import single_threaded
 
     with single_threaded(pipeline):  # the same model and data give the same bits
-        return _fit_metrics(pipeline, frame, y, task)
+        return _fit_metrics(pipeline, frame, y, task, pos_label)
 
 
-def _fit_metrics(pipeline: Any, frame: Any, y: Any, task: str) -> dict[str, float]:
+def _fit_metrics(pipeline: Any, frame: Any, y: Any, task: str, pos_label: Any) -> dict[str, float]:
+    """The evaluation's own metrics (assay.metrics) at a 0.5 threshold, ``train_``-prefixed:
+    one model on one data set has one log loss, here and in ``kind: evaluate``."""
     import numpy as np
-    from sklearn import metrics
+
+    from assay.metrics import (
+        binary_positive_last,
+        class_indices,
+        classification_metrics,
+        positive_class_index,
+        regression_metrics,
+    )
 
     if task == "classification":
-        proba = pipeline.predict_proba(frame)
+        proba = np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
         classes = list(pipeline.classes_)
-        pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
-        out = {"train_accuracy": float(np.mean(pred == np.asarray(y, dtype=object)))}
-        if len(classes) == 2 and len(np.unique(y)) == 2:
-            out["train_roc_auc"] = float(metrics.roc_auc_score(y == classes[1], proba[:, 1]))
-        out["train_log_loss"] = float(metrics.log_loss(y, proba, labels=classes))
-        return out
+        indices = class_indices(np.asarray(y), classes, error=ModelError, where="The data")
+        if len(classes) == 2:
+            positive = positive_class_index(classes, pos_label, error=ModelError,
+                                            where="train.pos_label")
+            indices, proba = binary_positive_last(indices, proba, positive)
+        found = classification_metrics(indices, proba, 0.5)
+        return {f"train_{k}": found[k] for k in TRAIN_CLASSIFICATION_METRICS if k in found}
     pred = np.asarray(pipeline.predict(frame), dtype=np.float64)
-    return {
-        "train_rmse": float(np.sqrt(np.mean((pred - y) ** 2))),
-        "train_r2": float(metrics.r2_score(y, pred)),
-    }
+    found = regression_metrics(np.asarray(y, dtype=np.float64), pred)
+    return {"train_rmse": found["rmse"], "train_r2": found["r2"]}
 
 
 def _validation_metrics(
@@ -246,7 +263,7 @@ def _validation_metrics(
         raise ModelError(f"Validation data {path.name} lacks column(s): {', '.join(missing)}")
     frame = frame.filter(frame[options.target].is_not_null())
     found = _training_metrics(
-        pipeline, frame.select(features), frame[options.target].to_numpy(), task
+        pipeline, frame.select(features), frame[options.target].to_numpy(), task, options.pos_label
     )
     return {key.removeprefix("train_"): value for key, value in found.items()}
 
@@ -333,7 +350,7 @@ def train(options: TrainOptions, ctx: StageContext) -> dict[str, Any]:
         if hasattr(pipeline, "classes_") or hasattr(estimator, "classes_")
         else "regression"
     )
-    metrics: dict[str, Any] = _training_metrics(pipeline, x, y, task)
+    metrics: dict[str, Any] = _training_metrics(pipeline, x, y, task, options.pos_label)
     if options.validation:
         metrics.update(_validation_metrics(ctx.root, options, pipeline, features, task))
     metrics.update({"train_seconds": seconds, "train_rows": float(frame.height)})
@@ -347,6 +364,7 @@ def train(options: TrainOptions, ctx: StageContext) -> dict[str, Any]:
         "features": features,
         "seed": options.seed,
         "sample": options.sample,
+        "pos_label": options.pos_label,
         "categorical": options.categorical,
         "impute": options.impute,
         "scale": options.scale,

@@ -1,13 +1,14 @@
-"""Metrics by task, vectorised with NumPy: classification at a decision threshold, regression.
+"""The one implementation of every metric, vectorised with NumPy: classification at a decision
+threshold, regression, and the constant baselines a model must beat.
 
-Every function takes arrays already checked for shape and NaNs and returns plain floats.
+Every function takes arrays already checked for shape and NaNs and returns plain floats. The
+train stage's metrics, the evaluation, the paired bootstrap and fairness all call these, so one
+model on one data set has one value of each metric.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-
-from assay.errors import EvaluationError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,7 +54,9 @@ LOWER_IS_BETTER = frozenset(
         "equalized_odds_difference",
     }
 )
-_EPS = 1e-15
+#: The one clipping of probabilities before a logarithm: log loss of a confident mistake is
+#: -log(1e-15) = 34.5 per row, in the train stage, the evaluation and the bootstrap alike.
+PROBABILITY_EPS = 1e-15
 
 
 def metric_names(task: str) -> tuple[str, ...]:
@@ -66,6 +69,21 @@ def metric_names(task: str) -> tuple[str, ...]:
 def is_higher_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` is an improvement."""
     return metric not in LOWER_IS_BETTER
+
+
+def log_loss_terms(true_class_prob: np.ndarray) -> np.ndarray:
+    """Each row's log loss from the probability the model gave the row's true class."""
+    import numpy as np
+
+    terms: np.ndarray = -np.log(np.clip(true_class_prob, PROBABILITY_EPS, 1.0))
+    return terms
+
+
+def binary_log_loss_terms(y: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    """Each row's log loss for 0/1 labels ``y`` and positive-class probabilities ``prob``."""
+    import numpy as np
+
+    return log_loss_terms(np.where(y.astype(bool), prob, 1.0 - prob))
 
 
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -118,8 +136,7 @@ def binary_metrics(y: np.ndarray, prob: np.ndarray, threshold: float) -> dict[st
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
-    clipped = np.clip(prob, _EPS, 1 - _EPS)
-    log_loss = -np.mean(np.where(yb, np.log(clipped), np.log1p(-clipped)))
+    log_loss = binary_log_loss_terms(y, prob).mean()
     out = {
         "accuracy": (tp + tn) / y.size,
         "precision": precision,
@@ -152,13 +169,12 @@ def multiclass_metrics(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
         recall = np.nan_to_num(tp / confusion.sum(axis=1))
         f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
     onehot = np.eye(k)[y]
-    picked = np.clip(proba[np.arange(y.size), y], _EPS, 1.0)
     out = {
         "accuracy": float(tp.sum() / y.size),
         "precision": float(precision.mean()),
         "recall": float(recall.mean()),
         "f1": float(f1.mean()),
-        "log_loss": float(-np.log(picked).mean()),
+        "log_loss": float(log_loss_terms(proba[np.arange(y.size), y]).mean()),
         "brier": float(((proba - onehot) ** 2).sum(axis=1).mean()),
         "ece": expected_calibration_error((pred == y).astype(np.int64), proba.max(axis=1)),
     }
@@ -196,22 +212,26 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -
     return multiclass_metrics(y, proba)
 
 
-def check_finite(values: np.ndarray, *, candidate: str, dataset: str) -> None:
-    """Raise if predictions hold NaN or infinity.
+def baseline_predictions(task: str, y: np.ndarray, classes: int = 2) -> np.ndarray:
+    """The constant model every candidate must beat, on labels (class indices) or targets ``y``.
 
-    Raises:
-        EvaluationError: how many predictions (rows) are not finite.
+    Classification: every row gets the class frequencies of ``y`` as its probabilities (at a
+    0.5 threshold a binary one predicts the majority class; its ROC AUC is 0.5). Regression:
+    every row gets the mean of ``y``. Returns probabilities (rows x ``classes``) or predictions.
     """
     import numpy as np
 
-    finite = np.isfinite(values)
-    if finite.ndim > 1:  # probabilities: a row is one prediction
-        finite = finite.all(axis=tuple(range(1, finite.ndim)))
-    bad = int(finite.size - np.count_nonzero(finite))
-    if bad:
-        raise EvaluationError(
-            f"{bad} NaN or infinite prediction{'s' if bad > 1 else ''} from {candidate} on "
-            f"dataset {dataset!r}",
-            candidate=candidate,
-            dataset=dataset,
-        )
+    if task == "classification":
+        prior = np.bincount(y.astype(np.int64), minlength=classes) / max(y.size, 1)
+        return np.tile(prior, (y.size, 1))
+    return np.full(y.size, float(np.mean(y)) if y.size else 0.0)
+
+
+def baseline_metrics(task: str, y: np.ndarray, threshold: float, classes: int = 2) -> dict[str, float]:
+    """Every metric of :func:`baseline_predictions` on ``y`` (the same functions as a model's)."""
+    import numpy as np
+
+    pred = baseline_predictions(task, y, classes)
+    if task == "classification":
+        return {"rows": float(y.size), **classification_metrics(y, pred, threshold)}
+    return {"rows": float(y.size), **regression_metrics(y.astype(np.float64), pred)}
