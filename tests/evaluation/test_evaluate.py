@@ -20,7 +20,10 @@ from assay.evaluation import Candidate, EvaluateOptions, evaluate, to_junit, to_
 from assay.models import save_model
 from tests.models.worlds import FEATURES, churn_frame, fit_pipeline, save_candidate
 
-REPORT_KEYS = ["candidates", "champion", "passed", "primary_metric", "selected", "stage"]
+REPORT_KEYS = [
+    "candidates", "champion", "passed", "pos_label", "positive_class", "primary_metric", "selected",
+    "stage",
+]
 CANDIDATE_KEYS = [
     "candidate", "comparison", "fairness", "gates", "is_champion", "metrics", "oid", "package",
     "passed",

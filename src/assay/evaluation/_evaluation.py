@@ -24,8 +24,10 @@ from assay.evaluation._fairness import fairness_report
 from assay.evaluation._gates import comparable_metrics, run_gates, validate_options
 from assay.evaluation._options import EvaluateOptions
 from assay.metrics import (
+    binary_positive_last,
     classification_metrics,
     is_higher_better,
+    positive_class_index,
     regression_metrics,
 )
 
@@ -115,6 +117,7 @@ class _Run:
         self.task = ""
         self.scores: dict[str, dict[str, Scored]] = {}
         self.curves: dict[str, Any] = {}
+        self.positive_class: Any = None  # the label binary metrics measure (None: not binary)
 
     def score(self, cand: Candidate, model: LoadedModel, ds: EvalDataset) -> tuple[Scored, float]:
         import numpy as np
@@ -126,6 +129,12 @@ class _Run:
             elapsed = time.perf_counter() - started
             check_finite(proba, candidate=cand.name, dataset=ds.name)
             y = label_indices(ds.target, model.classes, dataset=ds.name)
+            if proba.shape[1] == 2:
+                positive = positive_class_index(
+                    model.classes, self.options.pos_label, error=EvaluationError,
+                    where="pos_label")
+                y, proba = binary_positive_last(y, proba, positive)
+                self.positive_class = plain_value(model.classes[positive])
             score = proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)
             return Scored(y=y, score=score, proba=proba), elapsed
         pred = np.asarray(model.predict(frame), dtype=np.float64).reshape(-1)
@@ -276,6 +285,10 @@ def evaluate(
                     f"({plain_value(present[0])!r}); classification metrics need both classes",
                     dataset=ds.name,
                 )
+            if options.pos_label is not None and present.size == 2:
+                positive_class_index(
+                    [plain_value(v) for v in present], options.pos_label, error=EvaluationError,
+                    where=f"pos_label (target {options.target!r} in dataset {ds.name!r})")
     names = [c.name for c in candidates]
     if len(set(names)) != len(names):
         raise EvaluationError(f"Candidate names are not unique: {names}")
@@ -346,6 +359,8 @@ def evaluate(
             "dataset": primary_dataset,
             "slice": options.select.slice,
         },
+        "positive_class": run.positive_class,
+        "pos_label": options.pos_label,
         "champion": (
             {
                 "ref": champion.ref or champion.name,

@@ -106,6 +106,10 @@ class EvaluateOptions(_Options):
     datasets: dict[str, str] = Field(min_length=1)
     target: str
     threshold: float = Field(default=0.5, ge=0, le=1)
+    pos_label: str | int | bool | None = Field(
+        default=None,
+        description="the positive class of a binary target (default: the class that sorts last)",
+    )
     slices: dict[str, str] = Field(default_factory=dict)
     fairness: FairnessOptions | None = None
     gates: list[GateOptions] = Field(default_factory=list)

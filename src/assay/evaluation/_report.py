@@ -68,6 +68,15 @@ def _verdict(cand: dict[str, Any], report: dict[str, Any]) -> str:
     return "passed" if cand["passed"] else "FAILED"
 
 
+def positive_class_line(report: dict[str, Any]) -> str | None:
+    """The sentence naming the class that precision, recall and F1 measure (binary only)."""
+    if report.get("positive_class") is None:
+        return None
+    how = ("pos_label" if report.get("pos_label") is not None
+           else "the class that sorts last; set pos_label to choose")
+    return f"Positive class: {report['positive_class']!r} ({how})."
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """A pull-request comment: metrics with deltas vs the champion, and gate verdicts."""
     lines = []
@@ -86,6 +95,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append("No candidate passed every gate.")
     champion = report.get("champion")
     lines.append(f"Champion: `{champion['ref']}`." if champion else "No champion yet.")
+    positive = positive_class_line(report)
+    if positive:
+        lines.append(positive)
     lines.append("")
     for dataset in _datasets(report):
         metrics = _shown_metrics(report, dataset)
@@ -287,6 +299,9 @@ def to_html(report: dict[str, Any], curves: dict[str, Any] | None = None) -> str
     )
     champion = report.get("champion")
     parts.append(f"<p>Champion: {esc(champion['ref'])}</p>" if champion else "<p>No champion.</p>")
+    positive = positive_class_line(report)
+    if positive:
+        parts.append(f"<p>{esc(positive)}</p>")
     for dataset in _datasets(report):
         metrics = _shown_metrics(report, dataset)
         parts.append(f"<h2>{esc(dataset)}</h2><table><tr><th>candidate</th><th>verdict</th>")
@@ -339,6 +354,9 @@ def render_table(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     primary = report["primary_metric"]["name"]
+    positive = positive_class_line(report)
+    if positive:
+        console.print(escape(positive))
     for dataset in _datasets(report):
         shown = _shown_metrics(report, dataset)
         metrics = [m for m in shown if m in _TERMINAL or m == primary]
