@@ -21,8 +21,8 @@ from assay.models import save_model
 from tests.models.worlds import FEATURES, churn_frame, fit_pipeline, save_candidate
 
 REPORT_KEYS = [
-    "candidates", "champion", "passed", "pos_label", "positive_class", "primary_metric", "selected",
-    "stage",
+    "baseline", "candidates", "champion", "multiplicity", "passed", "pos_label", "positive_class",
+    "primary_metric", "selected", "stage",
 ]
 CANDIDATE_KEYS = [
     "candidate", "comparison", "fairness", "gates", "is_champion", "metrics", "oid", "package",
@@ -552,3 +552,106 @@ def test_when_every_candidate_fails_to_predict_the_stage_fails_with_the_reasons(
         assert f"models/{name}: predict: {FAILURES[name]}" in err
     report = json.loads((world / "reports" / "evaluate" / "evaluation.json").read_text())
     assert report["passed"] is False and report["selected"] is None
+
+
+def test_every_evaluation_reports_the_baseline_and_beats_baseline_gates_on_it(world: Path) -> None:
+    options = _options(gates=[{"beats_baseline": {"metric": "roc_auc", "margin": 0.05}},
+                              {"beats_baseline": {"metric": "accuracy"}, "dataset": "benchmark"}])
+    result = evaluate(options, _cands(world, "rf"), root=world)
+    baseline = result.report["baseline"]
+    assert baseline["model"] == "class frequencies"
+    holdout = baseline["metrics"]["holdout"]["all"]
+    target = pl.read_parquet(world / "data" / "holdout.parquet")["churned"].to_numpy()
+    assert holdout["accuracy"] == pytest.approx(max(target.mean(), 1 - target.mean()))
+    assert holdout["roc_auc"] == 0.5 and holdout["rows"] == 800
+    assert sorted(baseline["metrics"]["holdout"]) == ["all", "monthly", "new"]
+    gates = result.report["candidates"][0]["gates"]
+    assert gates[0]["op"] == "gain >" and gates[0]["bound"] == 0.05
+    assert gates[0]["value"] == pytest.approx(
+        result.report["candidates"][0]["metrics"]["holdout"]["all"]["roc_auc"] - 0.5)
+    assert gates[0]["passed"] is True
+    assert "against 0.5 for the baseline" in gates[0]["detail"]
+    assert "| baseline (class frequencies) | baseline |" in to_markdown(result.report)
+
+
+def test_beats_baseline_fails_a_model_that_only_predicts_the_majority(tmp_path: Path) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "assay.yaml").write_text("project: rare\n")
+    rng = np.random.default_rng(5)
+    frame = pl.DataFrame({"x": rng.normal(size=3000),
+                          "y": np.where(rng.random(3000) < 0.033, "Yes", "No")})
+    frame.write_parquet(root / "data" / "holdout.parquet")
+    always_no = DummyClassifier(strategy="most_frequent").fit(frame.select("x").to_numpy(),
+                                                              frame["y"].to_numpy())
+    save_model(always_no, root / "models" / "no", name="no", input_example=frame.select("x").head(2))
+    options = EvaluateOptions.model_validate({
+        "candidates": ["no"], "datasets": {"holdout": "data/holdout.parquet"}, "target": "y",
+        "gates": [{"metric": "accuracy", "min": 0.87}, {"beats_baseline": {"metric": "accuracy"}}],
+    })
+    result = evaluate(options, [Candidate("no", root / "models" / "no")], root=root)
+    accuracy, beats = result.report["candidates"][0]["gates"]
+    assert accuracy["passed"] is True  # 96.7% accuracy by never predicting "Yes"
+    assert beats["passed"] is False and beats["value"] == 0.0
+    assert result.report["selected"] is None
+
+
+def test_regression_baseline_is_the_mean_predictor(tmp_path: Path) -> None:
+    from sklearn.linear_model import Ridge
+
+    root = tmp_path / "project"
+    (root / "data").mkdir(parents=True)
+    (root / "assay.yaml").write_text("project: reg\n")
+    frame = churn_frame(400, seed=4)
+    frame.write_parquet(root / "data" / "holdout.parquet")
+    x = frame.select("tenure_months", "churned")
+    save_model(Ridge().fit(x, frame["monthly_charges"].to_numpy()), root / "models" / "ridge",
+               name="ridge", input_example=x.head(2))
+    options = EvaluateOptions.model_validate({
+        "candidates": ["ridge"], "datasets": {"holdout": "data/holdout.parquet"},
+        "target": "monthly_charges", "gates": [{"beats_baseline": {"metric": "rmse"}}]})
+    result = evaluate(options, [Candidate("ridge", root / "models" / "ridge")], root=root)
+    baseline = result.report["baseline"]
+    assert baseline["model"] == "mean target"
+    charges = frame["monthly_charges"].to_numpy()
+    assert baseline["metrics"]["holdout"]["all"]["r2"] == pytest.approx(0.0, abs=1e-12)
+    assert baseline["metrics"]["holdout"]["all"]["rmse"] == pytest.approx(charges.std())
+    with pytest.raises(EvaluationError, match="the baseline has no 'latency_ms_per_row'"):
+        evaluate(EvaluateOptions.model_validate({
+            **options.model_dump(), "gates": [{"beats_baseline": {"metric": "latency_ms_per_row"}}]}),
+            [Candidate("ridge", root / "models" / "ridge")], root=root)
+
+
+def test_non_inferiority_passes_an_equal_model_and_fails_a_clearly_worse_one(world: Path) -> None:
+    options = _options(gates=[{"non_inferiority": {"metric": "roc_auc", "margin": 0.01}}])
+    same = evaluate(options, [Candidate("lr-again", world / "models" / "lr")], root=world,
+                    champion=_champion(world))
+    gate = same.report["candidates"][1]["gates"][0]
+    assert gate["gate"] == "non_inferiority(roc_auc, margin=0.01)"
+    assert gate["op"] == "improvement_low >" and gate["bound"] == -0.01
+    assert gate["passed"] is True and gate["value"] == pytest.approx(0.0, abs=1e-9)
+    worse = evaluate(options, _cands(world, "weak"), root=world, champion=_champion(world))
+    gate = worse.report["candidates"][1]["gates"][0]
+    assert gate["passed"] is False and gate["value"] < -0.01
+    assert "95% CI lower bound" in gate["detail"]
+
+
+def test_holm_widens_the_bound_for_several_challengers_and_the_report_says_so(world: Path) -> None:
+    gates = [{"beats_champion": {"metric": "roc_auc", "min_delta": -1.0}}]
+    cands = _cands(world, "rf", "lr")
+    holm = evaluate(_options(gates=gates), cands, root=world, champion=_champion(world, "weak"))
+    plain = evaluate(_options(gates=gates, multiplicity="none"), cands, root=world,
+                     champion=_champion(world, "weak"))
+    assert holm.report["multiplicity"] == {"method": "holm", "candidates": 2}
+    assert plain.report["multiplicity"] == {"method": "none", "candidates": 2}
+    adjusted = [c["gates"][0] for c in holm.report["candidates"][1:]]
+    unadjusted = [c["gates"][0] for c in plain.report["candidates"][1:]]
+    assert all("Holm-adjusted over 2 challengers" in g["detail"] for g in adjusted)
+    assert not any("Holm" in g["detail"] for g in unadjusted)
+    # the strongest is tested at alpha/2: its bound is lower than the unadjusted one
+    assert min(a["value"] - u["value"] for a, u in zip(adjusted, unadjusted, strict=True)) < 0
+    assert all(a["value"] <= u["value"] + 1e-12 for a, u in zip(adjusted, unadjusted, strict=True))
+    assert "Holm-adjusted over 2 challengers" in to_markdown(holm.report)
+    assert "not adjusted for 2 challengers" in to_markdown(plain.report)

@@ -19,7 +19,7 @@ Speed (1,000 resamples of 100,000 rows well under a second) comes from three cho
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import EvaluationError
@@ -50,6 +50,16 @@ class Interval:
     low: float
     high: float
     confidence: float
+    #: the bootstrap's finite resampled differences, for bounds at other levels (Holm)
+    draws: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    def lower_at(self, alpha: float) -> float:
+        """The ``alpha`` quantile of the differences: a one-sided lower bound at 1 - alpha."""
+        import numpy as np
+
+        if self.draws is None:
+            raise ValueError("an interval without its bootstrap draws")
+        return float(np.quantile(self.draws, alpha))
 
     def to_dict(self) -> dict[str, float]:
         return {
@@ -274,6 +284,7 @@ def paired_bootstrap(
         low, high = np.quantile(values, [alpha, 1 - alpha])
         delta = point[metric] if point and metric in point else float(values.mean())
         result[metric] = Interval(
-            delta=float(delta), low=float(low), high=float(high), confidence=confidence
+            delta=float(delta), low=float(low), high=float(high), confidence=confidence,
+            draws=values,
         )
     return result

@@ -3,6 +3,7 @@ comparison, gates and selection, gathered into the ``evaluation.json`` document.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,9 +22,15 @@ from assay.evaluation._data import (
     slice_expression,
 )
 from assay.evaluation._fairness import fairness_report
-from assay.evaluation._gates import comparable_metrics, run_gates, validate_options
+from assay.evaluation._gates import (
+    ChampionDelta,
+    comparable_metrics,
+    run_gates,
+    validate_options,
+)
 from assay.evaluation._options import EvaluateOptions
 from assay.metrics import (
+    baseline_predictions,
     binary_positive_last,
     classification_metrics,
     is_higher_better,
@@ -141,6 +148,31 @@ class _Run:
         elapsed = time.perf_counter() - started
         check_finite(pred, candidate=cand.name, dataset=ds.name)
         return Scored(y=ds.target.astype(np.float64), score=pred, proba=None), elapsed
+
+    def baseline(self, ds: EvalDataset) -> dict[str, dict[str, float]]:
+        """The constant baseline's metrics on every slice of ``ds``: class frequencies (the
+        majority class at a 0.5 threshold) or the mean target."""
+        import numpy as np
+
+        if self.task == "classification":
+            present = np.unique(ds.target)
+            y = np.searchsorted(present, ds.target).astype(np.int64)
+            if present.size == 2:
+                positive = positive_class_index(
+                    [plain_value(v) for v in present], self.options.pos_label,
+                    error=EvaluationError, where="pos_label")
+                y = (y == positive).astype(np.int64)
+            proba = baseline_predictions(self.task, y, int(present.size))
+            score = proba[:, 1] if present.size == 2 else proba.max(axis=1)
+            scored = Scored(y=y, score=score, proba=proba)
+        else:
+            target = ds.target.astype(np.float64)
+            scored = Scored(y=target, score=baseline_predictions(self.task, target), proba=None)
+        threshold = self.options.threshold
+        per_slice = {"all": _slice_metrics(self.task, scored, None, threshold)}
+        for name, mask in ds.masks.items():
+            per_slice[name] = _slice_metrics(self.task, scored, mask, threshold)
+        return per_slice
 
     def evaluate_candidate(self, cand: Candidate) -> dict[str, Any]:
         from assay.models import load_package
@@ -289,6 +321,7 @@ def evaluate(
                 positive_class_index(
                     [plain_value(v) for v in present], options.pos_label, error=EvaluationError,
                     where=f"pos_label (target {options.target!r} in dataset {ds.name!r})")
+    baseline = {name: run.baseline(ds) for name, ds in run.datasets.items()}
     names = [c.name for c in candidates]
     if len(set(names)) != len(names):
         raise EvaluationError(f"Candidate names are not unique: {names}")
@@ -310,6 +343,7 @@ def evaluate(
     champion_problem = _champion_problem(champion, champion_entry, run)
 
     judge = _Judge(run, champion, champion_entry, champion_scores, compare, champion_problem)
+    judge.challengers = [c for c in candidates if c.name in run.scores]
     for cand, entry in zip(([champion] if champion else []) + candidates, entries, strict=True):
         loaded = cand.name in run.scores
         if champion is not None and not cand.is_champion and loaded:
@@ -322,9 +356,8 @@ def evaluate(
                 options.gates,
                 default_dataset=first_dataset,
                 metrics=entry["metrics"],
-                improvement=lambda d, m, c, cand=cand, entry=entry: judge.improvement(
-                    cand, entry, d, m, c
-                ),
+                baseline=baseline,
+                improvement=functools.partial(judge.improvement, cand, entry),
                 has_champion=champion is not None,
                 is_champion=cand.is_champion,
             )
@@ -360,6 +393,14 @@ def evaluate(
             "slice": options.select.slice,
         },
         "positive_class": run.positive_class,
+        "baseline": {
+            "model": "class frequencies" if run.task == "classification" else "mean target",
+            "metrics": baseline,
+        },
+        "multiplicity": {
+            "method": options.multiplicity,
+            "candidates": len(judge.challengers) if champion is not None else 0,
+        },
         "pos_label": options.pos_label,
         "champion": (
             {
@@ -405,6 +446,8 @@ class _Judge:
         self.compare = compare
         self.problem = champion_problem
         self._cache: dict[tuple[str, str, float], dict[str, Any] | str] = {}
+        self.challengers: list[Candidate] = []  # the family a multiplicity adjustment covers
+        self._families: dict[tuple[int, str], dict[str, ChampionDelta | str]] = {}
 
     def intervals(
         self, cand: Candidate, dataset: str, confidence: float, metrics: list[str] | None = None
@@ -422,9 +465,15 @@ class _Judge:
         return found
 
     def improvement(
-        self, cand: Candidate, entry: dict[str, Any], dataset: str, metric: str, confidence: float
-    ) -> tuple[float, float] | str:
-        """(improvement, lower CI bound), sign-adjusted so larger is better; or why not."""
+        self, cand: Candidate, entry: dict[str, Any], gate: int, dataset: str, metric: str,
+        confidence: float, bound: float,
+    ) -> ChampionDelta | str:
+        """The change versus the champion, sign-adjusted so larger is better; or why not.
+
+        An interval gate (``confidence`` > 0) passes when the lower bound clears ``bound``; with
+        several challengers and ``multiplicity: holm`` the bounds are Holm's step-down levels
+        over the challengers, so the chance that any truly worse one passes stays at the level.
+        """
         if self.problem:
             return self.problem
         if confidence == 0.0:  # a point comparison (max_regression)
@@ -434,14 +483,51 @@ class _Judge:
             if mine is None or theirs is None:
                 return f"{metric} is not available for both models on {dataset}"
             delta = mine - theirs
-            return (delta if is_higher_better(metric) else -delta, 0.0)
-        found = self.intervals(cand, dataset, confidence, [metric])
-        if isinstance(found, str):
-            return found
-        iv = found[metric]
-        if is_higher_better(metric):
-            return (iv.delta, iv.low)
-        return (-iv.delta, -iv.high)
+            point = delta if is_higher_better(metric) else -delta
+            return ChampionDelta(point=point, low=point, passed=point >= bound)
+        key = (gate, dataset)
+        if key not in self._families:
+            self._families[key] = self._family(dataset, metric, confidence, bound)
+        return self._families[key].get(cand.name, "not compared with the champion")
+
+    def _family(
+        self, dataset: str, metric: str, confidence: float, bound: float
+    ) -> dict[str, ChampionDelta | str]:
+        import numpy as np
+
+        sign = 1.0 if is_higher_better(metric) else -1.0
+        alpha = (1 - confidence) / 2  # the interval is two-sided: its lower bound is one-sided
+        found: dict[str, ChampionDelta | str] = {}
+        draws: dict[str, tuple[float, np.ndarray]] = {}
+        for cand in self.challengers:
+            result = self.intervals(cand, dataset, confidence, [metric])
+            if isinstance(result, str):
+                found[cand.name] = result
+                continue
+            iv = result[metric]
+            assert iv.draws is not None
+            draws[cand.name] = (sign * iv.delta, sign * iv.draws)
+        family = len(self.challengers)
+        adjust = self.run.options.multiplicity == "holm" and family > 1
+        # Holm: the strongest evidence first (smallest share of draws at or below the bound),
+        # tested at alpha/m, the next at alpha/(m-1), ...; the first that fails stops the rest
+        order = sorted(draws, key=lambda name: float(np.mean(draws[name][1] <= bound)))
+        still = True
+        for rank, name in enumerate(order):
+            point, values = draws[name]
+            level = alpha / (family - rank) if adjust else alpha
+            low = float(np.quantile(values, level))
+            passed = still and low > bound
+            note = ""
+            if adjust:
+                note = (f"Holm-adjusted over {family} challengers: bound at the "
+                        f"{1 - level:.2%} one-sided level")
+                if still and not passed:
+                    still = False
+                elif not still:
+                    note += "; a stronger challenger already failed (Holm stops there)"
+            found[name] = ChampionDelta(point=point, low=low, passed=passed, note=note)
+        return found
 
 
 def _comparison_metrics(options: EvaluateOptions, task: str, primary: str) -> list[str]:
@@ -450,9 +536,9 @@ def _comparison_metrics(options: EvaluateOptions, task: str, primary: str) -> li
     comparable = comparable_metrics(task)
     wanted = [primary] if primary in comparable else []
     for gate in options.gates:
-        for comparison in (gate.beats_champion, gate.max_regression):
-            if comparison is not None and comparison.metric not in wanted:
-                wanted.append(comparison.metric)
+        comparison = gate.champion_comparison
+        if comparison is not None and comparison.metric not in wanted:
+            wanted.append(comparison.metric)
     return wanted or [comparable[0]]
 
 

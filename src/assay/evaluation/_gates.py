@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,12 @@ from assay.config import suggest
 from assay.errors import EvaluationError
 from assay.evaluation._bootstrap import BOOTSTRAP_CLASSIFICATION, BOOTSTRAP_REGRESSION
 from assay.evaluation._options import EvaluateOptions, GateOptions
-from assay.metrics import is_higher_better, metric_names
+from assay.metrics import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    is_higher_better,
+    metric_names,
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,13 @@ class GateResult:
             "passed": self.passed,
             "detail": self.detail,
         }
+
+
+def baseline_metrics_of(task: str) -> tuple[str, ...]:
+    """The metrics a ``beats_baseline`` gate may name (the task's own quality metrics)."""
+    if task == "classification":
+        return tuple(m for m in CLASSIFICATION_METRICS if m not in ("tp", "fp", "tn", "fn"))
+    return REGRESSION_METRICS
 
 
 def comparable_metrics(task: str) -> tuple[str, ...]:
@@ -92,15 +105,24 @@ def validate_options(options: EvaluateOptions, task: str) -> None:
         where = f"gates[{index}]"
         if gate.metric is not None:
             _check_metric(gate.metric, known, where)
-        for comparison in (gate.beats_champion, gate.max_regression):
-            if comparison is not None:
-                _check_metric(comparison.metric, known, where)
-                if comparison.metric not in comparable:
-                    raise EvaluationError(
-                        f"{where}: {comparison.metric!r} cannot be compared with the champion; "
-                        f"use one of {', '.join(comparable)}",
-                        metric=comparison.metric,
-                    )
+        comparison = gate.champion_comparison
+        if comparison is not None:
+            _check_metric(comparison.metric, known, where)
+            if comparison.metric not in comparable:
+                raise EvaluationError(
+                    f"{where}: {comparison.metric!r} cannot be compared with the champion; "
+                    f"use one of {', '.join(comparable)}",
+                    metric=comparison.metric,
+                )
+        if gate.beats_baseline is not None:
+            own = baseline_metrics_of(task)
+            _check_metric(gate.beats_baseline.metric, known, where)
+            if gate.beats_baseline.metric not in own:
+                raise EvaluationError(
+                    f"{where}: the baseline has no {gate.beats_baseline.metric!r}; use one of "
+                    f"{', '.join(own)}",
+                    metric=gate.beats_baseline.metric,
+                )
     for metric in options.compare or []:
         _check_metric(metric, comparable, "compare")
     if options.select.metric is not None:
@@ -122,12 +144,34 @@ def _missing_reason(metrics: dict[str, Any], metric: str, slice_name: str, datas
     return f"{metric} is undefined on {dataset}/{slice_name} (one class only?)"
 
 
+@dataclass(frozen=True)
+class ChampionDelta:
+    """A candidate's change versus the champion on one metric, sign-adjusted so larger is
+    better: the point estimate, the lower bound of its interval (at the level multiplicity
+    adjustment set), whether an interval gate passes, and how the level was chosen."""
+
+    point: float
+    low: float
+    passed: bool
+    note: str = ""
+
+
+def _gate_result(name: str, dataset: str, slice_name: str, metric: str, op: str, bound: float,
+                 value: float | None, passed: bool, detail: str) -> GateResult:
+    return GateResult(name, dataset, slice_name, metric, op, bound, value, passed, detail)
+
+
+def _direction(metric: str) -> str:
+    return "higher" if is_higher_better(metric) else "lower"
+
+
 def run_gates(
     gates: list[GateOptions],
     *,
     default_dataset: str,
     metrics: dict[str, dict[str, dict[str, float]]],
-    improvement: Any,
+    baseline: dict[str, dict[str, dict[str, float]]],
+    improvement: Callable[[int, str, str, float, float], ChampionDelta | str],
     has_champion: bool,
     is_champion: bool,
 ) -> list[GateResult]:
@@ -137,107 +181,104 @@ def run_gates(
         gates: the configured gates.
         default_dataset: the dataset a gate without ``dataset`` applies to.
         metrics: dataset -> slice -> metric -> value.
-        improvement: ``(dataset, metric, confidence) -> (point, low) | str``: the improvement
-            over the champion (sign-adjusted so larger is better) and its lower CI bound, or the
+        baseline: the same for the constant baseline.
+        improvement: ``(gate index, dataset, metric, confidence, bound) -> ChampionDelta | str``:
+            the change versus the champion (``confidence`` 0 for a point comparison), or the
             reason it is not available.
         has_champion: whether a champion exists.
         is_champion: whether this candidate is the champion.
     """
     results = []
-    for gate in gates:
+    for index, gate in enumerate(gates):
         dataset = gate.dataset or default_dataset
         slice_name = gate.slice
+        found = metrics.get(dataset, {}).get(slice_name, {})
         if gate.metric is not None:
-            found = metrics.get(dataset, {}).get(slice_name, {})
             value = found.get(gate.metric)
             for op, bound in ((">=", gate.min), ("<=", gate.max)):
                 if bound is None:
                     continue
                 name = gate.name or f"{gate.metric} {op} {bound:g}"
                 if value is None:
-                    results.append(
-                        GateResult(
-                            name,
-                            dataset,
-                            slice_name,
-                            gate.metric,
-                            op,
-                            bound,
-                            None,
-                            False,
-                            _missing_reason(found, gate.metric, slice_name, dataset),
-                        )
-                    )
+                    results.append(_gate_result(
+                        name, dataset, slice_name, gate.metric, op, bound, None, False,
+                        _missing_reason(found, gate.metric, slice_name, dataset)))
                     continue
                 ok = value >= bound if op == ">=" else value <= bound
                 detail = (
                     f"{gate.metric} = {_fmt(value)} on {dataset}/{slice_name}, needs {op} {bound:g}"
                 )
-                results.append(
-                    GateResult(name, dataset, slice_name, gate.metric, op, bound, value, ok, detail)
-                )
+                results.append(_gate_result(
+                    name, dataset, slice_name, gate.metric, op, bound, value, ok, detail))
             continue
-        beats = gate.beats_champion
-        regression = gate.max_regression
-        metric = (beats or regression).metric  # type: ignore[union-attr]
-        if beats is not None:
-            op, bound = "improvement_low >", beats.min_delta
-            name = gate.name or f"beats_champion({metric}, min_delta={beats.min_delta:g})"
-            confidence = beats.confidence
-        else:
-            assert regression is not None
-            op, bound = "improvement >=", -regression.max_delta
-            name = gate.name or f"max_regression({metric}, max_delta={regression.max_delta:g})"
-            confidence = 0.0
-        if is_champion:
-            results.append(
-                GateResult(
-                    name, dataset, slice_name, metric, op, bound, None, True, "this is the champion"
-                )
-            )
+        if gate.beats_baseline is not None:
+            results.append(_beats_baseline(gate, dataset, found, baseline))
             continue
-        if not has_champion:
-            results.append(
-                GateResult(
-                    name,
-                    dataset,
-                    slice_name,
-                    metric,
-                    op,
-                    bound,
-                    None,
-                    True,
-                    "no champion yet: nothing to compare against",
-                )
-            )
-            continue
-        found_improvement = improvement(dataset, metric, confidence)
-        if isinstance(found_improvement, str):
-            results.append(
-                GateResult(
-                    name, dataset, slice_name, metric, op, bound, None, False, found_improvement
-                )
-            )
-            continue
-        point, low = found_improvement
-        direction = "higher" if is_higher_better(metric) else "lower"
-        if beats is not None:
-            ok = low > bound
-            detail = (
-                f"{metric} improvement over the champion on {dataset}: {_fmt(point)} "
-                f"({confidence:.0%} CI lower bound {_fmt(low)}, needs > {bound:g}; "
-                f"{direction} is better)"
-            )
-            results.append(
-                GateResult(name, dataset, slice_name, metric, op, bound, low, ok, detail)
-            )
-        else:
-            ok = point >= bound
-            detail = (
-                f"{metric} change vs the champion on {dataset}: {_fmt(point)} "
-                f"(may regress by at most {-bound:g}; {direction} is better)"
-            )
-            results.append(
-                GateResult(name, dataset, slice_name, metric, op, bound, point, ok, detail)
-            )
+        results.append(_champion_gate(index, gate, dataset, improvement, has_champion=has_champion,
+                                      is_champion=is_champion))
     return results
+
+
+def _beats_baseline(gate: GateOptions, dataset: str, found: dict[str, float],
+                    baseline: dict[str, dict[str, dict[str, float]]]) -> GateResult:
+    spec = gate.beats_baseline
+    assert spec is not None
+    metric, slice_name = spec.metric, gate.slice
+    name = gate.name or f"beats_baseline({metric}, margin={spec.margin:g})"
+    value = found.get(metric)
+    theirs = baseline.get(dataset, {}).get(slice_name, {}).get(metric)
+    if value is None or theirs is None:
+        return _gate_result(name, dataset, slice_name, metric, "gain >", spec.margin, None, False,
+                            _missing_reason(found, metric, slice_name, dataset))
+    gain = value - theirs if is_higher_better(metric) else theirs - value
+    detail = (f"{metric} = {_fmt(value)} on {dataset}/{slice_name} against {_fmt(theirs)} for the "
+              f"baseline: gain {_fmt(gain)}, needs > {spec.margin:g} ({_direction(metric)} is "
+              "better)")
+    return _gate_result(name, dataset, slice_name, metric, "gain >", spec.margin, gain,
+                        gain > spec.margin, detail)
+
+
+def _champion_gate(index: int, gate: GateOptions, dataset: str,
+                   improvement: Callable[[int, str, str, float, float], ChampionDelta | str], *,
+                   has_champion: bool, is_champion: bool) -> GateResult:
+    slice_name = gate.slice
+    beats, inferior, regression = gate.beats_champion, gate.non_inferiority, gate.max_regression
+    if beats is not None:
+        metric, op, bound, confidence = beats.metric, "improvement_low >", beats.min_delta, \
+            beats.confidence
+        name = gate.name or f"beats_champion({metric}, min_delta={beats.min_delta:g})"
+    elif inferior is not None:
+        metric, op, bound, confidence = inferior.metric, "improvement_low >", -inferior.margin, \
+            inferior.confidence
+        name = gate.name or f"non_inferiority({metric}, margin={inferior.margin:g})"
+    else:
+        assert regression is not None
+        metric, op, bound, confidence = regression.metric, "improvement >=", \
+            -regression.max_delta, 0.0
+        name = gate.name or f"max_regression({metric}, max_delta={regression.max_delta:g})"
+    if is_champion:
+        return _gate_result(name, dataset, slice_name, metric, op, bound, None, True,
+                            "this is the champion")
+    if not has_champion:
+        return _gate_result(name, dataset, slice_name, metric, op, bound, None, True,
+                            "no champion yet: nothing to compare against")
+    delta = improvement(index, dataset, metric, confidence, bound)
+    if isinstance(delta, str):
+        return _gate_result(name, dataset, slice_name, metric, op, bound, None, False, delta)
+    direction = _direction(metric)
+    if confidence == 0.0:
+        detail = (
+            f"{metric} change vs the champion on {dataset}: {_fmt(delta.point)} "
+            f"(may regress by at most {-bound:g}; {direction} is better; a point estimate: "
+            "no error rate)"
+        )
+        return _gate_result(name, dataset, slice_name, metric, op, bound, delta.point,
+                            delta.point >= bound, detail)
+    what = "improvement over" if beats is not None else "change vs"
+    detail = (
+        f"{metric} {what} the champion on {dataset}: {_fmt(delta.point)} "
+        f"({confidence:.0%} CI lower bound {_fmt(delta.low)}, needs > {bound:g}; "
+        f"{direction} is better{'; ' + delta.note if delta.note else ''})"
+    )
+    return _gate_result(name, dataset, slice_name, metric, op, bound, delta.low, delta.passed,
+                        detail)

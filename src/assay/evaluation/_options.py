@@ -41,8 +41,27 @@ class MaxRegression(_Options):
     max_delta: float = Field(default=0.0, ge=0)
 
 
+class NonInferiority(_Options):
+    """Pass only when the CI's lower bound of (candidate - champion) is above ``-margin``: the
+    candidate is at most ``margin`` worse, shown at the stated confidence (a truly worse one
+    passes at most (1 - confidence) / 2 of the time)."""
+
+    metric: Metric
+    margin: float = Field(default=0.0, ge=0)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+
+
+class BeatsBaseline(_Options):
+    """Pass only when the candidate beats the constant baseline (majority class, mean) by more
+    than ``margin`` on ``metric``."""
+
+    metric: Metric
+    margin: float = Field(default=0.0, ge=0)
+
+
 class GateOptions(_Options):
-    """One gate. Exactly one of: ``min``/``max`` on ``metric``, ``beats_champion``, ``max_regression``.
+    """One gate. Exactly one of: ``min``/``max`` on ``metric``, ``beats_baseline``,
+    ``beats_champion``, ``non_inferiority``, ``max_regression``.
 
     Fairness, latency and size bounds are ``min``/``max`` on their metrics
     (``demographic_parity_difference``, ``equalized_odds_difference``, ``latency_ms_per_row``,
@@ -55,19 +74,29 @@ class GateOptions(_Options):
     max: float | None = None
     dataset: str | None = Field(default=None, description="default: the first dataset")
     slice: str = "all"
+    beats_baseline: BeatsBaseline | None = None
     beats_champion: BeatsChampion | None = None
+    non_inferiority: NonInferiority | None = None
     max_regression: MaxRegression | None = None
+
+    @property
+    def champion_comparison(self) -> BeatsChampion | NonInferiority | MaxRegression | None:
+        """The comparison with the champion this gate makes, if it makes one."""
+        return self.beats_champion or self.non_inferiority or self.max_regression
 
     @model_validator(mode="after")
     def _one_kind(self) -> GateOptions:
         kinds = [
             self.metric is not None,
+            self.beats_baseline is not None,
             self.beats_champion is not None,
+            self.non_inferiority is not None,
             self.max_regression is not None,
         ]
         if sum(kinds) != 1:
             raise ValueError(
-                "a gate needs exactly one of: metric (with min/max), beats_champion, max_regression"
+                "a gate needs exactly one of: metric (with min/max), beats_baseline, "
+                "beats_champion, non_inferiority, max_regression"
             )
         if self.metric is not None and self.min is None and self.max is None:
             raise ValueError(f"gate on {self.metric!r} needs a min or a max")
@@ -115,6 +144,10 @@ class EvaluateOptions(_Options):
     gates: list[GateOptions] = Field(default_factory=list)
     select: SelectOptions = Field(default_factory=SelectOptions)
     bootstrap: BootstrapOptions = Field(default_factory=BootstrapOptions)
+    multiplicity: Literal["holm", "none"] = Field(
+        default="holm",
+        description="adjust interval gates against the champion for the number of challengers",
+    )
     compare: list[Metric] | None = Field(
         default=None, description="metrics compared with the champion (default: all comparable)"
     )

@@ -68,6 +68,16 @@ def _verdict(cand: dict[str, Any], report: dict[str, Any]) -> str:
     return "passed" if cand["passed"] else "FAILED"
 
 
+def _baseline_values(report: dict[str, Any], dataset: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = (
+        (report.get("baseline") or {}).get("metrics", {}).get(dataset, {}).get("all"))
+    return found
+
+
+def _baseline_name(report: dict[str, Any]) -> str:
+    return f"baseline ({report['baseline']['model']})"
+
+
 def positive_class_line(report: dict[str, Any]) -> str | None:
     """The sentence naming the class that precision, recall and F1 measure (binary only)."""
     if report.get("positive_class") is None:
@@ -75,6 +85,19 @@ def positive_class_line(report: dict[str, Any]) -> str | None:
     how = ("pos_label" if report.get("pos_label") is not None
            else "the class that sorts last; set pos_label to choose")
     return f"Positive class: {report['positive_class']!r} ({how})."
+
+
+def multiplicity_line(report: dict[str, Any]) -> str | None:
+    """How interval gates against the champion account for several challengers."""
+    found = report.get("multiplicity") or {}
+    count = found.get("candidates", 0)
+    if count < 2:
+        return None
+    if found.get("method") == "holm":
+        return (f"Champion comparisons: Holm-adjusted over {count} challengers (the chance that "
+                "any truly worse one passes stays at each gate's level).")
+    return (f"Champion comparisons: not adjusted for {count} challengers (multiplicity: none); "
+            "the chance that one passes by luck grows with their number.")
 
 
 def to_markdown(report: dict[str, Any]) -> str:
@@ -95,9 +118,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append("No candidate passed every gate.")
     champion = report.get("champion")
     lines.append(f"Champion: `{champion['ref']}`." if champion else "No champion yet.")
-    positive = positive_class_line(report)
-    if positive:
-        lines.append(positive)
+    for line in (positive_class_line(report), multiplicity_line(report)):
+        if line:
+            lines.append(line)
     lines.append("")
     for dataset in _datasets(report):
         metrics = _shown_metrics(report, dataset)
@@ -120,6 +143,10 @@ def to_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {cand['candidate']} | {_verdict(cand, report)} | " + " | ".join(cells) + " |"
             )
+        baseline = _baseline_values(report, dataset)
+        if baseline is not None:
+            cells = [_fmt(baseline.get(metric)) for metric in metrics]
+            lines.append(f"| {_baseline_name(report)} | baseline | " + " | ".join(cells) + " |")
         lines.append("")
     lines.append("### Gates")
     lines.append("")
@@ -299,9 +326,9 @@ def to_html(report: dict[str, Any], curves: dict[str, Any] | None = None) -> str
     )
     champion = report.get("champion")
     parts.append(f"<p>Champion: {esc(champion['ref'])}</p>" if champion else "<p>No champion.</p>")
-    positive = positive_class_line(report)
-    if positive:
-        parts.append(f"<p>{esc(positive)}</p>")
+    for line in (positive_class_line(report), multiplicity_line(report)):
+        if line:
+            parts.append(f"<p>{esc(line)}</p>")
     for dataset in _datasets(report):
         metrics = _shown_metrics(report, dataset)
         parts.append(f"<h2>{esc(dataset)}</h2><table><tr><th>candidate</th><th>verdict</th>")
@@ -321,6 +348,11 @@ def to_html(report: dict[str, Any], curves: dict[str, Any] | None = None) -> str
                         f"<br><small>{c['delta']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}]</small>"
                     )
                 parts.append(f"<td>{cell}</td>")
+            parts.append("</tr>")
+        baseline = _baseline_values(report, dataset)
+        if baseline is not None:
+            parts.append(f"<tr><td>{esc(_baseline_name(report))}</td><td>baseline</td>")
+            parts += [f"<td>{_fmt(baseline.get(m))}</td>" for m in metrics]
             parts.append("</tr>")
         parts.append("</table>")
     parts.append(
@@ -354,9 +386,9 @@ def render_table(report: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
     primary = report["primary_metric"]["name"]
-    positive = positive_class_line(report)
-    if positive:
-        console.print(escape(positive))
+    for line in (positive_class_line(report), multiplicity_line(report)):
+        if line:
+            console.print(escape(line))
     for dataset in _datasets(report):
         shown = _shown_metrics(report, dataset)
         metrics = [m for m in shown if m in _TERMINAL or m == primary]
@@ -381,6 +413,11 @@ def render_table(report: dict[str, Any], console: Any) -> None:
             if verdict == "champion":
                 style = "cyan"
             table.add_row(escape(cand["candidate"]), f"[{style}]{verdict}[/{style}]", *cells)
+        baseline = _baseline_values(report, dataset)
+        if baseline is not None:
+            cells = ["n/a" if baseline.get(m) is None else f"{baseline[m]:.3f}" for m in metrics]
+            table.add_row(escape(_baseline_name(report)), "[dim]baseline[/dim]", *cells,
+                          *([""] if has_comparison else []))
         console.print(table)
     for cand in report["candidates"]:
         for gate in cand["gates"]:

@@ -226,12 +226,3 @@ def baseline_predictions(task: str, y: np.ndarray, classes: int = 2) -> np.ndarr
         return np.tile(prior, (y.size, 1))
     return np.full(y.size, float(np.mean(y)) if y.size else 0.0)
 
-
-def baseline_metrics(task: str, y: np.ndarray, threshold: float, classes: int = 2) -> dict[str, float]:
-    """Every metric of :func:`baseline_predictions` on ``y`` (the same functions as a model's)."""
-    import numpy as np
-
-    pred = baseline_predictions(task, y, classes)
-    if task == "classification":
-        return {"rows": float(y.size), **classification_metrics(y, pred, threshold)}
-    return {"rows": float(y.size), **regression_metrics(y.astype(np.float64), pred)}
