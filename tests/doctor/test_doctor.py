@@ -164,6 +164,20 @@ def _thresholds_only(c: dict[str, Any], p: TmpProject) -> None:
     c["stages"]["evaluate"]["gates"] = [{"metric": "roc_auc", "min": 0.7}]
 
 
+def _accuracy_on_rare_target(c: dict[str, Any], p: TmpProject) -> None:
+    p.gen({"data/holdout.csv": "x,churned\n" + "1,no\n" * 29 + "2,yes\n"})
+    c["stages"]["evaluate"].update(
+        datasets={"holdout": "data/holdout.csv"}, target="churned",
+        gates=[{"metric": "accuracy", "min": 0.87}, {"beats_champion": {"metric": "roc_auc"}}])
+
+
+def _fairness_with_accuracy(c: dict[str, Any], p: TmpProject) -> None:
+    c["stages"]["evaluate"]["gates"] = [
+        {"metric": "accuracy", "min": 0.87},
+        {"metric": "demographic_parity_difference", "max": 0.1},
+        {"non_inferiority": {"metric": "roc_auc", "margin": 0.01}}]
+
+
 TRIGGERS: list[tuple[str, Mutation, str, str]] = [
     ("no-validation", _drop_needs, "error", "stage 'train' trains without a validation stage"),
     ("unversioned-data", _cmd_train_on_raw_file, "error",
@@ -195,6 +209,12 @@ TRIGGERS: list[tuple[str, Mutation, str, str]] = [
     ("unpinned-environment", _no_lock, "warn", "no lock file or pinned requirements"),
     ("gates-without-champion", _thresholds_only, "warn",
      "evaluate stage 'evaluate' gates on fixed thresholds only"),
+    ("accuracy-only-gates", _accuracy_on_rare_target, "warn",
+     "evaluate stage 'evaluate' gates usefulness on accuracy only, and 96.7% of 'holdout' is "
+     "'no': a model that always answers 'no' scores 0.967"),
+    ("fairness-without-usefulness", _fairness_with_accuracy, "warn",
+     "evaluate stage 'evaluate' gates on demographic_parity_difference but on no usefulness "
+     "metric: a constant model (parity gap 0) passes"),
 ]
 
 
@@ -337,12 +357,12 @@ def test_cli_exit_codes_and_json(tmp_project: TmpProject) -> None:
     healthy = _project(tmp_project)
     result = healthy.invoke("doctor")
     assert result.code == 0, result.output
-    assert result.stdout == "healthy: 9 rules, no findings\n"
+    assert result.stdout == "healthy: 11 rules, no findings\n"
     _hold(healthy, "production")
     warned = healthy.invoke("doctor")
     assert warned.code == 0, warned.output
     assert "warn  no-drift-monitoring" in warned.stdout
-    assert "0 error(s), 1 warning(s) from 9 rules" in warned.stdout
+    assert "0 error(s), 1 warning(s) from 11 rules" in warned.stdout
     _drop_needs_config = copy.deepcopy(HEALTHY)
     del _drop_needs_config["stages"]["train"]["needs"]
     healthy.config(**_drop_needs_config)

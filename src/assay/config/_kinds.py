@@ -35,7 +35,8 @@ class KindPlan:
     # Option paths (key tuples such as ``("hyperparams_for", "random_forest")``) this instance's
     # result does not depend on, e.g. the settings of the other matrix candidates: they are left
     # out of its cache key, and a param interpolated only there is not one of its params.
-    ignored_options: list[tuple[str, ...]] = field(default_factory=list)
+    # An int in a path indexes a list: ``("gates", 2, "profiles", "ci")``.
+    ignored_options: list[tuple[str | int, ...]] = field(default_factory=list)
     # True when the stage's effect lives in the metadata store (a registered model version),
     # which its outs cannot restore: it is cached per store (the store's instance id is part of
     # its cache key), so a new store, say a fresh clone's local one, runs it again.
@@ -51,6 +52,7 @@ class PlanContext:
     matrix: dict[str, Any]  # this instance's matrix values ({} without a matrix)
     outs_of: Callable[[str], list[str]]  # stage or matrix-group name -> its instances' outs
     instances_of: Callable[[str], list[str]]  # stage or matrix-group name -> instance names
+    profile: str | None = None  # the profile being planned (None: the plain run)
 
 
 @dataclass(frozen=True)

@@ -91,14 +91,39 @@ NO_CHAMPION = Rule(
     "Metric gates with no champion comparison",
     "A fixed threshold lets a new model pass while being worse than the one in production; a "
     "comparison with confidence intervals catches regressions that thresholds miss.",
-    "Add `champion: NAME@production` and a `beats_champion` or `max_regression` gate to the "
+    "Add `champion: NAME@production` and a `non_inferiority` (or `beats_champion`) gate to the "
     "evaluate stage.",
+)
+ACCURACY_ONLY = Rule(
+    "accuracy-only-gates",
+    "warn",
+    "Accuracy-only gates on an imbalanced target",
+    "When one class dominates, a model that always predicts it scores the majority share: with "
+    "3% positives, an always-\"no\" model passes `accuracy >= 0.87` with 97% and finds nobody.",
+    "Gate on a metric a constant model cannot pass (`beats_baseline: {metric: roc_auc}`, or a "
+    "`min` on roc_auc, pr_auc, recall or f1 with `pos_label` set to the rare class).",
+)
+FAIRNESS_ONLY = Rule(
+    "fairness-without-usefulness",
+    "warn",
+    "A fairness gate without a usefulness gate",
+    "A model that predicts the same for everyone has a parity gap of 0: a fairness gate alone "
+    "(or with an accuracy threshold) prefers a useless constant model to a real one.",
+    "Next to the fairness gate, add `beats_baseline: {metric: roc_auc}` (or a `min` on a "
+    "ranking or error metric such as roc_auc, f1 or rmse).",
 )
 
 ALL_RULES = [
     NO_VALIDATION, UNVERSIONED_DATA, UNGATED_RELEASE, NO_APPROVALS, NO_MONITORING, BUS_FACTOR,
-    HEAVY_CI, UNPINNED_ENV, NO_CHAMPION,
+    HEAVY_CI, UNPINNED_ENV, NO_CHAMPION, ACCURACY_ONLY, FAIRNESS_ONLY,
 ]
+#: Metrics a constant model cannot pass a sensible bound on (accuracy can: the majority share).
+USEFULNESS_METRICS = frozenset({
+    "roc_auc", "pr_auc", "f1", "recall", "precision", "log_loss", "brier", "rmse", "mae", "mape",
+    "r2",
+})
+FAIRNESS_GATE_METRICS = frozenset({"demographic_parity_difference", "equalized_odds_difference"})
+IMBALANCED_SHARE = 0.8  # the majority class holds at least this share of rows
 PRODUCTION_ALIASES = ("production", "prod", "live")
 LOCK_FILES = (
     "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock", "pixi.lock", "conda-lock.yml",
@@ -343,13 +368,87 @@ def check_champion(project: Project, view: PipelineView) -> list[Finding]:
         if not isinstance(gates, list) or not gates:
             continue
         compares = any(
-            isinstance(g, dict) and (g.get("beats_champion") or g.get("max_regression"))
+            isinstance(g, dict) and (g.get("beats_champion") or g.get("non_inferiority")
+                                     or g.get("max_regression"))
             for g in gates
         )
         if not compares:
             findings.append(Finding(
                 NO_CHAMPION,
                 f"evaluate stage {stage.name!r} gates on fixed thresholds only",
+                _where(project, "stages", stage.name, "gates"),
+            ))
+    return findings
+
+
+def _gate_dicts(stage: StageView) -> list[dict[str, object]]:
+    gates = stage.option("gates") or []
+    return [g for g in gates if isinstance(g, dict)] if isinstance(gates, list) else []
+
+
+def _is_useful(gate: dict[str, object]) -> bool:
+    """A gate a constant model fails: beats_baseline, or a bound on a usefulness metric."""
+    return bool(gate.get("beats_baseline")) or gate.get("metric") in USEFULNESS_METRICS
+
+
+def _majority_share(project: Project, stage: StageView) -> tuple[float, str, str] | None:
+    """(share, label, dataset) of the majority class in the stage's first dataset, if it can be
+    read now; None otherwise (not produced yet, no target, unreadable)."""
+    datasets, target = stage.option("datasets"), stage.option("target")
+    if not isinstance(datasets, dict) or not datasets or not isinstance(target, str):
+        return None
+    name, raw = next(iter(datasets.items()))
+    entry = project.config.datasets.get(str(raw))
+    path = project.root / (entry.path if entry is not None else str(raw))
+    if not path.is_file():
+        return None
+    import polars as pl
+
+    try:
+        frame = (pl.read_parquet(path, columns=[target]) if path.suffix == ".parquet"
+                 else pl.read_csv(path, columns=[target]))
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+    counts = frame[target].value_counts(sort=True)
+    if counts.height == 0 or frame.height == 0 or counts.height > 20:
+        return None  # empty, or a regression target
+    return counts["count"][0] / frame.height, str(counts[target][0]), str(name)
+
+
+def check_accuracy_only(project: Project, view: PipelineView) -> list[Finding]:
+    findings = []
+    for stage in view.stages.values():
+        if stage.kind != "evaluate":
+            continue
+        gates = _gate_dicts(stage)
+        on_accuracy = any(g.get("metric") == "accuracy" and g.get("min") is not None for g in gates)
+        if not on_accuracy or any(_is_useful(g) for g in gates):
+            continue
+        found = _majority_share(project, stage)
+        if found is None or found[0] < IMBALANCED_SHARE:
+            continue
+        share, label, dataset = found
+        findings.append(Finding(
+            ACCURACY_ONLY,
+            f"evaluate stage {stage.name!r} gates usefulness on accuracy only, and {share:.1%} of "
+            f"{dataset!r} is {label!r}: a model that always answers {label!r} scores {share:.3f}",
+            _where(project, "stages", stage.name, "gates"),
+        ))
+    return findings
+
+
+def check_fairness_usefulness(project: Project, view: PipelineView) -> list[Finding]:
+    findings = []
+    for stage in view.stages.values():
+        if stage.kind != "evaluate":
+            continue
+        gates = _gate_dicts(stage)
+        fairness = [str(g["metric"]) for g in gates if g.get("metric") in FAIRNESS_GATE_METRICS]
+        if fairness and not any(_is_useful(g) for g in gates):
+            findings.append(Finding(
+                FAIRNESS_ONLY,
+                f"evaluate stage {stage.name!r} gates on {fairness[0]} but on no usefulness "
+                "metric: a constant model (parity gap 0) passes",
                 _where(project, "stages", stage.name, "gates"),
             ))
     return findings
@@ -365,4 +464,6 @@ CHECKS: list[Callable[[Project, PipelineView], list[Finding]]] = [
     check_heavy_ci,
     check_environment,
     check_champion,
+    check_accuracy_only,
+    check_fairness_usefulness,
 ]

@@ -12,7 +12,9 @@
       fairness: {column: gender}
       gates:
         - {metric: roc_auc, min: 0.75, dataset: holdout}
-        - {beats_champion: {metric: roc_auc, min_delta: 0.0}, dataset: holdout}
+        - {beats_baseline: {metric: roc_auc, margin: 0.05}}
+        - {non_inferiority: {metric: roc_auc, margin: 0.01}, dataset: holdout}
+        - {metric: demographic_parity_difference, max: 0.1, profiles: {ci: {max: 0.2}}}
       select: {metric: roc_auc, dataset: holdout}
 
 Writes ``reports/<stage_slug>/`` (evaluation.json, report.md, report.html, junit.xml), records
@@ -195,6 +197,28 @@ def empty_slices(report: dict[str, Any]) -> list[str]:
     return found
 
 
+def _check_gate_profiles(options: EvaluateOptions, ctx: PlanContext) -> None:
+    """Every profile a gate names is a profile of assay.yaml.
+
+    Raises:
+        EvaluationError: an unknown profile (with a suggestion).
+    """
+    named = options.gate_profiles()
+    if not named:
+        return
+    from assay.config import Project, suggest
+
+    known = sorted(Project.load(ctx.root).config.profiles)
+    for index, gate in enumerate(options.gates):
+        for name in gate.profiles:
+            if name not in known:
+                raise EvaluationError(
+                    f"gates[{index}].profiles: unknown profile {name!r}{suggest(name, known)} "
+                    f"(profiles in assay.yaml: {', '.join(known) or 'none'})",
+                    stage=ctx.stage, profile=name,
+                )
+
+
 class EvaluateKind:
     """``kind: evaluate``: see the module docstring."""
 
@@ -206,6 +230,7 @@ class EvaluateKind:
         from assay.models import stage_slug
 
         check_names(options)  # a typo in a gate stops the run before anything trains
+        _check_gate_profiles(options, ctx)
         datasets = _config_datasets(ctx.root)
         deps = [_dataset_rel(raw, datasets) for raw in options.datasets.values()]
         for name in options.candidates:
@@ -217,8 +242,16 @@ class EvaluateKind:
         elif champion and "/" in champion and champion not in deps:
             deps.append(champion)  # a package path: its content is a dep
         slug = stage_slug(ctx.stage)
+        # the bounds of the profiles not being run do not change this run's result
+        ignored: list[tuple[str | int, ...]] = [
+            ("gates", index, "profiles", name)
+            for index, gate in enumerate(options.gates)
+            for name in gate.profiles
+            if name != ctx.profile
+        ]
         return KindPlan(
-            deps=deps, outs=[f"reports/{slug}"], needs=list(options.candidates), aliases=aliases
+            deps=deps, outs=[f"reports/{slug}"], needs=list(options.candidates), aliases=aliases,
+            ignored_options=ignored,
         )
 
     def run(self, options: EvaluateOptions, ctx: StageContext) -> int:
@@ -241,7 +274,7 @@ class EvaluateKind:
             )
         out_dir = resolve_inside(ctx.root, f"reports/{stage_slug(ctx.stage)}", what="report dir")
         evaluation = run_evaluation(
-            options,
+            options.for_profile(ctx.profile),
             root=ctx.root,
             stage=ctx.stage,
             candidate_outs=outs,

@@ -59,6 +59,26 @@ class BeatsBaseline(_Options):
     margin: float = Field(default=0.0, ge=0)
 
 
+class GateBounds(_Options):
+    """A gate's bounds under one profile (``profiles: {ci: {max: 0.2}}``): each replaces the
+    gate's own bound of that name when ``assay run --profile`` names the profile."""
+
+    min: float | None = None
+    max: float | None = None
+    margin: float | None = Field(default=None, ge=0)
+    min_delta: float | None = None
+    max_delta: float | None = Field(default=None, ge=0)
+
+
+_BOUND_OF = {  # the profile bound -> the gate keys it can replace
+    "min": ("metric",),
+    "max": ("metric",),
+    "margin": ("beats_baseline", "non_inferiority"),
+    "min_delta": ("beats_champion",),
+    "max_delta": ("max_regression",),
+}
+
+
 class GateOptions(_Options):
     """One gate. Exactly one of: ``min``/``max`` on ``metric``, ``beats_baseline``,
     ``beats_champion``, ``non_inferiority``, ``max_regression``.
@@ -78,6 +98,31 @@ class GateOptions(_Options):
     beats_champion: BeatsChampion | None = None
     non_inferiority: NonInferiority | None = None
     max_regression: MaxRegression | None = None
+    profiles: dict[str, GateBounds] = Field(
+        default_factory=dict,
+        description="bounds that replace this gate's own under a profile (assay run --profile)",
+    )
+
+    @property
+    def kind(self) -> str:
+        """The gate's kind: ``metric``, ``beats_baseline``, ``beats_champion``, ..."""
+        for key in ("metric", "beats_baseline", "beats_champion", "non_inferiority"):
+            if getattr(self, key) is not None:
+                return key
+        return "max_regression"
+
+    def for_profile(self, profile: str | None) -> GateOptions:
+        """This gate with the bounds ``profile`` sets, and no ``profiles``."""
+        bounds = self.profiles.get(profile or "")
+        update: dict[str, Any] = {"profiles": {}}
+        if bounds is not None:
+            for key, value in bounds.model_dump(exclude_none=True).items():
+                if self.kind == "metric":
+                    update[key] = value
+                else:
+                    spec = getattr(self, self.kind)
+                    update[self.kind] = spec.model_copy(update={key: value})
+        return self.model_copy(update=update)
 
     @property
     def champion_comparison(self) -> BeatsChampion | NonInferiority | MaxRegression | None:
@@ -100,6 +145,17 @@ class GateOptions(_Options):
             )
         if self.metric is not None and self.min is None and self.max is None:
             raise ValueError(f"gate on {self.metric!r} needs a min or a max")
+        for profile, bounds in self.profiles.items():
+            for key in bounds.model_dump(exclude_none=True):
+                if self.kind not in _BOUND_OF[key]:
+                    raise ValueError(
+                        f"profiles.{profile}.{key} does not apply to a {self.kind} gate "
+                        f"(it sets the bound of {' or '.join(_BOUND_OF[key])})"
+                    )
+                if key in ("min", "max") and getattr(self, key) is None:
+                    raise ValueError(
+                        f"profiles.{profile}.{key}: the gate has no {key} to replace; give it one"
+                    )
         return self
 
 
@@ -152,6 +208,15 @@ class EvaluateOptions(_Options):
         default=None, description="metrics compared with the champion (default: all comparable)"
     )
     allow_pickle: bool = False
+
+    def for_profile(self, profile: str | None) -> EvaluateOptions:
+        """The options a run under ``profile`` uses (None: the plain run): each gate with the
+        bounds its ``profiles`` entry for that profile sets."""
+        return self.model_copy(update={"gates": [g.for_profile(profile) for g in self.gates]})
+
+    def gate_profiles(self) -> set[str]:
+        """Every profile some gate sets bounds for."""
+        return {name for gate in self.gates for name in gate.profiles}
 
     @model_validator(mode="before")
     @classmethod

@@ -282,7 +282,7 @@ class TrainKind:
         # make_estimator reads only this estimator's hyperparams_for entry: the other
         # candidates' entries (and the params they use) must not make this one stale
         used = {options.estimator, estimator_path(options.estimator)}
-        ignored: list[tuple[str, ...]] = [
+        ignored: list[tuple[str | int, ...]] = [
             ("hyperparams_for", key) for key in options.hyperparams_for if key not in used]
         return KindPlan(deps=deps, outs=[f"models/{slug}"], metrics=[f"metrics/{slug}.json"],
                         ignored_options=ignored)

@@ -46,7 +46,7 @@ class Stage:
     owner: str | None
     profiles: list[str] | None
     # option paths this instance's result does not depend on (its kind says so): not in the key
-    ignored_options: tuple[tuple[str, ...], ...] = ()
+    ignored_options: tuple[tuple[str | int, ...], ...] = ()
 
     @property
     def config_name(self) -> str:
@@ -144,20 +144,25 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def prune(options: dict[str, Any], paths: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
-    """``options`` without the subtrees at ``paths`` (key tuples)."""
+def prune(options: Any, paths: tuple[tuple[str | int, ...], ...]) -> Any:
+    """``options`` without the subtrees at ``paths`` (key tuples; an int indexes a list)."""
     if not paths:
+        return options
+    if isinstance(options, list):
+        return [prune(value, tuple(p[1:] for p in paths if len(p) > 1 and p[0] == index))
+                for index, value in enumerate(options)]
+    if not isinstance(options, dict):
         return options
     out: dict[str, Any] = {}
     for key, value in options.items():
         if (key,) in paths:
             continue
         below = tuple(p[1:] for p in paths if len(p) > 1 and p[0] == key)
-        out[key] = prune(value, below) if below and isinstance(value, dict) else value
+        out[key] = prune(value, below) if below else value
     return out
 
 
-def _is_under(path: tuple[str | int, ...], ignored: tuple[tuple[str, ...], ...]) -> bool:
+def _is_under(path: tuple[str | int, ...], ignored: tuple[tuple[str | int, ...], ...]) -> bool:
     return any(path[: len(p)] == p for p in ignored)
 
 
@@ -438,7 +443,8 @@ def build_dag(
             refs[stage.name] = used
 
     extra: dict[str, dict[str, Any]] = {}
-    instances = _plan_kinds(project, instances, groups, params, extra, read_store=read_store)
+    instances = _plan_kinds(project, instances, groups, params, extra, read_store=read_store,
+                            profile=profile)
     instances = _scope_params(instances, refs, extra)
     _check_needs(project, instances, groups)
     index = _check_outs(project, instances)
@@ -533,6 +539,7 @@ def _plan_error(project: Project, stage: Stage, exc: AssayError) -> AssayError:
 def _plan_kinds(
     project: Project, instances: dict[str, Stage], groups: dict[str, list[str]],
     params: ParamsFiles, extra: dict[str, dict[str, Any]], *, read_store: bool,
+    profile: str | None = None,
 ) -> dict[str, Stage]:
     """Apply each kind's plan; the params it adds (and alias pseudo-params) go to ``extra``."""
     if not any(s.kind for s in instances.values()):
@@ -578,6 +585,7 @@ def _plan_kinds(
                     matrix=stage.matrix,
                     outs_of=outs_of,
                     instances_of=instances_of,
+                    profile=profile,
                 ),
             )
         except AssayError as exc:
