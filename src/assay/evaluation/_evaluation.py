@@ -25,6 +25,7 @@ from assay.evaluation._fairness import fairness_report
 from assay.evaluation._gates import (
     ChampionDelta,
     comparable_metrics,
+    interval_verdicts,
     run_gates,
     validate_options,
 )
@@ -493,7 +494,6 @@ class _Judge:
     def _family(
         self, dataset: str, metric: str, confidence: float, bound: float
     ) -> dict[str, ChampionDelta | str]:
-        import numpy as np
 
         sign = 1.0 if is_higher_better(metric) else -1.0
         alpha = (1 - confidence) / 2  # the interval is two-sided: its lower bound is one-sided
@@ -507,26 +507,12 @@ class _Judge:
             iv = result[metric]
             assert iv.draws is not None
             draws[cand.name] = (sign * iv.delta, sign * iv.draws)
-        family = len(self.challengers)
-        adjust = self.run.options.multiplicity == "holm" and family > 1
-        # Holm: the strongest evidence first (smallest share of draws at or below the bound),
-        # tested at alpha/m, the next at alpha/(m-1), ...; the first that fails stops the rest
-        order = sorted(draws, key=lambda name: float(np.mean(draws[name][1] <= bound)))
-        still = True
-        for rank, name in enumerate(order):
-            point, values = draws[name]
-            level = alpha / (family - rank) if adjust else alpha
-            low = float(np.quantile(values, level))
-            passed = still and low > bound
-            note = ""
-            if adjust:
-                note = (f"Holm-adjusted over {family} challengers: bound at the "
-                        f"{1 - level:.2%} one-sided level")
-                if still and not passed:
-                    still = False
-                elif not still:
-                    note += "; a stronger challenger already failed (Holm stops there)"
-            found[name] = ChampionDelta(point=point, low=low, passed=passed, note=note)
+        adjust = self.run.options.multiplicity == "holm"
+        verdicts = interval_verdicts(
+            {name: values for name, (_, values) in draws.items()}, bound=bound, alpha=alpha,
+            family=len(self.challengers), adjust=adjust)
+        for name, (low, passed, note) in verdicts.items():
+            found[name] = ChampionDelta(point=draws[name][0], low=low, passed=passed, note=note)
         return found
 
 

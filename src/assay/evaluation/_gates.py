@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assay.config import suggest
 from assay.errors import EvaluationError
 from assay.evaluation._bootstrap import BOOTSTRAP_CLASSIFICATION, BOOTSTRAP_REGRESSION
 from assay.evaluation._options import EvaluateOptions, GateOptions
+
+if TYPE_CHECKING:
+    import numpy as np
 from assay.metrics import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
@@ -154,6 +157,50 @@ class ChampionDelta:
     low: float
     passed: bool
     note: str = ""
+
+
+def interval_verdicts(
+    draws: dict[str, np.ndarray], *, bound: float, alpha: float, family: int, adjust: bool
+) -> dict[str, tuple[float, bool, str]]:
+    """Interval gates' verdicts for the challengers compared with one champion.
+
+    Each challenger passes when the ``alpha`` quantile of its bootstrap draws of (challenger -
+    champion), sign-adjusted so larger is better, is above ``bound``: a one-sided test at level
+    ``alpha``. With ``adjust`` and more than one challenger, Holm's step-down keeps the chance
+    that any truly-not-better challenger passes at ``alpha``: the strongest evidence (the
+    smallest share of draws at or below the bound) is tested at alpha/m, the next at
+    alpha/(m-1), ..., and the first that fails stops the rest.
+
+    Args:
+        draws: challenger -> its bootstrap draws (challengers without draws are left out but
+            still count in ``family``).
+        bound: the value the lower bound must exceed (``min_delta``, or ``-margin``).
+        alpha: the one-sided level (half of 1 - the interval's confidence).
+        family: how many challengers are compared with the champion.
+        adjust: whether to apply Holm's adjustment.
+
+    Returns:
+        challenger -> (lower bound, passed, note for the report).
+    """
+    import numpy as np
+
+    adjust = adjust and family > 1
+    order = sorted(draws, key=lambda name: float(np.mean(draws[name] <= bound)))
+    verdicts: dict[str, tuple[float, bool, str]] = {}
+    still = True
+    for rank, name in enumerate(order):
+        level = alpha / (family - rank) if adjust else alpha
+        low = float(np.quantile(draws[name], level))
+        passed = still and low > bound
+        note = ""
+        if adjust:
+            note = (f"Holm-adjusted over {family} challengers: bound at the {1 - level:.2%} "
+                    "one-sided level")
+            if not still:
+                note += "; a stronger challenger already failed (Holm stops there)"
+            still = passed
+        verdicts[name] = (low, passed, note)
+    return verdicts
 
 
 def _gate_result(name: str, dataset: str, slice_name: str, metric: str, op: str, bound: float,
