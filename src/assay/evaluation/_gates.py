@@ -322,9 +322,10 @@ def _champion_gate(index: int, gate: GateOptions, dataset: str,
         return _gate_result(name, dataset, slice_name, metric, op, bound, delta.point,
                             delta.point >= bound, detail)
     what = "improvement over" if beats is not None else "change vs"
+    level = "lower bound" if delta.note else f"{confidence:.0%} CI lower bound"
     detail = (
         f"{metric} {what} the champion on {dataset}: {_fmt(delta.point)} "
-        f"({confidence:.0%} CI lower bound {_fmt(delta.low)}, needs > {bound:g}; "
+        f"({level} {_fmt(delta.low)}, needs > {bound:g}; "
         f"{direction} is better{'; ' + delta.note if delta.note else ''})"
     )
     return _gate_result(name, dataset, slice_name, metric, op, bound, delta.low, delta.passed,
