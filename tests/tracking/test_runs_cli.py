@@ -253,3 +253,15 @@ def test_runs_commands_start_without_sqlalchemy_or_the_config_schema(
     heavy = {"sqlalchemy", "alembic", "polars", "pandas", "sklearn", "rich", "yaml",
              "assay.config", "assay.tracking._client", "matplotlib"}
     assert sorted(m for m in seen["modules"] if m in heavy or m.split(".")[0] in heavy) == []
+
+
+def test_runs_list_shows_filtered_then_headline_metrics_first() -> None:
+    from assay.cli.runs import _shown_metrics
+
+    logged = {"accuracy", "f1", "log_loss", "model_size_mb", "precision", "recall", "roc_auc",
+              "train_accuracy", "train_seconds"}
+    assert _shown_metrics(logged, []) == [
+        "roc_auc", "accuracy", "f1", "log_loss", "model_size_mb", "precision"]
+    assert _shown_metrics(logged, ["recall"]) == [
+        "recall", "roc_auc", "accuracy", "f1", "log_loss", "model_size_mb"]
+    assert _shown_metrics({"loss"}, ["loss", "missing"]) == ["loss"]
