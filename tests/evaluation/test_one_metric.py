@@ -4,6 +4,7 @@ with the same functions (log loss with one clipping), and both measure the confi
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import polars as pl
@@ -118,3 +119,17 @@ def test_train_measures_recall_of_the_pos_label(project: TmpProject) -> None:
     assert default["train_roc_auc"] == pytest.approx(negative["train_roc_auc"])
     with pytest.raises(ModelError, match=r"train.pos_label: 'yes' is not a class"):
         KIND.run(TrainOptions.model_validate({**base, "pos_label": "yes"}), ctx)
+
+
+def test_a_pos_label_that_is_not_one_label_is_refused_with_its_line(
+    tmp_project: TmpProject,
+) -> None:
+    tmp_project.gen({"data/holdout.csv": "x,y\n1,0\n2,1\n"})
+    tmp_project.config(stages={
+        "train": {"cmd": "echo", "outs": ["models/m"]},
+        "evaluate": {"kind": "evaluate", "candidates": ["train"], "target": "y",
+                     "datasets": {"holdout": "data/holdout.csv"}, "pos_label": [1]}})
+    result = tmp_project.invoke("config", "check")
+    assert result.code == 2
+    assert re.search(r"assay.yaml:\d+: stages.evaluate.pos_label: pos_label must be one class "
+                     r"label \(text, a number or true/false\)", result.stderr), result.stderr

@@ -20,12 +20,15 @@ from assay.evaluation._evaluate_kind import (
 from assay.evaluation._evaluation import Candidate, Evaluation, evaluate
 from assay.evaluation._gates import GateResult
 from assay.evaluation._options import (
+    BeatsBaseline,
     BeatsChampion,
     BootstrapOptions,
     EvaluateOptions,
     FairnessOptions,
+    GateBounds,
     GateOptions,
     MaxRegression,
+    NonInferiority,
     SelectOptions,
 )
 from assay.evaluation._report import (
@@ -50,6 +53,7 @@ __all__ = [
     "CLASSIFICATION_METRICS",
     "EVALUATION_FILE",
     "REGRESSION_METRICS",
+    "BeatsBaseline",
     "BeatsChampion",
     "BootstrapOptions",
     "Candidate",
@@ -57,10 +61,12 @@ __all__ = [
     "Evaluation",
     "EvaluationComparer",
     "FairnessOptions",
+    "GateBounds",
     "GateOptions",
     "GateResult",
     "Interval",
     "MaxRegression",
+    "NonInferiority",
     "SelectOptions",
     "classification_metrics",
     "compare_evaluations",

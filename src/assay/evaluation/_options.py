@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from assay.metrics import ALL_METRICS
+from assay.metrics import ALL_METRICS, check_pos_label
 
 
 def _known_metric(name: str) -> str:
@@ -191,7 +191,7 @@ class EvaluateOptions(_Options):
     datasets: dict[str, str] = Field(min_length=1)
     target: str
     threshold: float = Field(default=0.5, ge=0, le=1)
-    pos_label: str | int | bool | None = Field(
+    pos_label: Annotated[str | int | bool | None, BeforeValidator(check_pos_label)] = Field(
         default=None,
         description="the positive class of a binary target (default: the class that sorts last)",
     )

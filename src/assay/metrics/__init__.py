@@ -7,7 +7,12 @@ of the constant baselines, used by the train stage, the evaluation and its boots
 
 from __future__ import annotations
 
-from assay.metrics._classes import binary_positive_last, class_indices, positive_class_index
+from assay.metrics._classes import (
+    binary_positive_last,
+    check_pos_label,
+    class_indices,
+    positive_class_index,
+)
 from assay.metrics._functions import (
     ALL_METRICS,
     CLASSIFICATION_METRICS,
@@ -43,6 +48,7 @@ __all__ = [
     "binary_log_loss_terms",
     "binary_metrics",
     "binary_positive_last",
+    "check_pos_label",
     "class_indices",
     "classification_metrics",
     "expected_calibration_error",

@@ -20,6 +20,18 @@ def _same(a: Any, b: Any) -> bool:
     return bool(plain == b) or str(plain) == str(b)
 
 
+def check_pos_label(value: Any) -> Any:
+    """A ``pos_label`` option as written: one class label (text, number or boolean) or None.
+
+    Raises:
+        ValueError: a list, mapping or other non-label value (option validators report it with
+            the assay.yaml line).
+    """
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise ValueError("pos_label must be one class label (text, a number or true/false)")
+
+
 def positive_class_index(
     classes: list[Any], pos_label: Any, *, error: type[AssayError], where: str
 ) -> int:

@@ -25,13 +25,14 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from assay._atomic import write_text_atomic
 from assay.config import KindPlan, PlanContext, StageContext
 from assay.errors import ModelError
+from assay.metrics import check_pos_label
 from assay.store import statements as sql
 
 ESTIMATOR_ALIASES = {
@@ -83,7 +84,7 @@ class TrainOptions(BaseModel):
     impute: Literal["median", "mean", "most_frequent", "none"] = "median"
     scale: bool = False
     seed: int = 0
-    pos_label: str | int | bool | None = Field(
+    pos_label: Annotated[str | int | bool | None, BeforeValidator(check_pos_label)] = Field(
         default=None,
         description="the positive class of a binary target (default: the class that sorts last)",
     )
