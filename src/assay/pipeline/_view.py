@@ -6,6 +6,8 @@ import sys
 import time
 from typing import IO, Any, Protocol
 
+from assay._console import escape
+
 
 class Reporter(Protocol):
     """Receives run progress from the runner."""
@@ -84,9 +86,9 @@ class LiveReporter:
     """
 
     def __init__(self, stages: list[str]) -> None:
-        from rich.console import Console
+        from assay._console import make_console
 
-        self.console = Console(file=sys.stderr)
+        self.console = make_console(stderr=True)
         self.rows: dict[str, list[Any]] = {s: ["waiting", None, 0.0, ""] for s in stages}
         self._live: Any = None
 
@@ -112,15 +114,15 @@ class LiveReporter:
         for stage, (state, started, seconds, line) in self.rows.items():
             shown = seconds if started is None else now - started
             style = _STYLES.get(state, "")
-            table.add_row(stage, f"[{style}]{state}[/]" if style else state,
-                          f"{shown:.1f}s" if state != "waiting" else "", line)
+            table.add_row(escape(stage), f"[{style}]{state}[/]" if style else escape(state),
+                          f"{shown:.1f}s" if state != "waiting" else "", escape(line))
         return table
 
     def _refresh(self) -> None:
         self.live.update(self._table())
 
     def message(self, text: str) -> None:
-        self.live.console.print(text)
+        self.live.console.print(escape(text))
 
     def stage_started(self, stage: str, attempt: int) -> None:
         label = "running" if attempt == 1 else f"retry {attempt}"
