@@ -15,7 +15,9 @@ disagree:
   load of a project refreshes it (:meth:`assay.config.Project.load`); a reader that finds the
   hash of today's assay.yaml there may trust the values without pydantic;
 - :func:`shortcuts_enabled`, the one off switch for every shortcut (``ASSAY_NO_FASTPATH=1``);
-- :func:`ignore_in_git`, the one place that adds lines to the project's ``.gitignore``.
+- :func:`ignore_in_git`, the one place that adds lines to the project's ``.gitignore`` (data
+  added with ``assay data add``, stage outs when a stage first runs, ``.assay/``), and
+  :func:`in_git_work_tree`.
 
 Standard library only (blake3 loads inside :func:`digest_of`): this module runs before
 everything else.
@@ -159,6 +161,20 @@ def remember_settings(root: Path, digest: str, values: dict[str, Any]) -> None:
 
 
 # -- .gitignore ----------------------------------------------------------------------------
+
+
+def in_git_work_tree(root: Path) -> bool:
+    """Whether ``root`` is inside a git work tree (a ``.git`` here or in a parent folder)."""
+    return any((folder / ".git").exists() for folder in (root, *root.parents))
+
+
+def ignored_path(rel: str) -> str:
+    """The ``.gitignore`` line that matches exactly the project path ``rel`` (anchored at the
+    root, glob characters and a trailing space escaped)."""
+    escaped = "".join(f"\\{c}" if c in "\\*?[" else c for c in rel)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return f"/{escaped}"
 
 
 def ignore_in_git(root: Path, entries: list[str]) -> list[str]:

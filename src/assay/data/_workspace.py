@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay._layout import DATA_LOCK_FILE, POINTER_SUFFIX, STAT_CACHE_FILE, ignore_in_git
+from assay._layout import (
+    DATA_LOCK_FILE,
+    POINTER_SUFFIX,
+    STAT_CACHE_FILE,
+    ignore_in_git,
+    ignored_path,
+)
 from assay._paths import TEMP_IGNORE, resolve_inside
 from assay.data import _fresh as fast
 from assay.data._fresh import find_pointers
@@ -353,7 +359,7 @@ class Workspace:
 
     def _gitignore(self, rel: str) -> None:
         """Ignore the data path, and assay's temp files (a killed checkout's leftovers)."""
-        ignore_in_git(self.root, [TEMP_IGNORE, f"/{rel}"])
+        ignore_in_git(self.root, [TEMP_IGNORE, ignored_path(rel)])
 
     # -- status ---------------------------------------------------------------------------
 
