@@ -138,8 +138,11 @@ def instance_name(stage: str, matrix: dict[str, Any]) -> str:
 
 
 def _plain(value: Any) -> str:
+    """A matrix or param value as text, spelled as in YAML (``true``, ``null``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "null"
     return str(value)
 
 
