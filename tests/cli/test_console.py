@@ -212,3 +212,19 @@ def test_a_rejection_reads_rejected(registry_project: TmpProject) -> None:
 
 def test_plain_drops_tags_and_undoes_escapes() -> None:
     assert plain("[bold]x[/bold] \\[y]") == "x [y]"
+
+
+def test_the_live_run_table_keeps_whole_stage_names_in_a_narrow_terminal() -> None:
+    from assay.pipeline._view import LiveReporter
+
+    names = ["prepare", "train[model=logistic_regression]", "train[model=random_forest]"]
+    reporter = LiveReporter(names)
+    buf = io.StringIO()
+    reporter.console = make_console(buf, force_terminal=True, width=80)
+    reporter.rows[names[1]] = ["succeeded", None, 10.7, "trained [a] model " + "x" * 80]
+    reporter.console.print(reporter._table())
+    shown = ANSI.sub("", buf.getvalue()).splitlines()
+    assert all(len(line) <= 80 for line in shown)
+    assert any("train[model=logistic_regression]" in line and "succeeded" in line
+               and "10.7s" in line and "trained [a] model" in line for line in shown), shown
+    assert any("train[model=random_forest]" in line and "waiting" in line for line in shown)

@@ -106,10 +106,15 @@ class LiveReporter:
         from rich.table import Table
 
         table = Table(box=None, show_header=True, header_style="bold")
-        table.add_column("stage")
-        table.add_column("state")
-        table.add_column("time", justify="right")
-        table.add_column("output", overflow="ellipsis", no_wrap=True, max_width=60)
+        # a stage's whole name (train[model=rf]) is what tells candidates apart: the last
+        # output line gets what room the terminal has left
+        name_width = max(map(len, self.rows), default=5)
+        room = self.console.width - name_width - 10 - 6 - 8  # state, time, column padding
+        table.add_column("stage", no_wrap=True, min_width=name_width)
+        table.add_column("state", no_wrap=True, min_width=10)
+        table.add_column("time", justify="right", no_wrap=True, min_width=6)
+        table.add_column("output", overflow="ellipsis", no_wrap=True,
+                         max_width=max(10, min(60, room)))
         now = time.monotonic()
         for stage, (state, started, seconds, line) in self.rows.items():
             shown = seconds if started is None else now - started
