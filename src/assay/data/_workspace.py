@@ -263,8 +263,8 @@ class Workspace:
                 return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name,
                                  oid=unchanged.oid, size=unchanged.size,
                                  nfiles=unchanged.nfiles, changed=False,
-                                 version=number, skipped_links=list(unchanged.skipped_links),
-                                 recorded=lacks)
+                                 version=number if lacks else None,
+                                 skipped_links=list(unchanged.skipped_links), recorded=lacks)
             linked = linked_objects(self.cache, path, previous)
             mode = choose_add_mode(self.cache, list(self.settings.cache_types))
             try:
@@ -377,13 +377,19 @@ class Workspace:
         with self.store.write() as conn:
             for entry in history:
                 if conn.execute(sql.DATASET_VERSION_ID,
-                                {"name": name, "hash": entry.oid}).fetchone() is None:
-                    conn.execute(sql.INSERT_DATASET_VERSION, {
-                        **row, "hash": entry.oid, "size": entry.size, "nfiles": entry.nfiles,
-                        "kind": "dir" if entry.oid.endswith(DIR_SUFFIX) else "file",
-                        "rows": entry.rows, "schema": None, "profile": None, "git_commit": None,
-                        "message": f"v{entry.version}, from the history in {rel}{POINTER_SUFFIX}",
-                    })
+                                {"name": name, "hash": entry.oid}).fetchone() is not None:
+                    continue
+                if entry.oid == stored.oid:  # this version itself, in its place in the order
+                    conn.execute(sql.INSERT_DATASET_VERSION,
+                                 {**row, "rows": row["rows"] if row["rows"] is not None
+                                  else entry.rows})
+                    continue
+                conn.execute(sql.INSERT_DATASET_VERSION, {
+                    **row, "hash": entry.oid, "size": entry.size, "nfiles": entry.nfiles,
+                    "kind": "dir" if entry.oid.endswith(DIR_SUFFIX) else "file",
+                    "rows": entry.rows, "schema": None, "profile": None, "git_commit": None,
+                    "message": f"v{entry.version}, from the history in {rel}{POINTER_SUFFIX}",
+                })
             if conn.execute(sql.DATASET_VERSION_ID, key).fetchone() is None:
                 conn.execute(sql.INSERT_DATASET_VERSION, row)
             version = int(conn.execute(sql.DATASET_VERSION_NUMBER, key).scalar())
