@@ -180,8 +180,9 @@ def ignored_path(rel: str) -> str:
 def ignore_in_git(root: Path, entries: list[str]) -> list[str]:
     """Append the ``entries`` the project's ``.gitignore`` lacks; return those added.
 
-    An anchored entry (``/data/x.csv``) is already there when its unanchored form is; the file
-    is replaced atomically and keeps whatever it held.
+    An anchored entry (``/data/x.csv``) is already there when its unanchored form is, or when
+    a folder holding it is ignored by an anchored entry (``/data/`` or ``/data``); the file is
+    replaced atomically and keeps whatever it held.
     """
     from assay._atomic import write_text_atomic
 
@@ -196,6 +197,10 @@ def ignore_in_git(root: Path, entries: list[str]) -> list[str]:
         if not entry.strip() or entry in lines or entry in missing or (
             entry.startswith("/") and entry[1:] in lines
         ):
+            continue
+        parts = entry.rstrip("/").split("/")[1:] if entry.startswith("/") else []
+        folders = ["/" + "/".join(parts[:cut]) for cut in range(1, len(parts))]
+        if any(f in lines or f"{f}/" in lines for f in folders):
             continue
         missing.append(entry)
     if not missing:

@@ -69,3 +69,11 @@ def test_an_unanchored_entry_the_user_wrote_is_kept(tmp_project: TmpProject) -> 
     (tmp_project.root / ".gitignore").write_text("# mine\nout.txt\n")
     assert tmp_project.run("run").returncode == 0
     assert (tmp_project.root / ".gitignore").read_text() == "# mine\nout.txt\n"
+
+
+def test_an_out_inside_an_ignored_folder_adds_no_line(tmp_project: TmpProject) -> None:
+    tmp_project.config(stages={"a": {"cmd": "mkdir -p models/a && echo x > models/a/m.bin",
+                                     "outs": ["models/a"]}})
+    (tmp_project.root / ".gitignore").write_text("/models/\n")
+    assert tmp_project.run("run").returncode == 0
+    assert (tmp_project.root / ".gitignore").read_text() == "/models/\n"
