@@ -1,5 +1,7 @@
 # The two commands: `make demo` runs the bundled example end to end; `make test` runs every check
 # (including the docs build: `make docs`, mkdocs build --strict into site/).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,17 +11,20 @@ DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml | cksum | cut -d'
 .PHONY: demo test lint docs bench clean
 
 $(BIN)/python:
+	@echo "creating $(VENV) and upgrading pip..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # An editable install leaves assay's modules uncompiled; compile them once, as installing a wheel
 # would (matters where PYTHONDONTWRITEBYTECODE is set: every command would recompile them).
 $(STAMP): $(BIN)/python pyproject.toml
+	@echo "installing assay and its dependencies (about 1-2 minutes)..."
 	$(BIN)/python -m pip install --quiet -e .
 	$(BIN)/python -m compileall -q src/assay
 	touch $@
 
 $(DEV_STAMP): $(BIN)/python pyproject.toml
+	@echo "installing assay with its development tools (about 2-4 minutes)..."
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m compileall -q src/assay
 	touch $@ $(STAMP)

@@ -15,7 +15,9 @@ disagree:
   load of a project refreshes it (:meth:`assay.config.Project.load`); a reader that finds the
   hash of today's assay.yaml there may trust the values without pydantic;
 - :func:`shortcuts_enabled`, the one off switch for every shortcut (``ASSAY_NO_FASTPATH=1``);
-- :func:`ignore_in_git`, the one place that adds lines to the project's ``.gitignore``.
+- :func:`ignore_in_git`, the one place that adds lines to the project's ``.gitignore`` (data
+  added with ``assay data add``, stage outs when a stage first runs, ``.assay/``), and
+  :func:`in_git_work_tree`.
 
 Standard library only (blake3 loads inside :func:`digest_of`): this module runs before
 everything else.
@@ -161,11 +163,26 @@ def remember_settings(root: Path, digest: str, values: dict[str, Any]) -> None:
 # -- .gitignore ----------------------------------------------------------------------------
 
 
+def in_git_work_tree(root: Path) -> bool:
+    """Whether ``root`` is inside a git work tree (a ``.git`` here or in a parent folder)."""
+    return any((folder / ".git").exists() for folder in (root, *root.parents))
+
+
+def ignored_path(rel: str) -> str:
+    """The ``.gitignore`` line that matches exactly the project path ``rel`` (anchored at the
+    root, glob characters and a trailing space escaped)."""
+    escaped = "".join(f"\\{c}" if c in "\\*?[" else c for c in rel)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return f"/{escaped}"
+
+
 def ignore_in_git(root: Path, entries: list[str]) -> list[str]:
     """Append the ``entries`` the project's ``.gitignore`` lacks; return those added.
 
-    An anchored entry (``/data/x.csv``) is already there when its unanchored form is; the file
-    is replaced atomically and keeps whatever it held.
+    An anchored entry (``/data/x.csv``) is already there when its unanchored form is, or when
+    a folder holding it is ignored by an anchored entry (``/data/`` or ``/data``); the file is
+    replaced atomically and keeps whatever it held.
     """
     from assay._atomic import write_text_atomic
 
@@ -180,6 +197,10 @@ def ignore_in_git(root: Path, entries: list[str]) -> list[str]:
         if not entry.strip() or entry in lines or entry in missing or (
             entry.startswith("/") and entry[1:] in lines
         ):
+            continue
+        parts = entry.rstrip("/").split("/")[1:] if entry.startswith("/") else []
+        folders = ["/" + "/".join(parts[:cut]) for cut in range(1, len(parts))]
+        if any(f in lines or f"{f}/" in lines for f in folders):
             continue
         missing.append(entry)
     if not missing:

@@ -218,7 +218,8 @@ def test_init_in_the_current_folder_scaffolds_a_plain_project(tmp_path: Path) ->
     (tmp_path / ".gitignore").write_text("*.pyc\n")
     proc = run_assay(["init"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert " ".join(proc.stdout.split()) == f"Initialised project in {tmp_path.resolve()}"
+    assert proc.stdout.splitlines()[0] == f"Initialised project in {tmp_path.resolve()}"
+    assert proc.stdout.splitlines()[1].endswith("run: git init")  # tmp_path is no git repo
     config = yaml.safe_load((tmp_path / "assay.yaml").read_text())
     assert config == {"project": tmp_path.name, "stages": {}}
     assert (tmp_path / ".gitignore").read_text() == "*.pyc\n/.assay/\n"

@@ -383,9 +383,8 @@ def test_input_data_may_be_absent_for_config_check_but_run_says_to_pull_it(
     run = tmp_project.invoke("run")
     assert run.code == 2
     assert run.stderr.strip().splitlines() == [
-        "error: assay.yaml:5: stage 'prep' depends on 'data/raw.csv', which does not exist and "
-        "no stage writes it; it is tracked data (data/raw.csv.assay): run: assay data pull "
-        "data/raw.csv"]
+        "error: assay.yaml:5: stage 'prep' depends on 'data/raw.csv', tracked data "
+        "(data/raw.csv.assay) not pulled into this workspace; run: assay data pull data/raw.csv"]
 
 
 def test_config_check_also_checks_contracts_no_stage_uses(tmp_project: TmpProject) -> None:

@@ -36,7 +36,10 @@ def test_add_table_writes_pointer_gitignore_and_version_with_profile(
     assert result.code == 0, result.output
     [added] = json.loads(result.stdout)
     pointer = yaml.safe_load((project_on.root / "data" / "t.parquet.assay").read_text())
-    assert pointer == {"oid": added["oid"], "size": added["size"], "nfiles": 1, "name": "t"}
+    assert pointer == {"oid": added["oid"], "size": added["size"], "nfiles": 1, "name": "t",
+                       "version": 1, "history": [{"version": 1, "oid": added["oid"],
+                                                  "size": added["size"], "nfiles": 1,
+                                                  "rows": 40}]}
     assert added["oid"] == hash_tree(project_on.root / "data" / "t.parquet").oid
     assert "/data/t.parquet" in (project_on.root / ".gitignore").read_text().splitlines()
     [row] = _rows(project_on)

@@ -175,7 +175,9 @@ def test_data_pulled_for_another_branch_is_kept(data_project: TmpProject, tmp_pa
     assert clone.invoke("data", "pull").code == 0
     pulled = set(LocalCache(clone.root / ".assay" / "cache").iter_objects())
     log = clone.invoke("data", "log", "images")
-    assert log.code == 0 and log.stdout.count("\n") == 1  # the pull recorded the version
+    assert log.code == 0, log.output  # the pull recorded the version (and says so)
+    assert log.stdout.splitlines()[0].startswith("v1 ") and log.stdout.splitlines()[1:] == [
+        "    pulled from remote 'origin'"]
 
     # another branch: its pointer file is gone from the workspace, its data must stay
     (clone.root / "data" / "images.assay").unlink()

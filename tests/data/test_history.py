@@ -72,3 +72,15 @@ def test_diff_of_directories_lists_added_removed_modified(data_project: TmpProje
             versions(ws.store, "imgs")
     missing = data_project.invoke("data", "log", "nope")
     assert missing.code == 1 and missing.stderr.startswith("error: No dataset named 'nope'")
+
+
+def test_data_log_shows_the_message_given_to_data_add(tmp_project: TmpProject) -> None:
+    path = tmp_project.root / "t.csv"
+    write_table(path, rows=20)
+    assert tmp_project.invoke("data", "add", "t.csv").code == 0
+    write_table(path, rows=30)
+    added = tmp_project.invoke("data", "add", "t.csv", "-m", "March batch\nfrom the new export")
+    assert added.code == 0, added.output
+    lines = tmp_project.invoke("data", "log", "t").stdout.splitlines()
+    assert [line[:3] for line in lines] == ["v2 ", "   ", "   ", "v1 "]
+    assert lines[1:3] == ["    March batch", "    from the new export"]

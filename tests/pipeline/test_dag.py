@@ -32,6 +32,18 @@ def test_matrix_expands_into_named_instances_referenced_as_a_group(tmp_project: 
     assert dag.stages["prep"].cmd is not None and "seq 10" in dag.stages["prep"].cmd
 
 
+def test_null_and_boolean_matrix_values_are_named_as_in_yaml(tmp_project: TmpProject) -> None:
+    tmp_project.config(stages={"train": {
+        "matrix": {"weights": [None, "balanced"], "scale": [True]},
+        "cmd": "echo ${matrix.weights} ${matrix.scale} > out-${matrix.weights}.txt",
+        "outs": ["out-${matrix.weights}.txt"]}})
+    dag = build_dag(tmp_project.load())
+    assert list(dag.stages) == ["train[weights=null,scale=true]",
+                                "train[weights=balanced,scale=true]"]
+    first = dag.stages["train[weights=null,scale=true]"]
+    assert first.outs == ["out-null.txt"] and "echo null true" in (first.cmd or "")
+
+
 def test_profile_overrides_params_and_selects_stages(tmp_project: TmpProject) -> None:
     three_stages(tmp_project, report={"profiles": ["default"]})
     dag = build_dag(tmp_project.load(), profile="ci")

@@ -59,20 +59,21 @@ _err_console: Console | None = None
 
 
 def console() -> Console:
+    """The shared stdout console (wraps only in a terminal; see :mod:`assay._console`)."""
     global _console
-    from rich.console import Console
+    from assay._console import make_console
 
     if _console is None or _console.file is not sys.stdout:
-        _console = Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        _console = make_console()
     return _console
 
 
 def err_console() -> Console:
     global _err_console
-    from rich.console import Console
+    from assay._console import make_console
 
     if _err_console is None or _err_console.file is not sys.stderr:
-        _err_console = Console(file=sys.stderr, highlight=False)
+        _err_console = make_console(stderr=True)
     return _err_console
 
 

@@ -218,6 +218,9 @@ def add_report(results: list[AddResult], elapsed: float) -> tuple[list[str], lis
         if r.changed:
             out.append(f"added {r.path} as '{r.name}' v{r.version} ({what}{size_text(r.size)}"
                        f"{rows}) -> {r.pointer_file} [{r.oid[:12]}, {r.mode}]")
+        elif r.recorded:
+            out.append(f"recorded {r.path} as '{r.name}' v{r.version} in this store (the data "
+                       f"is unchanged) [{r.oid[:12]}]")
         else:
             out.append(f"unchanged {r.path} ({r.oid[:12]})")
         if r.skipped_links:

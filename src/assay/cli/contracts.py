@@ -113,9 +113,8 @@ def infer(
         raise UsageError(f"{out} exists; pass --force to overwrite it", path=str(out))
     target.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(target, text)
-    ctx.console().print(
-        f"wrote {out}: {len(contract['columns'])} columns; review it, then run: "
-        f"assay validate {data} --contract {out}")
+    typer.echo(f"wrote {out}: {len(contract['columns'])} columns; review it, then run: "
+               f"assay validate {data} --contract {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -230,7 +230,7 @@ def pull(
 
 @data_app.command("log")
 def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = JSON_OPT) -> None:
-    """List the versions of a dataset: who, when, size, rows, latest contract result.
+    """List the versions of a dataset: who, when, size, rows, latest contract result, message.
 
     Example: assay data log churn
     """
@@ -247,6 +247,8 @@ def log(name: str = typer.Argument(..., help="Dataset name."), json_out: bool = 
         verdict = f"  {v.contract_summary()}" if v.contracts else ""
         typer.echo(f"v{v.version}  {v.hash[:12]}  {when} UTC  {v.actor}  {size_text(v.size)}  "
                    f"{rows}{verdict}")
+        if v.message:  # as git log does: the message of `assay data add -m`, indented below
+            typer.echo("\n".join(f"    {line}" for line in v.message.splitlines()))
 
 
 @data_app.command("diff")

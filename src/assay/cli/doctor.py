@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from assay._console import escape
 from assay.cli import _context as ctx
 
 
@@ -14,8 +15,6 @@ def doctor(
 
     Example: assay doctor --json
     """
-    from rich.markup import escape
-
     from assay.doctor import diagnose
 
     report = diagnose(ctx.project())
@@ -26,7 +25,7 @@ def doctor(
         for finding in report.findings:
             style = "red" if finding.level == "error" else "yellow"
             out.print(
-                f"[{style}]{finding.level:5}[/{style}] [bold]{finding.rule.id}[/bold] "
+                f"[{style}]{finding.level:5}[/{style}] [bold]{escape(finding.rule.id)}[/bold] "
                 f"{escape(finding.where)}: {escape(finding.message)}"
             )
             out.print(f"       why: {escape(finding.rule.why)}", soft_wrap=True)

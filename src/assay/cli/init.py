@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from assay.cli import _context as ctx
-
 
 def init(
     directory: Path = typer.Argument(Path("."), help="Where to create the project."),
@@ -27,9 +25,12 @@ def init(
 
     result = init_project(directory, example=example)
     what = f"example '{example}'" if example else "project"
-    ctx.console().print(f"Initialised {what} in {result.root}")
+    typer.echo(f"Initialised {what} in {result.root}")
+    if not result.in_git:
+        typer.echo("Not a git repository: assay.yaml, assay.lock and pointer files are meant to be "
+                   "committed (stage outs and data are git-ignored); run: git init")
     if example:
-        ctx.console().print("Next: python generate.py && assay data add data/churn.parquet")
+        typer.echo("Next: python generate.py && assay data add data/churn.parquet")
 
 
 def register(app: typer.Typer) -> None:

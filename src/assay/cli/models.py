@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from assay._console import escape
 from assay.cli import _context as ctx
 
 models_app = typer.Typer(
@@ -33,8 +34,6 @@ def _actor() -> str:
 @models_app.command("list")
 def list_cmd(json_out: bool = _JSON) -> None:
     """List registered models with their latest version and aliases."""
-    from rich.table import Table
-
     from assay.registry import list_models
 
     found = list_models(ctx.store())
@@ -44,10 +43,11 @@ def list_cmd(json_out: bool = _JSON) -> None:
     if not found:
         ctx.console().print("No registered models yet (a kind: register stage creates them).")
         return
-    table = Table("model", "latest", "versions", "aliases", box=None)
+    table = _table("model", "latest", "versions", "aliases")
     for model in found:
         aliases = ", ".join(f"{a}=v{v}" for a, v in model.aliases.items()) or "-"
-        table.add_row(model.name, f"v{model.latest_version}", str(model.versions), aliases)
+        table.add_row(escape(model.name), f"v{model.latest_version}", str(model.versions),
+                      escape(aliases))
     ctx.console().print(table)
 
 
@@ -61,14 +61,22 @@ def _metric_summary(evaluation: dict[str, Any]) -> str:
     return f"{metric}={value:.4f} on {dataset}" if isinstance(value, float) else "-"
 
 
+def _table(*columns: str) -> Any:
+    """A borderless table whose cells never wrap (a pipe or CI log shows each row on a line)."""
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in columns:
+        table.add_column(escape(column), no_wrap=True)
+    return table
+
+
 @models_app.command("show")
 def show(
     ref: str = typer.Argument(..., help="NAME, NAME:VERSION or NAME@ALIAS."),
     json_out: bool = _JSON,
 ) -> None:
     """Show one version: hash, author, gates, metrics, aliases and approvals."""
-    from rich.markup import escape
-
     from assay.registry import alias_history, approvals_for, get_version
 
     store, project = ctx.store(), ctx.project()
@@ -85,21 +93,22 @@ def show(
         )
         return
     out = ctx.console()
-    out.print(f"[bold]{version.ref}[/bold]  aliases: {', '.join(version.aliases) or '-'}")
+    aliases = escape(", ".join(version.aliases) or "-")
+    out.print(f"[bold]{escape(version.ref)}[/bold]  aliases: {aliases}")
     out.print(f"  package   {version.model_hash}")
-    out.print(f"  author    {version.author}   registered {_when(version.created_at)} UTC")
+    out.print(f"  author    {escape(version.author)}   registered {_when(version.created_at)} UTC")
     out.print(f"  gates     {'passed' if version.gates_passed else 'NOT passed'}")
-    out.print(f"  metric    {_metric_summary(version.evaluation)}")
+    out.print(f"  metric    {escape(_metric_summary(version.evaluation))}")
     out.print(f"  run       {version.run_id or '-'}")
     for decision in decisions:
         state = " (expired)" if decision.expired else ""
         comment = f": {decision.comment}" if decision.comment else ""
-        out.print(
-            f"  {decision.decision}d for {decision.target} by {decision.actor} "
-            f"({', '.join(decision.roles)}) {_when(decision.created_at)}{state}{escape(comment)}"
-        )
+        out.print(escape(
+            f"  {decision.done} for {decision.target} by {decision.actor} "
+            f"({', '.join(decision.roles)}) {_when(decision.created_at)}{state}{comment}"
+        ))
     for move in moves:
-        out.print(f"  {move.action} -> @{move.alias} by {move.actor} {_when(move.ts)}")
+        out.print(escape(f"  {move.action} -> @{move.alias} by {move.actor} {_when(move.ts)}"))
 
 
 @models_app.command("versions")
@@ -107,19 +116,18 @@ def versions_cmd(
     name: str = typer.Argument(..., help="A registered model name."), json_out: bool = _JSON
 ) -> None:
     """List every version of a model, oldest first."""
-    from rich.table import Table
-
     from assay.registry import versions
 
     found = versions(ctx.store(), name)
     if json_out:
         ctx.print_json([v.to_dict() for v in found])
         return
-    table = Table("version", "aliases", "gates", "metric", "author", "registered", box=None)
+    table = _table("version", "aliases", "gates", "metric", "author", "registered")
     for v in found:
         table.add_row(
-            f"v{v.version}", ", ".join(v.aliases) or "-", "passed" if v.gates_passed else "failed",
-            _metric_summary(v.evaluation), v.author, _when(v.created_at),
+            f"v{v.version}", escape(", ".join(v.aliases) or "-"),
+            "passed" if v.gates_passed else "failed",
+            escape(_metric_summary(v.evaluation)), escape(v.author), _when(v.created_at),
         )
     ctx.console().print(table)
 
@@ -148,14 +156,13 @@ def lineage_cmd(
 
 def _lineage_tree(graph: dict[str, Any]) -> Any:
     """The lineage in its order: dataset versions -> run -> stage runs -> model -> aliases."""
-    from rich.markup import escape
     from rich.tree import Tree
 
     from assay.registry import dataset_label
 
     model = graph["model"]
     ref = f"{model['name']}:{model['version']}"
-    tree = Tree(f"[bold]lineage of {ref}[/bold]")
+    tree = Tree(f"[bold]lineage of {escape(ref)}[/bold]")
     data = tree.add("dataset versions")
     for ds in graph["datasets"]:
         where = f"read by {ds['stage']}" if ds.get("stage") else f"{ds.get('role') or 'input'}"
@@ -178,7 +185,7 @@ def _lineage_tree(graph: dict[str, Any]) -> Any:
         escape(f"model {ref}  package {model['model_hash'][:16]}  from stage "
                f"{model.get('stage') or '-'}")
     )
-    model_node.add(f"code {code.get('git_commit') or '-'}  env {code.get('env_hash') or '-'}")
+    model_node.add(escape(f"code {code.get('git_commit') or '-'}  env {code.get('env_hash') or '-'}"))
     evaluation = graph.get("evaluation")
     if evaluation:
         verdict = "passed" if evaluation.get("passed") else "failed"
@@ -186,12 +193,13 @@ def _lineage_tree(graph: dict[str, Any]) -> Any:
             escape(f"evaluation {evaluation.get('stage')}: {evaluation.get('candidate')} {verdict}")
         )
     held = ", ".join(f"@{a}" for a in graph["aliases"]) or "none"
-    aliases = tree.add(f"aliases: {held}")
+    aliases = tree.add(escape(f"aliases: {held}"))
     for move in graph["history"]:
-        aliases.add(f"{move['action']} @{move['alias']} by {move['actor']} {_when(move['ts'])}")
+        aliases.add(escape(f"{move['action']} @{move['alias']} by {move['actor']} "
+                           f"{_when(move['ts'])}"))
     deployments = tree.add("deployments" if graph["deployments"] else "deployments: none")
     for dep in graph["deployments"]:
-        deployments.add(f"{dep['target']}: {dep['state']} ({dep['traffic']:.0%} traffic)")
+        deployments.add(escape(f"{dep['target']}: {dep['state']} ({dep['traffic']:.0%} traffic)"))
     return tree
 
 
@@ -216,8 +224,6 @@ def diff_cmd(
     By default: changed params, data and environment, and changed metrics of the whole
     dataset (slice ``all``); ``--all`` shows everything.
     """
-    from rich.markup import escape
-    from rich.table import Table
 
     from assay.registry import diff
 
@@ -225,12 +231,7 @@ def diff_cmd(
     if json_out:
         ctx.print_json(result)
         return
-    table = Table(box=None)
-    table.add_column("section", no_wrap=True)
-    table.add_column("key", overflow="fold", min_width=24)
-    table.add_column(result["a"], max_width=18, overflow="ellipsis", no_wrap=True)
-    table.add_column(result["b"], max_width=18, overflow="ellipsis", no_wrap=True)
-    table.add_column("delta", no_wrap=True)
+    table = _table("section", "key", result["a"], result["b"], "delta")
     shown = 0
     for section in ("params", "data", "environment", "metrics"):
         for row in result[section]:
@@ -247,7 +248,7 @@ def diff_cmd(
     if shown:
         ctx.console().print(table)
     else:
-        ctx.console().print(f"{result['a']} and {result['b']} do not differ")
+        ctx.console().print(escape(f"{result['a']} and {result['b']} do not differ"))
 
 
 @models_app.command("card")
@@ -296,8 +297,6 @@ def register_cmd(
     """
     from pathlib import Path
 
-    from rich.markup import escape
-
     from assay._paths import resolve_inside
     from assay.evaluation import read_evaluation
     from assay.registry import register
@@ -326,7 +325,7 @@ def register_cmd(
         return
     verb = "registered" if result.created else "already registered as"
     alias_text = f" with alias {result.alias}" if result.alias else ""
-    ctx.console().print(f"{verb} {result.version.ref}{alias_text}")
+    ctx.console().print(escape(f"{verb} {result.version.ref}{alias_text}"))
     if result.note:
         target = ctx.err_console() if alias else ctx.console()
         target.print(f"note: {escape(result.note)}", soft_wrap=True)
@@ -337,7 +336,7 @@ def _print_move(move: Any, json_out: bool, verb: str) -> None:
         ctx.print_json(move.to_dict())
         return
     was = f" (was v{move.previous_version})" if move.previous_version is not None else ""
-    ctx.console().print(f"{verb} {move.name}@{move.alias} -> v{move.version}{was}")
+    ctx.console().print(escape(f"{verb} {move.name}@{move.alias} -> v{move.version}{was}"))
 
 
 @models_app.command("promote")
@@ -363,10 +362,10 @@ def _decide(ref: str, target: str, comment: str | None, json_out: bool, verb: st
     if json_out:
         ctx.print_json(decision.to_dict())
         return
-    ctx.console().print(
-        f"{decision.actor} ({', '.join(decision.roles)}) {verb}d "
+    ctx.console().print(escape(
+        f"{decision.actor} ({', '.join(decision.roles)}) {decision.done} "
         f"{decision.name}:{decision.version} for {decision.target}"
-    )
+    ))
 
 
 @models_app.command("approve")

@@ -2,70 +2,33 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 import typer
 from typer.core import TyperCommand
 
+from assay._console import PlainLines, escape, is_terminal
 from assay.cli import _context as ctx
 from assay.cli._front import RUN, print_noop
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-
-def escape(text: str) -> str:
-    """Escape rich markup (stage names like ``train[model=rf]`` look like tags)."""
-    return text.replace("[", "\\[")
-
-
-# Not a terminal (CI logs, pipes): lines are never wrapped, and help is laid out this wide.
-NON_TTY_WIDTH = 1000
+# Not a terminal (CI logs, pipes): help is laid out this wide.
 NON_TTY_HELP_WIDTH = 160
 
 
-_MARKUP = re.compile(r"(?<!\\)\[/?[a-z ]*\]")
-
-
-class _Lines(Protocol):
-    def print(self, text: str) -> None: ...
-
-
-class _PlainLines:
-    """Lines without rich markup, never wrapped (and without importing rich)."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-
-    def print(self, text: str) -> None:
-        self.stream.write(_MARKUP.sub("", text).replace("\\[", "[") + "\n")
-        self.stream.flush()
-
-
-def _out(*, stderr: bool = False) -> _Lines:
+def _out(*, stderr: bool = False) -> Any:
     """Where lines go: the shared rich console on a terminal, plain unwrapped text elsewhere."""
     stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty():
+    if is_terminal(stream):
         return ctx.err_console() if stderr else ctx.console()
-    return _PlainLines(stream)
-
-
-def _console() -> Console:
-    """The shared console, or one that never wraps when stdout is not a terminal."""
-    if sys.stdout.isatty():
-        return ctx.console()
-    from rich.console import Console
-
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=NON_TTY_WIDTH)
+    return PlainLines(stream)
 
 
 class _WideHelpCommand(TyperCommand):
     """Help laid out wide when stdout is not a terminal, so examples are not wrapped."""
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        if sys.stdout.isatty():
+        if is_terminal(sys.stdout):
             super().format_help(ctx, formatter)
             return
         from typer import rich_utils
@@ -235,7 +198,7 @@ def dag(
         return
     from rich.tree import Tree
 
-    tree = Tree(f"[bold]{ctx.project().config.project or 'pipeline'}[/]")
+    tree = Tree(f"[bold]{escape(ctx.project().config.project or 'pipeline')}[/]")
     children: dict[str, list[str]] = {n: [] for n in graph.stages}
     for name, stage in graph.stages.items():
         for need in stage.needs:
@@ -252,7 +215,7 @@ def dag(
     for name, stage in graph.stages.items():
         if not stage.needs:
             add(tree, name, (name,))
-    _console().print(tree)
+    ctx.console().print(tree)
 
 
 def register(app: typer.Typer) -> None:

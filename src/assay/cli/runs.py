@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from assay._console import escape
 from assay.cli import _context as ctx
 
 if TYPE_CHECKING:
@@ -32,16 +33,6 @@ def _source() -> str:
     return known_store_url(root) or ctx.project().store_url
 
 
-def _wide() -> Any:
-    """The console, or for pipes and CI logs a wide one (tables of runs are wide)."""
-    import sys
-
-    from rich.console import Console
-
-    out = ctx.console()
-    return out if out.is_terminal else Console(file=sys.stdout, width=200, highlight=False)
-
-
 def _when(ts: float | None) -> str:
     return "-" if ts is None else dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -54,10 +45,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
-
-
-def _esc(text: str) -> str:
-    return text.replace("[", "\\[")
 
 
 def _commit(row: RunRow) -> str:
@@ -143,29 +130,29 @@ def _print_row(console: Any, r: RunRow) -> None:
     def out(text: str) -> None:
         console.print(text, soft_wrap=True)  # long ids and paths: never wrap mid-field
 
-    name = f" '{_esc(r.run_name)}'" if r.run_name else ""
+    name = f" '{escape(r.run_name)}'" if r.run_name else ""
     env = f"{r.env_hash[:12]} (assay runs env {r.id[:8]})" if r.env_hash else "-"
-    out(f"[bold]{_esc(r.stage)}[/] {r.id}")
+    out(f"[bold]{escape(r.stage)}[/] {r.id}")
     out(f"  status: {r.status}{' (cached)' if r.cached else ''}  exit code: {_code(r.exit_code)}"
         f"  attempt: {r.attempt}")
     out(f"  started: {_when(r.started_at)}  ended: {_when(r.ended_at)}  "
         f"duration: {_secs(r.duration)}")
     out(f"  run: {r.run_id} ({r.run_kind}{name}, trigger {r.trigger}, "
-        f"profile {_esc(r.profile or '-')})")
+        f"profile {escape(r.profile or '-')})")
     out(f"    status: {r.run_status}  exit code: {_code(r.run_exit_code)}  started: "
         f"{_when(r.run_started_at)}  duration: {_secs(r.run_duration)}")
-    out(f"    commit: {_commit(r)}  user: {_esc(r.user)}  environment: {env}")
+    out(f"    commit: {_commit(r)}  user: {escape(r.user)}  environment: {env}")
     if r.cache_key or r.log_path:
-        out(f"  cache key: {(r.cache_key or '-')[:16]}  log: {_esc(r.log_path or '-')}")
+        out(f"  cache key: {(r.cache_key or '-')[:16]}  log: {escape(r.log_path or '-')}")
     for title, values in (("params", r.params), ("metrics", r.metrics), ("tags", r.tags)):
         if values:
             out(f"  {title}:")
             for key in sorted(values):
-                out(f"    {_esc(key)}: {_esc(_fmt(values[key]))}")
+                out(f"    {escape(key)}: {escape(_fmt(values[key]))}")
     if r.artifacts:
         out("  artifacts:")
         for a in r.artifacts:
-            out(f"    {_esc(a['path'])} ({a['kind']}, {a['size']} bytes, {a['hash'][:12]})")
+            out(f"    {escape(a['path'])} ({a['kind']}, {a['size']} bytes, {a['hash'][:12]})")
 
 
 @runs_app.command("show")
@@ -245,15 +232,15 @@ def compare(
     table = Table(box=None, header_style="bold")
     table.add_column("")
     for r in result["runs"]:
-        table.add_column(f"{_esc(r['stage'])}\n{r['id'][:8]}", justify="right")
+        table.add_column(f"{escape(r['stage'])}\n{r['id'][:8]}", justify="right")
     for section in ("params", "metrics"):
         table.add_row(f"[bold]{section}[/]", *["" for _ in result["runs"]])
         for row in result[section]:
             style = "yellow" if row["differs"] else "dim"
-            cells = [MISSING if gone else _esc(_fmt(v))
+            cells = [MISSING if gone else escape(_fmt(v))
                      for v, gone in zip(row["values"], row["missing"], strict=True)]
-            table.add_row(f"[{style}]{_esc(row['key'])}[/]", *[f"[{style}]{c}[/]" for c in cells])
-    _wide().print(table)
+            table.add_row(f"[{style}]{escape(row['key'])}[/]", *[f"[{style}]{c}[/]" for c in cells])
+    ctx.console().print(table)
 
 
 def _output(raw: Path, option: str) -> Path:

@@ -89,15 +89,14 @@ class ValidateKind:
     def run(self, options: ValidateOptions, ctx: StageContext) -> int:
         """Check the data; raise :class:`~assay.errors.ValidationFailed` naming the report when
         an error-severity check failed (``kind_exec`` prints it as the stage's last line)."""
-        from rich.console import Console
-
+        from assay._console import make_console
         from assay._paths import resolve_inside
         from assay.contracts._check import ReportFiles, check, failure
         from assay.contracts._report import print_report
 
         project, target = _target(options, ctx.root)
         out = resolve_inside(ctx.root, report_dir(ctx.stage), what="report dir")
-        console = Console(file=sys.stdout, highlight=False, width=140)
+        console = make_console()
         reports = check(ctx.root, project.config, [target], store=ctx.store_url,
                         store_url=ctx.store_url, state_dir=project.state_dir,
                         report_files=lambda _: ReportFiles(json=out / "report.json",

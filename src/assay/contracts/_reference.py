@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from assay.contracts._source import FORMATS, DataSource, dataset_path, format_of
 from assay.errors import ContractError, DataError, UsageError
 
 if TYPE_CHECKING:
-    from assay.config import AssayConfig
+    from assay.config import AssayConfig, Project
     from assay.contracts._model import DatasetRef
     from assay.objects import LocalCache
 
@@ -74,23 +75,30 @@ def open_reference(text: str, *, root: Path, config: AssayConfig, contract: str,
 def _open_version(text: str, name: str, rev: str, *, root: Path, config: AssayConfig,
                   contract: str, store_url: str | None) -> DataSource:
     from assay.config import Project
-    from assay.data import pick, versions
+    from assay.data import committed_versions, pick, versions
     from assay.objects import DIR_SUFFIX, LocalCache
     from assay.store import open_store
 
     project = Project(root=root, config=config)
-    store = open_store(store_url or project.store_url)
-    try:
-        version = pick(versions(store, name), rev)
-    except (DataError, UsageError) as exc:
-        raise ContractError(
-            f"Contract '{contract}': reference {text!r} does not exist: {exc.message}",
-            contract=contract, reference=text,
-        ) from exc
-    finally:
-        store.close()
+    version = None
+    committed = committed_versions(root, name)  # the pointer's history: the same in every clone
+    if committed:
+        with contextlib.suppress(UsageError):
+            version = pick(committed, rev)
+    if version is None:
+        store = open_store(store_url or project.store_url)
+        try:
+            version = pick(versions(store, name), rev)
+        except (DataError, UsageError) as exc:
+            raise ContractError(
+                f"Contract '{contract}': reference {text!r} does not exist: {exc.message}",
+                contract=contract, reference=text,
+            ) from exc
+        finally:
+            store.close()
     cache = LocalCache(project.cache_dir)
     what = f"reference {text} ({version.path} v{version.version})"
+    _fetch_missing(project, cache, version.hash)
     oids = _verified_objects(cache, version.hash, what)
     if version.hash.endswith(DIR_SUFFIX):
         entries = [e for e in cache.manifest(version.hash)
@@ -107,6 +115,25 @@ def _open_version(text: str, name: str, rev: str, *, root: Path, config: AssayCo
         location = version.path
     return DataSource(location, fmt, files=files,
                       label=f"{text} ({version.path} v{version.version}, {version.hash[:12]})")
+
+
+def _fetch_missing(project: Project, cache: LocalCache, oid: str) -> None:
+    """Download the version's objects the local cache lacks from the project's remote (a
+    fresh clone has only the current data, if that); no remote configured: nothing to do,
+    :func:`_verified_objects` then names the fix."""
+    from assay.errors import ObjectError
+    from assay.objects import remote_for
+
+    try:
+        if all(cache.exists(item) for item in cache.referenced(oid)):
+            return
+    except ObjectError:
+        pass  # the object (or a manifest) is missing: fetch it
+    try:
+        remote = remote_for(project, None)
+    except UsageError:
+        return
+    remote.pull(cache, [oid])
 
 
 def _verified_objects(cache: LocalCache, oid: str, what: str) -> list[str]:

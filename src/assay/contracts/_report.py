@@ -61,17 +61,22 @@ def print_report(report: ContractReport, console: Console, *, verbose: bool = Fa
     """
     from rich.table import Table
 
+    from assay._console import escape as markup_escape
+
     shown = [c for c in report.checks if verbose or c.status != "pass"]
     if shown:
-        table = Table(title=f"contract {report.contract}: {report.data}", title_justify="left")
-        for column in ("status", "check", "expected", "observed", "failing rows", "message"):
-            table.add_column(column, overflow="fold")
+        table = Table(title=markup_escape(f"contract {report.contract}: {report.data}"),
+                      title_justify="left")
+        for column in ("status", "check", "expected", "observed", "failing rows"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("message")
         styles = {"FAIL": "bold red", "WARN": "yellow", "PASS": "green", "N/A": "dim",
                   "SKIP": "dim"}
         for check in shown:
             status = _status(check)
-            table.add_row(f"[{styles[status]}]{status}[/]", check.id, check.expected,
-                          _observed(check), _rows(check), check.message)
+            table.add_row(f"[{styles[status]}]{status}[/]", markup_escape(check.id),
+                          markup_escape(check.expected), markup_escape(_observed(check)),
+                          _rows(check), markup_escape(check.message))
         console.print(table)
     for check in report.checks:
         if check.failed and check.samples:
@@ -79,9 +84,9 @@ def print_report(report: ContractReport, console: Console, *, verbose: bool = Fa
             keys = [k for k in (first, *(check.column or "").split(",")) if k]
             compact = [{k: row.get(k) for k in dict.fromkeys(keys) if k in row} or row
                        for row in check.samples[:3]]
-            console.print(f"  {check.id}: e.g. " + "; ".join(
-                json.dumps(r, default=str) for r in compact), soft_wrap=True)
-    console.print(summary_line(report), soft_wrap=True)
+            console.print(markup_escape(f"  {check.id}: e.g. " + "; ".join(
+                json.dumps(r, default=str) for r in compact)), soft_wrap=True)
+    console.print(markup_escape(summary_line(report)), soft_wrap=True)
 
 
 def to_json(report: ContractReport) -> str:

@@ -132,7 +132,11 @@ def source_for(location: str, root: Path | None, *, storage_options: dict[str, A
     raw = location[len("file://"):] if location.startswith("file://") else location
     path = resolve_inside(root, raw, what=what) if root is not None else Path(raw).resolve()
     if not path.exists():
-        raise UsageError(f"{what} {location} does not exist", path=location)
+        from assay.data import not_pulled
+
+        why = not_pulled(root, path) if root is not None else None
+        raise UsageError(f"{what} {location}: {why}" if why else f"{what} {location} does not exist",
+                         path=location)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
         if not files:

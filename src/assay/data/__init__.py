@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from assay._layout import POINTER_SUFFIX
     from assay.data._checkout import CheckoutResult
     from assay.data._fresh import find_pointers
-    from assay.data._history import DatasetDiff, DatasetVersion, diff, pick, versions
+    from assay.data._history import (
+        DatasetDiff,
+        DatasetVersion,
+        committed_versions,
+        diff,
+        pick,
+        versions,
+    )
     from assay.data._maintenance import (
         DEFAULT_GRACE_MINUTES,
         FsckResult,
@@ -26,7 +33,14 @@ if TYPE_CHECKING:
         gc,
         roots,
     )
-    from assay.data._pointer import Pointer, data_path, pointer_path, read_pointer, write_pointer
+    from assay.data._pointer import (
+        Pointer,
+        data_path,
+        not_pulled,
+        pointer_path,
+        read_pointer,
+        write_pointer,
+    )
     from assay.data._profile import TableProfile, is_tabular, profile_table
     from assay.data._protection import UnprotectResult, unprotect
     from assay.data._results import AddResult, EntryStatus
@@ -54,6 +68,7 @@ _LAZY: dict[str, str] = {
     "UnprotectResult": "assay.data._protection",
     "Workspace": "assay.data._workspace",
     "add_paths": "assay.data._workspace",
+    "committed_versions": "assay.data._history",
     "data_path": "assay.data._pointer",
     "diff": "assay.data._history",
     "find_pointers": "assay.data._fresh",
@@ -61,6 +76,7 @@ _LAZY: dict[str, str] = {
     "fsck_remote": "assay.data._maintenance",
     "gc": "assay.data._maintenance",
     "is_tabular": "assay.data._profile",
+    "not_pulled": "assay.data._pointer",
     "pick": "assay.data._history",
     "pointer_path": "assay.data._pointer",
     "profile_table": "assay.data._profile",
@@ -93,6 +109,7 @@ __all__ = [
     "UnprotectResult",
     "Workspace",
     "add_paths",
+    "committed_versions",
     "data_path",
     "diff",
     "find_pointers",
@@ -100,6 +117,7 @@ __all__ = [
     "fsck_remote",
     "gc",
     "is_tabular",
+    "not_pulled",
     "pick",
     "pointer_path",
     "profile_table",

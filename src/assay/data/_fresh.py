@@ -27,6 +27,7 @@ from assay._layout import (
     DATA_MARKER,
     POINTER_SUFFIX,
     STATE_DIR,
+    STORE_ENV,
     cached_settings,
     config_digest,
     state_dir,
@@ -35,7 +36,7 @@ from assay.data._results import AddResult, EntryStatus
 from assay.data._settings import cache_dir_of
 
 SKIP_DIRS = frozenset({".git", STATE_DIR, ".venv", ".venv-bench", "node_modules", "__pycache__"})
-_VERSION = 2
+_VERSION = 3
 
 
 def find_pointers(root: Path) -> list[Path]:
@@ -89,6 +90,8 @@ def snapshot(root: Path, pointers: list[Path] | None = None) -> dict[str, Any]:
         "version": _VERSION,
         "config": config_digest(root),
         "git_index": _stat_list(root / ".git" / "index"),
+        # another store (say a new PostgreSQL one) may lack the versions: the full path records
+        "store": os.environ.get(STORE_ENV, "").strip(),
         "pointers": sorted({p.relative_to(root).as_posix() for p in found}),
     }
 
@@ -153,7 +156,7 @@ def _current(root: Path) -> tuple[dict[str, Any], dict[str, Any], str] | None:
     if marker is None:
         return None
     snap = snapshot(root)
-    for key in ("config", "git_index", "pointers"):
+    for key in ("config", "git_index", "store", "pointers"):
         if snap[key] != marker.get(key):
             return None
     return marker, snap, os.fspath(cache_dir_of(root, settings[1]))

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assay._layout import CONFIG_FILE, LOCK_FILE, POINTER_SUFFIX
+from assay._layout import CONFIG_FILE, LOCK_FILE, POINTER_SUFFIX, in_git_work_tree
 from assay._paths import clean_relative
 from assay.data._pointer import (
     data_path,
@@ -114,7 +114,7 @@ def refuse_special(settings: DataSettings, path: Path) -> None:
 
 def _git_tracked(root: Path, rel: str) -> str | None:
     """The first file at or under ``rel`` that git tracks (None outside a git work tree)."""
-    if not any((folder / ".git").exists() for folder in (root, *root.parents)):
+    if not in_git_work_tree(root):
         return None
     try:
         out = subprocess.run(

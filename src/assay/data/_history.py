@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import DataError, ObjectError, UsageError
@@ -92,6 +93,31 @@ def versions(store: Store, name: str) -> list[DatasetVersion]:
     ]
 
 
+def committed_versions(root: Path, name: str) -> list[DatasetVersion]:
+    """The versions of dataset ``name`` that its committed pointer file lists (its
+    ``history``), oldest first: what ``name@vN`` names in every clone of the project, whatever
+    the local store holds. Empty when no readable pointer of that name has a history."""
+    from assay.data._fresh import find_pointers
+    from assay.data._pointer import data_path, read_pointer
+    from assay.errors import PointerError
+
+    for pfile in find_pointers(root):
+        try:
+            pointer = read_pointer(pfile)
+        except PointerError:
+            continue
+        if pointer.name != name or not pointer.history:
+            continue
+        rel = data_path(pfile).relative_to(root).as_posix()
+        return [DatasetVersion(version=h.version, name=name, path=rel, hash=h.oid,
+                               kind="dir" if h.oid.endswith(DIR_SUFFIX) else "file",
+                               size=h.size, nfiles=h.nfiles, rows=h.rows, schema=None,
+                               profile=None, actor="", created_at=0.0, git_commit=None,
+                               message=None)
+                for h in pointer.history]
+    return []
+
+
 @dataclass(frozen=True)
 class DatasetDiff:
     """What changed between two versions of a dataset."""
@@ -125,10 +151,13 @@ def pick(found: list[DatasetVersion], rev: str) -> DatasetVersion:
     text = rev.strip().lower().removeprefix("v")
     if text.lstrip("-").isdigit():
         number = int(text)
-        index = number - 1 if number > 0 else len(found) + number
-        if 0 <= index < len(found):
-            return found[index]
-        raise UsageError(f"Dataset '{found[0].name}' has no version {rev} (1..{len(found)})")
+        if number < 0 and -number <= len(found):
+            return found[number]
+        numbered = [v for v in found if v.version == number]
+        if numbered:
+            return numbered[0]
+        raise UsageError(f"Dataset '{found[0].name}' has no version {rev} "
+                         f"({found[0].version}..{found[-1].version})")
     matches = [v for v in found if v.hash.startswith(text)] if len(text) >= 4 else []
     if len(matches) == 1:
         return matches[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,25 @@ if TYPE_CHECKING:
     from assay.objects import LocalCache
 
 _HEADER = "# assay data pointer: commit this file; get the data with: assay data pull\n"
-_KEYS = ("oid", "size", "nfiles", "name", "exec")
+_KEYS = ("oid", "size", "nfiles", "name", "exec", "version", "history")
+_HISTORY_KEYS = ("version", "oid", "size", "nfiles", "rows")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One earlier (or the current) version of a pointer's dataset, as committed to git: what
+    ``NAME@vN`` names in every clone, whatever its metadata store holds."""
+
+    version: int
+    oid: str
+    size: int
+    nfiles: int
+    rows: int | None = None
+
+    def to_yaml(self) -> str:
+        rows = "" if self.rows is None else f", rows: {self.rows}"
+        return (f"  - {{version: {self.version}, oid: {_yaml_str(self.oid)}, size: {self.size}, "
+                f"nfiles: {self.nfiles}{rows}}}\n")
 
 
 @dataclass(frozen=True)
@@ -24,6 +43,9 @@ class Pointer:
     """What a pointer file says: the data's object id, size, file count and dataset name.
 
     ``is_exec`` records a single file's executable bit (a folder's modes are in its manifest).
+    ``version`` is the dataset version this data is, and ``history`` every version of the
+    dataset up to it (oldest first), so a versioned reference (``churn@v1``) resolves in any
+    clone; both are absent in pointers written before they existed.
     """
 
     oid: str
@@ -31,6 +53,18 @@ class Pointer:
     nfiles: int
     name: str
     is_exec: bool = False
+    version: int | None = None
+    history: tuple[HistoryEntry, ...] = ()
+
+    def with_version(self, version: int, rows: int | None) -> Pointer:
+        """This pointer as version ``version`` of its dataset: ``history`` keeps the earlier
+        versions it lists (numbered below ``version``) and ends with this one."""
+        from dataclasses import replace
+
+        earlier = tuple(h for h in self.history if h.version < version and h.oid != self.oid)
+        entry = HistoryEntry(version=version, oid=self.oid, size=self.size, nfiles=self.nfiles,
+                             rows=rows)
+        return replace(self, version=version, history=(*earlier, entry))
 
     @property
     def is_dir(self) -> bool:
@@ -40,6 +74,28 @@ class Pointer:
 def pointer_path(data_path: Path) -> Path:
     """``data/x.csv`` -> ``data/x.csv.assay``."""
     return data_path.with_name(data_path.name + POINTER_SUFFIX)
+
+
+def not_pulled(root: Path, path: Path | str) -> str | None:
+    """Why ``path`` (relative to ``root``, or absolute under it) is missing when it is, or lies
+    inside, tracked data whose committed pointer is here but whose data is not (a fresh clone):
+    the text names the fix, ``run: assay data pull DATA``. None when no pointer covers it.
+
+    Example: ``tracked data (data/churn.parquet.assay) not pulled into this workspace;
+    run: assay data pull data/churn.parquet``
+    """
+    target = Path(path)
+    try:
+        rel = target.relative_to(root) if target.is_absolute() else target
+    except ValueError:
+        return None
+    parts = rel.as_posix().split("/")
+    for cut in range(len(parts), 0, -1):
+        tracked = "/".join(parts[:cut])
+        if (root / f"{tracked}{POINTER_SUFFIX}").is_file():
+            return (f"tracked data ({tracked}{POINTER_SUFFIX}) not pulled into this workspace; "
+                    f"run: assay data pull {tracked}")
+    return None
 
 
 def data_path(pointer: Path) -> Path:
@@ -131,7 +187,41 @@ def read_pointer(path: Path, *, shown: str | None = None) -> Pointer:
         raise corrupt(f"nfiles is {nfiles} but the oid names a single file")
     if is_exec and oid.endswith(".dir"):
         raise corrupt("exec is for a single file; a folder's modes are in its manifest")
-    return Pointer(oid=oid, size=size, nfiles=nfiles, name=name, is_exec=is_exec)
+    version = raw.get("version")
+    if version is not None and not _is_count(version, positive=True):
+        raise corrupt("version must be a positive integer")
+    history = _history(raw.get("history"), corrupt)
+    return Pointer(oid=oid, size=size, nfiles=nfiles, name=name, is_exec=is_exec,
+                   version=version, history=history)
+
+
+def _is_count(value: object, *, positive: bool = False) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and value >= (1 if positive else 0))
+
+
+def _history(raw: object, corrupt: Callable[[str], PointerError]) -> tuple[HistoryEntry, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise corrupt("history must be a list")
+    entries: list[HistoryEntry] = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) - set(_HISTORY_KEYS):
+            raise corrupt(f"history entries take {', '.join(_HISTORY_KEYS)}")
+        oid, rows = item.get("oid"), item.get("rows")
+        if not isinstance(oid, str) or not is_object_id(oid):
+            raise corrupt(f"bad oid {oid!r} in history")
+        if not all(_is_count(item.get(k), positive=k == "version")
+                   for k in ("version", "size", "nfiles")) or (
+                rows is not None and not _is_count(rows)):
+            raise corrupt("history version, size, nfiles and rows must be integers")
+        entries.append(HistoryEntry(version=item["version"], oid=oid, size=item["size"],
+                                    nfiles=item["nfiles"], rows=rows))
+    numbers = [e.version for e in entries]
+    if numbers != sorted(set(numbers)):
+        raise corrupt("history versions must increase")
+    return tuple(entries)
 
 
 def write_pointer(path: Path, pointer: Pointer) -> None:
@@ -142,6 +232,10 @@ def write_pointer(path: Path, pointer: Pointer) -> None:
     )
     if pointer.is_exec:
         text += "exec: true\n"
+    if pointer.version is not None:
+        text += f"version: {pointer.version}\n"
+    if pointer.history:
+        text += "history:\n" + "".join(entry.to_yaml() for entry in pointer.history)
     write_text_atomic(path, text)
 
 

@@ -26,6 +26,8 @@ class AddResult(NamedTuple):
     """Symlinks inside the folder that were not followed (so not versioned)."""
     quarantined: Sequence[str] = ()
     """Objects of the previous version that were edited in place through a link."""
+    recorded: bool = False
+    """The data was unchanged but this store lacked its version: it is recorded now."""
 
     def as_dict(self) -> dict[str, Any]:
         return {**self._asdict(), "skipped_links": list(self.skipped_links),

@@ -33,7 +33,8 @@ def push(
     verify: bool = False,
 ) -> Transfer:
     """Upload the objects of the tracked paths (all, or ``targets``) the remote lacks or has a
-    bad copy of; every upload is hash-checked first.
+    bad copy of, with the earlier versions their pointers' history names that the local cache
+    holds; every upload is hash-checked first.
 
     Without ``targets`` the stage outs in ``assay.lock`` that are in the local cache go too.
     ``verify`` re-hashes the remote's copies of all of them too and replaces bad ones (see
@@ -49,9 +50,13 @@ def push(
     oids = [t.pointer.oid for t in found]
     outs = _stage_outs(workspace, targets)
     present = [o for o in outs if workspace.has_all(o.oid)]
+    # the earlier versions a pointer's history names, when this cache has them: a reference
+    # to one (name@v1) in another clone is fetched from the remote
+    earlier = [o for o in dict.fromkeys(h.oid for t in found for h in t.pointer.history)
+               if o not in oids and workspace.has_all(o)]
     with workspace.cache.writing():  # what is pushed stays in the cache meanwhile
-        result = remote.push(workspace.cache, [*oids, *(o.oid for o in present)], jobs=jobs,
-                             progress=progress, verify=verify)
+        result = remote.push(workspace.cache, [*oids, *earlier, *(o.oid for o in present)],
+                             jobs=jobs, progress=progress, verify=verify)
     result.unavailable = [o.path for o in outs if o not in present]
     _event(workspace, "data.push", remote, result.as_dict(),
            [*(t.rel for t in found), *(o.path for o in present)])

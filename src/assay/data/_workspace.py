@@ -16,11 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay._layout import DATA_LOCK_FILE, POINTER_SUFFIX, STAT_CACHE_FILE, ignore_in_git
+from assay._layout import (
+    DATA_LOCK_FILE,
+    POINTER_SUFFIX,
+    STAT_CACHE_FILE,
+    ignore_in_git,
+    ignored_path,
+)
 from assay._paths import TEMP_IGNORE, resolve_inside
 from assay.data import _fresh as fast
 from assay.data._fresh import find_pointers
 from assay.data._pointer import (
+    HistoryEntry,
     Pointer,
     data_path,
     disagreement,
@@ -238,12 +245,26 @@ class Workspace:
             is_exec = path.is_file() and bool(os.stat(path).st_mode & 0o111)
             previous = self._pointer_or_none(pfile)
             unchanged = self._unchanged(path, previous, ds_name, is_exec)
-            if unchanged is not None:
+            if unchanged is not None and previous is not None:
+                # the same data, but this store may lack its version (a fresh clone, a new
+                # PostgreSQL store): record it, numbered as the committed history says
+                lacks = not self._has_version(ds_name, previous.oid)
+                number = previous.version
+                if lacks or number is None:
+                    number = self._record(rel, ds_name, unchanged, None, message,
+                                          history=previous.history,
+                                          event="data.add" if lacks else None)
+                    rows = next((h.rows for h in previous.history if h.oid == previous.oid),
+                                None)
+                    versioned = previous.with_version(number, rows)
+                    if versioned != previous:
+                        write_pointer(pfile, versioned)
                 self._remember_clean(rel, unchanged, ds_name, signature, [*pointers, pfile])
                 return AddResult(path=rel, pointer_file=self.rel(pfile), name=ds_name,
                                  oid=unchanged.oid, size=unchanged.size,
                                  nfiles=unchanged.nfiles, changed=False,
-                                 skipped_links=list(unchanged.skipped_links))
+                                 version=number if lacks else None,
+                                 skipped_links=list(unchanged.skipped_links), recorded=lacks)
             linked = linked_objects(self.cache, path, previous)
             mode = choose_add_mode(self.cache, list(self.settings.cache_types))
             try:
@@ -256,9 +277,11 @@ class Workspace:
 
             if is_tabular(path):
                 profile = profile_table(path)
-            version = self._record(rel, ds_name, stored, profile, message)
-            write_pointer(pfile, Pointer(oid=stored.oid, size=stored.size,
-                                         nfiles=stored.nfiles, name=ds_name, is_exec=is_exec))
+            history = previous.history if previous is not None and previous.name == ds_name else ()
+            version = self._record(rel, ds_name, stored, profile, message, history=history)
+            write_pointer(pfile, Pointer(oid=stored.oid, size=stored.size, nfiles=stored.nfiles,
+                                         name=ds_name, is_exec=is_exec, history=history)
+                          .with_version(version, profile.rows if profile else None))
             self._gitignore(rel)
             if not lost:
                 self._remember_clean(rel, stored, ds_name, signature, [*pointers, pfile])
@@ -318,12 +341,24 @@ class Workspace:
         """Record the dataset version ``t``'s pointer names, if the store lacks it (say, data
         another clone added, pulled here), so that gc keeps its objects."""
         stored = Stored(oid=t.pointer.oid, size=t.pointer.size, nfiles=t.pointer.nfiles)
-        self._record(t.rel, t.pointer.name, stored, None, message, event=None)
+        self._record(t.rel, t.pointer.name, stored, None, message, event=None,
+                     history=t.pointer.history)
+
+    def _has_version(self, name: str, oid: str) -> bool:
+        from assay.store import statements as sql
+
+        with self.store.read() as conn:
+            return conn.execute(sql.DATASET_VERSION_ID, {"name": name, "hash": oid}).fetchone() \
+                is not None
 
     def _record(self, rel: str, name: str, stored: Stored, profile: Any,
-                message: str | None, *, event: str | None = "data.add") -> int:
+                message: str | None, *, event: str | None = "data.add",
+                history: tuple[HistoryEntry, ...] = ()) -> int:
         """Record the dataset version (once per name and hash) and an ``event`` (``data.add``);
-        returns the version number."""
+        returns the version number.
+
+        The versions the pointer's committed ``history`` lists that this store lacks are
+        recorded first, in order, so the store numbers them as every other clone does."""
         from assay._identity import current_user
         from assay.store import statements as sql
 
@@ -340,6 +375,21 @@ class Workspace:
         }
         key = {"name": name, "hash": stored.oid}
         with self.store.write() as conn:
+            for entry in history:
+                if conn.execute(sql.DATASET_VERSION_ID,
+                                {"name": name, "hash": entry.oid}).fetchone() is not None:
+                    continue
+                if entry.oid == stored.oid:  # this version itself, in its place in the order
+                    conn.execute(sql.INSERT_DATASET_VERSION,
+                                 {**row, "rows": row["rows"] if row["rows"] is not None
+                                  else entry.rows})
+                    continue
+                conn.execute(sql.INSERT_DATASET_VERSION, {
+                    **row, "hash": entry.oid, "size": entry.size, "nfiles": entry.nfiles,
+                    "kind": "dir" if entry.oid.endswith(DIR_SUFFIX) else "file",
+                    "rows": entry.rows, "schema": None, "profile": None, "git_commit": None,
+                    "message": f"v{entry.version}, from the history in {rel}{POINTER_SUFFIX}",
+                })
             if conn.execute(sql.DATASET_VERSION_ID, key).fetchone() is None:
                 conn.execute(sql.INSERT_DATASET_VERSION, row)
             version = int(conn.execute(sql.DATASET_VERSION_NUMBER, key).scalar())
@@ -353,7 +403,7 @@ class Workspace:
 
     def _gitignore(self, rel: str) -> None:
         """Ignore the data path, and assay's temp files (a killed checkout's leftovers)."""
-        ignore_in_git(self.root, [TEMP_IGNORE, f"/{rel}"])
+        ignore_in_git(self.root, [TEMP_IGNORE, ignored_path(rel)])
 
     # -- status ---------------------------------------------------------------------------
 

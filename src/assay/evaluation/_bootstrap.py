@@ -18,7 +18,7 @@ Speed (1,000 resamples of 100,000 rows well under a second) comes from three cho
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -182,6 +182,7 @@ def paired_bootstrap(
     seed: int = 0,
     threshold: float = 0.5,
     point: dict[str, float] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Interval]:
     """Bootstrap intervals for ``metric(candidate) - metric(champion)`` on the same rows.
 
@@ -196,6 +197,7 @@ def paired_bootstrap(
         seed: the random seed (same seed, same intervals).
         threshold: decision threshold for threshold metrics.
         point: the exact point differences to report as ``delta`` (else the bootstrap mean).
+        progress: called with (resamples done, resamples) after each batch of resamples.
 
     Returns:
         metric -> :class:`Interval`.
@@ -247,7 +249,9 @@ def paired_bootstrap(
                 np.ones(n),
             ]
         ).T.copy()
+    done = 0
     for weights in resample_weights(n, resamples, seed=seed, dtype=columns.dtype):
+        done += weights.shape[1]
         sums = np.asarray(columns @ weights, dtype=np.float64).T
         total = sums[:, -1]
         if task == "classification":
@@ -273,6 +277,8 @@ def paired_bootstrap(
                     out["r2"] = 1 - sums[:, offset] / sst
         for metric in metrics:
             diffs[metric].append(cand[metric] - champ[metric])
+        if progress is not None:
+            progress(done, resamples)
 
     alpha = (1 - confidence) / 2
     result = {}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,8 +162,10 @@ def run_evaluation(
     store_url: str,
     cache_dir: Path,
     stage_run_id: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
-    """Evaluate, write the reports into ``out_dir`` and record the evaluation.
+    """Evaluate, write the reports into ``out_dir`` and record the evaluation (``progress``
+    receives lines of progress, see :func:`evaluate`).
 
     Raises:
         EvaluationError: misconfiguration or no candidates.
@@ -178,7 +181,8 @@ def run_evaluation(
     champion = resolve_champion(options.champion, root=root)
     candidates = _with_oids(candidates, cache_dir)
     evaluation = evaluate(
-        options, candidates, root=root, stage=stage, champion=champion, datasets=datasets
+        options, candidates, root=root, stage=stage, champion=champion, datasets=datasets,
+        progress=progress,
     )
     write_reports(evaluation.report, out_dir, evaluation.curves)
     record_evaluation(evaluation, store_url=store_url, stage=stage, stage_run_id=stage_run_id)
@@ -282,6 +286,7 @@ class EvaluateKind:
             store_url=ctx.store_url,
             cache_dir=project.cache_dir,
             stage_run_id=ctx.stage_run_id,
+            progress=lambda line: print(line, flush=True),  # the run shows a stage's last line
         )
         report = evaluation.report
         for note in empty_slices(report):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +89,25 @@ class Evaluation:
         return "\n".join(lines)
 
 
+class Progress:
+    """Progress lines of a long evaluation (the evaluate stage otherwise prints nothing for
+    tens of seconds): :meth:`say` emits now, :meth:`tick` at most every ``every`` seconds."""
+
+    def __init__(self, emit: Callable[[str], None] | None = None, *, every: float = 3.0) -> None:
+        self.emit = emit
+        self.every = every
+        self._last = time.monotonic()
+
+    def say(self, text: str) -> None:
+        if self.emit is not None:
+            self.emit(text)
+            self._last = time.monotonic()
+
+    def tick(self, text: str) -> None:
+        if self.emit is not None and time.monotonic() - self._last >= self.every:
+            self.say(text)
+
+
 def _rel(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
@@ -118,9 +138,11 @@ def _slice_metrics(
 class _Run:
     """The state of one evaluation (kept out of function arguments)."""
 
-    def __init__(self, options: EvaluateOptions, root: Path) -> None:
+    def __init__(self, options: EvaluateOptions, root: Path,
+                 progress: Progress | None = None) -> None:
         self.options = options
         self.root = root
+        self.progress = progress or Progress()
         self.datasets: dict[str, EvalDataset] = {}
         self.task = ""
         self.scores: dict[str, dict[str, Scored]] = {}
@@ -256,6 +278,7 @@ def evaluate(
     stage: str = "evaluate",
     champion: Candidate | None = None,
     datasets: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Evaluate candidates (and the champion) on every dataset, run gates, select the best.
 
@@ -266,6 +289,8 @@ def evaluate(
         stage: the stage name recorded in the report.
         champion: the current champion, if any.
         datasets: ``datasets:`` of assay.yaml, so options may name datasets instead of paths.
+        progress: called with a line of progress per candidate scored and, every few
+            seconds, during the champion comparison's bootstrap.
 
     Returns:
         The evaluation (``report`` is the evaluation.json document).
@@ -278,7 +303,7 @@ def evaluate(
 
     if not candidates:
         raise EvaluationError("No candidates to evaluate: the candidate stages produced no model")
-    run = _Run(options, root)
+    run = _Run(options, root, Progress(progress))
     if datasets is None:
         datasets = config_datasets(root)
     tasks = set()
@@ -329,10 +354,13 @@ def evaluate(
     first_dataset = next(iter(options.datasets))
     entries = []
     champion_entry = None
+    rows = ", ".join(f"{ds.name} {ds.rows:,} rows" for ds in run.datasets.values())
     if champion is not None:
+        run.progress.say(f"scoring the champion {champion.ref or champion.name} on {rows}")
         champion_entry = run.evaluate_candidate(champion)
         entries.append(champion_entry)
-    for cand in candidates:
+    for i, cand in enumerate(candidates, start=1):
+        run.progress.say(f"scoring candidate {i}/{len(candidates)} {cand.name} on {rows}")
         entries.append(run.evaluate_candidate(cand))
 
     primary_metric = options.select.metric or (
@@ -572,6 +600,8 @@ def _compare(
         b = regression_metrics(theirs.y, theirs.score)
         point = {m: a[m] - b[m] for m in metrics}
     boot = run.options.bootstrap
+    what = f"{cand.name} vs the champion on {dataset}"
+    run.progress.say(f"comparing {what}: {boot.resamples:,} bootstrap resamples")
     return dict(
         paired_bootstrap(
             mine.y,
@@ -584,5 +614,7 @@ def _compare(
             seed=boot.seed,
             threshold=run.options.threshold,
             point=point,
+            progress=lambda done, total: run.progress.tick(
+                f"  bootstrap {what}: {done:,}/{total:,} resamples"),
         )
     )

@@ -382,8 +382,9 @@ _TERMINAL = ("accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2")
 
 def render_table(report: dict[str, Any], console: Any) -> None:
     """Print the evaluation as rich tables (one per dataset) plus failing gates."""
-    from rich.markup import escape
     from rich.table import Table
+
+    from assay._console import escape
 
     primary = report["primary_metric"]["name"]
     for line in (positive_class_line(report), multiplicity_line(report)):
@@ -396,18 +397,19 @@ def render_table(report: dict[str, Any], console: Any) -> None:
             primary in c.get("comparison", {}).get(dataset, {}) for c in report["candidates"]
         )
         table = Table(title=escape(f"{report['stage']}: {dataset}"))
-        table.add_column("candidate", overflow="fold")
+        table.add_column("candidate", no_wrap=True)
         table.add_column("verdict", no_wrap=True)
         for metric in metrics:
-            table.add_column(metric, justify="right", no_wrap=True)
+            table.add_column(escape(metric), justify="right", no_wrap=True)
         if has_comparison:
-            table.add_column(f"{primary} vs champion", justify="right")
+            table.add_column(escape(f"{primary} vs champion"), justify="right", no_wrap=True)
         for cand in report["candidates"]:
             values = cand["metrics"].get(dataset, {}).get("all", {})
             cells = ["n/a" if values.get(m) is None else f"{values[m]:.3f}" for m in metrics]
             if has_comparison:
                 c = cand.get("comparison", {}).get(dataset, {}).get(primary)
-                cells.append(f"{c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" if c else "")
+                cells.append(escape(f"{c['delta']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]")
+                             if c else "")
             verdict = _verdict(cand, report)
             style = "green" if verdict in ("selected", "passed") else "red"
             if verdict == "champion":

@@ -8,11 +8,10 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay._exits import exit_code
-from assay._layout import DEFAULT_PARAMS_FILE, DEFAULT_PROFILE, POINTER_SUFFIX
+from assay._layout import DEFAULT_PARAMS_FILE, DEFAULT_PROFILE
 from assay._paths import clean_relative
 from assay.errors import EXIT_USAGE, AssayError, PipelineError, UsageError
 from assay.pipeline._params import ParamsFiles
@@ -139,8 +138,11 @@ def instance_name(stage: str, matrix: dict[str, Any]) -> str:
 
 
 def _plain(value: Any) -> str:
+    """A matrix or param value as text, spelled as in YAML (``true``, ``null``)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "null"
     return str(value)
 
 
@@ -469,10 +471,12 @@ def build_dag(
                 )
             needs.extend(producer for _, producer in overlapping if producer != stage.name)
             if check_missing_deps and not overlapping and not (project.root / dep).exists():
+                from assay.data import not_pulled
+
+                why = not_pulled(project.root, dep) or "which does not exist and no stage writes it"
                 raise PipelineError(
                     f"{project.where('stages', stage.config_name, 'deps')}: stage '{stage.name}' "
-                    f"depends on '{dep}', which does not exist and no stage writes it"
-                    + _pull_hint(project.root, dep),
+                    f"depends on '{dep}', {why}",
                     stage=stage.name,
                     dep=dep,
                 )
@@ -485,17 +489,6 @@ def build_dag(
         profile=profile,
         params_overrides=overrides,
     )
-
-
-def _pull_hint(root: Path, dep: str) -> str:
-    """``"; ...: run: assay data pull X"`` when ``dep`` is (inside) tracked data, else ``""``."""
-    parts = dep.split("/")
-    for cut in range(len(parts), 0, -1):
-        tracked = "/".join(parts[:cut])
-        if (root / f"{tracked}{POINTER_SUFFIX}").is_file():
-            return (f"; it is tracked data ({tracked}{POINTER_SUFFIX}): run: assay data pull "
-                    f"{tracked}")
-    return ""
 
 
 def _replace(stage: Stage, **changes: Any) -> Stage:

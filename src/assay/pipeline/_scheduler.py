@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay._layout import ignore_in_git, ignored_path
 from assay._paths import SafeTree
 from assay.errors import LocalDiskError, ObjectError
 from assay.pipeline._dag import Dag, Stage
@@ -319,6 +320,10 @@ class Scheduler:
                               "metrics" if out in stage.metrics else "out"))
 
     def _write_entry(self, stage: Stage, state: StageState, outs: dict[str, str]) -> None:
+        # outs are restored from the cache (and pushed to a remote), never committed to git:
+        # they are git-ignored when the stage first runs (or is restored), as dvc does
+        with contextlib.suppress(OSError):  # a read-only .gitignore does not fail the run
+            ignore_in_git(self.project.root, [ignored_path(out) for out in stage.all_outs])
         out_hashes = {o: h for o in stage.all_outs if (h := self.hashes.hash_path(o)) is not None}
         self.lock[stage.name] = LockEntry(
             key=state.key, definition=state.definition_digest, cmd=stage.cmd,

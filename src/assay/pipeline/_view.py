@@ -6,6 +6,8 @@ import sys
 import time
 from typing import IO, Any, Protocol
 
+from assay._console import escape
+
 
 class Reporter(Protocol):
     """Receives run progress from the runner."""
@@ -84,9 +86,9 @@ class LiveReporter:
     """
 
     def __init__(self, stages: list[str]) -> None:
-        from rich.console import Console
+        from assay._console import make_console
 
-        self.console = Console(file=sys.stderr)
+        self.console = make_console(stderr=True)
         self.rows: dict[str, list[Any]] = {s: ["waiting", None, 0.0, ""] for s in stages}
         self._live: Any = None
 
@@ -104,23 +106,28 @@ class LiveReporter:
         from rich.table import Table
 
         table = Table(box=None, show_header=True, header_style="bold")
-        table.add_column("stage")
-        table.add_column("state")
-        table.add_column("time", justify="right")
-        table.add_column("output", overflow="ellipsis", no_wrap=True, max_width=60)
+        # a stage's whole name (train[model=rf]) is what tells candidates apart: the last
+        # output line gets what room the terminal has left
+        name_width = max(map(len, self.rows), default=5)
+        room = self.console.width - name_width - 10 - 6 - 8  # state, time, column padding
+        table.add_column("stage", no_wrap=True, min_width=name_width)
+        table.add_column("state", no_wrap=True, min_width=10)
+        table.add_column("time", justify="right", no_wrap=True, min_width=6)
+        table.add_column("output", overflow="ellipsis", no_wrap=True,
+                         max_width=max(10, min(60, room)))
         now = time.monotonic()
         for stage, (state, started, seconds, line) in self.rows.items():
             shown = seconds if started is None else now - started
             style = _STYLES.get(state, "")
-            table.add_row(stage, f"[{style}]{state}[/]" if style else state,
-                          f"{shown:.1f}s" if state != "waiting" else "", line)
+            table.add_row(escape(stage), f"[{style}]{state}[/]" if style else escape(state),
+                          f"{shown:.1f}s" if state != "waiting" else "", escape(line))
         return table
 
     def _refresh(self) -> None:
         self.live.update(self._table())
 
     def message(self, text: str) -> None:
-        self.live.console.print(text)
+        self.live.console.print(escape(text))
 
     def stage_started(self, stage: str, attempt: int) -> None:
         label = "running" if attempt == 1 else f"retry {attempt}"

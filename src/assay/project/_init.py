@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from assay._layout import CONFIG_FILE, STATE_DIR, ignore_in_git
+from assay._layout import CONFIG_FILE, STATE_DIR, ignore_in_git, in_git_work_tree
 from assay.errors import UsageError
 
 DEFAULT_CONFIG = """\
@@ -27,6 +27,7 @@ class InitResult:
 
     root: Path
     example: str | None
+    in_git: bool  # False: the CLI says to run git init (assay.lock and pointers are committed)
 
 
 def init_project(directory: Path, *, example: str | None = None) -> InitResult:
@@ -73,4 +74,4 @@ def init_project(directory: Path, *, example: str | None = None) -> InitResult:
                            {"example": example})
     finally:
         store.close()
-    return InitResult(root=root, example=example)
+    return InitResult(root=root, example=example, in_git=in_git_work_tree(root))

@@ -45,6 +45,11 @@ class Approval:
     created_at: float
     expired: bool = False
 
+    @property
+    def done(self) -> str:
+        """The decision in the past tense: ``approved`` or ``rejected``."""
+        return "approved" if self.decision == "approve" else "rejected"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
@@ -332,7 +337,7 @@ def _decide(
             if not previous.expired:
                 when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(previous.created_at))
                 raise RegistryError(
-                    f"{actor} already {previous.decision}d {mv.ref} for {target} ({when}); "
+                    f"{actor} already {previous.done} {mv.ref} for {target} ({when}); "
                     "a decision is recorded once",
                     actor=actor, model=mv.name, version=mv.version,
                 )
