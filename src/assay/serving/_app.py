@@ -1,0 +1,609 @@
+"""The ASGI app: routes of the three protocols over one served state.
+
+Routes (every answer is JSON, every error ``{"error", "error_code", "field", "request_id"}``):
+
+- native: ``POST /predict`` (``?model=NAME`` when serving several), ``GET /status``,
+  ``POST /feedback``, ``GET /metrics``;
+- MLflow: ``POST /invocations``, ``GET /ping``, ``GET /health``;
+- Open Inference Protocol v2: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``,
+  ``/v2/models/{name}[/versions/{v}]``, ``.../ready``, ``POST .../infer``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from assay.errors import AssayError, RequestRejected
+from assay.serving import _decode, _oip
+from assay.serving._batcher import Batcher, Outcome
+from assay.serving._metrics import Metrics
+from assay.serving._model import Served, Slot, find_project, is_path_ref
+from assay.serving._options import ServeOptions
+from assay.serving._predlog import PredictionLog
+
+if TYPE_CHECKING:
+    from assay.config import Project
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE",
+          415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE",
+          503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT", 500: "INTERNAL_ERROR"}
+
+#: Every running state in this process (SIGTERM marks them draining at once).
+STATES: list[ServerState] = []
+
+
+def _slot_name(ref: str) -> str:
+    if is_path_ref(ref):
+        return Path(ref).name
+    return re.split(r"[:@]", ref, maxsplit=1)[0]
+
+
+class ServerState:
+    """The served models, their inference threads, the prediction log, the metrics."""
+
+    def __init__(self, options: ServeOptions) -> None:
+        self.options = options
+        self.metrics = Metrics()
+        self.project: Project | None = None
+        self.slots: dict[str, Slot] = {}
+        for ref in options.refs:
+            self.slots.setdefault(_slot_name(ref), Slot(ref))
+        self.batchers: dict[str, Batcher] = {}
+        self.log: PredictionLog | None = None
+        self.draining = False
+        self.in_flight = 0
+        self.started_at = time.time()
+        self.ready_at: float | None = None
+        self.wake = threading.Event()
+        self._force = False
+        self._started = False
+        self._stopping = threading.Event()
+        self._start_lock = threading.Lock()
+        self._poller: threading.Thread | None = None
+        STATES.append(self)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the models in the background and start following aliases (idempotent)."""
+        with self._start_lock:
+            if self._started:
+                return
+            self._started = True
+        for name in self.slots:
+            self.batchers[name] = Batcher(
+                name, max_batch_rows=self.options.max_batch_rows,
+                max_wait_ms=self.options.max_wait_ms,
+                on_batch=self.metrics.batch_rows.labels(name).observe)
+        self._poller = threading.Thread(target=self._follow, name="assay-serve-follow",
+                                        daemon=True)
+        self._poller.start()
+
+    def stop(self) -> None:
+        self.draining = True
+        self._stopping.set()
+        self.wake.set()
+        for batcher in self.batchers.values():
+            batcher.close()
+        if self.log is not None:
+            self.log.close()
+        if self in STATES:
+            STATES.remove(self)
+
+    def check_now(self) -> None:
+        """SIGHUP: check every followed alias now (a failed version is tried again)."""
+        self._force = True
+        self.wake.set()
+
+    def _follow(self) -> None:
+        try:
+            self.project = find_project(self.options.root)
+        except AssayError as exc:
+            for slot in self.slots.values():
+                slot.reason = str(exc)
+            return
+        log_dir = Path(self.options.log_dir) if self.options.log_dir else (
+            (self.project.state_dir if self.project else Path.cwd() / ".assay") / "predictions")
+        if self.options.log_sample > 0:
+            self.log = PredictionLog(
+                log_dir, metrics=self.metrics, sample=self.options.log_sample,
+                capacity=self.options.log_queue, segment_rows=self.options.log_segment_rows,
+                segment_seconds=self.options.log_segment_seconds)
+        first = True
+        while not self._stopping.is_set():
+            force, self._force = self._force, False
+            for name, slot in self.slots.items():
+                if first or force or slot.follows_alias or slot.current is None:
+                    self._check(name, slot, force)
+            if self.ready and self.ready_at is None:
+                self.ready_at = time.time()
+                self.metrics.ready.set(1)
+            first = False
+            timeout = self.options.poll_s if self.options.poll_s > 0 else None
+            self.wake.wait(timeout)
+            self.wake.clear()
+
+    def _check(self, name: str, slot: Slot, force: bool) -> None:
+        try:
+            happened = slot.check(self.project, allow_pickle=self.options.allow_pickle,
+                                  force=force)
+        except Exception as exc:  # a model's own load code: keep following
+            happened = ("serving.load_failed", {"ref": slot.ref, "reason": repr(exc)[:300]})
+        if happened is None:
+            return
+        kind, details = happened
+        if kind == "serving.swapped":
+            self.metrics.swaps.labels(name, "swapped").inc()
+        elif kind == "serving.swap_failed":
+            self.metrics.swaps.labels(name, "failed").inc()
+        _log_line({"event": kind, "model": name, **details})
+        if self.project is not None and kind != "serving.loaded":
+            try:
+                from assay.store import open_store
+
+                with open_store(self.project.store_url) as store:
+                    store.record_event(kind, name, details)
+            except AssayError as exc:
+                _log_line({"event": "serving.event_not_recorded", "kind": kind,
+                           "reason": str(exc)})
+
+    @property
+    def ready(self) -> bool:
+        return not self.draining and all(s.current is not None for s in self.slots.values())
+
+    def status(self) -> dict[str, Any]:
+        models = []
+        for name, slot in self.slots.items():
+            current = slot.current
+            models.append({
+                "name": current.name if current else name,
+                "ref": slot.ref,
+                "ready": current is not None,
+                "version": current.version if current else None,
+                "oid": current.target.oid if current else None,
+                "flavor": current.model.package.flavor if current else None,
+                "loaded_at": current.loaded_at if current else None,
+                "follows_alias": slot.follows_alias,
+                "reason": slot.reason if current is None else None,
+                "last_failure": slot.failed[1] if slot.failed else None,
+            })
+        return {"live": True, "ready": self.ready, "draining": self.draining,
+                "started_at": self.started_at, "ready_at": self.ready_at,
+                "in_flight": self.in_flight, "models": models}
+
+    def slot(self, name: str | None) -> tuple[str, Slot]:
+        if name is None:
+            if len(self.slots) == 1:
+                return next(iter(self.slots.items()))
+            raise RequestRejected(
+                f"This server serves {', '.join(self.slots)}; name one with ?model=NAME",
+                status=404, field="model")
+        found = self.slots.get(name)
+        if found is None:
+            for key, slot in self.slots.items():
+                if slot.current is not None and slot.current.name == name:
+                    return key, slot
+            raise RequestRejected(f"No model {name!r} is served here (serving "
+                                  f"{', '.join(self.slots)})", status=404, field="model")
+        return name, found
+
+
+def _log_line(data: dict[str, Any]) -> None:
+    data = {"ts": round(time.time(), 6), **data}
+    sys.stderr.write(json.dumps(data, default=str) + "\n")
+    sys.stderr.flush()
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    try:
+        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # a model answered NaN or infinity: JSON has no such number, null
+        text = json.dumps(_finite(data), separators=(",", ":"))
+    return Response(text, status_code=status, media_type="application/json", headers=headers)
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if data - data == 0.0 else None
+    if isinstance(data, dict):
+        return {key: _finite(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_finite(value) for value in data]
+    return data
+
+
+def error_response(exc: RequestRejected, request_id: str) -> Response:
+    headers = {"Retry-After": "1"} if exc.status == 503 else None
+    return _json({"error": exc.message, "error_code": _CODES.get(exc.status, "ERROR"),
+                  "field": exc.field, "request_id": request_id}, exc.status, headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, at most ``limit`` bytes (413 past it, before reading it all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestRejected("Content-Length is not a number", status=400)
+        if int(declared) > limit:
+            raise RequestRejected(f"The body has {declared} bytes; this server takes at most "
+                                  f"{limit} (--max-body-bytes)", status=413)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestRejected(f"The body is larger than {limit} bytes (--max-body-bytes)",
+                                  status=413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+Decoder = Callable[[bytes, str | None, Served], tuple[dict[str, list[Any]], Any]]
+Renderer = Callable[[Outcome, str, Any], dict[str, Any]]
+
+
+def _request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    if given and _REQUEST_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def build(options: ServeOptions) -> Any:
+    """The FastAPI app serving ``options.refs`` (loading starts with the app's lifespan, or at
+    the first request when the app is mounted inside another)."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+
+    state = ServerState(options)
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> Any:
+        state.start()
+        _watch_signals(state)
+        yield
+        state.stop()
+
+    app = FastAPI(title="assay serve", version="1", lifespan=lifespan, docs_url=None,
+                  redoc_url=None,
+                  description="Model inference: native, MLflow scoring and Open Inference "
+                              "Protocol v2 routes.")
+    app.state.assay = state
+
+    async def infer(request: Request, route: str, name: str | None, decode: Decoder,
+                    render: Renderer, version: str | None = None) -> Response:
+        start = time.perf_counter()
+        request_id = _request_id(request)
+        status = 500
+        model_label, version_label = name or "", ""
+        state.start()
+        try:
+            if state.draining:
+                raise RequestRejected("The server is shutting down", status=503)
+            if state.in_flight >= options.max_concurrency:
+                raise RequestRejected(
+                    f"The server is at its limit of {options.max_concurrency} requests in "
+                    "flight; retry shortly", status=503)
+            state.in_flight += 1
+            try:
+                key, slot = state.slot(name)
+                model_label = key
+                served = slot.current
+                if served is None:
+                    raise RequestRejected(f"Model {key!r} is not ready: {slot.reason}",
+                                          status=503)
+                if version is not None and version != served.version:
+                    raise RequestRejected(
+                        f"Model {key!r} version {version} is not served (serving "
+                        f"{served.version})", status=404, field="version")
+                version_label = served.version
+                body = await read_body(request, options.max_body_bytes)
+                columns, extra = decode(body, request.headers.get("content-type"), served)
+                frame = _decode.build_frame(columns, served.model.signature,
+                                            max_rows=options.max_rows)
+                future = state.batchers[key].submit(served, frame)
+                try:
+                    outcome = await asyncio.wait_for(future, options.timeout_s)
+                except asyncio.TimeoutError:
+                    raise RequestRejected(
+                        f"No answer within {options.timeout_s:g} s (--timeout)",
+                        status=504) from None
+                version_label = outcome.served.version
+                payload = render(outcome, request_id, extra)
+                response = _json(payload)
+                status = 200
+                if state.log is not None:
+                    state.log.record(outcome.served.name, outcome.served.version, request_id,
+                                     frame, outcome.predictions, outcome.probabilities)
+                state.metrics.observe_predictions(key, version_label, outcome.predictions,
+                                                  outcome.probabilities is not None)
+            finally:
+                state.in_flight -= 1
+        except RequestRejected as exc:
+            status = exc.status
+            response = error_response(exc, request_id)
+        response.headers["X-Request-ID"] = request_id
+        elapsed = time.perf_counter() - start
+        state.metrics.requests.labels(route, str(status), model_label, version_label).inc()
+        state.metrics.latency.labels(route).observe(elapsed)
+        if options.access_log:
+            _log_line({"request_id": request_id, "method": request.method, "route": route,
+                       "status": status, "ms": round(elapsed * 1000, 3), "model": model_label,
+                       "version": version_label})
+        return response
+
+    # -- decoders and renderers of the three protocols --------------------------------------
+
+    def native_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
+        _decode.require_json(ctype)
+        return _decode.native_columns(_decode.parse_json(body), served.model.signature), None
+
+    def native_render(outcome: Outcome, request_id: str, _: Any) -> dict[str, Any]:
+        served = outcome.served
+        data: dict[str, Any] = {"model": served.name, "version": served.version,
+                                "request_id": request_id,
+                                "predictions": outcome.predictions.tolist()}
+        if outcome.probabilities is not None:
+            data["classes"] = served.model.classes
+            data["probabilities"] = outcome.probabilities.tolist()
+        return data
+
+    def mlflow_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
+        if _decode.media_type(ctype) == _decode.CSV_TYPE:
+            return _decode.csv_columns(body, served.model.signature), None
+        try:
+            _decode.require_json(ctype)
+        except RequestRejected:
+            raise RequestRejected(f"Content type {_decode.media_type(ctype)!r} is not "
+                                  "accepted; send application/json or text/csv",
+                                  status=415) from None
+        return _decode.mlflow_columns(_decode.parse_json(body), served.model.signature), None
+
+    def mlflow_render(outcome: Outcome, request_id: str, _: Any) -> dict[str, Any]:
+        return {"predictions": outcome.predictions.tolist()}
+
+    def oip_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
+        if _decode.media_type(ctype) == "application/octet-stream":
+            raise RequestRejected("The binary tensor extension is not supported; send JSON "
+                                  "tensors (tritonclient: binary_data=False)", status=415)
+        _decode.require_json(ctype)
+        columns, given_id, wanted = _oip.request_columns(_decode.parse_json(body),
+                                                         served.model.signature)
+        return columns, (given_id, wanted)
+
+    def oip_render(outcome: Outcome, request_id: str, extra: Any) -> dict[str, Any]:
+        given_id, wanted = extra
+        return _oip.response(outcome, given_id if given_id is not None else request_id, wanted)
+
+    # -- routes ---------------------------------------------------------------------------
+
+    async def predict(request: Request) -> Response:
+        """Native prediction: ``{"records": [...]}`` or ``{"columns": {...}}``."""
+        return await infer(request, "/predict", request.query_params.get("model"),
+                           native_decode, native_render)
+
+    async def invocations(request: Request) -> Response:
+        """MLflow scoring protocol: dataframe_split, dataframe_records, instances, inputs,
+        text/csv."""
+        return await infer(request, "/invocations", request.query_params.get("model"),
+                           mlflow_decode, mlflow_render)
+
+    async def oip_infer(request: Request) -> Response:
+        """Open Inference Protocol v2 inference."""
+        if "inference-header-content-length" in request.headers:
+            response = error_response(RequestRejected(
+                "The binary tensor extension is not supported; send JSON tensors "
+                "(tritonclient: binary_data=False)", status=415), _request_id(request))
+            state.metrics.requests.labels("/v2/infer", "415", "", "").inc()
+            return response
+        params = request.path_params
+        return await infer(request, "/v2/infer", params["name"], oip_decode, oip_render,
+                           params.get("version"))
+
+    def _health(ok: bool, detail: dict[str, Any] | None = None) -> Response:
+        body = {"ready": ok, **(detail or {})}
+        return _json(body, 200 if ok else 503)
+
+    async def status(request: Request) -> Response:
+        """Live, ready, draining, and each model: version, hash, why it is not ready."""
+        state.start()
+        return _json(state.status())
+
+    async def live(request: Request) -> Response:
+        """Liveness: the process answers."""
+        state.start()
+        return _json({"live": True})
+
+    async def ready(request: Request) -> Response:
+        """Readiness: every model loaded and verified, and not shutting down."""
+        state.start()
+        if state.ready:
+            return _health(True)
+        reasons = {n: s.reason for n, s in state.slots.items() if s.current is None}
+        return _health(False, {"draining": state.draining, "reasons": reasons})
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus exposition."""
+        body, content_type = state.metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    async def server_metadata(request: Request) -> Response:
+        """OIP server metadata."""
+        from importlib.metadata import version
+
+        return _json({"name": "assay", "version": version("assay"), "extensions": []})
+
+    def _served_or_error(request: Request) -> tuple[Served | None, Response | None, Slot]:
+        params = request.path_params
+        request_id = _request_id(request)
+        try:
+            key, slot = state.slot(params["name"])
+        except RequestRejected as exc:
+            return None, error_response(exc, request_id), Slot("")
+        served = slot.current
+        version = params.get("version")
+        if served is not None and version is not None and version != served.version:
+            return None, error_response(RequestRejected(
+                f"Model {key!r} version {version} is not served (serving {served.version})",
+                status=404, field="version"), request_id), slot
+        return served, None, slot
+
+    async def model_metadata(request: Request) -> Response:
+        """OIP model metadata: name, versions, platform, input and output tensors."""
+        served, failure, slot = _served_or_error(request)
+        if failure is not None:
+            return failure
+        if served is None:
+            return error_response(RequestRejected(
+                f"Model {request.path_params['name']!r} is not ready: {slot.reason}",
+                status=503), _request_id(request))
+        model = served.model
+        return _json({
+            "name": served.name,
+            "versions": [served.version],
+            "platform": f"assay-{model.package.flavor}",
+            "inputs": [{"name": c.name, "datatype": _oip.datatype(c.dtype), "shape": [-1]}
+                       for c in model.signature.inputs],
+            "outputs": _oip.output_specs(model.task == "classification", model.classes),
+        })
+
+    async def model_ready(request: Request) -> Response:
+        """OIP model readiness."""
+        served, failure, slot = _served_or_error(request)
+        if failure is not None:
+            return failure
+        ok = served is not None and not state.draining
+        return _health(ok, {"name": request.path_params["name"]}
+                       | ({} if ok else {"reason": slot.reason or "shutting down"}))
+
+    async def feedback(request: Request) -> Response:
+        """Ground-truth labels by request id: ``{"request_id": ..., "label": ...}`` or
+        ``{"labels": [{"request_id": ..., "label": ...}, ...]}`` (``model`` when serving
+        several)."""
+        request_id = _request_id(request)
+        try:
+            _decode.require_json(request.headers.get("content-type"))
+            doc = _decode.parse_json(await read_body(request, options.max_body_bytes))
+            labels, name = _feedback_labels(doc, options.max_rows)
+            key, slot = state.slot(name)
+            model = slot.current.name if slot.current else key
+            if state.log is None:
+                raise RequestRejected("The prediction log is off (--log-sample 0); feedback "
+                                      "is not stored", status=404)
+            if not state.log.feedback(model, labels):
+                raise RequestRejected("The prediction log is full; retry shortly", status=503)
+        except RequestRejected as exc:
+            return error_response(exc, request_id)
+        return _json({"accepted": len(labels), "request_id": request_id}, 202)
+
+    app.add_api_route("/predict", predict, methods=["POST"], response_model=None)
+    app.add_api_route("/invocations", invocations, methods=["POST"], response_model=None)
+    app.add_api_route("/feedback", feedback, methods=["POST"], response_model=None)
+    app.add_api_route("/status", status, methods=["GET"], response_model=None)
+    app.add_api_route("/metrics", metrics, methods=["GET"], response_model=None)
+    app.add_api_route("/ping", ready, methods=["GET"], response_model=None)
+    app.add_api_route("/health", ready, methods=["GET"], response_model=None)
+    app.add_api_route("/v2", server_metadata, methods=["GET"], response_model=None)
+    app.add_api_route("/v2/health/live", live, methods=["GET"], response_model=None)
+    app.add_api_route("/v2/health/ready", ready, methods=["GET"], response_model=None)
+    app.add_api_route("/v2/models/{name}", model_metadata, methods=["GET"], response_model=None)
+    app.add_api_route("/v2/models/{name}/versions/{version}", model_metadata, methods=["GET"], response_model=None)
+    app.add_api_route("/v2/models/{name}/ready", model_ready, methods=["GET"], response_model=None)
+    app.add_api_route("/v2/models/{name}/versions/{version}/ready", model_ready,
+                      methods=["GET"], response_model=None)
+    app.add_api_route("/v2/models/{name}/infer", oip_infer, methods=["POST"], response_model=None)
+    app.add_api_route("/v2/models/{name}/versions/{version}/infer", oip_infer,
+                      methods=["POST"], response_model=None)
+    _install_errors(app)
+    return app
+
+
+def _watch_signals(state: ServerState) -> None:
+    """SIGHUP checks the followed aliases now; SIGTERM and SIGINT fail readiness at once, then
+    go on to the server's own handler (uvicorn's: stop accepting, drain, exit)."""
+    import signal
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, state.check_now)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(number: int, frame: Any, previous: Any = previous) -> None:
+                state.draining = True
+                state.metrics.ready.set(0)
+                previous(number, frame)
+
+            signal.signal(sig, handler)
+    except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+        pass  # not the main thread (an app mounted elsewhere, a test client)
+
+
+def _feedback_labels(doc: Any, max_rows: int) -> tuple[list[tuple[str, str]], str | None]:
+    if not isinstance(doc, dict):
+        raise RequestRejected('Feedback is {"request_id": ..., "label": ...} or {"labels": '
+                              '[...]}')
+    name = doc.get("model")
+    if name is not None and not isinstance(name, str):
+        raise RequestRejected("model must be a string", field="model")
+    items = doc.get("labels") if "labels" in doc else [
+        {k: v for k, v in doc.items() if k != "model"}]
+    if not isinstance(items, list) or not items:
+        raise RequestRejected("labels must be a non-empty list", field="labels")
+    if len(items) > max_rows:
+        raise RequestRejected(f"{len(items)} labels; at most {max_rows} per request",
+                              status=413, field="labels")
+    labels = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) != {"request_id", "label"}:
+            raise RequestRejected(f"labels[{i}] must be {{\"request_id\": ..., \"label\": "
+                                  "...}", field="labels")
+        rid, label = item["request_id"], item["label"]
+        if not isinstance(rid, str) or not _REQUEST_ID.match(rid):
+            raise RequestRejected(f"labels[{i}].request_id is not a request id",
+                                  field="request_id")
+        if not (label is None or isinstance(label, (str, int, float, bool))):
+            raise RequestRejected(f"labels[{i}].label must be a number, string or boolean",
+                                  field="label")
+        try:
+            labels.append((rid, json.dumps(label, allow_nan=False)))
+        except ValueError:
+            raise RequestRejected(f"labels[{i}].label is not finite", field="label") from None
+    return labels, name
+
+
+def _install_errors(app: Any) -> None:
+    """Framework-level errors (unknown route, wrong method, anything unexpected) as JSON."""
+    from starlette.exceptions import HTTPException
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = {404: "No such route", 405: "Method not allowed on this route"}.get(
+            exc.status_code, str(exc.detail))
+        return error_response(RequestRejected(message, status=exc.status_code),
+                              _request_id(request))
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        _log_line({"event": "serving.internal_error", "error": repr(exc)[:300]})
+        return error_response(RequestRejected("Internal error", status=500),
+                              _request_id(request))
+
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        HTTPException: http_error, Exception: unexpected}
+    for kind, handler in handlers.items():
+        app.add_exception_handler(kind, handler)

@@ -1,0 +1,343 @@
+"""Request bodies to model input: the three protocols' payloads read into one checked frame.
+
+Every way a body can be wrong ends here as a :class:`~assay.errors.RequestRejected` with the
+status to answer and the field at fault: 400 for bytes that are not JSON (or CSV), 413 for too
+many rows or too deep a nesting, 415 for a content type other than JSON or CSV, 422 for a
+payload that does not match the model's signature (missing or extra columns, wrong types, a
+null, NaN or infinity). Bodies are parsed as JSON or CSV only, never unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from assay.errors import ModelError, RequestRejected
+from assay.models import Signature, dtype_family
+
+if TYPE_CHECKING:
+    import polars as pl
+
+JSON_TYPES = ("application/json", "")
+CSV_TYPE = "text/csv"
+
+
+def media_type(header: str | None) -> str:
+    """``application/json`` from ``application/json; charset=utf-8`` (lower case)."""
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def require_json(content_type: str | None) -> None:
+    """Raises: RequestRejected (415) for a content type other than JSON."""
+    kind = media_type(content_type)
+    if kind not in JSON_TYPES and not kind.endswith("+json"):
+        raise RequestRejected(
+            f"Content type {kind!r} is not accepted here; send application/json", status=415)
+
+
+def _non_finite(text: str) -> float:
+    return math.nan if text == "NaN" else math.inf if text == "Infinity" else -math.inf
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document in ``body`` (UTF-8, -16 or -32; ``NaN``/``Infinity`` literals are read
+    so that the column at fault can be named).
+
+    Raises:
+        RequestRejected: empty, not JSON, not decodable (400), nested too deep (413).
+    """
+    if not body.strip():
+        raise RequestRejected("The request body is empty; send a JSON document", status=400)
+    try:
+        return json.loads(body, parse_constant=_non_finite)
+    except RecursionError:
+        raise RequestRejected("The JSON document is nested too deeply", status=413) from None
+    except UnicodeDecodeError:
+        raise RequestRejected("The request body is not UTF-8 text", status=400) from None
+    except ValueError as exc:
+        detail = str(exc).split(":")[0]
+        raise RequestRejected(f"The request body is not valid JSON: {detail}", status=400) from None
+
+
+def _reject(message: str, field: str | None = None, status: int = 422) -> RequestRejected:
+    return RequestRejected(message, status=status, field=field)
+
+
+def _check_names(given: list[str] | Any, signature: Signature, where: str) -> None:
+    names = signature.input_names
+    if not isinstance(given, (list, dict)):
+        raise _reject(f"{where} must be a JSON object or list of column names")
+    for name in given:
+        if not isinstance(name, str):
+            raise _reject(f"{where}: column names are strings; got {name!r}")
+    known = set(names)
+    extra = [n for n in given if n not in known]
+    if extra:
+        raise _reject(f"{where}: unknown column {extra[0]!r}; the model takes "
+                      f"{', '.join(names)}", field=extra[0])
+    present = set(given)
+    missing = [n for n in names if n not in present]
+    if missing:
+        raise _reject(f"{where}: missing column {missing[0]!r}", field=missing[0])
+    if isinstance(given, list) and len(given) != len(present):
+        raise _reject(f"{where}: a column is named twice")
+
+
+def records_columns(records: Any, signature: Signature, where: str) -> dict[str, list[Any]]:
+    """Rows as JSON objects (``[{"a": 1, "b": 2}, ...]``) to columns."""
+    if not isinstance(records, list):
+        raise _reject(f"{where} must be a list of row objects")
+    names = signature.input_names
+    if not records:
+        return {n: [] for n in names}
+    expected = set(names)
+    for i, row in enumerate(records):
+        if not isinstance(row, dict):
+            raise _reject(f"{where}[{i}] must be an object of column values")
+        if len(row) != len(expected) or row.keys() != expected:
+            _check_names(list(row), signature, f"{where}[{i}]")
+    return {n: [row[n] for row in records] for n in names}
+
+
+def positional_columns(rows: Any, signature: Signature, where: str) -> dict[str, list[Any]]:
+    """Rows as JSON arrays in the signature's column order (``[[1, 2], [3, 4]]``) to columns."""
+    if not isinstance(rows, list):
+        raise _reject(f"{where} must be a list of rows")
+    names = signature.input_names
+    for i, row in enumerate(rows):
+        if not isinstance(row, list):
+            raise _reject(f"{where}[{i}] must be a list of {len(names)} values")
+        if len(row) != len(names):
+            raise _reject(f"{where}[{i}] has {len(row)} values; the model takes {len(names)} "
+                          f"({', '.join(names)})")
+    return {n: [row[j] for row in rows] for j, n in enumerate(names)}
+
+
+def mapping_columns(columns: Any, signature: Signature, where: str) -> dict[str, list[Any]]:
+    """Columns as a JSON object of lists (``{"a": [1, 3], "b": [2, 4]}``)."""
+    if not isinstance(columns, dict):
+        raise _reject(f"{where} must be an object of column lists")
+    _check_names(columns, signature, where)
+    for name, values in columns.items():
+        if not isinstance(values, list):
+            raise _reject(f"{where}[{name!r}] must be a list of values", field=name)
+    return {n: columns[n] for n in signature.input_names}
+
+
+def native_columns(doc: Any, signature: Signature) -> dict[str, list[Any]]:
+    """``POST /predict``: ``{"records": [...]}``, ``{"columns": {...}}`` or a bare list of rows."""
+    if isinstance(doc, list):
+        return records_columns(doc, signature, "body")
+    if not isinstance(doc, dict):
+        raise _reject('The body must be {"records": [...]} or {"columns": {...}}')
+    keys = set(doc)
+    if keys == {"records"}:
+        return records_columns(doc["records"], signature, "records")
+    if keys == {"columns"}:
+        return mapping_columns(doc["columns"], signature, "columns")
+    raise _reject('The body must have exactly one of "records" or "columns"; got '
+                  f"{', '.join(sorted(map(str, keys))) or 'no keys'}")
+
+
+_MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+
+
+def mlflow_columns(doc: Any, signature: Signature) -> dict[str, list[Any]]:
+    """``POST /invocations`` (MLflow's scoring protocol): exactly one of ``dataframe_split``,
+    ``dataframe_records``, ``instances`` or ``inputs`` (plus ``params``, which is ignored)."""
+    if not isinstance(doc, dict):
+        raise _reject(f"The body must be a JSON object with one of {', '.join(_MLFLOW_KEYS)}")
+    given = [k for k in _MLFLOW_KEYS if k in doc]
+    unknown = sorted(set(doc) - set(_MLFLOW_KEYS) - {"params"})
+    if len(given) != 1 or unknown:
+        raise _reject(f"The body must have exactly one of {', '.join(_MLFLOW_KEYS)}"
+                      + (f"; unknown key {unknown[0]!r}" if unknown else ""),
+                      field=unknown[0] if unknown else None)
+    key = given[0]
+    value = doc[key]
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or "data" not in value:
+            raise _reject('dataframe_split must be {"columns": [...], "data": [[...], ...]}')
+        extra = sorted(set(value) - {"columns", "data", "index"})
+        if extra:
+            raise _reject(f"dataframe_split: unknown key {extra[0]!r}", field=extra[0])
+        columns = value.get("columns")
+        if columns is None:
+            return positional_columns(value["data"], signature, "dataframe_split.data")
+        _check_names(columns, signature, "dataframe_split.columns")
+        data = value["data"]
+        if not isinstance(data, list):
+            raise _reject("dataframe_split.data must be a list of rows")
+        for i, row in enumerate(data):
+            if not isinstance(row, list) or len(row) != len(columns):
+                raise _reject(f"dataframe_split.data[{i}] must be a list of {len(columns)} values")
+        return {n: [row[columns.index(n)] for row in data] for n in signature.input_names}
+    if key == "dataframe_records":
+        return records_columns(value, signature, key)
+    if isinstance(value, dict):
+        return mapping_columns(value, signature, key)
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return records_columns(value, signature, key)
+    return positional_columns(value, signature, key)
+
+
+def csv_columns(body: bytes, signature: Signature) -> dict[str, list[Any]]:
+    """``text/csv``: a header row naming the columns, then one line per row."""
+    import csv
+    import io
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestRejected("The CSV body is not UTF-8 text", status=400) from None
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise RequestRejected(f"The CSV body is malformed: {exc}", status=400) from None
+    rows = [r for r in rows if r]
+    if not rows:
+        raise RequestRejected("The CSV body is empty; send a header line and rows", status=400)
+    header = [h.strip() for h in rows[0]]
+    _check_names(header, signature, "CSV header")
+    width = len(header)
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != width:
+            raise _reject(f"CSV line {i} has {len(row)} values; the header has {width}")
+    columns: dict[str, list[Any]] = {}
+    by_name = {c.name: c.dtype for c in signature.inputs}
+    for j, name in enumerate(header):
+        family = dtype_family(by_name[name])
+        values = [row[j] for row in rows[1:]]
+        columns[name] = [_csv_value(v, family, name) for v in values]
+    return columns
+
+
+def _csv_value(text: str, family: str, name: str) -> Any:
+    if family == "numeric":
+        try:
+            number = float(text)
+        except ValueError:
+            raise _reject(f"column {name!r} is numeric; got {text[:40]!r}", field=name) from None
+        return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+    if family == "boolean":
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false", "1", "0"):
+            raise _reject(f"column {name!r} is boolean; got {text[:40]!r}", field=name)
+        return lowered in ("true", "1")
+    return text
+
+
+def _target(dtype: str) -> Any:
+    import polars as pl
+
+    family = dtype_family(dtype)
+    if family == "numeric":
+        return pl.Float64 if dtype.startswith(("Float", "Decimal")) else pl.Int64
+    if family == "string":
+        return pl.String
+    if family == "boolean":
+        return pl.Boolean
+    return None
+
+
+def build_frame(columns: dict[str, list[Any]], signature: Signature, *,
+                max_rows: int) -> pl.DataFrame:
+    """Columns (in the signature's names) to the frame the model takes, every value checked.
+
+    Raises:
+        RequestRejected: no rows or too many (413), columns of unequal length, a value of the
+            wrong type, a null, NaN or infinity (422, naming the column).
+    """
+    import polars as pl
+
+    names = signature.input_names
+    rows = len(columns[names[0]])
+    if rows == 0:
+        raise _reject("The request has no rows")
+    if rows > max_rows:
+        raise _reject(f"The request has {rows} rows; this server takes at most {max_rows} per "
+                      "request (--max-rows)", status=413)
+    series = []
+    for spec in signature.inputs:
+        values = columns[spec.name]
+        if len(values) != rows:
+            raise _reject(f"column {spec.name!r} has {len(values)} values; "
+                          f"{names[0]!r} has {rows}", field=spec.name)
+        series.append(_series(spec.name, spec.dtype, values))
+    try:
+        return signature.check(pl.DataFrame(series))
+    except ModelError as exc:
+        problems = exc.fields.get("problems") or [str(exc)]
+        raise _reject(str(problems[0]), field=_quoted(str(problems[0]))) from None
+
+
+def _quoted(text: str) -> str | None:
+    parts = text.split("'")
+    return parts[1] if len(parts) > 2 else None
+
+
+def _series(name: str, dtype: str, values: list[Any]) -> pl.Series:
+    import polars as pl
+
+    target = _target(dtype)
+    family = dtype_family(dtype)
+    if target is None:
+        raise _reject(f"column {name!r} is {dtype}, which this server cannot read from JSON",
+                      field=name)
+    if family == "numeric" and any(v is True or v is False for v in values):
+        raise _reject(f"column {name!r} is numeric ({dtype}); got a boolean", field=name)
+    try:
+        series = pl.Series(name, values, dtype=target, strict=True)
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        integral = _integral(name, values) if target == pl.Int64 else None
+        if integral is None:
+            bad = next((v for v in values if not _fits(v, family)), values[0])
+            raise _reject(f"column {name!r} takes {dtype} values; got {_shown(bad)}",
+                          field=name) from None
+        series = integral
+    if series.null_count():
+        row = series.is_null().arg_max()
+        raise _reject(f"column {name!r} has no value in row {row}; the model takes no nulls",
+                      field=name)
+    if series.dtype == pl.Float64 and not series.is_finite().all():
+        row = (~series.is_finite()).arg_max()
+        raise _reject(f"column {name!r} holds {values[row or 0]} in row {row}; the model takes "
+                      "finite numbers only", field=name)
+    return series
+
+
+def _integral(name: str, values: list[Any]) -> pl.Series | None:
+    """Integers written as floats (``3.0``) for an integer column."""
+    import polars as pl
+
+    try:
+        series = pl.Series(name, values, dtype=pl.Float64, strict=True)
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        return None
+    finite = series.drop_nulls()
+    if not finite.is_finite().all() or not (finite == finite.round(0)).all():
+        return None
+    if finite.len() and finite.abs().max() > 2**53:  # type: ignore[operator]
+        return None
+    cast: pl.Series = series.cast(pl.Int64)
+    return cast
+
+
+def _fits(value: Any, family: str) -> bool:
+    if value is None:
+        return True
+    if family == "numeric":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if family == "string":
+        return isinstance(value, str)
+    if family == "boolean":
+        return isinstance(value, bool)
+    return False
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return f"a JSON {'array' if isinstance(value, list) else 'object'}"
+    text = json.dumps(value, default=str) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
