@@ -18,7 +18,8 @@ import httpx
 import numpy as np
 import polars as pl
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+REPO = Path(__file__).resolve().parents[2]
+SRC = REPO / "src"
 
 
 def train_package(root: Path, rel: str, *, seed: int = 0, name: str = "toy",
@@ -42,7 +43,8 @@ def train_package(root: Path, rel: str, *, seed: int = 0, name: str = "toy",
 class World:
     root: Path
 
-    def register(self, package: Path, *, name: str = "toy", alias: str | None = None) -> int:
+    def register(self, package: Path, *, name: str = "toy", alias: str | None = None,
+                 allow_pickle: bool = False) -> int:
         from assay.config import Project
         from assay.registry import register
         from assay.store import open_store
@@ -50,7 +52,8 @@ class World:
         project = Project.load(self.root)
         with open_store(project.store_url) as store:
             done = register(store, name=name, cache_dir=project.cache_dir, package_dir=package,
-                            author="ml@example.com", config=project.config)
+                            author="ml@example.com", config=project.config,
+                            allow_pickle=allow_pickle)
         if alias is not None:
             self.move_alias(name, alias, done.version.version)
         return done.version.version
@@ -118,7 +121,7 @@ class Server:
 
 def env() -> dict[str, str]:
     out = dict(os.environ)
-    out["PYTHONPATH"] = str(SRC) + os.pathsep + out.get("PYTHONPATH", "")
+    out["PYTHONPATH"] = os.pathsep.join([str(SRC), str(REPO), out.get("PYTHONPATH", "")])
     out["ASSAY_USER"] = "ml@example.com"
     return out
 

@@ -1,0 +1,75 @@
+"""Micro-batching into one model call, and the ASGI app for users' own services."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from pathlib import Path
+
+import httpx
+
+from tests.serving.slow_model import slow_package
+from tests.serving.worlds import World, serving
+
+ROW = {"a": 1.0, "b": 2, "c": 3.0}
+
+
+def _metric(text: str, name: str) -> float:
+    found = re.search(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    assert found, name
+    return float(found.group(1))
+
+
+def test_concurrent_single_rows_are_predicted_in_few_calls(world: World) -> None:
+    package = slow_package(world.root, "models/batch", delay=0.3, name="batch")
+    world.register(package, name="batch", alias="production", allow_pickle=True)
+    with serving(world.root, "batch@production", "--allow-pickle") as server:
+        with server.client() as client:
+            before = client.get("/metrics").text
+        answers: list[httpx.Response] = []
+
+        def call() -> None:
+            with server.client() as client:
+                answers.append(client.post("/predict", json={"records": [ROW]}))
+
+        threads = [threading.Thread(target=call) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert [a.status_code for a in answers] == [200] * 12
+        assert all(a.json()["predictions"] == [1] for a in answers)
+        with server.client() as client:
+            after = client.get("/metrics").text
+    calls = _metric(after, "assay_serving_batch_rows_count") - \
+        _metric(before, "assay_serving_batch_rows_count")
+    rows = _metric(after, "assay_serving_batch_rows_sum") - \
+        _metric(before, "assay_serving_batch_rows_sum")
+    assert rows == 12
+    assert calls <= 4, f"{calls} model calls for 12 concurrent requests"
+
+
+def test_the_asgi_app_serves_inside_another_process(world: World, tmp_path: Path) -> None:
+    from assay.serving import app
+
+    package = world.root / "models" / "v1"
+    asgi = app(str(package), root=str(world.root), log_dir=str(tmp_path / "log"))
+
+    async def run() -> tuple[dict[str, object], dict[str, object]]:
+        transport = httpx.ASGITransport(app=asgi)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            for _ in range(300):
+                status = (await client.get("/status")).json()
+                if status["ready"]:
+                    break
+                await asyncio.sleep(0.05)
+            answer = await client.post("/predict", json={"records": [ROW]})
+            return status, answer.json()
+
+    try:
+        status, answer = asyncio.run(run())
+    finally:
+        asgi.state.assay.stop()
+    assert status["ready"] is True
+    assert answer["model"] == "toy" and answer["version"] == "1"
