@@ -40,6 +40,9 @@ def serve(
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Micro-batching: how long a batch waits for more requests."),
     log_sample: float = typer.Option(1.0, "--log-sample", help="Share of requests in the prediction log (0: off)."),
     log_dir: Path | None = typer.Option(None, "--log-dir", help="Prediction-log folder (default: .assay/predictions)."),
+    log_queue: int = typer.Option(10_000, "--log-queue", help="Prediction-log requests waiting to be written; more are dropped and counted."),
+    log_segment_rows: int = typer.Option(50_000, "--log-segment-rows", help="Rows per prediction-log segment, at most."),
+    log_segment_seconds: float = typer.Option(60.0, "--log-segment-seconds", help="Seconds before a prediction-log segment is closed."),
     poll: float = typer.Option(5.0, "--poll", help="Seconds between checks of a followed alias (0: SIGHUP only)."),
     grace: float = typer.Option(20.0, "--grace", help="On SIGTERM: seconds for requests in flight to finish."),
     no_access_log: bool = typer.Option(False, "--no-access-log", help="No JSON line per request on stderr."),
@@ -58,7 +61,8 @@ def serve(
         refs=tuple(refs), root=str(root) if root else None, allow_pickle=allow_pickle,
         max_body_bytes=max_body_bytes, max_rows=max_rows, max_concurrency=max_concurrency,
         timeout_s=timeout, max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms,
-        log_sample=log_sample, log_dir=str(log_dir) if log_dir else None, poll_s=poll,
+        log_sample=log_sample, log_dir=str(log_dir) if log_dir else None, log_queue=log_queue,
+        log_segment_rows=log_segment_rows, log_segment_seconds=log_segment_seconds, poll_s=poll,
         grace_s=grace, access_log=not no_access_log,
     )
     if export is not None:
