@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 import threading
@@ -181,6 +182,7 @@ class ServerState:
                 "last_failure": slot.failed[1] if slot.failed else None,
             })
         return {"live": True, "ready": self.ready, "draining": self.draining,
+                "pid": os.getpid(),
                 "started_at": self.started_at, "ready_at": self.ready_at,
                 "in_flight": self.in_flight, "models": models}
 
@@ -292,8 +294,6 @@ def build(options: ServeOptions) -> Any:
         model_label, version_label = name or "", ""
         state.start()
         try:
-            if state.draining:
-                raise RequestRejected("The server is shutting down", status=503)
             if state.in_flight >= options.max_concurrency:
                 raise RequestRejected(
                     f"The server is at its limit of {options.max_concurrency} requests in "
@@ -545,8 +545,11 @@ def _watch_signals(state: ServerState) -> None:
                 continue
 
             def handler(number: int, frame: Any, previous: Any = previous) -> None:
-                state.draining = True
-                state.metrics.ready.set(0)
+                if not state.draining:
+                    state.draining = True
+                    state.metrics.ready.set(0)
+                    _log_line({"event": "serving.draining", "signal": number,
+                               "in_flight": state.in_flight})
                 previous(number, frame)
 
             signal.signal(sig, handler)
