@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SERVE_STAMP := $(VENV)/.installed-serve-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint docs bench clean
 
@@ -19,12 +20,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m compileall -q src/assay
 	touch $@
 
+# The demo ends by serving the model: the serve extra, and tritonclient as the OIP client.
+$(SERVE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[serve]' 'tritonclient[http]'
+	touch $@
+
 $(DEV_STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m compileall -q src/assay
-	touch $@ $(STAMP)
+	touch $@ $(STAMP) $(SERVE_STAMP)
 
-demo: $(STAMP)
+demo: $(SERVE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 lint: $(DEV_STAMP)
