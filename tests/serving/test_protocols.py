@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -135,3 +137,16 @@ def test_metrics_and_status(server: Server) -> None:
     assert "assay_serving_batch_rows_bucket" in text
     assert 'assay_serving_predictions_total{label="' in text
     assert status["ready"] is True and status["models"][0]["version"] == "1"
+
+
+def test_a_package_outside_any_project_is_served_unregistered(root: Path,
+                                                               tmp_path: Path) -> None:
+    import shutil
+
+    from tests.serving.worlds import serving
+
+    alone = tmp_path / "alone"
+    shutil.copytree(root / "models" / "v1", alone / "model")
+    with serving(alone, "./model") as server, server.client() as client:
+        answer = client.post("/predict", json={"records": [{"a": 1.0, "b": 2, "c": 3.0}]})
+    assert answer.status_code == 200 and answer.json()["version"] == "unregistered"

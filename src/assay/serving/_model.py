@@ -60,15 +60,12 @@ class Served:
 
 def find_project(root: str | None) -> Project | None:
     """The project at ``root`` (or around the working directory); None outside any project."""
+    from assay import _layout
     from assay.config import Project
-    from assay.errors import ConfigError
 
-    try:
-        return Project.load(Path(root) if root else None)
-    except ConfigError:
-        if root:
-            raise
-        return None
+    if root is None and _layout.find_root(None) is None:
+        return None  # a package path served outside any project (a container)
+    return Project.load(Path(root) if root else None)
 
 
 def is_path_ref(ref: str) -> bool:
