@@ -54,6 +54,18 @@ def _deliver(future: asyncio.Future[Outcome], result: Outcome | BaseException) -
         future.set_result(result)
 
 
+def _one_openmp_thread() -> None:
+    """Run models on this thread with one OpenMP thread: a tree ensemble predicting a
+    micro-batch is faster alone than with a team of threads that must be woken for every call
+    (on a busy 2-core machine, 0.6 ms instead of 170 ms for one row); throughput scales with
+    ``--workers`` instead. (omp_set_num_threads is per thread: other threads keep theirs.)"""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        return
+    threadpool_limits(limits=1, user_api="openmp")
+
+
 class Batcher:
     """The inference thread of one served reference."""
 
@@ -99,6 +111,7 @@ class Batcher:
         return batch, False
 
     def _run(self) -> None:
+        _one_openmp_thread()
         while True:
             first = self._queue.get()
             if first is None:
