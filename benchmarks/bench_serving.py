@@ -58,7 +58,8 @@ frame = pd.read_parquet(sys.argv[1])
 X, y = frame.drop(columns=["churned"]), frame["churned"]
 model = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X, y)
 mlflow.sklearn.save_model(model, sys.argv[2], signature=infer_signature(X.head(5),
-                          model.predict(X.head(5))))
+                          model.predict(X.head(5))), skops_trusted_types=[
+                          "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
 """
 
 
@@ -274,6 +275,7 @@ def main() -> None:
         port = _free_port()
         mlflow_bin = python.parent / "mlflow"
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"  # its uvicorn
         server = Running([str(mlflow_bin), "models", "serve", "-m", str(model), "-p", str(port),
                           "-h", "127.0.0.1", "--env-manager", "local", "-w", "1"], WORK, env,
                          f"http://127.0.0.1:{port}/ping", WORK / "mlflow.log")

@@ -73,3 +73,21 @@ def test_the_asgi_app_serves_inside_another_process(world: World, tmp_path: Path
         asgi.state.assay.stop()
     assert status["ready"] is True
     assert answer["model"] == "toy" and answer["version"] == "1"
+
+
+def test_a_row_the_model_refuses_fails_only_its_own_request(world: World) -> None:
+    with serving(world.root, "toy@production", "--max-wait-ms", "200") as server:
+        answers: dict[str, int] = {}
+
+        def call(key: str, row: dict[str, object]) -> None:
+            with server.client() as client:
+                answers[key] = client.post("/predict", json={"records": [row]}).status_code
+
+        threads = [threading.Thread(target=call, args=(f"good{i}", ROW)) for i in range(5)]
+        threads.append(threading.Thread(target=call, args=("null", {**ROW, "a": None})))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert answers.pop("null") == 422
+    assert set(answers.values()) == {200}

@@ -135,6 +135,10 @@ class Batcher:
         try:
             predictions, probabilities = served.model.outputs(frame)
         except AssayError as exc:
+            if len(items) > 1:  # one request's rows failed the model: not its batch-mates'
+                for item in items:
+                    self._predict([item])
+                return
             reason = " ".join(str(exc).split())[:300]
             failure: BaseException = RequestRejected(
                 f"The model could not predict this input: {reason}", status=422)

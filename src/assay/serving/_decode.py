@@ -296,11 +296,7 @@ def _series(name: str, dtype: str, values: list[Any]) -> pl.Series:
             raise _reject(f"column {name!r} takes {dtype} values; got {_shown(bad)}",
                           field=name) from None
         series = integral
-    if series.null_count():
-        row = series.is_null().arg_max()
-        raise _reject(f"column {name!r} has no value in row {row}; the model takes no nulls",
-                      field=name)
-    if series.dtype == pl.Float64 and not series.is_finite().all():
+    if series.dtype == pl.Float64 and not series.is_finite().all():  # nulls: missing values
         row = (~series.is_finite()).arg_max()
         raise _reject(f"column {name!r} holds {values[row or 0]} in row {row}; the model takes "
                       "finite numbers only", field=name)
