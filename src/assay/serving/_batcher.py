@@ -1,6 +1,6 @@
 """Micro-batching: concurrent requests for one model predicted in one vectorised call.
 
-Requests are decoded and checked on the event loop, then queued here as frames. One inference
+Requests are decoded and checked on the event loop, then queued here as checked rows. One inference
 thread per served reference takes the first waiting request, adds every request that is
 already waiting (and, with ``max_wait_ms``, those arriving within that time) up to
 ``max_batch_rows`` rows, predicts them in one call and hands each request its slice. The event
@@ -22,8 +22,8 @@ from assay.errors import AssayError, RequestRejected
 
 if TYPE_CHECKING:
     import numpy as np
-    import polars as pl
 
+    from assay.serving._decode import Rows
     from assay.serving._model import Served
 
 
@@ -40,7 +40,7 @@ class Outcome:
 @dataclass
 class _Item:
     served: Served
-    frame: pl.DataFrame
+    frame: Rows
     future: asyncio.Future[Outcome]
     loop: asyncio.AbstractEventLoop
 
@@ -79,7 +79,7 @@ class Batcher:
                                         daemon=True)
         self._thread.start()
 
-    def submit(self, served: Served, frame: pl.DataFrame) -> asyncio.Future[Outcome]:
+    def submit(self, served: Served, frame: Rows) -> asyncio.Future[Outcome]:
         """Queue ``frame`` for ``served``; the future resolves on the calling loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Outcome] = loop.create_future()
@@ -128,13 +128,13 @@ class Batcher:
                 return
 
     def _predict(self, items: list[_Item]) -> None:
-        import polars as pl
+        from assay.serving._decode import frame_of
 
         served = items[0].served
-        frame = items[0].frame if len(items) == 1 else pl.concat([i.frame for i in items])
         try:
+            frame = frame_of([i.frame for i in items])
             predictions, probabilities = served.model.outputs(frame)
-        except AssayError as exc:
+        except AssayError as exc:  # RequestRejected from the frame, ModelError from the model
             if len(items) > 1:  # one request's rows failed the model: not its batch-mates'
                 for item in items:
                     self._predict([item])

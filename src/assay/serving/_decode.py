@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import ModelError, RequestRejected
@@ -241,16 +242,55 @@ def _target(dtype: str) -> Any:
     return None
 
 
+_INT64 = 2**63
+
+
+@dataclass
+class Rows:
+    """One request's checked input: the signature's columns as Python lists, every value of
+    its column's type (or None, a missing value). Frames are built per batch
+    (:func:`frame_of`), not per request."""
+
+    columns: dict[str, list[Any]]
+    height: int
+    signature: Signature
+
+    def to_frame(self) -> pl.DataFrame:
+        return frame_of([self])
+
+
+def frame_of(parts: list[Rows]) -> pl.DataFrame:
+    """The frame the model takes for requests ``parts`` (one signature), in their order.
+
+    Raises:
+        RequestRejected: the signature's own check refused the frame (422).
+    """
+    import itertools
+
+    import polars as pl
+
+    signature = parts[0].signature
+    schema = {c.name: _target(c.dtype) for c in signature.inputs}
+    if len(parts) == 1:
+        data = parts[0].columns
+    else:
+        data = {name: list(itertools.chain.from_iterable(p.columns[name] for p in parts))
+                for name in schema}
+    try:
+        return signature.check(pl.DataFrame(data, schema=schema))
+    except ModelError as exc:
+        problems = exc.fields.get("problems") or [str(exc)]
+        raise _reject(str(problems[0]), field=_quoted(str(problems[0]))) from None
+
+
 def build_frame(columns: dict[str, list[Any]], signature: Signature, *,
-                max_rows: int) -> pl.DataFrame:
-    """Columns (in the signature's names) to the frame the model takes, every value checked.
+                max_rows: int) -> Rows:
+    """Columns (in the signature's names) checked against the signature, value by value.
 
     Raises:
         RequestRejected: no rows or too many (413), columns of unequal length, a value of the
-            wrong type, a null, NaN or infinity (422, naming the column).
+            wrong type, NaN or infinity (422, naming the column).
     """
-    import polars as pl
-
     names = signature.input_names
     rows = len(columns[names[0]])
     if rows == 0:
@@ -258,18 +298,14 @@ def build_frame(columns: dict[str, list[Any]], signature: Signature, *,
     if rows > max_rows:
         raise _reject(f"The request has {rows} rows; this server takes at most {max_rows} per "
                       "request (--max-rows)", status=413)
-    series = []
+    checked = {}
     for spec in signature.inputs:
         values = columns[spec.name]
         if len(values) != rows:
             raise _reject(f"column {spec.name!r} has {len(values)} values; "
                           f"{names[0]!r} has {rows}", field=spec.name)
-        series.append(_series(spec.name, spec.dtype, values))
-    try:
-        return signature.check(pl.DataFrame(series))
-    except ModelError as exc:
-        problems = exc.fields.get("problems") or [str(exc)]
-        raise _reject(str(problems[0]), field=_quoted(str(problems[0]))) from None
+        checked[spec.name] = _checked(spec.name, spec.dtype, values)
+    return Rows(checked, rows, signature)
 
 
 def _quoted(text: str) -> str | None:
@@ -277,59 +313,50 @@ def _quoted(text: str) -> str | None:
     return parts[1] if len(parts) > 2 else None
 
 
-def _series(name: str, dtype: str, values: list[Any]) -> pl.Series:
-    import polars as pl
-
-    target = _target(dtype)
+def _checked(name: str, dtype: str, values: list[Any]) -> list[Any]:
+    """``values`` if each is of the column's type or None (integral floats made ints for an
+    integer column)."""
     family = dtype_family(dtype)
+    target = _target(dtype)
     if target is None:
         raise _reject(f"column {name!r} is {dtype}, which this server cannot read from JSON",
                       field=name)
-    if family == "numeric" and any(v is True or v is False for v in values):
-        raise _reject(f"column {name!r} is numeric ({dtype}); got a boolean", field=name)
-    try:
-        series = pl.Series(name, values, dtype=target, strict=True)
-    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
-        integral = _integral(name, values) if target == pl.Int64 else None
-        if integral is None:
-            bad = next((v for v in values if not _fits(v, family)), values[0])
-            raise _reject(f"column {name!r} takes {dtype} values; got {_shown(bad)}",
-                          field=name) from None
-        series = integral
-    if series.dtype == pl.Float64 and not series.is_finite().all():  # nulls: missing values
-        row = (~series.is_finite()).arg_max()
-        raise _reject(f"column {name!r} holds {values[row or 0]} in row {row}; the model takes "
-                      "finite numbers only", field=name)
-    return series
-
-
-def _integral(name: str, values: list[Any]) -> pl.Series | None:
-    """Integers written as floats (``3.0``) for an integer column."""
-    import polars as pl
-
-    try:
-        series = pl.Series(name, values, dtype=pl.Float64, strict=True)
-    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
-        return None
-    finite = series.drop_nulls()
-    if not finite.is_finite().all() or not (finite == finite.round(0)).all():
-        return None
-    if finite.len() and finite.abs().max() > 2**53:  # type: ignore[operator]
-        return None
-    cast: pl.Series = series.cast(pl.Int64)
-    return cast
-
-
-def _fits(value: Any, family: str) -> bool:
-    if value is None:
-        return True
+    if family == "numeric" and dtype.startswith(("Float", "Decimal")):
+        for row, value in enumerate(values):
+            kind = type(value)
+            if kind is float:
+                if value - value != 0.0:  # NaN or infinity
+                    raise _reject(f"column {name!r} holds {value} in row {row}; the model "
+                                  "takes finite numbers only", field=name)
+            elif kind is not int and value is not None:
+                raise _bad(name, dtype, value)
+        return values
     if family == "numeric":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if family == "string":
-        return isinstance(value, str)
-    if family == "boolean":
-        return isinstance(value, bool)
-    return False
+        out = values
+        for row, value in enumerate(values):
+            kind = type(value)
+            if kind is int:
+                if not -_INT64 <= value < _INT64:
+                    raise _bad(name, dtype, value)
+            elif kind is float and value - value == 0.0 and value.is_integer() \
+                    and abs(value) <= 2**53:
+                if out is values:
+                    out = list(values)
+                out[row] = int(value)
+            elif value is not None:
+                raise _bad(name, dtype, value)
+        return out
+    wanted = str if family == "string" else bool
+    for value in values:
+        if type(value) is not wanted and value is not None:
+            raise _bad(name, dtype, value)
+    return values
+
+
+def _bad(name: str, dtype: str, value: Any) -> RequestRejected:
+    if type(value) is bool and dtype_family(dtype) == "numeric":
+        return _reject(f"column {name!r} is numeric ({dtype}); got a boolean", field=name)
+    return _reject(f"column {name!r} takes {dtype} values; got {_shown(value)}", field=name)
 
 
 def _shown(value: Any) -> str:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
+    from assay.serving._decode import Rows
     from assay.serving._metrics import Metrics
 
 
@@ -43,7 +44,7 @@ class _Record:
     kind: str  # "predictions" or "feedback"
     request_id: str | None
     ts: float
-    frame: pl.DataFrame | None = None
+    frame: Rows | None = None
     predictions: np.ndarray | None = None
     probabilities: np.ndarray | None = None
     feedback: list[tuple[str, str]] | None = None
@@ -76,7 +77,7 @@ class PredictionLog:
                                         daemon=True)
         self._thread.start()
 
-    def record(self, model: str, version: str, request_id: str, frame: pl.DataFrame,
+    def record(self, model: str, version: str, request_id: str, frame: Rows,
                predictions: np.ndarray, probabilities: np.ndarray | None) -> None:
         """Queue one request's rows (if sampled); never blocks."""
         if self._sample < 1.0 and random.random() >= self._sample:
@@ -187,7 +188,7 @@ def _predictions_frame(records: list[_Record]) -> pl.DataFrame:
             "model": [r.model] * n,
             "version": [r.version] * n,
             "row": list(range(n)),
-            "inputs": r.frame.to_struct("inputs"),
+            "inputs": r.frame.to_frame().to_struct("inputs"),
             "prediction": np.asarray(r.predictions).tolist(),
         }
         if r.probabilities is not None:
