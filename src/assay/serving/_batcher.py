@@ -11,17 +11,19 @@ loop never runs a model; a model's own error fails only the requests of its batc
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError, RequestRejected
 
 if TYPE_CHECKING:
     import numpy as np
+    import polars as pl
 
     from assay.serving._decode import Rows
     from assay.serving._model import Served
@@ -35,6 +37,8 @@ class Outcome:
     predictions: np.ndarray
     probabilities: np.ndarray | None
     batch_rows: int
+    frame: pl.DataFrame
+    """The request's rows as the model took them (a slice of its batch's frame)."""
 
 
 @dataclass
@@ -54,16 +58,33 @@ def _deliver(future: asyncio.Future[Outcome], result: Outcome | BaseException) -
         future.set_result(result)
 
 
-def _one_openmp_thread() -> None:
-    """Run models on this thread with one OpenMP thread: a tree ensemble predicting a
-    micro-batch is faster alone than with a team of threads that must be woken for every call
-    (on a busy 2-core machine, 0.6 ms instead of 170 ms for one row); throughput scales with
-    ``--workers`` instead. (omp_set_num_threads is per thread: other threads keep theirs.)"""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn depends on it
-        return
-    threadpool_limits(limits=1, user_api="openmp")
+#: Batches of at least this many rows are predicted with every core's OpenMP thread.
+PARALLEL_ROWS = 512
+
+
+class _OpenMP:
+    """How many OpenMP threads the models on this thread use: one for a micro-batch (a tree
+    ensemble predicting a few rows is faster alone than with a team of threads that must be
+    woken for every call: on a busy 2-core machine, 0.6 ms instead of 170 ms for one row), all
+    cores for a large batch. omp_set_num_threads is per thread: other threads keep theirs."""
+
+    def __init__(self) -> None:
+        self._controllers: list[Any] = []
+        self._current = 0
+        self._cores = os.cpu_count() or 1
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - scikit-learn depends on it
+            return
+        self._controllers = list(ThreadpoolController().select(user_api="openmp")
+                                 .lib_controllers)
+
+    def use(self, rows: int) -> None:
+        wanted = self._cores if rows >= PARALLEL_ROWS else 1
+        if wanted != self._current:
+            for controller in self._controllers:
+                controller.set_num_threads(wanted)
+            self._current = wanted
 
 
 class Batcher:
@@ -111,7 +132,7 @@ class Batcher:
         return batch, False
 
     def _run(self) -> None:
-        _one_openmp_thread()
+        self._openmp = _OpenMP()
         while True:
             first = self._queue.get()
             if first is None:
@@ -133,6 +154,7 @@ class Batcher:
         served = items[0].served
         try:
             frame = frame_of([i.frame for i in items])
+            self._openmp.use(frame.height)
             predictions, probabilities = served.model.outputs(frame)
         except AssayError as exc:  # RequestRejected from the frame, ModelError from the model
             if len(items) > 1:  # one request's rows failed the model: not its batch-mates'
@@ -157,7 +179,7 @@ class Batcher:
             end = start + item.frame.height
             outcome = Outcome(served, predictions[start:end],
                               None if probabilities is None else probabilities[start:end],
-                              frame.height)
+                              frame.height, frame.slice(start, end - start))
             item.loop.call_soon_threadsafe(_deliver, item.future, outcome)
             start = end
 

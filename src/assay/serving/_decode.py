@@ -173,7 +173,8 @@ def mlflow_columns(doc: Any, signature: Signature) -> dict[str, list[Any]]:
         for i, row in enumerate(data):
             if not isinstance(row, list) or len(row) != len(columns):
                 raise _reject(f"dataframe_split.data[{i}] must be a list of {len(columns)} values")
-        return {n: [row[columns.index(n)] for row in data] for n in signature.input_names}
+        where = {name: j for j, name in enumerate(columns)}
+        return {n: [row[where[n]] for row in data] for n in signature.input_names}
     if key == "dataframe_records":
         return records_columns(value, signature, key)
     if isinstance(value, dict):

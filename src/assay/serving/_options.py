@@ -39,8 +39,8 @@ class ServeOptions:
     what arrived while the previous batch ran)."""
     log_sample: float = 1.0
     """Share of requests written to the prediction log (0 turns it off)."""
-    log_queue: int = 10_000
-    """Prediction-log records waiting to be written, at most; more are dropped and counted."""
+    log_queue: int = 100_000
+    """Prediction-log rows waiting to be written, at most; more are dropped and counted."""
     log_segment_rows: int = 50_000
     log_segment_seconds: float = 60.0
     log_dir: str | None = None

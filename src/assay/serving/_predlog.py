@@ -1,6 +1,6 @@
 """The prediction log: what the server saw and answered, for monitoring to read later.
 
-Requests hand their inputs and outputs to a bounded queue (a sampled share of them); one
+Requests hand their inputs and outputs to a queue bounded in rows (a sampled share of them); one
 background thread writes them as Parquet segments under ``<log dir>/<model>/`` (default
 ``.assay/predictions/<model>/``), one segment per model version, closed when it reaches
 ``log_segment_rows`` rows or ``log_segment_seconds`` seconds. Each segment is written to a
@@ -18,7 +18,6 @@ order of ``model.json``'s classes). A feedback segment's: ``request_id``, ``ts``
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import queue
@@ -27,13 +26,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
-    from assay.serving._decode import Rows
     from assay.serving._metrics import Metrics
 
 
@@ -44,7 +42,7 @@ class _Record:
     kind: str  # "predictions" or "feedback"
     request_id: str | None
     ts: float
-    frame: Rows | None = None
+    frame: pl.DataFrame | None = None
     predictions: np.ndarray | None = None
     probabilities: np.ndarray | None = None
     feedback: list[tuple[str, str]] | None = None
@@ -71,13 +69,16 @@ class PredictionLog:
         self._sample = sample
         self._segment_rows = segment_rows
         self._segment_seconds = segment_seconds
-        self._queue: queue.Queue[_Record | None] = queue.Queue(maxsize=capacity)
+        self._queue: queue.Queue[_Record | None] = queue.Queue()
+        self._capacity = capacity
+        self._pending = 0  # rows queued and not yet taken by the writer
+        self._pending_lock = threading.Lock()
         self._sequence = itertools.count()
         self._thread = threading.Thread(target=self._run, name="assay-prediction-log",
                                         daemon=True)
         self._thread.start()
 
-    def record(self, model: str, version: str, request_id: str, frame: Rows,
+    def record(self, model: str, version: str, request_id: str, frame: pl.DataFrame,
                predictions: np.ndarray, probabilities: np.ndarray | None) -> None:
         """Queue one request's rows (if sampled); never blocks."""
         if self._sample < 1.0 and random.random() >= self._sample:
@@ -91,17 +92,20 @@ class PredictionLog:
         return self._put(_Record(model, "", "feedback", None, time.time(), feedback=labels))
 
     def _put(self, record: _Record) -> bool:
-        try:
-            self._queue.put_nowait(record)
-            return True
-        except queue.Full:
-            self._metrics.log_records.labels(record.model, "dropped").inc(record.rows)
+        rows = record.rows
+        with self._pending_lock:
+            full = self._pending + rows > self._capacity
+            if not full:
+                self._pending += rows
+        if full:
+            self._metrics.log_records.labels(record.model, "dropped").inc(rows)
             return False
+        self._queue.put_nowait(record)
+        return True
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued and stop the writer."""
-        with contextlib.suppress(queue.Full):
-            self._queue.put(None, timeout=timeout)
+        self._queue.put(None)
         self._thread.join(timeout=timeout)
 
     # -- the writer thread ---------------------------------------------------------------
@@ -120,6 +124,8 @@ class PredictionLog:
                     self._flush(key, buffers.pop(key))
                 return
             if record:
+                with self._pending_lock:
+                    self._pending -= record.rows
                 key = (record.model, record.version, record.kind)
                 buffers.setdefault(key, []).append(record)
                 opened.setdefault(key, now)
@@ -181,19 +187,21 @@ def _predictions_frame(records: list[_Record]) -> pl.DataFrame:
     parts = []
     for r in records:
         assert r.frame is not None and r.predictions is not None
-        n = r.frame.height
-        columns: dict[str, Any] = {
-            "request_id": [r.request_id] * n,
-            "ts": [r.ts] * n,
-            "model": [r.model] * n,
-            "version": [r.version] * n,
-            "row": list(range(n)),
-            "inputs": r.frame.to_frame().to_struct("inputs"),
-            "prediction": np.asarray(r.predictions).tolist(),
-        }
+        predictions = np.asarray(r.predictions)
+        columns = [
+            pl.lit(r.request_id, pl.String).alias("request_id"),
+            pl.lit(r.ts, pl.Float64).alias("ts"),
+            pl.lit(r.model, pl.String).alias("model"),
+            pl.lit(r.version, pl.String).alias("version"),
+            pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
+            pl.struct(r.frame.columns).alias("inputs"),
+            pl.Series("prediction", predictions.tolist() if predictions.dtype == object
+                      else predictions),
+        ]
         if r.probabilities is not None:
-            columns["probabilities"] = np.asarray(r.probabilities, dtype=float).tolist()
-        parts.append(pl.DataFrame(columns))
+            columns.append(pl.Series("probabilities",
+                                     np.asarray(r.probabilities, dtype=np.float64)))
+        parts.append(r.frame.select(columns))
     return pl.concat(parts, how="vertical_relaxed")
 
 
