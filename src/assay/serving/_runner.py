@@ -10,7 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # the serve extra
+
 from assay.serving._options import OPTIONS_ENV, ServeOptions
+
+#: On a stop, how long a connection with no request in progress stays open for one that may
+#: already be on its way (then it is closed, or closed after answering that request).
+SETTLE_S = 0.5
 
 
 def factory() -> Any:
@@ -18,6 +24,33 @@ def factory() -> Any:
     from assay.serving._app import build
 
     return build(ServeOptions.from_json(os.environ[OPTIONS_ENV]))
+
+
+class SettlingProtocol(HttpToolsProtocol):  # type: ignore[misc]
+    """uvicorn's HTTP protocol, except that a stop does not close a connection the moment
+    it has no request in progress: a request the client already sent (still in the
+    kernel's buffer) would be reset. It gets :data:`SETTLE_S` to arrive and is answered
+    (with ``Connection: close``)."""
+
+    _closing = False
+
+    def shutdown(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self._closing = True
+            self.loop.call_later(SETTLE_S, self._close_if_idle)
+            return
+        super().shutdown()
+
+    def _close_if_idle(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+        else:
+            self.cycle.keep_alive = False
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self._closing and self.cycle is not None:
+            self.cycle.keep_alive = False
 
 
 def run(options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8080,
@@ -30,4 +63,5 @@ def run(options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8080,
         "assay.serving._runner:factory", factory=True, host=host, port=port, workers=workers,
         access_log=False, log_level="warning", timeout_graceful_shutdown=int(options.grace_s),
         lifespan="on", server_header=False, date_header=False,
+        http=SettlingProtocol,
     )
