@@ -91,3 +91,14 @@ def test_a_row_the_model_refuses_fails_only_its_own_request(world: World) -> Non
             thread.join()
     assert answers.pop("null") == 422
     assert set(answers.values()) == {200}
+
+
+def test_every_route_declares_its_policy(world: World, tmp_path: Path) -> None:
+    from assay.serving import app
+    from assay.serving._app import ROUTE_POLICIES
+
+    asgi = app(str(world.root / "models" / "v1"), root=str(world.root),
+               log_dir=str(tmp_path / "log"))
+    paths = {route.path for route in asgi.routes}
+    assert paths == set(ROUTE_POLICIES), paths ^ set(ROUTE_POLICIES)
+    assert set(ROUTE_POLICIES.values()) == {"public"}

@@ -42,6 +42,17 @@ _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE",
           415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE",
           503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT", 500: "INTERNAL_ERROR"}
 
+#: Who may call each route (RELIABILITY.md rule 6: every route declares its policy). The
+#: inference server has no accounts: every route is ``public`` to whoever can reach the
+#: address it binds (127.0.0.1 unless ``--host`` says otherwise); ``/openapi.json`` is
+#: FastAPI's schema of these routes.
+ROUTE_POLICIES: dict[str, str] = {path: "public" for path in (
+    "/predict", "/invocations", "/feedback", "/status", "/metrics", "/ping", "/health", "/v2",
+    "/v2/health/live", "/v2/health/ready", "/v2/models/{name}",
+    "/v2/models/{name}/versions/{version}", "/v2/models/{name}/ready",
+    "/v2/models/{name}/versions/{version}/ready", "/v2/models/{name}/infer",
+    "/v2/models/{name}/versions/{version}/infer", "/openapi.json")}
+
 #: Every running state in this process (SIGTERM marks them draining at once).
 STATES: list[ServerState] = []
 
@@ -511,24 +522,28 @@ def build(options: ServeOptions) -> Any:
             return error_response(exc, request_id)
         return _json({"accepted": len(labels), "request_id": request_id}, 202)
 
-    app.add_api_route("/predict", predict, methods=["POST"], response_model=None)
-    app.add_api_route("/invocations", invocations, methods=["POST"], response_model=None)
-    app.add_api_route("/feedback", feedback, methods=["POST"], response_model=None)
-    app.add_api_route("/status", status, methods=["GET"], response_model=None)
-    app.add_api_route("/metrics", metrics, methods=["GET"], response_model=None)
-    app.add_api_route("/ping", ready, methods=["GET"], response_model=None)
-    app.add_api_route("/health", ready, methods=["GET"], response_model=None)
-    app.add_api_route("/v2", server_metadata, methods=["GET"], response_model=None)
-    app.add_api_route("/v2/health/live", live, methods=["GET"], response_model=None)
-    app.add_api_route("/v2/health/ready", ready, methods=["GET"], response_model=None)
-    app.add_api_route("/v2/models/{name}", model_metadata, methods=["GET"], response_model=None)
-    app.add_api_route("/v2/models/{name}/versions/{version}", model_metadata, methods=["GET"], response_model=None)
-    app.add_api_route("/v2/models/{name}/ready", model_ready, methods=["GET"], response_model=None)
-    app.add_api_route("/v2/models/{name}/versions/{version}/ready", model_ready,
-                      methods=["GET"], response_model=None)
-    app.add_api_route("/v2/models/{name}/infer", oip_infer, methods=["POST"], response_model=None)
-    app.add_api_route("/v2/models/{name}/versions/{version}/infer", oip_infer,
-                      methods=["POST"], response_model=None)
+    endpoints: dict[str, tuple[str, Callable[[Request], Awaitable[Response]]]] = {
+        "/predict": ("POST", predict),
+        "/invocations": ("POST", invocations),
+        "/feedback": ("POST", feedback),
+        "/status": ("GET", status),
+        "/metrics": ("GET", metrics),
+        "/ping": ("GET", ready),
+        "/health": ("GET", ready),
+        "/v2": ("GET", server_metadata),
+        "/v2/health/live": ("GET", live),
+        "/v2/health/ready": ("GET", ready),
+        "/v2/models/{name}": ("GET", model_metadata),
+        "/v2/models/{name}/versions/{version}": ("GET", model_metadata),
+        "/v2/models/{name}/ready": ("GET", model_ready),
+        "/v2/models/{name}/versions/{version}/ready": ("GET", model_ready),
+        "/v2/models/{name}/infer": ("POST", oip_infer),
+        "/v2/models/{name}/versions/{version}/infer": ("POST", oip_infer),
+    }
+    for path, (method, endpoint) in endpoints.items():
+        if path not in ROUTE_POLICIES:  # default-deny: a route without a policy is a bug
+            raise AssertionError(f"route {path} declares no policy in ROUTE_POLICIES")
+        app.add_api_route(path, endpoint, methods=[method], response_model=None)
     _install_errors(app)
     return app
 
