@@ -17,7 +17,7 @@ from tests.serving.worlds import Server, World, env, serving
 
 GOOD_ROW = {"a": 1.0, "b": 2, "c": 3.0}
 ROUTES = ("/predict", "/invocations", "/v2/models/toy/infer", "/feedback")
-BAD_VALUES: list[Any] = ["x", "", [1], {"v": 1}, True, None, [[1.0]], "NaN", 1e400]
+BAD_VALUES: list[Any] = ["x", "", [1], {"v": 1}, True, [[1.0]], "NaN", 1e400, 10**400]
 
 
 def _wrap(route: str, rows: list[Any]) -> Any:
@@ -134,9 +134,12 @@ def test_a_thousand_malformed_requests_get_4xx_json_and_the_server_stays_up(
     ({"records": [{"a": "one", "b": 2, "c": 3.0}]}, "a", "takes Float64"),
     ({"records": [{"a": 1.0, "b": 2.5, "c": 3.0}]}, "b", "takes Int64"),
     ({"records": [{"a": 1.0, "b": True, "c": 3.0}]}, "b", "boolean"),
+    ({"records": [{"a": 1.0, "b": -(2**64), "c": 3.0}]}, "b", "takes Int64"),
+    ({"records": [{"a": 10**400, "b": 2, "c": 3.0}]}, "a", "takes Float64"),
     ({"records": [{"a": None, "b": 2, "c": 3.0}]}, None, "could not predict"),
     ({"columns": {"a": [1.0], "b": [2], "c": [3.0, 4.0]}}, "c", "has 2 values"),
-], ids=["missing", "extra", "string-for-float", "fraction-for-int", "bool",
+], ids=["missing", "extra", "string-for-float", "fraction-for-int", "bool", "int-too-big",
+        "int-past-float",
         "null-the-model-refuses", "ragged"])
 def test_signature_violations_name_the_field(server: Server, body: Any, field: str | None,
                                              fragment: str) -> None:

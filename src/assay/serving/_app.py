@@ -91,6 +91,8 @@ class ServerState:
 
     def start(self) -> None:
         """Load the models in the background and start following aliases (idempotent)."""
+        if self._started:
+            return
         with self._start_lock:
             if self._started:
                 return

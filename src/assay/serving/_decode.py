@@ -244,6 +244,7 @@ def _target(dtype: str) -> Any:
 
 
 _INT64 = 2**63
+_FLOAT_INT = 2**1023
 
 
 @dataclass
@@ -282,6 +283,9 @@ def frame_of(parts: list[Rows]) -> pl.DataFrame:
     except ModelError as exc:
         problems = exc.fields.get("problems") or [str(exc)]
         raise _reject(str(problems[0]), field=_quoted(str(problems[0]))) from None
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
+        detail = " ".join(str(exc).split())[:200]  # values the checks above let through
+        raise _reject(f"The input cannot be made into the model's table: {detail}") from None
 
 
 def build_frame(columns: dict[str, list[Any]], signature: Signature, *,
@@ -329,7 +333,10 @@ def _checked(name: str, dtype: str, values: list[Any]) -> list[Any]:
                 if value - value != 0.0:  # NaN or infinity
                     raise _reject(f"column {name!r} holds {value} in row {row}; the model "
                                   "takes finite numbers only", field=name)
-            elif kind is not int and value is not None:
+            elif kind is int:
+                if not -_FLOAT_INT < value < _FLOAT_INT:  # no float holds it
+                    raise _bad(name, dtype, value)
+            elif value is not None:
                 raise _bad(name, dtype, value)
         return values
     if family == "numeric":
