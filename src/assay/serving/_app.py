@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,9 +28,6 @@ from assay.serving._batcher import Outcome
 from assay.serving._model import Served, Slot
 from assay.serving._options import ServeOptions
 from assay.serving._state import ServerState, log_line
-
-if TYPE_CHECKING:
-    pass
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE",
