@@ -7,6 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+SERVE_STAMP := $(VENV)/.installed-serve-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint docs bench clean
 
@@ -23,13 +24,18 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m compileall -q src/assay
 	touch $@
 
+# The demo ends by serving the model: the serve extra, and tritonclient as the OIP client.
+$(SERVE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[serve]' 'tritonclient[http]'
+	touch $@
+
 $(DEV_STAMP): $(BIN)/python pyproject.toml
 	@echo "installing assay with its development tools (about 2-4 minutes)..."
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -m compileall -q src/assay
-	touch $@ $(STAMP)
+	touch $@ $(STAMP) $(SERVE_STAMP)
 
-demo: $(STAMP)
+demo: $(SERVE_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 lint: $(DEV_STAMP)

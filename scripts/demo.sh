@@ -197,3 +197,88 @@ assay models card "churn:$V" --html model-card.html | sed -n "1,40p"
 step "declare where production drift is watched (monitoring: in assay.yaml); assay doctor is clean again"
 printf 'monitoring:\n  production: {external: "https://grafana.example.com/d/churn-drift"}\n' >> assay.yaml
 assay doctor
+
+# --- serving: the production model over HTTP, three protocols, a hot swap -------------------
+PORT="${DEMO_PORT:-8765}"
+step "assay serve churn@production: live at once, ready when the verified model is loaded"
+assay serve churn@production --port "$PORT" --poll 1 --no-access-log > serve.log 2>&1 &
+SERVER=$!
+trap 'kill -TERM $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 150); do
+  if curl -sf "localhost:$PORT/v2/health/ready" > /dev/null; then break; fi
+  sleep 0.2
+done
+serving_status() {   # one line from GET /status
+  python - "$PORT" <<'PY'
+import json, sys, urllib.request
+status = json.load(urllib.request.urlopen(f"http://localhost:{sys.argv[1]}/status"))
+model = status["models"][0]
+print(f"ready={status['ready']} serving {model['name']}:{model['version']} "
+      f"({model['flavor']}, {(model['oid'] or '')[:16]})")
+PY
+}
+serving_status
+RECORDS=$(python - "$PORT" <<'PY'
+import json, sys, urllib.request
+import polars as pl
+meta = json.load(urllib.request.urlopen(f"http://localhost:{sys.argv[1]}/v2/models/churn"))
+names = [i["name"] for i in meta["inputs"]]
+print(json.dumps(pl.read_parquet("data/holdout.parquet").select(names).head(2).to_dicts()))
+PY
+)
+
+step "native: POST /predict (curl)"
+curl -s "localhost:$PORT/predict" -H 'Content-Type: application/json' -d "{\"records\": $RECORDS}"; echo
+
+step "MLflow scoring protocol: POST /invocations with dataframe_records (curl), as for mlflow models serve"
+curl -s "localhost:$PORT/invocations" -H 'Content-Type: application/json' -d "{\"dataframe_records\": $RECORDS}"; echo
+
+step "Open Inference Protocol v2: tritonclient, one typed tensor per column"
+python - "$PORT" "$RECORDS" <<'PY'
+import json, sys
+import numpy as np
+import tritonclient.http as triton
+from tritonclient.utils import triton_to_np_dtype
+client = triton.InferenceServerClient(f"localhost:{sys.argv[1]}")
+rows = json.loads(sys.argv[2])
+meta = client.get_model_metadata("churn")
+inputs = []
+for spec in meta["inputs"]:
+    tensor = triton.InferInput(spec["name"], [len(rows)], spec["datatype"])
+    tensor.set_data_from_numpy(np.array([r[spec["name"]] for r in rows],
+                                        dtype=triton_to_np_dtype(spec["datatype"])), binary_data=False)
+    inputs.append(tensor)
+result = client.infer("churn", inputs, outputs=[
+    triton.InferRequestedOutput("prediction", binary_data=False),
+    triton.InferRequestedOutput("probability", binary_data=False)])
+print(f"model {meta['name']} v{meta['versions'][0]}: prediction {result.as_numpy('prediction').tolist()}, "
+      f"probability {np.round(result.as_numpy('probability'), 3).tolist()}")
+PY
+
+step "GET /metrics: Prometheus exposition (a few lines)"
+curl -s "localhost:$PORT/metrics" | grep -E '^assay_serving_(requests_total|predictions_total|batch_rows_count|prediction_log_records_total)' | head -n 8
+
+if [ -n "${V2:-}" ]; then
+  step "promote churn:$V2 to production while requests flow: the server swaps without a failed request"
+  ( ok=0; failed=0
+    while [ ! -f .swap-done ]; do
+      code=$(curl -s -o /dev/null -w '%{http_code}' "localhost:$PORT/predict" -H 'Content-Type: application/json' -d "{\"records\": $RECORDS}")
+      if [ "$code" = 200 ]; then ok=$((ok+1)); else failed=$((failed+1)); fi
+    done
+    echo "$ok requests answered during the swap, $failed failed" ) &
+  LOAD=$!
+  ASSAY_USER=plat@example.com assay models approve "churn:$V2" --for production --comment "back to the challenger" > /dev/null 2>&1 || true
+  assay models promote "churn:$V2" --to production
+  for _ in $(seq 1 100); do
+    if curl -s "localhost:$PORT/status" | grep -q "\"version\":\"$V2\""; then break; fi
+    sleep 0.2
+  done
+  sleep 1; touch .swap-done; wait "$LOAD"; rm -f .swap-done
+  serving_status
+  grep '"serving.swapped"' serve.log | tail -n 1
+fi
+
+step "SIGTERM: readiness fails at once, requests in flight finish, the server exits"
+kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true
+trap - EXIT
+echo "prediction log: $(find .assay/predictions -name 'segment-*.parquet' | wc -l) Parquet segment(s) under .assay/predictions/churn/"

@@ -28,6 +28,8 @@ script's shortcuts and the built-in kinds' subprocess)::
     │   └── GateFailed              exit 1: no candidate passed its gates
     ├── RegistryError               exit 2: registry, aliases
     │   └── PolicyViolation         exit 1: promotion refused by the policy
+    ├── ServingError                exit 2: the inference server cannot start as asked
+    │   └── RequestRejected         (HTTP 4xx/5xx): a request the server refused, with its status
     └── ProjectUnhealthy            exit 1: assay doctor found error-level antipatterns
 
 Other endings: an interrupt exits 130, an unexpected exception 3 (see :mod:`assay._exits`).
@@ -194,6 +196,24 @@ class PolicyViolation(RegistryError):
     exit_code = EXIT_FAILED
 
 
+class ServingError(AssayError):
+    """``assay serve`` cannot start as asked (options, a model it cannot serve)."""
+
+    exit_code = EXIT_USAGE
+
+
+class RequestRejected(ServingError):
+    """The inference server refused one request: ``status`` is the HTTP status it answers
+    (4xx for bad input, 503 when overloaded, 504 on timeout) and ``field`` the input field at
+    fault, when there is one."""
+
+    def __init__(self, message: str, *, status: int = 422, field: str | None = None,
+                 **fields: Any) -> None:
+        super().__init__(message, status=status, field=field, **fields)
+        self.status = status
+        self.field = field
+
+
 class ProjectUnhealthy(AssayError):
     """``assay doctor`` found error-level antipatterns in the project."""
 
@@ -225,6 +245,8 @@ __all__ = [
     "ProjectUnhealthy",
     "RegistryError",
     "RemoteError",
+    "RequestRejected",
+    "ServingError",
     "StageFailed",
     "StoreError",
     "TrackingError",

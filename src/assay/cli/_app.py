@@ -44,7 +44,18 @@ def _root_callback(
 
 def build_app() -> typer.Typer:
     """Assemble the Typer app from the command-group modules."""
-    from assay.cli import config, contracts, data, doctor, evaluation, init, models, pipeline, runs
+    from assay.cli import (
+        config,
+        contracts,
+        data,
+        doctor,
+        evaluation,
+        init,
+        models,
+        pipeline,
+        runs,
+        serve,
+    )
 
     app = typer.Typer(
         help=HELP,
@@ -63,6 +74,7 @@ def build_app() -> typer.Typer:
     models.register(app)
     doctor.register(app)
     contracts.register(app)
+    serve.register(app)
     return app
 
 

@@ -373,6 +373,29 @@ class LoadedModel:
             )
         return found
 
+    def outputs(self, frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(predictions, probabilities)`` for a frame already passed through :meth:`prepare`,
+        in one call of the model: a classifier's labels are its most probable classes (the
+        probabilities are rows x classes); a regressor has no probabilities.
+
+        Raises:
+            ModelError: the model raised, or returned outputs of the wrong shape.
+        """
+        import numpy as np
+
+        if self.task != "classification":
+            found = self._predictor.predict(frame)
+            if found.ndim == 0 or found.shape[0] != frame.height:
+                raise ModelError(
+                    f"Model {self.package.name!r} returned predictions of shape {found.shape} "
+                    f"for {frame.height} rows",
+                    model=self.package.name,
+                )
+            return found, None
+        proba = self.proba_of(frame)
+        labels = np.asarray(self.classes, dtype=object if self._has_str_classes else None)
+        return labels[proba.argmax(axis=1)], proba
+
     @property
     def _has_str_classes(self) -> bool:
         return any(isinstance(c, str) for c in self.classes)

@@ -1,0 +1,299 @@
+"""Serving benchmark (issue 14): `assay serve` side by side with `mlflow models serve`.
+
+The same model spec for both (scikit-learn ``HistGradientBoostingClassifier``, 100 trees,
+``random_state=0``) trained on the churn example's data (50,000 rows, the numeric columns),
+one worker each, the same MLflow ``dataframe_split`` bodies posted to each server's
+``/invocations`` by ``wrk`` (Debian's package) on 127.0.0.1, one server at a time:
+
+- single-row requests at concurrency 1 and 8 (requests/s, p50/p99 latency);
+- 1,000-row requests at concurrency 1 (rows/s);
+- ready time: from process start to the first 200 of the readiness route;
+- resident memory (the server's process tree) after the load;
+- with ``--overload``: assay with ``--max-concurrency 8`` under 32 connections for
+  ``--overload-seconds``: requests answered, how many got 503, the process still up.
+
+MLflow comes from a benchmark virtual environment: ``ASSAY_BENCH_VENV`` if set, else
+``.venv-bench`` (created and filled with the MLflow of benchmarks/bench_tracking.py on first
+use). The MLflow model is trained in that environment with the same spec and data.
+
+Run: .venv/bin/python benchmarks/bench_serving.py [--seconds 10] [--overload]
+     [--overload-seconds 60] [--skip-mlflow]  (work files: benchmarks/.work/serving)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / ".work" / "serving"
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+if not Path(PYTHON).exists():  # a git worktree: no .venv of its own
+    PYTHON = sys.executable
+ENV = {**os.environ, "ASSAY_USER": "bench@example.com",
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                   os.environ.get("PYTHONPATH")]))}
+ENV.pop("ASSAY_STORE_URL", None)
+FEATURES = ["tenure_months", "monthly_charges", "total_charges", "support_calls",
+            "senior_citizen"]
+
+MLFLOW_TRAIN = """
+import sys, mlflow.sklearn, pandas as pd
+from mlflow.models import infer_signature
+from sklearn.ensemble import HistGradientBoostingClassifier
+frame = pd.read_parquet(sys.argv[1])
+X, y = frame.drop(columns=["churned"]), frame["churned"]
+model = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X, y)
+mlflow.sklearn.save_model(model, sys.argv[2], signature=infer_signature(X.head(5),
+                          model.predict(X.head(5))), skops_trusted_types=[
+                          "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"])
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _prepare() -> tuple[Path, Path]:
+    """The churn data's numeric columns (features + target), and an assay project serving
+    ``bench@production``."""
+    import polars as pl
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from assay.config import Project
+    from assay.models import save_model
+    from assay.registry import promote, register
+    from assay.store import open_store
+
+    shutil.rmtree(WORK, ignore_errors=True)
+    project = WORK / "project"
+    project.mkdir(parents=True)
+    (project / "assay.yaml").write_text("project: bench\npromotion:\n  production: {gates: none}\n")
+    spec = importlib.util.spec_from_file_location(
+        "churn_generate", ROOT / "src" / "assay" / "examples" / "churn" / "generate.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    data = module.generate(50_000).select(
+        [pl.col(c).cast(pl.Float64) for c in FEATURES] + [pl.col("churned").cast(pl.Int64)])
+    data_path = WORK / "train.parquet"
+    data.write_parquet(data_path)
+    X = data.select(FEATURES)
+    model = HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(
+        X, data["churned"].to_numpy())
+    package = save_model(model, project / "models" / "hgb", name="bench", input_example=X.head(5),
+                         lineage={"root": project})
+    loaded = Project.load(project)
+    with open_store(loaded.store_url) as store:
+        done = register(store, name="bench", cache_dir=loaded.cache_dir, package_dir=package.path,
+                        author="bench@example.com", config=loaded.config)
+        promote(store, loaded.config, f"bench:{done.version.version}", to="production",
+                actor="bench@example.com")
+    return data_path, project
+
+
+def _bodies(data_path: Path) -> dict[str, Path]:
+    import polars as pl
+
+    frame = pl.read_parquet(data_path).select(FEATURES)
+    out = {}
+    for name, rows in (("one", 1), ("thousand", 1000)):
+        body = {"dataframe_split": {"columns": FEATURES, "data": frame.head(rows).rows()}}
+        path = WORK / f"{name}.json"
+        path.write_text(json.dumps(body))
+        script = WORK / f"{name}.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'local f = io.open("{path}", "r")\nwrk.body = f:read("*a")\nf:close()\n')
+        out[name] = script
+    return out
+
+
+def _wrk(url: str, script: Path, *, connections: int, seconds: int) -> dict[str, float]:
+    threads = min(connections, 2)
+    done = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d",
+                           f"{seconds}s", "--latency", "-s", str(script), url],
+                          capture_output=True, text=True, check=True)
+    text = done.stdout
+
+    def latency(pct: str) -> float:
+        found = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+        if not found:
+            return float("nan")
+        value, unit = float(found.group(1)), found.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    errors = re.search(r"Socket errors: (.*)", text)
+    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"),
+            "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+            "socket_errors": 1.0 if errors else 0.0}
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, MiB."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (OSError, AttributeError):
+            continue
+        pending += [int(c) for c in children]
+    return total / 1024
+
+
+class Running:
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str], ready: str,
+                 log: Path) -> None:
+        self.log = log.open("wb")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.ready_s = self._wait(ready)
+
+    def _wait(self, url: str) -> float:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited; see {self.log.name}")
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return time.perf_counter() - self.started
+            except httpx.TransportError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("server not ready in 180 s")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.log.close()
+
+
+def _measure(name: str, server: Running, url: str, scripts: dict[str, Path],
+             seconds: int) -> dict[str, Any]:
+    _wrk(url, scripts["one"], connections=1, seconds=2)  # warm-up
+    result: dict[str, Any] = {"ready_s": server.ready_s}
+    result["c1"] = _wrk(url, scripts["one"], connections=1, seconds=seconds)
+    result["c8"] = _wrk(url, scripts["one"], connections=8, seconds=seconds)
+    result["rows1000"] = _wrk(url, scripts["thousand"], connections=1, seconds=seconds)
+    result["rss_mb"] = _rss_mb(server.process.pid)
+    c1, c8, big = result["c1"], result["c8"], result["rows1000"]
+    print(f"  {name:7} ready {result['ready_s']:5.2f} s | c=1 {c1['rps']:7.0f} req/s p99 "
+          f"{c1['p99_ms']:6.2f} ms | c=8 {c8['rps']:7.0f} req/s p99 {c8['p99_ms']:6.2f} ms | "
+          f"1,000 rows {big['rps'] * 1000:9.0f} rows/s | RSS {result['rss_mb']:6.0f} MiB "
+          f"| non-2xx {c1['non2xx'] + c8['non2xx'] + big['non2xx']:.0f}")
+    return result
+
+
+def _mlflow_python() -> Path | None:
+    venv = os.environ.get("ASSAY_BENCH_VENV")
+    if venv:
+        return Path(venv) / "bin" / "python"
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_tracking
+
+    found = bench_tracking.mlflow_python()
+    return found[0] if found else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--overload", action="store_true")
+    parser.add_argument("--overload-seconds", type=int, default=60)
+    parser.add_argument("--skip-mlflow", action="store_true")
+    args = parser.parse_args()
+    print("preparing: churn data (50,000 rows), HistGradientBoostingClassifier (100 trees)")
+    data_path, project = _prepare()
+    scripts = _bodies(data_path)
+    results: dict[str, Any] = {}
+
+    port = _free_port()
+    assay = Running([PYTHON, "-m", "assay", "serve", "bench@production", "--port", str(port),
+                     "--poll", "0"], project, ENV, f"http://127.0.0.1:{port}/v2/health/ready",
+                    WORK / "assay.log")
+    try:
+        results["assay"] = _measure("assay", assay, f"http://127.0.0.1:{port}/invocations",
+                                    scripts, args.seconds)
+    finally:
+        assay.stop()
+
+    if args.overload:
+        port = _free_port()
+        limited = Running([PYTHON, "-m", "assay", "serve", "bench@production", "--port",
+                           str(port), "--poll", "0", "--max-concurrency", "8"], project, ENV,
+                          f"http://127.0.0.1:{port}/v2/health/ready", WORK / "overload.log")
+        try:
+            over = _wrk(f"http://127.0.0.1:{port}/invocations", scripts["one"],
+                        connections=32, seconds=args.overload_seconds)
+            alive = limited.process.poll() is None
+            after = time.perf_counter()
+            ok = httpx.post(f"http://127.0.0.1:{port}/invocations",
+                            content=(WORK / "one.json").read_bytes(),
+                            headers={"Content-Type": "application/json"}).status_code
+            print(f"  overload: 32 connections on --max-concurrency 8 for "
+                  f"{args.overload_seconds} s: {over['rps']:.0f} answers/s, "
+                  f"{over['non2xx']:.0f} answered 503, p99 {over['p99_ms']:.1f} ms (all "
+                  f"answers), alive {alive}, next request {ok} in "
+                  f"{(time.perf_counter() - after) * 1000:.0f} ms")
+            results["overload"] = {**over, "alive": alive}
+        finally:
+            limited.stop()
+
+    python = None if args.skip_mlflow else _mlflow_python()
+    if python is not None:
+        model = WORK / "mlflow-model"
+        subprocess.run([str(python), "-c", MLFLOW_TRAIN, str(data_path), str(model)],
+                       check=True)
+        port = _free_port()
+        mlflow_bin = python.parent / "mlflow"
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["PATH"] = f"{python.parent}{os.pathsep}{env.get('PATH', '')}"  # its uvicorn
+        server = Running([str(mlflow_bin), "models", "serve", "-m", str(model), "-p", str(port),
+                          "-h", "127.0.0.1", "--env-manager", "local", "-w", "1"], WORK, env,
+                         f"http://127.0.0.1:{port}/ping", WORK / "mlflow.log")
+        try:
+            results["mlflow"] = _measure("mlflow", server,
+                                         f"http://127.0.0.1:{port}/invocations", scripts,
+                                         args.seconds)
+        finally:
+            server.stop()
+        a, m = results["assay"], results["mlflow"]
+        print("assay vs MLflow:")
+        print(f"  c=1 requests/s {a['c1']['rps'] / m['c1']['rps']:.1f}x (target 5x); "
+              f"c=8 requests/s {a['c8']['rps'] / m['c8']['rps']:.1f}x (target 5x)")
+        print(f"  c=8 p99 {m['c8']['p99_ms'] / a['c8']['p99_ms']:.1f}x lower (target 5x); "
+              f"1,000-row rows/s {a['rows1000']['rps'] / m['rows1000']['rps']:.1f}x (target 3x)")
+        print(f"  ready {a['ready_s']:.2f} s vs {m['ready_s']:.2f} s (target < 2 s); RSS "
+              f"{a['rss_mb'] / m['rss_mb']:.2f}x MLflow's (target <= 0.5x)")
+    (WORK / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

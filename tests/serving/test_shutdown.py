@@ -1,0 +1,94 @@
+"""SIGTERM: readiness fails at once, requests in flight finish, the process exits within its
+grace period, and no accepted request is reset. ``--workers`` serves from several processes."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.serving.slow_model import slow_package
+from tests.serving.worlds import World, serving
+
+ROW = {"a": 1.0, "b": 2, "c": 3.0}
+
+
+def test_sigterm_drains_requests_in_flight(world: World) -> None:
+    package = slow_package(world.root, "models/drain", delay=1.0, name="drain")
+    world.register(package, name="drain", alias="production", allow_pickle=True)
+    with serving(world.root, "drain@production", "--allow-pickle", "--grace", "10") as server:
+        answers: list[httpx.Response] = []
+
+        def call() -> None:
+            with server.client() as client:
+                answers.append(client.post("/predict", json={"records": [ROW]}))
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.3)  # accepted and in flight
+        stopped = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        for thread in threads:
+            thread.join()
+        server.process.wait(15)
+        took = time.monotonic() - stopped
+        log = server.log.read_text()
+    assert [a.status_code for a in answers] == [200] * 4
+    # uvicorn ends a graceful stop by re-raising the signal: the process ends as SIGTERM's
+    assert server.process.returncode in (0, -signal.SIGTERM)
+    assert "Traceback" not in log
+    assert took < 10
+    assert '"event": "serving.draining"' in log
+
+
+def test_sigterm_under_load_resets_no_accepted_request(world: World) -> None:
+    with serving(world.root, "toy@production") as server:
+        stop = threading.Event()
+        outcomes: dict[str, int] = {}
+
+        def hammer() -> None:
+            while not stop.is_set():
+                try:
+                    with server.client() as client:
+                        code = client.post("/predict", json={"records": [ROW]}).status_code
+                    key = str(code)
+                except httpx.ConnectError:
+                    key = "refused"  # never accepted: the listener is closed
+                except httpx.TransportError as exc:
+                    key = f"reset:{type(exc).__name__}"
+                outcomes[key] = outcomes.get(key, 0) + 1
+                if key == "refused":
+                    time.sleep(0.01)
+
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(2.0)
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(20)
+        time.sleep(0.2)
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert outcomes.get("200", 0) > 5
+    assert not [k for k in outcomes if k.startswith("reset") or k.startswith("5")], outcomes
+
+
+def test_workers_serve_from_several_processes(world: World, tmp_path: Path) -> None:
+    with serving(world.root, "toy@production", "--workers", "2", "--log-dir",
+                 str(tmp_path / "log")) as server, server.client() as client:
+        pids = set()
+        deadline = time.monotonic() + 60
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with server.client() as fresh:  # a new connection: either worker may take it
+                status = fresh.get("/status").json()
+                if status["ready"]:
+                    answer = fresh.post("/predict", json={"records": [ROW]})
+                    assert answer.status_code == 200
+                    pids.add(status["pid"])
+        assert client.get("/v2/health/ready").status_code == 200
+    assert len(pids) == 2
