@@ -26,6 +26,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 # The demo ends by serving the model: the serve extra, and tritonclient as the OIP client.
 $(SERVE_STAMP): $(STAMP)
+	@echo "installing the serve extra and tritonclient for the demo's server..."
 	$(BIN)/python -m pip install --quiet -e '.[serve]' 'tritonclient[http]'
 	touch $@
 
