@@ -82,3 +82,49 @@ class PickKind:
 
 PICK = PickKind()
 REPO = Path(__file__).resolve().parents[2]
+
+
+class ProbeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    out: str
+    set_env: dict[str, str] = {}  # set in the job's environment (must not reach the next job)
+    sleep: float = 0.0
+    crash: bool = False  # raise an uncaught exception
+
+
+_TOUCHED: list[str] = []  # module state: a job must never see another job's
+
+
+class ProbeKind:
+    """Reports its process, environment and module state; then optionally sleeps or crashes."""
+
+    name = "probe"
+    options = ProbeOptions
+    warm_imports = ("json",)
+
+    def plan(self, options: ProbeOptions, ctx: PlanContext) -> KindPlan:
+        return KindPlan(outs=[options.out])
+
+    def run(self, options: ProbeOptions, ctx: StageContext) -> int:
+        import time
+
+        body = {
+            "pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0),
+            "pgid": os.getpgid(0), "cwd": os.getcwd(),
+            "leak": os.environ.get("PROBE_LEAK"), "stage_env": os.environ.get("PROBE_STAGE"),
+            "touched": list(_TOUCHED),
+        }
+        _TOUCHED.append(ctx.stage)
+        os.environ.update(options.set_env)
+        path = ctx.root / options.out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body))
+        print(f"probe {ctx.stage} pid {os.getpid()}", flush=True)
+        if options.crash:
+            raise RuntimeError("probe crashed on purpose")
+        time.sleep(options.sleep)
+        return 0
+
+
+PROBE = ProbeKind()

@@ -30,6 +30,7 @@ class JobFactory:
         self._params_path: Path | None = None
         self._params_data: dict[str, Any] | None = None
         self._base_env: dict[str, str] | None = None
+        self._warm: tuple[str, ...] | None = None
 
     def log_path(self, stage: Stage) -> Path:
         return self.project.logs_dir / self.run_id / f"{stage.slug}.log"
@@ -42,9 +43,25 @@ class JobFactory:
             command = [sys.executable, "-m", "assay.pipeline.kind_exec"]
         else:
             command = stage.cmd or ""
+        warm = self.warm_imports() if stage.kind is not None else ()
         return Job(stage=stage.name, command=command, env=env, cwd=self.project.root,
                    log_path=self.log_path(stage), timeout=stage.timeout,
-                   resources=stage.resources, attempt=attempt)
+                   resources=stage.resources, attempt=attempt, warm=warm)
+
+    def warm_imports(self) -> tuple[str, ...]:
+        """What the warm worker imports: the runner of kinds, each kind of the DAG's module
+        and the libraries it declares in ``warm_imports``."""
+        if self._warm is None:
+            from assay.pipeline._kinds import get_kind, kind_refs
+
+            modules = ["assay.pipeline.kind_exec"]
+            refs = kind_refs()
+            for kind in sorted({s.kind for s in self.dag.stages.values() if s.kind}):
+                if kind in refs:
+                    modules.append(refs[kind].partition(":")[0])
+                    modules.extend(getattr(get_kind(kind), "warm_imports", ()))
+            self._warm = tuple(dict.fromkeys(modules))
+        return self._warm
 
     def _env(self, stage: Stage, stage_run_id: str) -> dict[str, str]:
         if self._base_env is None:
