@@ -63,6 +63,9 @@ class ValidateKind:
     """``kind: validate``: see the module docstring."""
 
     name = "validate"
+    # what the warm worker imports once per run (see assay.pipeline._warm_worker)
+    warm_imports = ("polars", "scipy.special", "matplotlib.pyplot", "rich.console",
+                    "assay.contracts._check", "assay.contracts._report")
     options = ValidateOptions
 
     def plan(self, options: ValidateOptions, ctx: PlanContext) -> KindPlan:

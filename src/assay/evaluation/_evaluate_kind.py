@@ -199,6 +199,9 @@ class EvaluateKind:
     """``kind: evaluate``: see the module docstring."""
 
     name = "evaluate"
+    # what the warm worker imports once per run (see assay.pipeline._warm_worker)
+    warm_imports = ("polars", "sklearn.base", "sklearn.metrics", "skops.io", "matplotlib.pyplot",
+                    "assay.models")
     options = EvaluateOptions
 
     def plan(self, options: EvaluateOptions, ctx: PlanContext) -> KindPlan:

@@ -43,9 +43,11 @@ class Job:
     timeout: float | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
-    # Modules a warm worker preloads for this job; non-empty only for a ``python -m MODULE``
-    # job that may run in the worker (a built-in kind): see :mod:`._warm_worker`.
+    # Non-empty only for a ``python -m MODULE`` job that may run in a warm worker (a built-in
+    # kind; see :mod:`._warm_worker`): the modules it needs, imported before it is forked...
     warm: tuple[str, ...] = ()
+    # ...and those the worker imports while idle (what the run's other built-in stages need)
+    prewarm: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -228,10 +230,11 @@ class LocalExecutor:
         try:
             worker = self._warm.get(key)
             if worker is None:
-                worker = self._warm[key] = WarmWorker(list(job.warm), env=job.env,
+                worker = self._warm[key] = WarmWorker(list(job.prewarm), env=job.env,
                                                       cwd=str(job.cwd))
                 self._selector.register(worker, selectors.EVENT_READ, (0, "warm"))
-            proc = worker.start(module, job.command[3:], env=job.env, cwd=str(job.cwd))
+            proc = worker.start(module, job.command[3:], env=job.env, cwd=str(job.cwd),
+                                imports=job.warm)
         except OSError:
             self._warm_off = True
             return None

@@ -31,6 +31,7 @@ class JobFactory:
         self._params_data: dict[str, Any] | None = None
         self._base_env: dict[str, str] | None = None
         self._warm: tuple[str, ...] | None = None
+        self._kind_imports: dict[str, tuple[str, ...]] = {}
 
     def log_path(self, stage: Stage) -> Path:
         return self.project.logs_dir / self.run_id / f"{stage.slug}.log"
@@ -43,24 +44,29 @@ class JobFactory:
             command = [sys.executable, "-m", "assay.pipeline.kind_exec"]
         else:
             command = stage.cmd or ""
-        warm = self.warm_imports() if stage.kind is not None else ()
+        warm = self.warm_imports(stage.kind) if stage.kind is not None else ()
         return Job(stage=stage.name, command=command, env=env, cwd=self.project.root,
                    log_path=self.log_path(stage), timeout=stage.timeout,
-                   resources=stage.resources, attempt=attempt, warm=warm)
+                   resources=stage.resources, attempt=attempt, warm=warm,
+                   prewarm=self._all_warm_imports() if warm else ())
 
-    def warm_imports(self) -> tuple[str, ...]:
-        """What the warm worker imports: the runner of kinds, each kind of the DAG's module
-        and the libraries it declares in ``warm_imports``."""
+    def warm_imports(self, kind: str) -> tuple[str, ...]:
+        """What a warm worker imports before forking a ``kind`` stage: the runner of kinds,
+        the kind's module and the libraries it declares in ``warm_imports``."""
+        from assay.pipeline._kinds import get_kind, kind_refs
+
+        if kind not in self._kind_imports:
+            ref = kind_refs().get(kind)
+            self._kind_imports[kind] = () if ref is None else (
+                "assay.pipeline.kind_exec", ref.partition(":")[0],
+                *getattr(get_kind(kind), "warm_imports", ()))
+        return self._kind_imports[kind]
+
+    def _all_warm_imports(self) -> tuple[str, ...]:
+        """What every built-in stage of the DAG needs (a worker imports it while idle)."""
         if self._warm is None:
-            from assay.pipeline._kinds import get_kind, kind_refs
-
-            modules = ["assay.pipeline.kind_exec"]
-            refs = kind_refs()
-            for kind in sorted({s.kind for s in self.dag.stages.values() if s.kind}):
-                if kind in refs:
-                    modules.append(refs[kind].partition(":")[0])
-                    modules.extend(getattr(get_kind(kind), "warm_imports", ()))
-            self._warm = tuple(dict.fromkeys(modules))
+            kinds = sorted({s.kind for s in self.dag.stages.values() if s.kind})
+            self._warm = tuple(dict.fromkeys(m for k in kinds for m in self.warm_imports(k)))
         return self._warm
 
     def _env(self, stage: Stage, stage_run_id: str) -> dict[str, str]:

@@ -12,7 +12,8 @@ pristine worker, so nothing (environment, modules, globals) leaks from one job t
 
 Protocol over a ``SOCK_SEQPACKET`` socket pair, one JSON object per packet:
 
-- executor -> worker: ``{"module", "argv", "env", "cwd"}`` with the job's output fd attached;
+- executor -> worker: ``{"module", "argv", "env", "cwd", "imports"}`` with the job's output fd
+  attached (``imports``: what the job needs, imported before it is forked);
 - worker -> executor: ``{"pid": N}`` once the child is forked (``{"error": ...}`` if not), and
   ``{"exit": N, "code": C}`` when it ends (``C`` as ``Popen.returncode``: ``-SIG`` if killed).
 
@@ -102,11 +103,16 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
 
 
 def serve(sock: socket.socket, modules: list[str]) -> None:
-    """Import ``modules`` (what fails to import is left to the job), then fork jobs until the
-    executor closes the socket."""
-    for module in modules:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
+    """Fork jobs until the executor closes the socket. Before forking a job, import what it
+    needs (its ``imports``); while idle, import ``modules`` (what other jobs will need). What
+    fails to import is left to the job, which reports it."""
+    pending = list(modules)
+
+    def ensure(names: list[str]) -> None:
+        for name in names:
+            if name not in sys.modules:
+                with contextlib.suppress(Exception):
+                    importlib.import_module(name)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -118,7 +124,11 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
     selector.register(sock, selectors.EVENT_READ, "job")
     selector.register(wake_r, selectors.EVENT_READ, "child")
     while True:
-        for key, _ in selector.select():
+        events = selector.select(0 if pending else None)
+        if not events and pending:
+            ensure([pending.pop(0)])
+            continue
+        for key, _ in events:
             if key.data == "child":
                 with contextlib.suppress(OSError):
                     while os.read(wake_r, 512):
@@ -141,6 +151,7 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
                 _send(sock, {"error": "the job came without its output fd"})
                 continue
             request = json.loads(data)
+            ensure(list(request.get("imports", [])))
             try:
                 pid = os.fork()
             except OSError as exc:
@@ -255,14 +266,15 @@ class WarmWorker:
                 pass
         return None
 
-    def start(self, module: str, argv: list[str], *, env: dict[str, str], cwd: str
-              ) -> WarmProcess:
+    def start(self, module: str, argv: list[str], *, env: dict[str, str], cwd: str,
+              imports: tuple[str, ...] = ()) -> WarmProcess:
         """Fork a child running ``python -m module *argv``; return its handle."""
         if not self.alive:
             raise OSError("the warm worker has ended")
         read_end, write_end = os.pipe()
         try:
-            body = json.dumps({"module": module, "argv": argv, "env": env, "cwd": cwd})
+            body = json.dumps({"module": module, "argv": argv, "env": env, "cwd": cwd,
+                               "imports": list(imports)})
             self.sock.settimeout(None)
             socket.send_fds(self.sock, [body.encode()], [write_end])
             while True:
