@@ -90,7 +90,7 @@ class ProbeOptions(BaseModel):
     out: str
     set_env: dict[str, str] = {}  # set in the job's environment (must not reach the next job)
     sleep: float = 0.0
-    crash: bool = False  # raise an uncaught exception
+    crash: bool = False  # raise an uncaught exception (after the sleep)
 
 
 _TOUCHED: list[str] = []  # module state: a job must never see another job's
@@ -121,9 +121,9 @@ class ProbeKind:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(body))
         print(f"probe {ctx.stage} pid {os.getpid()}", flush=True)
+        time.sleep(options.sleep)
         if options.crash:
             raise RuntimeError("probe crashed on purpose")
-        time.sleep(options.sleep)
         return 0
 
 

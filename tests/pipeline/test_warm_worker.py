@@ -84,7 +84,7 @@ def test_a_timed_out_stage_is_killed(tmp_project: TmpProject) -> None:
 
 
 def test_a_failure_cancels_a_running_warm_stage(tmp_project: TmpProject) -> None:
-    _probes(tmp_project, slow={"sleep": 60}, boom={"crash": True})
+    _probes(tmp_project, slow={"sleep": 60}, boom={"crash": True, "sleep": 1})
     result = tmp_project.invoke("run", "-j", "2", "--json")
     assert result.code == 1
     stages = {s["stage"]: s["status"] for s in json.loads(result.stdout)["stages"]}
