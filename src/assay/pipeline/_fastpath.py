@@ -60,12 +60,14 @@ def stat_signature(root: Path, rels: list[str]) -> list[list[Any]]:
     return out
 
 
-def fresh_inputs(root: Path, params_files: list[str]) -> dict[str, Any]:
-    """BLAKE3 of the files that define the pipeline (assay.yaml, the lock, params files)."""
+def fresh_inputs(root: Path, params_files: list[str], profile: str | None = None
+                 ) -> dict[str, Any]:
+    """BLAKE3 of the files that define the pipeline (assay.yaml, the profile's lock, params
+    files)."""
     import blake3
 
     out: dict[str, Any] = {}
-    for rel in [_layout.CONFIG_FILE, _layout.LOCK_FILE, *params_files]:
+    for rel in [_layout.CONFIG_FILE, _layout.lock_file(profile), *params_files]:
         try:
             out[rel] = blake3.blake3((root / rel).read_bytes()).hexdigest()
         except OSError:
@@ -130,7 +132,7 @@ def noop_stage_count(root: Path, profile: str | None) -> int | None:
         marker = markers[profile or ""]
         if _layout.known_store_url(root) != marker["store_url"]:
             return None
-        if fresh_inputs(root, list(marker["params_files"])) != marker["inputs"]:
+        if fresh_inputs(root, list(marker["params_files"]), profile) != marker["inputs"]:
             return None
         if stat_signature(root, list(marker["paths"])) != marker["stats"]:
             return None
@@ -153,7 +155,7 @@ def write_fresh_marker(project: Project, dag: Dag) -> None:
     files = params_files_of(project, dag)
     body = {
         "profile": dag.profile,
-        "inputs": fresh_inputs(project.root, files),
+        "inputs": fresh_inputs(project.root, files, dag.profile),
         "params_files": files,
         "paths": sorted(set(paths)),
         "stats": stat_signature(project.root, paths),

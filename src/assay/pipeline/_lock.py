@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assay._atomic import write_text_atomic
-from assay._layout import LOCK_FILE
+from assay._layout import lock_file
 from assay.errors import ConfigError
 
 LOCK_VERSION = 1
@@ -57,13 +57,15 @@ class LockEntry:
         )
 
 
-def read_lock(root: Path) -> dict[str, LockEntry]:
-    """Stage name -> entry ({} when there is no lock file).
+def read_lock(root: Path, profile: str | None = None) -> dict[str, LockEntry]:
+    """Stage name -> entry of ``assay.lock``, or of ``profile``'s own lock ({} when there is
+    no lock file).
 
     Raises:
         ConfigError: the lock file is not valid JSON of the expected shape.
     """
-    path = root / LOCK_FILE
+    name = lock_file(profile)
+    path = root / name
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -74,9 +76,9 @@ def read_lock(root: Path) -> dict[str, LockEntry]:
         return {name: LockEntry.from_json(entry) for name, entry in stages.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(
-            f"{LOCK_FILE} is corrupt ({exc}); restore it from git or delete it to rerun "
+            f"{name} is corrupt ({exc}); restore it from git or delete it to rerun "
             "every stage",
-            file=LOCK_FILE,
+            file=name,
         ) from None
 
 
@@ -124,6 +126,10 @@ def render_lock(entries: dict[str, LockEntry]) -> str:
     return f'{{\n  "stages": {{\n{stages}\n  }},\n  "version": {LOCK_VERSION}\n}}\n'
 
 
-def write_lock(root: Path, entries: dict[str, LockEntry]) -> None:
-    """Replace the lock file atomically (temp file, fsync, rename, fsync dir)."""
-    write_text_atomic(root / LOCK_FILE, render_lock(entries))
+def write_lock(root: Path, entries: dict[str, LockEntry], profile: str | None = None) -> None:
+    """Replace the lock file (``profile``'s own) atomically (temp file, fsync, rename, fsync
+    dir)."""
+    path = root / lock_file(profile)
+    if profile is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, render_lock(entries))

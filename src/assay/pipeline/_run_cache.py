@@ -175,3 +175,23 @@ def restore(project: Project, cache: LocalCache, outs: dict[str, str]) -> None:
     link_types: list[str] = list(project.config.cache.type)
     for out, oid in outs.items():
         cache.checkout(oid, project.root / out, link_types, root=project.root)
+
+
+def put_back(project: Project, cache: LocalCache, names: list[str],
+             lock: dict[str, LockEntry], hash_path: Callable[[str], str | None]
+             ) -> list[str]:
+    """Restore the outs ``lock`` records for the stages ``names`` wherever the workspace holds
+    something else (after a profile run: the full run's outs, so the workspace matches
+    ``assay.lock``). Returns the outs that could not be put back (not in the cache)."""
+    missing: list[str] = []
+    for name in names:
+        entry = lock.get(name)
+        if entry is None:
+            continue
+        changed = {out: oid for out, oid in entry.outs.items()
+                   if entry.out_hashes.get(out) is None
+                   or hash_path(out) != entry.out_hashes[out]}
+        absent = [out for out, oid in changed.items() if not has_object(cache, oid)]
+        missing.extend(absent)
+        restore(project, cache, {o: i for o, i in changed.items() if o not in absent})
+    return missing

@@ -192,7 +192,7 @@ def plan_pipeline(project: Project, *, targets: list[str] | None = None,
     dag = build_dag(project, profile=profile)
     names = dag.select(list(targets or []))
     hashes = stat_cache(project)
-    states = pipeline_status(dag, names, read_lock(project.root), hashes)
+    states = pipeline_status(dag, names, read_lock(project.root, dag.profile), hashes)
     hashes.save()
     return dag, states
 
@@ -249,7 +249,7 @@ def run_pipeline(
         dag.select(names)  # validates the names
     if dry_run:
         hashes = stat_cache(project)
-        states = pipeline_status(dag, names, read_lock(project.root), hashes)
+        states = pipeline_status(dag, names, read_lock(project.root, dag.profile), hashes)
         return RunResult(None, "dry-run", plan=states)
     with run_lock(project.state_dir, wait=wait, reporter=reporter) as held:
         return _run_locked(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
@@ -283,7 +283,7 @@ def _noop(project: Project, dag: Dag, names: list[str]) -> RunResult | None:
     from assay.pipeline._status import stage_state
 
     hashes = stat_cache(project)
-    lock = read_lock(project.root)
+    lock = read_lock(project.root, dag.profile)
     outcomes = []
     try:
         for name in names:
@@ -294,6 +294,32 @@ def _noop(project: Project, dag: Dag, names: list[str]) -> RunResult | None:
     finally:
         hashes.save()
     return RunResult(None, "up-to-date", outcomes)
+
+
+def _put_back_full_outs(project: Project, dag: Dag, names: list[str], reporter: Reporter
+                        ) -> None:
+    """After a profile run (which records into its own lock): the outs ``assay.lock`` records
+    back in the workspace, from the cache, so a light CI run never leaves its outs in place of
+    the full run's."""
+    from assay._layout import lock_file
+    from assay.objects import LocalCache
+    from assay.pipeline._run_cache import put_back
+
+    hashes = stat_cache(project)
+    try:
+        missing = put_back(project, LocalCache(project.cache_dir), names,
+                           read_lock(project.root), hashes.hash_path)
+    except (AssayError, OSError) as exc:
+        reporter.message(f"The outs of {lock_file(None)} could not be put back after the "
+                         f"'{dag.profile}' run ({_first_line(exc)}); run: assay run")
+        return
+    finally:
+        hashes.save()
+    if missing:
+        reporter.message(
+            f"{len(missing)} out(s) of {lock_file(None)} are not in the cache, so the "
+            f"'{dag.profile}' run's are left in their place (first: {missing[0]}); "
+            "run: assay run")
 
 
 def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
@@ -382,6 +408,8 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
             fault, why = ending, ""
         _add_note(fault, f"Run {run_id[:8]} could not record its end{why}; the next `assay run` "
                          "marks it interrupted")
+    if fault is None and dag.profile is not None and update_lock:
+        _put_back_full_outs(project, dag, names, reporter)
     if fault is not None:
         raise fault
     if status == "succeeded" and whole and update_lock:

@@ -112,7 +112,7 @@ class Scheduler:
         self._transaction = transaction or store.write
         self.cache = LocalCache(project.cache_dir)
         self.hashes = stat_cache(project)
-        self.lock = read_lock(project.root)
+        self.lock = read_lock(project.root, dag.profile)
         self.index = RunCacheIndex(project)
         self.jobs = JobFactory(project, dag, run_id)
         self.outcomes: dict[str, StageOutcome] = {}
@@ -373,12 +373,13 @@ class Scheduler:
 
     def _write_lock(self) -> None:
         try:
-            write_lock(self.project.root, self.lock)
+            write_lock(self.project.root, self.lock, self.dag.profile)
         except OSError as exc:  # the old assay.lock stays whole: it names synced objects only
+            from assay._layout import lock_file
             from assay.objects import local_fault
 
-            fault = local_fault(exc, path=self.project.root / "assay.lock",
-                                doing="writing assay.lock",
+            name = lock_file(self.dag.profile)
+            fault = local_fault(exc, path=self.project.root / name, doing=f"writing {name}",
                                 outcome="it still names the outs of the last complete write")
             if fault is None:
                 raise
