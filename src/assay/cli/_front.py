@@ -109,6 +109,8 @@ RUN = Grammar(("run",), "stages", (
     Option("profile", ("--profile", "-p"), "A profile from assay.yaml, e.g. ci.",
            takes_value=True, fast=True),
     Option("force", ("--force", "-f"), "Run stages even when up to date."),
+    Option("single", ("--single", "-s"), "Only the named stages, not their upstream (with "
+           "--force: rerun just those)."),
     Option("jobs", ("-j", "--jobs"), "Parallel jobs (default: cores).", takes_value=True),
     Option("dry_run", ("--dry-run",), "Show what would run and why."),
     Option("keep_going", ("--keep-going", "-k"), "Run what does not depend on a failure."),

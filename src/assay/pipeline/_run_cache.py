@@ -148,9 +148,13 @@ def pull(project: Project, cache: LocalCache, oids: list[str]) -> bool:
 
 def restorable(project: Project, cache: LocalCache, stage: Stage, key: str,
                entry: LockEntry | None, index: RunCacheIndex,
-               warn: Callable[[str], None] = lambda _: None) -> dict[str, str] | None:
+               warn: Callable[[str], None] = lambda _: None, *, check: bool = True
+               ) -> dict[str, str] | None:
     """The outs stored for ``key`` if every one of them is (or can be made) available and
-    intact (hash-verified; ``warn`` hears of corrupt ones, which are quarantined)."""
+    intact (hash-verified; ``warn`` hears of corrupt ones, which are quarantined).
+
+    ``check=False`` (``assay status``) only looks: the outs are in the local cache, nothing is
+    pulled or hashed."""
     candidates: list[dict[str, str]] = []
     if entry is not None and entry.key == key:
         candidates.append(entry.outs)
@@ -159,6 +163,10 @@ def restorable(project: Project, cache: LocalCache, stage: Stage, key: str,
         candidates.append(indexed)
     for outs in candidates:
         if set(outs) != set(stage.all_outs):
+            continue
+        if not check:
+            if all(has_object(cache, oid) for oid in outs.values()):
+                return outs
             continue
         _intact(cache, outs, warn)  # hashes what is here; a corrupt object is quarantined
         missing = [oid for oid in outs.values() if not has_object(cache, oid)]

@@ -190,11 +190,54 @@ def plan_pipeline(project: Project, *, targets: list[str] | None = None,
                   profile: str | None = None) -> tuple[Dag, list[StageState]]:
     """The DAG and each selected stage's state (for ``assay status`` and ``--dry-run``)."""
     dag = build_dag(project, profile=profile)
-    names = dag.select(list(targets or []))
+    return dag, _plan(project, dag, dag.select(list(targets or [])))
+
+
+def _plan(project: Project, dag: Dag, names: list[str]) -> list[StageState]:
+    """Each stage's state, and for the stale ones what a run would do: restore it (its outs
+    for its key are in the local cache and nothing upstream must run) or run it; and whether
+    its last run failed."""
+    from dataclasses import replace
+
+    from assay.objects import LocalCache
+    from assay.pipeline._cache_key import compute_cache_key
+    from assay.pipeline._records import last_failures
+    from assay.pipeline._run_cache import RunCacheIndex, restorable
+
     hashes = stat_cache(project)
-    states = pipeline_status(dag, names, read_lock(project.root, dag.profile), hashes)
-    hashes.save()
-    return dag, states
+    lock = read_lock(project.root, dag.profile)
+    try:
+        states = pipeline_status(dag, names, lock, hashes)
+    finally:
+        hashes.save()
+    stale = [s.stage for s in states if s.stale]
+    if not stale:
+        return states
+    cache, index = LocalCache(project.cache_dir), RunCacheIndex(project)
+    failures = last_failures(project.store_url, stale)
+    planned: dict[str, StageState] = {}
+    restored: dict[str, str | None] = {}  # out -> its hash once a restorable upstream is back
+    try:
+        for state in states:
+            if state.stale:
+                stage = dag.stages[state.stage]
+                entry = lock.get(state.stage)
+                must_run = any(planned[n].action == "run" for n in stage.needs if n in planned)
+                key = state.key
+                deps = {d: restored.get(d, h) for d, h in state.dep_hashes.items()}
+                if deps != state.dep_hashes:  # the key it has once its upstream is restored
+                    key = compute_cache_key(state.definition, deps, stage.params)
+                can_restore = not must_run and restorable(
+                    project, cache, stage, key, entry, index, check=False) is not None
+                if can_restore and entry is not None and entry.key == key:
+                    restored.update(entry.out_hashes)
+                failed = failures.get(state.stage)
+                reasons = [r for r in state.reasons if not (failed and r == "never run")]
+                state = replace(state, restorable=can_restore, failed=failed, reasons=reasons)
+            planned[state.stage] = state
+    finally:
+        index.close()
+    return [planned[n] for n in names]
 
 
 def run_pipeline(
@@ -248,9 +291,7 @@ def run_pipeline(
         names = [n for t in names for n in dag.groups.get(t, [t])]
         dag.select(names)  # validates the names
     if dry_run:
-        hashes = stat_cache(project)
-        states = pipeline_status(dag, names, read_lock(project.root, dag.profile), hashes)
-        return RunResult(None, "dry-run", plan=states)
+        return RunResult(None, "dry-run", plan=_plan(project, dag, names))
     with run_lock(project.state_dir, wait=wait, reporter=reporter) as held:
         return _run_locked(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
                            trigger=trigger, reporter=reporter, executor=executor,
