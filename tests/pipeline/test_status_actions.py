@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from tests.conftest import TmpProject
 from tests.pipeline.conftest import runs_log, three_stages
 
@@ -77,3 +79,30 @@ def test_single_reruns_only_the_named_stages(tmp_project: TmpProject) -> None:
     assert runs_log(tmp_project) == ["report"]
     bare = tmp_project.invoke("run", "--single")
     assert bare.code == 2 and "name the stages to run alone" in bare.output
+
+
+UP_TO_DATE = "Pipeline is up to date (4 stages).\n"
+
+
+def test_status_of_an_unchanged_pipeline_is_the_no_op_decision(
+    tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from assay.cli._front import dispatch
+
+    three_stages(tmp_project)
+    assert tmp_project.invoke("run").code == 0
+    monkeypatch.chdir(tmp_project.root)
+    assert dispatch(["status"]) == 0  # the marker the run wrote
+    assert dispatch(["status", "--json"]) is None
+    assert dispatch(["status", "prep"]) is None
+    assert dispatch(["status", "--profile", "ci"]) is None  # never fresh under ci
+    for env in ({}, {"ASSAY_NO_FASTPATH": "1"}):  # the shortcut, then the full path
+        shown = tmp_project.run("status", env=env)
+        assert (shown.returncode, shown.stdout, shown.stderr) == (0, UP_TO_DATE, "")
+    (tmp_project.root / "data" / "prep.txt").write_text("x\n")
+    assert dispatch(["status"]) is None  # an out changed: the full status explains
+    assert "prep: stale (restorable from cache)" in tmp_project.invoke("status").stdout
+    assert tmp_project.invoke("run").code == 0
+    (tmp_project.root / ".assay" / "pipeline" / "fresh.json").unlink()
+    assert tmp_project.invoke("status").stdout == UP_TO_DATE  # the full status remembers...
+    assert dispatch(["status"]) == 0  # ...so the next one is answered by the shortcut

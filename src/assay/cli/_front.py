@@ -3,15 +3,16 @@
 A few commands are answered by the console script before the CLI framework loads, each by a
 shortcut that lives in the package it speeds up:
 
-- ``assay run`` with nothing to do: :func:`assay.pipeline._fastpath.noop_stage_count`;
+- ``assay run`` with nothing to do, and ``assay status`` of that same pipeline (the same
+  decision): :func:`assay.pipeline._fastpath.noop_stage_count`;
 - ``assay data status`` with every tracked path clean: :func:`assay.data._fresh.clean_status`;
 - ``assay data add`` of unchanged data (:func:`assay.data._fresh.unchanged_add`), or of any
   data when assay.yaml is the one a full command validated (:func:`assay.data.add_paths` with
   :meth:`assay.data.DataSettings.cached`; large files hashed ahead by
   :mod:`assay.objects._prehash`).
 
-The grammar of these commands is declared here once (:data:`RUN`, :data:`DATA_ADD`,
-:data:`DATA_STATUS`): the Typer commands take their option names and help from it
+The grammar of these commands is declared here once (:data:`RUN`, :data:`STATUS`,
+:data:`DATA_ADD`, :data:`DATA_STATUS`): the Typer commands take their option names and help from it
 (:func:`Grammar.flags`, :func:`Grammar.help`) and the shortcuts parse with it
 (:meth:`Grammar.parse`). An option is answered by a shortcut only where it is declared
 ``fast``; a command line with any other option, ``--help``, a global option or anything
@@ -125,6 +126,12 @@ RUN = Grammar(("run",), "stages", (
     Option("json_out", ("--json",), "Machine-readable output."),
 ))
 
+STATUS = Grammar(("status",), "stages", (
+    Option("profile", ("--profile", "-p"), "A profile from assay.yaml.", takes_value=True,
+           fast=True),
+    Option("json_out", ("--json",), "Machine-readable output."),
+))
+
 DATA_ADD = Grammar(("data", "add"), "paths", (
     Option("name", ("--name", "-n"), "Dataset name (default: from assay.yaml datasets, else "
            "the file name).", takes_value=True, fast=True),
@@ -196,6 +203,11 @@ def print_noop(count: int) -> None:
     _print_lines([noop_line(count)])
 
 
+def up_to_date_line(count: int) -> str:
+    """What ``assay status`` prints when every stage is up to date."""
+    return f"Pipeline is up to date ({count} stages)."
+
+
 def print_status(entries: list[EntryStatus], *, as_json: bool) -> None:
     """What ``assay data status`` prints for ``entries``."""
     if as_json:
@@ -263,6 +275,18 @@ def _run(root: Path, parsed: Parsed) -> int | None:
     return 0
 
 
+def _status(root: Path, parsed: Parsed) -> int | None:
+    from assay.pipeline._fastpath import noop_stage_count
+
+    if parsed.arguments:
+        return None
+    count = noop_stage_count(root, parsed.text("profile"))
+    if count is None:
+        return None
+    _print_lines([up_to_date_line(count)])
+    return 0
+
+
 def _data_status(root: Path, parsed: Parsed) -> int | None:
     from assay.data._fresh import clean_status
 
@@ -310,6 +334,7 @@ def _data_add(root: Path, parsed: Parsed) -> int | None:
 
 _SHORTCUTS: tuple[tuple[Grammar, Callable[[Path, Parsed], int | None]], ...] = (
     (RUN, _run),
+    (STATUS, _status),
     (DATA_STATUS, _data_status),
     (DATA_ADD, _data_add),
 )

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperCommand
 
 from assay.cli import _context as ctx
-from assay.cli._front import RUN, print_noop
+from assay.cli._front import RUN, STATUS, print_noop, up_to_date_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -189,8 +189,8 @@ def _check_repro(stage: str, tolerance: float, profile: str | None, json_out: bo
 
 def status(
     stages: list[str] = typer.Argument(None, help="Limit to these stages and their upstream."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="A profile from assay.yaml."),
-    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    profile: str | None = typer.Option(None, *STATUS.flags("profile"), help=STATUS.help("profile")),
+    json_out: bool = typer.Option(False, *STATUS.flags("json_out"), help=STATUS.help("json_out")),
 ) -> None:
     """Show stale stages and exactly why (which dep, param, command or out changed).
 
@@ -214,7 +214,7 @@ def print_status_lines(states: list[Any]) -> None:
     out = _out()
     stale = [s for s in states if s.stale]
     if not stale:
-        out.print(f"Pipeline is up to date ({len(states)} stages).")
+        out.print(up_to_date_line(len(states)))
         return
     for state in stale:
         action = "restorable from cache" if state.action == "restore" else "must run"

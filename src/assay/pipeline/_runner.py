@@ -188,9 +188,16 @@ def default_jobs(project: Project) -> int:
 
 def plan_pipeline(project: Project, *, targets: list[str] | None = None,
                   profile: str | None = None) -> tuple[Dag, list[StageState]]:
-    """The DAG and each selected stage's state (for ``assay status`` and ``--dry-run``)."""
+    """The DAG and each selected stage's state (for ``assay status`` and ``--dry-run``).
+
+    When every stage is up to date it remembers so, as a no-op ``assay run`` does
+    (:func:`write_fresh_marker`): the next ``assay status`` or ``assay run`` of the unchanged
+    pipeline is answered from that marker."""
     dag = build_dag(project, profile=profile)
-    return dag, _plan(project, dag, dag.select(list(targets or [])))
+    states = _plan(project, dag, dag.select(list(targets or [])))
+    if not targets and not any(s.stale for s in states):
+        write_fresh_marker(project, dag)
+    return dag, states
 
 
 def _plan(project: Project, dag: Dag, names: list[str]) -> list[StageState]:
