@@ -208,6 +208,13 @@ def up_to_date_line(count: int) -> str:
     return f"Pipeline is up to date ({count} stages)."
 
 
+def orphans_line(count: int, first: str) -> str:
+    """What ``assay status`` prints when outs of stages no longer in the pipeline are left."""
+    return (f"{count} out{'' if count == 1 else 's'} of stages no longer in the pipeline "
+            f"{'is' if count == 1 else 'are'} left in the workspace (first: {first}); remove: "
+            "assay gc --workspace")
+
+
 def print_status(entries: list[EntryStatus], *, as_json: bool) -> None:
     """What ``assay data status`` prints for ``entries``."""
     if as_json:
@@ -280,7 +287,7 @@ def _status(root: Path, parsed: Parsed) -> int | None:
 
     if parsed.arguments:
         return None
-    count = noop_stage_count(root, parsed.text("profile"))
+    count = noop_stage_count(root, parsed.text("profile"), for_status=True)
     if count is None:
         return None
     _print_lines([up_to_date_line(count)])

@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperCommand
 
 from assay.cli import _context as ctx
-from assay.cli._front import RUN, STATUS, print_noop, up_to_date_line
+from assay.cli._front import RUN, STATUS, orphans_line, print_noop, up_to_date_line
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -196,22 +196,27 @@ def status(
 
     Example: assay status
     """
-    from assay.pipeline import plan_pipeline
+    from assay.pipeline import orphan_outs, plan_pipeline
 
-    _, states = plan_pipeline(ctx.project(), targets=stages or [], profile=profile)
+    project = ctx.project()
+    graph, states = plan_pipeline(project, targets=stages or [], profile=profile)
+    orphans = orphan_outs(project, graph) if graph.profile is None else []
     if json_out:
         ctx.print_json({"stale": [s.stage for s in states if s.stale],
                         "must_run": [s.stage for s in states if s.action == "run"],
                         "restorable": [s.stage for s in states if s.action == "restore"],
-                        "stages": [s.to_json() for s in states]})
+                        "stages": [s.to_json() for s in states],
+                        "orphan_outs": [o.to_json() for o in orphans]})
         return
-    print_status_lines(states)
-
-
-def print_status_lines(states: list[Any]) -> None:
-    """What ``assay status`` prints for ``states``: each stale stage, what a run does with it
-    (restore it from the cache, or run it), whether its last run failed, and why it is stale."""
     out = _out()
+    _print_states(out, states)
+    if orphans:
+        out.print(escape(orphans_line(len(orphans), orphans[0].path)))
+
+
+def _print_states(out: _Lines, states: list[Any]) -> None:
+    """Each stale stage, what a run does with it (restore it from the cache, or run it),
+    whether its last run failed, and why it is stale."""
     stale = [s for s in states if s.stale]
     if not stale:
         out.print(up_to_date_line(len(states)))

@@ -122,14 +122,18 @@ def store_unchanged(marker: dict[str, Any]) -> bool:
     return _store_agrees(marker, same)
 
 
-def noop_stage_count(root: Path, profile: str | None) -> int | None:
+def noop_stage_count(root: Path, profile: str | None, *, for_status: bool = False
+                     ) -> int | None:
     """The number of stages when ``assay run`` (every stage, ``profile``) has nothing to do;
-    None when that cannot be decided here (the full path decides)."""
+    None when that cannot be decided here (the full path decides). ``for_status``: None also
+    when outs of removed stages are left in the workspace (``assay status`` lists them)."""
     if profile == _layout.DEFAULT_PROFILE:
         profile = None
     try:
         markers = json.loads((_layout.state_dir(root) / _layout.PIPELINE_MARKER).read_text())
         marker = markers[profile or ""]
+        if for_status and marker.get("orphan_outs"):
+            return None
         if _layout.known_store_url(root) != marker["store_url"]:
             return None
         if fresh_inputs(root, list(marker["params_files"]), profile) != marker["inputs"]:
@@ -149,6 +153,7 @@ def write_fresh_marker(project: Project, dag: Dag) -> None:
     """Remember that every stage of ``dag`` is up to date, for :func:`noop_stage_count`."""
     from assay._atomic import write_text_atomic
     from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, STORE_PARAM
+    from assay.pipeline._orphans import orphan_outs
     from assay.pipeline._params import params_files_of
 
     paths = [p for s in dag.stages.values() for p in (*s.deps, *s.all_outs)]
@@ -169,6 +174,7 @@ def write_fresh_marker(project: Project, dag: Dag) -> None:
         },
         "store_id": next((stage.params[STORE_PARAM] for stage in dag.stages.values()
                           if STORE_PARAM in stage.params), None),
+        "orphan_outs": 0 if dag.profile is not None else len(orphan_outs(project, dag)),
     }
     path = project.state_dir / _layout.PIPELINE_MARKER
     path.parent.mkdir(parents=True, exist_ok=True)
