@@ -96,6 +96,15 @@ class ProbeOptions(BaseModel):
 _TOUCHED: list[str] = []  # module state: a job must never see another job's
 
 
+def _started(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class ProbeKind:
     """Reports its process, environment and module state; then optionally sleeps or crashes."""
 
@@ -114,6 +123,7 @@ class ProbeKind:
             "pgid": os.getpgid(0), "cwd": os.getcwd(),
             "leak": os.environ.get("PROBE_LEAK"), "stage_env": os.environ.get("PROBE_STAGE"),
             "touched": list(_TOUCHED),
+            "ticks": {"self": _started(os.getpid()), "parent": _started(os.getppid())},
         }
         _TOUCHED.append(ctx.stage)
         os.environ.update(options.set_env)

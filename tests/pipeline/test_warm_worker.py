@@ -92,6 +92,19 @@ def test_a_failure_cancels_a_running_warm_stage(tmp_project: TmpProject) -> None
     assert not _alive(_seen(tmp_project, "slow")["pid"])
 
 
+def test_the_worker_starts_while_upstream_stages_run(tmp_project: TmpProject) -> None:
+    tmp_project.config(stages={
+        "slow": {"cmd": "sleep 1.5 && echo x > slow.txt", "outs": ["slow.txt"]},
+        "a": {"kind": "probe", "out": "out/a.json", "deps": ["slow.txt"]}})
+    assert tmp_project.invoke("run").code == 0
+    ticks = _seen(tmp_project, "a")["ticks"]
+    if ticks["self"] is None:
+        pytest.skip("no /proc here")
+    hz = os.sysconf("SC_CLK_TCK")
+    # the worker was started when 'slow' was, its fork only once 'slow' had finished
+    assert (ticks["self"] - ticks["parent"]) / hz >= 1.0
+
+
 @pytest.mark.parametrize("value", ["1"], ids=["disabled"])
 def test_no_warm_worker_runs_kinds_as_plain_subprocesses(tmp_project: TmpProject,
                                                          value: str) -> None:

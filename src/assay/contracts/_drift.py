@@ -119,7 +119,7 @@ def chi2_counts(
     reference: Sequence[float] | FloatArray, current: Sequence[float] | FloatArray
 ) -> tuple[float, float]:
     """Chi-square test of homogeneity on a 2 x K table of counts: (statistic, p-value)."""
-    from scipy.stats import chi2
+    from scipy.special import chdtrc  # chi2.sf itself, without importing scipy.stats (~1 s)
 
     ref = _as_counts(reference)
     cur = _as_counts(current)
@@ -130,7 +130,7 @@ def chi2_counts(
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     stat = float(np.sum((table - expected) ** 2 / expected))
     dof = table.shape[1] - 1
-    return stat, float(chi2.sf(stat, dof))
+    return stat, float(chdtrc(dof, stat))
 
 
 def wasserstein_binned(
@@ -144,12 +144,16 @@ def wasserstein_binned(
 
     Divided by ``scale`` (usually the reference standard deviation) when given and positive.
     """
-    from scipy.stats import wasserstein_distance
-
     ref = _as_counts(reference)
     cur = _as_counts(current)
     pos = np.asarray(centers, dtype=np.float64)
-    value = float(wasserstein_distance(pos, pos, ref, cur))
+    if not (ref.sum() > 0 and cur.sum() > 0):
+        raise ValueError("both histograms need a positive total count")
+    # scipy.stats.wasserstein_distance(pos, pos, ref, cur), without importing scipy.stats:
+    # the area between the two weighted CDFs over the sorted positions
+    order = np.argsort(pos, kind="mergesort")
+    gap = np.cumsum(ref[order] / ref.sum() - cur[order] / cur.sum())[:-1]
+    value = float(np.sum(np.abs(gap) * np.diff(pos[order])))
     return value / scale if scale and scale > 0 else value
 
 

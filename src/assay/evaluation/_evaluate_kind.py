@@ -178,7 +178,7 @@ def run_evaluation(
     evaluation = evaluate(
         options, candidates, root=root, stage=stage, champion=champion, datasets=datasets
     )
-    write_reports(evaluation.report, out_dir, evaluation.curves)
+    write_reports(evaluation.report, out_dir, evaluation.curves, plots=options.plots)
     record_evaluation(evaluation, store_url=store_url, stage=stage, stage_run_id=stage_run_id)
     return evaluation
 
@@ -200,8 +200,8 @@ class EvaluateKind:
 
     name = "evaluate"
     # what the warm worker imports once per run (see assay.pipeline._warm_worker)
-    warm_imports = ("polars", "sklearn.base", "sklearn.metrics", "skops.io", "matplotlib.pyplot",
-                    "assay.models")
+    # (not matplotlib: only report.html's plots need it, and a CI profile may leave them out)
+    warm_imports = ("polars", "sklearn.base", "sklearn.metrics", "skops.io", "assay.models")
     options = EvaluateOptions
 
     def plan(self, options: EvaluateOptions, ctx: PlanContext) -> KindPlan:

@@ -115,6 +115,8 @@ class EvaluateOptions(_Options):
         default=None, description="metrics compared with the champion (default: all comparable)"
     )
     allow_pickle: bool = False
+    plots: bool = Field(default=True, description="plots in report.html (false: a lighter "
+                        "report, say ${params.reports.plots} set false by a CI profile)")
 
     @model_validator(mode="before")
     @classmethod

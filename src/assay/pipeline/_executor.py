@@ -86,6 +86,12 @@ class Executor(Protocol):
         """Terminate every running job and its children; return what was cancelled."""
         ...
 
+    def prewarm(self, job: Job) -> None:
+        """Get ready to run jobs like ``job`` soon (the local pool starts the warm worker its
+        built-in stages will fork from, so its imports overlap the stages still running);
+        doing nothing is fine."""
+        ...
+
     def close(self) -> None:
         """Release resources."""
         ...
@@ -215,31 +221,52 @@ class LocalExecutor:
         """Start ``job`` in the warm worker (started on the first such job); None to run it
         cold: not a warm job, the worker is disabled, or it cannot be used (then never again
         in this run)."""
-        if not job.warm or self._warm_off or not isinstance(job.command, list):
-            return None
-        if job.env.get(DISABLE_ENV) or not hasattr(socket, "SOCK_SEQPACKET"):
-            self._warm_off = True
-            return None
-        module = job.command[2] if job.command[1:2] == ["-m"] else None
+        module = self._warm_module(job)
         if module is None:
             return None
-        # one worker per environment (a stage's own env, say OMP_NUM_THREADS, may matter
-        # when its libraries are imported), and the worker's cwd is the job's
-        key = (("", str(job.cwd)), *sorted((k, v) for k, v in job.env.items()
-                                           if k not in PER_JOB_ENV))
         try:
-            worker = self._warm.get(key)
-            if worker is None:
-                worker = self._warm[key] = WarmWorker(list(job.prewarm), env=job.env,
-                                                      cwd=str(job.cwd))
-                self._selector.register(worker, selectors.EVENT_READ, (0, "warm"))
-            proc = worker.start(module, job.command[3:], env=job.env, cwd=str(job.cwd),
+            worker = self._worker_for(job)
+            proc = worker.start(module, list(job.command[3:]), env=job.env, cwd=str(job.cwd),
                                 imports=job.warm)
         except OSError:
             self._warm_off = True
             return None
         self._warm_of[proc.pid] = worker
         return proc
+
+    def _warm_module(self, job: Job) -> str | None:
+        """The module a job that may run in a warm worker runs (``python -m MODULE``)."""
+        if not job.warm or self._warm_off or not isinstance(job.command, list):
+            return None
+        if job.env.get(DISABLE_ENV) or not hasattr(socket, "SOCK_SEQPACKET"):
+            self._warm_off = True
+            return None
+        return job.command[2] if len(job.command) >= 3 and job.command[1] == "-m" else None
+
+    def _worker_for(self, job: Job) -> WarmWorker:
+        """The warm worker for ``job``'s environment, started if need be.
+
+        Raises:
+            OSError: it cannot be started.
+        """
+        # one worker per environment (a stage's own env, say OMP_NUM_THREADS, may matter
+        # when its libraries are imported), and the worker's cwd is the job's
+        key = (("", str(job.cwd)), *sorted((k, v) for k, v in job.env.items()
+                                           if k not in PER_JOB_ENV))
+        worker = self._warm.get(key)
+        if worker is None:
+            modules = list(dict.fromkeys([*job.warm, *job.prewarm]))  # its own needs first
+            worker = self._warm[key] = WarmWorker(modules, env=job.env, cwd=str(job.cwd))
+            self._selector.register(worker, selectors.EVENT_READ, (0, "warm"))
+        return worker
+
+    def prewarm(self, job: Job) -> None:
+        if self._warm_module(job) is None:
+            return
+        try:
+            self._worker_for(job)
+        except OSError:
+            self._warm_off = True
 
     def _warm_exits(self, worker: WarmWorker) -> None:
         worker.pump()

@@ -30,7 +30,7 @@ class JobFactory:
         self._params_path: Path | None = None
         self._params_data: dict[str, Any] | None = None
         self._base_env: dict[str, str] | None = None
-        self._warm: tuple[str, ...] | None = None
+        self._warm: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
         self._kind_imports: dict[str, tuple[str, ...]] = {}
 
     def log_path(self, stage: Stage) -> Path:
@@ -48,7 +48,18 @@ class JobFactory:
         return Job(stage=stage.name, command=command, env=env, cwd=self.project.root,
                    log_path=self.log_path(stage), timeout=stage.timeout,
                    resources=stage.resources, attempt=attempt, warm=warm,
-                   prewarm=self._all_warm_imports() if warm else ())
+                   prewarm=self._warm_imports_like(stage) if warm else ())
+
+    def warm_job(self, stage: Stage) -> Job | None:
+        """A job like the one ``stage`` will run, for :meth:`Executor.prewarm` (None for a
+        ``cmd`` stage); nothing is written for it."""
+        if stage.kind is None:
+            return None
+        warm = self.warm_imports(stage.kind)
+        return Job(stage=stage.name, command=[sys.executable, "-m", "assay.pipeline.kind_exec"],
+                   env=self._env(stage, ""), cwd=self.project.root,
+                   log_path=self.log_path(stage), warm=warm,
+                   prewarm=self._warm_imports_like(stage) if warm else ())
 
     def warm_imports(self, kind: str) -> tuple[str, ...]:
         """What a warm worker imports before forking a ``kind`` stage: the runner of kinds,
@@ -62,12 +73,16 @@ class JobFactory:
                 *getattr(get_kind(kind), "warm_imports", ()))
         return self._kind_imports[kind]
 
-    def _all_warm_imports(self) -> tuple[str, ...]:
-        """What every built-in stage of the DAG needs (a worker imports it while idle)."""
-        if self._warm is None:
-            kinds = sorted({s.kind for s in self.dag.stages.values() if s.kind})
-            self._warm = tuple(dict.fromkeys(m for k in kinds for m in self.warm_imports(k)))
-        return self._warm
+    def _warm_imports_like(self, stage: Stage) -> tuple[str, ...]:
+        """What the DAG's built-in stages with ``stage``'s own env need: they run in the same
+        warm worker, which imports it while idle (and nothing the others need)."""
+        key = tuple(sorted(stage.env.items()))
+        if key not in self._warm:
+            kinds = sorted({s.kind for s in self.dag.stages.values()
+                            if s.kind and tuple(sorted(s.env.items())) == key})
+            self._warm[key] = tuple(dict.fromkeys(m for k in kinds
+                                                  for m in self.warm_imports(k)))
+        return self._warm[key]
 
     def _env(self, stage: Stage, stage_run_id: str) -> dict[str, str]:
         if self._base_env is None:

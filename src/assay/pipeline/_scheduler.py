@@ -137,6 +137,7 @@ class Scheduler:
         self._pending_since: float | None = None
         self._commit_now = False
         self.stopped = False  # a stage failed before its job started, without keep_going
+        self._prewarmed: set[str] = set()  # stages the executor was told to get ready for
 
     # -- deciding -----------------------------------------------------------------------
 
@@ -215,10 +216,25 @@ class Scheduler:
                            attempt=attempt,
                            log_path=str(job.log_path.relative_to(self.project.root)),
                            params=stage.params)
+        self._prewarm_downstream(stage.name)
         slots = self._slots_of(stage)
         self.running[stage.name] = _Attempt(stage_run_id, state, attempt, time.monotonic(), slots)
         self.used_slots += slots
         self._to_launch.append(job)
+
+    def _prewarm_downstream(self, name: str) -> None:
+        """A stage runs, so the built-in stages downstream of it will likely run too: let the
+        executor get ready for them (start their warm workers) while it runs."""
+        todo = list(self._dependents.get(name, ()))
+        while todo:
+            other = todo.pop()
+            if other in self._prewarmed:
+                continue
+            self._prewarmed.add(other)
+            todo.extend(self._dependents.get(other, ()))
+            job = self.jobs.warm_job(self.dag.stages[other])
+            if job is not None:
+                self.executor.prewarm(job)
 
     def _launch(self) -> None:
         """Commit the new stage runs, then start their jobs."""
