@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from assay.pipeline import read_lock
 from tests.conftest import TmpProject
 from tests.pipeline.conftest import runs_log, three_stages
@@ -42,6 +44,23 @@ def test_a_profile_run_keeps_assay_lock_and_the_full_outs(tmp_project: TmpProjec
     assert runs_log(tmp_project) == []  # the profile's results come from the cache
     assert (tmp_project.root / "assay.lock").read_bytes() == full_lock
     assert (tmp_project.root / "report.txt").read_text() == full_report
+
+
+def test_the_no_op_shortcut_agrees_with_the_full_path_after_a_put_back(
+    tmp_project: TmpProject, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from assay.cli._front import dispatch
+
+    three_stages(tmp_project)
+    assert tmp_project.invoke("run").code == 0
+    assert tmp_project.invoke("run", "--profile", "ci").code == 0
+    monkeypatch.chdir(tmp_project.root)
+    # the workspace holds the full run's outs: the ci profile is not up to date here (its
+    # next run restores its outs), and the shortcut must not say otherwise
+    assert dispatch(["run", "--profile", "ci"]) is None
+    result = json.loads(tmp_project.invoke("run", "--json").stdout)
+    assert result["status"] == "up-to-date"  # the put-back outs are the full run's
+    assert dispatch(["run"]) == 0
 
 
 def test_a_profile_run_before_any_full_run_leaves_its_outs(tmp_project: TmpProject) -> None:

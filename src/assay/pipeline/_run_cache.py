@@ -187,11 +187,12 @@ def restore(project: Project, cache: LocalCache, outs: dict[str, str]) -> None:
 
 def put_back(project: Project, cache: LocalCache, names: list[str],
              lock: dict[str, LockEntry], hash_path: Callable[[str], str | None]
-             ) -> list[str]:
+             ) -> tuple[list[str], list[str]]:
     """Restore the outs ``lock`` records for the stages ``names`` wherever the workspace holds
     something else (after a profile run: the full run's outs, so the workspace matches
-    ``assay.lock``). Returns the outs that could not be put back (not in the cache)."""
+    ``assay.lock``). Returns (the outs put back, those that could not be: not in the cache)."""
     missing: list[str] = []
+    done: list[str] = []
     for name in names:
         entry = lock.get(name)
         if entry is None:
@@ -201,5 +202,7 @@ def put_back(project: Project, cache: LocalCache, names: list[str],
                    or hash_path(out) != entry.out_hashes[out]}
         absent = [out for out, oid in changed.items() if not has_object(cache, oid)]
         missing.extend(absent)
-        restore(project, cache, {o: i for o, i in changed.items() if o not in absent})
-    return missing
+        back = {o: i for o, i in changed.items() if o not in absent}
+        restore(project, cache, back)
+        done.extend(back)
+    return done, missing

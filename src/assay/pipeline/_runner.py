@@ -345,22 +345,23 @@ def _noop(project: Project, dag: Dag, names: list[str]) -> RunResult | None:
 
 
 def _put_back_full_outs(project: Project, dag: Dag, names: list[str], reporter: Reporter
-                        ) -> None:
+                        ) -> bool:
     """After a profile run (which records into its own lock): the outs ``assay.lock`` records
     back in the workspace, from the cache, so a light CI run never leaves its outs in place of
-    the full run's."""
+    the full run's. True if the workspace changed (it then no longer holds the profile's outs,
+    so the profile is not "up to date" for the no-op shortcut: its next run restores them)."""
     from assay._layout import lock_file
     from assay.objects import LocalCache
     from assay.pipeline._run_cache import put_back
 
     hashes = stat_cache(project)
     try:
-        missing = put_back(project, LocalCache(project.cache_dir), names,
-                           read_lock(project.root), hashes.hash_path)
+        done, missing = put_back(project, LocalCache(project.cache_dir), names,
+                                 read_lock(project.root), hashes.hash_path)
     except (AssayError, OSError) as exc:
         reporter.message(f"The outs of {lock_file(None)} could not be put back after the "
                          f"'{dag.profile}' run ({_first_line(exc)}); run: assay run")
-        return
+        return True
     finally:
         hashes.save()
     if missing:
@@ -368,6 +369,7 @@ def _put_back_full_outs(project: Project, dag: Dag, names: list[str], reporter: 
             f"{len(missing)} out(s) of {lock_file(None)} are not in the cache, so the "
             f"'{dag.profile}' run's are left in their place (first: {missing[0]}); "
             "run: assay run")
+    return bool(done)
 
 
 def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
@@ -456,11 +458,12 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
             fault, why = ending, ""
         _add_note(fault, f"Run {run_id[:8]} could not record its end{why}; the next `assay run` "
                          "marks it interrupted")
+    put_back = False
     if fault is None and dag.profile is not None and update_lock:
-        _put_back_full_outs(project, dag, names, reporter)
+        put_back = _put_back_full_outs(project, dag, names, reporter)
     if fault is not None:
         raise fault
-    if status == "succeeded" and whole and update_lock:
+    if status == "succeeded" and whole and update_lock and not put_back:
         write_fresh_marker(project, dag)
     outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
     return RunResult(run_id, status, outcomes)
