@@ -216,7 +216,6 @@ class Scheduler:
                            attempt=attempt,
                            log_path=str(job.log_path.relative_to(self.project.root)),
                            params=stage.params)
-        self._prewarm_downstream(stage.name)
         slots = self._slots_of(stage)
         self.running[stage.name] = _Attempt(stage_run_id, state, attempt, time.monotonic(), slots)
         self.used_slots += slots
@@ -248,6 +247,8 @@ class Scheduler:
         for job in jobs:
             self.reporter.stage_started(job.stage, job.attempt)
             self.executor.submit(job)
+        for job in jobs:  # once they are on their way (a worker imports their needs first)
+            self._prewarm_downstream(job.stage)
 
     def _ended(self, name: str) -> _Attempt:
         attempt = self.running.pop(name)
