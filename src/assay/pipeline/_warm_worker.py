@@ -76,7 +76,8 @@ def _child(request: dict[str, Any], out_fd: int, closing: list[int]) -> int:
     unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
     sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process's own stdin
     sys.stdout = open(1, "w", closefd=False, buffering=1 if unbuffered else -1)  # noqa: SIM115
-    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False, buffering=1,  # noqa: SIM115
+                      errors="backslashreplace")
     sys.argv = [request["module"], *request.get("argv", [])]
     try:
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
@@ -113,6 +114,7 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
             if name not in sys.modules:
                 with contextlib.suppress(Exception):
                     importlib.import_module(name)
+
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
