@@ -64,13 +64,12 @@ class JobFactory:
     def warm_imports(self, kind: str) -> tuple[str, ...]:
         """What a warm worker imports before forking a ``kind`` stage: the runner of kinds,
         the kind's module and the libraries it declares in ``warm_imports``."""
-        from assay.pipeline._kinds import get_kind, kind_refs
+        from assay.pipeline._kinds import get_kind
 
-        if kind not in self._kind_imports:
-            ref = kind_refs().get(kind)
-            self._kind_imports[kind] = () if ref is None else (
-                "assay.pipeline.kind_exec", ref.partition(":")[0],
-                *getattr(get_kind(kind), "warm_imports", ()))
+        if kind not in self._kind_imports:  # the DAG loaded every kind it has
+            obj = get_kind(kind)
+            self._kind_imports[kind] = ("assay.pipeline.kind_exec", type(obj).__module__,
+                                        *getattr(obj, "warm_imports", ()))
         return self._kind_imports[kind]
 
     def _warm_imports_like(self, stage: Stage) -> tuple[str, ...]:
