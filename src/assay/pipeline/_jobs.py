@@ -77,8 +77,8 @@ class JobFactory:
         warm worker, which imports it while idle (and nothing the others need)."""
         key = tuple(sorted(stage.env.items()))
         if key not in self._warm:
-            kinds = sorted({s.kind for s in self.dag.stages.values()
-                            if s.kind and tuple(sorted(s.env.items())) == key})
+            kinds = dict.fromkeys(s.kind for s in self.dag.stages.values()  # in run order
+                                  if s.kind and tuple(sorted(s.env.items())) == key)
             self._warm[key] = tuple(dict.fromkeys(m for k in kinds
                                                   for m in self.warm_imports(k)))
         return self._warm[key]
