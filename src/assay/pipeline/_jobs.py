@@ -72,13 +72,21 @@ class JobFactory:
                                         *getattr(obj, "warm_imports", ()))
         return self._kind_imports[kind]
 
+    def _env_key(self, stage: Stage) -> tuple[tuple[str, str], ...]:
+        """``stage``'s environment without what differs per job: the stages with one key share
+        a warm worker (the executor keys its workers the same way)."""
+        from assay.pipeline._warm_worker import PER_JOB_ENV
+
+        return tuple(sorted((k, v) for k, v in self._env(stage, "").items()
+                            if k not in PER_JOB_ENV))
+
     def _warm_imports_like(self, stage: Stage) -> tuple[str, ...]:
-        """What the DAG's built-in stages with ``stage``'s own env need: they run in the same
-        warm worker, which imports it while idle (and nothing the others need)."""
-        key = tuple(sorted(stage.env.items()))
+        """What the DAG's built-in stages with ``stage``'s environment need: they run in the
+        same warm worker, which imports it while idle (and nothing the others need)."""
+        key = self._env_key(stage)
         if key not in self._warm:
             kinds = dict.fromkeys(s.kind for s in self.dag.stages.values()  # in run order
-                                  if s.kind and tuple(sorted(s.env.items())) == key)
+                                  if s.kind and self._env_key(s) == key)
             self._warm[key] = tuple(dict.fromkeys(m for k in kinds
                                                   for m in self.warm_imports(k)))
         return self._warm[key]
