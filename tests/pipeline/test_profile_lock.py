@@ -70,3 +70,15 @@ def test_a_profile_run_before_any_full_run_leaves_its_outs(tmp_project: TmpProje
     assert (tmp_project.root / "data" / "prep.txt").read_text() == "1\n2\n3\n"
     assert set(_statuses(tmp_project).values()) == {"succeeded"}  # the full run has its own
     assert len((tmp_project.root / "data" / "prep.txt").read_text().split()) == 10
+
+
+def test_an_unreadable_profile_lock_only_costs_a_restore(tmp_project: TmpProject) -> None:
+    three_stages(tmp_project)
+    assert tmp_project.invoke("run", "--profile", "ci").code == 0
+    (tmp_project.root / PROFILE_LOCK).write_text("{not json")  # what a crash may leave
+    (tmp_project.root / "runs.log").unlink()
+    assert set(_statuses(tmp_project, "--profile", "ci").values()) <= {"restored", "up-to-date"}
+    assert runs_log(tmp_project) == []
+    assert read_lock(tmp_project.root, "ci")["prep"].params == {"prep.rows": 3}
+    (tmp_project.root / "assay.lock").write_text("{not json")  # assay.lock is never guessed
+    assert tmp_project.invoke("run").code == 2

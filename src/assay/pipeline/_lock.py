@@ -75,6 +75,8 @@ def read_lock(root: Path, profile: str | None = None) -> dict[str, LockEntry]:
         stages = data["stages"]
         return {name: LockEntry.from_json(entry) for name, entry in stages.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        if profile is not None and name != lock_file(None):
+            return {}  # local state that only saves work (see write_lock): the stages rerun
         raise ConfigError(
             f"{name} is corrupt ({exc}); restore it from git or delete it to rerun "
             "every stage",
@@ -127,9 +129,14 @@ def render_lock(entries: dict[str, LockEntry]) -> str:
 
 
 def write_lock(root: Path, entries: dict[str, LockEntry], profile: str | None = None) -> None:
-    """Replace the lock file (``profile``'s own) atomically (temp file, fsync, rename, fsync
-    dir)."""
-    path = root / lock_file(profile)
-    if profile is not None:
+    """Replace the lock file atomically (temp file, fsync, rename, fsync dir).
+
+    A profile's own lock is local state that only saves work, like the run cache's index: it
+    is replaced atomically but not synced (a run rewrites it every ``LOCK_FLUSH_SECONDS``), and
+    one a crash left unreadable reads as empty, so its stages are restored or rerun."""
+    name = lock_file(profile)
+    path = root / name
+    durable = name == lock_file(None)
+    if not durable:
         path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, render_lock(entries))
+    write_text_atomic(path, render_lock(entries), durable=durable)
