@@ -105,8 +105,8 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
 
 def serve(sock: socket.socket, modules: list[str]) -> None:
     """Fork jobs until the executor closes the socket. Before forking a job, import what it
-    needs (its ``imports``); while idle, import ``modules`` (what other jobs will need). What
-    fails to import is left to the job, which reports it."""
+    needs (its ``imports``); while idle (none of its jobs running), import ``modules`` (what
+    other jobs will need). What fails to import is left to the job, which reports it."""
     pending = list(modules)
 
     def ensure(names: list[str]) -> None:
@@ -126,8 +126,11 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
     selector.register(sock, selectors.EVENT_READ, "job")
     selector.register(wake_r, selectors.EVENT_READ, "child")
     while True:
-        events = selector.select(0 if pending else None)
-        if not events and pending:
+        # idle imports only while none of its jobs runs: on a small machine they would slow
+        # the job down more than they speed the next one up
+        idle = bool(pending) and not children
+        events = selector.select(0 if idle else None)
+        if not events and idle:
             ensure([pending.pop(0)])
             continue
         for key, _ in events:
