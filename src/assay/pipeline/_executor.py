@@ -89,7 +89,7 @@ class Executor(Protocol):
     def prewarm(self, job: Job) -> None:
         """Get ready to run jobs like ``job`` soon (the local pool starts the warm worker its
         built-in stages will fork from, so its imports overlap the stages still running);
-        doing nothing is fine."""
+        doing nothing is fine, and an executor without this method is never asked."""
         ...
 
     def close(self) -> None:

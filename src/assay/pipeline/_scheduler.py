@@ -232,8 +232,9 @@ class Scheduler:
             self._prewarmed.add(other)
             todo.extend(self._dependents.get(other, ()))
             job = self.jobs.warm_job(self.dag.stages[other])
-            if job is not None:
-                self.executor.prewarm(job)
+            prewarm = getattr(self.executor, "prewarm", None)  # executors older than it lack it
+            if job is not None and prewarm is not None:
+                prewarm(job)
 
     def _launch(self) -> None:
         """Commit the new stage runs, then start their jobs."""
