@@ -3,6 +3,8 @@
 1. No-op ``assay run`` on the churn example when everything is cached: median of 10 runs,
    side by side with ``dvc repro`` on an equivalent ``dvc.yaml`` (DVC lives only in
    ``.venv-bench``, created here on first use). Target: median < 150 ms and >= 5x faster.
+   ``assay status`` of the same unchanged pipeline (the same decision, so the same cost; issue
+   13) beside ``dvc status``, and its full path (``ASSAY_NO_FASTPATH=1``) for the before.
 2. Scheduling overhead: a synthetic 200-stage DAG of trivial commands, a whole cold ``assay run``
    process (fresh project, empty store), vs the same commands in a plain shell loop; best of 3
    each. Target: < 3x.
@@ -110,10 +112,16 @@ def bench_noop() -> None:
     full = sh([ASSAY, "run"], project)
     sh([ASSAY, "run"], project)  # the first no-op writes the fresh marker
     assay_noop = median_of([ASSAY, "run"], project)
+    assay_status = median_of([ASSAY, "status"], project)
+    full_status = median_of([ASSAY, "status"], project, {**ENV, "ASSAY_NO_FASTPATH": "1"})
     python_pass = median_of([PYTHON, "-c", "pass"], project)
     print(f"churn example pipeline (prepare + 2 train candidates): first run {full:.1f} s")
     print(f"  python -c pass                 median {python_pass * 1000:7.1f} ms")
     print(f"  assay run (no-op, all cached)  median {assay_noop * 1000:7.1f} ms  (target < 150 ms)")
+    print(f"  assay status (unchanged)       median {assay_status * 1000:7.1f} ms  "
+          f"({assay_status / assay_noop:.2f}x the no-op run; target ~1x)")
+    print(f"  assay status (full path)       median {full_status * 1000:7.1f} ms  "
+          "(ASSAY_NO_FASTPATH=1, what status cost before the shortcut)")
     dvc = dvc_bin()
     if dvc is None:
         return
@@ -130,6 +138,7 @@ def bench_noop() -> None:
     print(f"  dvc repro (no-op, all cached)  median {dvc_noop * 1000:7.1f} ms")
     print(f"  dvc status                     median {dvc_status * 1000:7.1f} ms")
     print(f"  assay run is {dvc_noop / assay_noop:.1f}x faster than dvc repro (target >= 5x)")
+    print(f"  assay status is {dvc_status / assay_status:.1f}x faster than dvc status")
 
 
 def _dag_project(path: Path, stages: int) -> None:

@@ -101,7 +101,7 @@ sed -i.bak 's/n_estimators: 150/n_estimators: 200/' params.yaml && rm -f params.
 step "assay run --profile ci: 5% sample, 20 trees (what CI runs on every push)"
 assay run --profile ci
 
-step "back to the full params: outs are restored from the cache, not retrained"
+step "the ci run kept its own lock and put the full run's outs back: nothing to do"
 assay run
 
 step "assay runs list: tracked stage runs with their metrics"

@@ -52,6 +52,8 @@ DATA_MARKER = "data-fresh.json"
 """The last clean ``assay data status`` / ``assay data add``: see :mod:`assay.data._fresh`."""
 PIPELINE_MARKER = "pipeline/fresh.json"
 """The last fresh ``assay run`` per profile: see :mod:`assay.pipeline._fastpath`."""
+PROFILE_LOCKS_DIR = "pipeline/profiles"
+"""``<profile>.lock``: a profile run's own lock (it never touches ``assay.lock``)."""
 
 PROJECT_ENV = "ASSAY_PROJECT"
 STORE_ENV = "ASSAY_STORE_URL"
@@ -70,6 +72,20 @@ def find_root(start: Path | None = None) -> Path | None:
         if (candidate / CONFIG_FILE).is_file():
             return candidate
     return None
+
+
+def lock_file(profile: str | None) -> str:
+    """The lock of a run with ``profile``, relative to the project root: ``assay.lock`` for the
+    plain run, ``.assay/pipeline/profiles/<profile>.lock`` (local, not committed) for a profile,
+    so a light CI run never overwrites what the full run recorded."""
+    if profile is None or profile == DEFAULT_PROFILE:
+        return LOCK_FILE
+    name = profile
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or name[0] == ".":
+        import hashlib
+
+        name = "profile-" + hashlib.blake2b(profile.encode(), digest_size=8).hexdigest()
+    return f"{STATE_DIR}/{PROFILE_LOCKS_DIR}/{name}.lock"
 
 
 def state_dir(root: Path) -> Path:

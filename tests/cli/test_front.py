@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from assay.cli import build_app
-from assay.cli._front import DATA_ADD, DATA_STATUS, RUN, Grammar
+from assay.cli._front import DATA_ADD, DATA_STATUS, RUN, STATUS, Grammar
 
-GRAMMARS = [RUN, DATA_ADD, DATA_STATUS]
+GRAMMARS = [RUN, STATUS, DATA_ADD, DATA_STATUS]
 
 
 def _command(path: tuple[str, ...]) -> Any:

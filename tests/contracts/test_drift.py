@@ -34,6 +34,34 @@ def test_known_values() -> None:
     assert drift.wasserstein_binned([1, 0], [0, 1], [0.0, 2.0], scale=2.0) == pytest.approx(1.0)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.floats(-1.0, 12.0, allow_nan=False))
+def test_kolmogorov_sf_equals_scipy(x: float) -> None:
+    from scipy.special import kolmogorov
+
+    assert drift.kolmogorov_sf(x) == pytest.approx(float(kolmogorov(x)), rel=1e-12, abs=1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 500), st.integers(0, 500),
+                          st.floats(-1e3, 1e3, allow_nan=False)), min_size=2, max_size=12))
+def test_chi2_and_wasserstein_equal_scipy_stats(bins: list[tuple[int, int, float]]) -> None:
+    from scipy.stats import chi2, wasserstein_distance
+
+    ref = np.array([b[0] for b in bins], dtype=float)
+    cur = np.array([b[1] for b in bins], dtype=float)
+    centers = np.array([b[2] for b in bins])
+    if ref.sum() == 0 or cur.sum() == 0:
+        return
+    stat, p = drift.chi2_counts(ref, cur)
+    keep = (ref + cur) > 0
+    if keep.sum() >= 2:
+        assert p == pytest.approx(float(chi2.sf(stat, keep.sum() - 1)), rel=1e-12, abs=1e-300)
+    expected = float(wasserstein_distance(centers, centers, ref, cur))
+    assert drift.wasserstein_binned(ref, cur, centers) == pytest.approx(expected, rel=1e-9,
+                                                                        abs=1e-9)
+
+
 @pytest.mark.parametrize(("ref", "cur", "reason"), [
     ([0, 0], [1, 2], "reference has no values"), ([1, 2], [0, 0], "no values to compare")])
 def test_insufficient_data_is_not_drift(ref: list[float], cur: list[float], reason: str) -> None:

@@ -67,3 +67,13 @@ def test_kind_is_registered_as_an_entry_point() -> None:
 
     found = [ep for ep in entry_points(group="assay.stage_kinds") if ep.name == "validate"]
     assert found and found[0].load() is KIND
+
+
+def test_plots_false_writes_the_html_report_without_plots(project: TmpProject) -> None:
+    write_contract(project.root, "people", {"reference": "data/people.parquet",
+                                            "distribution": {"age": {}}})
+    for plots in (True, False):
+        assert KIND.run(ValidateOptions(contract="people", plots=plots), _run_ctx(project)) == 0
+        html = (project.root / "reports/validate/validate/report.html").read_text()
+        assert ("data:image/png;base64," in html) is plots
+        assert ("Plots left out" in html) is not plots

@@ -211,3 +211,11 @@ def test_evaluation_reports_compare_by_content_not_timing(project: TmpProject, t
     assert (compare(worse, tolerance=1e-5) or {})["equivalent"] is True
     assert EvaluationComparer().compare(recorded, tmp_path / "nothing", root=project.root,
                                         tolerance=0.0) is None
+
+
+def test_plots_false_writes_the_report_without_plots(project: TmpProject) -> None:
+    ctx = stage_context(project.root, project.load().store_url, "evaluate", upstream_outs=OUTS)
+    assert KIND.run(_options(plots=False), ctx) == 0
+    html = (project.root / "reports" / "evaluate" / "report.html").read_text()
+    assert "data:image/png;base64," not in html
+    assert "Plots left out (<code>plots: false</code>)." in html

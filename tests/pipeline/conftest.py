@@ -24,7 +24,8 @@ def _machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _test_kinds(monkeypatch: pytest.MonkeyPatch, _machine_cache: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(_machine_cache))
     monkeypatch.setenv("ASSAY_EXTRA_KINDS",
-                       "tests.pipeline.kinds_fixture:KIND,tests.pipeline.kinds_fixture:PICK")
+                       "tests.pipeline.kinds_fixture:KIND,tests.pipeline.kinds_fixture:PICK,"
+                       "tests.pipeline.kinds_fixture:PROBE")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]))
     monkeypatch.delenv("CI", raising=False)

@@ -82,3 +82,59 @@ class PickKind:
 
 PICK = PickKind()
 REPO = Path(__file__).resolve().parents[2]
+
+
+class ProbeOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    out: str
+    set_env: dict[str, str] = {}  # set in the job's environment (must not reach the next job)
+    sleep: float = 0.0
+    crash: bool = False  # raise an uncaught exception (after the sleep)
+
+
+_TOUCHED: list[str] = []  # module state: a job must never see another job's
+
+
+def _started(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class ProbeKind:
+    """Reports its process, environment and module state; then optionally sleeps or crashes."""
+
+    name = "probe"
+    options = ProbeOptions
+    warm_imports = ("json",)
+
+    def plan(self, options: ProbeOptions, ctx: PlanContext) -> KindPlan:
+        return KindPlan(outs=[options.out])
+
+    def run(self, options: ProbeOptions, ctx: StageContext) -> int:
+        import time
+
+        body = {
+            "pid": os.getpid(), "ppid": os.getppid(), "sid": os.getsid(0),
+            "pgid": os.getpgid(0), "cwd": os.getcwd(),
+            "leak": os.environ.get("PROBE_LEAK"), "stage_env": os.environ.get("PROBE_STAGE"),
+            "touched": list(_TOUCHED),
+            "ticks": {"self": _started(os.getpid()), "parent": _started(os.getppid())},
+        }
+        _TOUCHED.append(ctx.stage)
+        os.environ.update(options.set_env)
+        path = ctx.root / options.out
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(body))
+        print(f"probe {ctx.stage} pid {os.getpid()}", flush=True)
+        time.sleep(options.sleep)
+        if options.crash:
+            raise RuntimeError("probe crashed on purpose")
+        return 0
+
+
+PROBE = ProbeKind()

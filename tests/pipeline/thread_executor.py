@@ -71,6 +71,9 @@ class ThreadExecutor:
                 os.killpg(proc.pid, signal.SIGKILL)
         return [j for j in self.jobs if j.stage in running]
 
+    def prewarm(self, job: Job) -> None:
+        pass  # nothing to get ready: each job is a fresh subprocess
+
     def close(self) -> None:
         self.cancel()
         self._pool.shutdown(wait=True)

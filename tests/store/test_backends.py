@@ -107,6 +107,24 @@ class TestStore:
                          "left": ("interrupted", None, {"reason": UNRECORDED_REASON})}
         assert (run.status, run.exit_code, run.details) == ("interrupted", 130, {})
 
+    def test_the_last_stage_run_of_a_stage_says_how_it_ended(self, backend: Backend,
+                                                             store: Store) -> None:
+        from assay.pipeline._records import StageRunBatch
+
+        _run(store)
+        batch = StageRunBatch()
+        batch.start(stage_run_id="s1", run_id="run-1", stage="prep", group=None,
+                    status="running", cache_key="k1")
+        batch.finish("s1", status="failed", exit_code=3, details={"reason": "exited with code 3"})
+        batch.start(stage_run_id="s2", run_id="run-1", stage="train", group=None,
+                    status="running", cache_key="k2")
+        batch.commit(store)
+        with store.read() as conn:
+            prep = conn.execute(statements.LAST_STAGE_RUN, {"stage": "prep"}).fetchone()
+            train = conn.execute(statements.LAST_STAGE_RUN, {"stage": "train"}).fetchone()
+        assert prep == ("failed", 3, "run-1", {"reason": "exited with code 3"})
+        assert train is None  # still running: not an ending
+
     def test_a_batch_writes_stage_runs_params_metrics_and_artifacts(self, backend: Backend,
                                                                    store: Store) -> None:
         from assay.pipeline._records import StageRunBatch

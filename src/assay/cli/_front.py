@@ -3,15 +3,16 @@
 A few commands are answered by the console script before the CLI framework loads, each by a
 shortcut that lives in the package it speeds up:
 
-- ``assay run`` with nothing to do: :func:`assay.pipeline._fastpath.noop_stage_count`;
+- ``assay run`` with nothing to do, and ``assay status`` of that same pipeline (the same
+  decision): :func:`assay.pipeline._fastpath.noop_stage_count`;
 - ``assay data status`` with every tracked path clean: :func:`assay.data._fresh.clean_status`;
 - ``assay data add`` of unchanged data (:func:`assay.data._fresh.unchanged_add`), or of any
   data when assay.yaml is the one a full command validated (:func:`assay.data.add_paths` with
   :meth:`assay.data.DataSettings.cached`; large files hashed ahead by
   :mod:`assay.objects._prehash`).
 
-The grammar of these commands is declared here once (:data:`RUN`, :data:`DATA_ADD`,
-:data:`DATA_STATUS`): the Typer commands take their option names and help from it
+The grammar of these commands is declared here once (:data:`RUN`, :data:`STATUS`,
+:data:`DATA_ADD`, :data:`DATA_STATUS`): the Typer commands take their option names and help from it
 (:func:`Grammar.flags`, :func:`Grammar.help`) and the shortcuts parse with it
 (:meth:`Grammar.parse`). An option is answered by a shortcut only where it is declared
 ``fast``; a command line with any other option, ``--help``, a global option or anything
@@ -109,6 +110,8 @@ RUN = Grammar(("run",), "stages", (
     Option("profile", ("--profile", "-p"), "A profile from assay.yaml, e.g. ci.",
            takes_value=True, fast=True),
     Option("force", ("--force", "-f"), "Run stages even when up to date."),
+    Option("single", ("--single", "-s"), "Only the named stages, not their upstream (with "
+           "--force: rerun just those)."),
     Option("jobs", ("-j", "--jobs"), "Parallel jobs (default: cores).", takes_value=True),
     Option("dry_run", ("--dry-run",), "Show what would run and why."),
     Option("keep_going", ("--keep-going", "-k"), "Run what does not depend on a failure."),
@@ -120,6 +123,12 @@ RUN = Grammar(("run",), "stages", (
            "CI).", takes_value=True),
     Option("no_wait", ("--no-wait",), "Refuse instead of waiting when another run holds the "
            "project."),
+    Option("json_out", ("--json",), "Machine-readable output."),
+))
+
+STATUS = Grammar(("status",), "stages", (
+    Option("profile", ("--profile", "-p"), "A profile from assay.yaml.", takes_value=True,
+           fast=True),
     Option("json_out", ("--json",), "Machine-readable output."),
 ))
 
@@ -194,6 +203,18 @@ def print_noop(count: int) -> None:
     _print_lines([noop_line(count)])
 
 
+def up_to_date_line(count: int) -> str:
+    """What ``assay status`` prints when every stage is up to date."""
+    return f"Pipeline is up to date ({count} stages)."
+
+
+def orphans_line(count: int, first: str) -> str:
+    """What ``assay status`` prints when outs of stages no longer in the pipeline are left."""
+    return (f"{count} out{'' if count == 1 else 's'} of stages no longer in the pipeline "
+            f"{'is' if count == 1 else 'are'} left in the workspace (first: {first}); remove: "
+            "assay gc --workspace")
+
+
 def print_status(entries: list[EntryStatus], *, as_json: bool) -> None:
     """What ``assay data status`` prints for ``entries``."""
     if as_json:
@@ -264,6 +285,18 @@ def _run(root: Path, parsed: Parsed) -> int | None:
     return 0
 
 
+def _status(root: Path, parsed: Parsed) -> int | None:
+    from assay.pipeline._fastpath import noop_stage_count
+
+    if parsed.arguments:
+        return None
+    count = noop_stage_count(root, parsed.text("profile"), for_status=True)
+    if count is None:
+        return None
+    _print_lines([up_to_date_line(count)])
+    return 0
+
+
 def _data_status(root: Path, parsed: Parsed) -> int | None:
     from assay.data._fresh import clean_status
 
@@ -311,6 +344,7 @@ def _data_add(root: Path, parsed: Parsed) -> int | None:
 
 _SHORTCUTS: tuple[tuple[Grammar, Callable[[Path, Parsed], int | None]], ...] = (
     (RUN, _run),
+    (STATUS, _status),
     (DATA_STATUS, _data_status),
     (DATA_ADD, _data_add),
 )

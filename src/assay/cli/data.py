@@ -307,10 +307,17 @@ def gc(
     grace: float | None = GRACE,
     remote: bool = REMOTE_FLAG,
     remote_name: str | None = REMOTE_NAME,
+    workspace: bool = typer.Option(False, "--workspace", help="First remove the outs of "
+                                   "stages no longer in the pipeline (a value removed from a "
+                                   "matrix) from the workspace and assay.lock."),
     json_out: bool = JSON_OPT,
 ) -> None:
     """Remove cache objects that no pointer file, assay.lock or store record references, and
     temp files left by killed commands.
+
+    With --workspace, first the outs `assay status` lists as left by stages no longer in the
+    pipeline (say models/ and metrics/ of a removed matrix candidate), and their assay.lock
+    entries; their cache objects then go like any unreferenced object.
 
     Waits for commands writing to the cache (a run in progress) to finish. Keeps objects younger
     than the grace period, and never touches a file that is not an object or its own temp file.
@@ -324,6 +331,12 @@ def gc(
 
     project = ctx.project()
     minutes = project.config.cache.gc_grace_minutes if grace is None else grace
+    orphans: list[Any] = []
+    if workspace:
+        from assay.pipeline import build_dag, remove_orphan_outs
+
+        orphans = remove_orphan_outs(project, build_dag(project, check_missing_deps=False),
+                                     dry_run=dry_run)
     with _workspace() as ws:
         chosen = remote_for(project, remote_name) if (remote or remote_name) else None
         result = do_gc(ws, dry_run=dry_run, grace_minutes=minutes, remote=chosen,
@@ -331,9 +344,14 @@ def gc(
                                                   "to the cache (a run in progress?)...",
                                                   err=True))
     if json_out:
-        ctx.print_json(result.as_dict())
+        body = result.as_dict()
+        if workspace:
+            body["workspace_outs"] = [o.to_json() for o in orphans]
+        ctx.print_json(body)
         return
     verb = "would remove" if dry_run else "removed"
+    for orphan in orphans:
+        typer.echo(f"{verb} {orphan.path} (out of '{orphan.stage}', no longer in the pipeline)")
     if dry_run:
         for oid in result.removed:
             typer.echo(f"  {oid}")

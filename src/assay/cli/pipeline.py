@@ -10,7 +10,7 @@ from typer.core import TyperCommand
 
 from assay._console import PlainLines, escape, is_terminal
 from assay.cli import _context as ctx
-from assay.cli._front import RUN, print_noop
+from assay.cli._front import RUN, STATUS, orphans_line, print_noop, up_to_date_line
 
 # Not a terminal (CI logs, pipes): help is laid out this wide.
 NON_TTY_HELP_WIDTH = 160
@@ -45,6 +45,7 @@ def run(
     stages: list[str] = typer.Argument(None, help="Stages (or matrix groups) to run, with their upstream."),
     profile: str | None = typer.Option(None, *RUN.flags("profile"), help=RUN.help("profile")),
     force: bool = typer.Option(False, *RUN.flags("force"), help=RUN.help("force")),
+    single: bool = typer.Option(False, *RUN.flags("single"), help=RUN.help("single")),
     jobs: int | None = typer.Option(None, *RUN.flags("jobs"), min=1, help=RUN.help("jobs")),
     dry_run: bool = typer.Option(False, *RUN.flags("dry_run"), help=RUN.help("dry_run")),
     keep_going: bool = typer.Option(False, *RUN.flags("keep_going"), help=RUN.help("keep_going")),
@@ -59,6 +60,7 @@ def run(
     Examples:
       assay run                      # the whole pipeline
       assay run train -j 4           # train (every matrix job) and what it needs
+      assay run -s evaluate --force  # rerun evaluate alone (not train, not prepare)
       assay run --profile ci         # the CI profile's stages with its param overrides
       assay run --check-repro train  # rerun train and compare outs and metrics
     """
@@ -66,22 +68,30 @@ def run(
 
     if trigger is not None and trigger not in TRIGGERS:
         raise typer.BadParameter(f"must be one of {', '.join(TRIGGERS)}", param_hint="--trigger")
+    if single and not stages:
+        raise typer.BadParameter("name the stages to run alone, e.g. assay run -s evaluate",
+                                 param_hint="--single")
     project = ctx.project()
     if check_repro is not None:
         _check_repro(check_repro, tolerance, profile, json_out)
         return
     if dry_run:
-        result = run_pipeline(project, targets=stages or [], profile=profile, dry_run=True)
+        result = run_pipeline(project, targets=stages or [], profile=profile, dry_run=True,
+                              only=single)
         if json_out:
             ctx.print_json(result.to_json())
             return
         out = _out()
-        stale = [s for s in result.plan if s.stale]
+        marks = {None: "[dim]up to date[/]", "run": "[yellow]would run[/]",
+                 "restore": "[cyan]would restore from cache[/]"}
         for state in result.plan:
-            mark = "[yellow]would run[/]" if state.stale else "[dim]up to date[/]"
-            why = f": {'; '.join(state.reasons)}" if state.reasons else ""
-            out.print(f"{escape(state.stage)}: {mark}{escape(why)}")
-        out.print(f"{len(stale)} of {len(result.plan)} stages would run (cached outs may be restored instead)")
+            why = [*([state.failed] if state.failed else []), *state.reasons]
+            out.print(f"{escape(state.stage)}: {marks[state.action]}"
+                      f"{escape(': ' + '; '.join(why)) if why else ''}")
+        runs = sum(s.action == "run" for s in result.plan)
+        restores = sum(s.action == "restore" for s in result.plan)
+        out.print(f"{runs} of {len(result.plan)} stages would run, {restores} would be restored "
+                  "from the cache")
         return
     reporter: object
     if json_out:
@@ -90,13 +100,14 @@ def run(
         from assay.pipeline import LiveReporter, build_dag
 
         dag = build_dag(project, profile=profile)
-        reporter = LiveReporter(dag.select(stages or []))
+        reporter = LiveReporter([n for t in stages for n in dag.groups.get(t, [t])] if single
+                                else dag.select(stages or []))
     else:
         reporter = PlainReporter()
     try:
         result = run_pipeline(
             project, targets=stages or [], profile=profile, force=force, jobs=jobs,
-            keep_going=keep_going, trigger=trigger, wait=not no_wait,
+            keep_going=keep_going, trigger=trigger, wait=not no_wait, only=single,
             reporter=reporter,  # type: ignore[arg-type]
         )
     finally:
@@ -141,30 +152,49 @@ def _check_repro(stage: str, tolerance: float, profile: str | None, json_out: bo
 
 def status(
     stages: list[str] = typer.Argument(None, help="Limit to these stages and their upstream."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="A profile from assay.yaml."),
-    json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    profile: str | None = typer.Option(None, *STATUS.flags("profile"), help=STATUS.help("profile")),
+    json_out: bool = typer.Option(False, *STATUS.flags("json_out"), help=STATUS.help("json_out")),
 ) -> None:
     """Show stale stages and exactly why (which dep, param, command or out changed).
 
     Example: assay status
     """
-    from assay.pipeline import plan_pipeline
+    from assay.pipeline import orphan_outs, plan_pipeline
 
-    _, states = plan_pipeline(ctx.project(), targets=stages or [], profile=profile)
+    project = ctx.project()
+    graph, states = plan_pipeline(project, targets=stages or [], profile=profile)
+    orphans = orphan_outs(project, graph) if graph.profile is None else []
     if json_out:
         ctx.print_json({"stale": [s.stage for s in states if s.stale],
-                        "stages": [s.to_json() for s in states]})
+                        "must_run": [s.stage for s in states if s.action == "run"],
+                        "restorable": [s.stage for s in states if s.action == "restore"],
+                        "stages": [s.to_json() for s in states],
+                        "orphan_outs": [o.to_json() for o in orphans]})
         return
     out = _out()
+    _print_states(out, states)
+    if orphans:
+        out.print(escape(orphans_line(len(orphans), orphans[0].path)))
+
+
+def _print_states(out: _Lines, states: list[Any]) -> None:
+    """Each stale stage, what a run does with it (restore it from the cache, or run it),
+    whether its last run failed, and why it is stale."""
     stale = [s for s in states if s.stale]
     if not stale:
-        out.print(f"Pipeline is up to date ({len(states)} stages).")
+        out.print(up_to_date_line(len(states)))
         return
     for state in stale:
-        out.print(f"[yellow]{escape(state.stage)}[/]: stale")
+        action = "restorable from cache" if state.action == "restore" else "must run"
+        if state.failed:
+            out.print(f"[red]{escape(state.stage)}[/]: stale, {escape(state.failed)}; {action}")
+        else:
+            out.print(f"[yellow]{escape(state.stage)}[/]: stale ({action})")
         for reason in state.reasons:
             out.print(f"  - {escape(reason)}")
-    out.print(f"{len(stale)} of {len(states)} stages are stale; run: assay run")
+    runs = sum(s.action == "run" for s in stale)
+    out.print(f"{len(stale)} of {len(states)} stages are stale: {runs} must run, "
+              f"{len(stale) - runs} can be restored from the cache; run: assay run")
 
 
 def dag(

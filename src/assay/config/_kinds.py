@@ -5,8 +5,8 @@ A kind is registered as an entry point in the ``assay.stage_kinds`` group (see p
 implement it without importing the pipeline (lower layers never import higher ones).
 
 The pipeline calls :meth:`StageKind.plan` while building the DAG (cheap, no heavy imports) and
-:meth:`StageKind.run` inside the stage's own subprocess (``python -m assay.pipeline.kind_exec``),
-so kinds get the same timeouts, logs, retries, caching and kill semantics as ``cmd`` stages.
+:meth:`StageKind.run` inside the stage's own process (``python -m assay.pipeline.kind_exec``,
+forked from a warm worker that imported the kind's ``warm_imports`` once per run), so kinds get the same timeouts, logs, retries, caching and kill semantics as ``cmd`` stages.
 """
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ class StageKind(Protocol):
 
     name: str
     options: type[BaseModel]  # validates the stage's extra keys (the kind's options)
+    # Optional: modules :meth:`run` needs (heavy libraries). A run's warm worker imports them
+    # once, and forks each built-in stage from it (see ``assay.pipeline._warm_worker``).
+    # warm_imports: tuple[str, ...]
 
     def plan(self, options: Any, ctx: PlanContext) -> KindPlan:
         """Deps, outs, metrics, params and ordering implied by ``options``."""

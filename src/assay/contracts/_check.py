@@ -29,6 +29,7 @@ class ReportFiles:
     html: Path | None = None
     markdown: Path | None = None
     junit: Path | None = None
+    plots: bool = True  # False: the HTML report without plots (a light CI profile)
 
 
 def check(root: Path, config: AssayConfig, targets: list[Target], *,
@@ -61,7 +62,8 @@ def check(root: Path, config: AssayConfig, targets: list[Target], *,
                                  streaming=streaming, state_dir=state_dir, store_url=store_url)
         files = report_files(target)
         write_reports(report, json_path=files.json, html_path=files.html,
-                      markdown_path=files.markdown, junit_path=files.junit)
+                      markdown_path=files.markdown, junit_path=files.junit,
+                      plots=files.plots)
         record_result(store.get() if isinstance(store, StoreOpener) else store, report,
                       dataset=target.dataset, stage_run_id=stage_run_id)
         reports.append(report)

@@ -34,6 +34,8 @@ class ValidateOptions(Section):
     data: str | None = Field(default=None, description="dataset name or path (default: the contract's)")
     reference: str | None = Field(default=None, description="reference data for distribution checks")
     sample_rows: int = Field(default=5, ge=0, le=1000)
+    plots: bool = Field(default=True, description="plots in report.html (false: a lighter "
+                        "report, say ${params.reports.plots} set false by a CI profile)")
 
 
 def stage_slug(stage: str) -> str:
@@ -63,6 +65,9 @@ class ValidateKind:
     """``kind: validate``: see the module docstring."""
 
     name = "validate"
+    # what the warm worker imports once per run (see assay.pipeline._warm_worker)
+    warm_imports = ("polars", "numpy", "rich.console",
+                    "assay.contracts._check", "assay.contracts._report")
     options = ValidateOptions
 
     def plan(self, options: ValidateOptions, ctx: PlanContext) -> KindPlan:
@@ -100,7 +105,8 @@ class ValidateKind:
         reports = check(ctx.root, project.config, [target], store=ctx.store_url,
                         store_url=ctx.store_url, state_dir=project.state_dir,
                         report_files=lambda _: ReportFiles(json=out / "report.json",
-                                                           html=out / "report.html"),
+                                                           html=out / "report.html",
+                                                           plots=options.plots),
                         sample_rows=options.sample_rows, stage_run_id=ctx.stage_run_id or None,
                         on_report=lambda report: print_report(report, console))
         html_path = f"{report_dir(ctx.stage)}/report.html"

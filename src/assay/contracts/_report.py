@@ -171,8 +171,9 @@ def _plot(check: CheckResult) -> str | None:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def to_html(report: ContractReport) -> str:
-    """A self-contained HTML page (inline CSS and PNG plots, no external requests)."""
+def to_html(report: ContractReport, *, plots: bool = True) -> str:
+    """A self-contained HTML page (inline CSS and PNG plots, no external requests);
+    ``plots=False`` leaves the plots out (and says so), as a light CI profile may ask."""
     esc = html.escape
     rows = []
     for check in report.checks:
@@ -187,11 +188,11 @@ def to_html(report: ContractReport) -> str:
             f"<td>{esc(check.expected)}</td><td>{esc(_observed(check))}</td>"
             f"<td>{esc(_rows(check))}</td><td>{esc(check.message)}{samples}</td></tr>"
         )
-    plots = []
-    for check in report.checks:
+    images = []
+    for check in report.checks if plots else []:
         image = _plot(check)
         if image:
-            plots.append(f'<figure><img alt="{esc(check.id)}" src="data:image/png;base64,{image}">'
+            images.append(f'<figure><img alt="{esc(check.id)}" src="data:image/png;base64,{image}">'
                          f"<figcaption>{esc(check.id)}</figcaption></figure>")
     verdict = "passed" if report.passed else "FAILED"
     return f"""<!doctype html>
@@ -216,15 +217,17 @@ figure{{display:inline-block;margin:0.5em}}
 <th>observed</th><th>failing rows</th><th>message</th></tr></thead><tbody>
 {''.join(rows)}
 </tbody></table>
-{'<h2>Distributions vs reference</h2>' + ''.join(plots) if plots else ''}
+{'<h2>Distributions vs reference</h2>' + ''.join(images) if images else ''}
+{'' if plots else '<p>Plots left out (<code>plots: false</code>).</p>'}
 </body></html>
 """
 
 
 def write_reports(report: ContractReport, *, json_path: Path | None = None,
                   html_path: Path | None = None, markdown_path: Path | None = None,
-                  junit_path: Path | None = None) -> dict[str, str]:
-    """Write the requested report files atomically; returns {format: path}."""
+                  junit_path: Path | None = None, plots: bool = True) -> dict[str, str]:
+    """Write the requested report files atomically (the HTML one without plots when ``plots``
+    is False); returns {format: path}."""
     written: dict[str, str] = {}
     targets: list[tuple[str, Path | None, Any]] = [
         ("html", html_path, to_html), ("markdown", markdown_path, to_markdown),
@@ -236,6 +239,7 @@ def write_reports(report: ContractReport, *, json_path: Path | None = None,
         path.parent.mkdir(parents=True, exist_ok=True)
         written[fmt] = str(path)
         report.report_paths[fmt] = str(path)
-        text = to_json(report) if render is None else render(report)
+        text = (to_json(report) if render is None
+                else to_html(report, plots=plots) if fmt == "html" else render(report))
         write_text_atomic(path, text)
     return written

@@ -184,7 +184,7 @@ def run_evaluation(
         options, candidates, root=root, stage=stage, champion=champion, datasets=datasets,
         progress=progress,
     )
-    write_reports(evaluation.report, out_dir, evaluation.curves)
+    write_reports(evaluation.report, out_dir, evaluation.curves, plots=options.plots)
     record_evaluation(evaluation, store_url=store_url, stage=stage, stage_run_id=stage_run_id)
     return evaluation
 
@@ -227,6 +227,9 @@ class EvaluateKind:
     """``kind: evaluate``: see the module docstring."""
 
     name = "evaluate"
+    # what the warm worker imports once per run (see assay.pipeline._warm_worker)
+    # (not matplotlib: only report.html's plots need it, and a CI profile may leave them out)
+    warm_imports = ("polars", "sklearn.base", "sklearn.metrics", "skops.io", "assay.models")
     options = EvaluateOptions
 
     def plan(self, options: EvaluateOptions, ctx: PlanContext) -> KindPlan:

@@ -208,6 +208,8 @@ class EvaluateOptions(_Options):
         default=None, description="metrics compared with the champion (default: all comparable)"
     )
     allow_pickle: bool = False
+    plots: bool = Field(default=True, description="plots in report.html (false: a lighter "
+                        "report, say ${params.reports.plots} set false by a CI profile)")
 
     def for_profile(self, profile: str | None) -> EvaluateOptions:
         """The options a run under ``profile`` uses (None: the plain run): each gate with the

@@ -301,8 +301,10 @@ def _plots(report: dict[str, Any], curves: dict[str, Any]) -> list[tuple[str, st
     return images
 
 
-def to_html(report: dict[str, Any], curves: dict[str, Any] | None = None) -> str:
-    """A self-contained HTML page: tables, gate verdicts and inline PNG plots."""
+def to_html(report: dict[str, Any], curves: dict[str, Any] | None = None, *,
+            plots: bool = True) -> str:
+    """A self-contained HTML page: tables, gate verdicts and inline PNG plots (left out, and
+    said so, with ``plots=False``)."""
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -369,10 +371,12 @@ def to_html(report: dict[str, Any], curves: dict[str, Any] | None = None) -> str
                 f"<td class='{klass}'>{klass}</td><td>{esc(gate['detail'])}</td></tr>"
             )
     parts.append("</table>")
-    for title, png in _plots(report, curves or {}):
+    for title, png in _plots(report, curves or {}) if plots else []:
         parts.append(
             f"<h3>{esc(title)}</h3><img alt='{esc(title)}' src='data:image/png;base64,{png}'>"
         )
+    if not plots:
+        parts.append("<p>Plots left out (<code>plots: false</code>).</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -438,9 +442,11 @@ def render_table(report: dict[str, Any], console: Any) -> None:
 
 
 def write_reports(
-    report: dict[str, Any], directory: Path, curves: dict[str, Any] | None = None
+    report: dict[str, Any], directory: Path, curves: dict[str, Any] | None = None, *,
+    plots: bool = True,
 ) -> Path:
-    """Write evaluation.json, report.md, report.html, junit.xml (and curves.json) atomically.
+    """Write evaluation.json, report.md, report.html (without plots when ``plots`` is False),
+    junit.xml (and curves.json) atomically.
 
     Returns:
         The path of evaluation.json.
@@ -449,7 +455,7 @@ def write_reports(
     if curves is not None:
         write_text_atomic(directory / CURVES_FILE, json.dumps(curves))
     write_text_atomic(directory / "report.md", to_markdown(report))
-    write_text_atomic(directory / "report.html", to_html(report, curves))
+    write_text_atomic(directory / "report.html", to_html(report, curves, plots=plots))
     write_text_atomic(directory / "junit.xml", to_junit(report))
     target = directory / EVALUATION_FILE
     write_text_atomic(target, json.dumps(report, indent=2, sort_keys=True, default=str))

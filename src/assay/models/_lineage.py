@@ -77,7 +77,7 @@ class _Producers:
         self.profile = profile
         self.hashes = hashes
         try:
-            self.lock: dict[str, LockEntry] = read_lock(project.root)
+            self.lock: dict[str, LockEntry] = read_lock(project.root, profile)
         except AssayError:
             self.lock = {}
         self._dag: Dag | None = None

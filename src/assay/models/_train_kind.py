@@ -273,6 +273,10 @@ class TrainKind:
     """``kind: train``: see the module docstring."""
 
     name = "train"
+    # what the warm worker imports once per run (see assay.pipeline._warm_worker)
+    warm_imports = ("polars", "sklearn.base", "sklearn.ensemble", "sklearn.linear_model",
+                    "sklearn.pipeline", "sklearn.compose", "sklearn.preprocessing",
+                    "sklearn.impute", "sklearn.metrics", "skops.io", "assay.models._package")
     options = TrainOptions
 
     def plan(self, options: TrainOptions, ctx: PlanContext) -> KindPlan:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from assay.pipeline._executor import Executor, Job, JobResult, LocalExecutor
     from assay.pipeline._kinds import get_kind, kind_refs
     from assay.pipeline._lock import LockEntry, read_lock, write_lock
+    from assay.pipeline._orphans import OrphanOut, orphan_outs, remove_orphan_outs
     from assay.pipeline._records import (
         TRIGGERS,
         detect_trigger,
@@ -58,6 +59,7 @@ _LAZY: dict[str, str] = {
     "QuietReporter": "assay.pipeline._view",
     "Reporter": "assay.pipeline._view",
     "ReproReport": "assay.pipeline._repro",
+    "OrphanOut": "assay.pipeline._orphans",
     "RunResult": "assay.pipeline._runner",
     "Stage": "assay.pipeline._dag",
     "StageOutcome": "assay.pipeline._runner",
@@ -77,8 +79,10 @@ _LAZY: dict[str, str] = {
     "instance_name": "assay.pipeline._dag",
     "is_timing_metric": "assay.pipeline._repro",
     "kind_refs": "assay.pipeline._kinds",
+    "orphan_outs": "assay.pipeline._orphans",
     "plan_pipeline": "assay.pipeline._runner",
     "read_lock": "assay.pipeline._lock",
+    "remove_orphan_outs": "assay.pipeline._orphans",
     "run_pipeline": "assay.pipeline._runner",
     "slugify": "assay.pipeline._dag",
     "store_environment": "assay.pipeline._records",
@@ -96,6 +100,7 @@ __all__ = [
     "LiveReporter",
     "LocalExecutor",
     "LockEntry",
+    "OrphanOut",
     "OutComparer",
     "PlainReporter",
     "QuietReporter",
@@ -118,8 +123,10 @@ __all__ = [
     "instance_name",
     "is_timing_metric",
     "kind_refs",
+    "orphan_outs",
     "plan_pipeline",
     "read_lock",
+    "remove_orphan_outs",
     "run_pipeline",
     "slugify",
     "store_environment",

@@ -9,6 +9,7 @@ import math
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from assay.pipeline._warm_worker import DISABLE_ENV, PER_JOB_ENV, WarmWorker
 from assay.pipeline._watchdog import Watchdog
 
 KILL_GRACE_SECONDS = 3.0
@@ -41,6 +43,11 @@ class Job:
     timeout: float | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
+    # Non-empty only for a ``python -m MODULE`` job that may run in a warm worker (a built-in
+    # kind; see :mod:`._warm_worker`): the modules it needs, imported before it is forked...
+    warm: tuple[str, ...] = ()
+    # ...and those the worker imports while idle (what the run's other built-in stages need)
+    prewarm: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,12 @@ class Executor(Protocol):
         """Terminate every running job and its children; return what was cancelled."""
         ...
 
+    def prewarm(self, job: Job) -> None:
+        """Get ready to run jobs like ``job`` soon (the local pool starts the warm worker its
+        built-in stages will fork from, so its imports overlap the stages still running);
+        doing nothing is fine, and an executor without this method is never asked."""
+        ...
+
     def close(self) -> None:
         """Release resources."""
         ...
@@ -93,10 +106,23 @@ def slots_needed(resources: dict[str, Any], capacity: int) -> int:
     return max(1, min(capacity, math.ceil(cpus)))
 
 
+class _Process(Protocol):
+    """What the executor uses of a job's process: a :class:`subprocess.Popen`, or a job forked
+    by the warm worker (:class:`~assay.pipeline._warm_worker.WarmProcess`)."""
+
+    pid: int
+    returncode: int | None
+    stdout: Any
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 @dataclass
 class _Running:
     job: Job
-    proc: subprocess.Popen[bytes]
+    proc: _Process
     started: float
     log: Any  # an unbuffered binary file
     pipe: int | None  # read end of the job's stdout+stderr (None once at EOF)
@@ -104,6 +130,7 @@ class _Running:
     deadline: float | None
     partial: bytes = b""
     timed_out: bool = False
+    warm: bool = False  # its exit is reported by the warm worker (no pidfd, no polling)
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -142,6 +169,9 @@ class LocalExecutor:
         self._selector = selectors.DefaultSelector()
         self._log_dirs: set[Path] = set()
         self._deadlines = 0  # running jobs with a timeout
+        self._warm: dict[tuple[tuple[str, str], ...], WarmWorker] = {}
+        self._warm_of: dict[int, WarmWorker] = {}  # pid of a running warm job -> its worker
+        self._warm_off = False  # disabled, or failed once: built-in stages run cold
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -153,8 +183,9 @@ class LocalExecutor:
         log = open(job.log_path, "ab", buffering=0)  # noqa: SIM115 - closed when the job ends
         started = time.time()
         shell = isinstance(job.command, str)
+        proc: _Process | None = self._start_warm(job)
         try:
-            proc = subprocess.Popen(
+            proc = proc or subprocess.Popen(
                 job.command,
                 shell=shell,
                 cwd=job.cwd,
@@ -176,13 +207,78 @@ class LocalExecutor:
         assert proc.stdout is not None
         pipe = proc.stdout.fileno()
         os.set_blocking(pipe, False)
-        entry = _Running(job, proc, started, log, pipe, _pidfd(proc.pid),
-                         time.monotonic() + job.timeout if job.timeout is not None else None)
+        warm = not isinstance(proc, subprocess.Popen)
+        entry = _Running(job, proc, started, log, pipe, None if warm else _pidfd(proc.pid),
+                         time.monotonic() + job.timeout if job.timeout is not None else None,
+                         warm=warm)
         self._running[proc.pid] = entry
         self._deadlines += entry.deadline is not None
         self._selector.register(pipe, selectors.EVENT_READ, (proc.pid, "out"))
         if entry.pidfd is not None:
             self._selector.register(entry.pidfd, selectors.EVENT_READ, (proc.pid, "exit"))
+
+    def _start_warm(self, job: Job) -> _Process | None:
+        """Start ``job`` in the warm worker (started on the first such job); None to run it
+        cold: not a warm job, the worker is disabled, or it cannot be used (then never again
+        in this run)."""
+        module = self._warm_module(job)
+        if module is None:
+            return None
+        try:
+            worker = self._worker_for(job)
+            proc = worker.start(module, list(job.command[3:]), env=job.env, cwd=str(job.cwd),
+                                imports=job.warm)
+        except OSError:
+            self._warm_off = True
+            return None
+        self._warm_of[proc.pid] = worker
+        return proc
+
+    def _warm_module(self, job: Job) -> str | None:
+        """The module a job that may run in a warm worker runs (``python -m MODULE``)."""
+        if not job.warm or self._warm_off or not isinstance(job.command, list):
+            return None
+        if job.env.get(DISABLE_ENV) or not hasattr(socket, "SOCK_SEQPACKET"):
+            self._warm_off = True
+            return None
+        return job.command[2] if len(job.command) >= 3 and job.command[1] == "-m" else None
+
+    def _worker_for(self, job: Job) -> WarmWorker:
+        """The warm worker for ``job``'s environment, started if need be.
+
+        Raises:
+            OSError: it cannot be started.
+        """
+        # one worker per environment (a stage's own env, say OMP_NUM_THREADS, may matter
+        # when its libraries are imported), and the worker's cwd is the job's
+        key = (("", str(job.cwd)), *sorted((k, v) for k, v in job.env.items()
+                                           if k not in PER_JOB_ENV))
+        worker = self._warm.get(key)
+        if worker is None:
+            modules = list(dict.fromkeys([*job.warm, *job.prewarm]))  # its own needs first
+            worker = self._warm[key] = WarmWorker(modules, env=job.env, cwd=str(job.cwd))
+            self._selector.register(worker, selectors.EVENT_READ, (0, "warm"))
+        return worker
+
+    def prewarm(self, job: Job) -> None:
+        if self._warm_module(job) is None:
+            return
+        try:
+            self._worker_for(job)
+        except OSError:
+            self._warm_off = True
+
+    def _warm_exits(self, worker: WarmWorker) -> None:
+        worker.pump()
+        for entry in [e for e in self._running.values() if e.warm]:
+            if self._warm_of.get(entry.proc.pid) is worker:
+                self._reap(entry)
+        if not worker.alive:  # its jobs' ends are noticed by polling from now on
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(worker)
+            for entry in self._running.values():
+                if self._warm_of.get(entry.proc.pid) is worker:
+                    entry.warm = False
 
     # -- output -----------------------------------------------------------------------------
 
@@ -222,6 +318,7 @@ class LocalExecutor:
 
     def _finish(self, pid: int, code: int) -> None:
         entry = self._running.pop(pid)
+        self._warm_of.pop(pid, None)
         self._deadlines -= entry.deadline is not None
         # the job is gone; what is still in the pipe is its last output (a background
         # grandchild may hold the pipe open: it is not waited for)
@@ -258,7 +355,7 @@ class LocalExecutor:
             self._finish(entry.proc.pid, entry.proc.returncode
                          if entry.proc.returncode is not None else -9)
 
-    def _kill(self, procs: list[subprocess.Popen[bytes]]) -> None:
+    def _kill(self, procs: list[_Process]) -> None:
         """SIGTERM the groups, SIGKILL what is left after the grace period, reap the leaders."""
         for proc in procs:
             _signal_group(proc.pid, signal.SIGTERM)
@@ -280,10 +377,13 @@ class LocalExecutor:
             wake = deadline if not self._deadlines else min(
                 [deadline, *(e.deadline for e in self._running.values() if e.deadline is not None)])
             pause = max(0.0, wake - now)
-            if any(e.pidfd is None for e in self._running.values()):
+            if any(e.pidfd is None and not e.warm for e in self._running.values()):
                 pause = min(pause, POLL_SECONDS)
             for key, _ in self._selector.select(pause):
                 pid, what = key.data
+                if what == "warm":
+                    self._warm_exits(key.fileobj)  # type: ignore[arg-type]
+                    continue
                 entry = self._running.get(pid)
                 if entry is None:
                     continue
@@ -291,7 +391,7 @@ class LocalExecutor:
                     self._read(entry)
                 else:
                     self._reap(entry)
-            for entry in [e for e in self._running.values() if e.pidfd is None]:
+            for entry in [e for e in self._running.values() if e.pidfd is None and not e.warm]:
                 self._reap(entry)
             if time.monotonic() >= deadline:
                 break
@@ -313,5 +413,10 @@ class LocalExecutor:
 
     def close(self) -> None:
         self.cancel()
+        for worker in self._warm.values():
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(worker)
+            worker.close()
+        self._warm.clear()
         self.watchdog.close()
         self._selector.close()

@@ -60,12 +60,14 @@ def stat_signature(root: Path, rels: list[str]) -> list[list[Any]]:
     return out
 
 
-def fresh_inputs(root: Path, params_files: list[str]) -> dict[str, Any]:
-    """BLAKE3 of the files that define the pipeline (assay.yaml, the lock, params files)."""
+def fresh_inputs(root: Path, params_files: list[str], profile: str | None = None
+                 ) -> dict[str, Any]:
+    """BLAKE3 of the files that define the pipeline (assay.yaml, the profile's lock, params
+    files)."""
     import blake3
 
     out: dict[str, Any] = {}
-    for rel in [_layout.CONFIG_FILE, _layout.LOCK_FILE, *params_files]:
+    for rel in [_layout.CONFIG_FILE, _layout.lock_file(profile), *params_files]:
         try:
             out[rel] = blake3.blake3((root / rel).read_bytes()).hexdigest()
         except OSError:
@@ -120,17 +122,21 @@ def store_unchanged(marker: dict[str, Any]) -> bool:
     return _store_agrees(marker, same)
 
 
-def noop_stage_count(root: Path, profile: str | None) -> int | None:
+def noop_stage_count(root: Path, profile: str | None, *, for_status: bool = False
+                     ) -> int | None:
     """The number of stages when ``assay run`` (every stage, ``profile``) has nothing to do;
-    None when that cannot be decided here (the full path decides)."""
+    None when that cannot be decided here (the full path decides). ``for_status``: None also
+    when outs of removed stages are left in the workspace (``assay status`` lists them)."""
     if profile == _layout.DEFAULT_PROFILE:
         profile = None
     try:
         markers = json.loads((_layout.state_dir(root) / _layout.PIPELINE_MARKER).read_text())
         marker = markers[profile or ""]
+        if for_status and marker.get("orphan_outs"):
+            return None
         if _layout.known_store_url(root) != marker["store_url"]:
             return None
-        if fresh_inputs(root, list(marker["params_files"])) != marker["inputs"]:
+        if fresh_inputs(root, list(marker["params_files"]), profile) != marker["inputs"]:
             return None
         if stat_signature(root, list(marker["paths"])) != marker["stats"]:
             return None
@@ -147,13 +153,14 @@ def write_fresh_marker(project: Project, dag: Dag) -> None:
     """Remember that every stage of ``dag`` is up to date, for :func:`noop_stage_count`."""
     from assay._atomic import write_text_atomic
     from assay.pipeline._aliases import ALIAS_PARAM_PREFIX, STORE_PARAM
+    from assay.pipeline._orphans import orphan_outs
     from assay.pipeline._params import params_files_of
 
     paths = [p for s in dag.stages.values() for p in (*s.deps, *s.all_outs)]
     files = params_files_of(project, dag)
     body = {
         "profile": dag.profile,
-        "inputs": fresh_inputs(project.root, files),
+        "inputs": fresh_inputs(project.root, files, dag.profile),
         "params_files": files,
         "paths": sorted(set(paths)),
         "stats": stat_signature(project.root, paths),
@@ -167,6 +174,7 @@ def write_fresh_marker(project: Project, dag: Dag) -> None:
         },
         "store_id": next((stage.params[STORE_PARAM] for stage in dag.stages.values()
                           if STORE_PARAM in stage.params), None),
+        "orphan_outs": 0 if dag.profile is not None else len(orphan_outs(project, dag)),
     }
     path = project.state_dir / _layout.PIPELINE_MARKER
     path.parent.mkdir(parents=True, exist_ok=True)

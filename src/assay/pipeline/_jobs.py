@@ -30,6 +30,8 @@ class JobFactory:
         self._params_path: Path | None = None
         self._params_data: dict[str, Any] | None = None
         self._base_env: dict[str, str] | None = None
+        self._warm: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
+        self._kind_imports: dict[str, tuple[str, ...]] = {}
 
     def log_path(self, stage: Stage) -> Path:
         return self.project.logs_dir / self.run_id / f"{stage.slug}.log"
@@ -42,9 +44,52 @@ class JobFactory:
             command = [sys.executable, "-m", "assay.pipeline.kind_exec"]
         else:
             command = stage.cmd or ""
+        warm = self.warm_imports(stage.kind) if stage.kind is not None else ()
         return Job(stage=stage.name, command=command, env=env, cwd=self.project.root,
                    log_path=self.log_path(stage), timeout=stage.timeout,
-                   resources=stage.resources, attempt=attempt)
+                   resources=stage.resources, attempt=attempt, warm=warm,
+                   prewarm=self._warm_imports_like(stage) if warm else ())
+
+    def warm_job(self, stage: Stage) -> Job | None:
+        """A job like the one ``stage`` will run, for :meth:`Executor.prewarm` (None for a
+        ``cmd`` stage); nothing is written for it."""
+        if stage.kind is None:
+            return None
+        warm = self.warm_imports(stage.kind)
+        return Job(stage=stage.name, command=[sys.executable, "-m", "assay.pipeline.kind_exec"],
+                   env=self._env(stage, ""), cwd=self.project.root,
+                   log_path=self.log_path(stage), warm=warm,
+                   prewarm=self._warm_imports_like(stage) if warm else ())
+
+    def warm_imports(self, kind: str) -> tuple[str, ...]:
+        """What a warm worker imports before forking a ``kind`` stage: the runner of kinds,
+        the kind's module and the libraries it declares in ``warm_imports``."""
+        from assay.pipeline._kinds import get_kind
+
+        if kind not in self._kind_imports:  # the DAG loaded every kind it has
+            obj = get_kind(kind)
+            self._kind_imports[kind] = ("assay.pipeline.kind_exec", type(obj).__module__,
+                                        *getattr(obj, "warm_imports", ()))
+        return self._kind_imports[kind]
+
+    def _env_key(self, stage: Stage) -> tuple[tuple[str, str], ...]:
+        """``stage``'s environment without what differs per job: the stages with one key share
+        a warm worker (the executor keys its workers the same way)."""
+        from assay.pipeline._warm_worker import PER_JOB_ENV
+
+        return tuple(sorted((k, v) for k, v in self._env(stage, "").items()
+                            if k not in PER_JOB_ENV))
+
+    def _warm_imports_like(self, stage: Stage) -> tuple[str, ...]:
+        """What the DAG's built-in stages with ``stage``'s environment need: they run in the
+        same warm worker, which imports it while idle (and nothing the others need)."""
+        key = self._env_key(stage)
+        if key not in self._warm:
+            kinds = dict.fromkeys(s.kind for s in self.dag.stages.values()  # in run order
+                                  if s.kind and self._env_key(s) == key)
+            self._warm[key] = tuple(dict.fromkeys(m for k in kinds
+                                                  for m in self.warm_imports(k)))
+        return self._warm[key]
 
     def _env(self, stage: Stage, stage_run_id: str) -> dict[str, str]:
         if self._base_env is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from assay._atomic import write_text_atomic
-from assay._layout import LOCK_FILE
+from assay._layout import lock_file
 from assay.errors import ConfigError
 
 LOCK_VERSION = 1
@@ -57,13 +57,15 @@ class LockEntry:
         )
 
 
-def read_lock(root: Path) -> dict[str, LockEntry]:
-    """Stage name -> entry ({} when there is no lock file).
+def read_lock(root: Path, profile: str | None = None) -> dict[str, LockEntry]:
+    """Stage name -> entry of ``assay.lock``, or of ``profile``'s own lock ({} when there is
+    no lock file).
 
     Raises:
         ConfigError: the lock file is not valid JSON of the expected shape.
     """
-    path = root / LOCK_FILE
+    name = lock_file(profile)
+    path = root / name
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -73,10 +75,12 @@ def read_lock(root: Path) -> dict[str, LockEntry]:
         stages = data["stages"]
         return {name: LockEntry.from_json(entry) for name, entry in stages.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        if profile is not None and name != lock_file(None):
+            return {}  # local state that only saves work (see write_lock): the stages rerun
         raise ConfigError(
-            f"{LOCK_FILE} is corrupt ({exc}); restore it from git or delete it to rerun "
+            f"{name} is corrupt ({exc}); restore it from git or delete it to rerun "
             "every stage",
-            file=LOCK_FILE,
+            file=name,
         ) from None
 
 
@@ -124,6 +128,15 @@ def render_lock(entries: dict[str, LockEntry]) -> str:
     return f'{{\n  "stages": {{\n{stages}\n  }},\n  "version": {LOCK_VERSION}\n}}\n'
 
 
-def write_lock(root: Path, entries: dict[str, LockEntry]) -> None:
-    """Replace the lock file atomically (temp file, fsync, rename, fsync dir)."""
-    write_text_atomic(root / LOCK_FILE, render_lock(entries))
+def write_lock(root: Path, entries: dict[str, LockEntry], profile: str | None = None) -> None:
+    """Replace the lock file atomically (temp file, fsync, rename, fsync dir).
+
+    A profile's own lock is local state that only saves work, like the run cache's index: it
+    is replaced atomically but not synced (a run rewrites it every ``LOCK_FLUSH_SECONDS``), and
+    one a crash left unreadable reads as empty, so its stages are restored or rerun."""
+    name = lock_file(profile)
+    path = root / name
+    durable = name == lock_file(None)
+    if not durable:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, render_lock(entries), durable=durable)

@@ -259,6 +259,31 @@ class StageRunBatch:
             self.clear()
 
 
+def last_failures(store_url: str, names: list[str]) -> dict[str, str]:
+    """Stage instance -> why its last stage run failed (``failed in run 1a2b3c4d: ...``), for
+    the ``names`` whose last run failed. A SQLite store that does not exist yet has none; a
+    store that cannot be read says nothing (status is best effort here)."""
+    from assay.errors import AssayError
+    from assay.store import SqliteStore, open_store, sqlite_path
+
+    found: dict[str, str] = {}
+    try:
+        store = (SqliteStore.open(store_url, read_only=True) if sqlite_path(store_url)
+                 else open_store(store_url))
+        if store is None:
+            return found
+        with store, store.read() as conn:
+            for name in names:
+                row = conn.execute(sql.LAST_STAGE_RUN, {"stage": name}).fetchone()
+                if row is None or row[0] != "failed":
+                    continue
+                reason = str((row[3] or {}).get("reason") or f"exited with code {row[1]}")
+                found[name] = f"failed in run {str(row[2])[:8]}: {reason}"
+    except (AssayError, OSError):
+        return found
+    return found
+
+
 def start_stage_run(store: Store, **row: Any) -> None:
     """Record a new stage run at once (see :meth:`StageRunBatch.start` for the fields)."""
     batch = StageRunBatch()

@@ -148,9 +148,13 @@ def pull(project: Project, cache: LocalCache, oids: list[str]) -> bool:
 
 def restorable(project: Project, cache: LocalCache, stage: Stage, key: str,
                entry: LockEntry | None, index: RunCacheIndex,
-               warn: Callable[[str], None] = lambda _: None) -> dict[str, str] | None:
+               warn: Callable[[str], None] = lambda _: None, *, check: bool = True
+               ) -> dict[str, str] | None:
     """The outs stored for ``key`` if every one of them is (or can be made) available and
-    intact (hash-verified; ``warn`` hears of corrupt ones, which are quarantined)."""
+    intact (hash-verified; ``warn`` hears of corrupt ones, which are quarantined).
+
+    ``check=False`` (``assay status``) only looks: the outs are in the local cache, nothing is
+    pulled or hashed."""
     candidates: list[dict[str, str]] = []
     if entry is not None and entry.key == key:
         candidates.append(entry.outs)
@@ -159,6 +163,10 @@ def restorable(project: Project, cache: LocalCache, stage: Stage, key: str,
         candidates.append(indexed)
     for outs in candidates:
         if set(outs) != set(stage.all_outs):
+            continue
+        if not check:
+            if all(has_object(cache, oid) for oid in outs.values()):
+                return outs
             continue
         _intact(cache, outs, warn)  # hashes what is here; a corrupt object is quarantined
         missing = [oid for oid in outs.values() if not has_object(cache, oid)]
@@ -175,3 +183,26 @@ def restore(project: Project, cache: LocalCache, outs: dict[str, str]) -> None:
     link_types: list[str] = list(project.config.cache.type)
     for out, oid in outs.items():
         cache.checkout(oid, project.root / out, link_types, root=project.root)
+
+
+def put_back(project: Project, cache: LocalCache, names: list[str],
+             lock: dict[str, LockEntry], hash_path: Callable[[str], str | None]
+             ) -> tuple[list[str], list[str]]:
+    """Restore the outs ``lock`` records for the stages ``names`` wherever the workspace holds
+    something else (after a profile run: the full run's outs, so the workspace matches
+    ``assay.lock``). Returns (the outs put back, those that could not be: not in the cache)."""
+    missing: list[str] = []
+    done: list[str] = []
+    for name in names:
+        entry = lock.get(name)
+        if entry is None:
+            continue
+        changed = {out: oid for out, oid in entry.outs.items()
+                   if entry.out_hashes.get(out) is None
+                   or hash_path(out) != entry.out_hashes[out]}
+        absent = [out for out, oid in changed.items() if not has_object(cache, oid)]
+        missing.extend(absent)
+        back = {o: i for o, i in changed.items() if o not in absent}
+        restore(project, cache, back)
+        done.extend(back)
+    return done, missing

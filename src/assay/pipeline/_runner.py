@@ -188,13 +188,63 @@ def default_jobs(project: Project) -> int:
 
 def plan_pipeline(project: Project, *, targets: list[str] | None = None,
                   profile: str | None = None) -> tuple[Dag, list[StageState]]:
-    """The DAG and each selected stage's state (for ``assay status`` and ``--dry-run``)."""
+    """The DAG and each selected stage's state (for ``assay status`` and ``--dry-run``).
+
+    When every stage is up to date it remembers so, as a no-op ``assay run`` does
+    (:func:`write_fresh_marker`): the next ``assay status`` or ``assay run`` of the unchanged
+    pipeline is answered from that marker."""
     dag = build_dag(project, profile=profile)
-    names = dag.select(list(targets or []))
-    hashes = stat_cache(project)
-    states = pipeline_status(dag, names, read_lock(project.root), hashes)
-    hashes.save()
+    states = _plan(project, dag, dag.select(list(targets or [])))
+    if not targets and not any(s.stale for s in states):
+        write_fresh_marker(project, dag)
     return dag, states
+
+
+def _plan(project: Project, dag: Dag, names: list[str]) -> list[StageState]:
+    """Each stage's state, and for the stale ones what a run would do: restore it (its outs
+    for its key are in the local cache and nothing upstream must run) or run it; and whether
+    its last run failed."""
+    from dataclasses import replace
+
+    from assay.objects import LocalCache
+    from assay.pipeline._cache_key import compute_cache_key
+    from assay.pipeline._records import last_failures
+    from assay.pipeline._run_cache import RunCacheIndex, restorable
+
+    hashes = stat_cache(project)
+    lock = read_lock(project.root, dag.profile)
+    try:
+        states = pipeline_status(dag, names, lock, hashes)
+    finally:
+        hashes.save()
+    stale = [s.stage for s in states if s.stale]
+    if not stale:
+        return states
+    cache, index = LocalCache(project.cache_dir), RunCacheIndex(project)
+    failures = last_failures(project.store_url, stale)
+    planned: dict[str, StageState] = {}
+    restored: dict[str, str | None] = {}  # out -> its hash once a restorable upstream is back
+    try:
+        for state in states:
+            if state.stale:
+                stage = dag.stages[state.stage]
+                entry = lock.get(state.stage)
+                must_run = any(planned[n].action == "run" for n in stage.needs if n in planned)
+                key = state.key
+                deps = {d: restored.get(d, h) for d, h in state.dep_hashes.items()}
+                if deps != state.dep_hashes:  # the key it has once its upstream is restored
+                    key = compute_cache_key(state.definition, deps, stage.params)
+                can_restore = not must_run and restorable(
+                    project, cache, stage, key, entry, index, check=False) is not None
+                if can_restore and entry is not None and entry.key == key:
+                    restored.update(entry.out_hashes)
+                failed = failures.get(state.stage)
+                reasons = [r for r in state.reasons if not (failed and r == "never run")]
+                state = replace(state, restorable=can_restore, failed=failed, reasons=reasons)
+            planned[state.stage] = state
+    finally:
+        index.close()
+    return [planned[n] for n in names]
 
 
 def run_pipeline(
@@ -248,9 +298,7 @@ def run_pipeline(
         names = [n for t in names for n in dag.groups.get(t, [t])]
         dag.select(names)  # validates the names
     if dry_run:
-        hashes = stat_cache(project)
-        states = pipeline_status(dag, names, read_lock(project.root), hashes)
-        return RunResult(None, "dry-run", plan=states)
+        return RunResult(None, "dry-run", plan=_plan(project, dag, names))
     with run_lock(project.state_dir, wait=wait, reporter=reporter) as held:
         return _run_locked(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
                            trigger=trigger, reporter=reporter, executor=executor,
@@ -283,7 +331,7 @@ def _noop(project: Project, dag: Dag, names: list[str]) -> RunResult | None:
     from assay.pipeline._status import stage_state
 
     hashes = stat_cache(project)
-    lock = read_lock(project.root)
+    lock = read_lock(project.root, dag.profile)
     outcomes = []
     try:
         for name in names:
@@ -294,6 +342,34 @@ def _noop(project: Project, dag: Dag, names: list[str]) -> RunResult | None:
     finally:
         hashes.save()
     return RunResult(None, "up-to-date", outcomes)
+
+
+def _put_back_full_outs(project: Project, dag: Dag, names: list[str], reporter: Reporter
+                        ) -> bool:
+    """After a profile run (which records into its own lock): the outs ``assay.lock`` records
+    back in the workspace, from the cache, so a light CI run never leaves its outs in place of
+    the full run's. True if the workspace changed (it then no longer holds the profile's outs,
+    so the profile is not "up to date" for the no-op shortcut: its next run restores them)."""
+    from assay._layout import lock_file
+    from assay.objects import LocalCache
+    from assay.pipeline._run_cache import put_back
+
+    hashes = stat_cache(project)
+    try:
+        done, missing = put_back(project, LocalCache(project.cache_dir), names,
+                                 read_lock(project.root), hashes.hash_path)
+    except (AssayError, OSError) as exc:
+        reporter.message(f"The outs of {lock_file(None)} could not be put back after the "
+                         f"'{dag.profile}' run ({_first_line(exc)}); run: assay run")
+        return True
+    finally:
+        hashes.save()
+    if missing:
+        reporter.message(
+            f"{len(missing)} out(s) of {lock_file(None)} are not in the cache, so the "
+            f"'{dag.profile}' run's are left in their place (first: {missing[0]}); "
+            "run: assay run")
+    return bool(done)
 
 
 def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
@@ -382,9 +458,12 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
             fault, why = ending, ""
         _add_note(fault, f"Run {run_id[:8]} could not record its end{why}; the next `assay run` "
                          "marks it interrupted")
+    put_back = False
+    if fault is None and dag.profile is not None and update_lock:
+        put_back = _put_back_full_outs(project, dag, names, reporter)
     if fault is not None:
         raise fault
-    if status == "succeeded" and whole and update_lock:
+    if status == "succeeded" and whole and update_lock and not put_back:
         write_fresh_marker(project, dag)
     outcomes = [runner.outcomes[n] for n in names if n in runner.outcomes]
     return RunResult(run_id, status, outcomes)

@@ -113,7 +113,7 @@ class Scheduler:
         self._transaction = transaction or store.write
         self.cache = LocalCache(project.cache_dir)
         self.hashes = stat_cache(project)
-        self.lock = read_lock(project.root)
+        self.lock = read_lock(project.root, dag.profile)
         self.index = RunCacheIndex(project)
         self.jobs = JobFactory(project, dag, run_id)
         self.outcomes: dict[str, StageOutcome] = {}
@@ -138,6 +138,7 @@ class Scheduler:
         self._pending_since: float | None = None
         self._commit_now = False
         self.stopped = False  # a stage failed before its job started, without keep_going
+        self._prewarmed: set[str] = set()  # stages the executor was told to get ready for
 
     # -- deciding -----------------------------------------------------------------------
 
@@ -221,6 +222,21 @@ class Scheduler:
         self.used_slots += slots
         self._to_launch.append(job)
 
+    def _prewarm_downstream(self, name: str) -> None:
+        """A stage runs, so the built-in stages downstream of it will likely run too: let the
+        executor get ready for them (start their warm workers) while it runs."""
+        todo = list(self._dependents.get(name, ()))
+        while todo:
+            other = todo.pop()
+            if other in self._prewarmed:
+                continue
+            self._prewarmed.add(other)
+            todo.extend(self._dependents.get(other, ()))
+            job = self.jobs.warm_job(self.dag.stages[other])
+            prewarm = getattr(self.executor, "prewarm", None)  # executors older than it lack it
+            if job is not None and prewarm is not None:
+                prewarm(job)
+
     def _launch(self) -> None:
         """Commit the new stage runs, then start their jobs."""
         if not self._to_launch:
@@ -233,6 +249,8 @@ class Scheduler:
         for job in jobs:
             self.reporter.stage_started(job.stage, job.attempt)
             self.executor.submit(job)
+        for job in jobs:  # once they are on their way (a worker imports their needs first)
+            self._prewarm_downstream(job.stage)
 
     def _ended(self, name: str) -> _Attempt:
         attempt = self.running.pop(name)
@@ -378,12 +396,13 @@ class Scheduler:
 
     def _write_lock(self) -> None:
         try:
-            write_lock(self.project.root, self.lock)
+            write_lock(self.project.root, self.lock, self.dag.profile)
         except OSError as exc:  # the old assay.lock stays whole: it names synced objects only
+            from assay._layout import lock_file
             from assay.objects import local_fault
 
-            fault = local_fault(exc, path=self.project.root / "assay.lock",
-                                doing="writing assay.lock",
+            name = lock_file(self.dag.profile)
+            fault = local_fault(exc, path=self.project.root / name, doing=f"writing {name}",
                                 outcome="it still names the outs of the last complete write")
             if fault is None:
                 raise

@@ -24,10 +24,19 @@ class StageState:
     dep_hashes: dict[str, str | None] = field(default_factory=dict)
     definition: dict[str, Any] = field(default_factory=dict)  # the resolved definition
     definition_digest: str = ""  # its hash, as the lock records it
+    # set by plan_pipeline: a stale stage whose outs for its key are in the local cache (a run
+    # restores it instead of running it), and why its last run failed, if it did
+    restorable: bool = False
+    failed: str | None = None
+
+    @property
+    def action(self) -> str | None:
+        """What a run does with this stage: None (up to date), ``restore`` or ``run``."""
+        return None if not self.stale else "restore" if self.restorable else "run"
 
     def to_json(self) -> dict[str, Any]:
         return {"stage": self.stage, "stale": self.stale, "reasons": self.reasons,
-                "key": self.key}
+                "key": self.key, "action": self.action, "failed": self.failed}
 
 
 def _short(value: Any) -> str:

@@ -58,6 +58,8 @@ class RegisterKind:
     """``kind: register``: see the module docstring."""
 
     name = "register"
+    # what the warm worker imports once per run (see assay.pipeline._warm_worker)
+    warm_imports = ("assay.models", "assay.registry")
     options = RegisterOptions
 
     def plan(self, options: RegisterOptions, ctx: PlanContext) -> KindPlan:

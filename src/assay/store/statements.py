@@ -316,6 +316,13 @@ def stage_runs_by_id(stage_run_ids: Sequence[str]) -> Query:
     return _sql(f"{_STAGE_RUNS_FROM} WHERE s.id IN ({marks})"), params
 
 
+LAST_STAGE_RUN = _sql(
+    """SELECT s.status, s.exit_code, s.run_id, s.details FROM stage_runs s
+    WHERE s.stage = :stage AND s.status <> 'running' ORDER BY s.started_at DESC, s.id LIMIT 1""",
+    json_columns=("details",))
+"""How stage instance ``stage`` last ended (status, exit code, run id, details with its
+``reason``): ``assay status`` says a stage that ran and failed failed."""
+
 STAGE_RUNS_BY_PREFIX = _sql("SELECT id FROM stage_runs WHERE id LIKE :prefix LIMIT 3")
 """Up to 3 stage runs whose id starts with ``prefix`` (give ``prefix`` ending in ``%``)."""
 

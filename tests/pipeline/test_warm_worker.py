@@ -1,0 +1,113 @@
+"""Built-in stages run in forks of a warm worker, with a subprocess's isolation: their own
+session, environment, output, exit status, timeout and kill."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+from tests.conftest import TmpProject
+
+
+def _probes(project: TmpProject, **stages: dict[str, Any]) -> TmpProject:
+    project.config(stages={name: {"kind": "probe", "out": f"out/{name}.json", **opts}
+                           for name, opts in stages.items()})
+    return project
+
+
+def _seen(project: TmpProject, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((project.root / "out" / f"{name}.json").read_text())
+    return body
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_kinds_run_in_forks_of_one_worker_in_their_own_sessions(tmp_project: TmpProject) -> None:
+    _probes(tmp_project, a={}, b={"needs": ["a"]}, c={"needs": ["b"]})
+    result = tmp_project.invoke("run", "-j", "1")
+    assert result.code == 0, result.output
+    seen = [_seen(tmp_project, n) for n in "abc"]
+    workers = {s["ppid"] for s in seen}
+    assert len(workers) == 1 and os.getpid() not in workers  # one worker, not the runner
+    assert len({s["pid"] for s in seen}) == 3
+    for s in seen:
+        assert s["sid"] == s["pgid"] == s["pid"]  # own session: kills reach its children
+        assert s["cwd"] == str(tmp_project.root)
+    assert not any(_alive(w) for w in workers)  # the worker ends with the run
+    log = (tmp_project.root / ".assay" / "logs").rglob("b.log")
+    assert f"probe b pid {seen[1]['pid']}" in next(log).read_text()
+
+
+def test_environment_and_module_state_do_not_leak_between_jobs(tmp_project: TmpProject) -> None:
+    _probes(tmp_project, a={"set_env": {"PROBE_LEAK": "from a"}},
+            b={"needs": ["a"], "set_env": {"PROBE_LEAK": "from b"}}, c={"needs": ["b"]})
+    assert tmp_project.invoke("run", "-j", "1").code == 0
+    for name in "abc":
+        assert _seen(tmp_project, name)["leak"] is None
+        assert _seen(tmp_project, name)["touched"] == []
+
+
+def test_a_stage_env_gets_its_own_worker(tmp_project: TmpProject) -> None:
+    _probes(tmp_project, plain={}, tuned={"env": {"PROBE_STAGE": "1"}, "needs": ["plain"]})
+    assert tmp_project.invoke("run", "-j", "1").code == 0
+    plain, tuned = _seen(tmp_project, "plain"), _seen(tmp_project, "tuned")
+    assert (plain["stage_env"], tuned["stage_env"]) == (None, "1")
+    assert plain["ppid"] != tuned["ppid"]  # imported under the stage's own environment
+
+
+def test_a_crashing_stage_fails_with_its_traceback_in_its_log(tmp_project: TmpProject) -> None:
+    _probes(tmp_project, boom={"crash": True})
+    result = tmp_project.invoke("run", "--json")
+    assert result.code == 1
+    (stage,) = json.loads(result.stdout)["stages"]
+    assert (stage["status"], stage["exit_code"]) == ("failed", 1)
+    log = next((tmp_project.root / ".assay" / "logs").rglob("boom.log")).read_text()
+    assert "RuntimeError: probe crashed on purpose" in log
+
+
+def test_a_timed_out_stage_is_killed(tmp_project: TmpProject) -> None:
+    _probes(tmp_project, slow={"sleep": 60, "timeout": 1})
+    result = tmp_project.invoke("run", "--json")
+    assert result.code == 1
+    (stage,) = json.loads(result.stdout)["stages"]
+    assert stage["reason"] == "timed out after 1s"
+    assert not _alive(_seen(tmp_project, "slow")["pid"])
+
+
+def test_a_failure_cancels_a_running_warm_stage(tmp_project: TmpProject) -> None:
+    _probes(tmp_project, slow={"sleep": 60}, boom={"crash": True, "sleep": 1})
+    result = tmp_project.invoke("run", "-j", "2", "--json")
+    assert result.code == 1
+    stages = {s["stage"]: s["status"] for s in json.loads(result.stdout)["stages"]}
+    assert stages == {"slow": "cancelled", "boom": "failed"}
+    assert not _alive(_seen(tmp_project, "slow")["pid"])
+
+
+def test_the_worker_starts_while_upstream_stages_run(tmp_project: TmpProject) -> None:
+    tmp_project.config(stages={
+        "slow": {"cmd": "sleep 1.5 && echo x > slow.txt", "outs": ["slow.txt"]},
+        "a": {"kind": "probe", "out": "out/a.json", "deps": ["slow.txt"]}})
+    assert tmp_project.invoke("run").code == 0
+    ticks = _seen(tmp_project, "a")["ticks"]
+    if ticks["self"] is None:
+        pytest.skip("no /proc here")
+    hz = os.sysconf("SC_CLK_TCK")
+    # the worker was started when 'slow' was, its fork only once 'slow' had finished
+    assert (ticks["self"] - ticks["parent"]) / hz >= 1.0
+
+
+@pytest.mark.parametrize("value", ["1"], ids=["disabled"])
+def test_no_warm_worker_runs_kinds_as_plain_subprocesses(tmp_project: TmpProject,
+                                                         value: str) -> None:
+    _probes(tmp_project, a={})
+    assert tmp_project.invoke("run", env={"ASSAY_NO_WARM_WORKER": value}).code == 0
+    assert _seen(tmp_project, "a")["ppid"] == os.getpid()
