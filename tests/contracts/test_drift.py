@@ -34,14 +34,6 @@ def test_known_values() -> None:
     assert drift.wasserstein_binned([1, 0], [0, 1], [0.0, 2.0], scale=2.0) == pytest.approx(1.0)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.floats(-1.0, 12.0, allow_nan=False))
-def test_kolmogorov_sf_equals_scipy(x: float) -> None:
-    from scipy.special import kolmogorov
-
-    assert drift.kolmogorov_sf(x) == pytest.approx(float(kolmogorov(x)), rel=1e-12, abs=1e-15)
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 500), st.integers(0, 500),
                           st.floats(-1e3, 1e3, allow_nan=False)), min_size=2, max_size=12))

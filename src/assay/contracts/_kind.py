@@ -66,7 +66,7 @@ class ValidateKind:
 
     name = "validate"
     # what the warm worker imports once per run (see assay.pipeline._warm_worker)
-    warm_imports = ("polars", "numpy", "rich.console",
+    warm_imports = ("polars", "scipy.special", "rich.console",
                     "assay.contracts._check", "assay.contracts._report")
     options = ValidateOptions
 
