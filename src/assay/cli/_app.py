@@ -45,13 +45,14 @@ def _root_callback(
 def build_app() -> typer.Typer:
     """Assemble the Typer app from the command-group modules."""
     from assay.cli import config, contracts, data, doctor, evaluation, init, models, pipeline, runs
+    from assay.cli._front import HELP_FLAGS
 
     app = typer.Typer(
         help=HELP,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        context_settings={"help_option_names": list(HELP_FLAGS)},
     )
     app.callback()(_root_callback)
     init.register(app)
