@@ -144,8 +144,9 @@ class CheckBuilder:
                  reference: ReferenceProfile | None, now: datetime, file_mtime: Callable[[], float],
                  streaming: bool = False, unparsed: dict[str, str] | None = None,
                  columnar: bool = False, untyped: dict[str, str] | None = None,
-                 wrong_type: dict[str, str] | None = None) -> None:
+                 wrong_type: dict[str, str] | None = None, sample_rows: int = 5) -> None:
         self.contract = contract
+        self.sample_rows = sample_rows  # failing rows shown per failed check
         # columns without a value to type (-> "no rows" / "all values are null"), and columns
         # whose values have another type than the contract's (-> why): see ``_column_types``
         self.untyped = untyped or {}
