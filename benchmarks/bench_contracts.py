@@ -1,7 +1,15 @@
 """Benchmark: data validation, ``assay validate`` vs Great Expectations, Pandera and plain Polars.
 
-    .venv/bin/python benchmarks/bench_contracts.py [--rows 5000000] [--big-rows 50000000]
-        [--skip-big] [--skip-tools ge,pandera-pandas] [--repeat 1]
+    .venv/bin/python benchmarks/bench_contracts.py [--rows 5000000] [--big-rows 20000000,50000000]
+        [--cases clean,dirty,big] [--skip-big] [--skip-tools ge,pandera-pandas,polars-big]
+        [--repeat 1]
+
+Cases: ``clean`` (every check passes), ``dirty`` (the same table with five failing checks:
+``assay validate`` with and without failing-row samples beside the hand-written query and
+Pandera on Polars, ratios printed) and ``big`` (streaming, one folder per ``--big-rows`` value;
+``ASSAY_BENCH_BIG_ROWS`` sets the default, e.g. ``10000000`` for a quick run, and a list shows
+how peak memory grows). ``ASSAY_BENCH_WORK`` puts the (large) tables elsewhere, e.g. under /tmp,
+where they are kept between runs.
 
 Workload: a deterministic synthetic table of ``--rows`` rows x 20 columns (unique int id, eight
 floats with nulls, five categorical strings, a timestamp, an email-like string, three ints, a
@@ -12,7 +20,8 @@ Each tool runs as its own process (import + load + validate, the whole thing), m
 ``/usr/bin/time -v`` for wall time and peak resident memory. Great Expectations 1.x and Pandera
 are installed only in ``.venv-bench`` (created here on first use). Then ``assay validate`` runs
 on a ``--big-rows`` version of the table (a folder of Parquet files, about 8 GB in memory) in
-streaming mode, with its peak memory. Work files live in ``benchmarks/.work/contracts/``.
+streaming mode, with its peak memory. Work files live in ``benchmarks/.work/contracts/``
+(or ``$ASSAY_BENCH_WORK``).
 """
 
 from __future__ import annotations
@@ -99,13 +108,14 @@ def make_dirty(clean: Path, target: Path) -> None:
     frame.write_parquet(target)
 
 
-def prepare(rows: int, big_rows: int | None) -> None:
+def prepare(rows: int, bigs: list[int]) -> None:
     """Write the table (and the big folder) unless already there."""
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "assay.yaml").write_text("project: bench-contracts\n")
     (WORK / "contracts").mkdir(exist_ok=True)
     (WORK / "contracts" / "bench.yaml").write_text(contract_yaml(rows))
-    (WORK / "contracts" / "bench_big.yaml").write_text(contract_yaml(big_rows or rows))
+    for big_rows in bigs:
+        (WORK / "contracts" / f"bench_big_{big_rows}.yaml").write_text(contract_yaml(big_rows))
     target = WORK / f"table_{rows}.parquet"
     if not target.exists():
         t0 = time.perf_counter()
@@ -119,15 +129,21 @@ def prepare(rows: int, big_rows: int | None) -> None:
     dirty = WORK / f"table_{rows}_dirty.parquet"
     if not dirty.exists():
         make_dirty(target, dirty)
-    if big_rows:
+    for big_rows in sorted(bigs, reverse=True):
         folder = WORK / f"table_{big_rows}"
         done = folder / "_done"
         if not done.exists():
             folder.mkdir(exist_ok=True)
             t0 = time.perf_counter()
+            larger = [WORK / f"table_{n}" for n in bigs if n > big_rows]
             for i in range(0, big_rows, CHUNK):
+                part = f"part-{i // CHUNK:04d}.parquet"
+                same = [f / part for f in larger if (f / "_done").exists()]
+                if same and big_rows - i >= CHUNK:  # the same chunk (same seed): link it
+                    os.link(same[0], folder / part)
+                    continue
                 make_chunk(i, min(CHUNK, big_rows - i), seed=i // CHUNK + 1).write_parquet(  # type: ignore[attr-defined]
-                    folder / f"part-{i // CHUNK:04d}.parquet")
+                    folder / part)
             done.write_text("ok\n")
             size = sum(p.stat().st_size for p in folder.glob("*.parquet"))
             print(f"wrote {folder.name}/ ({size / 1e9:.1f} GB) in {time.perf_counter() - t0:.1f}s",
@@ -387,14 +403,32 @@ def run_dirty(rows: int, skip: set[str], repeat: int) -> list[dict[str, object]]
     return found
 
 
-def run_big(big_rows: int) -> list[dict[str, object]]:
-    folder = str(WORK / f"table_{big_rows}")
-    rows = [measure(f"assay validate --streaming ({big_rows:,} rows)",
-                    [str(ROOT / ".venv" / "bin" / "assay"), "validate", folder, "--contract",
-                     "contracts/bench_big.yaml", "--streaming"], WORK)]
-    rows.append(measure(f"polars hand-written, streaming ({big_rows:,} rows)",
+def run_big(bigs: list[int], skip: set[str]) -> list[dict[str, object]]:
+    """``assay validate --streaming`` (38 checks, two of them unique keys) on each folder,
+    beside the same checks as a naive hand-written streaming query (``n_unique``: every key
+    held in memory), and how peak memory grows with the rows."""
+    rows: list[dict[str, object]] = []
+    assay_mb: list[tuple[int, float]] = []
+    for big_rows in sorted(bigs):
+        folder = str(WORK / f"table_{big_rows}")
+        found = measure(f"assay validate --streaming ({big_rows:,} rows)",
+                        [str(ROOT / ".venv" / "bin" / "assay"), "validate", folder, "--contract",
+                         f"contracts/bench_big_{big_rows}.yaml", "--streaming"], WORK)
+        rows.append(found)
+        assay_mb.append((big_rows, float(found["peak_rss_mb"])))  # type: ignore[arg-type]
+        if "polars-big" in skip:
+            continue
+        naive = measure(f"polars hand-written, streaming ({big_rows:,} rows)",
                         [str(ASSAY_PY), str(_script("polars_lazy_big", POLARS_SCRIPT, big_rows,
-                                                    "streaming")), folder + "/*.parquet"], WORK))
+                                                    "streaming")), folder + "/*.parquet"], WORK)
+        rows.append(naive)
+        print(f"  {big_rows:,} rows: assay / naive query: time "
+              f"{float(found['wall_s']) / float(naive['wall_s']):.2f}x, memory "  # type: ignore[arg-type]
+              f"{float(found['peak_rss_mb']) / float(naive['peak_rss_mb']):.2f}x")  # type: ignore[arg-type]
+    if len(assay_mb) > 1:
+        (small, small_mb), (large, large_mb) = assay_mb[0], assay_mb[-1]
+        print(f"  assay peak memory from {small:,} to {large:,} rows ({large / small:.1f}x the "
+              f"rows): {small_mb:,.0f} -> {large_mb:,.0f} MB ({large_mb / small_mb:.2f}x)")
     return rows
 
 
@@ -402,9 +436,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--big-rows", type=int, default=50_000_000)
+    parser.add_argument("--big-rows", default=os.environ.get("ASSAY_BENCH_BIG_ROWS", "50000000"),
+                        help="comma list of row counts for the streaming case (multiples of "
+                        "5,000,000; default: $ASSAY_BENCH_BIG_ROWS or 50000000)")
     parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--skip-tools", default="", help="comma list: ge,pandera-pandas,pandera-polars")
+    parser.add_argument("--skip-tools", default="",
+                        help="comma list: ge,pandera-pandas,pandera-polars,polars-big")
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per tool")
     parser.add_argument("--clean", action="store_true", help="delete the work folder first")
     parser.add_argument("--cases", default="clean,dirty,big",
@@ -417,13 +454,14 @@ def main() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                              os.environ.get("PYTHONPATH")]))
     cases = {c for c in args.cases.split(",") if c} - ({"big"} if args.skip_big else set())
-    prepare(args.rows, args.big_rows if "big" in cases else None)
+    bigs = [int(n) for n in args.big_rows.split(",") if n] if "big" in cases else []
+    prepare(args.rows, bigs)
     skip = {s for s in args.skip_tools.split(",") if s}
     results = run_tools(args.rows, skip, args.repeat) if "clean" in cases else []
     if "dirty" in cases:
         results += run_dirty(args.rows, skip, args.repeat)
     if "big" in cases:
-        results += run_big(args.big_rows)
+        results += run_big(bigs, skip)
     print(f"\n{args.rows:,} rows x 20 columns, 31 checks, whole process (import + load + validate):")
     print(f"{'tool':<58}{'wall s':>9}{'peak MB':>10}")
     for row in results:

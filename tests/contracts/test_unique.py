@@ -129,3 +129,35 @@ def test_failing_rows_are_the_rows_holding_a_repeated_key_as_pandera_counts_them
     with pytest.raises(pandera.errors.SchemaErrors, match="unique") as raised:
         schema.validate(frame, lazy=True)
     assert raised.value.failure_cases.height == found.failing_rows
+
+
+def test_streaming_uniqueness_splits_the_hashes_into_passes_with_the_same_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assay.contracts import _tables
+
+    ids = [i % 37 if i % 5 == 0 else 1000 + i for i in range(400)]  # 37 keys repeat
+    cities = ["ab"[i % 2] for i in range(400)]
+    frame = pl.DataFrame({"id": ids, "city": cities})
+    frame.write_parquet(tmp_path / "d.parquet")
+    body = {"columns": {"id": {"unique": True}}, "checks": [{"unique": ["id", "city"]}]}
+    contract = load_contract(write_contract(tmp_path, "c", body))
+
+    def answers(streaming: bool) -> list[tuple[str, int | None, dict[str, Any]]]:
+        report = run_contract(contract, source_for("d.parquet", tmp_path), streaming=streaming)
+        return [(c.id, c.failing_rows, c.details) for c in report.checks if c.kind == "unique"]
+
+    passes: list[int] = []
+    original = pl.LazyFrame.collect
+
+    def counting(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        if kwargs.get("engine") == "streaming" and "% " in self.explain():
+            passes.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_tables, "PASS_KEYS", 64)  # 400 rows: 7 passes a key
+    monkeypatch.setattr(pl.LazyFrame, "collect", counting)
+    assert answers(streaming=True) == answers(streaming=False)
+    assert len(passes) == 2 * 7
+    assert answers(streaming=False)[0][1:] == (
+        sum(1 for i in ids if ids.count(i) > 1), {"duplicated_keys": 37,
+                                                   "extra_rows": 80 - 37})
