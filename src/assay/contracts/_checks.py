@@ -147,6 +147,9 @@ class CheckBuilder:
                  wrong_type: dict[str, str] | None = None, sample_rows: int = 5) -> None:
         self.contract = contract
         self.sample_rows = sample_rows  # failing rows shown per failed check
+        # column -> its values on more than one row, once a unique check of that column alone
+        # over every row has run (compound keys holding it look only at those rows)
+        self.repeated_values: dict[str, pl.Series] = {}
         # columns without a value to type (-> "no rows" / "all values are null"), and columns
         # whose values have another type than the contract's (-> why): see ``_column_types``
         self.untyped = untyped or {}
