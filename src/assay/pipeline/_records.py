@@ -65,7 +65,12 @@ def start_git_state(root: Path) -> Callable[[], tuple[str | None, bool | None]]:
         head.communicate()
         return lambda: (None, None)
 
+    found: list[tuple[str | None, bool | None]] = []
+
     def answer() -> tuple[str | None, bool | None]:
+        """The answer, waiting for git the first time (later calls repeat it)."""
+        if found:
+            return found[0]
         try:
             commit = head.communicate(timeout=10)[0]
             changes = dirty.communicate(timeout=10)[0]
@@ -73,10 +78,10 @@ def start_git_state(root: Path) -> Callable[[], tuple[str | None, bool | None]]:
             for proc in (head, dirty):
                 proc.kill()
                 proc.communicate()
-            return None, None
-        if head.returncode != 0:
-            return None, None
-        return commit.strip(), bool(changes.strip())
+            commit, changes = None, None
+        found.append((None, None) if commit is None or head.returncode != 0
+                     else (commit.strip(), bool((changes or "").strip())))
+        return found[0]
 
     return answer
 

@@ -459,13 +459,12 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
         git = start_git_state(found) if found is not None else None
         try:
             root, store_url, cache_dir = _project_places(found)
-        except BaseException:
+            run_id, stage_run_id, store = _record_start(
+                name=name, root=root, store_url=store_url, cache_dir=cache_dir,
+                git=git or (lambda: (None, None)))
+        finally:
             if git is not None:
-                git()  # reap the git processes
-            raise
-        run_id, stage_run_id, store = _record_start(
-            name=name, root=root, store_url=store_url, cache_dir=cache_dir,
-            git=git or (lambda: (None, None)))
+                git()  # no git process outlives the start (the answer is kept)
         # The run keeps this store (and its open connection) to the end: on a full disk a new
         # SQLite connection cannot even open, and the end must still be recorded.
         run = ActiveRun(run_id=run_id, stage_run_id=stage_run_id, store_url=store_url,
@@ -489,11 +488,9 @@ def _record_start(*, name: str | None, root: Path, store_url: str, cache_dir: Pa
     run_id, stage_run_id = str(uuid.uuid4()), str(uuid.uuid4())
     cache = LocalCache(cache_dir)
     with cache.writing():  # until the run row names the environment object (gc waits)
-        try:
-            env_hash = store_environment(cache)
-            store = open_store(store_url)
-        finally:
-            commit, dirty = git()  # waited for on every path (no git process outlives this)
+        env_hash = store_environment(cache)
+        store = open_store(store_url)
+        commit, dirty = git()  # asked before the project was read: answered by now, mostly
         now = time.time()
         try:
             with store.write() as conn:
