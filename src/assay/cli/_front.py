@@ -289,13 +289,15 @@ def is_plain_help() -> bool:
 def _installed(prefixes: tuple[str, ...]) -> tuple[str, ...]:
     """The metadata folder (``typer-0.29.2.dist-info``) of each distribution named by
     ``prefixes``, from the first ``sys.path`` entry that has one ("" if none, "?" if that
-    entry has several)."""
+    entry has several); the working directory is not looked at."""
     import os
 
     found: dict[str, str] = {}
     for entry in sys.path:
+        if not entry:  # the working directory (python -m): it may hold anything, and much
+            continue
         try:
-            names = os.listdir(entry or ".")
+            names = os.listdir(entry)
         except OSError:
             continue
         for prefix in prefixes:
