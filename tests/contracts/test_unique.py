@@ -135,7 +135,8 @@ def test_streaming_uniqueness_splits_the_hashes_into_passes_with_the_same_answer
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from assay.contracts import _tables
 
-    ids = [i % 37 if i % 5 == 0 else 1000 + i for i in range(400)]  # 37 keys repeat
+    ids: list[int | None] = [i % 37 if i % 5 == 0 else 1000 + i for i in range(400)]
+    ids[1::50] = [None] * 8  # nulls: not keys alone, but (null, a) repeats in the compound key
     cities = ["ab"[i % 2] for i in range(400)]
     frame = pl.DataFrame({"id": ids, "city": cities})
     frame.write_parquet(tmp_path / "d.parquet")
@@ -154,10 +155,13 @@ def test_streaming_uniqueness_splits_the_hashes_into_passes_with_the_same_answer
             passes.append(1)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_tables, "PASS_KEYS", 64)  # 400 rows: 7 passes a key
+    monkeypatch.setattr(_tables, "PASS_KEYS", 64)  # 400 rows: 7 passes for id
     monkeypatch.setattr(pl.LazyFrame, "collect", counting)
     assert answers(streaming=True) == answers(streaming=False)
-    assert len(passes) == 2 * 7
-    assert answers(streaming=False)[0][1:] == (
-        sum(1 for i in ids if ids.count(i) > 1), {"duplicated_keys": 37,
-                                                   "extra_rows": 80 - 37})
+    # (id, city) repeats only where id repeats or is null: 80 + 8 rows, 2 passes
+    assert len(passes) == 7 + 2
+    present = [i for i in ids if i is not None]
+    in_memory = answers(streaming=False)
+    assert in_memory[0][1:] == (sum(1 for i in present if present.count(i) > 1),
+                                {"duplicated_keys": 37, "extra_rows": 80 - 37})
+    assert in_memory[1][2]["duplicated_keys"] > 0  # (None, "b") at least

@@ -56,8 +56,10 @@ class TableCompiler(CheckBuilder):
             # over the key columns only (false alarm odds ~n²/2⁶⁵)
             exprs: dict[str, pl.Expr] = {}
             hashes = key.hash(seed=0)
-            separate = _hash_duplicates(hashes if keep is None else hashes.filter(keep), names,
-                                        self.sample_rows)
+            separate = _hash_duplicates(
+                hashes if keep is None else hashes.filter(keep), names, self.sample_rows,
+                columns=columns, whole_column=opts.where is None and len(columns) == 1,
+                known=self.repeated_hashes)
 
             def sample(lf: pl.LazyFrame) -> pl.LazyFrame:
                 chosen = hashes.is_in(pl.Series(picked, dtype=pl.UInt64).implode())
@@ -331,7 +333,9 @@ PASS_KEYS = 16_000_000
 check: with more rows, the hashes are split by value into several passes."""
 
 
-def _hash_duplicates(hashes: pl.Expr, names: _DuplicateNames, sample_rows: int
+def _hash_duplicates(hashes: pl.Expr, names: _DuplicateNames, sample_rows: int, *,
+                     columns: list[str], whole_column: bool,
+                     known: dict[str, tuple[Any, int]]
                      ) -> Callable[[pl.LazyFrame, dict[str, Any]], dict[str, Any]]:
     """Passes of their own over the (filtered) key hashes, with the streaming engine: the
     counts of :func:`_duplicate_exprs`, and as the sample the smallest repeated hashes.
@@ -339,15 +343,25 @@ def _hash_duplicates(hashes: pl.Expr, names: _DuplicateNames, sample_rows: int
     Equal keys have equal hashes, so splitting the hashes by ``hash % passes`` puts every
     repeat of a key in the same pass: each pass sorts at most about :data:`PASS_KEYS` hashes
     and counts its runs, and memory stays bounded however many rows there are.
+
+    A single-column key over every row (``whole_column``) leaves its repeated hashes in
+    ``known`` (with how many rows can hold them: those rows and the column's nulls); a
+    compound key holding that column then hashes only those rows, in as few passes as they need.
     """
     import polars as pl
 
     def compute(lf: pl.LazyFrame, row: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        passes = max(1, -(-int(row["__rows"] or 0) // PASS_KEYS))
+        bound = int(row["__rows"] or 0)
+        holding = [c for c in columns if c in known] if len(columns) > 1 else []
+        if holding:  # only rows whose value of that column repeats (or is null) can repeat
+            repeats, bound = known[holding[0]]
+            lf = lf.filter(pl.col(holding[0]).is_null() | pl.col(holding[0]).hash(seed=0).is_in(
+                pl.Series(repeats, dtype=pl.UInt64).implode()))
+        passes = max(1, -(-bound // PASS_KEYS))
         total = involved = keys = 0
-        repeated_hashes: list[int] = []
+        repeated: list[Any] = []
         for part in range(passes):
             query = lf.select(hashes.alias("h"))
             if passes > 1:
@@ -364,10 +378,13 @@ def _hash_duplicates(hashes: pl.Expr, names: _DuplicateNames, sample_rows: int
             runs = int(np.count_nonzero(starts))
             keys += runs
             involved += int(np.count_nonzero(same)) + runs
-            repeated_hashes.extend(int(h) for h in values[1:][starts][:sample_rows])
+            repeated.append(values[1:][starts])
             del values, same, starts
+        found = np.sort(np.concatenate(repeated)) if repeated else np.empty(0, np.uint64)
+        if whole_column:  # nulls are not keys here: every row that is not one may repeat
+            known[columns[0]] = (found, involved + int(row["__rows"] or 0) - total)
         return {names.total: total, names.involved: involved, names.keys: keys,
-                names.picked: sorted(repeated_hashes)[:sample_rows]}
+                names.picked: [int(h) for h in found[:sample_rows]]}
 
     return compute
 
