@@ -1,7 +1,15 @@
 """Benchmark: data validation, ``assay validate`` vs Great Expectations, Pandera and plain Polars.
 
-    .venv/bin/python benchmarks/bench_contracts.py [--rows 5000000] [--big-rows 50000000]
-        [--skip-big] [--skip-tools ge,pandera-pandas] [--repeat 1]
+    .venv/bin/python benchmarks/bench_contracts.py [--rows 5000000] [--big-rows 20000000,50000000]
+        [--cases clean,dirty,big] [--skip-big] [--skip-tools ge,pandera-pandas,polars-big]
+        [--repeat 1]
+
+Cases: ``clean`` (every check passes), ``dirty`` (the same table with five failing checks:
+``assay validate`` with and without failing-row samples beside the hand-written query and
+Pandera on Polars, ratios printed) and ``big`` (streaming, one folder per ``--big-rows`` value;
+``ASSAY_BENCH_BIG_ROWS`` sets the default, e.g. ``10000000`` for a quick run, and a list shows
+how peak memory grows). ``ASSAY_BENCH_WORK`` puts the (large) tables elsewhere, e.g. under /tmp,
+where they are kept between runs.
 
 Workload: a deterministic synthetic table of ``--rows`` rows x 20 columns (unique int id, eight
 floats with nulls, five categorical strings, a timestamp, an email-like string, three ints, a
@@ -12,7 +20,8 @@ Each tool runs as its own process (import + load + validate, the whole thing), m
 ``/usr/bin/time -v`` for wall time and peak resident memory. Great Expectations 1.x and Pandera
 are installed only in ``.venv-bench`` (created here on first use). Then ``assay validate`` runs
 on a ``--big-rows`` version of the table (a folder of Parquet files, about 8 GB in memory) in
-streaming mode, with its peak memory. Work files live in ``benchmarks/.work/contracts/``.
+streaming mode, with its peak memory. Work files live in ``benchmarks/.work/contracts/``
+(or ``$ASSAY_BENCH_WORK``).
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORK = ROOT / "benchmarks" / ".work" / "contracts"
+# ASSAY_BENCH_WORK: where the tables go (they are big: keep them across runs, e.g. under /tmp)
+WORK = Path(os.environ.get("ASSAY_BENCH_WORK") or ROOT / "benchmarks" / ".work" / "contracts")
 BENCH_VENV = ROOT / ".venv-bench"
 ASSAY_PY = ROOT / ".venv" / "bin" / "python"
 CHUNK = 5_000_000
@@ -78,13 +88,34 @@ def make_chunk(start: int, rows: int, seed: int) -> object:
     return frame.select(order)
 
 
-def prepare(rows: int, big_rows: int | None) -> None:
+DUPLICATED_ROWS = 500  # rows 1..500 take the id of row 0: one key on 501 rows
+DIRTY_ROWS = 1_000  # rows out of range, not allowed, not matching the regex (each check)
+
+
+def make_dirty(clean: Path, target: Path) -> None:
+    """The clean table with five failing checks: ``id`` unique (and so the ``(id, c0)`` key),
+    ``f2`` in range, ``c1`` allowed values and the ``email`` regex."""
+    import polars as pl
+
+    index = pl.int_range(pl.len())
+    bad = (index % 4_999 == 7) & (index < DIRTY_ROWS * 4_999)  # DIRTY_ROWS rows, spread out
+    frame = pl.read_parquet(clean).with_columns(
+        id=pl.when(index <= DUPLICATED_ROWS).then(0).otherwise(pl.col("id")),
+        f2=pl.when(bad).then(5_000.0).otherwise(pl.col("f2")),
+        c1=pl.when(bad).then(pl.lit("bogus")).otherwise(pl.col("c1")),
+        email=pl.when(bad).then(pl.lit("not an email")).otherwise(pl.col("email")),
+    )
+    frame.write_parquet(target)
+
+
+def prepare(rows: int, bigs: list[int]) -> None:
     """Write the table (and the big folder) unless already there."""
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "assay.yaml").write_text("project: bench-contracts\n")
     (WORK / "contracts").mkdir(exist_ok=True)
     (WORK / "contracts" / "bench.yaml").write_text(contract_yaml(rows))
-    (WORK / "contracts" / "bench_big.yaml").write_text(contract_yaml(big_rows or rows))
+    for big_rows in bigs:
+        (WORK / "contracts" / f"bench_big_{big_rows}.yaml").write_text(contract_yaml(big_rows))
     target = WORK / f"table_{rows}.parquet"
     if not target.exists():
         t0 = time.perf_counter()
@@ -95,15 +126,24 @@ def prepare(rows: int, big_rows: int | None) -> None:
         pl.concat(parts).write_parquet(target)  # type: ignore[arg-type]
         print(f"wrote {target.name} ({target.stat().st_size / 1e6:.0f} MB) in "
               f"{time.perf_counter() - t0:.1f}s", flush=True)
-    if big_rows:
+    dirty = WORK / f"table_{rows}_dirty.parquet"
+    if not dirty.exists():
+        make_dirty(target, dirty)
+    for big_rows in sorted(bigs, reverse=True):
         folder = WORK / f"table_{big_rows}"
         done = folder / "_done"
         if not done.exists():
             folder.mkdir(exist_ok=True)
             t0 = time.perf_counter()
+            larger = [WORK / f"table_{n}" for n in bigs if n > big_rows]
             for i in range(0, big_rows, CHUNK):
+                part = f"part-{i // CHUNK:04d}.parquet"
+                same = [f / part for f in larger if (f / "_done").exists()]
+                if same and big_rows - i >= CHUNK:  # the same chunk (same seed): link it
+                    os.link(same[0], folder / part)
+                    continue
                 make_chunk(i, min(CHUNK, big_rows - i), seed=i // CHUNK + 1).write_parquet(  # type: ignore[attr-defined]
-                    folder / f"part-{i // CHUNK:04d}.parquet")
+                    folder / part)
             done.write_text("ok\n")
             size = sum(p.stat().st_size for p in folder.glob("*.parquet"))
             print(f"wrote {folder.name}/ ({size / 1e9:.1f} GB) in {time.perf_counter() - t0:.1f}s",
@@ -271,8 +311,9 @@ def ensure_bench_venv() -> Path:
     return python
 
 
-def measure(name: str, argv: list[str], cwd: Path) -> dict[str, object]:
-    """Run ``argv`` under /usr/bin/time -v: wall seconds and peak RSS (MB)."""
+def measure(name: str, argv: list[str], cwd: Path, *, expect: int = 0) -> dict[str, object]:
+    """Run ``argv`` under /usr/bin/time -v: wall seconds and peak RSS (MB); its output is shown
+    when it exits with another code than ``expect``."""
     t0 = time.perf_counter()
     if Path("/usr/bin/time").exists():
         proc = subprocess.run(["/usr/bin/time", "-v", *argv], cwd=cwd, capture_output=True,
@@ -289,7 +330,7 @@ def measure(name: str, argv: list[str], cwd: Path) -> dict[str, object]:
         rss_mb = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
     out = (proc.stdout.strip().splitlines() or [""])[-1]
     status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
-    if proc.returncode != 0:
+    if proc.returncode != expect:
         sys.stderr.write(f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}\n")
     row = {"tool": name, "wall_s": round(wall, 2), "peak_rss_mb": round(rss_mb), "status": status,
            "exit": proc.returncode, "output": out[:120]}
@@ -332,14 +373,71 @@ def run_tools(rows: int, skip: set[str], repeat: int) -> list[dict[str, object]]
     return list(best.values())
 
 
-def run_big(big_rows: int) -> list[dict[str, object]]:
-    folder = str(WORK / f"table_{big_rows}")
-    rows = [measure(f"assay validate --streaming ({big_rows:,} rows)",
-                    [str(ROOT / ".venv" / "bin" / "assay"), "validate", folder, "--contract",
-                     "contracts/bench_big.yaml", "--streaming"], WORK)]
-    rows.append(measure(f"polars hand-written, streaming ({big_rows:,} rows)",
+def run_dirty(rows: int, skip: set[str], repeat: int) -> list[dict[str, object]]:
+    """The table with five failing checks: ``assay validate`` with its default failing-row
+    samples and with ``--sample-rows 0``, beside the hand-written query and Pandera on Polars
+    (which reports every failure case), each the best of ``repeat``; the ratios printed."""
+    data = str(WORK / f"table_{rows}_dirty.parquet")
+    assay = [str(ROOT / ".venv" / "bin" / "assay"), "validate", data, "--contract",
+             "contracts/bench.yaml"]
+    tools: list[tuple[str, list[str]]] = [
+        ("assay validate, dirty (5 samples a check)", assay),
+        ("assay validate, dirty, --sample-rows 0", [*assay, "--sample-rows", "0"]),
+        ("polars (hand-written lazy query), dirty",
+         [str(ASSAY_PY), str(_script("polars_lazy", POLARS_SCRIPT, rows)), data]),
+    ]
+    if "pandera-polars" not in skip:
+        tools.append(("pandera (polars), dirty", [str(ensure_bench_venv()), str(
+            _script("pandera_polars", PANDERA_POLARS_SCRIPT, rows)), data]))
+    best: dict[str, dict[str, object]] = {}
+    walls: dict[str, list[float]] = {name: [] for name, _ in tools}
+    for _ in range(repeat):
+        for name, argv in tools:
+            # the contract fails (assay exits 1, Pandera raises); the hand-written query prints
+            row = measure(name, argv, WORK, expect=0 if name.startswith("polars") else 1)
+            walls[name].append(float(row["wall_s"]))  # type: ignore[arg-type]
+            if name not in best or float(row["wall_s"]) < float(best[name]["wall_s"]):  # type: ignore[arg-type]
+                best[name] = row
+    found = list(best.values())
+    assay_row = found[0]
+    # on a shared machine the load changes between runs: besides the best of each tool, the
+    # median of the ratios of runs made one right after the other
+    for other in found[1:]:
+        paired = sorted(a / b for a, b in zip(walls[str(assay_row["tool"])],
+                                             walls[str(other["tool"])], strict=True))
+        print(f"  {assay_row['tool']} / {other['tool']}: time "
+              f"{float(assay_row['wall_s']) / float(other['wall_s']):.2f}x best to best, "  # type: ignore[arg-type]
+              f"{paired[len(paired) // 2]:.2f}x median of {len(paired)} pairs; memory "
+              f"{float(assay_row['peak_rss_mb']) / float(other['peak_rss_mb']):.2f}x")  # type: ignore[arg-type]
+    return found
+
+
+def run_big(bigs: list[int], skip: set[str]) -> list[dict[str, object]]:
+    """``assay validate --streaming`` (38 checks, two of them unique keys) on each folder,
+    beside the same checks as a naive hand-written streaming query (``n_unique``: every key
+    held in memory), and how peak memory grows with the rows."""
+    rows: list[dict[str, object]] = []
+    assay_mb: list[tuple[int, float]] = []
+    for big_rows in sorted(bigs):
+        folder = str(WORK / f"table_{big_rows}")
+        found = measure(f"assay validate --streaming ({big_rows:,} rows)",
+                        [str(ROOT / ".venv" / "bin" / "assay"), "validate", folder, "--contract",
+                         f"contracts/bench_big_{big_rows}.yaml", "--streaming"], WORK)
+        rows.append(found)
+        assay_mb.append((big_rows, float(found["peak_rss_mb"])))  # type: ignore[arg-type]
+        if "polars-big" in skip:
+            continue
+        naive = measure(f"polars hand-written, streaming ({big_rows:,} rows)",
                         [str(ASSAY_PY), str(_script("polars_lazy_big", POLARS_SCRIPT, big_rows,
-                                                    "streaming")), folder + "/*.parquet"], WORK))
+                                                    "streaming")), folder + "/*.parquet"], WORK)
+        rows.append(naive)
+        print(f"  {big_rows:,} rows: assay / naive query: time "
+              f"{float(found['wall_s']) / float(naive['wall_s']):.2f}x, memory "  # type: ignore[arg-type]
+              f"{float(found['peak_rss_mb']) / float(naive['peak_rss_mb']):.2f}x")  # type: ignore[arg-type]
+    if len(assay_mb) > 1:
+        (small, small_mb), (large, large_mb) = assay_mb[0], assay_mb[-1]
+        print(f"  assay peak memory from {small:,} to {large:,} rows ({large / small:.1f}x the "
+              f"rows): {small_mb:,.0f} -> {large_mb:,.0f} MB ({large_mb / small_mb:.2f}x)")
     return rows
 
 
@@ -347,19 +445,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--big-rows", type=int, default=50_000_000)
+    parser.add_argument("--big-rows", default=os.environ.get("ASSAY_BENCH_BIG_ROWS", "50000000"),
+                        help="comma list of row counts for the streaming case (multiples of "
+                        "5,000,000; default: $ASSAY_BENCH_BIG_ROWS or 50000000)")
     parser.add_argument("--skip-big", action="store_true")
-    parser.add_argument("--skip-tools", default="", help="comma list: ge,pandera-pandas,pandera-polars")
+    parser.add_argument("--skip-tools", default="",
+                        help="comma list: ge,pandera-pandas,pandera-polars,polars-big")
     parser.add_argument("--repeat", type=int, default=1, help="best of N runs per tool")
     parser.add_argument("--clean", action="store_true", help="delete the work folder first")
+    parser.add_argument("--cases", default="clean,dirty,big",
+                        help="comma list of clean (31 checks passing), dirty (5 failing), big")
     args = parser.parse_args()
     if args.clean and WORK.exists():
         shutil.rmtree(WORK)
     os.environ.setdefault("ASSAY_USER", "bench@example.com")
-    prepare(args.rows, None if args.skip_big else args.big_rows)
-    results = run_tools(args.rows, {s for s in args.skip_tools.split(",") if s}, args.repeat)
-    if not args.skip_big:
-        results += run_big(args.big_rows)
+    # the assay of this checkout, whichever environment runs the benchmark
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                             os.environ.get("PYTHONPATH")]))
+    cases = {c for c in args.cases.split(",") if c} - ({"big"} if args.skip_big else set())
+    bigs = [int(n) for n in args.big_rows.split(",") if n] if "big" in cases else []
+    prepare(args.rows, bigs)
+    skip = {s for s in args.skip_tools.split(",") if s}
+    results = run_tools(args.rows, skip, args.repeat) if "clean" in cases else []
+    if "dirty" in cases:
+        results += run_dirty(args.rows, skip, args.repeat)
+    if "big" in cases:
+        results += run_big(bigs, skip)
     print(f"\n{args.rows:,} rows x 20 columns, 31 checks, whole process (import + load + validate):")
     print(f"{'tool':<58}{'wall s':>9}{'peak MB':>10}")
     for row in results:

@@ -281,12 +281,7 @@ def run(dvc: Path | None) -> None:
         row("dvc status, unchanged", t_dvc_status)
         shutil.rmtree(dvc_proj)
 
-    print("\n[start-up, median of 10]")
-    helps = [timed([str(ROOT / ".venv" / "bin" / "assay"), "--help"], WORK) for _ in range(10)]
-    passes = [timed([sys.executable, "-c", "pass"], WORK) for _ in range(10)]
-    row("assay --help", statistics.median(helps))
-    row("python -c pass", statistics.median(passes))
-
+    # `assay --help` start-up: benchmarks/bench_cli.py
 
 if __name__ == "__main__":
     main()

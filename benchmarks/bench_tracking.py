@@ -6,12 +6,17 @@
    ``.venv-bench``, created and filled here on first use.
 2. ``assay runs list`` over 10,000 runs with a metric filter, as a whole process (target
    < 0.5 s; best and median of several runs, since the machine may be shared).
-3. 8 writer processes logging to one SQLite store at once (issue 11): for 10 s each logs single
+3. ``start_run`` in a project whose store exists (target < 50 ms), timed inside the process
+   (after ``import assay``; finding the project, git state, environment, opening the store and
+   inserting the run all count), side by side with MLflow's ``start_run`` on an existing SQLite
+   tracking store (its store opened before the timing: the comparison favours MLflow). Then
+   10,000 points as 100 ``log_metrics`` batches of 100, flushed, against MLflow ``log_batch``.
+4. 8 writer processes logging to one SQLite store at once (issue 11): for 10 s each logs single
    points as fast as it can and calls ``flush()`` every 1,000 points (target: flush() p99
    < 250 ms); then the same without flush() calls. Also the most values any writer held in
    memory (bounded by QUEUE_LIMIT) and a check that every point landed.
 
-Run: .venv/bin/python benchmarks/bench_tracking.py [logging] [list] [flush]
+Run: .venv/bin/python benchmarks/bench_tracking.py [logging] [list] [start] [flush]
      (default: all; work files: benchmarks/.work/tracking)
 """
 
@@ -79,6 +84,41 @@ print(json.dumps({{"seconds": elapsed}}))
 """
 
 
+ASSAY_START = """
+import time, json
+import assay, assay.tracking
+started = time.perf_counter()
+run = assay.start_run(name="bench")
+start = time.perf_counter() - started
+started = time.perf_counter()
+for step in range(100):
+    assay.log_metrics({f"m{k}": 1.0 / (step + k + 1) for k in range(100)}, step=step)
+assay.tracking.flush()
+batch = time.perf_counter() - started
+run.end()
+print(json.dumps({"start": start, "batch": batch}))
+"""
+
+MLFLOW_START = """
+import time, json, mlflow
+from mlflow.entities import Metric
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+mlflow.set_experiment("bench")          # opens (and on first use creates) the store: untimed
+started = time.perf_counter()
+run = mlflow.start_run()
+start = time.perf_counter() - started
+client = mlflow.MlflowClient()
+now = int(time.time() * 1000)
+metrics = [Metric(f"m{k}", 1.0 / (s + k + 1), now, s) for s in range(100) for k in range(100)]
+started = time.perf_counter()
+for i in range(0, len(metrics), 1000):          # MLflow caps a batch at 1,000 metrics
+    client.log_batch(run.info.run_id, metrics=metrics[i:i + 1000])
+batch = time.perf_counter() - started
+mlflow.end_run()
+print(json.dumps({"start": start, "batch": batch}))
+"""
+
+
 def _project(name: str) -> Path:
     project = WORK / name
     project.mkdir(parents=True)
@@ -132,6 +172,44 @@ def bench_logging() -> None:
         _python(str(mlflow_py), MLFLOW_BATCH, _project(f"mlflow{i}"))["seconds"] for i in range(3))
     print(f"  MLflow {version} log_batch (SQLite) median {mlflow_s:6.3f} s")
     print(f"  assay is {mlflow_s / assay_s:.1f}x faster than MLflow's batch API")
+
+
+def _git_repo(project: Path) -> None:
+    """Make ``project`` a git repository with one commit (start_run records the commit)."""
+    git = ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "bench"]):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
+
+
+def bench_start() -> None:
+    """``start_run`` on an existing store and 10,000 points in batches, beside MLflow."""
+    runs = 7
+    project = _project("start")
+    _git_repo(project)
+    _python(PYTHON, ASSAY_START, project)  # creates the store (and validates assay.yaml once)
+    assay = [_python(PYTHON, ASSAY_START, project) for _ in range(runs)]
+    start_s = statistics.median(r["start"] for r in assay)
+    batch_s = statistics.median(r["batch"] for r in assay)
+    print(f"start_run on an existing store, in-process, median of {runs} processes "
+          "(git repository):")
+    print(f"  assay (SQLite)                 median {start_s * 1000:6.1f} ms  (target < 50 ms)")
+    found = mlflow_python()
+    mlflow: list[dict[str, float]] = []
+    if found is not None:
+        mlflow_py, version = found
+        mlflow_project = _project("mlflow-start")
+        _git_repo(mlflow_project)
+        _python(str(mlflow_py), MLFLOW_START, mlflow_project)
+        mlflow = [_python(str(mlflow_py), MLFLOW_START, mlflow_project) for _ in range(runs)]
+        mlflow_start = statistics.median(r["start"] for r in mlflow)
+        print(f"  MLflow {version} start_run (SQLite) median {mlflow_start * 1000:6.1f} ms")
+        print(f"  assay / MLflow: {start_s / mlflow_start:.2f}x")
+    print("10,000 points as 100 log_metrics batches of 100 keys, flushed + committed:")
+    print(f"  assay log_metrics              median {batch_s:6.3f} s")
+    if mlflow:
+        mlflow_batch = statistics.median(r["batch"] for r in mlflow)
+        print(f"  MLflow log_batch               median {mlflow_batch:6.3f} s")
+        print(f"  assay / MLflow: {batch_s / mlflow_batch:.2f}x")
 
 
 def bench_list() -> None:
@@ -265,7 +343,8 @@ def bench_concurrent_flush() -> None:
               f"writer: {peak:,} (QUEUE_LIMIT {QUEUE_LIMIT:,})")
 
 
-BENCHES = {"logging": bench_logging, "list": bench_list, "flush": bench_concurrent_flush}
+BENCHES = {"logging": bench_logging, "list": bench_list, "start": bench_start,
+           "flush": bench_concurrent_flush}
 
 
 def main() -> None:

@@ -9,15 +9,18 @@ side also reports which heavy libraries it loaded, to prove it did not take the 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import TmpProject
-from tests.data.test_fastpath import heavy, probe
+from tests.data.test_fastpath import PROBE, heavy, probe
 
 FULL = {"ASSAY_NO_FASTPATH": "1"}
 VOLATILE = {"id", "ts", "created_at", "started_at", "ended_at"}
@@ -184,3 +187,41 @@ def test_the_off_switch_turns_every_shortcut_off(tracked: TmpProject) -> None:
     for args in (["data", "status"], ["data", "add", "data/a.csv"], ["run"]):
         done = probe(tracked, *args)
         assert done.returncode == 0 and "pydantic" in heavy(done), args
+
+
+# -- assay --help ----------------------------------------------------------------------------
+
+
+def _help(cwd: Path, flag: str, env: dict[str, str]) -> tuple[tuple[int, str, str], str]:
+    """((exit code, stdout, stderr), heavy modules) of ``assay FLAG`` into a pipe, with no
+    terminal on stdin, stdout or stderr and none of the variables that change the rendering."""
+    from assay.cli._front import RENDERING_ENV
+
+    clean = {k: v for k, v in os.environ.items() if k not in RENDERING_ENV}
+    done = subprocess.run([sys.executable, "-c", PROBE, flag], cwd=cwd, env={**clean, **env},
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          encoding="utf-8", timeout=120, check=False, start_new_session=True)
+    stderr = "".join(f"{line}\n" for line in done.stderr.splitlines()
+                     if not line.startswith("HEAVY="))
+    return (done.returncode, done.stdout, stderr), heavy(done)
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_plain_help_is_the_generated_text_and_typer_prints_the_same(tmp_path: Path,
+                                                                     flag: str) -> None:
+    from assay.cli._help_text import TOP_HELP
+
+    fast, loaded = _help(tmp_path, flag, {})
+    assert loaded == ""  # answered from assay.cli._help_text
+    full, loaded = _help(tmp_path, flag, FULL)
+    assert "typer" in loaded
+    # if this fails, the app's help changed: regenerate with python scripts/gen_help.py
+    assert full == fast == (0, TOP_HELP, "")
+
+
+def test_help_rendered_otherwise_is_left_to_typer(tmp_path: Path) -> None:
+    wide, loaded = _help(tmp_path, "--help", {"COLUMNS": "120"})
+    assert "typer" in loaded and wide[0] == 0
+    assert max(len(line) for line in wide[1].splitlines()) == 120
+    _, loaded = _help(tmp_path, "--help", {"FORCE_COLOR": "1"})
+    assert "typer" in loaded

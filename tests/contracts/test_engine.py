@@ -153,11 +153,17 @@ def test_streaming_engine_is_used_above_the_size_threshold(
     report = run(tmp_path, frame, body)
     assert report.engine == "streaming"
     checks = by_id(report)
-    assert checks["columns.id.unique"].failing_rows == 15000
-    assert checks["checks[0].unique"].failing_rows == 3 * 1000  # 1,000 rows with age < 30, 4 copies
-    assert checks["checks[1].unique"].failing_rows == 15000
+    # every row holding a repeated key fails; duplicated_keys counts the keys, extra_rows the
+    # rows beyond the first of each key
+    assert (checks["columns.id.unique"].failing_rows, checks["columns.id.unique"].details) == (
+        20000, {"duplicated_keys": 5000, "extra_rows": 15000})
+    # 1,000 rows with age < 30, 4 copies each
+    assert (checks["checks[0].unique"].failing_rows, checks["checks[0].unique"].details) == (
+        4000, {"duplicated_keys": 1000, "extra_rows": 3000})
+    assert checks["checks[1].unique"].failing_rows == 20000
     in_memory = run(tmp_path, frame, body, streaming=False)
-    assert [c.failing_rows for c in in_memory.checks] == [c.failing_rows for c in report.checks]
+    assert [(c.id, c.failing_rows, c.details) for c in in_memory.checks] == [
+        (c.id, c.failing_rows, c.details) for c in report.checks]
 
 
 def test_a_folder_of_files_is_one_dataset(tmp_path: Path) -> None:

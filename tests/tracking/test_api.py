@@ -199,3 +199,69 @@ def test_non_numeric_metric_is_rejected(tmp_project: TmpProject, value: object,
 
     with pytest.raises(TrackingError, match=message):
         log_metric("acc", value)  # type: ignore[arg-type]
+
+
+SETTLED = """
+import json, sys, assay, assay.tracking
+run = assay.start_run(name=sys.argv[1])
+assay.log_metric("m", 1.0)
+run.end()
+print(json.dumps({"store": run.store_url, "pydantic": "pydantic" in sys.modules}))
+"""
+
+
+def test_start_run_in_a_validated_project_reads_the_settings_cache(
+        tmp_project: TmpProject) -> None:
+    first = python(tmp_project, SETTLED, "first")  # validates assay.yaml, fills the cache
+    assert first.returncode == 0, first.stderr
+    second = python(tmp_project, SETTLED, "second")
+    assert second.returncode == 0, second.stderr
+    url = f"sqlite:///{tmp_project.root.resolve() / '.assay' / 'assay.db'}"
+    assert json.loads(first.stdout) == {"store": url, "pydantic": True}
+    assert json.loads(second.stdout) == {"store": url, "pydantic": False}
+    # assay.yaml changed: the cache no longer answers, the project is loaded again
+    other = tmp_project.root / "other.db"
+    tmp_project.config(store=f"sqlite:///{other}")
+    third = python(tmp_project, SETTLED, "third")
+    assert third.returncode == 0, third.stderr
+    assert json.loads(third.stdout) == {"store": f"sqlite:///{other}", "pydantic": True}
+    db = sqlite3.connect(other)
+    try:
+        assert db.execute("SELECT stage FROM stage_runs").fetchall() == [("third",)]
+    finally:
+        db.close()
+    assert [r["stage"] for r in list_json(tmp_project)] == ["third"]
+
+
+BATCH = """
+import json, assay
+from assay.tracking import _client
+from assay.tracking._client import QUEUE_LIMIT
+_client.FLUSH_SOON = _client.FLUSH_INTERVAL = 10**9  # only full queues are written: no race
+run = assay.start_run(name="batch")
+for step in range(QUEUE_LIMIT - 5):
+    assay.log_metric("loss", float(step), step=step)
+before = run.writer.queued
+assay.log_metrics({f"m{i}": float(i) for i in range(20)}, step=7)
+after = run.writer.queued  # the full queue was written first, then the batch queued whole
+assay.log_metrics({f"big{i}": float(i) for i in range(QUEUE_LIMIT + 10)}, step=8)
+run.end()
+print(json.dumps({"before": before, "after": after, "limit": QUEUE_LIMIT}))
+"""
+
+
+def test_log_metrics_queues_a_batch_in_one_step(tmp_project: TmpProject) -> None:
+    done = python(tmp_project, BATCH)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert (seen["before"], seen["after"]) == (seen["limit"] - 5, 20)
+    row = list_json(tmp_project)[0]
+    assert len(row["metrics"]) == 1 + 20 + seen["limit"] + 10
+    assert (row["metrics"]["m19"], row["metrics"][f"big{seen['limit'] + 9}"]) == (
+        19.0, float(seen["limit"] + 9))
+    db = sqlite3.connect(tmp_project.root / ".assay" / "assay.db")
+    try:
+        steps = dict(db.execute("SELECT key, step FROM metrics WHERE key IN ('m0', 'big0')"))
+    finally:
+        db.close()
+    assert steps == {"m0": 7, "big0": 8}

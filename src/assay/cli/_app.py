@@ -56,13 +56,14 @@ def build_app() -> typer.Typer:
         runs,
         serve,
     )
+    from assay.cli._front import HELP_FLAGS
 
     app = typer.Typer(
         help=HELP,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        context_settings={"help_option_names": list(HELP_FLAGS)},
     )
     app.callback()(_root_callback)
     init.register(app)

@@ -9,7 +9,10 @@ shortcut that lives in the package it speeds up:
 - ``assay data add`` of unchanged data (:func:`assay.data._fresh.unchanged_add`), or of any
   data when assay.yaml is the one a full command validated (:func:`assay.data.add_paths` with
   :meth:`assay.data.DataSettings.cached`; large files hashed ahead by
-  :mod:`assay.objects._prehash`).
+  :mod:`assay.objects._prehash`);
+- ``assay --help`` (or ``-h``) when its output is plain (:func:`is_plain_help`): the text Typer
+  renders then, generated into :mod:`assay.cli._help_text` by ``scripts/gen_help.py``
+  (``tests/cli/test_shortcuts.py`` fails when it differs from what Typer prints).
 
 The grammar of these commands is declared here once (:data:`RUN`, :data:`STATUS`,
 :data:`DATA_ADD`, :data:`DATA_STATUS`): the Typer commands take their option names and help from it
@@ -39,6 +42,16 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from assay.data import AddResult, EntryStatus
+
+
+HELP_FLAGS = ("-h", "--help")
+"""The help option of every command (Typer's ``help_option_names``)."""
+
+RENDERING_ENV = ("COLUMNS", "TERMINAL_WIDTH", "FORCE_COLOR", "PY_COLORS", "NO_COLOR",
+                 "GITHUB_ACTIONS", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS",
+                 "DATABRICKS_RUNTIME_VERSION", "TYPER_USE_RICH", "_TYPER_FORCE_DISABLE_TERMINAL")
+"""Environment variables that change how Typer and Rich render help (width, colour, terminal
+detection): with any of them set, ``--help`` is left to Typer."""
 
 
 class Option(NamedTuple):
@@ -273,6 +286,64 @@ def print_add(results: list[AddResult], elapsed: float, *, as_json: bool) -> Non
 # -- the shortcuts ---------------------------------------------------------------------------
 
 
+def is_plain_help() -> bool:
+    """True when Typer would render help as :mod:`assay.cli._help_text` holds it: stdout is
+    not a terminal (no colour) and writes UTF-8 (box lines), Rich finds a width of 80 columns
+    (no terminal on stdin, stdout or stderr to take another from), none of
+    :data:`RENDERING_ENV` is set, and the installed Typer and Rich are the ones it was
+    rendered with."""
+    import os
+
+    from assay.cli._help_text import RENDERED_WITH
+
+    if sys.stdout.isatty() or not (sys.stdout.encoding or "").lower().startswith("utf"):
+        return False
+    if any(os.environ.get(name) is not None for name in RENDERING_ENV):
+        return False
+    width = 0
+    for fd in (0, 1, 2):  # as Rich sizes its console
+        try:
+            width = os.get_terminal_size(fd).columns
+        except (AttributeError, ValueError, OSError):
+            continue
+        break
+    return (width or 80) == 80 and _installed(("typer-", "rich-")) == RENDERED_WITH
+
+
+def _installed(prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    """The metadata folder (``typer-0.29.2.dist-info``) of each distribution named by
+    ``prefixes``, from the first ``sys.path`` entry that has one ("" if none, "?" if that
+    entry has several); the working directory is not looked at."""
+    import os
+
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        if not entry:  # the working directory (python -m): it may hold anything, and much
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for prefix in prefixes:
+            matches = [n for n in names if n.startswith(prefix) and n.endswith(".dist-info")]
+            if matches and prefix not in found:
+                found[prefix] = matches[0] if len(matches) == 1 else "?"
+        if len(found) == len(prefixes):
+            break
+    return tuple(found.get(prefix, "") for prefix in prefixes)
+
+
+def _top_help() -> int | None:
+    from assay.cli._help_text import TOP_HELP
+
+    if not is_plain_help():
+        return None
+    sys.stdout.write(TOP_HELP)
+    sys.stdout.flush()
+    return 0
+
+
+
 def _run(root: Path, parsed: Parsed) -> int | None:
     from assay.pipeline._fastpath import noop_stage_count
 
@@ -354,6 +425,13 @@ def dispatch(argv: Sequence[str]) -> int | None:
     """The exit code when a shortcut answered ``assay ARGV``; None: the full CLI answers."""
     if not _layout.shortcuts_enabled():
         return None
+    if len(argv) == 1 and argv[0] in HELP_FLAGS:
+        try:
+            return _top_help()
+        except BrokenPipeError as exc:  # stdout closed early (| head): answered all the same
+            from assay._exits import report
+
+            return report(exc)
     for grammar, shortcut in _SHORTCUTS:
         if tuple(argv[: len(grammar.path)]) != grammar.path:
             continue

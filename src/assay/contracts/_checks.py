@@ -144,8 +144,15 @@ class CheckBuilder:
                  reference: ReferenceProfile | None, now: datetime, file_mtime: Callable[[], float],
                  streaming: bool = False, unparsed: dict[str, str] | None = None,
                  columnar: bool = False, untyped: dict[str, str] | None = None,
-                 wrong_type: dict[str, str] | None = None) -> None:
+                 wrong_type: dict[str, str] | None = None, sample_rows: int = 5) -> None:
         self.contract = contract
+        self.sample_rows = sample_rows  # failing rows shown per failed check
+        # column -> its values on more than one row, once a unique check of that column alone
+        # over every row has run (compound keys holding it look only at those rows)
+        self.repeated_values: dict[str, pl.Series] = {}
+        # the same with the streaming engine: column -> (its repeated 64-bit hashes, how many
+        # rows can hold them)
+        self.repeated_hashes: dict[str, tuple[Any, int]] = {}
         # columns without a value to type (-> "no rows" / "all values are null"), and columns
         # whose values have another type than the contract's (-> why): see ``_column_types``
         self.untyped = untyped or {}

@@ -385,7 +385,7 @@ def run_contract(
                          now=now or datetime.now(timezone.utc), file_mtime=source.mtime,
                          streaming=bool(streaming), unparsed=unparsed,
                          columnar=source.format in ("parquet", "ipc"), untyped=untyped,
-                         wrong_type=wrong_type)
+                         wrong_type=wrong_type, sample_rows=sample_rows)
     pending = compiler.compile()
     exprs: dict[str, pl.Expr] = {"__rows": pl.len()}
     for item in pending:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         detect_trigger,
         environment_fingerprint,
         git_state,
+        start_git_state,
         store_environment,
     )
     from assay.pipeline._repro import (
@@ -76,6 +77,7 @@ _LAZY: dict[str, str] = {
     "environment_fingerprint": "assay.pipeline._records",
     "get_kind": "assay.pipeline._kinds",
     "git_state": "assay.pipeline._records",
+    "start_git_state": "assay.pipeline._records",
     "instance_name": "assay.pipeline._dag",
     "is_timing_metric": "assay.pipeline._repro",
     "kind_refs": "assay.pipeline._kinds",
@@ -129,6 +131,7 @@ __all__ = [
     "remove_orphan_outs",
     "run_pipeline",
     "slugify",
+    "start_git_state",
     "store_environment",
     "write_lock",
 ]

@@ -21,6 +21,8 @@ from assay.store import statements as sql
 from assay.store._metric_values import key_problem, metric_columns, to_metric
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from assay.objects import LocalCache
     from assay.store import Connection, Store
 
@@ -39,20 +41,49 @@ def detect_trigger(explicit: str | None) -> str:
 
 def git_state(root: Path) -> tuple[str | None, bool | None]:
     """(commit, dirty) of the repository holding ``root``; (None, None) outside git."""
+    return start_git_state(root)()
+
+
+def start_git_state(root: Path) -> Callable[[], tuple[str | None, bool | None]]:
+    """Start asking git for :func:`git_state`; call what this returns for the answer.
+
+    Both git queries start at once (each is mostly process start-up), and the caller does its
+    other work while they run: a run's start waits for the slower query, not their sum.
+    """
+    def start(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(["git", *args], cwd=root, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10,
-            check=False,
-        )
-        if head.returncode != 0:
-            return None, None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-            capture_output=True, text=True, timeout=10, check=False,
-        )
-        return head.stdout.strip(), bool(dirty.stdout.strip())
-    except (OSError, subprocess.TimeoutExpired):
-        return None, None
+        head = start("rev-parse", "HEAD")
+    except OSError:
+        return lambda: (None, None)
+    try:
+        dirty = start("status", "--porcelain", "--untracked-files=no")
+    except OSError:
+        head.kill()
+        head.communicate()
+        return lambda: (None, None)
+
+    found: list[tuple[str | None, bool | None]] = []
+
+    def answer() -> tuple[str | None, bool | None]:
+        """The answer, waiting for git the first time (later calls repeat it)."""
+        if found:
+            return found[0]
+        try:
+            commit = head.communicate(timeout=10)[0]
+            changes = dirty.communicate(timeout=10)[0]
+        except subprocess.TimeoutExpired:
+            for proc in (head, dirty):
+                proc.kill()
+                proc.communicate()
+            commit, changes = None, None
+        found.append((None, None) if commit is None or head.returncode != 0
+                     else (commit.strip(), bool((changes or "").strip())))
+        return found[0]
+
+    return answer
 
 
 def environment_fingerprint() -> dict[str, Any]:

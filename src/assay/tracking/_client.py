@@ -30,6 +30,8 @@ from assay.store import statements as sql
 from assay.store._metric_values import MAX_KEY, key_problem, metric_columns, to_metric, to_step
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from assay.store import Connection, Store
 
 FLUSH_INTERVAL = 1.0
@@ -128,12 +130,13 @@ class _Writer:
         if self.failure is not None:
             raise TrackingError(self.failure, run=self.stage_run_id)
 
-    def _make_room(self) -> None:
-        """Before one more value is queued: raise the last write's failure while its rows are
-        unwritten, and write the queue if it is full (the caller waits, so memory stays
-        bounded however fast it logs)."""
+    def _make_room(self, adding: int = 1) -> None:
+        """Before ``adding`` more values are queued: raise the last write's failure while its
+        rows are unwritten, and write the queue if they would overfill it (the caller waits, so
+        memory stays bounded however fast it logs; a single batch larger than
+        :data:`QUEUE_LIMIT` is queued whole)."""
         self.check()
-        if self.queued >= QUEUE_LIMIT:
+        if self.queued + adding > QUEUE_LIMIT:
             self.flush()
 
     def _queued_one(self, queued: int) -> None:
@@ -147,6 +150,16 @@ class _Writer:
             self._make_room()
         with self._lock:
             self._metrics.append(point)
+            queued = len(self._metrics)
+        if queued >= FLUSH_SOON or self._thread is None:
+            self._queued_one(queued)
+
+    def metrics(self, points: list[Point]) -> None:
+        """Queue ``points`` in one step (written in the same transactions as single points)."""
+        if self.failure is not None or self.queued + len(points) > QUEUE_LIMIT:
+            self._make_room(len(points))
+        with self._lock:
+            self._metrics.extend(points)
             queued = len(self._metrics)
         if queued >= FLUSH_SOON or self._thread is None:
             self._queued_one(queued)
@@ -437,53 +450,89 @@ def start_run(name: str | None = None, *, tags: dict[str, str] | None = None) ->
             for key, value in (tags or {}).items():
                 attached.writer.tag(_key("Tag", key), _tag_text(key, value))
             return attached
-        from assay.config import Project
-        from assay.errors import UsageError
-        from assay.objects import LocalCache
-        from assay.pipeline import detect_trigger, git_state, store_environment
-        from assay.store import open_store
-
-        try:
-            project = Project.load()
-        except UsageError as exc:
-            raise TrackingError(
-                f"No active run and no assay project here ({exc}); run inside `assay run`, or "
-                "from a project folder (assay init)"
-            ) from None
-        import uuid
-
-        from assay._identity import current_user
-
-        run_id, stage_run_id = str(uuid.uuid4()), str(uuid.uuid4())
-        stage = name or "main"
-        commit, dirty = git_state(project.root)
         checked_tags = {_key("Tag", k): _tag_text(k, v) for k, v in (tags or {}).items()}
-        cache = LocalCache(project.cache_dir)
-        with cache.writing():  # until the run row names the environment object (gc waits)
-            env_hash = store_environment(cache)
-            now = time.time()
-            store = open_store(project.store_url)
-            try:
-                with store.write() as conn:
-                    conn.execute(sql.INSERT_RUN, {
-                        "id": run_id, "name": name, "kind": "adhoc",
-                        "trigger": detect_trigger(None), "status": "running",
-                        "git_commit": commit, "git_dirty": dirty, "actor": current_user(),
-                        "env_hash": env_hash, "started_at": now})
-                    conn.execute(sql.INSERT_STAGE_RUN, {
-                        "id": stage_run_id, "run_id": run_id, "stage": stage,
-                        "status": "running", "started_at": now})
-            except BaseException:
-                store.close()
-                raise
+        from assay._layout import find_root
+        from assay.pipeline import start_git_state
+
+        found = find_root()
+        # git answers while the rest is prepared (outside a project: a TrackingError below)
+        git = start_git_state(found) if found is not None else None
+        try:
+            root, store_url, cache_dir = _project_places(found)
+            run_id, stage_run_id, store = _record_start(
+                name=name, root=root, store_url=store_url, cache_dir=cache_dir,
+                git=git or (lambda: (None, None)))
+        finally:
+            if git is not None:
+                git()  # no git process outlives the start (the answer is kept)
         # The run keeps this store (and its open connection) to the end: on a full disk a new
         # SQLite connection cannot even open, and the end must still be recorded.
-        run = ActiveRun(run_id=run_id, stage_run_id=stage_run_id, store_url=project.store_url,
-                        root=project.root, stage=stage, owned=True, store=store)
+        run = ActiveRun(run_id=run_id, stage_run_id=stage_run_id, store_url=store_url,
+                        root=root, stage=name or "main", owned=True, store=store)
         for key, text in checked_tags.items():
             run.writer.tag(key, text)
         _STATE.stack.append(run)
         return run
+
+
+def _record_start(*, name: str | None, root: Path, store_url: str, cache_dir: Path,
+                  git: Callable[[], tuple[str | None, bool | None]]) -> tuple[str, str, Store]:
+    """Insert an ad-hoc run and its stage run; (run id, stage run id, the open store)."""
+    import uuid
+
+    from assay._identity import current_user
+    from assay.objects import LocalCache
+    from assay.pipeline import detect_trigger, store_environment
+    from assay.store import open_store
+
+    run_id, stage_run_id = str(uuid.uuid4()), str(uuid.uuid4())
+    cache = LocalCache(cache_dir)
+    with cache.writing():  # until the run row names the environment object (gc waits)
+        env_hash = store_environment(cache)
+        store = open_store(store_url)
+        commit, dirty = git()  # asked before the project was read: answered by now, mostly
+        now = time.time()
+        try:
+            with store.write() as conn:
+                conn.execute(sql.INSERT_RUN, {
+                    "id": run_id, "name": name, "kind": "adhoc",
+                    "trigger": detect_trigger(None), "status": "running",
+                    "git_commit": commit, "git_dirty": dirty, "actor": current_user(),
+                    "env_hash": env_hash, "started_at": now})
+                conn.execute(sql.INSERT_STAGE_RUN, {
+                    "id": stage_run_id, "run_id": run_id, "stage": name or "main",
+                    "status": "running", "started_at": now})
+        except BaseException:
+            store.close()
+            raise
+    return run_id, stage_run_id, store
+
+
+def _project_places(root: Path | None) -> tuple[Path, str, Path]:
+    """(root, store URL, cache folder) of the project at ``root`` (found from the working
+    directory or ``ASSAY_PROJECT``; None: none was found): from the settings cache when it
+    holds those of assay.yaml as it is now (no pydantic: a second ``start_run`` in a project
+    costs tens of ms), else from the loaded, validated project (which refreshes the cache).
+
+    Raises:
+        TrackingError: not inside an assay project, or its assay.yaml is invalid.
+    """
+    from assay.data import DataSettings
+
+    cached = DataSettings.cached(root) if root is not None else None
+    if cached is not None:
+        return cached.root, cached.store_url, cached.cache_dir
+    from assay.config import Project
+    from assay.errors import UsageError
+
+    try:
+        project = Project.load()
+    except UsageError as exc:
+        raise TrackingError(
+            f"No active run and no assay project here ({exc}); run inside `assay run`, or "
+            "from a project folder (assay init)"
+        ) from None
+    return project.root, project.store_url, project.cache_dir
 
 
 def active_run() -> ActiveRun | None:
@@ -601,9 +650,7 @@ def _point(key: Any, value: Any, step: Any) -> Point:
 def log_metrics(metrics: dict[str, float], step: int = 0) -> None:
     """Record several metrics at one step (all checked before any is queued)."""
     points = [_point(key, value, step) for key, value in metrics.items()]
-    writer = _run().writer
-    for point in points:
-        writer.metric(point)
+    _run().writer.metrics(points)
 
 
 def set_tag(key: str, value: Any) -> None:
