@@ -42,6 +42,8 @@ TOP_HELP = (
     '│           error-severity findings.                                           │\n'
     '│ validate  Validate data against its contract(s); exit 1 when an              │\n'
     '│           error-severity check fails.                                        │\n'
+    "│ serve     Serve models over HTTP: Open Inference Protocol v2, MLflow's       │\n"
+    '│           /invocations, native /predict.                                     │\n'
     '│ config    Inspect and validate assay.yaml.                                   │\n'
     '│ data      Version data: add, status, checkout, unprotect, push, pull, log,   │\n'
     '│           diff.                                                              │\n'
