@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import ASSAY, ENV, PYTHON, ROOT, sh  # noqa: E402
+from bench_pipeline import ASSAY, ENV, PYTHON, ROOT, sh
 
 WORK = ROOT / "benchmarks" / ".work" / "ci_profile"
 ROUNDS = int(sys.argv[sys.argv.index("--rounds") + 1]) if "--rounds" in sys.argv else 3

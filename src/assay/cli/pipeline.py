@@ -177,7 +177,7 @@ def status(
         out.print(escape(orphans_line(len(orphans), orphans[0].path)))
 
 
-def _print_states(out: _Lines, states: list[Any]) -> None:
+def _print_states(out: Any, states: list[Any]) -> None:
     """Each stale stage, what a run does with it (restore it from the cache, or run it),
     whether its last run failed, and why it is stale."""
     stale = [s for s in states if s.stale]
