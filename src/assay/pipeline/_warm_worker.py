@@ -79,6 +79,9 @@ def _child(request: dict[str, Any], out_fd: int, closing: list[int]) -> int:
     sys.stderr = open(2, "w", closefd=False, buffering=1,  # noqa: SIM115
                       errors="backslashreplace")
     sys.argv = [request["module"], *request.get("argv", [])]
+    # The worker imported the module to warm what it imports; run it fresh as __main__, as
+    # ``python -m`` does (runpy warns about a module already imported, in every stage's log).
+    sys.modules.pop(request["module"], None)
     try:
         runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
         code = 0
