@@ -30,7 +30,7 @@ def init(
         typer.echo("Not a git repository: assay.yaml, assay.lock and pointer files are meant to be "
                    "committed (stage outs and data are git-ignored); run: git init")
     if example:
-        typer.echo("Next: python generate.py && assay data add data/churn.parquet")
+        typer.echo("Next: python generate.py && assay data add data/churn.parquet data/reference.parquet")
 
 
 def register(app: typer.Typer) -> None:
