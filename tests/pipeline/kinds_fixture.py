@@ -91,6 +91,7 @@ class ProbeOptions(BaseModel):
     set_env: dict[str, str] = {}  # set in the job's environment (must not reach the next job)
     sleep: float = 0.0
     crash: bool = False  # raise an uncaught exception (after the sleep)
+    plan_sleep: float = 0.0  # planning the stage takes this long
 
 
 _TOUCHED: list[str] = []  # module state: a job must never see another job's
@@ -113,6 +114,9 @@ class ProbeKind:
     warm_imports = ("json",)
 
     def plan(self, options: ProbeOptions, ctx: PlanContext) -> KindPlan:
+        import time
+
+        time.sleep(options.plan_sleep)
         return KindPlan(outs=[options.out])
 
     def run(self, options: ProbeOptions, ctx: StageContext) -> int:
