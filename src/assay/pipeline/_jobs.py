@@ -45,19 +45,23 @@ def _job_env(base: dict[str, str], project: Project, *, profile: str | None, run
     return env
 
 
-def _base_env(project: Project, profile: str | None) -> dict[str, str]:
-    base = dict(os.environ)
+def _base_env(project: Project, profile: str | None, environ: dict[str, str] | None
+              ) -> dict[str, str]:
+    base = dict(os.environ if environ is None else environ)
     if profile is not None:
         base.update(project.config.profiles[profile].env)
     return base
 
 
-def first_warm_job(project: Project, *, profile: str | None, run_id: str) -> Job | None:
+def first_warm_job(project: Project, *, profile: str | None, run_id: str,
+                   environ: dict[str, str]) -> Job | None:
     """A job like the one the first built-in stage (in assay.yaml's order) of a run of
     ``profile`` will run, built from assay.yaml alone, for :meth:`Executor.prewarm` before the
     DAG is planned: planning loads every kind and checks contracts, and the warm worker's
     start and imports overlap it. The worker is named the kinds (``module:OBJECT``, as their
-    entry points are), not their imports, which only loading them would tell.
+    entry points are), not their imports, which only loading them would tell. ``environ``
+    is the environment the run's jobs start from (planning imports libraries that set
+    variables, Polars its allocator's: the worker and the jobs must see the same).
 
     None when there is no built-in stage, or the first one's environment is only known once
     planned (an interpolated ``env``, an unknown profile or kind: planning reports those)."""
@@ -75,10 +79,12 @@ def first_warm_job(project: Project, *, profile: str | None, run_id: str) -> Job
     refs = kind_refs()
     if first.kind not in refs or any("${" in value for value in first.env.values()):
         return None
-    env = _job_env(_base_env(project, profile), project, profile=profile, run_id=run_id,
-                   stage=name, stage_env=first.env, stage_run_id="")
+    base = _base_env(project, profile, environ)
+    env = _job_env(base, project, profile=profile, run_id=run_id, stage=name,
+                   stage_env=first.env, stage_run_id="")
     # the other built-in stages with its environment run in the same worker
-    like = [refs[s.kind] for _, s in kinds if s.env == first.env and s.kind in refs]
+    like = [refs[s.kind] for _, s in kinds
+            if {**base, **s.env} == {**base, **first.env} and s.kind in refs]
     return Job(stage=name, command=[sys.executable, "-m", KIND_EXEC], env=env, cwd=project.root,
                log_path=project.logs_dir / run_id / f"{name}.log",
                warm=(KIND_EXEC, refs[first.kind]), prewarm=tuple(dict.fromkeys(like)))
@@ -87,8 +93,10 @@ def first_warm_job(project: Project, *, profile: str | None, run_id: str) -> Job
 class JobFactory:
     """Builds the jobs of one run (``run_id``) of ``dag``."""
 
-    def __init__(self, project: Project, dag: Dag, run_id: str) -> None:
+    def __init__(self, project: Project, dag: Dag, run_id: str, *,
+                 environ: dict[str, str] | None = None) -> None:
         self.project = project
+        self.environ = environ
         self.dag = dag
         self.run_id = run_id
         self._params_path: Path | None = None
@@ -157,7 +165,7 @@ class JobFactory:
 
     def _env(self, stage: Stage, stage_run_id: str) -> dict[str, str]:
         if self._base_env is None:
-            self._base_env = _base_env(self.project, self.dag.profile)
+            self._base_env = _base_env(self.project, self.dag.profile, self.environ)
         self._params_file()
         return _job_env(self._base_env, self.project, profile=self.dag.profile,
                         run_id=self.run_id, stage=stage.name, stage_env=stage.env,

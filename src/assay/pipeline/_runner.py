@@ -296,17 +296,19 @@ def run_pipeline(
         dag, names = _selected(project, profile=profile, targets=targets, only=only)
         return RunResult(None, "dry-run", plan=_plan(project, dag, names))
     run_id = new_id()
+    environ = dict(os.environ)  # the jobs' (planning may import libraries that change it)
     own_executor = executor is None
     local: LocalExecutor | None = None
     if executor is None:
         executor = local = _local_executor(project, jobs=jobs, reporter=reporter,
-                                           profile=profile, run_id=run_id)
+                                           profile=profile, run_id=run_id, environ=environ)
     try:
         dag, names = _selected(project, profile=profile, targets=targets, only=only)
         with run_lock(project.state_dir, wait=wait, reporter=reporter) as held:
             if local is not None:
                 local.watchdog.hold_fds = (held.fd,)
-            return _run_locked(project, dag, names, run_id=run_id, force=force,
+            return _run_locked(project, dag, names, run_id=run_id, environ=environ,
+                               force=force,
                                keep_going=keep_going, trigger=trigger, reporter=reporter,
                                executor=executor, own_executor=own_executor,
                                whole=not targets, update_lock=update_lock)
@@ -327,7 +329,8 @@ def _selected(project: Project, *, profile: str | None, targets: list[str] | Non
 
 
 def _local_executor(project: Project, *, jobs: int | None, reporter: Reporter,
-                    profile: str | None, run_id: str) -> LocalExecutor:
+                    profile: str | None, run_id: str, environ: dict[str, str]
+                    ) -> LocalExecutor:
     """The local process pool of a run, created before the DAG is planned: the warm worker of
     the first built-in stage starts at once, so its interpreter start and imports overlap the
     planning (which loads every kind and checks contracts). The run lock the watchdog holds
@@ -337,13 +340,14 @@ def _local_executor(project: Project, *, jobs: int | None, reporter: Reporter,
 
     executor = LocalExecutor(jobs or default_jobs(project), on_output=reporter.stage_output,
                              watchdog=Watchdog())
-    job = first_warm_job(project, profile=profile, run_id=run_id)
+    job = first_warm_job(project, profile=profile, run_id=run_id, environ=environ)
     if job is not None:
         executor.prewarm(job)
     return executor
 
 
-def _run_locked(project: Project, dag: Dag, names: list[str], *, run_id: str, force: bool,
+def _run_locked(project: Project, dag: Dag, names: list[str], *, run_id: str,
+                environ: dict[str, str], force: bool,
                 keep_going: bool, trigger: str | None, reporter: Reporter,
                 executor: Executor, own_executor: bool, whole: bool, update_lock: bool
                 ) -> RunResult:
@@ -358,7 +362,7 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, run_id: str, fo
     # Held until the run's records are written: gc waits, so nothing this run writes into the
     # cache (stage outs, artifacts its stages log) is ever seen unreferenced.
     with LocalCache(project.cache_dir).writing():
-        return _run_writing(project, dag, names, run_id=run_id, force=force,
+        return _run_writing(project, dag, names, run_id=run_id, environ=environ, force=force,
                             keep_going=keep_going, trigger=trigger, reporter=reporter,
                             executor=executor, own_executor=own_executor, whole=whole,
                             update_lock=update_lock)
@@ -411,7 +415,8 @@ def _put_back_full_outs(project: Project, dag: Dag, names: list[str], reporter: 
     return bool(done)
 
 
-def _run_writing(project: Project, dag: Dag, names: list[str], *, run_id: str, force: bool,
+def _run_writing(project: Project, dag: Dag, names: list[str], *, run_id: str,
+                 environ: dict[str, str], force: bool,
                  keep_going: bool, trigger: str | None, reporter: Reporter, executor: Executor,
                  own_executor: bool, whole: bool, update_lock: bool) -> RunResult:
     from assay.objects import LocalCache
@@ -449,7 +454,8 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, run_id: str, f
             runner = Scheduler(project, dag, names, force=force, keep_going=keep_going,
                                reporter=reporter, executor=executor, store=store,
                                run_id=run_id, update_lock=update_lock,
-                               guard=interrupts.critical, transaction=transaction)
+                               guard=interrupts.critical, transaction=transaction,
+                               environ=environ)
             try:
                 try:
                     runner.run()
