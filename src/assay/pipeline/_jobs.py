@@ -82,9 +82,10 @@ def first_warm_job(project: Project, *, profile: str | None, run_id: str,
     base = _base_env(project, profile, environ)
     env = _job_env(base, project, profile=profile, run_id=run_id, stage=name,
                    stage_env=first.env, stage_run_id="")
-    # the other built-in stages with its environment run in the same worker
-    like = [refs[s.kind] for _, s in kinds
-            if {**base, **s.env} == {**base, **first.env} and s.kind in refs]
+    # the other built-in stages with its environment run in the same worker; every kind's
+    # module (not its libraries) is imported too, as in a worker started after planning
+    like = [refs[s.kind] if {**base, **s.env} == {**base, **first.env} else
+            refs[s.kind].partition(":")[0] for _, s in kinds if s.kind in refs]
     return Job(stage=name, command=[sys.executable, "-m", KIND_EXEC], env=env, cwd=project.root,
                log_path=project.logs_dir / run_id / f"{name}.log",
                warm=(KIND_EXEC, refs[first.kind]), prewarm=tuple(dict.fromkeys(like)))
@@ -154,13 +155,18 @@ class JobFactory:
 
     def _warm_imports_like(self, stage: Stage) -> tuple[str, ...]:
         """What the DAG's built-in stages with ``stage``'s environment need: they run in the
-        same warm worker, which imports it while idle (and nothing the others need)."""
+        same warm worker, which imports it while idle (and nothing else the others need but
+        their kinds' modules: a job that plans the DAG, as training does for its lineage,
+        loads every kind)."""
         key = self._env_key(stage)
         if key not in self._warm:
-            kinds = dict.fromkeys(s.kind for s in self.dag.stages.values()  # in run order
-                                  if s.kind and self._env_key(s) == key)
-            self._warm[key] = tuple(dict.fromkeys(m for k in kinds
-                                                  for m in self.warm_imports(k)))
+            kinds = dict.fromkeys(s.kind for s in self.dag.stages.values() if s.kind)
+            like = [k for k in kinds  # in run order
+                    if any(s.kind == k and self._env_key(s) == key
+                           for s in self.dag.stages.values())]
+            self._warm[key] = tuple(dict.fromkeys(
+                [*(self.warm_imports(k)[1] for k in kinds),
+                 *(m for k in like for m in self.warm_imports(k))]))
         return self._warm[key]
 
     def _env(self, stage: Stage, stage_run_id: str) -> dict[str, str]:

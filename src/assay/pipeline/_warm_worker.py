@@ -124,7 +124,8 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
     """Fork jobs until the executor closes the socket. Before forking a job, import what it
     needs (its ``imports``); while idle (none of its jobs running), import ``modules`` (what
     other jobs will need) one at a time. A ``module:OBJECT`` name also imports the object's
-    ``warm_imports``: a worker started before the kinds are loaded is named them that way."""
+    ``warm_imports`` (after the modules named): a worker started before the kinds are loaded
+    is named them that way."""
     pending = list(modules)
     tried: set[str] = set()
 
@@ -138,7 +139,7 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
         name = pending.pop(0)
         if name not in tried and name not in sys.modules:
             tried.add(name)
-            pending[:0] = _import(name)  # its libraries next, each on its own turn
+            pending.extend(_import(name))  # its libraries after the kinds, one a turn
 
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
