@@ -32,10 +32,11 @@ answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from assay import _layout
@@ -400,30 +401,38 @@ def _top_help() -> int | None:
     try:
         text = memo.read_text(encoding="utf-8")
     except (OSError, ValueError):
-        return _render_help(memo)
+        return None  # Typer renders it (and :func:`remembering_help` keeps it)
     sys.stdout.write(text)
     sys.stdout.flush()
     return 0
 
 
-def _render_help(memo: Path) -> int:
-    """``assay --help`` rendered by Typer, as always, and remembered in ``memo``."""
-    import contextlib
-
-    from assay._atomic import write_text_atomic
-    from assay.cli._app import run
-
+@contextlib.contextmanager
+def remembering_help(argv: Sequence[str]) -> Iterator[None]:
+    """Around the full CLI: for ``assay --help`` in a terminal, keep what Typer prints in
+    :func:`terminal_help_memo` (when it ends well), for the next call to print."""
+    memo = (terminal_help_memo() if len(argv) == 1 and argv[0] in HELP_FLAGS
+            and _layout.shortcuts_enabled() else None)
+    if memo is None:
+        yield
+        return
     stdout, recorder = sys.stdout, _Recorder(sys.stdout)
     sys.stdout = recorder  # type: ignore[assignment]
+    ended_well = False
     try:
-        code = run(["--help"])
+        yield
+        ended_well = True
+    except SystemExit as exc:
+        ended_well = exc.code in (0, None)
+        raise
     finally:
         sys.stdout = stdout
-    text = recorder.text()
-    if code == 0 and text:
-        with contextlib.suppress(OSError):  # a read-only home: rendered again next time
-            write_text_atomic(memo, text, durable=False)
-    return code
+        text = recorder.text()
+        if ended_well and text:
+            from assay._atomic import write_text_atomic
+
+            with contextlib.suppress(OSError):  # a read-only home: rendered again next time
+                write_text_atomic(memo, text, durable=False)
 
 
 
