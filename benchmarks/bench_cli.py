@@ -4,7 +4,13 @@ Each command runs as a whole process, median of RUNS, in two settings:
 
 1. into a pipe with no terminal anywhere (CI logs, ``| less``, scripts): the case the console
    script answers from the generated help text (target: <= 100 ms);
-2. in a terminal (a pseudo-terminal on stdin, stdout and stderr, 80 columns): Typer renders it.
+2. in a terminal (a pseudo-terminal on stdin, stdout and stderr, 80 columns): what Typer
+   rendered the first time in such a terminal, remembered under ``$XDG_CACHE_HOME/assay/help``
+   (target: <= 100 ms);
+3. the same, the first time (nothing remembered: each call gets an empty cache folder), when
+   Typer renders it.
+
+Work files (the cache folders) go to ``benchmarks/.work/cli`` and are deleted at the end.
 
 ``python -c pass`` is shown for scale. DVC (``dvc==3.67.*``) lives only in ``.venv-bench``,
 created and filled here on first use. Bytecode is compiled first, as an installed package has it.
@@ -17,6 +23,7 @@ from __future__ import annotations
 import compileall
 import os
 import pty
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,7 +39,8 @@ ASSAY = [str(_script)] if _script.exists() else [sys.executable, "-m", "assay"]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if _script.exists() else sys.executable
 ENV = {k: v for k, v in os.environ.items()
        if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR", "PYTHONDONTWRITEBYTECODE")}
-ENV.update({"DVC_NO_ANALYTICS": "1",
+WORK = ROOT / "benchmarks" / ".work" / "cli"
+ENV.update({"DVC_NO_ANALYTICS": "1", "XDG_CACHE_HOME": str(WORK / "cache"),
             # the assay of this checkout, whichever environment runs the benchmark
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
                                                         os.environ.get("PYTHONPATH")]))})
@@ -85,6 +93,12 @@ def in_terminal(cmd: list[str]) -> float:
     return elapsed
 
 
+def first_in_terminal(cmd: list[str]) -> float:
+    """:func:`in_terminal` with nothing remembered from an earlier call."""
+    shutil.rmtree(WORK / "cache", ignore_errors=True)
+    return in_terminal(cmd)
+
+
 def median_ms(measure: object, cmd: list[str]) -> float:
     assert callable(measure)
     measure(cmd)  # warm the page cache
@@ -95,17 +109,20 @@ def main() -> None:
     compileall.compile_dir(str(ROOT / "src" / "assay"), quiet=1)
     dvc = dvc_bin()
     print(f"start-up, whole process, median of {RUNS}:")
+    shutil.rmtree(WORK, ignore_errors=True)
     for label, measure in (("into a pipe (no terminal)", piped),
-                           ("in a terminal (pty, 80 columns)", in_terminal)):
+                           ("in a terminal (pty, 80 columns)", in_terminal),
+                           ("in a terminal, the first time", first_in_terminal)):
         assay_ms = median_ms(measure, [*ASSAY, "--help"])
         line = f"  {label:<32} assay --help {assay_ms:6.1f} ms"
         if dvc is not None:
             dvc_ms = median_ms(measure, [str(dvc), "--help"])
             line += f"   dvc --help {dvc_ms:6.1f} ms   assay/dvc {assay_ms / dvc_ms:.2f}x"
-        if measure is piped:
+        if measure is not first_in_terminal:
             line += "   (target <= 100 ms)"
         print(line)
     print(f"  python -c pass                   {median_ms(piped, [PYTHON, '-c', 'pass']):6.1f} ms")
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -42,6 +41,8 @@ def atomic_open(path: Path, mode: str = "wb", *, durable: bool = True) -> Iterat
 
     On any exception the temp file is removed and ``path`` is untouched.
     """
+    import tempfile  # (not needed by most commands that import this module)
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     tmp = Path(tmp_name)

@@ -11,11 +11,12 @@ import sys
 
 def main() -> None:
     """Console-script entry point."""
-    from assay.cli._front import dispatch
+    from assay.cli._front import dispatch, remembering_help
 
     code = dispatch(sys.argv[1:])
     if code is not None:
         sys.exit(code)
     from assay.cli import main as cli_main
 
-    cli_main()
+    with remembering_help(sys.argv[1:]):
+        cli_main()

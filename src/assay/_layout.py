@@ -118,6 +118,13 @@ def known_store_url(root: Path | None) -> str | None:
     return None if b"store" in text else store_url(None, state_dir(root))
 
 
+def user_cache_dir() -> Path:
+    """Where assay remembers things per user and machine: ``$XDG_CACHE_HOME/assay``
+    (``~/.cache/assay``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "assay"
+
+
 def shortcuts_enabled() -> bool:
     """False when ``ASSAY_NO_FASTPATH`` is set (to anything but ``0``): every command then
     takes its full path. ``ASSAY_DEBUG=1`` does too (the full path prints tracebacks)."""

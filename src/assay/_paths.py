@@ -19,7 +19,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import shutil
 import stat
 from collections.abc import Iterable, Iterator
@@ -201,7 +200,7 @@ def temp_name(name: str) -> str:
     It names this process (a later run recognises temps of dead processes and removes them)
     and matches :data:`TEMP_IGNORE`, the pattern ``assay data add`` puts in .gitignore.
     """
-    tail = f".{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    tail = f".{os.getpid()}-{os.urandom(4).hex()}{TEMP_SUFFIX}"
     room = NAME_MAX - 1 - len(tail)
     stem = name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "surrogateescape")
     return f".{stem}{tail}"

@@ -219,6 +219,50 @@ def test_plain_help_is_the_generated_text_and_typer_prints_the_same(tmp_path: Pa
     assert full == fast == (0, TOP_HELP, "")
 
 
+def _help_in_a_terminal(cwd: Path, columns: int, env: dict[str, str]) -> tuple[bytes, str]:
+    """(what the terminal shows, heavy modules loaded) of ``assay --help`` on a pseudo-terminal
+    of ``columns`` columns (stdin, stdout and stderr)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from assay.cli._front import RENDERING_ENV
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 25, columns, 0, 0))
+    clean = {k: v for k, v in os.environ.items() if k not in RENDERING_ENV}
+    proc = subprocess.Popen([sys.executable, "-c", PROBE, "--help"], cwd=cwd,
+                            env={**clean, "TERM": "xterm-256color", **env}, stdin=follower,
+                            stdout=follower, stderr=follower, start_new_session=True)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's last writer is gone
+            break
+        if not data:
+            break
+        shown += data
+    assert proc.wait(timeout=120) == 0
+    os.close(leader)
+    text, _, loaded = shown.decode().rpartition("HEAVY=")
+    return text.encode(), loaded.strip()
+
+
+def test_terminal_help_is_typers_rendering_remembered(tmp_path: Path) -> None:
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first, loaded = _help_in_a_terminal(tmp_path, 80, env)
+    assert "typer" in loaded and b"\x1b[" in first  # rendered by Typer, in colour
+    again, loaded = _help_in_a_terminal(tmp_path, 80, env)
+    assert (again, loaded) == (first, "")  # the same bytes, without loading Typer
+    full, _ = _help_in_a_terminal(tmp_path, 80, {**env, **FULL})
+    assert full == first
+    wide, loaded = _help_in_a_terminal(tmp_path, 120, env)
+    assert "typer" in loaded and wide != first  # another terminal: rendered for it
+
+
 def test_help_rendered_otherwise_is_left_to_typer(tmp_path: Path) -> None:
     wide, loaded = _help(tmp_path, "--help", {"COLUMNS": "120"})
     assert "typer" in loaded and wide[0] == 0

@@ -91,6 +91,8 @@ class ProbeOptions(BaseModel):
     set_env: dict[str, str] = {}  # set in the job's environment (must not reach the next job)
     sleep: float = 0.0
     crash: bool = False  # raise an uncaught exception (after the sleep)
+    plan_sleep: float = 0.0  # planning the stage takes this long
+    plan_sets_env: bool = False  # planning sets PROBE_PLANNED, as importing Polars sets a variable
 
 
 _TOUCHED: list[str] = []  # module state: a job must never see another job's
@@ -113,6 +115,11 @@ class ProbeKind:
     warm_imports = ("json",)
 
     def plan(self, options: ProbeOptions, ctx: PlanContext) -> KindPlan:
+        import time
+
+        time.sleep(options.plan_sleep)
+        if options.plan_sets_env:
+            os.environ["PROBE_PLANNED"] = "1"
         return KindPlan(outs=[options.out])
 
     def run(self, options: ProbeOptions, ctx: StageContext) -> int:

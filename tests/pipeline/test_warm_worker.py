@@ -107,6 +107,22 @@ def test_the_worker_starts_while_upstream_stages_run(tmp_project: TmpProject) ->
     assert (ticks["self"] - ticks["parent"]) / hz >= 1.0
 
 
+def test_the_first_stages_worker_starts_before_planning(tmp_project: TmpProject,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROBE_PLANNED", raising=False)  # restored after planning sets it
+    _probes(tmp_project, a={"plan_sleep": 1.5, "plan_sets_env": True},
+            b={"needs": ["a"]})
+    assert tmp_project.invoke("run", "-j", "1").code == 0
+    a, b = _seen(tmp_project, "a"), _seen(tmp_project, "b")
+    assert a["ppid"] == b["ppid"]  # one worker: the jobs start from the run's environment
+    ticks = a["ticks"]
+    if ticks["self"] is None:
+        pytest.skip("no /proc here")
+    hz = os.sysconf("SC_CLK_TCK")
+    # the worker was started before the stage was planned, its fork only once it was
+    assert (ticks["self"] - ticks["parent"]) / hz >= 1.0
+
+
 @pytest.mark.parametrize("value", ["1"], ids=["disabled"])
 def test_no_warm_worker_runs_kinds_as_plain_subprocesses(tmp_project: TmpProject,
                                                          value: str) -> None:

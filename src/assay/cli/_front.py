@@ -12,7 +12,9 @@ shortcut that lives in the package it speeds up:
   :mod:`assay.objects._prehash`);
 - ``assay --help`` (or ``-h``) when its output is plain (:func:`is_plain_help`): the text Typer
   renders then, generated into :mod:`assay.cli._help_text` by ``scripts/gen_help.py``
-  (``tests/cli/test_shortcuts.py`` fails when it differs from what Typer prints).
+  (``tests/cli/test_shortcuts.py`` fails when it differs from what Typer prints); in a
+  terminal, what Typer printed the last time in a terminal of that size, type and encoding
+  (:func:`terminal_help_memo`).
 
 The grammar of these commands is declared here once (:data:`RUN`, :data:`STATUS`,
 :data:`DATA_ADD`, :data:`DATA_STATUS`): the Typer commands take their option names and help from it
@@ -30,10 +32,11 @@ answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from assay import _layout
@@ -333,14 +336,103 @@ def _installed(prefixes: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(found.get(prefix, "") for prefix in prefixes)
 
 
+def terminal_help_memo() -> Path | None:
+    """Where Typer's rendering of ``assay --help`` into this terminal is remembered (under
+    :func:`assay._layout.user_cache_dir`), named by everything that rendering depends on: the
+    terminal's size, type and encoding, the locale, Python, the installed Typer and Rich (the
+    ones :mod:`assay.cli._help_text` was rendered with) and the CLI's modules (their sizes and
+    times, so an edited command's help is rendered anew). None when stdout is not a terminal
+    or one of :data:`RENDERING_ENV` is set: Typer renders then."""
+    import os
+
+    from assay.cli._help_text import RENDERED_WITH, TOP_HELP
+
+    if not sys.stdout.isatty() or any(os.environ.get(n) is not None for n in RENDERING_ENV):
+        return None
+    if _installed(("typer-", "rich-")) != RENDERED_WITH:
+        return None
+    sizes: list[Any] = []
+    for fd in (0, 1, 2):
+        try:
+            sizes.append([os.isatty(fd), tuple(os.get_terminal_size(fd))])
+        except (AttributeError, ValueError, OSError):
+            sizes.append([os.isatty(fd), None])
+    modules = sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size)
+                     for e in os.scandir(os.path.dirname(__file__)) if e.name.endswith(".py"))
+    body = [sizes, sys.stdout.encoding, sys.version, RENDERED_WITH, TOP_HELP, modules,
+            [os.environ.get(n) for n in ("TERM", "COLORTERM", "LINES", "LANG", "LC_ALL",
+                                         "LC_CTYPE")]]
+    key = _layout.digest_of(json.dumps(body).encode())[:32]
+    return _layout.user_cache_dir() / "help" / f"{key}.txt"
+
+
+class _Recorder:
+    """A text stream that keeps what is written to ``stream`` (and is it in every other way,
+    so Rich sees the same terminal)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)  # click writes an empty bytes string too
+        return int(self.stream.write(text))
+
+    def text(self) -> str | None:
+        """What was written (None: something that was not text)."""
+        if any(not isinstance(part, str) for part in self.parts if part):
+            return None
+        return "".join(part for part in self.parts if isinstance(part, str))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
 def _top_help() -> int | None:
     from assay.cli._help_text import TOP_HELP
 
-    if not is_plain_help():
+    if is_plain_help():
+        sys.stdout.write(TOP_HELP)
+        sys.stdout.flush()
+        return 0
+    memo = terminal_help_memo()
+    if memo is None:
         return None
-    sys.stdout.write(TOP_HELP)
+    try:
+        text = memo.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None  # Typer renders it (and :func:`remembering_help` keeps it)
+    sys.stdout.write(text)
     sys.stdout.flush()
     return 0
+
+
+@contextlib.contextmanager
+def remembering_help(argv: Sequence[str]) -> Iterator[None]:
+    """Around the full CLI: for ``assay --help`` in a terminal, keep what Typer prints in
+    :func:`terminal_help_memo` (when it ends well), for the next call to print."""
+    memo = (terminal_help_memo() if len(argv) == 1 and argv[0] in HELP_FLAGS
+            and _layout.shortcuts_enabled() else None)
+    if memo is None:
+        yield
+        return
+    stdout, recorder = sys.stdout, _Recorder(sys.stdout)
+    sys.stdout = recorder  # type: ignore[assignment]
+    ended_well = False
+    try:
+        yield
+        ended_well = True
+    except SystemExit as exc:
+        ended_well = exc.code in (0, None)
+        raise
+    finally:
+        sys.stdout = stdout
+        text = recorder.text()
+        if ended_well and text:
+            from assay._atomic import write_text_atomic
+
+            with contextlib.suppress(OSError):  # a read-only home: rendered again next time
+                write_text_atomic(memo, text, durable=False)
 
 
 

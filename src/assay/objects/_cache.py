@@ -26,7 +26,6 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -492,6 +491,8 @@ class LocalCache:
             return ManifestEntry(path=rel, oid=stored.oid, size=stored.size, mode=file_mode(st))
 
         if worth_threads([st.st_size for _, _, st in files]):
+            from concurrent.futures import ThreadPoolExecutor
+
             with ThreadPoolExecutor(_POOL) as pool:
                 entries = list(pool.map(one, files))
         else:

@@ -12,7 +12,6 @@ import errno
 import mmap
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from io import FileIO
 
 COPY_CHUNK = 32 * 1024 * 1024
@@ -70,6 +69,8 @@ def kernel_copy_hashing(
             os.ftruncate(dst, 0)
             return False
         raise
+    from concurrent.futures import ThreadPoolExecutor  # (ms to import: only big files use it)
+
     with mmap.mmap(src, 0, access=mmap.ACCESS_READ) as mapped, ThreadPoolExecutor(1) as pool:
         view = memoryview(mapped)
         try:
@@ -107,6 +108,8 @@ def pipelined_copy(
 ) -> None:
     """Hash chunk N on a helper thread while writing chunk N (BLAKE3 releases the GIL); with
     ``durable``, start each written chunk's writeback (see :func:`start_writeback`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     buffers = [bytearray(COPY_CHUNK), bytearray(COPY_CHUNK)]
     with ThreadPoolExecutor(1) as pool:
         current = 0

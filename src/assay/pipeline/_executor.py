@@ -172,6 +172,7 @@ class LocalExecutor:
         self._warm: dict[tuple[tuple[str, str], ...], WarmWorker] = {}
         self._warm_of: dict[int, WarmWorker] = {}  # pid of a running warm job -> its worker
         self._warm_off = False  # disabled, or failed once: built-in stages run cold
+        self._closed = False
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -412,6 +413,9 @@ class LocalExecutor:
         return len(self._running)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         self.cancel()
         for worker in self._warm.values():
             with contextlib.suppress(KeyError, ValueError):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay._atomic import write_text_atomic
-from assay._layout import PROJECT_ENV, STORE_ENV
+from assay._layout import DEFAULT_PROFILE, PROJECT_ENV, STORE_ENV
 from assay.pipeline._executor import Job
 from assay.pipeline._run_cache import pipeline_dir
 
@@ -19,12 +19,85 @@ if TYPE_CHECKING:
     from assay.config import Project
     from assay.pipeline._dag import Dag, Stage
 
+KIND_EXEC = "assay.pipeline.kind_exec"
+
+
+def _params_path(project: Project, profile: str | None) -> Path:
+    """Where a run with ``profile`` writes its params (see :meth:`JobFactory._params_file`)."""
+    return pipeline_dir(project) / f"params-{profile or 'default'}.json"
+
+
+def _job_env(base: dict[str, str], project: Project, *, profile: str | None, run_id: str,
+             stage: str, stage_env: dict[str, str], stage_run_id: str) -> dict[str, str]:
+    """A stage job's environment: ``base`` (the runner's, with the profile's ``env``), the
+    stage's ``env``, then what assay tells every stage."""
+    env = dict(base)
+    env.update(stage_env)
+    env.update({
+        PROJECT_ENV: str(project.root),
+        STORE_ENV: project.store_url,
+        "ASSAY_RUN_ID": run_id,
+        "ASSAY_STAGE_RUN_ID": stage_run_id,
+        "ASSAY_STAGE": stage,
+        "ASSAY_PROFILE": profile or "",
+        "ASSAY_PARAMS_FILE": str(_params_path(project, profile)),
+    })
+    return env
+
+
+def _base_env(project: Project, profile: str | None, environ: dict[str, str] | None
+              ) -> dict[str, str]:
+    base = dict(os.environ if environ is None else environ)
+    if profile is not None:
+        base.update(project.config.profiles[profile].env)
+    return base
+
+
+def first_warm_job(project: Project, *, profile: str | None, run_id: str,
+                   environ: dict[str, str]) -> Job | None:
+    """A job like the one the first built-in stage (in assay.yaml's order) of a run of
+    ``profile`` will run, built from assay.yaml alone, for :meth:`Executor.prewarm` before the
+    DAG is planned: planning loads every kind and checks contracts, and the warm worker's
+    start and imports overlap it. The worker is named the kinds (``module:OBJECT``, as their
+    entry points are), not their imports, which only loading them would tell. ``environ``
+    is the environment the run's jobs start from (planning imports libraries that set
+    variables, Polars its allocator's: the worker and the jobs must see the same).
+
+    None when there is no built-in stage, or the first one's environment is only known once
+    planned (an interpolated ``env``, an unknown profile or kind: planning reports those)."""
+    from assay.pipeline._kinds import kind_refs
+
+    config = project.config
+    profile = None if profile == DEFAULT_PROFILE else profile
+    if profile is not None and profile not in config.profiles:
+        return None
+    kinds = [(name, stage) for name, stage in config.stages.items() if stage.kind and (
+        stage.profiles is None or (profile or DEFAULT_PROFILE) in stage.profiles)]
+    if not kinds:
+        return None
+    name, first = kinds[0]
+    refs = kind_refs()
+    if first.kind not in refs or any("${" in value for value in first.env.values()):
+        return None
+    base = _base_env(project, profile, environ)
+    env = _job_env(base, project, profile=profile, run_id=run_id, stage=name,
+                   stage_env=first.env, stage_run_id="")
+    # the other built-in stages with its environment run in the same worker; every kind's
+    # module (not its libraries) is imported too, as in a worker started after planning
+    like = [refs[s.kind] if {**base, **s.env} == {**base, **first.env} else
+            refs[s.kind].partition(":")[0] for _, s in kinds if s.kind in refs]
+    return Job(stage=name, command=[sys.executable, "-m", KIND_EXEC], env=env, cwd=project.root,
+               log_path=project.logs_dir / run_id / f"{name}.log",
+               warm=(KIND_EXEC, refs[first.kind]), prewarm=tuple(dict.fromkeys(like)))
+
 
 class JobFactory:
     """Builds the jobs of one run (``run_id``) of ``dag``."""
 
-    def __init__(self, project: Project, dag: Dag, run_id: str) -> None:
+    def __init__(self, project: Project, dag: Dag, run_id: str, *,
+                 environ: dict[str, str] | None = None) -> None:
         self.project = project
+        self.environ = environ
         self.dag = dag
         self.run_id = run_id
         self._params_path: Path | None = None
@@ -41,7 +114,7 @@ class JobFactory:
         command: str | list[str]
         if stage.kind is not None:
             env["ASSAY_STAGE_CONTEXT"] = str(self._kind_context(stage, stage_run_id))
-            command = [sys.executable, "-m", "assay.pipeline.kind_exec"]
+            command = [sys.executable, "-m", KIND_EXEC]
         else:
             command = stage.cmd or ""
         warm = self.warm_imports(stage.kind) if stage.kind is not None else ()
@@ -56,7 +129,7 @@ class JobFactory:
         if stage.kind is None:
             return None
         warm = self.warm_imports(stage.kind)
-        return Job(stage=stage.name, command=[sys.executable, "-m", "assay.pipeline.kind_exec"],
+        return Job(stage=stage.name, command=[sys.executable, "-m", KIND_EXEC],
                    env=self._env(stage, ""), cwd=self.project.root,
                    log_path=self.log_path(stage), warm=warm,
                    prewarm=self._warm_imports_like(stage) if warm else ())
@@ -68,7 +141,7 @@ class JobFactory:
 
         if kind not in self._kind_imports:  # the DAG loaded every kind it has
             obj = get_kind(kind)
-            self._kind_imports[kind] = ("assay.pipeline.kind_exec", type(obj).__module__,
+            self._kind_imports[kind] = (KIND_EXEC, type(obj).__module__,
                                         *getattr(obj, "warm_imports", ()))
         return self._kind_imports[kind]
 
@@ -82,33 +155,27 @@ class JobFactory:
 
     def _warm_imports_like(self, stage: Stage) -> tuple[str, ...]:
         """What the DAG's built-in stages with ``stage``'s environment need: they run in the
-        same warm worker, which imports it while idle (and nothing the others need)."""
+        same warm worker, which imports it while idle (and nothing else the others need but
+        their kinds' modules: a job that plans the DAG, as training does for its lineage,
+        loads every kind)."""
         key = self._env_key(stage)
         if key not in self._warm:
-            kinds = dict.fromkeys(s.kind for s in self.dag.stages.values()  # in run order
-                                  if s.kind and self._env_key(s) == key)
-            self._warm[key] = tuple(dict.fromkeys(m for k in kinds
-                                                  for m in self.warm_imports(k)))
+            kinds = dict.fromkeys(s.kind for s in self.dag.stages.values() if s.kind)
+            like = [k for k in kinds  # in run order
+                    if any(s.kind == k and self._env_key(s) == key
+                           for s in self.dag.stages.values())]
+            self._warm[key] = tuple(dict.fromkeys(
+                [*(self.warm_imports(k)[1] for k in kinds),
+                 *(m for k in like for m in self.warm_imports(k))]))
         return self._warm[key]
 
     def _env(self, stage: Stage, stage_run_id: str) -> dict[str, str]:
         if self._base_env is None:
-            base = dict(os.environ)
-            if self.dag.profile is not None:
-                base.update(self.project.config.profiles[self.dag.profile].env)
-            self._base_env = base
-        env = dict(self._base_env)
-        env.update(stage.env)
-        env.update({
-            PROJECT_ENV: str(self.project.root),
-            STORE_ENV: self.project.store_url,
-            "ASSAY_RUN_ID": self.run_id,
-            "ASSAY_STAGE_RUN_ID": stage_run_id,
-            "ASSAY_STAGE": stage.name,
-            "ASSAY_PROFILE": self.dag.profile or "",
-            "ASSAY_PARAMS_FILE": str(self._params_file()),
-        })
-        return env
+            self._base_env = _base_env(self.project, self.dag.profile, self.environ)
+        self._params_file()
+        return _job_env(self._base_env, self.project, profile=self.dag.profile,
+                        run_id=self.run_id, stage=stage.name, stage_env=stage.env,
+                        stage_run_id=stage_run_id)
 
     def _params(self) -> dict[str, Any]:
         if self._params_data is None:
@@ -120,7 +187,7 @@ class JobFactory:
     def _params_file(self) -> Path:
         """params.yaml with the profile's overrides applied, as JSON (which YAML also reads)."""
         if self._params_path is None:
-            path = pipeline_dir(self.project) / f"params-{self.dag.profile or 'default'}.json"
+            path = _params_path(self.project, self.dag.profile)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(path, json.dumps(self._params(), indent=1, sort_keys=True,
                                                default=str), durable=False)

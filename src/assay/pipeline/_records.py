@@ -123,9 +123,10 @@ def _environment_key() -> str:
 
 
 def environment_memo_dir() -> Path:
-    """Where fingerprints are remembered per machine: ``$XDG_CACHE_HOME/assay`` (``~/.cache``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "assay" / "environments"
+    """Where fingerprints are remembered per machine (under :func:`user_cache_dir`)."""
+    from assay._layout import user_cache_dir
+
+    return user_cache_dir() / "environments"
 
 
 def store_environment(cache: LocalCache) -> str:

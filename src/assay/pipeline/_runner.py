@@ -292,23 +292,65 @@ def run_pipeline(
             be written, the next run marks them interrupted).
     """
     reporter = reporter or QuietReporter()
+    if dry_run:
+        dag, names = _selected(project, profile=profile, targets=targets, only=only)
+        return RunResult(None, "dry-run", plan=_plan(project, dag, names))
+    run_id = new_id()
+    environ = dict(os.environ)  # the jobs' (planning may import libraries that change it)
+    own_executor = executor is None
+    local: LocalExecutor | None = None
+    if executor is None:
+        executor = local = _local_executor(project, jobs=jobs, reporter=reporter,
+                                           profile=profile, run_id=run_id, environ=environ)
+    try:
+        dag, names = _selected(project, profile=profile, targets=targets, only=only)
+        with run_lock(project.state_dir, wait=wait, reporter=reporter) as held:
+            if local is not None:
+                local.watchdog.hold_fds = (held.fd,)
+            return _run_locked(project, dag, names, run_id=run_id, environ=environ,
+                               force=force,
+                               keep_going=keep_going, trigger=trigger, reporter=reporter,
+                               executor=executor, own_executor=own_executor,
+                               whole=not targets, update_lock=update_lock)
+    finally:
+        if own_executor:
+            executor.close()
+
+
+def _selected(project: Project, *, profile: str | None, targets: list[str] | None,
+              only: bool) -> tuple[Dag, list[str]]:
+    """The run's DAG and the stage instances it runs."""
     dag = build_dag(project, profile=profile)
     names = list(targets or []) if only else dag.select(list(targets or []))
     if only:
         names = [n for t in names for n in dag.groups.get(t, [t])]
         dag.select(names)  # validates the names
-    if dry_run:
-        return RunResult(None, "dry-run", plan=_plan(project, dag, names))
-    with run_lock(project.state_dir, wait=wait, reporter=reporter) as held:
-        return _run_locked(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
-                           trigger=trigger, reporter=reporter, executor=executor,
-                           whole=not targets, update_lock=update_lock, lock_fd=held.fd)
+    return dag, names
 
 
-def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jobs: int | None,
+def _local_executor(project: Project, *, jobs: int | None, reporter: Reporter,
+                    profile: str | None, run_id: str, environ: dict[str, str]
+                    ) -> LocalExecutor:
+    """The local process pool of a run, created before the DAG is planned: the warm worker of
+    the first built-in stage starts at once, so its interpreter start and imports overlap the
+    planning (which loads every kind and checks contracts). The run lock the watchdog holds
+    is given to it once taken."""
+    from assay.pipeline._jobs import first_warm_job
+    from assay.pipeline._watchdog import Watchdog
+
+    executor = LocalExecutor(jobs or default_jobs(project), on_output=reporter.stage_output,
+                             watchdog=Watchdog())
+    job = first_warm_job(project, profile=profile, run_id=run_id, environ=environ)
+    if job is not None:
+        executor.prewarm(job)
+    return executor
+
+
+def _run_locked(project: Project, dag: Dag, names: list[str], *, run_id: str,
+                environ: dict[str, str], force: bool,
                 keep_going: bool, trigger: str | None, reporter: Reporter,
-                executor: Executor | None, whole: bool, update_lock: bool,
-                lock_fd: int) -> RunResult:
+                executor: Executor, own_executor: bool, whole: bool, update_lock: bool
+                ) -> RunResult:
     from assay.objects import LocalCache
 
     if not force:
@@ -320,9 +362,10 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, force: bool, jo
     # Held until the run's records are written: gc waits, so nothing this run writes into the
     # cache (stage outs, artifacts its stages log) is ever seen unreferenced.
     with LocalCache(project.cache_dir).writing():
-        return _run_writing(project, dag, names, force=force, jobs=jobs, keep_going=keep_going,
-                            trigger=trigger, reporter=reporter, executor=executor, whole=whole,
-                            update_lock=update_lock, lock_fd=lock_fd)
+        return _run_writing(project, dag, names, run_id=run_id, environ=environ, force=force,
+                            keep_going=keep_going, trigger=trigger, reporter=reporter,
+                            executor=executor, own_executor=own_executor, whole=whole,
+                            update_lock=update_lock)
 
 
 def _noop(project: Project, dag: Dag, names: list[str]) -> RunResult | None:
@@ -372,17 +415,15 @@ def _put_back_full_outs(project: Project, dag: Dag, names: list[str], reporter: 
     return bool(done)
 
 
-def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
-                 jobs: int | None, keep_going: bool, trigger: str | None, reporter: Reporter,
-                 executor: Executor | None, whole: bool, update_lock: bool,
-                 lock_fd: int) -> RunResult:
+def _run_writing(project: Project, dag: Dag, names: list[str], *, run_id: str,
+                 environ: dict[str, str], force: bool,
+                 keep_going: bool, trigger: str | None, reporter: Reporter, executor: Executor,
+                 own_executor: bool, whole: bool, update_lock: bool) -> RunResult:
     from assay.objects import LocalCache
     from assay.pipeline._liveness import interrupt_orphaned_runs, runner_identity
     from assay.pipeline._records import store_environment
-    from assay.pipeline._watchdog import Watchdog
     from assay.store import open_store
 
-    run_id = new_id()
     identity = runner_identity()
     try:  # nothing is recorded yet: a fault here (a full disk) leaves no run behind
         store = open_store(project.store_url)
@@ -402,10 +443,6 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
         if classified is exc:
             raise
         raise classified from exc
-    own_executor = executor is None
-    if executor is None:
-        executor = LocalExecutor(jobs or default_jobs(project), on_output=reporter.stage_output,
-                                 watchdog=Watchdog(hold_fds=(lock_fd,)))
     interrupts = _Interrupts()
     status = "failed"
     code = exit_code(StageFailed("the run failed"))
@@ -417,7 +454,8 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
             runner = Scheduler(project, dag, names, force=force, keep_going=keep_going,
                                reporter=reporter, executor=executor, store=store,
                                run_id=run_id, update_lock=update_lock,
-                               guard=interrupts.critical, transaction=transaction)
+                               guard=interrupts.critical, transaction=transaction,
+                               environ=environ)
             try:
                 try:
                     runner.run()
@@ -439,7 +477,7 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, force: bool,
             finally:
                 interrupts.depth += 1  # a second Ctrl-C must not cut the final records short
                 try:
-                    if own_executor:
+                    if own_executor:  # its jobs end before the run's end is recorded
                         executor.close()
                     lost, unended = _record_end(store, runner, run_id, names, status=status,
                                                 code=code, identity=identity)

@@ -88,7 +88,8 @@ class Scheduler:
 
     ``guard`` wraps the bookkeeping steps that must not be cut in half by Ctrl-C (the runner
     defers the interrupt to the end of the step); ``transaction`` opens each write transaction
-    (default: ``store.write``; the runner passes one of :meth:`Store.writer`).
+    (default: ``store.write``; the runner passes one of :meth:`Store.writer`). ``environ`` is
+    the environment the jobs start from (default: this process's when the first job is made).
     """
 
     def __init__(self, project: Project, dag: Dag, names: list[str], *, force: bool,
@@ -96,7 +97,7 @@ class Scheduler:
                  run_id: str, update_lock: bool = True,
                  guard: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
                  transaction: Callable[[], AbstractContextManager[Connection]] | None = None,
-                 ) -> None:
+                 environ: dict[str, str] | None = None) -> None:
         from assay.objects import LocalCache
 
         self.project = project
@@ -115,7 +116,7 @@ class Scheduler:
         self.hashes = stat_cache(project)
         self.lock = read_lock(project.root, dag.profile)
         self.index = RunCacheIndex(project)
-        self.jobs = JobFactory(project, dag, run_id)
+        self.jobs = JobFactory(project, dag, run_id, environ=environ)
         self.outcomes: dict[str, StageOutcome] = {}
         selected = set(names)
         self._order = {n: i for i, n in enumerate(names)}

@@ -106,17 +106,40 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
         sock.send(json.dumps(message).encode())
 
 
+def _import(name: str) -> tuple[str, ...]:
+    """Import ``name``; for a ``module:OBJECT`` reference (a stage kind, named as its entry
+    point is), return what the object declares in ``warm_imports`` (still to import). What
+    fails to import is left to the job, which reports it."""
+    module, _, attr = name.partition(":")
+    try:
+        obj: Any = sys.modules.get(module) or importlib.import_module(module)
+        for part in attr.split(".") if attr else []:
+            obj = getattr(obj, part)
+    except Exception:
+        return ()
+    return tuple(getattr(obj, "warm_imports", ())) if attr else ()
+
+
 def serve(sock: socket.socket, modules: list[str]) -> None:
     """Fork jobs until the executor closes the socket. Before forking a job, import what it
     needs (its ``imports``); while idle (none of its jobs running), import ``modules`` (what
-    other jobs will need). What fails to import is left to the job, which reports it."""
+    other jobs will need) one at a time. A ``module:OBJECT`` name also imports the object's
+    ``warm_imports`` (after the modules named): a worker started before the kinds are loaded
+    is named them that way."""
     pending = list(modules)
+    tried: set[str] = set()
 
-    def ensure(names: list[str]) -> None:
+    def ensure(names: list[str] | tuple[str, ...]) -> None:
         for name in names:
-            if name not in sys.modules:
-                with contextlib.suppress(Exception):
-                    importlib.import_module(name)
+            if name not in tried and name not in sys.modules:
+                tried.add(name)
+                ensure(_import(name))
+
+    def ensure_next() -> None:
+        name = pending.pop(0)
+        if name not in tried and name not in sys.modules:
+            tried.add(name)
+            pending.extend(_import(name))  # its libraries after the kinds, one a turn
 
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
@@ -134,7 +157,7 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
         idle = bool(pending) and not children
         events = selector.select(0 if idle else None)
         if not events and idle:
-            ensure([pending.pop(0)])
+            ensure_next()
             continue
         for key, _ in events:
             if key.data == "child":
