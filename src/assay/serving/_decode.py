@@ -14,6 +14,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from assay.errors import ModelError, RequestRejected
 from assay.models import Signature, dtype_family
 
@@ -43,11 +45,16 @@ def _non_finite(text: str) -> float:
 
 def parse_json(body: bytes) -> Any:
     """The JSON document in ``body`` (UTF-8, -16 or -32; ``NaN``/``Infinity`` literals are read
-    so that the column at fault can be named).
+    so that the column at fault can be named). orjson reads every strict UTF-8 document; only
+    what it refuses goes to the standard library's parser, which says why or reads it.
 
     Raises:
         RequestRejected: empty, not JSON, not decodable (400), nested too deep (413).
     """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # strict JSON only: the standard parser names the fault, or reads NaN literals
     if not body.strip():
         raise RequestRejected("The request body is empty; send a JSON document", status=400)
     try:

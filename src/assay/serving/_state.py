@@ -3,7 +3,6 @@ the metrics; loading them in the background and following aliases (the hot swap)
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -11,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from assay.errors import AssayError, RequestRejected
 from assay.serving._batcher import Batcher
@@ -181,5 +182,5 @@ class ServerState:
 
 def log_line(data: dict[str, Any]) -> None:
     data = {"ts": round(time.time(), 6), **data}
-    sys.stderr.write(json.dumps(data, default=str) + "\n")
+    sys.stderr.write(orjson.dumps(data, default=str).decode() + "\n")
     sys.stderr.flush()
