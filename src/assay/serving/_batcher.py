@@ -132,7 +132,8 @@ class Batcher:
         return batch, False
 
     def _run(self) -> None:
-        self._openmp = _OpenMP()
+        self._openmp: _OpenMP | None = None  # made at the first batch: the model's OpenMP
+        # runtime is loaded with the model, after this thread starts
         while True:
             first = self._queue.get()
             if first is None:
@@ -154,6 +155,8 @@ class Batcher:
         served = items[0].served
         try:
             frame = frame_of([i.frame for i in items])
+            if self._openmp is None:
+                self._openmp = _OpenMP()
             self._openmp.use(frame.height)
             predictions, probabilities = served.model.outputs(frame)
         except AssayError as exc:  # RequestRejected from the frame, ModelError from the model
