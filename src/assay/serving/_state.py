@@ -8,6 +8,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,11 @@ class ServerState:
         self._stopping = threading.Event()
         self._start_lock = threading.Lock()
         self._poller: threading.Thread | None = None
+        self._after_first_load: list[Callable[[], None]] = []
+
+    def after_first_load(self, call: Callable[[], None]) -> None:
+        """Run ``call`` once the first load of every model has been tried (loaded or not)."""
+        self._after_first_load.append(call)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -109,6 +115,9 @@ class ServerState:
             if self.ready and self.ready_at is None:
                 self.ready_at = time.time()
                 self.metrics.ready.set(1)
+            if first:
+                for call in self._after_first_load:
+                    call()
             first = False
             timeout = self.options.poll_s if self.options.poll_s > 0 else None
             self.wake.wait(timeout)
