@@ -208,18 +208,21 @@ def _predictions_frame(records: list[_Record]) -> pl.DataFrame:
 
     heights = np.fromiter((r.rows for r in records), dtype=np.int64, count=len(records))
     total = int(heights.sum())
-    starts = np.repeat(np.cumsum(heights) - heights, heights)
-    inputs = pl.concat([r.frame for r in records if r.frame is not None],
-                       how="vertical_relaxed")
+    owner = np.repeat(np.arange(len(records)), heights)  # each row's record
+    starts = np.cumsum(heights) - heights
+    # one model version: every input frame has its signature's schema ("vertical" is
+    # ten times faster than "vertical_relaxed" for a thousand one-row frames)
+    inputs = pl.concat([r.frame for r in records if r.frame is not None], how="vertical",
+                       rechunk=True)
     predictions = np.concatenate([np.asarray(r.predictions) for r in records])
     data: dict[str, Any] = {
-        "request_id": pl.Series("request_id", np.repeat(
-            np.array([r.request_id for r in records], dtype=object), heights).tolist(),
-            dtype=pl.String),
-        "ts": np.repeat(np.array([r.ts for r in records], dtype=np.float64), heights),
+        "request_id": pl.Series("request_id", [r.request_id for r in records],
+                                dtype=pl.String).gather(owner),
+        "ts": np.fromiter((r.ts for r in records), dtype=np.float64,
+                          count=len(records))[owner],
         "model": pl.repeat(records[0].model, total, dtype=pl.String, eager=True),
         "version": pl.repeat(records[0].version, total, dtype=pl.String, eager=True),
-        "row": np.arange(total, dtype=np.int64) - starts,
+        "row": np.arange(total, dtype=np.int64) - starts[owner],
         "inputs": inputs.to_struct("inputs"),
         "prediction": predictions.tolist() if predictions.dtype == object else predictions,
     }
