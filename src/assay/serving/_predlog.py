@@ -67,9 +67,10 @@ class PredictionLog:
     """The bounded queue and its background writer.
 
     Requests append to a deque (never blocking: a full queue drops and counts); the writer
-    wakes every :data:`DRAIN_S` seconds (or on close), takes everything queued in one go,
-    turns each model version's records into one frame, and writes a segment when a version's
-    buffered rows reach ``segment_rows`` or its oldest record is ``segment_seconds`` old.
+    wakes every :data:`DRAIN_S` seconds (or on close) and takes what is queued in one go, a
+    segment's worth of rows at a time; it turns each model version's records into one frame,
+    and writes a segment when a version's buffered rows reach ``segment_rows`` or its oldest
+    record is ``segment_seconds`` old.
     """
 
     def __init__(self, directory: Path, *, metrics: Metrics, sample: float, capacity: int,
@@ -121,11 +122,16 @@ class PredictionLog:
 
     # -- the writer thread ---------------------------------------------------------------
 
-    def drain(self) -> list[_Record]:
-        """Everything queued now, oldest first, in one go (the writer's side of the queue)."""
-        taken = [self._queue.popleft() for _ in range(len(self._queue))]
+    def drain(self, max_rows: int | None = None) -> list[_Record]:
+        """What is queued now, oldest first, in one go (the writer's side of the queue): all
+        of it, or records up to ``max_rows`` rows (at least one)."""
+        taken: list[_Record] = []
+        rows = 0
+        while self._queue and (max_rows is None or not taken or rows < max_rows):
+            record = self._queue.popleft()
+            taken.append(record)
+            rows += record.rows
         if taken:
-            rows = sum(r.rows for r in taken)
             with self._pending_lock:
                 self._pending -= rows
         return taken
@@ -136,27 +142,34 @@ class PredictionLog:
         opened: dict[tuple[str, str, str], float] = {}
         while True:
             closing = self._closing.wait(min(DRAIN_S, self._segment_seconds))
-            now = time.monotonic()
-            groups: dict[tuple[str, str, str], list[_Record]] = {}
-            for record in self.drain():
-                groups.setdefault((record.model, record.version, record.kind), []).append(record)
-            for key, records in groups.items():
-                try:
-                    frame = _predictions_frame(records) if key[2] == "predictions" else \
-                        _feedback_frame(records)
-                except Exception:  # odd data (polars' own errors): the log never takes the
-                    # server down
-                    self._metrics.log_records.labels(key[0], "dropped").inc(
-                        sum(r.rows for r in records))
-                    continue
-                buffers.setdefault(key, []).append(frame)
-                buffered[key] = buffered.get(key, 0) + frame.height
-                opened.setdefault(key, now)
-            due = [key for key in buffers if closing or buffered[key] >= self._segment_rows
-                   or now - opened[key] >= self._segment_seconds]
-            for key in due:
-                self._flush(key, buffers.pop(key), buffered.pop(key))
-                opened.pop(key, None)
+            while True:  # a segment's worth at a time: the writer's memory stays bounded
+                # by the segment size, however much is queued
+                records = self.drain(self._segment_rows)
+                now = time.monotonic()
+                groups: dict[tuple[str, str, str], list[_Record]] = {}
+                for record in records:
+                    groups.setdefault((record.model, record.version, record.kind),
+                                      []).append(record)
+                for key, group in groups.items():
+                    try:
+                        frame = _predictions_frame(group) if key[2] == "predictions" else \
+                            _feedback_frame(group)
+                    except Exception:  # odd data (polars' own errors): the log never takes
+                        # the server down
+                        self._metrics.log_records.labels(key[0], "dropped").inc(
+                            sum(r.rows for r in group))
+                        continue
+                    buffers.setdefault(key, []).append(frame)
+                    buffered[key] = buffered.get(key, 0) + frame.height
+                    opened.setdefault(key, now)
+                due = [key for key in buffers if buffered[key] >= self._segment_rows
+                       or (not records and (closing
+                                            or now - opened[key] >= self._segment_seconds))]
+                for key in due:
+                    self._flush(key, buffers.pop(key), buffered.pop(key))
+                    opened.pop(key, None)
+                if not records:
+                    break
             if closing and not self._queue:
                 return
 
