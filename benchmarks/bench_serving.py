@@ -9,8 +9,13 @@ one worker each, the same MLflow ``dataframe_split`` bodies posted to each serve
 - 1,000-row requests at concurrency 1 (rows/s);
 - ready time: from process start to the first 200 of the readiness route;
 - resident memory (the server's process tree) after the load;
-- with ``--overload``: assay with ``--max-concurrency 8`` under 32 connections for
-  ``--overload-seconds``: requests answered, how many got 503, the process still up.
+- with ``--overload``: assay with ``--max-concurrency 8``; its saturation rate (``wrk``, 8
+  connections), then an open-loop load (requests evenly spaced whatever the answers do; see
+  :func:`_open_loop`) at 0.8x that rate (for at most 30 s) and at 2x for
+  ``--overload-seconds``: the 503s' p99 latency, the admitted requests' p99 against their p99
+  at 0.8x, the share unanswered within 5 s, the process still up, and the recovery time (from
+  the end of the overload to the first of 20 answers in a row that are 200 within the 0.8x
+  p99).
 
 MLflow comes from a benchmark virtual environment: ``ASSAY_BENCH_VENV`` if set, else
 ``.venv-bench`` (created and filled with the MLflow of benchmarks/bench_tracking.py on first
@@ -211,6 +216,166 @@ def _measure(name: str, server: Running, url: str, scripts: dict[str, Path],
     return result
 
 
+def _open_loop(port: int, path: str, body: bytes, rate: float,
+               seconds: float) -> dict[str, Any]:
+    """Offer ``rate`` requests/s for ``seconds``, evenly spaced whatever the answers do (open
+    loop: a slow answer does not slow the offer). Each request goes out on an idle keep-alive
+    connection, or a new one (at most 1,024; past that it waits, and the wait counts in its
+    latency, which runs from the request's scheduled time). A minimal HTTP/1.1 client on
+    asyncio protocols: aiohttp or httpx could not offer these rates beside the server on two
+    cores, and wrk2 is not packaged."""
+    import asyncio
+
+    import uvloop
+
+    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+               f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    length = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")
+    done: list[tuple[int, float]] = []
+    idle: list[Any] = []
+    backlog: list[float] = []
+    opened = 0
+
+    class Connection(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.buffer = b""
+            self.due: float | None = None
+            self.transport: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def send(self, due: float) -> None:
+            self.due = due
+            self.transport.write(request)
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            found = length.search(self.buffer, 0, end + 2)
+            size = int(found.group(1)) if found else 0
+            if len(self.buffer) < end + 4 + size:
+                return
+            status = int(self.buffer[9:12])
+            self.buffer = self.buffer[end + 4 + size:]
+            assert self.due is not None
+            done.append((status, time.perf_counter() - self.due))
+            self.due = None
+            if backlog:
+                self.send(backlog.pop(0))
+            else:
+                idle.append(self)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            nonlocal opened
+            opened -= 1
+            if self in idle:
+                idle.remove(self)
+            if self.due is not None:
+                done.append((0, time.perf_counter() - self.due))
+
+    async def connect(due: float) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await loop.create_connection(Connection, "127.0.0.1", port)
+        except OSError:
+            done.append((0, time.perf_counter() - due))
+            return
+        connection.send(due)
+
+    async def run() -> float:
+        nonlocal opened
+        tasks = []
+        total = int(rate * seconds)
+        start = time.perf_counter()
+        for i in range(total):
+            due = start + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if idle:
+                idle.pop().send(due)
+            elif opened < 1024:
+                opened += 1
+                tasks.append(asyncio.ensure_future(connect(due)))
+            else:
+                backlog.append(due)
+        offered = total / (time.perf_counter() - start)
+        await asyncio.gather(*tasks)
+        deadline = time.perf_counter() + 5
+        while len(done) < total and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        return offered
+
+    offered = uvloop.run(run())
+    total = int(rate * seconds)
+
+    def p99(status: int) -> float:
+        values = sorted(lat for st, lat in done if st == status)
+        return values[int(0.99 * (len(values) - 1))] * 1000 if values else float("nan")
+
+    statuses = [st for st, _ in done]
+    return {"rate": rate, "offered_rps": offered, "requests": total,
+            "ok": statuses.count(200), "busy": statuses.count(503),
+            "unanswered": total - statuses.count(200) - statuses.count(503),
+            "ok_p99_ms": p99(200), "busy_p99_ms": p99(503)}
+
+
+def _recovery_s(url: str, body: bytes, within_ms: float) -> float:
+    """Seconds from now to the first of 20 answers in a row that are 200 within
+    ``within_ms``."""
+    start = time.perf_counter()
+    streak = 0
+    with httpx.Client(timeout=10) as client:
+        while time.perf_counter() - start < 60:
+            sent = time.perf_counter()
+            answer = client.post(url, content=body, headers={"Content-Type": "application/json"})
+            took = (time.perf_counter() - sent) * 1000
+            if answer.status_code == 200 and took <= within_ms:
+                if streak == 0:
+                    first = sent - start
+                streak += 1
+                if streak == 20:
+                    return first
+            else:
+                streak = 0
+    return float("inf")
+
+
+def _overload(project: Path, scripts: dict[str, Path], seconds: int) -> dict[str, Any]:
+    port = _free_port()
+    limited = Running([PYTHON, "-m", "assay", "serve", "bench@production", "--port", str(port),
+                       "--poll", "0", "--max-concurrency", "8"], project, ENV,
+                      f"http://127.0.0.1:{port}/v2/health/ready", WORK / "overload.log")
+    url = f"http://127.0.0.1:{port}/invocations"
+    body = (WORK / "one.json").read_bytes()
+    try:
+        _wrk(url, scripts["one"], connections=1, seconds=2)  # warm-up
+        saturation = _wrk(url, scripts["one"], connections=8, seconds=10)["rps"]
+        calm = _open_loop(port, "/invocations", body, 0.8 * saturation, min(seconds, 30))
+        over = _open_loop(port, "/invocations", body, 2 * saturation, seconds)
+        recovery = _recovery_s(url, body, calm["ok_p99_ms"])
+        alive = limited.process.poll() is None
+    finally:
+        limited.stop()
+    share = over["unanswered"] / max(over["requests"], 1)
+    print(f"  overload (--max-concurrency 8): saturation {saturation:.0f} req/s (wrk, 8 "
+          f"connections)\n"
+          f"    0.8x: offered {calm['offered_rps']:.0f} req/s, {calm['ok']} answered 200 (p99 "
+          f"{calm['ok_p99_ms']:.1f} ms), {calm['busy']} 503, {calm['unanswered']} "
+          f"unanswered\n"
+          f"    2x for {seconds} s: offered {over['offered_rps']:.0f} req/s; {over['ok']} "
+          f"answered 200 (p99 {over['ok_p99_ms']:.1f} ms, "
+          f"{over['ok_p99_ms'] / calm['ok_p99_ms']:.1f}x the 0.8x p99; target <= 2x), "
+          f"{over['busy']} 503 (p99 {over['busy_p99_ms']:.1f} ms; target <= 100 ms), "
+          f"unanswered {share:.2%}\n"
+          f"    process up {alive}; recovered in {recovery:.2f} s (target <= 10 s)")
+    return {"saturation_rps": saturation, "calm": calm, "over": over, "alive": alive,
+            "recovery_s": recovery}
+
+
 def _mlflow_python() -> Path | None:
     venv = os.environ.get("ASSAY_BENCH_VENV")
     if venv:
@@ -245,26 +410,7 @@ def main() -> None:
         assay.stop()
 
     if args.overload:
-        port = _free_port()
-        limited = Running([PYTHON, "-m", "assay", "serve", "bench@production", "--port",
-                           str(port), "--poll", "0", "--max-concurrency", "8"], project, ENV,
-                          f"http://127.0.0.1:{port}/v2/health/ready", WORK / "overload.log")
-        try:
-            over = _wrk(f"http://127.0.0.1:{port}/invocations", scripts["one"],
-                        connections=32, seconds=args.overload_seconds)
-            alive = limited.process.poll() is None
-            after = time.perf_counter()
-            ok = httpx.post(f"http://127.0.0.1:{port}/invocations",
-                            content=(WORK / "one.json").read_bytes(),
-                            headers={"Content-Type": "application/json"}).status_code
-            print(f"  overload: 32 connections on --max-concurrency 8 for "
-                  f"{args.overload_seconds} s: {over['rps']:.0f} answers/s, "
-                  f"{over['non2xx']:.0f} answered 503, p99 {over['p99_ms']:.1f} ms (all "
-                  f"answers), alive {alive}, next request {ok} in "
-                  f"{(time.perf_counter() - after) * 1000:.0f} ms")
-            results["overload"] = {**over, "alive": alive}
-        finally:
-            limited.stop()
+        results["overload"] = _overload(project, scripts, args.overload_seconds)
 
     python = None if args.skip_mlflow else _mlflow_python()
     if python is not None:

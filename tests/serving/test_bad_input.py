@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 import httpx
@@ -211,3 +213,37 @@ def test_the_cli_loads_no_web_framework_before_serve_runs() -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_request_past_the_concurrency_limit_is_refused_before_its_body_is_read(
+        world: World) -> None:
+    package = slow_package(world.root, "models/slow4", delay=3.0, name="slow4")
+    world.register(package, name="slow4", alias="production", allow_pickle=True)
+    with serving(world.root, "slow4@production", "--allow-pickle", "--max-concurrency", "1",
+                 "--timeout", "10") as server:
+        busy = threading.Thread(target=lambda: httpx.post(
+            f"{server.url}/predict", json={"records": [GOOD_ROW]}, timeout=30))
+        busy.start()
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{server.url}/status").json()["in_flight"] < 1:
+            assert time.monotonic() < deadline, "the slow request never started"
+            time.sleep(0.02)
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            # the headers promise 100,000 bytes; not one of them is ever sent
+            sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            sent = time.monotonic()
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            took = time.monotonic() - sent
+        busy.join()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503"), answer
+    assert b"\r\nretry-after: 1" in head.lower()
+    assert json.loads(body)["error_code"] == "SERVICE_UNAVAILABLE"
+    assert took < 2.0, took

@@ -86,3 +86,28 @@ def test_a_full_log_disk_drops_records_and_counts_them_never_requests(
     assert codes == [200] * 50
     assert elapsed < 10
     assert dropped == 50 and written >= 1
+
+
+def test_the_writer_takes_the_whole_queue_at_once_and_drops_past_capacity(
+        tmp_path: Path) -> None:
+    import numpy as np
+
+    from assay.serving._metrics import Metrics
+    from assay.serving._predlog import PredictionLog
+
+    metrics = Metrics()
+    log = PredictionLog(tmp_path, metrics=metrics, sample=1.0, capacity=900,
+                        segment_rows=100_000, segment_seconds=600.0)
+    row = pl.DataFrame({"a": [1.0], "b": [2], "c": [3.0]})
+    for i in range(1000):  # well within the writer's first wait: 100 past capacity
+        log.record("toy", "1", f"r{i}", row, np.array([i % 2]), np.array([[0.5, 0.5]]))
+    log.close()
+    files = sorted((tmp_path / "toy").glob("segment-*.parquet"))
+    frame = pl.concat([pl.read_parquet(f) for f in files])
+    metrics_text = metrics.exposition()[0].decode()
+    assert len(files) == 1  # one drain, one frame, one segment
+    assert frame["request_id"].to_list() == [f"r{i}" for i in range(900)]
+    assert frame["row"].to_list() == [0] * 900
+    assert frame["prediction"].to_list() == [i % 2 for i in range(900)]
+    assert _metric(metrics_text, "written") == 900 and _metric(metrics_text, "dropped") == 100
+    assert log.drain() == []

@@ -41,7 +41,7 @@ def serve(
     log_sample: float = typer.Option(1.0, "--log-sample", help="Share of requests in the prediction log (0: off)."),
     log_dir: Path | None = typer.Option(None, "--log-dir", help="Prediction-log folder (default: .assay/predictions)."),
     log_queue: int = typer.Option(100_000, "--log-queue", help="Prediction-log rows waiting to be written; more are dropped and counted."),
-    log_segment_rows: int = typer.Option(50_000, "--log-segment-rows", help="Rows per prediction-log segment, at most."),
+    log_segment_rows: int = typer.Option(20_000, "--log-segment-rows", help="Rows per prediction-log segment, at most."),
     log_segment_seconds: float = typer.Option(60.0, "--log-segment-seconds", help="Seconds before a prediction-log segment is closed."),
     poll: float = typer.Option(5.0, "--poll", help="Seconds between checks of a followed alias (0: SIGHUP only)."),
     grace: float = typer.Option(20.0, "--grace", help="On SIGTERM: seconds for requests in flight to finish."),

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
-import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,15 +21,20 @@ from starlette.responses import Response
 
 from assay.errors import RequestRejected
 from assay.serving import _decode, _oip
-from assay.serving._batcher import Outcome
+from assay.serving._front import (
+    REQUEST_ID,
+    Inference,
+    InferenceFront,
+    dumps,
+    error_payload,
+    match,
+    read_body,
+    request_id_of,
+    route_path,
+)
 from assay.serving._model import Served, Slot
 from assay.serving._options import ServeOptions
 from assay.serving._state import ServerState, log_line
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE",
-          415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE",
-          503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT", 500: "INTERNAL_ERROR"}
 
 #: Who may call each route (RELIABILITY.md rule 6: every route declares its policy). The
 #: inference server has no accounts: every route is ``public`` to whoever can reach the
@@ -46,58 +48,17 @@ ROUTE_POLICIES: dict[str, str] = {path: "public" for path in (
     "/v2/models/{name}/versions/{version}/infer", "/openapi.json")}
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    try:
-        text = json.dumps(data, allow_nan=False, separators=(",", ":"))
-    except ValueError:  # a model answered NaN or infinity: JSON has no such number, null
-        text = json.dumps(_finite(data), separators=(",", ":"))
-    return Response(text, status_code=status, media_type="application/json", headers=headers)
-
-
-def _finite(data: Any) -> Any:
-    if isinstance(data, float):
-        return data if data - data == 0.0 else None
-    if isinstance(data, dict):
-        return {key: _finite(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_finite(value) for value in data]
-    return data
+    return Response(dumps(data), status_code=status, media_type="application/json",
+                    headers=headers)
 
 
 def error_response(exc: RequestRejected, request_id: str) -> Response:
-    headers = {"Retry-After": "1"} if exc.status == 503 else None
-    return _json({"error": exc.message, "error_code": _CODES.get(exc.status, "ERROR"),
-                  "field": exc.field, "request_id": request_id}, exc.status, headers)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, at most ``limit`` bytes (413 past it, before reading it all)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit():
-            raise RequestRejected("Content-Length is not a number", status=400)
-        if int(declared) > limit:
-            raise RequestRejected(f"The body has {declared} bytes; this server takes at most "
-                                  f"{limit} (--max-body-bytes)", status=413)
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestRejected(f"The body is larger than {limit} bytes (--max-body-bytes)",
-                                  status=413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-Decoder = Callable[[bytes, str | None, Served], tuple[dict[str, list[Any]], Any]]
-Renderer = Callable[[Outcome, str, Any], dict[str, Any]]
+    status, body, headers = error_payload(exc, request_id)
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id")
-    if given and _REQUEST_ID.match(given):
-        return given
-    return uuid.uuid4().hex
+    return request_id_of(request.headers.get("x-request-id"))
 
 
 def build(options: ServeOptions) -> Any:
@@ -122,134 +83,16 @@ def build(options: ServeOptions) -> Any:
                               "Protocol v2 routes.")
     app.state.assay = state
 
-    async def infer(request: Request, route: str, name: str | None, decode: Decoder,
-                    render: Renderer, version: str | None = None) -> Response:
-        start = time.perf_counter()
-        request_id = _request_id(request)
-        status = 500
-        model_label, version_label = name or "", ""
-        state.start()
-        try:
-            if state.in_flight >= options.max_concurrency:
-                raise RequestRejected(
-                    f"The server is at its limit of {options.max_concurrency} requests in "
-                    "flight; retry shortly", status=503)
-            state.in_flight += 1
-            try:
-                key, slot = state.slot(name)
-                model_label = key
-                served = slot.current
-                if served is None:
-                    raise RequestRejected(f"Model {key!r} is not ready: {slot.reason}",
-                                          status=503)
-                if version is not None and version != served.version:
-                    raise RequestRejected(
-                        f"Model {key!r} version {version} is not served (serving "
-                        f"{served.version})", status=404, field="version")
-                version_label = served.version
-                body = await read_body(request, options.max_body_bytes)
-                columns, extra = decode(body, request.headers.get("content-type"), served)
-                frame = _decode.build_frame(columns, served.model.signature,
-                                            max_rows=options.max_rows)
-                future = state.batchers[key].submit(served, frame)
-                try:
-                    outcome = await asyncio.wait_for(future, options.timeout_s)
-                except asyncio.TimeoutError:
-                    raise RequestRejected(
-                        f"No answer within {options.timeout_s:g} s (--timeout)",
-                        status=504) from None
-                version_label = outcome.served.version
-                payload = render(outcome, request_id, extra)
-                response = _json(payload)
-                status = 200
-                if state.log is not None:
-                    state.log.record(outcome.served.name, outcome.served.version, request_id,
-                                     outcome.frame, outcome.predictions,
-                                     outcome.probabilities)
-                state.metrics.observe_predictions(key, version_label, outcome.predictions,
-                                                  outcome.probabilities is not None)
-            finally:
-                state.in_flight -= 1
-        except RequestRejected as exc:
-            status = exc.status
-            response = error_response(exc, request_id)
-        response.headers["X-Request-ID"] = request_id
-        elapsed = time.perf_counter() - start
-        state.metrics.requests.labels(route, str(status), model_label, version_label).inc()
-        state.metrics.latency.labels(route).observe(elapsed)
-        if options.access_log:
-            log_line({"request_id": request_id, "method": request.method, "route": route,
-                       "status": status, "ms": round(elapsed * 1000, 3), "model": model_label,
-                       "version": version_label})
-        return response
+    inference = Inference(state)
 
-    # -- decoders and renderers of the three protocols --------------------------------------
-
-    def native_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
-        _decode.require_json(ctype)
-        return _decode.native_columns(_decode.parse_json(body), served.model.signature), None
-
-    def native_render(outcome: Outcome, request_id: str, _: Any) -> dict[str, Any]:
-        served = outcome.served
-        data: dict[str, Any] = {"model": served.name, "version": served.version,
-                                "request_id": request_id,
-                                "predictions": outcome.predictions.tolist()}
-        if outcome.probabilities is not None:
-            data["classes"] = served.model.classes
-            data["probabilities"] = outcome.probabilities.tolist()
-        return data
-
-    def mlflow_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
-        if _decode.media_type(ctype) == _decode.CSV_TYPE:
-            return _decode.csv_columns(body, served.model.signature), None
-        try:
-            _decode.require_json(ctype)
-        except RequestRejected:
-            raise RequestRejected(f"Content type {_decode.media_type(ctype)!r} is not "
-                                  "accepted; send application/json or text/csv",
-                                  status=415) from None
-        return _decode.mlflow_columns(_decode.parse_json(body), served.model.signature), None
-
-    def mlflow_render(outcome: Outcome, request_id: str, _: Any) -> dict[str, Any]:
-        return {"predictions": outcome.predictions.tolist()}
-
-    def oip_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
-        if _decode.media_type(ctype) == "application/octet-stream":
-            raise RequestRejected("The binary tensor extension is not supported; send JSON "
-                                  "tensors (tritonclient: binary_data=False)", status=415)
-        _decode.require_json(ctype)
-        columns, given_id, wanted = _oip.request_columns(_decode.parse_json(body),
-                                                         served.model.signature)
-        return columns, (given_id, wanted)
-
-    def oip_render(outcome: Outcome, request_id: str, extra: Any) -> dict[str, Any]:
-        given_id, wanted = extra
-        return _oip.response(outcome, given_id if given_id is not None else request_id, wanted)
-
-    # -- routes ---------------------------------------------------------------------------
-
-    async def predict(request: Request) -> Response:
-        """Native prediction: ``{"records": [...]}`` or ``{"columns": {...}}``."""
-        return await infer(request, "/predict", request.query_params.get("model"),
-                           native_decode, native_render)
-
-    async def invocations(request: Request) -> Response:
-        """MLflow scoring protocol: dataframe_split, dataframe_records, instances, inputs,
-        text/csv."""
-        return await infer(request, "/invocations", request.query_params.get("model"),
-                           mlflow_decode, mlflow_render)
-
-    async def oip_infer(request: Request) -> Response:
-        """Open Inference Protocol v2 inference."""
-        if "inference-header-content-length" in request.headers:
-            response = error_response(RequestRejected(
-                "The binary tensor extension is not supported; send JSON tensors "
-                "(tritonclient: binary_data=False)", status=415), _request_id(request))
-            state.metrics.requests.labels("/v2/infer", "415", "", "").inc()
-            return response
-        params = request.path_params
-        return await infer(request, "/v2/infer", params["name"], oip_decode, oip_render,
-                           params.get("version"))
+    async def infer(request: Request) -> Response:
+        """Inference (native ``/predict``, MLflow ``/invocations``, OIP ``.../infer``): the
+        same :meth:`Inference.answer` that :class:`InferenceFront` calls for a POST."""
+        route = match(route_path(request.scope))
+        assert route is not None  # only the inference paths are routed here
+        status, body, headers = await inference.answer(route, request.scope, request.receive)
+        return Response(body, status_code=status, media_type="application/json",
+                        headers=headers)
 
     def _health(ok: bool, detail: dict[str, Any] | None = None) -> Response:
         body = {"ready": ok, **(detail or {})}
@@ -334,7 +177,8 @@ def build(options: ServeOptions) -> Any:
         request_id = _request_id(request)
         try:
             _decode.require_json(request.headers.get("content-type"))
-            doc = _decode.parse_json(await read_body(request, options.max_body_bytes))
+            doc = _decode.parse_json(await read_body(
+                request.receive, request.headers.get("content-length"), options.max_body_bytes))
             labels, name = _feedback_labels(doc, options.max_rows)
             key, slot = state.slot(name)
             model = slot.current.name if slot.current else key
@@ -348,8 +192,8 @@ def build(options: ServeOptions) -> Any:
         return _json({"accepted": len(labels), "request_id": request_id}, 202)
 
     endpoints: dict[str, tuple[str, Callable[[Request], Awaitable[Response]]]] = {
-        "/predict": ("POST", predict),
-        "/invocations": ("POST", invocations),
+        "/predict": ("POST", infer),
+        "/invocations": ("POST", infer),
         "/feedback": ("POST", feedback),
         "/status": ("GET", status),
         "/metrics": ("GET", metrics),
@@ -362,14 +206,15 @@ def build(options: ServeOptions) -> Any:
         "/v2/models/{name}/versions/{version}": ("GET", model_metadata),
         "/v2/models/{name}/ready": ("GET", model_ready),
         "/v2/models/{name}/versions/{version}/ready": ("GET", model_ready),
-        "/v2/models/{name}/infer": ("POST", oip_infer),
-        "/v2/models/{name}/versions/{version}/infer": ("POST", oip_infer),
+        "/v2/models/{name}/infer": ("POST", infer),
+        "/v2/models/{name}/versions/{version}/infer": ("POST", infer),
     }
     for path, (method, endpoint) in endpoints.items():
         if path not in ROUTE_POLICIES:  # default-deny: a route without a policy is a bug
             raise AssertionError(f"route {path} declares no policy in ROUTE_POLICIES")
         app.add_api_route(path, endpoint, methods=[method], response_model=None)
     _install_errors(app)
+    app.add_middleware(InferenceFront, inference=inference)
     return app
 
 
@@ -418,7 +263,7 @@ def _feedback_labels(doc: Any, max_rows: int) -> tuple[list[tuple[str, str]], st
             raise RequestRejected(f"labels[{i}] must be {{\"request_id\": ..., \"label\": "
                                   "...}", field="labels")
         rid, label = item["request_id"], item["label"]
-        if not isinstance(rid, str) or not _REQUEST_ID.match(rid):
+        if not isinstance(rid, str) or not REQUEST_ID.match(rid):
             raise RequestRejected(f"labels[{i}].request_id is not a request id",
                                   field="request_id")
         if not (label is None or isinstance(label, (str, int, float, bool))):

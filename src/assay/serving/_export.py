@@ -21,7 +21,8 @@ from assay.serving._model import find_project, resolve
 from assay.serving._options import ServeOptions
 
 #: Besides assay's own requirements: the serve extra, and what each flavor needs.
-SERVE_PACKAGES = ("fastapi", "uvicorn", "uvloop", "httptools", "prometheus-client", "httpx")
+SERVE_PACKAGES = ("fastapi", "uvicorn", "uvloop", "httptools", "prometheus-client", "httpx",
+                  "orjson")
 FLAVOR_PACKAGES = {"xgboost": ("xgboost",), "lightgbm": ("lightgbm",),
                    "onnx": ("onnxruntime",)}
 

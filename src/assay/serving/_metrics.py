@@ -56,9 +56,9 @@ class Metrics:
         import numpy as np
 
         if classification:
-            labels, counts = np.unique(predictions.astype(str), return_counts=True)
+            labels, counts = np.unique(predictions, return_counts=True)
             for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
-                self.predicted_class.labels(model, version, label).inc(count)
+                self.predicted_class.labels(model, version, str(label)).inc(count)
         else:
             histogram = self.predicted_value.labels(model, version)
             for value in np.asarray(predictions, dtype=float).tolist()[:1000]:

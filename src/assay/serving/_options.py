@@ -41,7 +41,9 @@ class ServeOptions:
     """Share of requests written to the prediction log (0 turns it off)."""
     log_queue: int = 100_000
     """Prediction-log rows waiting to be written, at most; more are dropped and counted."""
-    log_segment_rows: int = 50_000
+    log_segment_rows: int = 20_000
+    """A prediction-log segment is closed when it reaches this many rows; the writer builds one
+    segment at a time, so this also bounds its memory."""
     log_segment_seconds: float = 60.0
     log_dir: str | None = None
     """Where ``<name>/`` prediction-log folders go (default: ``.assay/predictions``)."""

@@ -18,15 +18,15 @@ order of ``model.json``'s classes). A feedback segment's: ``request_id``, ``ts``
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
-import queue
 import random
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,13 +54,24 @@ class _Record:
         return len(self.feedback or [])
 
 
+#: How often the writer takes what is queued (a shorter segment_seconds wakes it sooner).
+DRAIN_S = 0.5
+
+
 def folder_name(model: str) -> str:
     """A model name as one folder name (``team/churn`` -> ``team--churn``)."""
     return model.replace("/", "--")
 
 
 class PredictionLog:
-    """The bounded queue and its background writer."""
+    """The bounded queue and its background writer.
+
+    Requests append to a deque (never blocking: a full queue drops and counts); the writer
+    wakes every :data:`DRAIN_S` seconds (or on close) and takes what is queued in one go, a
+    segment's worth of rows at a time; it turns each model version's records into one frame,
+    and writes a segment when a version's buffered rows reach ``segment_rows`` or its oldest
+    record is ``segment_seconds`` old.
+    """
 
     def __init__(self, directory: Path, *, metrics: Metrics, sample: float, capacity: int,
                  segment_rows: int, segment_seconds: float) -> None:
@@ -69,10 +80,11 @@ class PredictionLog:
         self._sample = sample
         self._segment_rows = segment_rows
         self._segment_seconds = segment_seconds
-        self._queue: queue.Queue[_Record | None] = queue.Queue()
+        self._queue: collections.deque[_Record] = collections.deque()
         self._capacity = capacity
         self._pending = 0  # rows queued and not yet taken by the writer
         self._pending_lock = threading.Lock()
+        self._closing = threading.Event()
         self._sequence = itertools.count()
         self._thread = threading.Thread(target=self._run, name="assay-prediction-log",
                                         daemon=True)
@@ -100,58 +112,79 @@ class PredictionLog:
         if full:
             self._metrics.log_records.labels(record.model, "dropped").inc(rows)
             return False
-        self._queue.put_nowait(record)
+        self._queue.append(record)
         return True
 
     def close(self, timeout: float = 10.0) -> None:
         """Write what is queued and stop the writer."""
-        self._queue.put(None)
+        self._closing.set()
         self._thread.join(timeout=timeout)
 
     # -- the writer thread ---------------------------------------------------------------
 
+    def drain(self, max_rows: int | None = None) -> list[_Record]:
+        """What is queued now, oldest first, in one go (the writer's side of the queue): all
+        of it, or records up to ``max_rows`` rows (at least one)."""
+        taken: list[_Record] = []
+        rows = 0
+        while self._queue and (max_rows is None or not taken or rows < max_rows):
+            record = self._queue.popleft()
+            taken.append(record)
+            rows += record.rows
+        if taken:
+            with self._pending_lock:
+                self._pending -= rows
+        return taken
+
     def _run(self) -> None:
-        buffers: dict[tuple[str, str, str], list[_Record]] = {}
+        buffers: dict[tuple[str, str, str], list[pl.DataFrame]] = {}
+        buffered: dict[tuple[str, str, str], int] = {}  # rows per key, kept, never re-summed
         opened: dict[tuple[str, str, str], float] = {}
         while True:
-            try:
-                record = self._queue.get(timeout=min(1.0, self._segment_seconds))
-            except queue.Empty:
-                record = False  # type: ignore[assignment]
-            now = time.monotonic()
-            if record is None:
-                for key in list(buffers):
-                    self._flush(key, buffers.pop(key))
-                return
-            if record:
-                with self._pending_lock:
-                    self._pending -= record.rows
-                key = (record.model, record.version, record.kind)
-                buffers.setdefault(key, []).append(record)
-                opened.setdefault(key, now)
-                if sum(r.rows for r in buffers[key]) >= self._segment_rows:
-                    self._flush(key, buffers.pop(key))
+            closing = self._closing.wait(min(DRAIN_S, self._segment_seconds))
+            while True:  # a segment's worth at a time: the writer's memory stays bounded
+                # by the segment size, however much is queued
+                records = self.drain(self._segment_rows)
+                now = time.monotonic()
+                groups: dict[tuple[str, str, str], list[_Record]] = {}
+                for record in records:
+                    groups.setdefault((record.model, record.version, record.kind),
+                                      []).append(record)
+                for key, group in groups.items():
+                    try:
+                        frame = _predictions_frame(group) if key[2] == "predictions" else \
+                            _feedback_frame(group)
+                    except Exception:  # odd data (polars' own errors): the log never takes
+                        # the server down
+                        self._metrics.log_records.labels(key[0], "dropped").inc(
+                            sum(r.rows for r in group))
+                        continue
+                    buffers.setdefault(key, []).append(frame)
+                    buffered[key] = buffered.get(key, 0) + frame.height
+                    opened.setdefault(key, now)
+                due = [key for key in buffers if buffered[key] >= self._segment_rows
+                       or (not records and (closing
+                                            or now - opened[key] >= self._segment_seconds))]
+                for key in due:
+                    self._flush(key, buffers.pop(key), buffered.pop(key))
                     opened.pop(key, None)
-            for key in [k for k, t in opened.items() if now - t >= self._segment_seconds]:
-                opened.pop(key)
-                if key in buffers:
-                    self._flush(key, buffers.pop(key))
+                if not records:
+                    break
+            if closing and not self._queue:
+                return
 
-    def _flush(self, key: tuple[str, str, str], records: list[_Record]) -> None:
+    def _flush(self, key: tuple[str, str, str], frames: list[pl.DataFrame], rows: int) -> None:
+        import polars as pl
+
         model, _, kind = key
-        rows = sum(r.rows for r in records)
         try:
-            frame = _predictions_frame(records) if kind == "predictions" else \
-                _feedback_frame(records)
+            frame = frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
             folder = self.directory / folder_name(model)
             if kind == "feedback":
                 folder = folder / "feedback"
             self._write(folder, frame)
-        except (OSError, ValueError, TypeError) as exc:  # a full or read-only disk, odd data
-            del exc
-            self._metrics.log_records.labels(model, "dropped").inc(rows)
-            return
-        except Exception:  # polars' own errors: the log never takes the server down
+        except Exception:  # a full or read-only disk, polars' own errors: the log never
+            # takes the server down
             self._metrics.log_records.labels(model, "dropped").inc(rows)
             return
         self._metrics.log_records.labels(model, "written").inc(rows)
@@ -181,28 +214,35 @@ class PredictionLog:
 
 
 def _predictions_frame(records: list[_Record]) -> pl.DataFrame:
+    """One frame of many requests' records (one model version): columns built whole, not
+    request by request."""
     import numpy as np
     import polars as pl
 
-    parts = []
-    for r in records:
-        assert r.frame is not None and r.predictions is not None
-        predictions = np.asarray(r.predictions)
-        columns = [
-            pl.lit(r.request_id, pl.String).alias("request_id"),
-            pl.lit(r.ts, pl.Float64).alias("ts"),
-            pl.lit(r.model, pl.String).alias("model"),
-            pl.lit(r.version, pl.String).alias("version"),
-            pl.int_range(pl.len(), dtype=pl.Int64).alias("row"),
-            pl.struct(r.frame.columns).alias("inputs"),
-            pl.Series("prediction", predictions.tolist() if predictions.dtype == object
-                      else predictions),
-        ]
-        if r.probabilities is not None:
-            columns.append(pl.Series("probabilities",
-                                     np.asarray(r.probabilities, dtype=np.float64)))
-        parts.append(r.frame.select(columns))
-    return pl.concat(parts, how="vertical_relaxed")
+    heights = np.fromiter((r.rows for r in records), dtype=np.int64, count=len(records))
+    total = int(heights.sum())
+    owner = np.repeat(np.arange(len(records)), heights)  # each row's record
+    starts = np.cumsum(heights) - heights
+    # one model version: every input frame has its signature's schema ("vertical" is
+    # ten times faster than "vertical_relaxed" for a thousand one-row frames)
+    inputs = pl.concat([r.frame for r in records if r.frame is not None], how="vertical",
+                       rechunk=True)
+    predictions = np.concatenate([np.asarray(r.predictions) for r in records])
+    data: dict[str, Any] = {
+        "request_id": pl.Series("request_id", [r.request_id for r in records],
+                                dtype=pl.String).gather(owner),
+        "ts": np.fromiter((r.ts for r in records), dtype=np.float64,
+                          count=len(records))[owner],
+        "model": pl.repeat(records[0].model, total, dtype=pl.String, eager=True),
+        "version": pl.repeat(records[0].version, total, dtype=pl.String, eager=True),
+        "row": np.arange(total, dtype=np.int64) - starts[owner],
+        "inputs": inputs.to_struct("inputs"),
+        "prediction": predictions.tolist() if predictions.dtype == object else predictions,
+    }
+    if records[0].probabilities is not None:
+        data["probabilities"] = np.vstack([np.asarray(r.probabilities, dtype=np.float64)
+                                           for r in records])
+    return pl.DataFrame(data)
 
 
 def _feedback_frame(records: list[_Record]) -> pl.DataFrame:

@@ -3,14 +3,16 @@ the metrics; loading them in the background and following aliases (the hot swap)
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from assay.errors import AssayError, RequestRejected
 from assay.serving._batcher import Batcher
@@ -51,6 +53,11 @@ class ServerState:
         self._stopping = threading.Event()
         self._start_lock = threading.Lock()
         self._poller: threading.Thread | None = None
+        self._after_first_load: list[Callable[[], None]] = []
+
+    def after_first_load(self, call: Callable[[], None]) -> None:
+        """Run ``call`` once the first load of every model has been tried (loaded or not)."""
+        self._after_first_load.append(call)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -108,6 +115,9 @@ class ServerState:
             if self.ready and self.ready_at is None:
                 self.ready_at = time.time()
                 self.metrics.ready.set(1)
+            if first:
+                for call in self._after_first_load:
+                    call()
             first = False
             timeout = self.options.poll_s if self.options.poll_s > 0 else None
             self.wake.wait(timeout)
@@ -181,5 +191,5 @@ class ServerState:
 
 def log_line(data: dict[str, Any]) -> None:
     data = {"ts": round(time.time(), 6), **data}
-    sys.stderr.write(json.dumps(data, default=str) + "\n")
+    sys.stderr.write(orjson.dumps(data, default=str).decode() + "\n")
     sys.stderr.flush()

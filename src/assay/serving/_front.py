@@ -1,0 +1,297 @@
+"""The inference routes, answered straight from ASGI: ``POST /predict``, ``POST /invocations``
+and ``POST /v2/models/{name}[/versions/{v}]/infer``.
+
+A request on these routes takes one path, whatever reaches it: :class:`InferenceFront` (the
+outermost ASGI layer of the app) matches the three routes and hands them to
+:meth:`Inference.answer` without FastAPI's routing, dependency and response machinery, and the
+FastAPI routes of the same paths (kept for the route table, ``/openapi.json`` and the 405 of
+another method) call the same :meth:`Inference.answer`. Every other route goes on to FastAPI.
+
+Order of the checks, cheapest first: the concurrency limit (503 with ``Retry-After``, before
+a byte of the body is read), the model (404, or 503 while it loads), the body size (413, from
+``Content-Length`` before reading), then decoding and the signature (:mod:`._decode`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from assay.errors import RequestRejected
+from assay.serving import _decode, _oip
+from assay.serving._batcher import Outcome
+from assay.serving._model import Served
+from assay.serving._state import ServerState, log_line
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 413: "PAYLOAD_TOO_LARGE",
+         415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_PARAMETER_VALUE",
+         503: "SERVICE_UNAVAILABLE", 504: "TIMEOUT", 500: "INTERNAL_ERROR"}
+_BINARY_TENSORS = ("The binary tensor extension is not supported; send JSON tensors "
+                   "(tritonclient: binary_data=False)")
+_WANTED = {b"content-type", b"content-length", b"x-request-id",
+           b"inference-header-content-length"}
+
+
+def dumps(data: Any) -> bytes:
+    """JSON bytes of an answer (a model's NaN or infinity, which JSON cannot hold, is null)."""
+    return orjson.dumps(data)
+
+
+def error_payload(exc: RequestRejected, request_id: str) -> tuple[int, bytes, dict[str, str]]:
+    """``(status, body, headers)`` of a refused request; a 503 says when to retry."""
+    headers = {"Retry-After": "1"} if exc.status == 503 else {}
+    body = dumps({"error": exc.message, "error_code": CODES.get(exc.status, "ERROR"),
+                  "field": exc.field, "request_id": request_id})
+    return exc.status, body, headers
+
+
+def request_id_of(given: str | None) -> str:
+    """The caller's ``X-Request-ID`` if it is a sane one, else a new id."""
+    if given and REQUEST_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Route:
+    """A matched inference route: its protocol and, for OIP, the model and version named."""
+
+    protocol: str  # "native", "mlflow" or "oip"
+    label: str  # the route label of the metrics
+    name: str | None = None
+    version: str | None = None
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the app's mount point (as Starlette's router sees it)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root):len(root) + 1] in ("/", ""):
+        return path[len(root):]
+    return path
+
+
+def match(path: str) -> Route | None:
+    """The inference route of ``path``, or None for any other path."""
+    if path == "/invocations":
+        return Route("mlflow", "/invocations")
+    if path == "/predict":
+        return Route("native", "/predict")
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        parts = path.split("/")  # "", "v2", "models", name, ["versions", v,] "infer"
+        if len(parts) == 5 and parts[3]:
+            return Route("oip", "/v2/infer", parts[3])
+        if len(parts) == 7 and parts[3] and parts[4] == "versions" and parts[5]:
+            return Route("oip", "/v2/infer", parts[3], parts[5])
+    return None
+
+
+def _query_model(scope: Scope) -> str | None:
+    query = scope.get("query_string") or b""
+    if not query:
+        return None
+    from urllib.parse import parse_qsl
+
+    found = None
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if key == "model":
+            found = value  # the last one, as Starlette's query_params.get
+    return found
+
+
+async def read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
+    """The body, at most ``limit`` bytes (413 past it, before reading it all)."""
+    if declared is not None:
+        if not declared.isdigit():
+            raise RequestRejected("Content-Length is not a number", status=400)
+        if int(declared) > limit:
+            raise RequestRejected(f"The body has {declared} bytes; this server takes at most "
+                                  f"{limit} (--max-body-bytes)", status=413)
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            raise RequestRejected("The client closed the connection", status=400)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestRejected(f"The body is larger than {limit} bytes (--max-body-bytes)",
+                                  status=413)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+# -- decoders and renderers of the three protocols -------------------------------------------
+
+def _native_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
+    _decode.require_json(ctype)
+    return _decode.native_columns(_decode.parse_json(body), served.model.signature), None
+
+
+def _native_render(outcome: Outcome, request_id: str, _: Any) -> dict[str, Any]:
+    served = outcome.served
+    data: dict[str, Any] = {"model": served.name, "version": served.version,
+                            "request_id": request_id,
+                            "predictions": outcome.predictions.tolist()}
+    if outcome.probabilities is not None:
+        data["classes"] = served.model.classes
+        data["probabilities"] = outcome.probabilities.tolist()
+    return data
+
+
+def _mlflow_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
+    if _decode.media_type(ctype) == _decode.CSV_TYPE:
+        return _decode.csv_columns(body, served.model.signature), None
+    try:
+        _decode.require_json(ctype)
+    except RequestRejected:
+        raise RequestRejected(f"Content type {_decode.media_type(ctype)!r} is not "
+                              "accepted; send application/json or text/csv",
+                              status=415) from None
+    return _decode.mlflow_columns(_decode.parse_json(body), served.model.signature), None
+
+
+def _mlflow_render(outcome: Outcome, request_id: str, _: Any) -> dict[str, Any]:
+    return {"predictions": outcome.predictions.tolist()}
+
+
+def _oip_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
+    if _decode.media_type(ctype) == "application/octet-stream":
+        raise RequestRejected(_BINARY_TENSORS, status=415)
+    _decode.require_json(ctype)
+    columns, given_id, wanted = _oip.request_columns(_decode.parse_json(body),
+                                                     served.model.signature)
+    return columns, (given_id, wanted)
+
+
+def _oip_render(outcome: Outcome, request_id: str, extra: Any) -> dict[str, Any]:
+    given_id, wanted = extra
+    return _oip.response(outcome, given_id if given_id is not None else request_id, wanted)
+
+
+Decoder = Callable[[bytes, str | None, Served], tuple[dict[str, list[Any]], Any]]
+Renderer = Callable[[Outcome, str, Any], dict[str, Any]]
+PROTOCOLS: dict[str, tuple[Decoder, Renderer]] = {
+    "native": (_native_decode, _native_render),
+    "mlflow": (_mlflow_decode, _mlflow_render),
+    "oip": (_oip_decode, _oip_render),
+}
+
+
+class Inference:
+    """Answers the inference routes of one server state."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.options = state.options
+
+    async def answer(self, route: Route, scope: Scope,
+                     receive: Receive) -> tuple[int, bytes, dict[str, str]]:
+        """``(status, body, headers)`` of one inference request; never raises for bad
+        input."""
+        start = time.perf_counter()
+        state, options = self.state, self.options
+        headers: dict[bytes, str] = {}
+        for key, value in scope["headers"]:
+            if key in _WANTED and key not in headers:
+                headers[key] = value.decode("latin-1")
+        request_id = request_id_of(headers.get(b"x-request-id"))
+        name = route.name if route.protocol == "oip" else _query_model(scope)
+        decode, render = PROTOCOLS[route.protocol]
+        status = 500
+        model_label, version_label = name or "", ""
+        out_headers: dict[str, str] = {}
+        state.start()
+        try:
+            if route.protocol == "oip" and b"inference-header-content-length" in headers:
+                raise RequestRejected(_BINARY_TENSORS, status=415)
+            if state.in_flight >= options.max_concurrency:
+                raise RequestRejected(
+                    f"The server is at its limit of {options.max_concurrency} requests in "
+                    "flight; retry shortly", status=503)
+            state.in_flight += 1
+            try:
+                key, slot = state.slot(name)
+                model_label = key
+                served = slot.current
+                if served is None:
+                    raise RequestRejected(f"Model {key!r} is not ready: {slot.reason}",
+                                          status=503)
+                if route.version is not None and route.version != served.version:
+                    raise RequestRejected(
+                        f"Model {key!r} version {route.version} is not served (serving "
+                        f"{served.version})", status=404, field="version")
+                version_label = served.version
+                body = await read_body(receive, headers.get(b"content-length"),
+                                       options.max_body_bytes)
+                columns, extra = decode(body, headers.get(b"content-type"), served)
+                rows = _decode.build_frame(columns, served.model.signature,
+                                           max_rows=options.max_rows)
+                future = state.batchers[key].submit(served, rows)
+                try:
+                    outcome = await asyncio.wait_for(future, options.timeout_s)
+                except asyncio.TimeoutError:
+                    raise RequestRejected(
+                        f"No answer within {options.timeout_s:g} s (--timeout)",
+                        status=504) from None
+                version_label = outcome.served.version
+                payload = dumps(render(outcome, request_id, extra))
+                status = 200
+                if state.log is not None:
+                    state.log.record(outcome.served.name, outcome.served.version, request_id,
+                                     outcome.frame, outcome.predictions,
+                                     outcome.probabilities)
+                state.metrics.observe_predictions(key, version_label, outcome.predictions,
+                                                  outcome.probabilities is not None)
+            finally:
+                state.in_flight -= 1
+        except RequestRejected as exc:
+            status, payload, out_headers = error_payload(exc, request_id)
+        out_headers["X-Request-ID"] = request_id
+        elapsed = time.perf_counter() - start
+        state.metrics.requests.labels(route.label, str(status), model_label,
+                                      version_label).inc()
+        state.metrics.latency.labels(route.label).observe(elapsed)
+        if options.access_log:
+            log_line({"request_id": request_id, "method": "POST", "route": route.label,
+                      "status": status, "ms": round(elapsed * 1000, 3), "model": model_label,
+                      "version": version_label})
+        return status, payload, out_headers
+
+
+class InferenceFront:
+    """The outermost ASGI layer: POSTs to the inference routes go straight to
+    :class:`Inference`; everything else (other routes, other methods) goes on to ``app``."""
+
+    def __init__(self, app: ASGIApp, *, inference: Inference) -> None:
+        self.app = app
+        self.inference = inference
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            route = match(route_path(scope))
+            if route is not None:
+                status, body, headers = await self.inference.answer(route, scope, receive)
+                await send({"type": "http.response.start", "status": status, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *((k.lower().encode(), v.encode("latin-1")) for k, v in headers.items())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
