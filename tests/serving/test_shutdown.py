@@ -33,12 +33,19 @@ def test_sigterm_drains_requests_in_flight(world: World) -> None:
         time.sleep(0.3)  # accepted and in flight
         stopped = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        try:  # readiness fails at once, while the requests in flight still drain
+            with server.client() as client:
+                ready: int | str = client.get("/v2/health/ready").status_code
+        except httpx.TransportError:
+            ready = "refused"  # the listener is closed: a probe fails just the same
         for thread in threads:
             thread.join()
         server.process.wait(15)
         took = time.monotonic() - stopped
         log = server.log.read_text()
     assert [a.status_code for a in answers] == [200] * 4
+    assert ready in (503, "refused")
     # uvicorn ends a graceful stop by re-raising the signal: the process ends as SIGTERM's
     assert server.process.returncode in (0, -signal.SIGTERM)
     assert "Traceback" not in log
