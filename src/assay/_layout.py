@@ -60,7 +60,7 @@ STORE_ENV = "ASSAY_STORE_URL"
 NO_FASTPATH_ENV = "ASSAY_NO_FASTPATH"
 DEBUG_ENV = "ASSAY_DEBUG"
 
-_SETTINGS_VERSION = 1
+_SETTINGS_VERSION = 2
 
 
 def find_root(start: Path | None = None) -> Path | None:

@@ -107,6 +107,17 @@ def _started(pid: int) -> int | None:
         return None
 
 
+def _run_id_of(pid: int) -> str | None:
+    """``ASSAY_RUN_ID`` in the environment process ``pid`` started with (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            items = handle.read().split(b"\0")
+    except OSError:
+        return None
+    found = [i.partition(b"=")[2].decode() for i in items if i.startswith(b"ASSAY_RUN_ID=")]
+    return found[0] if found else None
+
+
 class ProbeKind:
     """Reports its process, environment and module state; then optionally sleeps or crashes."""
 
@@ -131,6 +142,7 @@ class ProbeKind:
             "leak": os.environ.get("PROBE_LEAK"), "stage_env": os.environ.get("PROBE_STAGE"),
             "touched": list(_TOUCHED),
             "ticks": {"self": _started(os.getpid()), "parent": _started(os.getppid())},
+            "run_id": os.environ.get("ASSAY_RUN_ID"), "worker_run_id": _run_id_of(os.getppid()),
         }
         _TOUCHED.append(ctx.stage)
         os.environ.update(options.set_env)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,6 +124,70 @@ def test_the_first_stages_worker_starts_before_planning(tmp_project: TmpProject,
     hz = os.sysconf("SC_CLK_TCK")
     # the worker was started before the stage was planned, its fork only once it was
     assert (ticks["self"] - ticks["parent"]) / hz >= 1.0
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["first-run", "settings-cached"])
+def test_the_command_line_starts_the_worker_before_loading_the_cli(tmp_project: TmpProject,
+                                                                  cached: bool) -> None:
+    # a real `assay` process: its first lines start the worker (before Typer, the runner and,
+    # with the settings cache, assay.yaml's validation), and the run takes that worker over
+    _probes(tmp_project, a={}, b={"needs": ["a"]})
+    if cached:
+        assert tmp_project.run("run", "--dry-run").returncode == 0  # validates assay.yaml
+        assert (tmp_project.root / ".assay" / "settings.json").is_file()
+    done = tmp_project.run("run", "--force", "--json", "-j", "1")
+    assert done.returncode == 0, done.stderr
+    a, b = _seen(tmp_project, "a"), _seen(tmp_project, "b")
+    assert a["ppid"] == b["ppid"]  # one worker
+    assert a["run_id"] == json.loads(done.stdout)["run_id"]  # the job's own environment
+    if a["worker_run_id"] is None:
+        pytest.skip("no /proc here")
+    assert a["worker_run_id"] == ""  # the worker started before the run had an id
+
+
+def test_an_early_worker_is_taken_over_by_its_run_or_ended(tmp_path: Path) -> None:
+    from assay.pipeline._executor import Job, LocalExecutor, start_early_worker
+
+    def job(**env: str) -> Job:
+        return Job(stage="s", command=[sys.executable, "-m", "json.tool"],
+                   env={"PATH": os.environ.get("PATH", ""), **env}, cwd=tmp_path,
+                   log_path=tmp_path / "s.log", warm=("json",))
+
+    start_early_worker(job(ASSAY_RUN_ID=""))
+    executor = LocalExecutor(1)
+    try:
+        (early,) = executor._early.values()
+        executor.prewarm(job(ASSAY_RUN_ID="r1"))  # the run id aside, the same environment
+        assert list(executor._warm.values()) == [early] and early.proc.poll() is None
+    finally:
+        executor.close()
+    start_early_worker(job(ASSAY_RUN_ID="", OMP_NUM_THREADS="1"))
+    executor = LocalExecutor(1)
+    try:
+        (early,) = executor._early.values()
+        executor.prewarm(job(ASSAY_RUN_ID="r2"))  # another environment: a worker of its own
+        assert early not in executor._warm.values()
+        assert early.proc.wait(timeout=10) is not None  # the unused one is ended
+    finally:
+        executor.close()
+
+
+def test_an_end_is_reported_while_the_worker_imports_ahead(tmp_path: Path) -> None:
+    from assay.pipeline._warm_worker import WarmWorker
+
+    (tmp_path / "slowmod.py").write_text("import time\ntime.sleep(4)\n")
+    (tmp_path / "quickjob.py").write_text("print('done')\n")
+    worker = WarmWorker(["slowmod"], env=dict(os.environ), cwd=str(tmp_path))
+    try:
+        started = time.monotonic()
+        proc = worker.start("quickjob", [], env=dict(os.environ), cwd=str(tmp_path))
+        assert proc.wait(timeout=30) == 0
+        # with a free core the worker imports slowmod (4 s) meanwhile; the end is not held
+        # back until that import is done
+        assert time.monotonic() - started < 3.0
+        assert proc.stdout.read() == b"done\n"
+    finally:
+        worker.close()
 
 
 @pytest.mark.parametrize("value", ["1"], ids=["disabled"])

@@ -97,11 +97,12 @@ class Grammar(NamedTuple):
     def help(self, dest: str) -> str:
         return self.option(dest).help
 
-    def parse(self, args: Sequence[str]) -> Parsed | None:
-        """``args`` (after the command's path) read with the options a shortcut understands;
-        None for anything else (another option, ``--help``, ``--``, a short option with its
-        value attached, a value that looks like an option), so the full CLI answers it."""
-        by_flag = {flag: o for o in self.options if o.fast for flag in o.flags}
+    def parse(self, args: Sequence[str], *, every: bool = False) -> Parsed | None:
+        """``args`` (after the command's path) read with the options a shortcut understands
+        (``every``: with all of the command's options); None for anything else (another
+        option, ``--help``, ``--``, a short option with its value attached, a value that looks
+        like an option), so the full CLI answers it."""
+        by_flag = {flag: o for o in self.options if o.fast or every for flag in o.flags}
         parsed = Parsed([], {})
         items = iter(args)
         for arg in items:
@@ -448,6 +449,18 @@ def _run(root: Path, parsed: Parsed) -> int | None:
     return 0
 
 
+def _start_run_early(root: Path, args: Sequence[str]) -> None:
+    """``assay run ARGS`` that the shortcut did not answer will run stages (unless it is a
+    dry run or a reproducibility check): start its warm worker now, so that the worker's
+    start and imports overlap the full CLI's."""
+    parsed = RUN.parse(args, every=True)
+    if parsed is None or parsed.values.get("dry_run") or parsed.values.get("check_repro"):
+        return
+    from assay.pipeline._jobs import start_early
+
+    start_early(root, parsed.text("profile"))
+
+
 def _status(root: Path, parsed: Parsed) -> int | None:
     from assay.pipeline._fastpath import noop_stage_count
 
@@ -527,18 +540,23 @@ def dispatch(argv: Sequence[str]) -> int | None:
     for grammar, shortcut in _SHORTCUTS:
         if tuple(argv[: len(grammar.path)]) != grammar.path:
             continue
-        parsed = grammar.parse(argv[len(grammar.path) :])
-        if parsed is None:
+        args = argv[len(grammar.path) :]
+        parsed = grammar.parse(args)
+        if parsed is None and grammar is not RUN:
             return None
         root = _layout.find_root()
         if root is None:
             return None
+        code: int | None = None
         try:
-            return shortcut(root, parsed)
+            code = None if parsed is None else shortcut(root, parsed)
         except BrokenPipeError as exc:  # stdout closed early (| head): answered all the same
             from assay._exits import report
 
             return report(exc)
         except (OSError, ValueError, KeyError, TypeError):
-            return None  # a doubt (unreadable marker, odd stat): the full command decides
+            pass  # a doubt (unreadable marker, odd stat): the full command decides
+        if code is None and grammar is RUN:
+            _start_run_early(root, args)
+        return code
     return None

@@ -251,7 +251,29 @@ class Project:
             "params_files": list(config.params),
             "datasets": {name: ds.path for name, ds in config.datasets.items()},
             "dataset_lines": {name: self.where("datasets", name) for name in config.datasets},
+            "warm_starts": self._warm_starts(),
         }
+
+    def _warm_starts(self) -> dict[str, dict[str, Any]]:
+        """Per profile (``default`` and each of ``profiles:``), what the warm worker of its
+        run's first built-in stage (in assay.yaml's order) is started with before the pipeline
+        is planned (see ``assay.pipeline._jobs.first_warm_job``): the stage, the environment
+        the profile and the stage add, and the run's built-in kinds, each with whether its
+        stages share that environment (they run in the same worker). A profile whose first
+        built-in stage's environment is only known once planned (interpolated) is left out."""
+        config = self.config
+        found: dict[str, dict[str, Any]] = {}
+        for profile in [_layout.DEFAULT_PROFILE, *config.profiles]:
+            added = dict(config.profiles[profile].env) if profile in config.profiles else {}
+            kinds = [(name, stage) for name, stage in config.stages.items() if stage.kind and (
+                stage.profiles is None or profile in stage.profiles)]
+            if not kinds or any("${" in v for v in kinds[0][1].env.values()):
+                continue
+            name, first = kinds[0]
+            env = {**added, **first.env}
+            found[profile] = {"stage": name, "kind": first.kind, "env": env,
+                              "kinds": [[s.kind, {**added, **s.env} == env] for _, s in kinds]}
+        return found
 
     @property
     def config_path(self) -> Path:

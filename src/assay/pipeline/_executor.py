@@ -97,6 +97,52 @@ class Executor(Protocol):
         ...
 
 
+def _warm_module(job: Job) -> str | None:
+    """The module ``job`` runs (``python -m MODULE``) when it may run in a warm worker."""
+    if not job.warm or not isinstance(job.command, list):
+        return None
+    if job.env.get(DISABLE_ENV) or not hasattr(socket, "SOCK_SEQPACKET"):
+        return None
+    return job.command[2] if len(job.command) >= 3 and job.command[1] == "-m" else None
+
+
+WorkerKey = tuple[tuple[str, str], ...]
+
+
+def _worker_key(job: Job) -> WorkerKey:
+    """The jobs with one key share a warm worker: one worker per environment (a stage's own
+    env, say OMP_NUM_THREADS, may matter when its libraries are imported) and cwd."""
+    return (("", str(job.cwd)), *sorted((k, v) for k, v in job.env.items()
+                                        if k not in PER_JOB_ENV))
+
+
+def _start_worker(job: Job) -> WarmWorker:
+    """A warm worker for jobs like ``job``: it imports what ``job`` needs first, then what the
+    jobs like it need (``prewarm``)."""
+    modules = list(dict.fromkeys([*job.warm, *job.prewarm]))
+    return WarmWorker(modules, env=job.env, cwd=str(job.cwd))
+
+
+# warm workers started before their run's executor existed (see start_early_worker)
+_EARLY: dict[WorkerKey, WarmWorker] = {}
+
+
+def start_early_worker(job: Job) -> None:
+    """Start the warm worker for jobs like ``job`` before the run's :class:`LocalExecutor`
+    exists: the command line starts it as soon as it knows that a run will run stages, so
+    the worker's start and imports overlap the CLI's own. The next :class:`LocalExecutor` of
+    this process takes it over when its jobs have that environment (the run id aside), and
+    ends it otherwise. Nothing happens when ``job`` would not run warm, or the worker cannot
+    be started (the run then starts its own)."""
+    if _warm_module(job) is None:
+        return
+    key = _worker_key(job)
+    if key in _EARLY:
+        return
+    with contextlib.suppress(OSError):
+        _EARLY[key] = _start_worker(job)
+
+
 def slots_needed(resources: dict[str, Any], capacity: int) -> int:
     """Slots a job with ``resources`` takes: its cpus rounded up, at least 1, at most all."""
     try:
@@ -169,9 +215,11 @@ class LocalExecutor:
         self._selector = selectors.DefaultSelector()
         self._log_dirs: set[Path] = set()
         self._deadlines = 0  # running jobs with a timeout
-        self._warm: dict[tuple[tuple[str, str], ...], WarmWorker] = {}
+        self._warm: dict[WorkerKey, WarmWorker] = {}
         self._warm_of: dict[int, WarmWorker] = {}  # pid of a running warm job -> its worker
         self._warm_off = False  # disabled, or failed once: built-in stages run cold
+        self._early = dict(_EARLY)  # see start_early_worker: this run's, from now on
+        _EARLY.clear()
         self._closed = False
 
     # -- starting ---------------------------------------------------------------------------
@@ -237,28 +285,29 @@ class LocalExecutor:
 
     def _warm_module(self, job: Job) -> str | None:
         """The module a job that may run in a warm worker runs (``python -m MODULE``)."""
-        if not job.warm or self._warm_off or not isinstance(job.command, list):
+        if self._warm_off:
             return None
-        if job.env.get(DISABLE_ENV) or not hasattr(socket, "SOCK_SEQPACKET"):
+        module = _warm_module(job)
+        if module is None and job.warm:
             self._warm_off = True
-            return None
-        return job.command[2] if len(job.command) >= 3 and job.command[1] == "-m" else None
+        return module
 
     def _worker_for(self, job: Job) -> WarmWorker:
-        """The warm worker for ``job``'s environment, started if need be.
+        """The warm worker for ``job``'s environment: running, started early for this run, or
+        started now.
 
         Raises:
             OSError: it cannot be started.
         """
-        # one worker per environment (a stage's own env, say OMP_NUM_THREADS, may matter
-        # when its libraries are imported), and the worker's cwd is the job's
-        key = (("", str(job.cwd)), *sorted((k, v) for k, v in job.env.items()
-                                           if k not in PER_JOB_ENV))
+        key = _worker_key(job)
         worker = self._warm.get(key)
         if worker is None:
-            modules = list(dict.fromkeys([*job.warm, *job.prewarm]))  # its own needs first
-            worker = self._warm[key] = WarmWorker(modules, env=job.env, cwd=str(job.cwd))
+            worker = self._early.pop(key, None) or _start_worker(job)
+            self._warm[key] = worker
             self._selector.register(worker, selectors.EVENT_READ, (0, "warm"))
+        for unused in self._early.values():  # started for another environment: not needed
+            unused.close()
+        self._early.clear()
         return worker
 
     def prewarm(self, job: Job) -> None:
@@ -422,5 +471,8 @@ class LocalExecutor:
                 self._selector.unregister(worker)
             worker.close()
         self._warm.clear()
+        for worker in self._early.values():
+            worker.close()
+        self._early.clear()
         self.watchdog.close()
         self._selector.close()

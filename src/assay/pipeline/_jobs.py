@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay._atomic import write_text_atomic
-from assay._layout import DEFAULT_PROFILE, PROJECT_ENV, STORE_ENV
+from assay._layout import (
+    DEFAULT_PROFILE,
+    LOGS_DIR,
+    PROJECT_ENV,
+    STORE_ENV,
+    cached_settings,
+    state_dir,
+    store_url,
+)
 from assay.pipeline._executor import Job
 from assay.pipeline._run_cache import pipeline_dir
 
@@ -22,25 +30,26 @@ if TYPE_CHECKING:
 KIND_EXEC = "assay.pipeline.kind_exec"
 
 
-def _params_path(project: Project, profile: str | None) -> Path:
+def _params_path(root: Path, profile: str | None) -> Path:
     """Where a run with ``profile`` writes its params (see :meth:`JobFactory._params_file`)."""
-    return pipeline_dir(project) / f"params-{profile or 'default'}.json"
+    return state_dir(root) / "pipeline" / f"params-{profile or 'default'}.json"
 
 
-def _job_env(base: dict[str, str], project: Project, *, profile: str | None, run_id: str,
-             stage: str, stage_env: dict[str, str], stage_run_id: str) -> dict[str, str]:
+def _job_env(base: dict[str, str], root: Path, *, store: str, profile: str | None,
+             run_id: str, stage: str, stage_env: dict[str, str], stage_run_id: str
+             ) -> dict[str, str]:
     """A stage job's environment: ``base`` (the runner's, with the profile's ``env``), the
     stage's ``env``, then what assay tells every stage."""
     env = dict(base)
     env.update(stage_env)
     env.update({
-        PROJECT_ENV: str(project.root),
-        STORE_ENV: project.store_url,
+        PROJECT_ENV: str(root),
+        STORE_ENV: store,
         "ASSAY_RUN_ID": run_id,
         "ASSAY_STAGE_RUN_ID": stage_run_id,
         "ASSAY_STAGE": stage,
         "ASSAY_PROFILE": profile or "",
-        "ASSAY_PARAMS_FILE": str(_params_path(project, profile)),
+        "ASSAY_PARAMS_FILE": str(_params_path(root, profile)),
     })
     return env
 
@@ -53,42 +62,63 @@ def _base_env(project: Project, profile: str | None, environ: dict[str, str] | N
     return base
 
 
-def first_warm_job(project: Project, *, profile: str | None, run_id: str,
-                   environ: dict[str, str]) -> Job | None:
+def first_warm_job(root: Path, settings: dict[str, Any], *, profile: str | None,
+                   run_id: str, environ: dict[str, str]) -> Job | None:
     """A job like the one the first built-in stage (in assay.yaml's order) of a run of
-    ``profile`` will run, built from assay.yaml alone, for :meth:`Executor.prewarm` before the
-    DAG is planned: planning loads every kind and checks contracts, and the warm worker's
-    start and imports overlap it. The worker is named the kinds (``module:OBJECT``, as their
-    entry points are), not their imports, which only loading them would tell. ``environ``
-    is the environment the run's jobs start from (planning imports libraries that set
-    variables, Polars its allocator's: the worker and the jobs must see the same).
+    ``profile`` will run, for :meth:`Executor.prewarm` before the DAG is planned: planning
+    loads every kind and checks contracts, and the warm worker's start and imports overlap it.
+    Built from the project's settings (:meth:`Project.settings`, also kept in the settings
+    cache, so the command line can start the worker before it has loaded assay.yaml itself:
+    :func:`start_early`). The worker is named the kinds (``module:OBJECT``, as their entry
+    points are), not their imports, which only loading them would tell. ``environ`` is the
+    environment the run's jobs start from (planning imports libraries that set variables,
+    Polars its allocator's: the worker and the jobs must see the same).
 
     None when there is no built-in stage, or the first one's environment is only known once
     planned (an interpolated ``env``, an unknown profile or kind: planning reports those)."""
     from assay.pipeline._kinds import kind_refs
 
-    config = project.config
-    profile = None if profile == DEFAULT_PROFILE else profile
-    if profile is not None and profile not in config.profiles:
+    start = settings.get("warm_starts", {}).get(profile or DEFAULT_PROFILE)
+    if start is None:
         return None
-    kinds = [(name, stage) for name, stage in config.stages.items() if stage.kind and (
-        stage.profiles is None or (profile or DEFAULT_PROFILE) in stage.profiles)]
-    if not kinds:
-        return None
-    name, first = kinds[0]
     refs = kind_refs()
-    if first.kind not in refs or any("${" in value for value in first.env.values()):
+    if start["kind"] not in refs:
         return None
-    base = _base_env(project, profile, environ)
-    env = _job_env(base, project, profile=profile, run_id=run_id, stage=name,
-                   stage_env=first.env, stage_run_id="")
+    profile = None if profile == DEFAULT_PROFILE else profile
+    env = _job_env({**environ, **start["env"]}, root,
+                   store=store_url(settings.get("store"), state_dir(root)), profile=profile,
+                   run_id=run_id, stage=start["stage"], stage_env={}, stage_run_id="")
     # the other built-in stages with its environment run in the same worker; every kind's
     # module (not its libraries) is imported too, as in a worker started after planning
-    like = [refs[s.kind] if {**base, **s.env} == {**base, **first.env} else
-            refs[s.kind].partition(":")[0] for _, s in kinds if s.kind in refs]
-    return Job(stage=name, command=[sys.executable, "-m", KIND_EXEC], env=env, cwd=project.root,
-               log_path=project.logs_dir / run_id / f"{name}.log",
-               warm=(KIND_EXEC, refs[first.kind]), prewarm=tuple(dict.fromkeys(like)))
+    like = [refs[kind] if same else refs[kind].partition(":")[0]
+            for kind, same in start["kinds"] if kind in refs]
+    return Job(stage=start["stage"], command=[sys.executable, "-m", KIND_EXEC], env=env,
+               cwd=root, log_path=state_dir(root) / LOGS_DIR / run_id / f"{start['stage']}.log",
+               warm=(KIND_EXEC, refs[start["kind"]]), prewarm=tuple(dict.fromkeys(like)))
+
+
+def start_early(root: Path, profile: str | None) -> None:
+    """Start the warm worker of a run of ``profile`` in ``root`` now, before the command line
+    has loaded the rest of assay (Typer, the runner, and assay.yaml when the settings cache
+    holds it as it is): see :func:`~assay.pipeline._executor.start_early_worker`. What cannot
+    be decided here (the config does not load, the profile is unknown) is left to the run,
+    which reports it."""
+    from assay.pipeline._executor import start_early_worker
+
+    cached = cached_settings(root)
+    if cached is not None:
+        settings = cached[1]
+    else:
+        from assay.config import Project
+        from assay.errors import AssayError
+
+        try:
+            settings = Project.load(root).settings()
+        except AssayError:
+            return
+    job = first_warm_job(root, settings, profile=profile, run_id="", environ=dict(os.environ))
+    if job is not None:
+        start_early_worker(job)
 
 
 class JobFactory:
@@ -173,7 +203,8 @@ class JobFactory:
         if self._base_env is None:
             self._base_env = _base_env(self.project, self.dag.profile, self.environ)
         self._params_file()
-        return _job_env(self._base_env, self.project, profile=self.dag.profile,
+        return _job_env(self._base_env, self.project.root, store=self.project.store_url,
+                        profile=self.dag.profile,
                         run_id=self.run_id, stage=stage.name, stage_env=stage.env,
                         stage_run_id=stage_run_id)
 
@@ -187,7 +218,7 @@ class JobFactory:
     def _params_file(self) -> Path:
         """params.yaml with the profile's overrides applied, as JSON (which YAML also reads)."""
         if self._params_path is None:
-            path = _params_path(self.project, self.dag.profile)
+            path = _params_path(self.project.root, self.dag.profile)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_text_atomic(path, json.dumps(self._params(), indent=1, sort_keys=True,
                                                default=str), durable=False)

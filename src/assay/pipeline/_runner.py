@@ -340,7 +340,8 @@ def _local_executor(project: Project, *, jobs: int | None, reporter: Reporter,
 
     executor = LocalExecutor(jobs or default_jobs(project), on_output=reporter.stage_output,
                              watchdog=Watchdog())
-    job = first_warm_job(project, profile=profile, run_id=run_id, environ=environ)
+    job = first_warm_job(project.root, project.settings(), profile=profile, run_id=run_id,
+                         environ=environ)
     if job is not None:
         executor.prewarm(job)
     return executor

@@ -37,8 +37,10 @@ from typing import Any
 
 DISABLE_ENV = "ASSAY_NO_WARM_WORKER"
 MAX_PACKET = 1 << 20
-# Variables that differ between the jobs of one worker (every other one is the worker's own).
-PER_JOB_ENV = frozenset({"ASSAY_STAGE", "ASSAY_STAGE_RUN_ID", "ASSAY_STAGE_CONTEXT"})
+# Variables that may differ between the jobs of one worker (every other one is the worker's
+# own). The run id: a worker started before its run had one (see ``start_early_worker``).
+PER_JOB_ENV = frozenset({"ASSAY_STAGE", "ASSAY_STAGE_RUN_ID", "ASSAY_STAGE_CONTEXT",
+                         "ASSAY_RUN_ID"})
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -120,9 +122,17 @@ def _import(name: str) -> tuple[str, ...]:
     return tuple(getattr(obj, "warm_imports", ())) if attr else ()
 
 
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def serve(sock: socket.socket, modules: list[str]) -> None:
     """Fork jobs until the executor closes the socket. Before forking a job, import what it
-    needs (its ``imports``); while idle (none of its jobs running), import ``modules`` (what
+    needs (its ``imports``); while a core is free of its jobs, import ``modules`` (what
     other jobs will need) one at a time. A ``module:OBJECT`` name also imports the object's
     ``warm_imports`` (after the modules named): a worker started before the kinds are loaded
     is named them that way."""
@@ -141,20 +151,36 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
             tried.add(name)
             pending.extend(_import(name))  # its libraries after the kinds, one a turn
 
+    children: set[int] = set()
+
+    def reap(*_: object) -> None:
+        """Report the jobs that ended. Also the SIGCHLD handler: Python runs it between two
+        bytecodes of whatever the worker does, so an end is reported while the worker imports
+        ahead (the next stage waits on it), not after. Whoever reaps a job reports it."""
+        for pid in list(children):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # reaped (and reported) by the handler meanwhile
+                children.discard(pid)
+                continue
+            if done:
+                children.discard(pid)
+                _send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGCHLD, reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner decides; it closes the socket
-    children: set[int] = set()
     selector = selectors.DefaultSelector()
     selector.register(sock, selectors.EVENT_READ, "job")
     selector.register(wake_r, selectors.EVENT_READ, "child")
+    cores = _cores()
     while True:
-        # idle imports only while none of its jobs runs: on a small machine they would slow
-        # the job down more than they speed the next one up
-        idle = bool(pending) and not children
+        # imports ahead of need only while a core is free of its jobs: on a busy machine they
+        # would slow the jobs down more than they speed the next ones up
+        idle = bool(pending) and len(children) < cores
         events = selector.select(0 if idle else None)
         if not events and idle:
             ensure_next()
@@ -164,11 +190,7 @@ def serve(sock: socket.socket, modules: list[str]) -> None:
                 with contextlib.suppress(OSError):
                     while os.read(wake_r, 512):
                         pass
-                for pid in list(children):
-                    done, status = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        children.discard(pid)
-                        _send(sock, {"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+                reap()
                 continue
             try:
                 data, fds, _, _ = socket.recv_fds(sock, MAX_PACKET, 1)
