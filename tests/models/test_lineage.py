@@ -147,3 +147,29 @@ def test_the_lock_says_which_data_produced_a_file_even_after_the_data_moved_on(
                                  "out_hashes": {"data/train.parquet": "0" * 64}}
     (tmp_project.root / "assay.lock").write_text(json.dumps(lock))
     assert upstream() == [(hash_file(tmp_project.root / "data" / "churn.parquet"), None)]
+
+
+def test_the_pipeline_a_run_hands_over_gives_the_lineage_planning_gives(
+    tmp_project: TmpProject,
+) -> None:
+    # a train stage gets the run's stages (outs, deps) in its context instead of planning the
+    # pipeline again; both give the same lineage (no lock: the pipeline is all there is)
+    from assay.models import DataInput, dataset_lineage
+    from assay.pipeline import build_dag
+
+    _pipeline(tmp_project)
+    (tmp_project.root / "data").mkdir()
+    churn_frame(600, seed=1).write_parquet(tmp_project.root / "data" / "churn.parquet")
+    assert tmp_project.invoke("data", "add", "data/churn.parquet").code == 0
+    assert tmp_project.run("run").returncode == 0
+    (tmp_project.root / "assay.lock").unlink()
+    project = tmp_project.load()
+    table = {name: {"outs": list(s.all_outs), "deps": list(s.deps)}
+             for name, s in build_dag(project).stages.items()}
+    inputs = [DataInput("train", "data/train.parquet", "data/train.parquet"),
+              DataInput("validation", "data/holdout.parquet", "data/holdout.parquet")]
+    handed = dataset_lineage(project, inputs, store_url=project.store_url, pipeline=table)
+    planned = dataset_lineage(project, inputs, store_url=project.store_url)
+    assert handed == planned
+    assert [(d["name"], d["version"], d["stage"]) for d in handed if d["role"] == "upstream"] == [
+        ("churn", 1, "prepare")]

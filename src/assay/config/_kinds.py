@@ -70,6 +70,9 @@ class StageContext:
     store_url: str
     upstream_outs: dict[str, list[str]]  # needed stage/group name -> outs of its instances
     report_dir: Path  # where to write reports: .assay/reports/<run>/<stage>/
+    # every stage instance of the run's pipeline -> {"outs": [...], "deps": [...]} (what
+    # lineage follows back from a file to the data behind it, without planning it again)
+    pipeline: dict[str, dict[str, list[str]]] | None = None
 
 
 class StageKind(Protocol):

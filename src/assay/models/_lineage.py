@@ -70,7 +70,8 @@ def _under(rel: str, out: str) -> bool:
 class _Producers:
     """Which stage wrote a file with a given hash, and the hashes of that stage's deps."""
 
-    def __init__(self, project: Project, profile: str | None, hashes: _Hashes) -> None:
+    def __init__(self, project: Project, profile: str | None, hashes: _Hashes,
+                 pipeline: dict[str, dict[str, list[str]]] | None) -> None:
         from assay.pipeline import read_lock
 
         self.project = project
@@ -80,18 +81,22 @@ class _Producers:
             self.lock: dict[str, LockEntry] = read_lock(project.root, profile)
         except AssayError:
             self.lock = {}
-        self._dag: Dag | None = None
-        self._dag_failed = False
+        self._stages = pipeline
+        self._planned = pipeline is not None
 
-    def dag(self) -> Dag | None:
-        if self._dag is None and not self._dag_failed:
+    def stages(self) -> dict[str, dict[str, list[str]]]:
+        """Each stage's outs and deps: as the run handed them over, else planned here."""
+        if not self._planned:
             from assay.pipeline import build_dag
 
+            self._planned = True
             try:
-                self._dag = build_dag(self.project, profile=self.profile, check_missing_deps=False)
+                dag: Dag = build_dag(self.project, profile=self.profile, check_missing_deps=False)
+                self._stages = {name: {"outs": list(s.all_outs), "deps": list(s.deps)}
+                                for name, s in dag.stages.items()}
             except AssayError:  # lineage is best effort; training must not fail on it
-                self._dag_failed = True
-        return self._dag
+                pass
+        return self._stages or {}
 
     def of(self, rel: str, oid: str) -> tuple[str, dict[str, str | None]] | None:
         is_current = self.hashes.of(rel) == oid
@@ -105,12 +110,9 @@ class _Producers:
                     return name, dict(entry.deps)
         if not is_current:
             return None
-        dag = self.dag()
-        if dag is None:
-            return None
-        for stage in dag.stages.values():
-            if any(_under(rel, out) for out in stage.all_outs):
-                return stage.name, {dep: self.hashes.of(dep) for dep in stage.deps}
+        for name, stage in self.stages().items():
+            if any(_under(rel, out) for out in stage["outs"]):
+                return name, {dep: self.hashes.of(dep) for dep in stage["deps"]}
         return None
 
 
@@ -163,7 +165,8 @@ class _Datasets:
 
 
 def dataset_lineage(
-    project: Project, inputs: list[DataInput], *, store_url: str, profile: str | None = None
+    project: Project, inputs: list[DataInput], *, store_url: str, profile: str | None = None,
+    pipeline: dict[str, dict[str, list[str]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Every dataset version a training run depends on, directly or through upstream stages.
 
@@ -172,6 +175,8 @@ def dataset_lineage(
         inputs: the files the run reads directly (always listed, versioned or not).
         store_url: where dataset versions are recorded.
         profile: the pipeline profile of the run (it decides the upstream stages).
+        pipeline: each stage instance's outs and deps, as a running stage gets them
+            (:attr:`assay.config.StageContext.pipeline`); None: planned from assay.yaml.
 
     Returns:
         ``[{name, version, hash, oid, path, role, stage}]``: ``role`` is ``train``,
@@ -191,8 +196,8 @@ def dataset_lineage(
     try:
         if store is not None:
             with store.read() as conn:
-                return _walk(project, inputs, hashes, _Datasets(project, conn), profile)
-        return _walk(project, inputs, hashes, _Datasets(project, None), profile)
+                return _walk(project, inputs, hashes, _Datasets(project, conn), profile, pipeline)
+        return _walk(project, inputs, hashes, _Datasets(project, None), profile, pipeline)
     finally:
         state.close()
         if store is not None:
@@ -205,6 +210,7 @@ def _walk(
     hashes: _Hashes,
     datasets: _Datasets,
     profile: str | None,
+    pipeline: dict[str, dict[str, list[str]]] | None,
 ) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     listed: set[tuple[str, str]] = set()
@@ -218,7 +224,7 @@ def _walk(
         entries.append({**entry, "role": item.role, "stage": None})
         listed.add((item.path, oid))
         queue.append((item.path, oid))
-    producers = _Producers(project, profile, hashes)
+    producers = _Producers(project, profile, hashes, pipeline)
     visited: set[tuple[str, str]] = set()
     while queue:
         rel, oid = queue.pop(0)

@@ -383,7 +383,8 @@ def train(options: TrainOptions, ctx: StageContext) -> dict[str, Any]:
     lineage = {
         "root": ctx.root,
         "stage": ctx.stage,
-        "datasets": dataset_lineage(project, inputs, store_url=ctx.store_url, profile=ctx.profile),
+        "datasets": dataset_lineage(project, inputs, store_url=ctx.store_url, profile=ctx.profile,
+                                    pipeline=ctx.pipeline),
         "params": params,
     }
     package = save_model(

@@ -135,6 +135,7 @@ class JobFactory:
         self._base_env: dict[str, str] | None = None
         self._warm: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
         self._kind_imports: dict[str, tuple[str, ...]] = {}
+        self._stages: dict[str, dict[str, list[str]]] | None = None
 
     def log_path(self, stage: Stage) -> Path:
         return self.project.logs_dir / self.run_id / f"{stage.slug}.log"
@@ -225,6 +226,13 @@ class JobFactory:
             self._params_path = path
         return self._params_path
 
+    def _pipeline(self) -> dict[str, dict[str, list[str]]]:
+        """Every stage instance's outs and deps, for :attr:`StageContext.pipeline`."""
+        if self._stages is None:
+            self._stages = {name: {"outs": list(s.all_outs), "deps": list(s.deps)}
+                            for name, s in self.dag.stages.items()}
+        return self._stages
+
     def _kind_context(self, stage: Stage, stage_run_id: str) -> Path:
         upstream: dict[str, list[str]] = {}
         config = self.project.config.stages.get(stage.config_name)
@@ -248,6 +256,7 @@ class JobFactory:
             "stage_run_id": stage_run_id,
             "store_url": self.project.store_url,
             "upstream_outs": upstream,
+            "pipeline": self._pipeline(),
             "report_dir": str(self.project.state_dir / "reports" / self.run_id / stage.slug),
         }
         path = pipeline_dir(self.project) / "contexts" / f"{stage_run_id}.json"

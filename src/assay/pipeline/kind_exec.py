@@ -33,6 +33,7 @@ def load_context(path: Path) -> tuple[str, dict[str, Any], Any]:
         store_url=body["store_url"],
         upstream_outs={k: list(v) for k, v in (body.get("upstream_outs") or {}).items()},
         report_dir=Path(body["report_dir"]),
+        pipeline=body.get("pipeline"),
     )
     return str(body["kind"]), dict(body.get("options") or {}), ctx
 
