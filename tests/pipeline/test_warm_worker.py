@@ -196,3 +196,22 @@ def test_no_warm_worker_runs_kinds_as_plain_subprocesses(tmp_project: TmpProject
     _probes(tmp_project, a={})
     assert tmp_project.invoke("run", env={"ASSAY_NO_WARM_WORKER": value}).code == 0
     assert _seen(tmp_project, "a")["ppid"] == os.getpid()
+
+
+def test_a_warm_call_runs_once_in_the_worker_and_every_job_starts_with_its_result(
+        tmp_path: Path) -> None:
+    from assay.pipeline._warm_worker import WarmWorker
+
+    (tmp_path / "warmcall.py").write_text(
+        "import os\nCALLS = []\ndef prime():\n    CALLS.append(os.getpid())\n")
+    (tmp_path / "checkjob.py").write_text(
+        "import os, warmcall\nprint(warmcall.CALLS == [os.getppid()])\n")
+    worker = WarmWorker(["warmcall:prime"], env=dict(os.environ), cwd=str(tmp_path))
+    try:
+        for _ in range(2):
+            proc = worker.start("checkjob", [], env=dict(os.environ), cwd=str(tmp_path),
+                                imports=("warmcall:prime",))
+            assert proc.wait(timeout=30) == 0
+            assert proc.stdout.read() == b"True\n"  # called in the worker, once
+    finally:
+        worker.close()

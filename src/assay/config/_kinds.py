@@ -81,7 +81,9 @@ class StageKind(Protocol):
     name: str
     options: type[BaseModel]  # validates the stage's extra keys (the kind's options)
     # Optional: modules :meth:`run` needs (heavy libraries). A run's warm worker imports them
-    # once, and forks each built-in stage from it (see ``assay.pipeline._warm_worker``).
+    # once, and forks each built-in stage from it (see ``assay.pipeline._warm_worker``). A
+    # ``module:function`` entry names a function (of no arguments, that keeps what it computes)
+    # the worker calls once, so that every stage starts with its result.
     # warm_imports: tuple[str, ...]
 
     def plan(self, options: Any, ctx: PlanContext) -> KindPlan:

@@ -229,7 +229,9 @@ class EvaluateKind:
     name = "evaluate"
     # what the warm worker imports once per run (see assay.pipeline._warm_worker)
     # (not matplotlib: only report.html's plots need it, and a CI profile may leave them out)
-    warm_imports = ("polars", "sklearn.base", "sklearn.metrics", "skops.io", "assay.models")
+    warm_imports = ("polars", "sklearn.base", "sklearn.metrics", "skops.io", "assay.models",
+                    "assay.models._verification", "assay.models._trust:default_trusted_types",
+                    "assay.objects._cache", "assay.store._opener")
     options = EvaluateOptions
 
     def plan(self, options: EvaluateOptions, ctx: PlanContext) -> KindPlan:

@@ -276,7 +276,8 @@ class TrainKind:
     # what the warm worker imports once per run (see assay.pipeline._warm_worker)
     warm_imports = ("polars", "sklearn.base", "sklearn.ensemble", "sklearn.linear_model",
                     "sklearn.pipeline", "sklearn.compose", "sklearn.preprocessing",
-                    "sklearn.impute", "sklearn.metrics", "skops.io", "assay.models._package")
+                    "sklearn.impute", "sklearn.metrics", "skops.io", "assay.models._package",
+                    "assay.objects._tree", "assay.objects._state", "assay.store._opener")
     options = TrainOptions
 
     def plan(self, options: TrainOptions, ctx: PlanContext) -> KindPlan:

@@ -88,10 +88,8 @@ def first_warm_job(root: Path, settings: dict[str, Any], *, profile: str | None,
     env = _job_env({**environ, **start["env"]}, root,
                    store=store_url(settings.get("store"), state_dir(root)), profile=profile,
                    run_id=run_id, stage=start["stage"], stage_env={}, stage_run_id="")
-    # the other built-in stages with its environment run in the same worker; every kind's
-    # module (not its libraries) is imported too, as in a worker started after planning
-    like = [refs[kind] if same else refs[kind].partition(":")[0]
-            for kind, same in start["kinds"] if kind in refs]
+    # the other built-in stages with its environment run in the same worker
+    like = [refs[kind] for kind, same in start["kinds"] if same and kind in refs]
     return Job(stage=start["stage"], command=[sys.executable, "-m", KIND_EXEC], env=env,
                cwd=root, log_path=state_dir(root) / LOGS_DIR / run_id / f"{start['stage']}.log",
                warm=(KIND_EXEC, refs[start["kind"]]), prewarm=tuple(dict.fromkeys(like)))
@@ -186,9 +184,10 @@ class JobFactory:
 
     def _warm_imports_like(self, stage: Stage) -> tuple[str, ...]:
         """What the DAG's built-in stages with ``stage``'s environment need: they run in the
-        same warm worker, which imports it while idle (and nothing else the others need but
-        their kinds' modules: a job that plans the DAG, as training does for its lineage,
-        loads every kind)."""
+        same warm worker, which imports it while a core is free (their kinds' modules first,
+        then their libraries). A job loads only its own kind (lineage follows the stage table
+        the run hands over, :attr:`StageContext.pipeline`), so the kinds of stages that run
+        in other workers are not imported."""
         key = self._env_key(stage)
         if key not in self._warm:
             kinds = dict.fromkeys(s.kind for s in self.dag.stages.values() if s.kind)
@@ -196,7 +195,7 @@ class JobFactory:
                     if any(s.kind == k and self._env_key(s) == key
                            for s in self.dag.stages.values())]
             self._warm[key] = tuple(dict.fromkeys(
-                [*(self.warm_imports(k)[1] for k in kinds),
+                [*(self.warm_imports(k)[1] for k in like),
                  *(m for k in like for m in self.warm_imports(k))]))
         return self._warm[key]
 

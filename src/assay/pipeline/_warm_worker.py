@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 from typing import Any
 
 DISABLE_ENV = "ASSAY_NO_WARM_WORKER"
@@ -110,13 +111,17 @@ def _send(sock: socket.socket, message: dict[str, Any]) -> None:
 
 def _import(name: str) -> tuple[str, ...]:
     """Import ``name``; for a ``module:OBJECT`` reference (a stage kind, named as its entry
-    point is), return what the object declares in ``warm_imports`` (still to import). What
-    fails to import is left to the job, which reports it."""
+    point is), return what the object declares in ``warm_imports`` (still to import); for a
+    ``module:function`` one, call the function (it keeps what it computes: a stage's warm
+    call, see ``StageKind``). What fails is left to the job, which reports it."""
     module, _, attr = name.partition(":")
     try:
         obj: Any = sys.modules.get(module) or importlib.import_module(module)
         for part in attr.split(".") if attr else []:
             obj = getattr(obj, part)
+        if attr and isinstance(obj, types.FunctionType):
+            obj()
+            return ()
     except Exception:
         return ()
     return tuple(getattr(obj, "warm_imports", ())) if attr else ()
