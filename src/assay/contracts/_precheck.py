@@ -4,11 +4,15 @@ valid Python expression (parsed, never run here) and every ``compare:`` reads ``
 
 The planning of a ``kind: validate`` stage and ``assay config check`` call this, so a broken
 contract stops ``assay run`` before anything runs. The rest (columns, dtypes, what an ``expr:``
-evaluates to) needs the data and is checked when the contract runs.
+evaluates to) needs the data and is checked when the contract runs. A contract file whose bytes
+passed is remembered (per user, with the Polars version and these checks' code), so planning
+an unchanged contract does not import Polars again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,9 +73,14 @@ def check_contract(path: Path) -> Contract:
             per problem, each naming the file and line.
     """
     contract = load_contract(path)
+    memo = _passed_memo(path)
+    if memo is not None and memo.exists():
+        return contract
     found = [(loc, problem) for loc, kind, text in _items(contract)
              if (problem := _problem(kind, text, _dotted(loc))) is not None]
     if not found:
+        if memo is not None and memo == _passed_memo(path):  # unchanged while checked
+            _remember(memo)
         return contract
     from assay.config import read_yaml
 
@@ -81,6 +90,35 @@ def check_contract(path: Path) -> Contract:
         line = next((lines[loc[:cut]] for cut in range(len(loc), 0, -1) if loc[:cut] in lines), 0)
         located.append(f"{path}:{line}: {problem}" if line else f"{path}: {problem}")
     raise ContractError("\n".join(located), file=str(path), contract=contract.name)
+
+
+def _passed_memo(path: Path) -> Path | None:
+    """Where it is remembered that the contract file's bytes passed these checks (under
+    :func:`assay._layout.user_cache_dir`), named by those bytes, the Polars whose regex and SQL
+    engines compiled them, and these checks' own code (sizes and times of their modules): a
+    run that plans an unchanged contract then does not import Polars to check it again. None
+    when that cannot be named (an unreadable file, Polars not installed)."""
+    import importlib.metadata
+    import json
+
+    from assay import _layout
+    from assay.contracts import _checks
+
+    try:
+        code = [(os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in (__file__, _checks.__file__)]
+        body = json.dumps([importlib.metadata.version("polars"), code]).encode()
+        data = path.read_bytes()
+    except (OSError, ValueError, importlib.metadata.PackageNotFoundError):
+        return None
+    key = _layout.digest_of(body + b"\0" + data)[:32]
+    return _layout.user_cache_dir() / "contract-checks" / key
+
+
+def _remember(memo: Path) -> None:
+    """Best effort: a read-only or full home only means the next run checks again."""
+    with contextlib.suppress(OSError):
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.touch()
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
