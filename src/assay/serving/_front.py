@@ -226,6 +226,7 @@ class Inference:
                     f"The server is at its limit of {options.max_concurrency} requests in "
                     "flight; retry shortly", status=503)
             state.in_flight += 1
+            state.metrics.in_flight.inc()
             try:
                 key, slot = state.slot(name)
                 model_label = key
@@ -261,6 +262,7 @@ class Inference:
                                                   outcome.probabilities is not None)
             finally:
                 state.in_flight -= 1
+                state.metrics.in_flight.dec()
         except RequestRejected as exc:
             status, payload, out_headers = error_payload(exc, request_id)
         out_headers["X-Request-ID"] = request_id
