@@ -355,7 +355,7 @@ def build_frame(columns: dict[str, list[Any]], signature: Signature, *,
 
 
 _NONE = type(None)
-_FLOAT_OK = frozenset((float, int, _NONE))
+_FLOAT_OK: frozenset[type] = frozenset((float, int, _NONE))
 
 
 def _checked(name: str, dtype: str, values: list[Any]) -> Any:
@@ -410,7 +410,8 @@ def _checked(name: str, dtype: str, values: list[Any]) -> Any:
                     raise _bad(name, dtype, value)
                 out[row] = int(value)
         return out
-    _only(name, dtype, values, kinds, frozenset((str if family == "string" else bool, _NONE)))
+    wanted: frozenset[type] = frozenset((str if family == "string" else bool, _NONE))
+    _only(name, dtype, values, kinds, wanted)
     return values
 
 
