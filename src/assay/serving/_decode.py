@@ -376,7 +376,7 @@ def _checked(name: str, dtype: str, values: list[Any]) -> Any:
         except OverflowError:  # an integer no float holds
             raise _bad(name, dtype, next(v for v in values if type(v) is int
                                          and not -_FLOAT_INT < v < _FLOAT_INT)) from None
-        if int in kinds and float(np.abs(array).max(initial=0.0)) >= _FLOAT_INT:
+        if int in kinds and float(np.nanmax(np.abs(array), initial=0.0)) >= _FLOAT_INT:
             for value in values:
                 if type(value) is int and not -_FLOAT_INT < value < _FLOAT_INT:
                     raise _bad(name, dtype, value)
