@@ -208,11 +208,13 @@ def _measure(name: str, server: Running, url: str, scripts: dict[str, Path],
     result["c8"] = _wrk(url, scripts["one"], connections=8, seconds=seconds)
     result["rows1000"] = _wrk(url, scripts["thousand"], connections=1, seconds=seconds)
     result["rss_mb"] = _rss_mb(server.process.pid)
+    result["load"] = os.getloadavg()[0]  # the machine is shared: say how busy it was
     c1, c8, big = result["c1"], result["c8"], result["rows1000"]
     print(f"  {name:7} ready {result['ready_s']:5.2f} s | c=1 {c1['rps']:7.0f} req/s p99 "
           f"{c1['p99_ms']:6.2f} ms | c=8 {c8['rps']:7.0f} req/s p99 {c8['p99_ms']:6.2f} ms | "
           f"1,000 rows {big['rps'] * 1000:9.0f} rows/s | RSS {result['rss_mb']:6.0f} MiB "
-          f"| non-2xx {c1['non2xx'] + c8['non2xx'] + big['non2xx']:.0f}")
+          f"| non-2xx {c1['non2xx'] + c8['non2xx'] + big['non2xx']:.0f} | load "
+          f"{result['load']:.2f}")
     return result
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -105,7 +106,7 @@ def records_columns(records: Any, signature: Signature, where: str) -> dict[str,
             raise _reject(f"{where}[{i}] must be an object of column values")
         if len(row) != len(expected) or row.keys() != expected:
             _check_names(list(row), signature, f"{where}[{i}]")
-    return {n: [row[n] for row in records] for n in names}
+    return {n: list(map(itemgetter(n), records)) for n in names}
 
 
 def positional_columns(rows: Any, signature: Signature, where: str) -> dict[str, list[Any]]:
@@ -113,13 +114,19 @@ def positional_columns(rows: Any, signature: Signature, where: str) -> dict[str,
     if not isinstance(rows, list):
         raise _reject(f"{where} must be a list of rows")
     names = signature.input_names
-    for i, row in enumerate(rows):
-        if not isinstance(row, list):
-            raise _reject(f"{where}[{i}] must be a list of {len(names)} values")
-        if len(row) != len(names):
-            raise _reject(f"{where}[{i}] has {len(row)} values; the model takes {len(names)} "
-                          f"({', '.join(names)})")
-    return {n: [row[j] for row in rows] for j, n in enumerate(names)}
+    if not _rows_of_width(rows, len(names)):
+        for i, row in enumerate(rows):
+            if not isinstance(row, list):
+                raise _reject(f"{where}[{i}] must be a list of {len(names)} values")
+            if len(row) != len(names):
+                raise _reject(f"{where}[{i}] has {len(row)} values; the model takes "
+                              f"{len(names)} ({', '.join(names)})")
+    return {n: list(map(itemgetter(j), rows)) for j, n in enumerate(names)}
+
+
+def _rows_of_width(rows: list[Any], width: int) -> bool:
+    """True if every row is a list of ``width`` values (one pass in C, not a Python loop)."""
+    return not rows or (set(map(type, rows)) == {list} and set(map(len, rows)) == {width})
 
 
 def mapping_columns(columns: Any, signature: Signature, where: str) -> dict[str, list[Any]]:
@@ -177,11 +184,13 @@ def mlflow_columns(doc: Any, signature: Signature) -> dict[str, list[Any]]:
         data = value["data"]
         if not isinstance(data, list):
             raise _reject("dataframe_split.data must be a list of rows")
-        for i, row in enumerate(data):
-            if not isinstance(row, list) or len(row) != len(columns):
-                raise _reject(f"dataframe_split.data[{i}] must be a list of {len(columns)} values")
+        if not _rows_of_width(data, len(columns)):
+            for i, row in enumerate(data):
+                if not isinstance(row, list) or len(row) != len(columns):
+                    raise _reject(f"dataframe_split.data[{i}] must be a list of "
+                                  f"{len(columns)} values")
         where = {name: j for j, name in enumerate(columns)}
-        return {n: [row[where[n]] for row in data] for n in signature.input_names}
+        return {n: list(map(itemgetter(where[n]), data)) for n in signature.input_names}
     if key == "dataframe_records":
         return records_columns(value, signature, key)
     if isinstance(value, dict):
@@ -256,11 +265,13 @@ _FLOAT_INT = 2**1023
 
 @dataclass
 class Rows:
-    """One request's checked input: the signature's columns as Python lists, every value of
-    its column's type (or None, a missing value). Frames are built per batch
-    (:func:`frame_of`), not per request."""
+    """One request's checked input: the signature's columns, every value of its column's
+    type or missing. A numeric column is a NumPy array when its values convert as a whole (a
+    float column's missing values are NaN there: any other NaN was refused), otherwise (and
+    for string and boolean columns) a list holding None for a missing value. Frames are built
+    per batch (:func:`frame_of`), not per request."""
 
-    columns: dict[str, list[Any]]
+    columns: dict[str, Any]
     height: int
     signature: Signature
 
@@ -273,28 +284,43 @@ def frame_of(parts: list[Rows]) -> pl.DataFrame:
 
     The frame is built in the signature's column order with each column's own dtype (a float
     column at its float width), so it is what ``Signature.check`` would make of it: the values
-    were checked one by one in :func:`build_frame`, and a second pass through polars'
-    ``select`` would cost more than the model's own prediction of a few rows.
+    were checked in :func:`build_frame`, and a second pass through polars' ``select`` would
+    cost more than the model's own prediction of a few rows.
 
     Raises:
         RequestRejected: polars refused a value the checks let through (422).
     """
-    import itertools
-
+    import numpy as np
     import polars as pl
 
     signature = parts[0].signature
-    schema = {c.name: _frame_dtype(c.dtype) for c in signature.inputs}
-    if len(parts) == 1:
-        data = parts[0].columns
-    else:
-        data = {name: list(itertools.chain.from_iterable(p.columns[name] for p in parts))
-                for name in schema}
+    series = []
     try:
-        return pl.DataFrame(data, schema=schema)
+        for spec in signature.inputs:
+            pieces = [p.columns[spec.name] for p in parts]
+            if len(pieces) == 1:
+                values = pieces[0]
+            elif all(isinstance(piece, np.ndarray) for piece in pieces):
+                values = np.concatenate(pieces)
+            else:
+                values = [v for piece in pieces for v in _as_list(piece)]
+            # a float array's NaN are its missing values (any other NaN was refused); a
+            # column without one keeps no validity mask
+            has_nan = isinstance(values, np.ndarray) and values.dtype.kind == "f" \
+                and bool(np.isnan(values).any())
+            series.append(pl.Series(spec.name, values, dtype=_frame_dtype(spec.dtype),
+                                    nan_to_null=has_nan))
+        return pl.DataFrame(series)
     except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError) as exc:
         detail = " ".join(str(exc).split())[:200]  # values the checks above let through
         raise _reject(f"The input cannot be made into the model's table: {detail}") from None
+
+
+def _as_list(values: Any) -> list[Any]:
+    """A column's values as a list; a float array's NaN (a missing value) as None."""
+    if isinstance(values, list):
+        return values
+    return [None if v != v else v for v in values.tolist()]
 
 
 def _frame_dtype(dtype: str) -> Any:
@@ -305,7 +331,7 @@ def _frame_dtype(dtype: str) -> Any:
 
 def build_frame(columns: dict[str, list[Any]], signature: Signature, *,
                 max_rows: int) -> Rows:
-    """Columns (in the signature's names) checked against the signature, value by value.
+    """Columns (in the signature's names) checked against the signature.
 
     Raises:
         RequestRejected: no rows or too many (413), columns of unequal length, a value of the
@@ -328,47 +354,72 @@ def build_frame(columns: dict[str, list[Any]], signature: Signature, *,
     return Rows(checked, rows, signature)
 
 
-def _checked(name: str, dtype: str, values: list[Any]) -> list[Any]:
-    """``values`` if each is of the column's type or None (integral floats made ints for an
-    integer column)."""
+_NONE = type(None)
+_FLOAT_OK: frozenset[type] = frozenset((float, int, _NONE))
+
+
+def _checked(name: str, dtype: str, values: list[Any]) -> Any:
+    """``values`` checked against the column's type, whole: the set of the values' types, then
+    NumPy's conversion and finiteness test; a Python loop runs only to name a value at fault
+    (or for an integer column holding floats or missing values)."""
+    import numpy as np
+
     family = dtype_family(dtype)
-    target = _target(dtype)
-    if target is None:
+    if _target(dtype) is None:
         raise _reject(f"column {name!r} is {dtype}, which this server cannot read from JSON",
                       field=name)
+    kinds = set(map(type, values))
     if family == "numeric" and dtype.startswith(("Float", "Decimal")):
-        for row, value in enumerate(values):
-            kind = type(value)
-            if kind is float:
-                if value - value != 0.0:  # NaN or infinity
-                    raise _reject(f"column {name!r} holds {value} in row {row}; the model "
-                                  "takes finite numbers only", field=name)
-            elif kind is int:
-                if not -_FLOAT_INT < value < _FLOAT_INT:  # no float holds it
+        _only(name, dtype, values, kinds, _FLOAT_OK)
+        try:
+            array = np.array(values, dtype=np.float64)  # None -> NaN
+        except OverflowError:  # an integer no float holds
+            raise _bad(name, dtype, next(v for v in values if type(v) is int
+                                         and not -_FLOAT_INT < v < _FLOAT_INT)) from None
+        if int in kinds and float(np.nanmax(np.abs(array), initial=0.0)) >= _FLOAT_INT:
+            for value in values:
+                if type(value) is int and not -_FLOAT_INT < value < _FLOAT_INT:
                     raise _bad(name, dtype, value)
-            elif value is not None:
-                raise _bad(name, dtype, value)
-        return values
+        finite = np.isfinite(array)
+        if not finite.all():
+            wrong = ~finite
+            if _NONE in kinds:
+                wrong &= np.fromiter((v is not None for v in values), dtype=bool,
+                                     count=len(values))
+            if wrong.any():
+                row = int(wrong.argmax())
+                raise _reject(f"column {name!r} holds {values[row]} in row {row}; the model "
+                              "takes finite numbers only", field=name)
+        return array
     if family == "numeric":
-        out = values
+        _only(name, dtype, values, kinds, _FLOAT_OK)
+        if kinds == {int}:
+            try:
+                return np.array(values, dtype=np.int64)
+            except OverflowError:
+                raise _bad(name, dtype, next(v for v in values
+                                             if not -_INT64 <= v < _INT64)) from None
+        out = list(values)
         for row, value in enumerate(values):
             kind = type(value)
             if kind is int:
                 if not -_INT64 <= value < _INT64:
                     raise _bad(name, dtype, value)
-            elif kind is float and value - value == 0.0 and value.is_integer() \
-                    and abs(value) <= 2**53:
-                if out is values:
-                    out = list(values)
+            elif kind is float:
+                if not (value - value == 0.0 and value.is_integer() and abs(value) <= 2**53):
+                    raise _bad(name, dtype, value)
                 out[row] = int(value)
-            elif value is not None:
-                raise _bad(name, dtype, value)
         return out
-    wanted = str if family == "string" else bool
-    for value in values:
-        if type(value) is not wanted and value is not None:
-            raise _bad(name, dtype, value)
+    wanted: frozenset[type] = frozenset((str if family == "string" else bool, _NONE))
+    _only(name, dtype, values, kinds, wanted)
     return values
+
+
+def _only(name: str, dtype: str, values: list[Any], kinds: set[type],
+          allowed: frozenset[type]) -> None:
+    """Raises: RequestRejected naming the first value of a type not in ``allowed``."""
+    if not kinds <= allowed:
+        raise _bad(name, dtype, next(v for v in values if type(v) not in allowed))
 
 
 def _bad(name: str, dtype: str, value: Any) -> RequestRejected:

@@ -47,8 +47,17 @@ _WANTED = {b"content-type", b"content-length", b"x-request-id",
 
 
 def dumps(data: Any) -> bytes:
-    """JSON bytes of an answer (a model's NaN or infinity, which JSON cannot hold, is null)."""
-    return orjson.dumps(data)
+    """JSON bytes of an answer (a model's NaN or infinity, which JSON cannot hold, is null).
+    NumPy arrays of numbers are written by orjson straight from their buffer; any other array
+    (strings, objects, not contiguous) as its list."""
+    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY, default=_listed)
+
+
+def _listed(value: Any) -> Any:
+    tolist = getattr(value, "tolist", None)
+    if tolist is None:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    return tolist()
 
 
 def error_payload(exc: RequestRejected, request_id: str) -> tuple[int, bytes, dict[str, str]]:
@@ -148,10 +157,10 @@ def _native_render(outcome: Outcome, request_id: str, _: Any) -> dict[str, Any]:
     served = outcome.served
     data: dict[str, Any] = {"model": served.name, "version": served.version,
                             "request_id": request_id,
-                            "predictions": outcome.predictions.tolist()}
+                            "predictions": outcome.predictions}
     if outcome.probabilities is not None:
         data["classes"] = served.model.classes
-        data["probabilities"] = outcome.probabilities.tolist()
+        data["probabilities"] = outcome.probabilities
     return data
 
 
@@ -168,7 +177,7 @@ def _mlflow_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any,
 
 
 def _mlflow_render(outcome: Outcome, request_id: str, _: Any) -> dict[str, Any]:
-    return {"predictions": outcome.predictions.tolist()}
+    return {"predictions": outcome.predictions}
 
 
 def _oip_decode(body: bytes, ctype: str | None, served: Served) -> tuple[Any, Any]:
@@ -226,6 +235,7 @@ class Inference:
                     f"The server is at its limit of {options.max_concurrency} requests in "
                     "flight; retry shortly", status=503)
             state.in_flight += 1
+            state.metrics.in_flight.inc()
             try:
                 key, slot = state.slot(name)
                 model_label = key
@@ -261,6 +271,7 @@ class Inference:
                                                   outcome.probabilities is not None)
             finally:
                 state.in_flight -= 1
+                state.metrics.in_flight.dec()
         except RequestRejected as exc:
             status, payload, out_headers = error_payload(exc, request_id)
         out_headers["X-Request-ID"] = request_id

@@ -1,7 +1,16 @@
-"""The server's Prometheus metrics (``GET /metrics``), one registry per app."""
+"""The server's Prometheus metrics (``GET /metrics``), one registry per app.
+
+One worker process keeps its metrics in memory. With ``--workers N`` (N > 1) the runner gives
+the workers a private directory in :data:`MULTIPROC_ENV` and prometheus-client's multiprocess
+mode takes over: every worker writes its values to its own memory-mapped files there, and a
+scrape of any worker merges every worker's files (:class:`MultiProcessCollector`), so the
+counters and histograms are the server's totals whichever worker answers the scrape.
+"""
 
 from __future__ import annotations
 
+import glob
+import os
 from typing import Any
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -9,47 +18,95 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 VALUE_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, 0.0, 1.0, 10.0, 100.0, 1000.0)
 
+#: prometheus-client's multiprocess directory (set by the runner for ``--workers N``, N > 1).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess directory this process writes its metrics to, if any."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
 
 class Metrics:
     """Requests by route, status, model and version; latency; batch sizes; the prediction
     distribution (class counts, or a histogram of regression values); prediction-log records
-    written and dropped; swaps."""
+    written and dropped; swaps; requests in flight and readiness.
+
+    In multiprocess mode the two gauges are merged over the live workers: ``in_flight`` is
+    their sum and ``ready`` their minimum (1 when every live worker is ready); a worker that
+    stops takes its gauges out (:meth:`close`), and so does a scrape for one that died.
+    """
 
     def __init__(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry(auto_describe=True)
+        self.directory = multiprocess_dir()
+        own = None if self.directory else self.registry  # multiprocess: read from the files
         self.requests = Counter(
             "assay_serving_requests", "Requests answered, by route, status, model and version.",
-            ["route", "status", "model", "version"], registry=self.registry)
+            ["route", "status", "model", "version"], registry=own)
         self.latency = Histogram(
             "assay_serving_request_seconds", "Time to answer a request, by route.",
-            ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+            ["route"], buckets=LATENCY_BUCKETS, registry=own)
         self.batch_rows = Histogram(
             "assay_serving_batch_rows", "Rows per model call (micro-batches).",
-            ["model"], buckets=BATCH_BUCKETS, registry=self.registry)
+            ["model"], buckets=BATCH_BUCKETS, registry=own)
         self.predicted_class = Counter(
             "assay_serving_predictions", "Predicted rows by class (classifiers).",
-            ["model", "version", "label"], registry=self.registry)
+            ["model", "version", "label"], registry=own)
         self.predicted_value = Histogram(
             "assay_serving_prediction_value", "Predicted values (regressors).",
-            ["model", "version"], buckets=VALUE_BUCKETS, registry=self.registry)
+            ["model", "version"], buckets=VALUE_BUCKETS, registry=own)
         self.log_records = Counter(
             "assay_serving_prediction_log_records",
             "Prediction-log records by outcome (written, dropped).",
-            ["model", "outcome"], registry=self.registry)
+            ["model", "outcome"], registry=own)
         self.in_flight = Gauge(
-            "assay_serving_in_flight", "Requests being answered now.", registry=self.registry)
+            "assay_serving_in_flight", "Requests being answered now.", registry=own,
+            multiprocess_mode="livesum")
         self.swaps = Counter(
             "assay_serving_swaps", "Hot swaps by outcome (swapped, failed).",
-            ["model", "outcome"], registry=self.registry)
+            ["model", "outcome"], registry=own)
         self.ready = Gauge(
-            "assay_serving_ready", "1 when the server is ready.", registry=self.registry)
+            "assay_serving_ready", "1 when the server (every worker) is ready.", registry=own,
+            multiprocess_mode="livemin")
+        if self.directory:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            MultiProcessCollector(self.registry, path=self.directory)  # type: ignore[no-untyped-call]
 
     def exposition(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+        if self.directory:
+            self._forget_dead_workers()
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def close(self) -> None:
+        """This process stops: its live gauges leave the merged view (multiprocess mode)."""
+        if self.directory:
+            from prometheus_client.multiprocess import mark_process_dead
+
+            mark_process_dead(os.getpid(), self.directory)  # type: ignore[no-untyped-call]
+
+    def _forget_dead_workers(self) -> None:
+        """A worker that died without stopping (killed, out of memory) left its live gauges
+        behind; the library's bookkeeping for a dead process takes them out. Its counters
+        and histograms stay: what it answered still counts."""
+        from prometheus_client.multiprocess import mark_process_dead
+
+        assert self.directory is not None
+        pids = set()
+        for path in glob.glob(os.path.join(self.directory, "gauge_live*_*.db")):
+            number = os.path.basename(path)[:-3].rsplit("_", 1)[1]
+            if number.isdigit():
+                pids.add(int(number))
+        for pid in pids:
+            try:
+                os.kill(pid, 0)  # our own workers: signal 0 reaches them while they live
+            except OSError:  # gone (or the number now belongs to another user's process)
+                mark_process_dead(pid, self.directory)  # type: ignore[no-untyped-call]
 
     def observe_predictions(self, model: str, version: str, predictions: Any,
                             classification: bool) -> None:

@@ -3,16 +3,24 @@
 On SIGTERM (or Ctrl-C) readiness fails at once (``/v2/health/ready`` answers 503), uvicorn
 stops accepting connections, requests in flight finish (for up to ``grace_s``), then the
 process exits. SIGHUP makes a server check the aliases it follows now.
+
+With ``--workers N`` (N > 1) the workers share their metrics through prometheus-client's
+multiprocess mode, in a private directory (mode 0700) made fresh for this server and removed
+when it exits: a directory named by the environment is never reused, since files left there
+by an earlier server would be counted as this one's. One worker keeps its metrics in memory.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # the serve extra
 
+from assay.serving._metrics import MULTIPROC_ENV
 from assay.serving._options import OPTIONS_ENV, ServeOptions
 
 #: On a stop, how long a connection with no request in progress stays open for one that may
@@ -74,9 +82,19 @@ def run(options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8080,
     import uvicorn
 
     os.environ[OPTIONS_ENV] = options.to_json()
-    uvicorn.run(
-        "assay.serving._runner:factory", factory=True, host=host, port=port, workers=workers,
-        access_log=False, log_level="warning", timeout_graceful_shutdown=int(options.grace_s),
-        lifespan="on", server_header=False, date_header=False, ws="none",
-        http=SettlingProtocol,
-    )
+    for name in (MULTIPROC_ENV, MULTIPROC_ENV.lower()):  # the library reads both spellings
+        os.environ.pop(name, None)
+    shared = tempfile.mkdtemp(prefix="assay-serve-metrics-") if workers > 1 else None
+    if shared is not None:  # inherited by the workers uvicorn spawns
+        os.environ[MULTIPROC_ENV] = shared
+    try:
+        uvicorn.run(
+            "assay.serving._runner:factory", factory=True, host=host, port=port,
+            workers=workers, access_log=False, log_level="warning",
+            timeout_graceful_shutdown=int(options.grace_s), lifespan="on", server_header=False,
+            date_header=False, ws="none", http=SettlingProtocol,
+        )
+    finally:
+        if shared is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(shared, ignore_errors=True)

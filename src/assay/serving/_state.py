@@ -86,6 +86,7 @@ class ServerState:
             batcher.close()
         if self.log is not None:
             self.log.close()
+        self.metrics.close()
 
     def check_now(self) -> None:
         """SIGHUP: check every followed alias now (a failed version is tried again)."""
