@@ -54,6 +54,15 @@ def _pipeline(project: TmpProject) -> None:
     )
 
 
+def _added_and_run(project: TmpProject) -> None:
+    """The pipeline on 600 rows of churn data, added as version 1, run once."""
+    _pipeline(project)
+    (project.root / "data").mkdir()
+    churn_frame(600, seed=1).write_parquet(project.root / "data" / "churn.parquet")
+    assert project.invoke("data", "add", "data/churn.parquet").code == 0
+    assert project.run("run").returncode == 0
+
+
 def _datasets(project: TmpProject) -> list[dict[str, Any]]:
     meta = json.loads((project.root / "models" / "train" / "model.json").read_text())
     found: list[dict[str, Any]] = meta["lineage"]["datasets"]
@@ -119,11 +128,7 @@ def test_the_lock_says_which_data_produced_a_file_even_after_the_data_moved_on(
 ) -> None:
     from assay.models import DataInput, dataset_lineage
 
-    _pipeline(tmp_project)
-    (tmp_project.root / "data").mkdir()
-    churn_frame(600, seed=1).write_parquet(tmp_project.root / "data" / "churn.parquet")
-    assert tmp_project.invoke("data", "add", "data/churn.parquet").code == 0
-    assert tmp_project.run("run").returncode == 0
+    _added_and_run(tmp_project)
     used = hash_file(tmp_project.root / "data" / "churn.parquet")
     churn_frame(50, seed=9).write_parquet(tmp_project.root / "data" / "churn.parquet")  # not rerun
     project = tmp_project.load()
@@ -157,15 +162,10 @@ def test_the_pipeline_a_run_hands_over_gives_the_lineage_planning_gives(
     from assay.models import DataInput, dataset_lineage
     from assay.pipeline import build_dag
 
-    _pipeline(tmp_project)
-    (tmp_project.root / "data").mkdir()
-    churn_frame(600, seed=1).write_parquet(tmp_project.root / "data" / "churn.parquet")
-    assert tmp_project.invoke("data", "add", "data/churn.parquet").code == 0
-    assert tmp_project.run("run").returncode == 0
+    _added_and_run(tmp_project)
     (tmp_project.root / "assay.lock").unlink()
     project = tmp_project.load()
-    table = {name: {"outs": list(s.all_outs), "deps": list(s.deps)}
-             for name, s in build_dag(project).stages.items()}
+    table = build_dag(project).stage_table()
     inputs = [DataInput("train", "data/train.parquet", "data/train.parquet"),
               DataInput("validation", "data/holdout.parquet", "data/holdout.parquet")]
     handed = dataset_lineage(project, inputs, store_url=project.store_url, pipeline=table)

@@ -215,3 +215,14 @@ def test_a_warm_call_runs_once_in_the_worker_and_every_job_starts_with_its_resul
             assert proc.stdout.read() == b"True\n"  # called in the worker, once
     finally:
         worker.close()
+
+
+def test_a_broken_config_starts_no_worker_and_is_reported_by_the_run(
+        tmp_project: TmpProject) -> None:
+    # the command line's early start gives up on what it cannot load; the run says why
+    tmp_project.gen({"assay.yaml": "project: test\nstages:\n  a: {kind: probe, out: [\n"})
+    done = tmp_project.run("run", "--force")
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "assay.yaml" in lines[0], done.stderr
+    assert not (tmp_project.root / "out").exists()

@@ -92,8 +92,7 @@ class _Producers:
             self._planned = True
             try:
                 dag: Dag = build_dag(self.project, profile=self.profile, check_missing_deps=False)
-                self._stages = {name: {"outs": list(s.all_outs), "deps": list(s.deps)}
-                                for name, s in dag.stages.items()}
+                self._stages = dag.stage_table()
             except AssayError:  # lineage is best effort; training must not fail on it
                 pass
         return self._stages or {}

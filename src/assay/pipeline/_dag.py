@@ -103,6 +103,12 @@ class Dag:
                 found.append(other)
         return found[1:]
 
+    def stage_table(self) -> dict[str, dict[str, list[str]]]:
+        """Every stage instance's outs and deps (what a running stage gets as
+        :attr:`StageContext.pipeline`)."""
+        return {name: {"outs": list(s.all_outs), "deps": list(s.deps)}
+                for name, s in self.stages.items()}
+
     def select(self, targets: list[str]) -> list[str]:
         """Instance names for targets (stage, matrix group or instance) and their upstream."""
         if not targets:

@@ -228,8 +228,7 @@ class JobFactory:
     def _pipeline(self) -> dict[str, dict[str, list[str]]]:
         """Every stage instance's outs and deps, for :attr:`StageContext.pipeline`."""
         if self._stages is None:
-            self._stages = {name: {"outs": list(s.all_outs), "deps": list(s.deps)}
-                            for name, s in self.dag.stages.items()}
+            self._stages = self.dag.stage_table()
         return self._stages
 
     def _kind_context(self, stage: Stage, stage_run_id: str) -> Path:
