@@ -15,7 +15,7 @@ DATA_OID = "d" * 64
 
 
 def _record_dataset_and_deployment(store: Store) -> None:
-    from assay.store.tables import dataset_versions, deployments
+    from assay.store.tables import dataset_versions, rollouts
 
     now = time.time()
     with store_connection(store.url) as conn:
@@ -23,9 +23,10 @@ def _record_dataset_and_deployment(store: Store) -> None:
             name="churn", path="data/churn.parquet", hash=DATA_OID, kind="file", size=10,
             nfiles=1, actor=ML, created_at=now,
         ))
-        conn.execute(deployments.insert().values(
-            name="churn", version=1, target="local", state="serving", traffic=1.0, details={},
-            created_at=now, updated_at=now,
+        conn.execute(rollouts.insert().values(
+            deployment="local", model="churn", version=1, strategy="direct",
+            state="completed", weight=1.0, actor=ML, details={}, started_at=now,
+            updated_at=now, ended_at=now,
         ))
 
 

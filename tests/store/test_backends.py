@@ -453,7 +453,7 @@ class TestStore:
     def test_lineage_follows_the_run_its_dataset_versions_and_its_deployments(
             self, backend: Backend, store: Store) -> None:
         from assay.registry import lineage
-        from assay.store.tables import deployments
+        from assay.store.tables import rollouts
 
         _run(store)
         _stage_run(store, "s-prep", stage="prep")
@@ -468,9 +468,9 @@ class TestStore:
         _model_versions(store, 1, run_id="run-1",
                         meta={"package": {"lineage": {"datasets": [dataset]}}})
         with store_connection(backend.url) as conn:
-            conn.execute(deployments.insert().values(
-                name="churn", version=1, target="eu", state="live", traffic=0.5, details={},
-                created_at=NOW, updated_at=NOW))
+            conn.execute(rollouts.insert().values(
+                deployment="eu", model="churn", version=1, strategy="canary", state="running",
+                weight=0.5, actor="a", details={}, started_at=NOW, updated_at=NOW))
         graph = lineage(store, "churn:1")
         run = dict(graph["run"])
         assert run.pop("started_at") > 0
@@ -484,7 +484,7 @@ class TestStore:
         assert [(v["name"], v["version"]) for v in entry["versions"]] == [("churn", 2),
                                                                           ("copy", 1)]
         assert [(d["target"], d["state"], d["traffic"]) for d in graph["deployments"]] == [
-            ("eu", "live", 0.5)]
+            ("eu", "running", 0.5)]
 
     # -- logged models, evaluations, contract results ---------------------------------------
 

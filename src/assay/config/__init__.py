@@ -19,6 +19,12 @@ from assay.config._yaml import Loc, parse_yaml, read_yaml
 
 if TYPE_CHECKING:
     from assay.config._base import Section
+    from assay.config._deployments import (
+        DeploymentConfig,
+        GuardsConfig,
+        Step,
+        Sticky,
+    )
     from assay.config._errors import config_error_from, suggest, valid_keys
     from assay.config._kinds import KindPlan, PlanContext, StageContext, StageKind
     from assay.config._pipeline import ExecutorConfig, ProfileConfig, Resources, StageConfig
@@ -41,7 +47,9 @@ _LAZY: dict[str, str] = {
     "CacheConfig": "assay.config._schema",
     "ContractRef": "assay.config._schema",
     "DatasetConfig": "assay.config._schema",
+    "DeploymentConfig": "assay.config._deployments",
     "ExecutorConfig": "assay.config._pipeline",
+    "GuardsConfig": "assay.config._deployments",
     "KindPlan": "assay.config._kinds",
     "LinkType": "assay.config._schema",
     "Member": "assay.config._team",
@@ -57,6 +65,8 @@ _LAZY: dict[str, str] = {
     "StageConfig": "assay.config._pipeline",
     "StageContext": "assay.config._kinds",
     "StageKind": "assay.config._kinds",
+    "Step": "assay.config._deployments",
+    "Sticky": "assay.config._deployments",
     "config_error_from": "assay.config._errors",
     "find_root": "assay.config._project",
     "json_schema": "assay.config._schema",
@@ -72,7 +82,9 @@ __all__ = [
     "CacheConfig",
     "ContractRef",
     "DatasetConfig",
+    "DeploymentConfig",
     "ExecutorConfig",
+    "GuardsConfig",
     "KindPlan",
     "LinkType",
     "Loc",
@@ -89,6 +101,8 @@ __all__ = [
     "StageConfig",
     "StageContext",
     "StageKind",
+    "Step",
+    "Sticky",
     "config_error_from",
     "find_root",
     "json_schema",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from assay.config._base import Section
+from assay.config._deployments import DeploymentConfig, check_name
 from assay.config._pipeline import ExecutorConfig, ProfileConfig, StageConfig
 from assay.config._team import Member, PromotionPolicy
 
@@ -88,6 +89,9 @@ class AssayConfig(Section):
     models: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per registered model: intended_use, limitations, ..."
     )
+    deployments: dict[str, DeploymentConfig] = Field(
+        default_factory=dict, description="per deployment: the alias it serves, strategy, guards"
+    )
     monitoring: dict[str, MonitoringConfig] = Field(
         default_factory=dict, description="per alias (production, ...): where drift is watched"
     )
@@ -97,6 +101,13 @@ class AssayConfig(Section):
     def _url_shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {k: ({"url": v} if isinstance(v, str) else v) for k, v in value.items()}
+        return value
+
+    @field_validator("deployments")
+    @classmethod
+    def _deployment_names(cls, value: dict[str, DeploymentConfig]) -> dict[str, DeploymentConfig]:
+        for name in value:
+            check_name(name)
         return value
 
     @field_validator("datasets", mode="before")

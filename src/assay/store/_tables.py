@@ -257,19 +257,49 @@ approvals = Table(
     UniqueConstraint("name", "version", "target", "actor"),
 )
 
+# What a deployment serves now (one row per deployment name); `assay serve --deployment NAME`
+# reads it, and a rollout controller changes it one revision at a time.
 deployments = Table(
     "deployments",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(255), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("target", String(255), nullable=False),
-    Column("state", String(32), nullable=False),
-    Column("traffic", Float, nullable=False, server_default="0"),
-    Column("details", JSON, nullable=False),
-    Column("created_at", Float, nullable=False),
+    Column("name", String(255), primary_key=True),
+    Column("model", String(255), nullable=False),
+    Column("stable_version", Integer),  # all traffic outside a rollout
+    Column("candidate_version", Integer),
+    Column("candidate_weight", Float, nullable=False, server_default="0"),
+    Column("mode", String(16), nullable=False, server_default="split"),  # split | shadow
+    Column("rollout_id", Integer),
+    Column("revision", Integer, nullable=False, server_default="1"),
     Column("updated_at", Float, nullable=False),
 )
+
+# Every rollout of a version to a deployment: its plan, state, steps, guard decisions, and who
+# did what; the controller's state lives here, so a killed controller resumes or rolls back.
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("deployment", String(255), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("from_version", Integer),
+    Column("strategy", String(16), nullable=False),
+    Column("state", String(16), nullable=False),  # running | paused | completed | rolled_back | aborted
+    Column("step", Integer, nullable=False, server_default="0"),
+    Column("weight", Float, nullable=False, server_default="0"),
+    Column("request", String(16)),  # pause | resume | abort | promote_now, asked by a person
+    Column("requested_by", String(255)),
+    Column("reason", Text),
+    Column("actor", String(255), nullable=False),
+    Column("controller", String(128)),
+    Column("heartbeat", Float),
+    Column("details", JSON, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("ended_at", Float),
+)
+Index("ix_rollouts_deployment", rollouts.c.deployment, rollouts.c.id)
+Index("ix_rollouts_model_version", rollouts.c.model, rollouts.c.version)
 
 # Facts about the store itself; ``instance_id`` names this database (a new store, say a fresh
 # clone's local SQLite file, gets a new one), so work whose effect lives in the store is cached

@@ -516,8 +516,81 @@ STAGE_RUNS_OF_RUN = _sql(
     "ORDER BY started_at")
 
 DEPLOYMENTS_OF_VERSION = _sql(
-    "SELECT id, target, state, traffic FROM deployments WHERE name = :name "
-    "AND version = :version ORDER BY id")
+    "SELECT id, deployment AS target, state, weight AS traffic FROM rollouts "
+    "WHERE model = :name AND version = :version ORDER BY id")
+"""The rollouts of one model version (lineage's ``deployments``)."""
+
+
+# -- deployments and rollouts --------------------------------------------------------------
+
+_DEPLOYMENT_COLUMNS = ("name, model, stable_version, candidate_version, candidate_weight, mode, "
+                       "rollout_id, revision, updated_at")
+
+DEPLOYMENT = _sql(f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments WHERE name = :name")
+"""What one deployment serves now (``assay serve --deployment NAME`` polls this)."""
+
+DEPLOYMENTS = _sql(f"SELECT {_DEPLOYMENT_COLUMNS} FROM deployments ORDER BY name")
+
+INSERT_DEPLOYMENT = _sql(
+    "INSERT INTO deployments (name, model, stable_version, candidate_version, candidate_weight, "
+    "mode, rollout_id, revision, updated_at) VALUES (:name, :model, :stable_version, NULL, 0, "
+    "'split', NULL, 1, :updated_at) ON CONFLICT (name) DO NOTHING")
+"""A deployment's first row (its stable version); nothing if it exists."""
+
+UPDATE_DEPLOYMENT = _sql(
+    "UPDATE deployments SET stable_version = :stable_version, "
+    "candidate_version = :candidate_version, candidate_weight = :candidate_weight, "
+    "mode = :mode, rollout_id = :rollout_id, revision = revision + 1, updated_at = :updated_at "
+    "WHERE name = :name AND revision = :revision")
+"""Compare-and-set: a new revision of what the deployment serves, from the ``revision`` the
+caller read (``rowcount`` 0: another change came first)."""
+
+_ROLLOUT_COLUMNS = ("id, deployment, model, version, from_version, strategy, state, step, weight, "
+                    "request, requested_by, reason, actor, controller, heartbeat, details, "
+                    "started_at, updated_at, ended_at")
+
+INSERT_ROLLOUT = _sql(
+    "INSERT INTO rollouts (deployment, model, version, from_version, strategy, state, step, "
+    "weight, actor, details, started_at, updated_at) VALUES (:deployment, :model, :version, "
+    ":from_version, :strategy, :state, 0, :weight, :actor, :details, :started_at, :started_at) "
+    "RETURNING id",
+    json_params=("details",))
+
+ROLLOUT = _sql(f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE id = :id",
+               json_columns=("details",))
+
+ROLLOUTS_OF_DEPLOYMENT = _sql(
+    f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE deployment = :deployment "
+    "ORDER BY id DESC LIMIT :limit",
+    json_columns=("details",))
+"""A deployment's rollouts, newest first."""
+
+ROLLOUTS_SINCE = _sql(
+    f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE started_at >= :since ORDER BY id",
+    json_columns=("details",))
+
+ACTIVE_ROLLOUT = _sql(
+    f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE deployment = :deployment "
+    "AND state IN ('running', 'paused') ORDER BY id DESC LIMIT 1",
+    json_columns=("details",))
+
+UPDATE_ROLLOUT = _sql(
+    "UPDATE rollouts SET state = :state, step = :step, weight = :weight, reason = :reason, "
+    "details = :details, request = :request, requested_by = :requested_by, "
+    "updated_at = :updated_at, ended_at = :ended_at WHERE id = :id",
+    json_params=("details",))
+
+CLAIM_ROLLOUT = _sql(
+    "UPDATE rollouts SET controller = :controller, heartbeat = :now WHERE id = :id "
+    "AND state IN ('running', 'paused') AND (controller IS NULL OR controller = :controller "
+    "OR heartbeat IS NULL OR heartbeat < :stale)")
+"""The lease on a rollout: taken (``rowcount`` 1) when free, ours, or its controller's heartbeat
+is older than ``stale``; renewed by the same call."""
+
+REQUEST_ROLLOUT = _sql(
+    "UPDATE rollouts SET request = :request, requested_by = :requested_by, "
+    "updated_at = :updated_at WHERE id = :id AND state IN ('running', 'paused')")
+"""A person's request (pause, resume, abort, promote_now) for the rollout's controller."""
 
 
 # -- logged models, evaluations, contract results ----------------------------------------
