@@ -30,6 +30,8 @@ script's shortcuts and the built-in kinds' subprocess)::
     │   └── PolicyViolation         exit 1: promotion refused by the policy
     ├── ServingError                exit 2: the inference server cannot start as asked
     │   └── RequestRejected         (HTTP 4xx/5xx): a request the server refused, with its status
+    ├── DeploymentError             exit 2: deployments (unknown name, a rollout in progress)
+    │   └── RolledBack              exit 1: a rollout's guard failed and the candidate was withdrawn
     └── ProjectUnhealthy            exit 1: assay doctor found error-level antipatterns
 
 Other endings: an interrupt exits 130, an unexpected exception 3 (see :mod:`assay._exits`).
@@ -214,6 +216,20 @@ class RequestRejected(ServingError):
         self.field = field
 
 
+class DeploymentError(AssayError):
+    """A deployment cannot do what was asked (no such deployment, a rollout already running,
+    its controller busy elsewhere)."""
+
+    exit_code = EXIT_USAGE
+
+
+class RolledBack(DeploymentError):
+    """A rollout ended without its candidate: a guard failed (or a person aborted it), traffic
+    went back to the incumbent and the alias moved back."""
+
+    exit_code = EXIT_FAILED
+
+
 class ProjectUnhealthy(AssayError):
     """``assay doctor`` found error-level antipatterns in the project."""
 
@@ -232,6 +248,7 @@ __all__ = [
     "ContractError",
     "CorruptObject",
     "DataError",
+    "DeploymentError",
     "EvaluationError",
     "GateFailed",
     "LocalDiskError",
@@ -246,6 +263,7 @@ __all__ = [
     "RegistryError",
     "RemoteError",
     "RequestRejected",
+    "RolledBack",
     "ServingError",
     "StageFailed",
     "StoreError",

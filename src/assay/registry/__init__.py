@@ -21,7 +21,9 @@ from assay.registry._promotion import (
     approve,
     check_promotion,
     promote,
+    promote_in,
     reject,
+    restore_alias_in,
     rollback,
 )
 from assay.registry._refs import ModelRef, check_alias, check_name, parse_ref
@@ -32,6 +34,7 @@ from assay.registry._versions import (
     RegisteredModel,
     get_version,
     list_models,
+    version_in,
     versions,
 )
 
@@ -59,9 +62,12 @@ __all__ = [
     "model_card",
     "parse_ref",
     "promote",
+    "promote_in",
     "register",
     "reject",
+    "restore_alias_in",
     "rollback",
     "rollback_target",
+    "version_in",
     "versions",
 ]

@@ -272,18 +272,56 @@ def promote(
         with store.read() as conn:
             _, expected_revision = alias_revision(conn, ref.name, to)
     with store.write() as conn:
-        mv = version_in(conn, ref)
-        if to in mv.aliases:
-            raise RegistryError(
-                f"{mv.ref} already holds alias {to!r}", model=mv.name, version=mv.version, alias=to
-            )
-        gaps = policy_gaps(conn, config, mv, to, actor, time.time())
-        if gaps:
-            raise _violation(mv, to, gaps)
-        return move_alias(
-            store, conn, name=mv.name, alias=to, version=mv.version,
-            expected_revision=expected_revision, action="promote", actor=actor,
+        return promote_in(store, conn, config, ref, to=to, actor=actor,
+                          expected_revision=expected_revision)
+
+
+def promote_in(
+    store: Store,
+    conn: Connection,
+    config: AssayConfig,
+    ref: ModelRef | str,
+    *,
+    to: str,
+    actor: str,
+    expected_revision: int | None = None,
+) -> AliasMove:
+    """:func:`promote` inside ``conn``'s write transaction (a rollout records its start in the
+    same transaction as the promotion that starts it).
+
+    Raises:
+        PolicyViolation, ConcurrencyError, RegistryError: as :func:`promote`.
+    """
+    check_alias(to)
+    mv = version_in(conn, ref)
+    if to in mv.aliases:
+        raise RegistryError(
+            f"{mv.ref} already holds alias {to!r}", model=mv.name, version=mv.version, alias=to
         )
+    gaps = policy_gaps(conn, config, mv, to, actor, time.time())
+    if gaps:
+        raise _violation(mv, to, gaps)
+    return move_alias(
+        store, conn, name=mv.name, alias=to, version=mv.version,
+        expected_revision=expected_revision, action="promote", actor=actor,
+    )
+
+
+def restore_alias_in(
+    store: Store, conn: Connection, name: str, alias: str, *, version: int, actor: str
+) -> AliasMove | None:
+    """Point ``name@alias`` back at ``version`` inside ``conn``'s write transaction, recorded as
+    a rollback (an automatic rollback needs no approvals); None if it already points there.
+
+    Raises:
+        RegistryError: no such model or version.
+    """
+    current, _ = alias_revision(conn, name, alias)
+    if current == version:
+        return None
+    version_in(conn, ModelRef(name, version))
+    return move_alias(store, conn, name=name, alias=alias, version=version,
+                      expected_revision=None, action="rollback", actor=actor)
 
 
 def _decide(
