@@ -103,7 +103,7 @@ def test_the_first_version_is_applied_directly_then_a_canary_steps_and_rolls_bac
     assert _events(store) == ["deployment.started", "deployment.completed",
                               "deployment.started", "deployment.step",
                               "deployment.rolled_back"]
-    rolled = [e for e in store.events() if e.kind == "deployment.rolled_back"][0]
+    rolled = next(e for e in store.events() if e.kind == "deployment.rolled_back")
     assert rolled.details["guard"]["guard"] == "error_rate"
     assert rolled.details["alias_moved_back"] is True
 
