@@ -2,12 +2,17 @@
 into its traffic step by step (direct, canary, shadow, blue-green), checked by guards on the
 server's own measurements and rolled back automatically when one fails.
 
+Guards (``check_guards``) are statistical tests on one step's samples (``samples_from_exposition``
+and ``delta`` read them from the server's ``/metrics``); a candidate that meets every bound is
+rolled back with probability at most the guards' ``alpha`` over the whole rollout.
+
 >>> rollout = start(store, project.config, "churn-prod", 4, actor="raj@example.com")  # doctest: +SKIP
 >>> Controller(store, project.config, "churn-prod", actor="raj@example.com").run(rollout)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from assay.deployment._guards import GuardDecision, VariantSample, check_guards, guard_alpha
 from assay.deployment._rollout import (
     ACTIVE,
     REQUESTS,
@@ -26,20 +31,27 @@ from assay.deployment._rollout import (
     start,
     withdraw,
 )
+from assay.deployment._samples import delta, samples_from_exposition
 
 __all__ = [
     "ACTIVE",
     "REQUESTS",
     "Deployment",
+    "GuardDecision",
     "Rollout",
+    "VariantSample",
     "active_rollout",
     "ask",
+    "check_guards",
     "claim",
     "complete",
     "current",
+    "delta",
     "deployment_config",
     "get_rollout",
+    "guard_alpha",
     "rollouts_of",
+    "samples_from_exposition",
     "save_details",
     "set_traffic",
     "start",

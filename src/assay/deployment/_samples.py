@@ -1,0 +1,103 @@
+"""Per-variant samples read from the server's Prometheus exposition, and the change between two
+readings (what the guards see for one step)."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from assay.deployment._guards import VariantSample
+
+REQUESTS = "assay_serving_requests_total"
+LATENCY = "assay_serving_request_seconds_bucket"
+PREDICTIONS = "assay_serving_predictions_total"
+VALUES = "assay_serving_prediction_value_bucket"
+
+Key = tuple[str, str]
+
+
+def _le(raw: str) -> float:
+    return math.inf if raw in ("+Inf", "Inf", "inf") else float(raw)
+
+
+def _decumulate(buckets: dict[float, float]) -> dict[str, int]:
+    counts, previous = {}, 0.0
+    for le in sorted(buckets):
+        counts["+Inf" if le == math.inf else f"{le:g}"] = round(buckets[le] - previous)
+        previous = buckets[le]
+    return counts
+
+
+def samples_from_exposition(text: str, model: str) -> dict[Key, VariantSample]:
+    """Every variant's sample of ``model`` in a Prometheus text exposition.
+
+    Requests are summed over routes and statuses, errors are those with status >= 500, latency
+    is summed over routes, predictions count per class label (classifiers) or per value bucket
+    (regressors, counts per bucket). Samples without a variant (no model answered) are skipped.
+
+    Args:
+        text: the ``/metrics`` body.
+        model: the model's name (its ``model`` label).
+
+    Returns:
+        Samples keyed by ``(variant, version)``.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    requests: dict[Key, float] = defaultdict(float)
+    errors: dict[Key, float] = defaultdict(float)
+    latency: dict[Key, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    labels: dict[Key, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    values: dict[Key, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            tags = sample.labels
+            if sample.name not in (REQUESTS, LATENCY, PREDICTIONS, VALUES):
+                continue
+            if tags.get("model") != model or not tags.get("variant"):
+                continue
+            key = (tags["variant"], tags.get("version", ""))
+            if sample.name == REQUESTS:
+                requests[key] += sample.value
+                if tags.get("status", "").isdigit() and int(tags["status"]) >= 500:
+                    errors[key] += sample.value
+            elif sample.name == LATENCY:
+                latency[key][_le(tags["le"])] += sample.value
+            elif sample.name == PREDICTIONS:
+                labels[key][tags.get("label", "")] += sample.value
+            else:
+                values[key][_le(tags["le"])] += sample.value
+    keys = {*requests, *latency, *labels, *values}
+    return {
+        key: VariantSample(
+            requests=round(requests[key]),
+            errors=round(errors[key]),
+            latency=tuple((le, round(c)) for le, c in sorted(latency[key].items())),
+            predictions=({k: round(v) for k, v in labels[key].items()} if labels[key]
+                         else _decumulate(values[key])),
+        )
+        for key in sorted(keys)
+    }
+
+
+def delta(now: VariantSample, before: VariantSample | None) -> VariantSample:
+    """What ``now`` counted since ``before``; ``now`` itself when a counter went down (the
+    server restarted since ``before``) or there is no ``before``."""
+    if before is None:
+        return now
+    old_latency = dict(before.latency)
+    latency = tuple((le, count - old_latency.get(le, 0)) for le, count in now.latency)
+    predictions = {k: v - before.predictions.get(k, 0) for k, v in now.predictions.items()}
+    went_down = (
+        now.requests < before.requests or now.errors < before.errors
+        or any(c < 0 for _, c in latency) or any(c < 0 for c in predictions.values())
+        or any(k not in now.predictions for k, v in before.predictions.items() if v > 0)
+    )
+    if went_down:
+        return now
+    return VariantSample(
+        requests=now.requests - before.requests,
+        errors=now.errors - before.errors,
+        latency=latency,
+        predictions=predictions,
+    )
