@@ -35,6 +35,13 @@ HEALTHY: dict[str, Any] = {
         "register": {"kind": "register", "owner": "platform", "evaluation": "evaluate",
                      "model": "churn", "alias": "staging"},
     },
+    "deployments": {
+        "churn-prod": {"model": "churn@production", "strategy": "canary",
+                       "steps": [{"weight": 0.1, "min_requests": 500},
+                                 {"weight": 0.5, "min_requests": 1000}],
+                       "guards": {"min_requests": 500, "error_rate": {"max": 0.01},
+                                  "p99_ms": {"max": 250}, "prediction_shift": {"max": 0.1}}},
+    },
 }
 FILES = {
     "data/churn.parquet.assay": "oid: abc\n",
@@ -178,6 +185,32 @@ def _fairness_with_accuracy(c: dict[str, Any], p: TmpProject) -> None:
         {"non_inferiority": {"metric": "roc_auc", "margin": 0.01}}]
 
 
+def _no_guards(c: dict[str, Any], p: TmpProject) -> None:
+    del c["deployments"]["churn-prod"]["guards"]
+
+
+def _direct(c: dict[str, Any], p: TmpProject) -> None:
+    c["deployments"]["churn-prod"]["strategy"] = "direct"
+    del c["deployments"]["churn-prod"]["steps"]
+
+
+def _two_requests(c: dict[str, Any], p: TmpProject) -> None:
+    c["deployments"]["churn-prod"]["steps"] = [{"weight": 0.1, "min_requests": 2},
+                                               {"weight": 0.5, "min_requests": 2}]
+    c["deployments"]["churn-prod"]["guards"] = {"min_requests": 2, "error_rate": {"max": 0.2}}
+
+
+def _default_minimums(c: dict[str, Any], p: TmpProject) -> None:
+    c["deployments"]["churn-prod"]["steps"] = [{"weight": 0.1}, {"weight": 0.5}]
+    c["deployments"]["churn-prod"]["guards"] = {"error_rate": {"max": 0.01}}
+
+
+def _one_prediction(c: dict[str, Any], p: TmpProject) -> None:
+    c["deployments"]["churn-prod"]["steps"] = [{"weight": 0.5, "min_requests": 1}]
+    c["deployments"]["churn-prod"]["guards"] = {"min_requests": 1,
+                                                "prediction_shift": {"max": 0.1}}
+
+
 TRIGGERS: list[tuple[str, Mutation, str, str]] = [
     ("no-validation", _drop_needs, "error", "stage 'train' trains without a validation stage"),
     ("unversioned-data", _cmd_train_on_raw_file, "error",
@@ -215,6 +248,20 @@ TRIGGERS: list[tuple[str, Mutation, str, str]] = [
     ("fairness-without-usefulness", _fairness_with_accuracy, "warn",
      "evaluate stage 'evaluate' gates on demographic_parity_difference but on no usefulness "
      "metric: a constant model (parity gap 0) passes"),
+    ("unguarded-deployment", _no_guards, "error",
+     "deployment 'churn-prod' follows churn@production with no guards: nothing rolls a bad "
+     "version back"),
+    ("direct-to-production", _direct, "warn",
+     "deployment 'churn-prod' swaps churn@production to a new version at once (strategy: "
+     "direct)"),
+    ("guard-minimum-too-small", _two_requests, "error",
+     "deployment 'churn-prod': guard error_rate can never fail on 2 requests (even all 2 over "
+     "its bound give p=0.04 >= 0.025)"),
+    ("guard-minimum-too-small", _default_minimums, "warn",
+     "deployment 'churn-prod': guard error_rate decides on 200 requests, but at an error rate of "
+     "0.01 no event at all has probability 0.13 >= alpha 0.05; needs 299 requests"),
+    ("guard-minimum-too-small", _one_prediction, "error",
+     "deployment 'churn-prod': guard prediction_shift can never fail on 1 predictions"),
 ]
 
 
@@ -269,6 +316,24 @@ def _registered_without_aliases(c: dict[str, Any], p: TmpProject) -> None:
         store.close()
 
 
+def _unguarded_staging(c: dict[str, Any], p: TmpProject) -> None:
+    c["deployments"]["churn-prod"]["model"] = "churn@staging"
+    c["deployments"]["churn-prod"]["strategy"] = "direct"
+    del c["deployments"]["churn-prod"]["steps"]
+    del c["deployments"]["churn-prod"]["guards"]
+
+
+def _production_not_served(c: dict[str, Any], p: TmpProject) -> None:
+    c["promotion"]["production"]["deployed"] = False
+    _unguarded_staging(c, p)
+    c["deployments"]["churn-prod"]["model"] = "churn@production"
+
+
+def _enough_for_the_bound(c: dict[str, Any], p: TmpProject) -> None:
+    c["deployments"]["churn-prod"]["steps"] = [{"weight": 0.1, "min_requests": 299}]
+    c["deployments"]["churn-prod"]["guards"] = {"min_requests": 299, "error_rate": {"max": 0.01}}
+
+
 def _light_cmd_in_ci(c: dict[str, Any], p: TmpProject) -> None:
     c["profiles"]["ci"] = {"params": {"train.seed": 1}}  # no sampling: only lightness helps
     c["stages"]["train"]["profiles"] = ["default"]
@@ -301,6 +366,11 @@ def _no_ci_profile(c: dict[str, Any], p: TmpProject) -> None:
         ("no-drift-monitoring", _staging_only_held),
         ("no-drift-monitoring", _production_not_deployed),
         ("no-drift-monitoring", _registered_without_aliases),
+        ("unguarded-deployment", _unguarded_staging),
+        ("direct-to-production", _unguarded_staging),
+        ("unguarded-deployment", _production_not_served),
+        ("direct-to-production", _production_not_served),
+        ("guard-minimum-too-small", _enough_for_the_bound),
     ],
     ids=lambda v: v if isinstance(v, str) else v.__name__.strip("_"),
 )
@@ -357,12 +427,12 @@ def test_cli_exit_codes_and_json(tmp_project: TmpProject) -> None:
     healthy = _project(tmp_project)
     result = healthy.invoke("doctor")
     assert result.code == 0, result.output
-    assert result.stdout == "healthy: 11 rules, no findings\n"
+    assert result.stdout == "healthy: 14 rules, no findings\n"
     _hold(healthy, "production")
     warned = healthy.invoke("doctor")
     assert warned.code == 0, warned.output
     assert "warn  no-drift-monitoring" in warned.stdout
-    assert "0 error(s), 1 warning(s) from 11 rules" in warned.stdout
+    assert "0 error(s), 1 warning(s) from 14 rules" in warned.stdout
     _drop_needs_config = copy.deepcopy(HEALTHY)
     del _drop_needs_config["stages"]["train"]["needs"]
     healthy.config(**_drop_needs_config)

@@ -12,7 +12,15 @@ rolled back with probability at most the guards' ``alpha`` over the whole rollou
 
 from __future__ import annotations
 
-from assay.deployment._guards import GuardDecision, VariantSample, check_guards, guard_alpha
+from assay.deployment._guards import (
+    P99_TAIL,
+    GuardDecision,
+    VariantSample,
+    binomial_p_value,
+    check_guards,
+    guard_alpha,
+    shift_p_value,
+)
 from assay.deployment._rollout import (
     ACTIVE,
     REQUESTS,
@@ -35,6 +43,7 @@ from assay.deployment._samples import delta, samples_from_exposition
 
 __all__ = [
     "ACTIVE",
+    "P99_TAIL",
     "REQUESTS",
     "Deployment",
     "GuardDecision",
@@ -42,6 +51,7 @@ __all__ = [
     "VariantSample",
     "active_rollout",
     "ask",
+    "binomial_p_value",
     "check_guards",
     "claim",
     "complete",
@@ -54,6 +64,7 @@ __all__ = [
     "samples_from_exposition",
     "save_details",
     "set_traffic",
+    "shift_p_value",
     "start",
     "withdraw",
 ]

@@ -112,10 +112,40 @@ FAIRNESS_ONLY = Rule(
     "Next to the fairness gate, add `beats_baseline: {metric: roc_auc}` (or a `min` on a "
     "ranking or error metric such as roc_auc, f1 or rmse).",
 )
+UNGUARDED_DEPLOYMENT = Rule(
+    "unguarded-deployment",
+    "error",
+    "A production deployment with no guards",
+    "Without guards a rollout moves every step on time alone: a candidate that fails requests, "
+    "slows down or predicts something else reaches all users, and nothing rolls it back.",
+    "Under `deployments: {NAME: {guards: ...}}` set at least `error_rate: {max: 0.01}` and "
+    "`p99_ms: {max: ...}`, and `prediction_shift: {max: 0.1}` for a model with an incumbent.",
+)
+DIRECT_TO_PRODUCTION = Rule(
+    "direct-to-production",
+    "warn",
+    "A direct deployment on a production alias",
+    "A direct deployment swaps every request to the new version at once: a bad version hurts "
+    "all users before any guard has seen a request.",
+    "Use `strategy: canary` (for example steps 0.1 then 0.5), or `shadow` first, so the guards "
+    "decide on a share of traffic before everyone gets the new version.",
+)
+GUARD_TOO_SMALL = Rule(
+    "guard-minimum-too-small",
+    "error",
+    "A guard whose minimum is too small to decide",
+    "A guard tests its bound on the requests of one step at the level alpha / (steps x guards). "
+    "On too few requests it can never fail (even the worst sample is not significant), or it "
+    "cannot tell a candidate at its bound from a perfect one (no error at all is likely at the "
+    "bound), so it passes on absence of evidence.",
+    "Raise `min_requests` (in the guards and the steps) to the number the finding names, or "
+    "loosen the bound.",
+)
 
 ALL_RULES = [
     NO_VALIDATION, UNVERSIONED_DATA, UNGATED_RELEASE, NO_APPROVALS, NO_MONITORING, BUS_FACTOR,
-    HEAVY_CI, UNPINNED_ENV, NO_CHAMPION, ACCURACY_ONLY, FAIRNESS_ONLY,
+    HEAVY_CI, UNPINNED_ENV, NO_CHAMPION, ACCURACY_ONLY, FAIRNESS_ONLY, UNGUARDED_DEPLOYMENT,
+    DIRECT_TO_PRODUCTION, GUARD_TOO_SMALL,
 ]
 #: Metrics a constant model cannot pass a sensible bound on (accuracy can: the majority share).
 USEFULNESS_METRICS = frozenset({
@@ -454,6 +484,98 @@ def check_fairness_usefulness(project: Project, view: PipelineView) -> list[Find
     return findings
 
 
+def _serves_users(project: Project, alias: str) -> bool:
+    policy = project.config.promotion.get(alias)
+    if policy is not None and policy.deployed is not None:
+        return policy.deployed
+    return alias in PRODUCTION_ALIASES or is_deployment_alias(project.config, alias)
+
+
+def check_unguarded_deployment(project: Project, view: PipelineView) -> list[Finding]:
+    return [
+        Finding(
+            UNGUARDED_DEPLOYMENT,
+            f"deployment {name!r} follows {deployment.model} with no guards: nothing rolls a bad "
+            "version back",
+            _where(project, "deployments", name),
+        )
+        for name, deployment in project.config.deployments.items()
+        if _serves_users(project, deployment.alias) and not deployment.guards.active
+    ]
+
+
+def check_direct_deployment(project: Project, view: PipelineView) -> list[Finding]:
+    return [
+        Finding(
+            DIRECT_TO_PRODUCTION,
+            f"deployment {name!r} swaps {deployment.model} to a new version at once "
+            "(strategy: direct)",
+            _where(project, "deployments", name, "strategy"),
+        )
+        for name, deployment in project.config.deployments.items()
+        if deployment.strategy == "direct" and _serves_users(project, deployment.alias)
+    ]
+
+
+def _rule_of_n(bound: float, alpha: float) -> int:
+    """Requests needed before a candidate exactly at a rate ``bound`` shows at least one event
+    with probability 1 - ``alpha``: the n with (1 - bound)^n < alpha ("rule of three" at 5%)."""
+    import math
+
+    return math.floor(math.log(alpha) / math.log1p(-bound)) + 1
+
+
+def check_guard_minimums(project: Project, view: PipelineView) -> list[Finding]:
+    """A guard is too small to decide at the smallest look of the plan (n = the larger of the
+    guards' and the smallest step's ``min_requests``) when the most extreme sample of n requests
+    is not significant at the guard's level (error: it can never fail), or when a candidate
+    exactly at an error-rate or tail bound shows no event in n requests with probability >= alpha
+    (warn: passing says nothing about the bound). The shift's extreme is every candidate
+    prediction in a class the incumbent never predicts, on as many incumbent predictions."""
+    from assay.deployment import P99_TAIL, binomial_p_value, guard_alpha, shift_p_value
+
+    findings = []
+    for name, deployment in project.config.deployments.items():
+        guards, plan = deployment.guards, deployment.plan
+        if not guards.active:
+            continue
+        smallest_step = min((s.min_requests for s in plan), default=guards.min_requests)
+        n = max(guards.min_requests, smallest_step)
+        level = guard_alpha(guards, max(1, len(plan)))
+        rates = {"error_rate": guards.error_rate.max if guards.error_rate else None,
+                 "p99_ms": P99_TAIL if guards.p99_ms else None}
+        where = _where(project, "deployments", name, "guards")
+        for guard, rate in rates.items():
+            if rate is None:
+                continue
+            worst = binomial_p_value(n, n, rate)
+            needed = _rule_of_n(rate, guards.alpha)
+            what = ("an error rate" if guard == "error_rate"
+                    else "a share of requests over the bound")
+            if worst >= level:
+                findings.append(Finding(
+                    GUARD_TOO_SMALL,
+                    f"deployment {name!r}: guard {guard} can never fail on {n} requests (even "
+                    f"all {n} over its bound give p={worst:.2g} >= {level:.2g})",
+                    where))
+            elif n < needed:
+                findings.append(Finding(
+                    GUARD_TOO_SMALL,
+                    f"deployment {name!r}: guard {guard} decides on {n} requests, but at "
+                    f"{what} of {rate:g} no event at all has probability "
+                    f"{(1 - rate) ** n:.2f} >= alpha {guards.alpha:g}; needs {needed} requests",
+                    where, severity="warn"))
+        if guards.prediction_shift is not None:
+            _, worst = shift_p_value(n, n, 0, n, guards.prediction_shift.max)
+            if worst >= level:
+                findings.append(Finding(
+                    GUARD_TOO_SMALL,
+                    f"deployment {name!r}: guard prediction_shift can never fail on {n} "
+                    f"predictions (even a complete shift gives p={worst:.2g} >= {level:.2g})",
+                    where))
+    return findings
+
+
 CHECKS: list[Callable[[Project, PipelineView], list[Finding]]] = [
     check_validation,
     check_data_versioned,
@@ -466,4 +588,7 @@ CHECKS: list[Callable[[Project, PipelineView], list[Finding]]] = [
     check_champion,
     check_accuracy_only,
     check_fairness_usefulness,
+    check_unguarded_deployment,
+    check_direct_deployment,
+    check_guard_minimums,
 ]
