@@ -55,14 +55,15 @@ def wanted_of(row: Any, config: DeploymentConfig) -> Wanted:
     """What ``row`` (a ``deployments`` row, or None) asks to serve."""
     if row is None:
         return Wanted(None, config.model, None, 0.0, "split")
-    model = str(row.model)
-    stable = config.model if row.stable_version is None else f"{model}:{int(row.stable_version)}"
-    candidate = None if row.candidate_version is None else f"{model}:{int(row.candidate_version)}"
-    weight = min(max(float(row.candidate_weight or 0.0), 0.0), 1.0)
-    mode = str(row.mode or "split")
+    # the columns of statements.DEPLOYMENT, in order (a store may give plain tuples)
+    _, model, stable_version, candidate_version, weight, mode, _, revision, _ = row
+    stable = config.model if stable_version is None else f"{model}:{int(stable_version)}"
+    candidate = None if candidate_version is None else f"{model}:{int(candidate_version)}"
+    weight = min(max(float(weight or 0.0), 0.0), 1.0)
+    mode = str(mode or "split")
     if mode not in ("split", "shadow"):
         mode = "split"  # an unknown mode never sends traffic anywhere unexpected
-    return Wanted(int(row.revision), stable, candidate, weight, mode)
+    return Wanted(int(revision), stable, candidate, weight, mode)
 
 
 class DeploymentSlot(Slot):
