@@ -263,3 +263,18 @@ def test_prediction_log_records_carry_the_variant(world: World, tmp_path: Path) 
     pairs = Counter(zip(frame["variant"].to_list(), frame["version"].to_list(), strict=True))
     assert pairs == Counter(
         ("candidate" if version == "2" else "stable", version) for _, version in answers)
+
+
+def test_sighup_reads_the_row_at_once(world: World) -> None:
+    import signal
+
+    first = write_row(world, "toy-column", stable=1)
+    with serving(world.root, "--deployment", "toy-column", "--poll", "0",
+                 "--no-access-log") as server:
+        wait_status(server, lambda d: d["revision"] == first)
+        second = write_row(world, "toy-column", stable=2)
+        time.sleep(1.0)
+        assert httpx.get(f"{server.url}/status").json()["deployment"]["revision"] == first
+        server.process.send_signal(signal.SIGHUP)
+        wait_status(server, lambda d: d["revision"] == second, timeout=10)
+        assert send(server, 5) == [(200, "2")] * 5
