@@ -278,3 +278,27 @@ def test_sighup_reads_the_row_at_once(world: World) -> None:
         server.process.send_signal(signal.SIGHUP)
         wait_status(server, lambda d: d["revision"] == second, timeout=10)
         assert send(server, 5) == [(200, "2")] * 5
+
+
+def test_the_revision_gauge_is_the_one_every_worker_applies(world: World) -> None:
+    first = write_row(world, "toy-header", stable=1)
+    with serving(world.root, "--deployment", "toy-header", "--workers", "2",
+                 "--no-access-log") as server:
+        wait_status(server, lambda d: d["revision"] == first)
+        deadline = time.monotonic() + 30
+        gauge = 0.0
+        while time.monotonic() < deadline:
+            found = samples(server)  # a new connection: either worker may answer
+            gauge = total(found, "assay_serving_deployment_revision", deployment="toy-header")
+            ready = total(found, "assay_serving_ready")
+            if gauge == first and ready == 1:
+                break
+            time.sleep(0.1)
+        assert gauge == first
+        second = write_row(world, "toy-header", stable=2)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and gauge != second:
+            gauge = total(samples(server), "assay_serving_deployment_revision",
+                          deployment="toy-header")
+            time.sleep(0.1)
+        assert gauge == second
