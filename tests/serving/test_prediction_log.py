@@ -100,7 +100,8 @@ def test_the_writer_takes_the_whole_queue_at_once_and_drops_past_capacity(
                         segment_rows=100_000, segment_seconds=600.0)
     row = pl.DataFrame({"a": [1.0], "b": [2], "c": [3.0]})
     for i in range(1000):  # well within the writer's first wait: 100 past capacity
-        log.record("toy", "1", f"r{i}", row, np.array([i % 2]), np.array([[0.5, 0.5]]))
+        log.record("toy", "1", f"r{i}", row, np.array([i % 2]), np.array([[0.5, 0.5]]),
+                   variant="stable")
     log.close()
     files = sorted((tmp_path / "toy").glob("segment-*.parquet"))
     frame = pl.concat([pl.read_parquet(f) for f in files])

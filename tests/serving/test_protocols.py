@@ -132,8 +132,9 @@ def test_metrics_and_status(server: Server) -> None:
         text = client.get("/metrics").text
         status = client.get("/status").json()
     assert 'assay_serving_requests_total{model="toy",route="/predict",status="200",' \
-           'version="1"}' in text
-    assert "assay_serving_request_seconds_bucket" in text
+           'variant="stable",version="1"}' in text
+    assert 'assay_serving_request_seconds_bucket{le="0.0005",model="toy",route="/predict",' \
+           'variant="stable",version="1"}' in text
     assert "assay_serving_batch_rows_bucket" in text
     assert 'assay_serving_predictions_total{label="' in text
     assert status["ready"] is True and status["models"][0]["version"] == "1"

@@ -23,11 +23,15 @@ Examples:
   curl -s localhost:8080/predict -H 'Content-Type: application/json' -d '{"records": [{"tenure_months": 3, ...}]}'
 
   assay serve churn@production --export build/churn-image   (a Docker build context)
+
+  assay serve --deployment churn-prod   (the variants and traffic split the store names for
+  deployments.churn-prod of assay.yaml: a rollout's stable and candidate versions)
 """
 
 
 def serve(
-    refs: list[str] = typer.Argument(..., metavar="REF...", help="MODEL@ALIAS, MODEL:VERSION or a package path."),
+    refs: list[str] | None = typer.Argument(None, metavar="REF...", help="MODEL@ALIAS, MODEL:VERSION or a package path."),
+    deployment: str | None = typer.Option(None, "--deployment", "-d", help="Serve this deployment of assay.yaml (its variants and traffic split, from the store) instead of REF."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0: every interface)."),
     port: int = typer.Option(8080, "--port", "-p", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="Worker processes."),
@@ -43,7 +47,7 @@ def serve(
     log_queue: int = typer.Option(100_000, "--log-queue", help="Prediction-log rows waiting to be written; more are dropped and counted."),
     log_segment_rows: int = typer.Option(20_000, "--log-segment-rows", help="Rows per prediction-log segment, at most."),
     log_segment_seconds: float = typer.Option(60.0, "--log-segment-seconds", help="Seconds before a prediction-log segment is closed."),
-    poll: float = typer.Option(5.0, "--poll", help="Seconds between checks of a followed alias (0: SIGHUP only)."),
+    poll: float | None = typer.Option(None, "--poll", help="Seconds between checks of a followed alias or deployment (default 5, 0.5 for a deployment; 0: SIGHUP only)."),
     grace: float = typer.Option(20.0, "--grace", help="On SIGTERM: seconds for requests in flight to finish."),
     no_access_log: bool = typer.Option(False, "--no-access-log", help="No JSON line per request on stderr."),
     export: Path | None = typer.Option(None, "--export", help="Write a Docker build context to this folder instead of serving."),
@@ -58,7 +62,7 @@ def serve(
                            "install it: pip install 'assay[serve]'") from None
     root = ctx.GLOBALS.project_dir
     options = ServeOptions(
-        refs=tuple(refs), root=str(root) if root else None, allow_pickle=allow_pickle,
+        refs=tuple(refs or ()), deployment=deployment, root=str(root) if root else None, allow_pickle=allow_pickle,
         max_body_bytes=max_body_bytes, max_rows=max_rows, max_concurrency=max_concurrency,
         timeout_s=timeout, max_batch_rows=max_batch_rows, max_wait_ms=max_wait_ms,
         log_sample=log_sample, log_dir=str(log_dir) if log_dir else None, log_queue=log_queue,
@@ -72,7 +76,12 @@ def serve(
         typer.echo(f"Wrote a Docker build context to {written}; build it with: "
                    f"docker build -t {options.refs[0].split('@')[0].split(':')[0]} {written}")
         return
-    typer.echo(f"Serving {', '.join(refs)} on http://{host}:{port} (Ctrl-C or SIGTERM stops)",
+    if deployment is not None:
+        from assay.serving import check_deployment
+
+        check_deployment(options)
+    what = f"deployment {deployment}" if deployment is not None else ", ".join(options.refs)
+    typer.echo(f"Serving {what} on http://{host}:{port} (Ctrl-C or SIGTERM stops)",
                err=True)
     run(options, host=host, port=port, workers=workers)
 

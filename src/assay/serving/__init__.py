@@ -4,7 +4,9 @@ It speaks the protocols clients already use (the Open Inference Protocol v2 of K
 and MLServer; MLflow's scoring protocol; a native ``/predict``), enforces the model's
 signature, bounds every request, micro-batches concurrent requests into one model call, logs
 predictions for monitoring, follows an alias and swaps to its new version without dropping a
-request, and stops gracefully. See docs/serving.md.
+request, serves a deployment's variants (``--deployment``: a stable version and a rollout's
+candidate, split or shadowed, optionally sticky by a request key), and stops gracefully. See
+docs/serving.md.
 
 >>> from assay.serving import app
 >>> asgi = app("churn@production")  # doctest: +SKIP
@@ -42,6 +44,19 @@ def app(*refs: str, **options: Any) -> Any:
     return build(ServeOptions(refs=tuple(refs), **options))
 
 
+def check_deployment(options: ServeOptions) -> None:
+    """Fail early if ``options.deployment`` is not a deployment of the project's assay.yaml.
+
+    Raises:
+        ServingError: no project, or no such deployment.
+    """
+    from assay.serving._deployment import require_deployment
+    from assay.serving._model import find_project
+
+    if options.deployment is not None:
+        require_deployment(options.deployment, find_project(options.root))
+
+
 def serve(options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8080,
           workers: int = 1) -> None:
     """Run the server until it is stopped (what ``assay serve`` calls)."""
@@ -50,4 +65,4 @@ def serve(options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8080,
     run(options, host=host, port=port, workers=workers)
 
 
-__all__ = ["ServeOptions", "app", "export_context", "serve"]
+__all__ = ["ServeOptions", "app", "check_deployment", "export_context", "serve"]

@@ -28,6 +28,7 @@ from assay.errors import RequestRejected
 from assay.serving import _decode, _oip
 from assay.serving._batcher import Outcome
 from assay.serving._model import Served
+from assay.serving._routing import Variant, sticky_value
 from assay.serving._state import ServerState, log_line
 
 Scope = MutableMapping[str, Any]
@@ -209,6 +210,12 @@ class Inference:
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.options = state.options
+        deployment = state.deployment
+        self._sticky_header = deployment.sticky_header.encode("latin-1") \
+            if deployment is not None and deployment.sticky_header else None
+        self._sticky_column = deployment.sticky_column if deployment is not None else None
+        self._wanted = _WANTED | ({self._sticky_header} if self._sticky_header else set())
+        self._shadows: set[asyncio.Task[None]] = set()
 
     async def answer(self, route: Route, scope: Scope,
                      receive: Receive) -> tuple[int, bytes, dict[str, str]]:
@@ -218,13 +225,13 @@ class Inference:
         state, options = self.state, self.options
         headers: dict[bytes, str] = {}
         for key, value in scope["headers"]:
-            if key in _WANTED and key not in headers:
+            if key in self._wanted and key not in headers:
                 headers[key] = value.decode("latin-1")
         request_id = request_id_of(headers.get(b"x-request-id"))
         name = route.name if route.protocol == "oip" else _query_model(scope)
         decode, render = PROTOCOLS[route.protocol]
         status = 500
-        model_label, version_label = name or "", ""
+        model_label, version_label, variant_label = name or "", "", ""
         out_headers: dict[str, str] = {}
         state.start()
         try:
@@ -239,18 +246,39 @@ class Inference:
             try:
                 key, slot = state.slot(name)
                 model_label = key
-                served = slot.current
-                if served is None:
+                routing = slot.routing
+                if routing is None:
                     raise RequestRejected(f"Model {key!r} is not ready: {slot.reason}",
                                           status=503)
-                if route.version is not None and route.version != served.version:
-                    raise RequestRejected(
-                        f"Model {key!r} version {route.version} is not served (serving "
-                        f"{served.version})", status=404, field="version")
+                served = routing.stable
+                chosen: Variant | None = None
+                if route.version is not None:
+                    chosen = routing.by_version(route.version)
+                    if chosen is None:
+                        raise RequestRejected(
+                            f"Model {key!r} version {route.version} is not served (serving "
+                            f"{', '.join(v.served.version for v in routing.variants)})",
+                            status=404, field="version")
+                    served = chosen.served
+                shadow: Variant | None = None
+                if chosen is None and self._sticky_column is None:
+                    sticky = headers.get(self._sticky_header) if self._sticky_header else None
+                    chosen, shadow = routing.choose(sticky or None)
+                    served = chosen.served
                 version_label = served.version
                 body = await read_body(receive, headers.get(b"content-length"),
                                        options.max_body_bytes)
-                columns, extra = decode(body, headers.get(b"content-type"), served)
+                ctype = headers.get(b"content-type")
+                columns, extra = decode(body, ctype, served)
+                if chosen is None:  # sticky by an input column: the first row's value
+                    assert self._sticky_column is not None
+                    values = columns.get(self._sticky_column)
+                    chosen, shadow = routing.choose(
+                        sticky_value(values[0]) if values else None)
+                    if chosen.served.model.signature.inputs != served.model.signature.inputs:
+                        columns, extra = decode(body, ctype, chosen.served)
+                    served = chosen.served
+                variant_label, version_label = chosen.name, served.version
                 rows = _decode.build_frame(columns, served.model.signature,
                                            max_rows=options.max_rows)
                 future = state.batchers[key].submit(served, rows)
@@ -266,9 +294,12 @@ class Inference:
                 if state.log is not None:
                     state.log.record(outcome.served.name, outcome.served.version, request_id,
                                      outcome.frame, outcome.predictions,
-                                     outcome.probabilities)
-                state.metrics.observe_predictions(key, version_label, outcome.predictions,
+                                     outcome.probabilities, variant=variant_label)
+                state.metrics.observe_predictions(key, version_label, variant_label,
+                                                  outcome.predictions,
                                                   outcome.probabilities is not None)
+                if shadow is not None:
+                    self._mirror(route, key, shadow, columns, rows, request_id)
             finally:
                 state.in_flight -= 1
                 state.metrics.in_flight.dec()
@@ -276,14 +307,62 @@ class Inference:
             status, payload, out_headers = error_payload(exc, request_id)
         out_headers["X-Request-ID"] = request_id
         elapsed = time.perf_counter() - start
-        state.metrics.requests.labels(route.label, str(status), model_label,
-                                      version_label).inc()
-        state.metrics.latency.labels(route.label).observe(elapsed)
+        if status != 200 and status < 500:
+            variant_label = ""  # refused before (or by) the model: no model answered
+        state.metrics.requests.labels(route.label, str(status), model_label, version_label,
+                                      variant_label).inc()
+        state.metrics.latency.labels(route.label, model_label, version_label,
+                                     variant_label).observe(elapsed)
         if options.access_log:
             log_line({"request_id": request_id, "method": "POST", "route": route.label,
                       "status": status, "ms": round(elapsed * 1000, 3), "model": model_label,
-                      "version": version_label})
+                      "version": version_label, "variant": variant_label})
         return status, payload, out_headers
+
+    def _mirror(self, route: Route, key: str, shadow: Variant, columns: dict[str, list[Any]],
+                rows: _decode.Rows, request_id: str) -> None:
+        """Predict the request's rows with the shadow variant too, in the background: never
+        awaited, never returned; at most ``max_concurrency`` at once (more are dropped and
+        counted)."""
+        state = self.state
+        if state.shadow_in_flight >= self.options.max_concurrency:
+            state.metrics.shadow_dropped.labels(key).inc()
+            return
+        state.shadow_in_flight += 1
+        task = asyncio.get_running_loop().create_task(
+            self._shadow(route, key, shadow, columns, rows, request_id))
+        self._shadows.add(task)
+        task.add_done_callback(self._shadows.discard)
+
+    async def _shadow(self, route: Route, key: str, shadow: Variant,
+                      columns: dict[str, list[Any]], rows: _decode.Rows,
+                      request_id: str) -> None:
+        state, served = self.state, shadow.served
+        start = time.perf_counter()
+        status = 500  # whatever fails (the candidate's input check, its model, its time)
+        try:
+            signature = served.model.signature
+            if signature.inputs != rows.signature.inputs:
+                rows = _decode.build_frame(columns, signature, max_rows=self.options.max_rows)
+            future = state.shadow_batchers[key].submit(served, rows)
+            outcome = await asyncio.wait_for(future, self.options.timeout_s)
+            status = 200
+            if state.log is not None:
+                state.log.record(served.name, served.version, request_id, outcome.frame,
+                                 outcome.predictions, outcome.probabilities,
+                                 variant=shadow.name)
+            state.metrics.observe_predictions(key, served.version, shadow.name,
+                                              outcome.predictions,
+                                              outcome.probabilities is not None)
+        except (RequestRejected, asyncio.TimeoutError):
+            pass
+        finally:
+            state.shadow_in_flight -= 1
+            elapsed = time.perf_counter() - start
+            state.metrics.requests.labels(route.label, str(status), key, served.version,
+                                          shadow.name).inc()
+            state.metrics.latency.labels(route.label, key, served.version,
+                                         shadow.name).observe(elapsed)
 
 
 class InferenceFront:

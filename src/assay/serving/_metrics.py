@@ -28,12 +28,14 @@ def multiprocess_dir() -> str | None:
 
 
 class Metrics:
-    """Requests by route, status, model and version; latency; batch sizes; the prediction
-    distribution (class counts, or a histogram of regression values); prediction-log records
-    written and dropped; swaps; requests in flight and readiness.
+    """Requests by route, status, model, version and variant; latency (by the same, but
+    status); batch sizes; the prediction distribution (class counts, or a histogram of
+    regression values) per variant; prediction-log records written and dropped; swaps; shadow
+    predictions dropped; requests in flight, readiness and a deployment's applied revision.
 
-    In multiprocess mode the two gauges are merged over the live workers: ``in_flight`` is
-    their sum and ``ready`` their minimum (1 when every live worker is ready); a worker that
+    In multiprocess mode the gauges are merged over the live workers: ``in_flight`` is their
+    sum, ``ready`` and ``deployment_revision`` their minimum (1 when every live worker is
+    ready; the revision every live worker applies); a worker that
     stops takes its gauges out (:meth:`close`), and so does a scrape for one that died.
     """
 
@@ -44,20 +46,24 @@ class Metrics:
         self.directory = multiprocess_dir()
         own = None if self.directory else self.registry  # multiprocess: read from the files
         self.requests = Counter(
-            "assay_serving_requests", "Requests answered, by route, status, model and version.",
-            ["route", "status", "model", "version"], registry=own)
+            "assay_serving_requests",
+            "Requests answered, by route, status, model, version and variant (stable, "
+            "candidate, shadow; empty when no model answered).",
+            ["route", "status", "model", "version", "variant"], registry=own)
         self.latency = Histogram(
-            "assay_serving_request_seconds", "Time to answer a request, by route.",
-            ["route"], buckets=LATENCY_BUCKETS, registry=own)
+            "assay_serving_request_seconds",
+            "Time to answer a request, by route, model, version and variant (a shadow "
+            "prediction: its own time).",
+            ["route", "model", "version", "variant"], buckets=LATENCY_BUCKETS, registry=own)
         self.batch_rows = Histogram(
             "assay_serving_batch_rows", "Rows per model call (micro-batches).",
             ["model"], buckets=BATCH_BUCKETS, registry=own)
         self.predicted_class = Counter(
             "assay_serving_predictions", "Predicted rows by class (classifiers).",
-            ["model", "version", "label"], registry=own)
+            ["model", "version", "variant", "label"], registry=own)
         self.predicted_value = Histogram(
             "assay_serving_prediction_value", "Predicted values (regressors).",
-            ["model", "version"], buckets=VALUE_BUCKETS, registry=own)
+            ["model", "version", "variant"], buckets=VALUE_BUCKETS, registry=own)
         self.log_records = Counter(
             "assay_serving_prediction_log_records",
             "Prediction-log records by outcome (written, dropped).",
@@ -68,6 +74,14 @@ class Metrics:
         self.swaps = Counter(
             "assay_serving_swaps", "Hot swaps by outcome (swapped, failed).",
             ["model", "outcome"], registry=own)
+        self.shadow_dropped = Counter(
+            "assay_serving_shadow_dropped",
+            "Shadow predictions not made: too many already in flight.",
+            ["model"], registry=own)
+        self.deployment_revision = Gauge(
+            "assay_serving_deployment_revision",
+            "The deployment's revision the server (every worker) applies.", ["deployment"],
+            registry=own, multiprocess_mode="livemin")
         self.ready = Gauge(
             "assay_serving_ready", "1 when the server (every worker) is ready.", registry=own,
             multiprocess_mode="livemin")
@@ -108,15 +122,15 @@ class Metrics:
             except OSError:  # gone (or the number now belongs to another user's process)
                 mark_process_dead(pid, self.directory)  # type: ignore[no-untyped-call]
 
-    def observe_predictions(self, model: str, version: str, predictions: Any,
+    def observe_predictions(self, model: str, version: str, variant: str, predictions: Any,
                             classification: bool) -> None:
         import numpy as np
 
         if classification:
             labels, counts = np.unique(predictions, return_counts=True)
             for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
-                self.predicted_class.labels(model, version, str(label)).inc(count)
+                self.predicted_class.labels(model, version, variant, str(label)).inc(count)
         else:
-            histogram = self.predicted_value.labels(model, version)
+            histogram = self.predicted_value.labels(model, version, variant)
             for value in np.asarray(predictions, dtype=float).tolist()[:1000]:
                 histogram.observe(value)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError, ServingError
+from assay.serving._routing import Routing
 
 if TYPE_CHECKING:
     from assay.config import Project
@@ -185,6 +186,8 @@ class Slot:
     def __init__(self, ref: str) -> None:
         self.ref = ref
         self.current: Served | None = None
+        self.routing: Routing | None = None
+        """What answers requests now (None until a version loaded); replaced whole."""
         self.reason: str | None = "loading"
         self.failed: tuple[str | None, str] | None = None  # (oid, reason) of the last failure
         self._lock = threading.Lock()
@@ -192,6 +195,9 @@ class Slot:
     @property
     def follows_alias(self) -> bool:
         return "@" in self.ref and not is_path_ref(self.ref)
+
+    def close(self) -> None:
+        """The server stops (a slot holding a store connection lets it go)."""
 
     def check(self, project: Project | None, *, allow_pickle: bool,
               force: bool = False) -> tuple[str, dict[str, Any]] | None:
@@ -217,6 +223,7 @@ class Slot:
                 return self._failed(target, str(exc), current)
             except OSError as exc:
                 return self._failed(target, f"cannot read the package: {exc}", current)
+            self.routing = Routing.single(served)
             self.current = served
             self.reason = None
             self.failed = None

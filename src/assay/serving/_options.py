@@ -11,6 +11,12 @@ from assay.errors import ServingError
 #: The environment variable that carries a server's options into uvicorn's worker processes.
 OPTIONS_ENV = "ASSAY_SERVE_OPTIONS"
 
+#: Seconds between checks of a followed alias, by default.
+POLL_S = 5.0
+#: Seconds between reads of a served deployment's row, by default: a rollout's step reaches
+#: the traffic within about this long.
+DEPLOYMENT_POLL_S = 0.5
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -20,8 +26,11 @@ class ServeOptions:
     bound is answered with a 4xx (or 503/504) and a one-line reason, never queued without end.
     """
 
-    refs: tuple[str, ...]
+    refs: tuple[str, ...] = ()
     """``MODEL@ALIAS``, ``MODEL:VERSION`` or a package path, one per served model."""
+    deployment: str | None = None
+    """Serve this deployment of assay.yaml's ``deployments:`` (instead of ``refs``): the
+    variants its store row names, in the traffic split it names (see :mod:`._deployment`)."""
     root: str | None = None
     """The project folder (default: found from the working directory, if there is one)."""
     allow_pickle: bool = False
@@ -47,16 +56,21 @@ class ServeOptions:
     log_segment_seconds: float = 60.0
     log_dir: str | None = None
     """Where ``<name>/`` prediction-log folders go (default: ``.assay/predictions``)."""
-    poll_s: float = 5.0
-    """How often a server following an alias checks whether it moved (0: only on SIGHUP)."""
+    poll_s: float | None = None
+    """How often a server following an alias (or a deployment) checks whether it moved (0:
+    only on SIGHUP; default: :data:`POLL_S`, or :data:`DEPLOYMENT_POLL_S` for a deployment)."""
     grace_s: float = 20.0
     """On SIGTERM: how long requests in flight may take to finish."""
     access_log: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.refs:
-            raise ServingError("Name at least one model to serve: assay serve churn@production")
+        if not self.refs and self.deployment is None:
+            raise ServingError("Name at least one model to serve: assay serve churn@production "
+                               "(or a deployment: assay serve --deployment churn-prod)")
+        if self.refs and self.deployment is not None:
+            raise ServingError("Serve either models or a deployment, not both: assay serve "
+                               f"--deployment {self.deployment}")
         positive = ("max_body_bytes", "max_rows", "max_concurrency", "timeout_s",
                     "max_batch_rows", "log_queue", "log_segment_rows", "log_segment_seconds",
                     "grace_s")
@@ -64,10 +78,17 @@ class ServeOptions:
             if not getattr(self, name) > 0:
                 raise ServingError(f"--{name.replace('_', '-')} must be positive; got "
                                    f"{getattr(self, name)}")
-        if self.max_wait_ms < 0 or self.poll_s < 0:
+        if self.max_wait_ms < 0 or (self.poll_s is not None and self.poll_s < 0):
             raise ServingError("--max-wait-ms and --poll must be 0 or more")
         if not 0.0 <= self.log_sample <= 1.0:
             raise ServingError(f"--log-sample is a share between 0 and 1; got {self.log_sample}")
+
+    @property
+    def poll(self) -> float:
+        """Seconds between checks of what the server follows (0: only on SIGHUP)."""
+        if self.poll_s is not None:
+            return self.poll_s
+        return DEPLOYMENT_POLL_S if self.deployment is not None else POLL_S
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -10,9 +10,10 @@ queue is full or a write fails (a full or read-only disk), the records are dropp
 request. Labels sent to ``POST /feedback`` go beside, under ``<model>/feedback/``.
 
 A prediction segment's columns: ``request_id``, ``ts`` (seconds since the epoch), ``model``,
-``version``, ``row`` (the row's index in its request), ``inputs`` (a struct of the model's
-input columns), ``prediction`` and, for classifiers, ``probabilities`` (one per class, in the
-order of ``model.json``'s classes). A feedback segment's: ``request_id``, ``ts``, ``model``,
+``version``, ``variant`` (``stable``, ``candidate`` or ``shadow``: which variant of a
+deployment answered, see :mod:`._routing`), ``row`` (the row's index in its request),
+``inputs`` (a struct of the model's input columns), ``prediction`` and, for classifiers,
+``probabilities`` (one per class, in the order of ``model.json``'s classes). A feedback segment's: ``request_id``, ``ts``, ``model``,
 ``label`` (JSON text).
 """
 
@@ -46,6 +47,7 @@ class _Record:
     predictions: np.ndarray | None = None
     probabilities: np.ndarray | None = None
     feedback: list[tuple[str, str]] | None = None
+    variant: str = ""
 
     @property
     def rows(self) -> int:
@@ -91,12 +93,13 @@ class PredictionLog:
         self._thread.start()
 
     def record(self, model: str, version: str, request_id: str, frame: pl.DataFrame,
-               predictions: np.ndarray, probabilities: np.ndarray | None) -> None:
+               predictions: np.ndarray, probabilities: np.ndarray | None, *,
+               variant: str) -> None:
         """Queue one request's rows (if sampled); never blocks."""
         if self._sample < 1.0 and random.random() >= self._sample:
             return
         self._put(_Record(model, version, "predictions", request_id, time.time(), frame,
-                          predictions, probabilities))
+                          predictions, probabilities, variant=variant))
 
     def feedback(self, model: str, labels: list[tuple[str, str]]) -> bool:
         """Queue ground-truth labels ``(request id, label as JSON)``; False if the queue is
@@ -235,6 +238,8 @@ def _predictions_frame(records: list[_Record]) -> pl.DataFrame:
                           count=len(records))[owner],
         "model": pl.repeat(records[0].model, total, dtype=pl.String, eager=True),
         "version": pl.repeat(records[0].version, total, dtype=pl.String, eager=True),
+        "variant": pl.Series("variant", [r.variant for r in records],
+                             dtype=pl.String).gather(owner),
         "row": np.arange(total, dtype=np.int64) - starts[owner],
         "inputs": inputs.to_struct("inputs"),
         "prediction": predictions.tolist() if predictions.dtype == object else predictions,

@@ -16,6 +16,7 @@ import orjson
 
 from assay.errors import AssayError, RequestRejected
 from assay.serving._batcher import Batcher
+from assay.serving._deployment import DeploymentSlot, deployment_slot
 from assay.serving._metrics import Metrics
 from assay.serving._model import Slot, find_project, is_path_ref
 from assay.serving._options import ServeOptions
@@ -41,7 +42,20 @@ class ServerState:
         self.slots: dict[str, Slot] = {}
         for ref in options.refs:
             self.slots.setdefault(_slot_name(ref), Slot(ref))
+        self.deployment: DeploymentSlot | None = None
+        if options.deployment is not None:
+            try:
+                self.project = find_project(options.root)
+            except AssayError as exc:
+                self.deployment = DeploymentSlot(options.deployment, None, str(exc))
+            else:
+                self.deployment = deployment_slot(options.deployment, self.project)
+            config = self.deployment.config
+            self.slots[config.model_name if config else options.deployment] = self.deployment
         self.batchers: dict[str, Batcher] = {}
+        self.shadow_batchers: dict[str, Batcher] = {}
+        """A thread of its own for shadow predictions: they never queue before the answers."""
+        self.shadow_in_flight = 0
         self.log: PredictionLog | None = None
         self.draining = False
         self.in_flight = 0
@@ -74,6 +88,10 @@ class ServerState:
                 name, max_batch_rows=self.options.max_batch_rows,
                 max_wait_ms=self.options.max_wait_ms,
                 on_batch=self.metrics.batch_rows.labels(name).observe)
+            if isinstance(self.slots[name], DeploymentSlot):
+                self.shadow_batchers[name] = Batcher(
+                    f"{name}-shadow", max_batch_rows=self.options.max_batch_rows,
+                    max_wait_ms=self.options.max_wait_ms)
         self._poller = threading.Thread(target=self._follow, name="assay-serve-follow",
                                         daemon=True)
         self._poller.start()
@@ -82,8 +100,10 @@ class ServerState:
         self.draining = True
         self._stopping.set()
         self.wake.set()
-        for batcher in self.batchers.values():
+        for batcher in (*self.batchers.values(), *self.shadow_batchers.values()):
             batcher.close()
+        for slot in self.slots.values():
+            slot.close()
         if self.log is not None:
             self.log.close()
         self.metrics.close()
@@ -120,7 +140,7 @@ class ServerState:
                 for call in self._after_first_load:
                     call()
             first = False
-            timeout = self.options.poll_s if self.options.poll_s > 0 else None
+            timeout = self.options.poll if self.options.poll > 0 else None
             self.wake.wait(timeout)
             self.wake.clear()
 
@@ -130,6 +150,9 @@ class ServerState:
                                   force=force)
         except Exception as exc:  # a model's own load code: keep following
             happened = ("serving.load_failed", {"ref": slot.ref, "reason": repr(exc)[:300]})
+        if isinstance(slot, DeploymentSlot) and slot.routing is not None:
+            self.metrics.deployment_revision.labels(slot.deployment).set(
+                slot.routing.revision or 0)
         if happened is None:
             return
         kind, details = happened
@@ -168,10 +191,13 @@ class ServerState:
                 "reason": slot.reason if current is None else None,
                 "last_failure": slot.failed[1] if slot.failed else None,
             })
-        return {"live": True, "ready": self.ready, "draining": self.draining,
+        found: dict[str, Any] = {"live": True, "ready": self.ready, "draining": self.draining,
                 "pid": os.getpid(),
                 "started_at": self.started_at, "ready_at": self.ready_at,
                 "in_flight": self.in_flight, "models": models}
+        if self.deployment is not None:
+            found["deployment"] = self.deployment.describe()
+        return found
 
     def slot(self, name: str | None) -> tuple[str, Slot]:
         if name is None:
