@@ -48,6 +48,7 @@ def build_app() -> typer.Typer:
         config,
         contracts,
         data,
+        deploy,
         doctor,
         evaluation,
         init,
@@ -76,6 +77,7 @@ def build_app() -> typer.Typer:
     doctor.register(app)
     contracts.register(app)
     serve.register(app)
+    deploy.register(app)
     return app
 
 

@@ -45,7 +45,8 @@ class Step(Section):
 
 
 class ErrorRateGuard(Section):
-    """Roll back when the candidate's share of 5xx answers is above ``max``."""
+    """Roll back when the share of the candidate's answers that fail (its model refused or
+    failed the request, or timed out) is above ``max``."""
 
     max: float = Field(ge=0.0, lt=1.0)
 

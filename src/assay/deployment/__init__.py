@@ -12,6 +12,7 @@ rolled back with probability at most the guards' ``alpha`` over the whole rollou
 
 from __future__ import annotations
 
+from assay.deployment._controller import Controller, Observation, Progress, ServerProbe
 from assay.deployment._guards import (
     P99_TAIL,
     GuardDecision,
@@ -45,9 +46,13 @@ __all__ = [
     "ACTIVE",
     "P99_TAIL",
     "REQUESTS",
+    "Controller",
     "Deployment",
     "GuardDecision",
+    "Observation",
+    "Progress",
     "Rollout",
+    "ServerProbe",
     "VariantSample",
     "active_rollout",
     "ask",

@@ -31,7 +31,9 @@ def _decumulate(buckets: dict[float, float]) -> dict[str, int]:
 def samples_from_exposition(text: str, model: str) -> dict[Key, VariantSample]:
     """Every variant's sample of ``model`` in a Prometheus text exposition.
 
-    Requests are summed over routes and statuses, errors are those with status >= 500, latency
+    Requests are summed over routes and statuses, errors are the variant's answers that are
+    not 2xx (the server labels a request with its variant only once the model took it, so these
+    are the model's failures, its timeouts and its 5xx), latency
     is summed over routes, predictions count per class label (classifiers) or per value bucket
     (regressors, counts per bucket). Samples without a variant (no model answered) are skipped.
 
@@ -59,7 +61,7 @@ def samples_from_exposition(text: str, model: str) -> dict[Key, VariantSample]:
             key = (tags["variant"], tags.get("version", ""))
             if sample.name == REQUESTS:
                 requests[key] += sample.value
-                if tags.get("status", "").isdigit() and int(tags["status"]) >= 500:
+                if tags.get("status", "").isdigit() and not 200 <= int(tags["status"]) < 300:
                     errors[key] += sample.value
             elif sample.name == LATENCY:
                 latency[key][_le(tags["le"])] += sample.value

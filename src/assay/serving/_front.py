@@ -232,6 +232,7 @@ class Inference:
         decode, render = PROTOCOLS[route.protocol]
         status = 500
         model_label, version_label, variant_label = name or "", "", ""
+        by_model = False
         out_headers: dict[str, str] = {}
         state.start()
         try:
@@ -282,6 +283,7 @@ class Inference:
                 rows = _decode.build_frame(columns, served.model.signature,
                                            max_rows=options.max_rows)
                 future = state.batchers[key].submit(served, rows)
+                by_model = True  # from here on, a refusal is the model's: it counts for it
                 try:
                     outcome = await asyncio.wait_for(future, options.timeout_s)
                 except asyncio.TimeoutError:
@@ -307,8 +309,8 @@ class Inference:
             status, payload, out_headers = error_payload(exc, request_id)
         out_headers["X-Request-ID"] = request_id
         elapsed = time.perf_counter() - start
-        if status != 200 and status < 500:
-            variant_label = ""  # refused before (or by) the model: no model answered
+        if status != 200 and status < 500 and not by_model:
+            variant_label = ""  # refused before the model: no model answered
         state.metrics.requests.labels(route.label, str(status), model_label, version_label,
                                       variant_label).inc()
         state.metrics.latency.labels(route.label, model_label, version_label,

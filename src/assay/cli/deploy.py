@@ -1,0 +1,381 @@
+"""``assay deploy`` and ``assay deployments``: roll a model version out to a deployment, watch
+it, and steer it (pause, resume, abort, promote now).
+
+Printing only: the rollout's rules live in :mod:`assay.deployment`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from assay._console import escape
+from assay.cli import _context as ctx
+
+if TYPE_CHECKING:
+    from assay.deployment import Progress, Rollout
+
+deployments_app = typer.Typer(
+    help="Deployments: what each one serves, its rollouts, and steering a running rollout.",
+    no_args_is_help=True,
+)
+
+_JSON = typer.Option(False, "--json", help="Print JSON.")
+_WATCH = typer.Option(False, "--watch", help="A live view of the rollout (step, traffic, guards).")
+_LEASE = typer.Option(10.0, "--lease-seconds", min=1.0,
+                      help="A controller silent this long loses the rollout to the next one.")
+_POLL = typer.Option(0.5, "--poll", min=0.05, help="Seconds between the controller's looks.")
+
+DEPLOY_HELP = """Roll MODEL:VERSION out to a deployment and drive the rollout to its end.
+
+The version is promoted to the alias the deployment follows (the promotion policy and its
+approvals apply), then moved into traffic as the deployment's strategy says (direct, canary,
+shadow, blue_green). Guards decide at every step from the server's own measurements; when one
+fails, traffic goes back to the incumbent and the alias moves back. Exits 0 when the rollout
+completes, 1 when it was rolled back or aborted.
+
+Examples:
+
+  assay serve --deployment churn-prod &        (the server the deployment names)
+
+  assay deploy churn:4 --to churn-prod --watch
+
+  assay deployments status churn-prod
+"""
+
+
+def _actor() -> str:
+    from assay._identity import current_user
+
+    return current_user(ctx.project().root)
+
+
+def _when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
+
+
+def _table(*columns: str) -> Any:
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in columns:
+        table.add_column(escape(column), no_wrap=True)
+    return table
+
+
+def _guards_text(progress: Progress) -> str:
+    parts = []
+    for d in progress.decisions:
+        value = "-" if d.value is None else f"{d.value:.4g}"
+        parts.append(f"{d.guard} {value} (bound {d.bound:g}): {d.status}")
+    return "; ".join(parts) or "no guards"
+
+
+def _line(progress: Progress) -> str:
+    r = progress.rollout
+    steps = len(r.steps)
+    head = f"#{r.id} {r.ref} -> {r.deployment} [{r.strategy}]"
+    if progress.phase == "observing":
+        return (f"{head} step {r.step + 1}/{steps} at {r.weight:.0%}: "
+                f"{progress.requests}/{progress.min_requests} requests, "
+                f"{progress.elapsed:.0f}/{progress.min_seconds:.0f} s; {_guards_text(progress)}")
+    return f"{head} {progress.phase}: {progress.server}"
+
+
+class _Printer:
+    """Plain lines (a line when something changes, and every 5 s) or a live view."""
+
+    def __init__(self, watch: bool) -> None:
+        self.watch = watch and ctx.is_interactive()
+        self.last = ""
+        self.at = 0.0
+        self.live: Any = None
+
+    def __enter__(self) -> _Printer:
+        if self.watch:
+            from rich.live import Live
+
+            self.live = Live(console=ctx.console(), refresh_per_second=4)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def __call__(self, progress: Progress) -> None:
+        if self.live is not None:
+            self.live.update(self._view(progress))
+            return
+        line = _line(progress)
+        key = line.split(":")[0] + progress.phase
+        if key != self.last or time.monotonic() - self.at > 5:
+            ctx.err_console().print(escape(line), soft_wrap=True, highlight=False)
+            self.last, self.at = key, time.monotonic()
+
+    def _view(self, progress: Progress) -> Any:
+        r = progress.rollout
+        table = _table("rollout", "step", "traffic", "requests", "time", "server")
+        steps = len(r.steps)
+        table.add_row(escape(f"#{r.id} {r.ref} -> {r.deployment} ({r.strategy})"),
+                      f"{r.step + 1}/{steps}" if steps else "-", f"{r.weight:.0%}",
+                      f"{progress.requests}/{progress.min_requests}",
+                      f"{progress.elapsed:.0f}/{progress.min_seconds:.0f} s",
+                      escape(progress.server))
+        guards = _table("guard", "value", "bound", "p", "decision")
+        for d in progress.decisions:
+            guards.add_row(d.guard, "-" if d.value is None else f"{d.value:.4g}", f"{d.bound:g}",
+                           "-" if d.p_value is None else f"{d.p_value:.3g}", d.status)
+        from rich.console import Group
+
+        return Group(table, guards)
+
+
+def _finish(rollout: Rollout, json_out: bool) -> None:
+    from assay.errors import RolledBack
+
+    if json_out:
+        ctx.print_json(rollout.to_dict())
+    if rollout.state == "completed":
+        if not json_out:
+            ctx.console().print(escape(f"Rollout #{rollout.id}: {rollout.ref} serves "
+                                       f"{rollout.deployment} ({rollout.strategy}, completed)"))
+        return
+    if rollout.state in ("rolled_back", "aborted"):
+        back = f"v{rollout.from_version}" if rollout.from_version else "nothing"
+        raise RolledBack(f"Rollout #{rollout.id} of {rollout.ref} to {rollout.deployment} "
+                         f"{rollout.state.replace('_', ' ')}: {rollout.reason}; {back} serves "
+                         "it again", deployment=rollout.deployment)
+    if not json_out:
+        ctx.console().print(escape(
+            f"Rollout #{rollout.id} is {rollout.state} at step {rollout.step + 1}; a controller "
+            f"carries it on: assay deployments run {rollout.deployment}"))
+
+
+def _drive(rollout: Rollout, *, watch: bool, json_out: bool, poll: float, lease: float,
+           timeout: float | None) -> None:
+    from assay.deployment import Controller
+
+    project = ctx.project()
+    with _Printer(watch and not json_out) as printer:
+        controller = Controller(ctx.store(), project.config, rollout.deployment,
+                                actor=_actor(), poll_s=poll, lease_s=lease,
+                                on_progress=None if json_out else printer)
+        ended = controller.run(rollout, timeout=timeout)
+    _finish(ended, json_out)
+
+
+def deploy(
+    ref: str = typer.Argument(..., metavar="MODEL:VERSION", help="The version to roll out."),
+    to: str = typer.Option(..., "--to", help="The deployment (a name under deployments: in assay.yaml)."),
+    watch: bool = _WATCH,
+    json_out: bool = _JSON,
+    poll: float = _POLL,
+    lease: float = _LEASE,
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop driving after this many seconds (the rollout stays as it is)."),
+) -> None:
+    from assay.deployment import deployment_config, start
+    from assay.errors import UsageError
+    from assay.registry import parse_ref
+
+    parsed = parse_ref(ref)
+    cfg = deployment_config(ctx.project().config, to)
+    if parsed.version is None or parsed.name != cfg.model_name:
+        raise UsageError(f"Deploy a version of {cfg.model_name} to {to}: assay deploy "
+                         f"{cfg.model_name}:VERSION --to {to}")
+    rollout = start(ctx.store(), ctx.project().config, to, parsed.version, actor=_actor())
+    if not json_out:
+        ctx.err_console().print(escape(
+            f"Rollout #{rollout.id}: {rollout.ref} -> {to} ({rollout.strategy}, from "
+            f"{'v' + str(rollout.from_version) if rollout.from_version else 'nothing'})"),
+            highlight=False)
+    _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease, timeout=timeout)
+
+
+@deployments_app.command("list")
+def list_cmd(json_out: bool = _JSON) -> None:
+    """List the deployments in assay.yaml with what each serves now."""
+    from assay.deployment import active_rollout, current
+
+    project, store = ctx.project(), ctx.store()
+    rows: list[dict[str, Any]] = []
+    for name, cfg in sorted(project.config.deployments.items()):
+        dep, active = current(store, name), active_rollout(store, name)
+        rows.append({"name": name, "model": cfg.model, "url": cfg.url, "strategy": cfg.strategy,
+                     "stable_version": dep.stable_version if dep else None,
+                     "candidate_version": dep.candidate_version if dep else None,
+                     "candidate_weight": dep.candidate_weight if dep else 0.0,
+                     "mode": dep.mode if dep else None,
+                     "rollout": active.to_dict() if active else None})
+    if json_out:
+        ctx.print_json(rows)
+        return
+    if not rows:
+        ctx.console().print("No deployments in assay.yaml (add one under deployments:).")
+        return
+    table = _table("deployment", "follows", "strategy", "serving", "rollout", "url")
+    for row in rows:
+        serving = f"v{row['stable_version']}" if row["stable_version"] else "-"
+        if row["candidate_version"]:
+            serving += f" + v{row['candidate_version']} at {row['candidate_weight']:.0%}"
+        r = row["rollout"]
+        table.add_row(escape(row["name"]), escape(row["model"]), row["strategy"],
+                      serving, escape(f"#{r['id']} {r['state']}") if r else "-",
+                      escape(row["url"]))
+    ctx.console().print(table)
+
+
+@deployments_app.command("status")
+def status_cmd(name: str = typer.Argument(..., help="The deployment."),
+               json_out: bool = _JSON) -> None:
+    """What a deployment serves now, and its running rollout: step, traffic, last guards."""
+    from assay.deployment import active_rollout, current, deployment_config, rollouts_of
+
+    project, store = ctx.project(), ctx.store()
+    cfg = deployment_config(project.config, name)
+    dep = current(store, name)
+    active = active_rollout(store, name)
+    last = active or next(iter(rollouts_of(store, name, limit=1)), None)
+    if json_out:
+        ctx.print_json({"name": name, "model": cfg.model, "url": cfg.url,
+                        "strategy": cfg.strategy, "deployment": None if dep is None else {
+                            k: getattr(dep, k) for k in dep.__dataclass_fields__},
+                        "rollout": None if last is None else last.to_dict()})
+        return
+    console = ctx.console()
+    console.print(escape(f"{name}: follows {cfg.model}, {cfg.strategy}, served at {cfg.url}"))
+    if dep is None or (dep.stable_version is None and dep.candidate_version is None):
+        console.print(escape(f"  nothing deployed yet; run: assay deploy {cfg.model_name}:"
+                             f"VERSION --to {name}"))
+        return
+    serving = f"v{dep.stable_version}" if dep.stable_version else "nothing"
+    if dep.candidate_version:
+        kind = "mirrored" if dep.mode == "shadow" else "of traffic"
+        serving += f", candidate v{dep.candidate_version} ({dep.candidate_weight:.0%} {kind})"
+    console.print(escape(f"  serving: {serving} (revision {dep.revision}, "
+                         f"{_when(dep.updated_at)} UTC)"))
+    if last is None:
+        return
+    steps = len(last.steps)
+    console.print(escape(f"  rollout #{last.id}: {last.ref} {last.state}, step "
+                         f"{min(last.step + 1, max(steps, 1))}/{max(steps, 1)}, by {last.actor}, "
+                         f"started {_when(last.started_at)} UTC"
+                         + (f"; {last.reason}" if last.reason else "")))
+    decisions = last.details.get("decisions") or []
+    if decisions:
+        table = _table("step", "guard", "value", "bound", "p", "decision")
+        for record in decisions:
+            for d in record["decisions"]:
+                table.add_row(str(record["step"] + 1), d["guard"],
+                              "-" if d["value"] is None else f"{d['value']:.4g}",
+                              f"{d['bound']:g}",
+                              "-" if d["p_value"] is None else f"{d['p_value']:.3g}", d["status"])
+        console.print(table)
+
+
+@deployments_app.command("history")
+def history_cmd(name: str = typer.Argument(..., help="The deployment."),
+                limit: int = typer.Option(20, "--limit", min=1, help="Newest rollouts shown."),
+                json_out: bool = _JSON) -> None:
+    """A deployment's rollouts, newest first: version, strategy, outcome, reason, who, when."""
+    from assay.deployment import deployment_config, rollouts_of
+
+    deployment_config(ctx.project().config, name)
+    found = rollouts_of(ctx.store(), name, limit=limit)
+    if json_out:
+        ctx.print_json([r.to_dict() for r in found])
+        return
+    if not found:
+        ctx.console().print(escape(f"No rollouts on {name} yet."))
+        return
+    table = _table("#", "version", "from", "strategy", "state", "started (UTC)", "ended (UTC)",
+                   "by", "reason")
+    for r in found:
+        table.add_row(str(r.id), f"v{r.version}",
+                      f"v{r.from_version}" if r.from_version else "-", r.strategy, r.state,
+                      _when(r.started_at), _when(r.ended_at), escape(r.actor),
+                      escape(r.reason or "-"))
+    ctx.console().print(table)
+
+
+def _ask(name: str, what: str, json_out: bool) -> None:
+    from assay.deployment import ask
+
+    rollout = ask(ctx.store(), ctx.project().config, name, what, actor=_actor())
+    if json_out:
+        ctx.print_json(rollout.to_dict())
+        return
+    ctx.console().print(escape(f"Asked rollout #{rollout.id} on {name} to "
+                               f"{what.replace('_', ' ')}; its controller acts on its next look"))
+
+
+@deployments_app.command("pause")
+def pause_cmd(name: str = typer.Argument(..., help="The deployment."),
+              json_out: bool = _JSON) -> None:
+    """Hold a running rollout at its step (traffic stays as it is)."""
+    _ask(name, "pause", json_out)
+
+
+@deployments_app.command("resume")
+def resume_cmd(name: str = typer.Argument(..., help="The deployment."),
+               json_out: bool = _JSON) -> None:
+    """Resume a paused rollout (its step's window starts again)."""
+    _ask(name, "resume", json_out)
+
+
+@deployments_app.command("abort")
+def abort_cmd(name: str = typer.Argument(..., help="The deployment."),
+              json_out: bool = _JSON) -> None:
+    """Stop a rollout: traffic back to the incumbent, the alias moved back."""
+    _ask(name, "abort", json_out)
+
+
+@deployments_app.command("promote-now")
+def promote_now_cmd(name: str = typer.Argument(..., help="The deployment."),
+                    json_out: bool = _JSON) -> None:
+    """End a rollout at once with the candidate taking all traffic."""
+    _ask(name, "promote_now", json_out)
+
+
+@deployments_app.command("run")
+def run_cmd(
+    name: str = typer.Argument(..., help="The deployment."),
+    watch: bool = _WATCH,
+    json_out: bool = _JSON,
+    poll: float = _POLL,
+    lease: float = _LEASE,
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop driving after this many seconds."),
+) -> None:
+    """Drive the deployment's rollout: carry on one whose controller stopped (killed, Ctrl-C),
+    or start one when the followed alias moved (assay models promote).
+
+    Examples:
+
+      assay models promote churn:4 --to production && assay deployments run churn-prod --watch
+    """
+    from assay.deployment import active_rollout, current, deployment_config, start
+
+    project, store = ctx.project(), ctx.store()
+    cfg = deployment_config(project.config, name)
+    rollout = active_rollout(store, name)
+    if rollout is None:
+        from assay.registry import get_version
+
+        held = get_version(store, cfg.model).version
+        dep = current(store, name)
+        if dep is not None and dep.stable_version == held:
+            if json_out:
+                ctx.print_json(None)
+            else:
+                ctx.console().print(escape(f"{name} serves {cfg.model} (v{held}); nothing to "
+                                           "roll out"))
+            return
+        rollout = start(store, project.config, name, held, actor=_actor())
+    _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease, timeout=timeout)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy", help=DEPLOY_HELP)(deploy)
+    app.add_typer(deployments_app, name="deployments")
