@@ -282,3 +282,96 @@ step "SIGTERM: readiness fails at once, requests in flight finish, the server ex
 kill -TERM "$SERVER"; wait "$SERVER" 2>/dev/null || true
 trap - EXIT
 echo "prediction log: $(find .assay/predictions -name 'segment-*.parquet' | wc -l) Parquet segment(s) under .assay/predictions/churn/"
+
+# --- deployments: a canary rollout with live progress, then an automatic rollback ------------
+DPORT="${DEMO_DEPLOY_PORT:-8766}"
+CURRENT=$(assay models show churn@production --json | python -c 'import json,sys; print(json.load(sys.stdin)["version"])')
+OTHER="$V"; if [ "$OTHER" = "$CURRENT" ]; then OTHER="${V2:-}"; fi
+step "declare a deployment (deployments: in assay.yaml): churn@live served on :$DPORT, canary 20% -> 50% -> 100%, three guards"
+cat >> assay.yaml <<YAML
+deployments:
+  churn-live:
+    model: churn@live
+    url: http://127.0.0.1:$DPORT
+    strategy: canary
+    steps:
+      - {weight: 0.2, min_requests: 150, min_seconds: 2}
+      - {weight: 0.5, min_requests: 150, min_seconds: 2}
+    guards:
+      min_requests: 150
+      error_rate: {max: 0.01}
+      p99_ms: {max: 250}
+      prediction_shift: {max: 0.1}
+YAML
+python - <<'PY'
+# the demo's live alias may take any registered version (no gates, no approvals): the guards
+# are the last line of defence this part shows
+import re
+text = open("assay.yaml").read()
+text = re.sub(r"^promotion:\n", "promotion:\n  live: {gates: none}\n", text, count=1, flags=re.M)
+open("assay.yaml", "w").write(text)
+PY
+grep -n -A1 '^promotion:' assay.yaml
+step "assay serve --deployment churn-live: the server follows the deployment's record in the store"
+assay serve --deployment churn-live --port "$DPORT" --no-access-log > serve-live.log 2>&1 &
+LIVE=$!
+trap 'kill -TERM $LIVE 2>/dev/null || true' EXIT
+step "assay deploy churn:$CURRENT --to churn-live: the deployment's first version is applied directly"
+assay deploy "churn:$CURRENT" --to churn-live --poll 0.2
+
+cat > load.py <<'PY'
+"""Steady single-row traffic to the deployment until the file .load-stop exists."""
+import json, os, sys, threading, time
+import httpx, polars as pl
+port, names = sys.argv[1], json.loads(sys.argv[2])
+rows = pl.read_parquet("data/holdout.parquet").select(names).head(2000).to_dicts()
+counts, lock = {}, threading.Lock()
+def run(offset):
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        i = offset
+        while not os.path.exists(".load-stop"):
+            answer = client.post("/predict", json={"records": [rows[i % len(rows)]]})
+            key = f"{answer.status_code} v{answer.json().get('version', '?')}"
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+            i += 7
+threads = [threading.Thread(target=run, args=(n,)) for n in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("requests during the rollout (status, version answering):", dict(sorted(counts.items())))
+PY
+NAMES=$(python -c "import json,sys; print(json.dumps(list(json.loads(sys.argv[1])[0])))" "$RECORDS")
+if [ -n "$OTHER" ]; then
+  step "assay deploy churn:$OTHER --to churn-live --watch: a canary under steady traffic, step by step"
+  rm -f .load-stop; python load.py "$DPORT" "$NAMES" & LOADER=$!
+  assay deploy "churn:$OTHER" --to churn-live --watch --poll 0.2
+  touch .load-stop; wait "$LOADER"
+fi
+
+step "a deliberately broken version: the same model trained on shuffled labels, registered as churn"
+python - "$NAMES" <<'PY'
+import json, sys
+import numpy as np, polars as pl
+from sklearn.ensemble import HistGradientBoostingClassifier
+from assay.models import save_model
+names = json.loads(sys.argv[1])
+frame = pl.read_parquet("data/holdout.parquet")
+X = frame.select(names)
+y = np.random.default_rng(0).permutation(frame["churned"].to_numpy())
+y = 1 - y if y.mean() < 0.5 else y      # shuffled, and the classes swapped: it says "churn" far too often
+model = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(X, y)
+save_model(model, "models/broken", name="churn", input_example=X.head(3), lineage={"root": "."})
+PY
+BROKEN=$(assay models register models/broken --name churn --json | python -c 'import json,sys; print(json.load(sys.stdin)["version"]["version"])')
+step "assay deploy churn:$BROKEN --to churn-live: the prediction-shift guard stops it and traffic goes back"
+rm -f .load-stop; python load.py "$DPORT" "$NAMES" & LOADER=$!
+if assay deploy "churn:$BROKEN" --to churn-live --poll 0.2; then
+  echo "demo: the broken version was not rolled back" >&2; exit 1
+fi
+touch .load-stop; wait "$LOADER"; rm -f .load-stop
+
+step "assay deployments history churn-live: every rollout, its outcome and reason"
+assay deployments history churn-live
+assay models show churn@live --json | python -c 'import json,sys; d=json.load(sys.stdin); print(f"churn@live is v{d[\"version\"]} again")'
+kill -TERM "$LIVE"; wait "$LIVE" 2>/dev/null || true
+trap - EXIT

@@ -5,6 +5,7 @@ request; a bad one is rolled back by the guard it fails, and no request reaches 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,68 @@ def test_a_bad_candidate_is_rolled_back_by_its_guard_and_gets_no_request_after(
     assert state["deployment"].stable_version == 1
     assert state["deployment"].candidate_version is None
     assert state["rollouts"][0].reason == rollout["reason"]
+
+
+@pytest.mark.parametrize("strategy", ["shadow", "blue_green"])
+def test_shadow_and_blue_green_complete_and_shadow_never_answers(tmp_path: Path,
+                                                                 strategy: str) -> None:
+    steps = [{"weight": 1.0, "min_requests": 120, "min_seconds": 1}]
+    world, port = _ready_world(tmp_path, strategy=strategy, steps=steps)
+    v2 = world.register(train_package(world.root, "models/v2", seed=1))
+    with serving(world.root, "--deployment", "prod", port=port) as server:
+        _first_deploy(world)
+        with Load(server.url) as load:
+            done = assay(world.root, "deploy", f"toy:{v2}", "--to", "prod", "--json",
+                         "--poll", "0.1")
+        assert done.returncode == 0, done.stderr
+        rollout = json.loads(done.stdout)
+        assert (rollout["strategy"], rollout["state"]) == (strategy, "completed")
+        assert load.failed() == []
+        ended = rollout["ended_at"]
+        during = {a.version for a in load.answers if a.started < ended - 0.5}
+        if strategy == "shadow":  # mirrored: the candidate's answers are never returned
+            assert during == {"1"}
+        else:  # blue-green: after the flip, all traffic is the candidate's
+            assert str(v2) in during
+        from assay.deployment import samples_from_exposition
+
+        samples = samples_from_exposition(server.client().get("/metrics").text, "toy")
+        if strategy == "shadow":  # measured as the shadow while it was one
+            assert samples[("shadow", str(v2))].requests >= 120, samples
+    assert store_state(world.root)["alias"] == v2
+
+
+def test_a_person_pauses_then_aborts_a_rollout(tmp_path: Path) -> None:
+    slow = [{"weight": 0.3, "min_requests": 100000, "min_seconds": 1}]
+    world, port = _ready_world(tmp_path, steps=slow)
+    v2 = world.register(train_package(world.root, "models/v2", seed=1))
+    with serving(world.root, "--deployment", "prod", port=port) as server:
+        _first_deploy(world)
+        from tests.deployment.live import start_assay
+
+        with Load(server.url):
+            driving = start_assay(world.root, "deploy", f"toy:{v2}", "--to", "prod", "--json",
+                                  "--poll", "0.1")
+            for _ in range(100):
+                if store_state(world.root)["rollouts"][0].version == v2:
+                    break
+                time.sleep(0.1)
+            paused = assay(world.root, "deployments", "pause", "prod")
+            assert paused.returncode == 0, paused.stderr
+            for _ in range(100):
+                if store_state(world.root)["rollouts"][0].state == "paused":
+                    break
+                time.sleep(0.1)
+            assert store_state(world.root)["rollouts"][0].state == "paused"
+            status = assay(world.root, "deployments", "status", "prod", "--json")
+            assert json.loads(status.stdout)["rollout"]["state"] == "paused"
+            aborted = assay(world.root, "deployments", "abort", "prod")
+            assert aborted.returncode == 0, aborted.stderr
+            out, err = driving.communicate(timeout=60)
+        assert driving.returncode == 1, err
+        assert "aborted by ml@example.com" in err
+        assert json.loads(out)["state"] == "aborted"
+    state = store_state(world.root)
+    assert state["alias"] == 1 and state["deployment"].stable_version == 1
+    history = assay(world.root, "deployments", "history", "prod")
+    assert "aborted" in history.stdout and "completed" in history.stdout

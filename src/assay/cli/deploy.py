@@ -30,15 +30,16 @@ _POLL = typer.Option(0.5, "--poll", min=0.05, help="Seconds between the controll
 
 DEPLOY_HELP = """Roll MODEL:VERSION out to a deployment and drive the rollout to its end.
 
-The version is promoted to the alias the deployment follows (the promotion policy and its
-approvals apply), then moved into traffic as the deployment's strategy says (direct, canary,
-shadow, blue_green). Guards decide at every step from the server's own measurements; when one
-fails, traffic goes back to the incumbent and the alias moves back. Exits 0 when the rollout
-completes, 1 when it was rolled back or aborted.
+The version is promoted to the alias the deployment follows (the promotion
+policy and its approvals apply), then moved into traffic as the deployment's
+strategy says (direct, canary, shadow, blue_green). Guards decide at every
+step from the server's own measurements; when one fails, traffic goes back to
+the incumbent and the alias moves back. Exits 0 when the rollout completes,
+1 when it was rolled back or aborted.
 
 Examples:
 
-  assay serve --deployment churn-prod &        (the server the deployment names)
+  assay serve --deployment churn-prod &
 
   assay deploy churn:4 --to churn-prod --watch
 
