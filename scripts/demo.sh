@@ -352,14 +352,20 @@ step "a deliberately broken version: the same model trained on shuffled labels, 
 python - "$NAMES" <<'PY'
 import json, sys
 import numpy as np, polars as pl
+from sklearn.compose import make_column_transformer
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 from assay.models import save_model
 names = json.loads(sys.argv[1])
 frame = pl.read_parquet("data/holdout.parquet")
 X = frame.select(names)
+text = [c for c, t in X.schema.items() if t == pl.String]
 y = np.random.default_rng(0).permutation(frame["churned"].to_numpy())
 y = 1 - y if y.mean() < 0.5 else y      # shuffled, and the classes swapped: it says "churn" far too often
-model = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(X, y)
+model = make_pipeline(
+    make_column_transformer((OneHotEncoder(handle_unknown="ignore"), text), remainder="passthrough"),
+    HistGradientBoostingClassifier(max_iter=50, random_state=0)).fit(X, y)
 save_model(model, "models/broken", name="churn", input_example=X.head(3), lineage={"root": "."})
 PY
 BROKEN=$(assay models register models/broken --name churn --json | python -c 'import json,sys; print(json.load(sys.stdin)["version"]["version"])')
@@ -372,6 +378,6 @@ touch .load-stop; wait "$LOADER"; rm -f .load-stop
 
 step "assay deployments history churn-live: every rollout, its outcome and reason"
 assay deployments history churn-live
-assay models show churn@live --json | python -c 'import json,sys; d=json.load(sys.stdin); print(f"churn@live is v{d[\"version\"]} again")'
+assay models show churn@live --json | python -c 'import json,sys; print("churn@live is v%s again" % json.load(sys.stdin)["version"])'
 kill -TERM "$LIVE"; wait "$LIVE" 2>/dev/null || true
 trap - EXIT

@@ -91,6 +91,8 @@ class _Printer:
     def __init__(self, watch: bool) -> None:
         self.watch = watch and ctx.is_interactive()
         self.last = ""
+        self.pending = ""
+        self.printed = ""
         self.at = 0.0
         self.live: Any = None
 
@@ -112,9 +114,16 @@ class _Printer:
             return
         line = _line(progress)
         key = line.split(":")[0] + progress.phase
+        if key != self.last and self.pending and self.pending != self.printed:
+            self._print(self.pending)  # the last look of the step that just ended
         if key != self.last or time.monotonic() - self.at > 5:
-            ctx.err_console().print(escape(line), soft_wrap=True, highlight=False)
+            self._print(line)
             self.last, self.at = key, time.monotonic()
+        self.pending = line
+
+    def _print(self, line: str) -> None:
+        ctx.err_console().print(escape(line), soft_wrap=True, highlight=False)
+        self.printed = line
 
     def _view(self, progress: Progress) -> Any:
         r = progress.rollout
