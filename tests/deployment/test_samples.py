@@ -50,14 +50,14 @@ def test_samples_per_variant_from_a_real_registry() -> None:
                   route="/v1/models/churn:predict")
     server.answer(version="3", variant="stable", status=500, seconds=2.0, count=1)
     server.answer(version="4", variant="candidate", label="yes", count=3, seconds=0.07)
-    server.answer(version="4", variant="candidate", status=503, count=2)
-    server.answer(version="4", variant="candidate", status=422, count=1)
+    server.answer(version="4", variant="candidate", status=504, count=2)  # its timeouts
+    server.answer(version="4", variant="candidate", status=422, count=1)  # its model refused
     server.answer(version="", variant="", status=503, count=5)  # admission: no model answered
     server.answer(model="other", version="1", variant="stable", label="x", count=4)
     samples = samples_from_exposition(server.exposition(), "churn")
     assert samples == {
         ("candidate", "4"): VariantSample(
-            requests=6, errors=2,
+            requests=6, errors=3,
             latency=((0.05, 3), (0.1, 6), (0.25, 6), (1.0, 6), (math.inf, 6)),
             predictions={"yes": 3}),
         ("stable", "3"): VariantSample(
