@@ -154,3 +154,35 @@ def test_a_person_pauses_then_aborts_a_rollout(tmp_path: Path) -> None:
     assert state["alias"] == 1 and state["deployment"].stable_version == 1
     history = assay(world.root, "deployments", "history", "prod")
     assert "aborted" in history.stdout and "completed" in history.stdout
+
+
+def test_a_follower_rolls_out_each_version_the_alias_is_promoted_to(tmp_path: Path) -> None:
+    import signal
+
+    from tests.deployment.live import start_assay
+
+    world, port = _ready_world(tmp_path)
+    v2 = world.register(train_package(world.root, "models/v2", seed=1))
+    with serving(world.root, "--deployment", "prod", port=port) as server:
+        follower = start_assay(world.root, "deployments", "run", "prod", "--follow",
+                               "--poll", "0.1")
+        try:
+            for _ in range(200):  # the first version, applied directly
+                rollouts = store_state(world.root)["rollouts"]
+                if rollouts and rollouts[0].state == "completed":
+                    break
+                time.sleep(0.1)
+            with Load(server.url) as load:
+                world.move_alias("toy", "production", v2)  # assay models promote
+                for _ in range(600):
+                    latest = store_state(world.root)["rollouts"][0]
+                    if latest.version == v2 and not latest.is_active:
+                        break
+                    time.sleep(0.1)
+            assert (latest.version, latest.strategy, latest.state) == (v2, "canary",
+                                                                      "completed")
+            assert load.failed() == []
+        finally:
+            follower.send_signal(signal.SIGINT)
+            follower.communicate(timeout=30)
+    assert store_state(world.root)["deployment"].stable_version == v2

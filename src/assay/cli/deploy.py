@@ -352,6 +352,7 @@ def promote_now_cmd(name: str = typer.Argument(..., help="The deployment."),
 @deployments_app.command("run")
 def run_cmd(
     name: str = typer.Argument(..., help="The deployment."),
+    follow: bool = typer.Option(False, "--follow", help="Keep running: roll out every version the alias moves to (Ctrl-C stops)."),
     watch: bool = _WATCH,
     json_out: bool = _JSON,
     poll: float = _POLL,
@@ -359,31 +360,64 @@ def run_cmd(
     timeout: float | None = typer.Option(None, "--timeout", help="Stop driving after this many seconds."),
 ) -> None:
     """Drive the deployment's rollout: carry on one whose controller stopped (killed, Ctrl-C),
-    or start one when the followed alias moved (assay models promote).
+    or start one when the followed alias moved (assay models promote). With --follow, keep
+    watching the alias and roll out each version it moves to.
 
     Examples:
 
       assay models promote churn:4 --to production && assay deployments run churn-prod --watch
+
+      assay deployments run churn-prod --follow
     """
+    from assay.errors import RolledBack
+
+    if not follow:
+        rollout = _pending(name)
+        if rollout is None:
+            if json_out:
+                ctx.print_json(None)
+            return
+        _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease, timeout=timeout)
+        return
+    quiet = False
+    while True:
+        rollout = _pending(name, quiet=quiet)
+        quiet = True
+        if rollout is not None:
+            try:
+                _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease,
+                       timeout=timeout)
+            except RolledBack as exc:  # reported; the follower goes on watching
+                ctx.err_console().print(f"error: {escape(str(exc))}", soft_wrap=True)
+            quiet = False
+        time.sleep(poll)
+
+
+def _pending(name: str, *, quiet: bool = False) -> Rollout | None:
+    """The rollout to drive on ``name``: the active one, or a new one when the followed alias
+    names another version than the deployment serves (None: nothing to do)."""
     from assay.deployment import active_rollout, current, deployment_config, start
+    from assay.errors import RegistryError
+    from assay.registry import get_version
 
     project, store = ctx.project(), ctx.store()
     cfg = deployment_config(project.config, name)
     rollout = active_rollout(store, name)
-    if rollout is None:
-        from assay.registry import get_version
-
+    if rollout is not None:
+        return rollout
+    try:
         held = get_version(store, cfg.model).version
-        dep = current(store, name)
-        if dep is not None and dep.stable_version == held:
-            if json_out:
-                ctx.print_json(None)
-            else:
-                ctx.console().print(escape(f"{name} serves {cfg.model} (v{held}); nothing to "
-                                           "roll out"))
-            return
-        rollout = start(store, project.config, name, held, actor=_actor())
-    _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease, timeout=timeout)
+    except RegistryError:
+        if quiet:  # a follower waits for the alias to exist
+            return None
+        raise
+    dep = current(store, name)
+    if dep is not None and dep.stable_version == held:
+        if not quiet:
+            ctx.err_console().print(escape(f"{name} serves {cfg.model} (v{held}); nothing "
+                                           "to roll out"), highlight=False)
+        return None
+    return start(store, project.config, name, held, actor=_actor())
 
 
 def register(app: typer.Typer) -> None:
