@@ -51,7 +51,7 @@ def _wait_revision(url: str, revision: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status = httpx.get(f"{url}/status", timeout=5).json()
-        if (status.get("deployment") or {}).get("revision", 0) >= revision:
+        if ((status.get("deployment") or {}).get("revision") or 0) >= revision:
             return
         time.sleep(0.1)
     raise RuntimeError(f"revision {revision} not applied in 60 s")
