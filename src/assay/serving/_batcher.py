@@ -39,6 +39,8 @@ class Outcome:
     batch_rows: int
     frame: pl.DataFrame
     """The request's rows as the model took them (a slice of its batch's frame)."""
+    model_seconds: float = 0.0
+    """How long its batch's model call took."""
 
 
 @dataclass
@@ -161,7 +163,9 @@ class Batcher:
             if self._openmp is None:
                 self._openmp = _OpenMP()
             self._openmp.use(frame.height)
+            began = time.perf_counter()
             predictions, probabilities = served.model.outputs(frame)
+            took = time.perf_counter() - began
         except AssayError as exc:  # RequestRejected from the frame, ModelError from the model
             if len(items) > 1:  # one request's rows failed the model: not its batch-mates'
                 for item in items:
@@ -185,7 +189,7 @@ class Batcher:
             end = start + item.frame.height
             outcome = Outcome(served, predictions[start:end],
                               None if probabilities is None else probabilities[start:end],
-                              frame.height, frame.slice(start, end - start))
+                              frame.height, frame.slice(start, end - start), took)
             item.loop.call_soon_threadsafe(_deliver, item.future, outcome)
             start = end
 

@@ -32,6 +32,12 @@ def _slot_name(ref: str) -> str:
     return re.split(r"[:@]", ref, maxsplit=1)[0]
 
 
+#: A shadow batch waits this long for more mirrored requests: nobody waits for a shadow's
+#: answer, and one model call for many rows holds the interpreter once instead of once per
+#: request, so the incumbent's requests rarely queue behind it (bench_shadow.py).
+SHADOW_WAIT_MS = 50.0
+
+
 class ServerState:
     """The served models, their inference threads, the prediction log, the metrics."""
 
@@ -91,7 +97,7 @@ class ServerState:
             if isinstance(self.slots[name], DeploymentSlot):
                 self.shadow_batchers[name] = Batcher(
                     f"{name}-shadow", max_batch_rows=self.options.max_batch_rows,
-                    max_wait_ms=self.options.max_wait_ms)
+                    max_wait_ms=max(self.options.max_wait_ms, SHADOW_WAIT_MS))
         self._poller = threading.Thread(target=self._follow, name="assay-serve-follow",
                                         daemon=True)
         self._poller.start()
