@@ -14,6 +14,7 @@ from assay.objects import hash_tree
 from assay.store import open_store
 from tests.conftest import TmpProject, store_connection
 from tests.data.conftest import write_table
+from tests.store.old_schemas import undo_revision_0004
 
 
 def _rows(project: TmpProject) -> list[dict[str, object]]:
@@ -140,13 +141,7 @@ def test_an_older_schema_is_migrated_then_recorded(tmp_project: TmpProject) -> N
     conn = sqlite3.connect(db)
     conn.execute("UPDATE alembic_version SET version_num = '0001'")
     conn.execute("DROP TABLE store_info")
-    conn.execute("DROP TABLE rollouts")  # and the deployments table before revision 0004
-    conn.execute("DROP TABLE deployments")
-    conn.execute("CREATE TABLE deployments (id INTEGER NOT NULL, name VARCHAR(255) NOT NULL, "
-                 "version INTEGER NOT NULL, target VARCHAR(255) NOT NULL, state VARCHAR(32) NOT "
-                 "NULL, traffic FLOAT DEFAULT '0' NOT NULL, details JSON NOT NULL, created_at "
-                 "FLOAT NOT NULL, updated_at FLOAT NOT NULL, CONSTRAINT pk_deployments PRIMARY "
-                 "KEY (id))")
+    undo_revision_0004(conn)  # and the deployments table before revision 0004
     conn.commit()
     conn.close()
     assert tmp_project.run("data", "add", "b.bin").returncode == 0  # migrated, then recorded

@@ -5,6 +5,7 @@ request; a bad one is rolled back by the guard it fails, and no request reaches 
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,22 @@ def _first_deploy(world: World) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["state"] == "completed"
 
+def _deploy_under_load(world: World, url: str, version: int, *,
+                       threads: int = 3) -> tuple[subprocess.CompletedProcess[str], Load]:
+    """``assay deploy toy:VERSION --to prod --json`` while ``threads`` clients send requests."""
+    with Load(url, threads=threads) as load:
+        done = assay(world.root, "deploy", f"toy:{version}", "--to", "prod", "--json",
+                     "--poll", "0.1")
+    return done, load
+
+
 
 def test_a_healthy_canary_takes_every_step_without_a_failed_request(tmp_path: Path) -> None:
     world, port = _ready_world(tmp_path)
     v2 = world.register(train_package(world.root, "models/v2", seed=1))
     with serving(world.root, "--deployment", "prod", port=port) as server:
         _first_deploy(world)
-        with Load(server.url) as load:
-            done = assay(world.root, "deploy", f"toy:{v2}", "--to", "prod", "--json",
-                         "--poll", "0.1")
+        done, load = _deploy_under_load(world, server.url, v2)
         assert done.returncode == 0, done.stderr
         rollout = json.loads(done.stdout)
         assert rollout["state"] == "completed"
@@ -72,9 +80,7 @@ def test_a_bad_candidate_is_rolled_back_by_its_guard_and_gets_no_request_after(
     args = ("--allow-pickle",) if bad != "shifted" else ()
     with serving(world.root, "--deployment", "prod", *args, port=port) as server:
         _first_deploy(world)
-        with Load(server.url, threads=4) as load:
-            done = assay(world.root, "deploy", f"toy:{v2}", "--to", "prod", "--json",
-                         "--poll", "0.1")
+        done, load = _deploy_under_load(world, server.url, v2, threads=4)
         assert done.returncode == 1, done.stderr
         assert "rolled back" in done.stderr and guard in done.stderr
         rollout = json.loads(done.stdout)
@@ -99,9 +105,7 @@ def test_shadow_and_blue_green_complete_and_shadow_never_answers(tmp_path: Path,
     v2 = world.register(train_package(world.root, "models/v2", seed=1))
     with serving(world.root, "--deployment", "prod", port=port) as server:
         _first_deploy(world)
-        with Load(server.url) as load:
-            done = assay(world.root, "deploy", f"toy:{v2}", "--to", "prod", "--json",
-                         "--poll", "0.1")
+        done, load = _deploy_under_load(world, server.url, v2)
         assert done.returncode == 0, done.stderr
         rollout = json.loads(done.stdout)
         assert (rollout["strategy"], rollout["state"]) == (strategy, "completed")

@@ -14,6 +14,7 @@ from assay.errors import StoreError
 from assay.store import HEAD_REVISION, SqlAlchemyStore, SqliteStore, open_store
 from assay.store import _sqlite_schema as generated
 from assay.store._tables import sqlite_ddl
+from tests.store.old_schemas import undo_revision_0004
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,13 +67,7 @@ def test_open_store_uses_plain_sqlite_only_for_a_file_at_the_current_schema(
     conn = sqlite3.connect(old)
     conn.execute("UPDATE alembic_version SET version_num = '0002'")
     conn.execute("ALTER TABLE metrics DROP COLUMN value_kind")  # as revision 0002 had it
-    conn.execute("DROP TABLE rollouts")  # and the deployments table before revision 0004
-    conn.execute("DROP TABLE deployments")
-    conn.execute("CREATE TABLE deployments (id INTEGER NOT NULL, name VARCHAR(255) NOT NULL, "
-                 "version INTEGER NOT NULL, target VARCHAR(255) NOT NULL, state VARCHAR(32) NOT "
-                 "NULL, traffic FLOAT DEFAULT '0' NOT NULL, details JSON NOT NULL, created_at "
-                 "FLOAT NOT NULL, updated_at FLOAT NOT NULL, CONSTRAINT pk_deployments PRIMARY "
-                 "KEY (id))")
+    undo_revision_0004(conn)  # and the deployments table before revision 0004
     conn.commit()
     conn.close()
     assert SqliteStore.open(f"sqlite:///{old}") is None

@@ -86,3 +86,15 @@ def print_json(data: Any) -> None:
 
 def is_interactive() -> bool:
     return sys.stderr.isatty() and os.environ.get("CI", "") == ""
+
+
+def table(*columns: str) -> Any:
+    """A borderless table whose cells never wrap (a pipe or CI log shows each row on a line)."""
+    from rich.table import Table
+
+    from assay._console import escape
+
+    made = Table(box=None)
+    for column in columns:
+        made.add_column(escape(column), no_wrap=True)
+    return made

@@ -57,15 +57,6 @@ def _when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
-def _table(*columns: str) -> Any:
-    from rich.table import Table
-
-    table = Table(box=None)
-    for column in columns:
-        table.add_column(escape(column), no_wrap=True)
-    return table
-
-
 def _guards_text(progress: Progress) -> str:
     parts = []
     for d in progress.decisions:
@@ -127,14 +118,14 @@ class _Printer:
 
     def _view(self, progress: Progress) -> Any:
         r = progress.rollout
-        table = _table("rollout", "step", "traffic", "requests", "time", "server")
+        table = ctx.table("rollout", "step", "traffic", "requests", "time", "server")
         steps = len(r.steps)
         table.add_row(escape(f"#{r.id} {r.ref} -> {r.deployment} ({r.strategy})"),
                       f"{r.step + 1}/{steps}" if steps else "-", f"{r.weight:.0%}",
                       f"{progress.requests}/{progress.min_requests}",
                       f"{progress.elapsed:.0f}/{progress.min_seconds:.0f} s",
                       escape(progress.server))
-        guards = _table("guard", "value", "bound", "p", "decision")
+        guards = ctx.table("guard", "value", "bound", "p", "decision")
         for d in progress.decisions:
             guards.add_row(d.guard, "-" if d.value is None else f"{d.value:.4g}", f"{d.bound:g}",
                            "-" if d.p_value is None else f"{d.p_value:.3g}", d.status)
@@ -225,7 +216,7 @@ def list_cmd(json_out: bool = _JSON) -> None:
     if not rows:
         ctx.console().print("No deployments in assay.yaml (add one under deployments:).")
         return
-    table = _table("deployment", "follows", "strategy", "serving", "rollout", "url")
+    table = ctx.table("deployment", "follows", "strategy", "serving", "rollout", "url")
     for row in rows:
         serving = f"v{row['stable_version']}" if row["stable_version"] else "-"
         if row["candidate_version"]:
@@ -275,7 +266,7 @@ def status_cmd(name: str = typer.Argument(..., help="The deployment."),
                          + (f"; {last.reason}" if last.reason else "")))
     decisions = last.details.get("decisions") or []
     if decisions:
-        table = _table("step", "guard", "value", "bound", "p", "decision")
+        table = ctx.table("step", "guard", "value", "bound", "p", "decision")
         for record in decisions:
             for d in record["decisions"]:
                 table.add_row(str(record["step"] + 1), d["guard"],
@@ -300,7 +291,7 @@ def history_cmd(name: str = typer.Argument(..., help="The deployment."),
     if not found:
         ctx.console().print(escape(f"No rollouts on {name} yet."))
         return
-    table = _table("#", "version", "from", "strategy", "state", "started (UTC)", "ended (UTC)",
+    table = ctx.table("#", "version", "from", "strategy", "state", "started (UTC)", "ended (UTC)",
                    "by", "reason")
     for r in found:
         table.add_row(str(r.id), f"v{r.version}",

@@ -43,7 +43,7 @@ def list_cmd(json_out: bool = _JSON) -> None:
     if not found:
         ctx.console().print("No registered models yet (a kind: register stage creates them).")
         return
-    table = _table("model", "latest", "versions", "aliases")
+    table = ctx.table("model", "latest", "versions", "aliases")
     for model in found:
         aliases = ", ".join(f"{a}=v{v}" for a, v in model.aliases.items()) or "-"
         table.add_row(escape(model.name), f"v{model.latest_version}", str(model.versions),
@@ -59,16 +59,6 @@ def _metric_summary(evaluation: dict[str, Any]) -> str:
         metric
     )
     return f"{metric}={value:.4f} on {dataset}" if isinstance(value, float) else "-"
-
-
-def _table(*columns: str) -> Any:
-    """A borderless table whose cells never wrap (a pipe or CI log shows each row on a line)."""
-    from rich.table import Table
-
-    table = Table(box=None)
-    for column in columns:
-        table.add_column(escape(column), no_wrap=True)
-    return table
 
 
 @models_app.command("show")
@@ -122,7 +112,7 @@ def versions_cmd(
     if json_out:
         ctx.print_json([v.to_dict() for v in found])
         return
-    table = _table("version", "aliases", "gates", "metric", "author", "registered")
+    table = ctx.table("version", "aliases", "gates", "metric", "author", "registered")
     for v in found:
         table.add_row(
             f"v{v.version}", escape(", ".join(v.aliases) or "-"),
@@ -231,7 +221,7 @@ def diff_cmd(
     if json_out:
         ctx.print_json(result)
         return
-    table = _table("section", "key", result["a"], result["b"], "delta")
+    table = ctx.table("section", "key", result["a"], result["b"], "delta")
     shown = 0
     for section in ("params", "data", "environment", "metrics"):
         for row in result[section]:
