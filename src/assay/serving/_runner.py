@@ -2,7 +2,8 @@
 
 On SIGTERM (or Ctrl-C) readiness fails at once (``/v2/health/ready`` answers 503), uvicorn
 stops accepting connections, requests in flight finish (for up to ``grace_s``), then the
-process exits. SIGHUP makes a server check the aliases it follows now.
+process exits. Connections the kernel completed but nobody accepted yet are taken and answered
+before the listener closes: closing a listener resets the connections still in its queue. SIGHUP makes a server check the aliases it follows now.
 
 With ``--workers N`` (N > 1) the workers share their metrics through prometheus-client's
 multiprocess mode, in a private directory (mode 0700) made fresh for this server and removed
@@ -12,13 +13,19 @@ by an earlier server would be counted as this one's. One worker keeps its metric
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import os
 import shutil
+import socket
+import sys
 import tempfile
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # the serve extra
+import uvicorn  # the serve extra
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from assay.serving._metrics import MULTIPROC_ENV
 from assay.serving._options import OPTIONS_ENV, ServeOptions
@@ -72,6 +79,52 @@ class SettlingProtocol(HttpToolsProtocol):  # type: ignore[misc]
             self.cycle.keep_alive = False
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, except that a stop first takes the connections waiting in the
+    listener's queue (the client already counts them as open and may have sent its request)
+    and only then closes the listener, with no pause in between: uvicorn closes it straight
+    away, and the kernel resets every connection still queued."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        waiting: list[socket.socket] = []
+        for server in getattr(self, "servers", []):
+            for listener in server.sockets:
+                waiting.extend(_queued(listener))
+            server.close()
+        loop = asyncio.get_running_loop()
+        for conn in waiting:
+            try:
+                await loop.connect_accepted_socket(self._protocol, conn)
+            except OSError:
+                conn.close()
+        await super().shutdown(sockets)
+
+    def _protocol(self) -> asyncio.Protocol:
+        config = self.config
+        return config.http_protocol_class(  # type: ignore[call-arg,no-any-return]
+            config=config, server_state=self.server_state, app_state=self.lifespan.state,
+        )
+
+
+def _queued(listener: Any) -> list[socket.socket]:
+    """Every connection waiting in ``listener``'s accept queue, without blocking."""
+    found: list[socket.socket] = []
+    own = socket.socket(listener.family, listener.type, fileno=os.dup(listener.fileno()))
+    try:
+        own.setblocking(False)
+        while True:
+            try:
+                conn, _ = own.accept()
+            except (BlockingIOError, InterruptedError):
+                return found
+            except OSError:
+                return found
+            conn.setblocking(False)
+            found.append(conn)
+    finally:
+        own.close()
+
+
 def run(options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8080,
         workers: int = 1) -> None:
     """Serve until stopped (SIGTERM, SIGINT)."""
@@ -79,21 +132,27 @@ def run(options: ServeOptions, *, host: str = "127.0.0.1", port: int = 8080,
     # thousands of long-lived objects; the cyclic collector walking them over and over took
     # about a fifth of the start-up's CPU. It is paused until the models' first load.
     gc.disable()
-    import uvicorn
-
     os.environ[OPTIONS_ENV] = options.to_json()
     for name in (MULTIPROC_ENV, MULTIPROC_ENV.lower()):  # the library reads both spellings
         os.environ.pop(name, None)
     shared = tempfile.mkdtemp(prefix="assay-serve-metrics-") if workers > 1 else None
     if shared is not None:  # inherited by the workers uvicorn spawns
         os.environ[MULTIPROC_ENV] = shared
+    settings: dict[str, Any] = dict(
+        factory=True, host=host, port=port, access_log=False, log_level="warning",
+        timeout_graceful_shutdown=int(options.grace_s), lifespan="on", server_header=False,
+        date_header=False, ws="none", http=SettlingProtocol,
+    )
     try:
-        uvicorn.run(
-            "assay.serving._runner:factory", factory=True, host=host, port=port,
-            workers=workers, access_log=False, log_level="warning",
-            timeout_graceful_shutdown=int(options.grace_s), lifespan="on", server_header=False,
-            date_header=False, ws="none", http=SettlingProtocol,
-        )
+        if workers > 1:  # the parent holds the listener until the last worker is gone
+            uvicorn.run("assay.serving._runner:factory", workers=workers, **settings)
+        else:
+            config = uvicorn.Config("assay.serving._runner:factory", **settings)
+            server = DrainingServer(config)
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run()
+            if not server.started:
+                sys.exit(STARTUP_FAILURE)
     finally:
         if shared is not None:
             os.environ.pop(MULTIPROC_ENV, None)
