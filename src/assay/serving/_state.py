@@ -17,6 +17,7 @@ import orjson
 from assay.errors import AssayError, RequestRejected
 from assay.serving._batcher import Batcher
 from assay.serving._deployment import DeploymentSlot, deployment_slot
+from assay.serving._feedback import Answers
 from assay.serving._metrics import Metrics
 from assay.serving._model import Slot, find_project, is_path_ref
 from assay.serving._options import ServeOptions
@@ -44,6 +45,8 @@ class ServerState:
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
         self.metrics = Metrics()
+        self.answers = Answers()
+        """Recent one-row answers, for scoring feedback labels as they arrive."""
         self.project: Project | None = None
         self.slots: dict[str, Slot] = {}
         for ref in options.refs:
