@@ -65,10 +65,13 @@ class Answer:
 @dataclass
 class Load:
     """Single-row requests from ``threads`` clients, each row drawn at random, until stopped
-    (``a`` leans positive, so a model and its flipped twin predict different class shares)."""
+    (``a`` leans positive, so a model and its flipped twin predict different class shares).
+    With ``feedback``, each answer's true label (the rule the toy models learn) is sent to
+    ``POST /feedback`` right after it."""
 
     url: str
     threads: int = 3
+    feedback: bool = False
     answers: list[Answer] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -97,6 +100,10 @@ class Load:
                     answer = client.post("/predict", json={"records": [row]})
                     version = str(answer.json().get("version", ""))
                     self.answers.append(Answer(started, answer.status_code, version))
+                    if self.feedback and answer.status_code == 200:
+                        label = int(row["a"] + row["c"] * 0.5 > 0)
+                        client.post("/feedback", json={
+                            "request_id": answer.headers["X-Request-ID"], "label": label})
                 except httpx.TransportError:
                     self.answers.append(Answer(started, 0, ""))
 

@@ -211,6 +211,10 @@ def _one_prediction(c: dict[str, Any], p: TmpProject) -> None:
                                                 "prediction_shift": {"max": 0.1}}
 
 
+def _two_labels(c: dict[str, Any], p: TmpProject) -> None:
+    c["deployments"]["churn-prod"]["guards"] = {"live_quality": {"min_labels": 2}}
+
+
 TRIGGERS: list[tuple[str, Mutation, str, str]] = [
     ("no-validation", _drop_needs, "error", "stage 'train' trains without a validation stage"),
     ("unversioned-data", _cmd_train_on_raw_file, "error",
@@ -262,6 +266,8 @@ TRIGGERS: list[tuple[str, Mutation, str, str]] = [
      "0.01 no event at all has probability 0.13 >= alpha 0.05; needs 299 requests"),
     ("guard-minimum-too-small", _one_prediction, "error",
      "deployment 'churn-prod': guard prediction_shift can never fail on 1 predictions"),
+    ("guard-minimum-too-small", _two_labels, "error",
+     "deployment 'churn-prod': guard live_quality can never fail on 2 labels"),
 ]
 
 

@@ -18,6 +18,7 @@ reaches its traffic.
           error_rate: {max: 0.01}
           p99_ms: {max: 250}
           prediction_shift: {max: 0.1}
+          live_quality: {max_drop: 0.02, min_labels: 200}   # from POST /feedback labels
 """
 
 from __future__ import annotations
@@ -64,6 +65,17 @@ class ShiftGuard(Section):
     max: float = Field(default=0.1, gt=0.0, lt=1.0)
 
 
+class LiveQualityGuard(Section):
+    """Roll back when the candidate's live quality, scored on the labels clients send to the
+    server's ``POST /feedback``, is below the incumbent's by more than ``max_drop``: accuracy
+    points for a classifier; for a regressor, its mean absolute error above the incumbent's by
+    more than ``max_drop`` times the incumbent's. Labels arrive late: the step holds until
+    both variants have ``min_labels`` scored predictions."""
+
+    max_drop: float = Field(default=0.02, ge=0.0, lt=1.0)
+    min_labels: int = Field(default=200, ge=1, description="labelled predictions per variant")
+
+
 class GuardsConfig(Section):
     """The guards checked at every step, from the server's own measurements."""
 
@@ -75,11 +87,12 @@ class GuardsConfig(Section):
     error_rate: ErrorRateGuard | None = None
     p99_ms: LatencyGuard | None = None
     prediction_shift: ShiftGuard | None = None
+    live_quality: LiveQualityGuard | None = None
 
     @property
     def active(self) -> list[str]:
         """The guards configured, in the order they are checked."""
-        return [name for name in ("error_rate", "p99_ms", "prediction_shift")
+        return [name for name in ("error_rate", "p99_ms", "prediction_shift", "live_quality")
                 if getattr(self, name) is not None]
 
 

@@ -114,7 +114,12 @@ def _sample(data: dict[str, Any] | None) -> VariantSample:
         return EMPTY
     return VariantSample(requests=int(data["requests"]), errors=int(data["errors"]),
                          latency=tuple((float(le), int(n)) for le, n in data["latency"]),
-                         predictions={str(k): int(v) for k, v in data["predictions"].items()})
+                         predictions={str(k): int(v) for k, v in data["predictions"].items()},
+                         labelled=int(data.get("labelled", 0)),
+                         correct=int(data.get("correct", 0)),
+                         abs_error=float(data.get("abs_error", 0.0)),
+                         sq_error=float(data.get("sq_error", 0.0)),
+                         quality=str(data.get("quality", "")))
 
 
 class Controller:

@@ -532,7 +532,13 @@ def check_guard_minimums(project: Project, view: PipelineView) -> list[Finding]:
     exactly at an error-rate or tail bound shows no event in n requests with probability >= alpha
     (warn: passing says nothing about the bound). The shift's extreme is every candidate
     prediction in a class the incumbent never predicts, on as many incumbent predictions."""
-    from assay.deployment import P99_TAIL, binomial_p_value, guard_alpha, shift_p_value
+    from assay.deployment import (
+        P99_TAIL,
+        accuracy_p_value,
+        binomial_p_value,
+        guard_alpha,
+        shift_p_value,
+    )
 
     findings = []
     for name, deployment in project.config.deployments.items():
@@ -572,6 +578,16 @@ def check_guard_minimums(project: Project, view: PipelineView) -> list[Finding]:
                     GUARD_TOO_SMALL,
                     f"deployment {name!r}: guard prediction_shift can never fail on {n} "
                     f"predictions (even a complete shift gives p={worst:.2g} >= {level:.2g})",
+                    where))
+        if guards.live_quality is not None:
+            m = guards.live_quality.min_labels
+            _, worst = accuracy_p_value(0, m, m, m, guards.live_quality.max_drop)
+            if worst >= level:
+                findings.append(Finding(
+                    GUARD_TOO_SMALL,
+                    f"deployment {name!r}: guard live_quality can never fail on {m} labels "
+                    f"(even every candidate answer wrong and every incumbent answer right "
+                    f"give p={worst:.2g} >= {level:.2g})",
                     where))
     return findings
 
