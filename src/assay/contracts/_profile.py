@@ -39,6 +39,8 @@ class ColumnProfile:
     mean: float | None = None
     std: float | None = None
     insufficient: str | None = None
+    constant: float | None = None
+    """The one value of a constant numeric reference (its counts: below, equal, above it)."""
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,10 @@ def _numeric(name: str, series: Any, bins: int, distinct: list[Any] | None) -> C
         return ColumnProfile(name, True, [], edges=[], values=distinct,
                              insufficient="reference column has no values")
     low, high = float(values.min()), float(values.max())
-    if low == high:
-        return ColumnProfile(name, True, [float(values.size)], edges=[], values=distinct,
-                             insufficient="reference column is constant")
+    if low == high:  # compared as three categories: below, equal to, above the constant
+        return ColumnProfile(name, True, [0.0, float(values.size), 0.0],
+                             labels=[f"< {low:.4g}", f"= {low:.4g}", f"> {low:.4g}"], edges=[],
+                             values=distinct, mean=low, std=0.0, constant=low)
     edges = quantile_edges(values, bins)
     counts = bin_counts(values, edges)
     bounds = np.concatenate([[low], edges, [high]])
