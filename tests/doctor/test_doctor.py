@@ -36,7 +36,8 @@ HEALTHY: dict[str, Any] = {
                      "model": "churn", "alias": "staging"},
     },
     "deployments": {
-        "churn-prod": {"model": "churn@production", "strategy": "canary",
+        "churn-prod": {"model": "churn@production", "serve": {"port": 8080},
+                       "strategy": "canary",
                        "steps": [{"weight": 0.1, "min_requests": 500},
                                  {"weight": 0.5, "min_requests": 1000}],
                        "guards": {"min_requests": 500, "error_rate": {"max": 0.01},

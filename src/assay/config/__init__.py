@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from assay.config._deployments import (
         DeploymentConfig,
         GuardsConfig,
+        ServeConfig,
         Step,
         Sticky,
     )
@@ -62,6 +63,7 @@ _LAZY: dict[str, str] = {
     "Resources": "assay.config._pipeline",
     "Role": "assay.config._team",
     "Section": "assay.config._base",
+    "ServeConfig": "assay.config._deployments",
     "StageConfig": "assay.config._pipeline",
     "StageContext": "assay.config._kinds",
     "StageKind": "assay.config._kinds",
@@ -98,6 +100,7 @@ __all__ = [
     "Resources",
     "Role",
     "Section",
+    "ServeConfig",
     "StageConfig",
     "StageContext",
     "StageKind",

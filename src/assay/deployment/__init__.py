@@ -2,6 +2,10 @@
 into its traffic step by step (direct, canary, shadow, blue-green), checked by guards on the
 server's own measurements and rolled back automatically when one fails.
 
+A deployment with ``serve:`` runs on a local ``assay serve`` process assay manages
+(``ManagedServer``: started, adopted, restarted and stopped by the commands that drive
+rollouts).
+
 Guards (``check_guards``) are statistical tests on one step's samples (``samples_from_exposition``
 and ``delta`` read them from the server's ``/metrics``); a candidate that meets every bound is
 rolled back with probability at most the guards' ``alpha`` over the whole rollout.
@@ -43,6 +47,13 @@ from assay.deployment._rollout import (
     withdraw,
 )
 from assay.deployment._samples import delta, samples_from_exposition
+from assay.deployment._server import (
+    Launch,
+    ManagedServer,
+    ServerState,
+    Stopped,
+    server_state,
+)
 
 __all__ = [
     "ACTIVE",
@@ -51,10 +62,14 @@ __all__ = [
     "Controller",
     "Deployment",
     "GuardDecision",
+    "Launch",
+    "ManagedServer",
     "Observation",
     "Progress",
     "Rollout",
     "ServerProbe",
+    "ServerState",
+    "Stopped",
     "VariantSample",
     "accuracy_p_value",
     "active_rollout",
@@ -72,6 +87,7 @@ __all__ = [
     "rollouts_of",
     "samples_from_exposition",
     "save_details",
+    "server_state",
     "set_traffic",
     "shift_p_value",
     "start",
