@@ -25,13 +25,17 @@ GUARDS = {"alpha": 0.05, "min_requests": 100, "error_rate": {"max": 0.02},
 
 def deployment_world(tmp: Path, *, strategy: str = "canary", steps: list[dict[str, Any]] | None
                      = None, guards: dict[str, Any] | None = None,
-                     sticky: dict[str, str] | None = None) -> tuple[World, int]:
+                     sticky: dict[str, str] | None = None,
+                     serve: dict[str, Any] | None = None) -> tuple[World, int]:
     """A project whose assay.yaml has deployment ``prod`` (following toy@production, served on
-    a free port); returns the world and the port."""
+    a free port: at ``url:``, or by a managed server with ``serve:`` when ``serve`` is given,
+    its port added); returns the world and the port."""
     root = tmp / "project"
     root.mkdir(parents=True)
     port = free_port()
-    deployment: dict[str, Any] = {"model": "toy@production", "url": f"http://127.0.0.1:{port}",
+    where: dict[str, Any] = ({"url": f"http://127.0.0.1:{port}"} if serve is None
+                             else {"serve": {"port": port, **serve}})
+    deployment: dict[str, Any] = {"model": "toy@production", **where,
                                   "strategy": strategy,
                                   "guards": GUARDS if guards is None else guards}
     if strategy != "direct":

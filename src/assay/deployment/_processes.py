@@ -59,16 +59,16 @@ def command_of(pid: int) -> list[str] | None:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """True when a server could bind ``host:port`` now (as uvicorn does, with SO_REUSEADDR)."""
+    """False when something holds ``host:port`` (a server could not bind it, as uvicorn does,
+    with SO_REUSEADDR); True otherwise, also when the address cannot be bound for another
+    reason (the server's own start reports that)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
-            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
+            return exc.errno != errno.EADDRINUSE
     return True
 
 

@@ -74,7 +74,7 @@ def ask_status(url: str, name: str, *, timeout: float = 2.0) -> Answer:
     try:
         reply = httpx.get(f"{url}/status", timeout=timeout, trust_env=False)
         status = reply.json()
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.ConnectTimeout):  # whether the port is held: bind it
         return Answer("none")
     except (httpx.HTTPError, ValueError) as exc:
         return Answer("other", detail=f"no assay status ({type(exc).__name__})")
