@@ -153,7 +153,8 @@ def test_a_follower_restarts_the_server_killed_during_a_rollout(
                           "a new server")
         assert second != first
         assert pid_record(world.root)["pid"] == second  # type: ignore[index]
-        restarted = world.events("deployment.server_restarted")
+        restarted = wait_for(lambda: world.events("deployment.server_restarted"), 30,
+                             "the event")  # recorded once the new server answered
         assert [(e.details["pid"], e.details["port"]) for e in restarted] == [(second, port)]
 
         # the rollout goes on against the new server
@@ -278,3 +279,49 @@ def test_a_server_that_cannot_start_is_one_line_naming_its_log(
     assert "error while attempting to bind" in log
     assert pid_record(world.root) is None
     assert store_state(world.root)["rollouts"] == []
+
+
+def test_with_workers_the_server_is_confirmed_through_its_worker_and_stops_whole(
+        managed: Callable[..., tuple[World, int, str]]) -> None:
+    from assay.deployment._processes import parent_of
+
+    world, _, url = managed(strategy="direct", serve={"workers": 2})
+    world.register(train_package(world.root, "models/v1"), alias="production")
+    v2 = world.register(train_package(world.root, "models/v2", seed=1))
+    done = assay(world.root, "deploy", "toy:1", "--to", "prod", "--poll", "0.1")
+    assert done.returncode == 0, done.stderr
+    [main] = serve_processes(world.root)
+    worker = answering_pid(url)
+    assert worker is not None and worker != main and parent_of(worker) == main
+    again = assay(world.root, "deploy", f"toy:{v2}", "--to", "prod", "--poll", "0.1")
+    assert again.returncode == 0, again.stderr
+    assert serve_processes(world.root) == [main]
+    status = json.loads(assay(world.root, "deployments", "status", "prod", "--json").stdout)
+    assert (status["server"]["running"], status["server"]["pid"]) == (True, main)
+
+    stopped = assay(world.root, "deployments", "stop", "prod", "--json")
+    assert json.loads(stopped.stdout)["pid"] == main, stopped.stderr
+    assert not is_alive(main) and not is_alive(worker)
+
+
+def test_stop_refuses_a_recorded_pid_that_is_not_the_server(
+        managed: Callable[..., tuple[World, int, str]], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    world, _, url = managed(strategy="direct")
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record = world.root / ".assay/deployments/prod/serve.pid"
+        record.parent.mkdir(parents=True)
+        record.write_text(json.dumps({"pid": other.pid, "url": url, "started_at": 0}))
+        done = assay(world.root, "deployments", "stop", "prod")
+        assert done.returncode == 2, done.stderr
+        [line] = done.stderr.strip().splitlines()
+        assert line == (f"error: pid {other.pid} in .assay/deployments/prod/serve.pid is not "
+                        f"deployment prod's server (nothing at {url} confirms it); if the "
+                        "server is gone, remove .assay/deployments/prod/serve.pid")
+        assert other.poll() is None  # not signalled
+    finally:
+        other.kill()
+        other.wait()

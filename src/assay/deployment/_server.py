@@ -59,7 +59,7 @@ class Answer:
     detail: str = ""
 
 
-def ask_status(url: str, name: str, *, timeout: float = 2.0) -> Answer:
+def ask_status(url: str, name: str, *, timeout: float = 3.0) -> Answer:
     """Who answers ``GET URL/status``: deployment ``name``'s server, something else, nobody.
 
     Raises:
@@ -346,6 +346,11 @@ class ManagedServer:
                     f"The managed server of {self.name} exited before it answered{how}; "
                     f"see {log}", deployment=self.name, log=log)
             if time.monotonic() > deadline:
+                if action == "adopted":  # not ours to stop: it may only be busy
+                    raise DeploymentError(
+                        f"The managed server of {self.name} (pid {pid}) does not answer at "
+                        f"{self.url} (waited {self.start_timeout:g} s); see {log}, or stop it: "
+                        f"assay deployments stop {self.name}", deployment=self.name, log=log)
                 self._terminate(pid, grace=5.0)
                 self._forget(pid)
                 raise DeploymentError(
