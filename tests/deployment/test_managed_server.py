@@ -165,7 +165,9 @@ def test_a_follower_restarts_the_server_killed_during_a_rollout(
         assert serve_processes(world.root) == [second]
     finally:
         follower.send_signal(signal.SIGINT)
-        follower.communicate(timeout=30)
+        _, err = follower.communicate(timeout=30)
+    assert (f"#2 toy:2 -> prod [canary] restarted: the managed server had stopped; restarted "
+            f"it (pid {second}), log: .assay/deployments/prod/serve.log") in err, err
     assert store_state(world.root)["deployment"].stable_version == v2
 
 

@@ -93,7 +93,8 @@ class Progress:
 
     rollout: Rollout
     phase: str
-    """``waiting`` (for the server), ``observing``, ``paused`` or ``ended``."""
+    """``waiting`` (for the server), ``restarted`` (the managed server, which had died),
+    ``observing``, ``paused`` or ``ended``."""
     server: str
     elapsed: float = 0.0
     min_seconds: float = 0.0
@@ -252,8 +253,9 @@ class Controller:
         launched = self.server.revive(self.store, actor=self.actor)
         if launched is None:
             return seen
-        self.on_progress(Progress(rollout, "waiting", f"the managed server had stopped; "
-                                                      f"restarted it (pid {launched.pid})"))
+        self.on_progress(Progress(rollout, "restarted", f"the managed server had stopped; "
+                                                        f"restarted it (pid {launched.pid}), "
+                                                        f"log: {launched.log}"))
         return self.probe.observe()
 
     def _look(self, rollout: Rollout, details: dict[str, Any], seen: Observation,
