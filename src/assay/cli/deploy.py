@@ -402,9 +402,11 @@ def run_cmd(
 ) -> None:
     """Drive the deployment's rollout: carry on one whose controller stopped (killed, Ctrl-C),
     or start one when the followed alias moved (assay models promote). With --follow, keep
-    watching the alias and roll out each version it moves to. A deployment with serve: has
-    its managed server started first (or adopted); with --follow it is started again
-    whenever its process dies.
+    watching the alias and roll out each version it moves to.
+
+    A deployment with serve: has its managed server started first (or adopted); the
+    controller starts it again whenever its process dies (with --follow, also between
+    rollouts).
 
     Examples:
 
@@ -448,8 +450,11 @@ def run_cmd(
 def stop_cmd(name: str = typer.Argument(..., help="The deployment."),
              grace: float = typer.Option(30.0, "--grace", min=0.0, help="Seconds to wait for the server to exit after SIGTERM (then SIGKILL)."),
              json_out: bool = _JSON) -> None:
-    """Stop the managed server of a deployment with serve: (SIGTERM, then SIGKILL after
-    --grace seconds). The next command that drives a rollout starts it again.
+    """Stop the managed server of a deployment with serve:.
+
+    SIGTERM once the recorded pid is confirmed to be the server, then SIGKILL after --grace
+    seconds. The next command that drives a rollout (deploy, deployments run) starts it
+    again. A deployment with url: is refused: assay does not manage its server.
 
     Examples:
 
