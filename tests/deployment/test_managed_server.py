@@ -327,3 +327,48 @@ def test_stop_refuses_a_recorded_pid_that_is_not_the_server(
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_server_left_starting_by_a_killed_command_is_adopted_not_started_twice(
+        managed: Callable[..., tuple[World, int, str]]) -> None:
+    world, _, url = managed(strategy="direct")
+    world.register(train_package(world.root, "models/v1"), alias="production")
+    killed = start_assay(world.root, "deploy", "toy:1", "--to", "prod", "--poll", "0.1")
+    record = wait_for(lambda: pid_record(world.root), 60, "the pid file")
+    killed.send_signal(signal.SIGKILL)  # the server is still importing: not answering yet
+    killed.communicate(timeout=10)
+    assert is_alive(record["pid"])
+
+    done = assay(world.root, "deployments", "run", "prod", "--poll", "0.1")
+    assert done.returncode == 0, done.stderr
+    assert "managed server" not in done.stderr
+    assert serve_processes(world.root) == [record["pid"]]
+    assert answering_pid(url) == record["pid"]
+    assert len(world.events("deployment.server_started")) <= 1
+
+
+def test_a_server_recorded_at_another_port_than_assay_yaml_says_is_stopped_first(
+        managed: Callable[..., tuple[World, int, str]]) -> None:
+    import yaml
+
+    from tests.serving.worlds import free_port
+
+    world, _, url = managed(strategy="direct")
+    world.register(train_package(world.root, "models/v1"), alias="production")
+    done = assay(world.root, "deploy", "toy:1", "--to", "prod", "--poll", "0.1")
+    assert done.returncode == 0, done.stderr
+    [pid] = serve_processes(world.root)
+    config = yaml.safe_load((world.root / "assay.yaml").read_text())
+    moved = free_port()
+    config["deployments"]["prod"]["serve"]["port"] = moved
+    (world.root / "assay.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    refused = assay(world.root, "deployments", "run", "prod")
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert line == (f"error: The managed server of prod runs at {url} (pid {pid}) but "
+                    f"assay.yaml says http://127.0.0.1:{moved}; stop it first: assay "
+                    "deployments stop prod")
+    stopped = assay(world.root, "deployments", "stop", "prod", "--json")
+    assert json.loads(stopped.stdout) == {"action": "stopped", "pid": pid, "url": url}
+    assert serve_processes(world.root) == []
