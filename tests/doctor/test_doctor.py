@@ -397,7 +397,8 @@ def test_monitoring_entries_need_a_place(tmp_project: TmpProject) -> None:
         c["monitoring"] = {"production": {}}
 
     project = _project(tmp_project, empty)
-    with pytest.raises(ConfigError, match=r"monitoring\.production\.external"):
+    with pytest.raises(ConfigError, match=r"monitoring\.production: a monitoring entry takes "
+                       r"one of external: .* or deployment:"):
         project.load()
 
 
