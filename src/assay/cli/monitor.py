@@ -85,7 +85,8 @@ def _print_window(window: WindowResult) -> None:
     for col in window.columns:
         style = styles.get(col.status)
         status = f"[{style}]{col.status}[/{style}]" if style else col.status
-        name = col.column if col.role == "input" else f"{col.column} (prediction)"
+        name = col.column if col.role == "input" or col.column == "prediction" else (
+            f"{col.column} (prediction)")
         table.add_row(escape(name), col.statistic or "-", _number(col.value),
                       _number(col.p_value), f"{col.values:,}", status, escape(col.reason or ""))
     out.print(table)
