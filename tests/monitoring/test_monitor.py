@@ -201,3 +201,12 @@ def test_the_html_report_plots_each_column(world: TmpProject, tmp_path: Path) ->
     page = report.read_text()
     assert page.count("<img alt=") == 3 and "data:image/png;base64," in page
     assert "assay monitor drift: no_drift" in page
+
+
+def test_a_shadow_variants_rows_are_not_the_traffic(world: TmpProject) -> None:
+    write_log(world.root, live(training_frame(400, seed=1)))
+    write_log(world.root, live(training_frame(300, seed=2, shift=2.0)), version="2",
+              variant="shadow")
+    window = _run(world)
+    assert (window.rows, window.versions, window.verdict) == (  # type: ignore[attr-defined]
+        400, ["1"], "no_drift")

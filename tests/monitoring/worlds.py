@@ -83,7 +83,8 @@ def _register(project: TmpProject, package: Path) -> None:
 
 
 def write_log(root: Path, frame: pl.DataFrame, *, version: str = "1", model: str = "toy",
-              log_dir: Path | None = None, rows_per_request: int = 50) -> None:
+              log_dir: Path | None = None, rows_per_request: int = 50,
+              variant: str = "stable") -> None:
     """Log ``frame``'s rows as a server would (its own writer, one request per
     ``rows_per_request`` rows), with the model's answer as the prediction."""
     from assay.serving._metrics import Metrics
@@ -98,7 +99,7 @@ def write_log(root: Path, frame: pl.DataFrame, *, version: str = "1", model: str
             answer = (part["a"] + part["c"] * 0.5 > 0).cast(pl.Int64).to_numpy()
             probabilities = np.column_stack([1 - answer * 0.8, answer * 0.8]).astype(float)
             log.record(model, version, f"req-{time.time_ns()}-{i}", part, answer,
-                       probabilities, variant="stable")
+                       probabilities, variant=variant)
     finally:
         log.close()
 

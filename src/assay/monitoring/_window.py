@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 #: The column holding the model's answer, beside the inputs.
 PREDICTION = "prediction"
 STATUSES = ("drift", "no_drift", "insufficient_data", "schema_mismatch")
+#: The variant of a deployment whose answers are mirrored, never returned (see assay.serving).
+SHADOW = "shadow"
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
                 seconds: float | None = None, columns: list[str] | None = None,
                 now: float | None = None) -> pl.DataFrame:
     """The window's rows: ``ts``, ``version``, one column per input (only ``columns`` when
-    given) and ``prediction``, newest rows last.
+    given) and ``prediction``, newest rows last; rows a shadow variant answered are left out
+    (the traffic is what the served variants saw and answered).
 
     Raises:
         MonitoringError: the folder does not exist, or a segment cannot be read.
@@ -125,7 +128,11 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
                       *(pl.col("inputs").struct.field(f).alias(f) for f in wanted)]
             if PREDICTION in schema:
                 select.append(pl.col(PREDICTION))
-            frames.append(lf.filter(pl.col("model") == model).select(select))
+            mine = pl.col("model") == model
+            if "variant" in schema:  # a shadow's answers were never returned: its rows repeat
+                # inputs a served variant logged
+                mine = mine & (pl.col("variant") != SHADOW)
+            frames.append(lf.filter(mine).select(select))
         if not frames:
             return pl.DataFrame({"ts": [], "version": []},
                                 schema={"ts": pl.Float64, "version": pl.String})
