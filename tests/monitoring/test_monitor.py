@@ -210,3 +210,23 @@ def test_a_shadow_variants_rows_are_not_the_traffic(world: TmpProject) -> None:
     window = _run(world)
     assert (window.rows, window.versions, window.verdict) == (  # type: ignore[attr-defined]
         400, ["1"], "no_drift")
+
+
+def test_nested_values_are_a_schema_mismatch_not_a_traceback() -> None:
+    from assay.contracts import ColumnProfile
+    from assay.monitoring._window import decide_column
+
+    frame = pl.DataFrame({"prediction": [[0.1, 0.9]] * 40})
+    ref = ColumnProfile("prediction", False, [40.0], labels=["1"], categories=["1"])
+    decided = decide_column(frame, "prediction", ref, role="prediction", alpha=0.05)
+    assert (decided.status, decided.reason) == (
+        "schema_mismatch", "column 'prediction' holds List(Float64) values, which are not compared")
+
+
+def test_an_unknown_reference_names_the_fix(tmp_project: TmpProject) -> None:
+    world = make_project(tmp_project, reference="train@v7")
+    write_log(world.root, live(training_frame(100, seed=1)))
+    done = world.invoke("monitor", "drift")
+    assert done.code == 2, done.output
+    assert "reference 'train@v7' is not a recorded dataset version" in done.stderr
+    assert done.stderr.strip().count("\n") == 0

@@ -1,7 +1,7 @@
 """A monitor's reference: which data it is (by content hash), and its profile, computed once.
 
 The reference is named by a hash before any of it is read: a dataset version (``churn@v3``), a
-dataset's current pointer (``churn``), or by default the training data recorded in the lineage
+dataset's newest version (``churn``), or by default the training data recorded in the lineage
 of the model version the deployment serves. Its profile (:func:`assay.contracts.profile_frame`:
 quantile bins of every numeric column, every category's count) is stored as a JSON file keyed
 by that hash and the profile's options under ``.assay/monitoring/profiles/``, written

@@ -172,6 +172,10 @@ def decide_column(frame: pl.DataFrame, name: str, ref: ColumnProfile | None, *,
         return ColumnResult(name, "schema_mismatch", role, numeric=ref.numeric,
                             reason=f"column '{name}' is missing from the prediction log")
     dtype = frame.schema[name]
+    if dtype.is_nested():
+        return ColumnResult(name, "schema_mismatch", role, numeric=ref.numeric,
+                            reason=f"column '{name}' holds {dtype} values, which are not "
+                                   "compared")
     if dtype != pl.Null and _is_numeric(dtype) != ref.numeric:
         there = "numeric" if ref.numeric else "not numeric"
         return ColumnResult(name, "schema_mismatch", role, numeric=ref.numeric,
@@ -263,7 +267,8 @@ def prediction_baseline(project: Project, monitor: str, reference: Reference,
         return ColumnProfile(**json.loads(path.read_text())), False
     except (OSError, ValueError, TypeError):
         pass
-    if PREDICTION not in frame.columns or frame[PREDICTION].drop_nulls().len() < drift.MIN_VALUES:
+    if (PREDICTION not in frame.columns or frame.schema[PREDICTION].is_nested()
+            or frame[PREDICTION].drop_nulls().len() < drift.MIN_VALUES):
         return None, False
     profile = profile_frame(frame.lazy(), {PREDICTION: DistributionSpec(bins=BINS)},
                             shown="the first window's predictions").columns.get(PREDICTION)
