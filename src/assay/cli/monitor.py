@@ -138,9 +138,9 @@ def _history(name: str, json_out: bool, limit: int) -> None:
 
 
 def monitor(
-    name: str = typer.Argument(..., help="The monitor (a key of monitoring: in assay.yaml), "
-                               "or 'history'."),
-    history_of: str | None = typer.Argument(None, metavar="[NAME]",
+    name: str = typer.Argument(..., metavar="NAME|history", help="The monitor (a key of "
+                               "monitoring: in assay.yaml), or 'history'."),
+    history_of: str | None = typer.Argument(None, metavar="NAME",
                                             help="With 'history': the monitor."),
     window_rows: int | None = typer.Option(None, "--window-rows", min=1,
                                            help="The newest N rows (instead of the "
