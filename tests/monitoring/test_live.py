@@ -1,5 +1,6 @@
-"""End to end: a real ``assay serve --deployment`` answers real HTTP requests, its prediction
-log is monitored, and a drifted batch of traffic is found (exit 1) where the first is not."""
+"""End to end: a real ``assay serve --deployment`` answers real HTTP requests and takes their
+labels, its prediction log is monitored (with the realised accuracy), and a drifted batch of
+traffic is found (exit 1) where the first is not."""
 
 from __future__ import annotations
 
@@ -35,16 +36,39 @@ def _send(server: Server, frame: pl.DataFrame, folder: Path) -> None:
                          f"{frame.height} rows")
 
 
+def _label_one_row_requests(server: Server, frame: pl.DataFrame, folder: Path) -> None:
+    """One request per row, then a label for each: the server's answer for 40, wrong for 20."""
+    labels = []
+    with server.client() as client:
+        for i, row in enumerate(frame.to_dicts()):
+            answer = client.post("/predict", json={"records": [row]},
+                                 headers={"X-Request-ID": f"one-{i}"})
+            assert answer.status_code == 200, answer.text
+            predicted = answer.json()["predictions"][0]
+            labels.append({"request_id": f"one-{i}",
+                           "label": predicted if i < 40 else 1 - predicted})
+        sent = client.post("/feedback", json={"labels": labels})
+        assert sent.status_code == 202, sent.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if (folder / "feedback").is_dir() and _logged_rows(folder / "feedback") >= 60:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the server did not log the labels")
+
+
 def test_live_traffic_is_monitored_and_a_drifted_batch_found(tmp_project: TmpProject) -> None:
     world = make_project(tmp_project)
     folder = world.root / ".assay" / "predictions" / "toy"
     with serving(world.root, "--deployment", "toy-prod", "--log-segment-seconds", "0.5") as server:
         _send(server, live(training_frame(1000, seed=5)), folder)
+        _label_one_row_requests(server, live(training_frame(60, seed=7)), folder)
         first = world.invoke("monitor", "drift", "--json")
         assert first.code == 0, first.output
         report = json.loads(first.stdout)
-        assert (report["verdict"], report["rows"], report["versions"]) == ("no_drift", 1000,
+        assert (report["verdict"], report["rows"], report["versions"]) == ("no_drift", 1060,
                                                                           ["1"])
+        assert report["quality"] == {"metric": "accuracy", "value": 40 / 60, "labels": 60}
 
         _send(server, live(training_frame(1000, seed=6, shift=0.5)), folder)
         second = world.invoke("monitor", "drift", "--window-rows", "1000", "--json")

@@ -230,3 +230,35 @@ def test_an_unknown_reference_names_the_fix(tmp_project: TmpProject) -> None:
     assert done.code == 2, done.output
     assert "reference 'train@v7' is not a recorded dataset version" in done.stderr
     assert done.stderr.strip().count("\n") == 0
+
+
+def test_feedback_labels_give_the_windows_realised_accuracy(world: TmpProject) -> None:
+    frame = live(training_frame(300, seed=1))
+    truth = (frame["a"] + frame["c"] * 0.5 > 0).cast(pl.Int64).to_list()  # the model's answers
+    labels: dict[int, object] = {i: truth[i] for i in range(200)}
+    labels.update({i: 1 - truth[i] for i in range(150, 200)})  # 50 of 200 answers were wrong
+    labels[10] = None  # a label that scores nothing
+    write_log(world.root, frame, rows_per_request=1, labels=labels)
+    write_log(world.root, live(training_frame(100, seed=2)), rows_per_request=100,
+              labels={0: 1})  # a request of 100 rows: its label cannot say which row
+    done = world.invoke("monitor", "drift", "--json")
+    assert done.code == 0, done.output
+    assert json.loads(done.stdout)["quality"] == {"metric": "accuracy", "value": 149 / 199,
+                                                  "labels": 199}
+    table = world.invoke("monitor", "drift")
+    assert "live accuracy: 0.7487 on 199 labelled requests (feedback)" in table.stdout
+
+
+def test_no_labels_no_quality(world: TmpProject) -> None:
+    write_log(world.root, live(training_frame(100, seed=1)))
+    assert _run(world).quality is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("prediction", "label"), [
+    (1, 1), (1, 1.0), (1, True), (0, False), (1, 0), ("yes", "yes"), ("yes", "no"),
+    (1, "1"), (2.5, 2.5), ("1", 1), (None, None)])
+def test_a_correct_class_is_the_servers(prediction: object, label: object) -> None:
+    from assay.monitoring._quality import _same
+    from assay.serving._feedback import _same as servers
+
+    assert _same(prediction, label) == servers(prediction, label)

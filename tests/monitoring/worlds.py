@@ -84,24 +84,33 @@ def _register(project: TmpProject, package: Path) -> None:
 
 def write_log(root: Path, frame: pl.DataFrame, *, version: str = "1", model: str = "toy",
               log_dir: Path | None = None, rows_per_request: int = 50,
-              variant: str = "stable") -> None:
+              variant: str = "stable",
+              labels: dict[int, object] | None = None) -> list[str]:
     """Log ``frame``'s rows as a server would (its own writer, one request per
-    ``rows_per_request`` rows), with the model's answer as the prediction."""
+    ``rows_per_request`` rows), with the model's answer as the prediction, and ``labels``
+    (request number -> label) as ``POST /feedback`` stores them; returns the request ids."""
+    import json
+
     from assay.serving._metrics import Metrics
     from assay.serving._predlog import PredictionLog
 
     log = PredictionLog(log_dir or root / ".assay" / "predictions", metrics=Metrics(),
                         sample=1.0, capacity=10_000_000, segment_rows=2_000,
                         segment_seconds=600.0)
+    ids = []
     try:
         for i, start in enumerate(range(0, frame.height, rows_per_request)):
             part = frame.slice(start, rows_per_request)
             answer = (part["a"] + part["c"] * 0.5 > 0).cast(pl.Int64).to_numpy()
             probabilities = np.column_stack([1 - answer * 0.8, answer * 0.8]).astype(float)
-            log.record(model, version, f"req-{time.time_ns()}-{i}", part, answer,
-                       probabilities, variant=variant)
+            ids.append(f"req-{time.time_ns()}-{i}")
+            log.record(model, version, ids[-1], part, answer, probabilities, variant=variant)
+        if labels:
+            assert log.feedback(model, [(ids[i], json.dumps(label))
+                                        for i, label in labels.items()])
     finally:
         log.close()
+    return ids
 
 
 def live(frame: pl.DataFrame) -> pl.DataFrame:

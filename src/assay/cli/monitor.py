@@ -90,6 +90,10 @@ def _print_window(window: WindowResult) -> None:
         table.add_row(escape(name), col.statistic or "-", _number(col.value),
                       _number(col.p_value), f"{col.values:,}", status, escape(col.reason or ""))
     out.print(table)
+    if window.quality is not None:
+        q = window.quality
+        out.print(f"live {q['metric']}: {q['value']:.4g} on {q['labels']:,} labelled requests "
+                  "(feedback)")
     drifted = window.drifted
     tail = f": {', '.join(drifted)}" if drifted else ""
     out.print(f"verdict: [bold]{window.verdict}[/bold]{escape(tail)} (alpha "

@@ -43,7 +43,13 @@ from assay.contracts._report import (
     write_reports,
 )
 from assay.contracts._result import CheckResult, ContractReport
-from assay.contracts._source import DataSource, DataUnreadable, scan, source_for
+from assay.contracts._source import (
+    DataSource,
+    DataUnreadable,
+    describe_read_error,
+    scan,
+    source_for,
+)
 from assay.contracts._validate import (
     Target,
     contract_results_for,
@@ -84,6 +90,7 @@ __all__ = [
     "compare_with_profile",
     "contract_results_for",
     "contract_yaml",
+    "describe_read_error",
     "drift",
     "failure",
     "infer_contract",

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 #: The column holding the model's answer, beside the inputs.
 PREDICTION = "prediction"
 STATUSES = ("drift", "no_drift", "insufficient_data", "schema_mismatch")
+#: Whether a row's model is a classifier (its segment has probabilities), beside each row.
+CLASSIFIED = "\0classified"
+#: The columns of a window that are not inputs.
+LOG_COLUMNS = ("ts", "version", "request_id", CLASSIFIED)
 #: The variant of a deployment whose answers are mirrored, never returned (see assay.serving).
 SHADOW = "shadow"
 
@@ -81,6 +85,8 @@ class WindowResult:
     reference_hash: str | None
     alpha: float
     correction: str
+    quality: dict[str, Any] | None = None
+    """Realised quality from feedback labels: ``{metric, value, labels}`` (None: no labels)."""
     id: int | None = None
     created_at: float | None = None
 
@@ -125,6 +131,8 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
             fields = [f.name for f in inputs.fields] if isinstance(inputs, pl.Struct) else []
             wanted = [f for f in fields if columns is None or f in columns]
             select = [pl.col("ts").cast(pl.Float64), pl.col("version").cast(pl.String),
+                      pl.col("request_id").cast(pl.String),
+                      pl.lit("probabilities" in schema).alias(CLASSIFIED),
                       *(pl.col("inputs").struct.field(f).alias(f) for f in wanted)]
             if PREDICTION in schema:
                 select.append(pl.col(PREDICTION))
@@ -143,7 +151,7 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
             window = window.sort("ts").tail(rows)
         return window.collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError) as exc:
-        from assay.contracts._source import describe_read_error
+        from assay.contracts import describe_read_error
 
         raise MonitoringError(f"the prediction log at {folder} cannot be read: "
                               f"{describe_read_error(exc)}", path=str(folder)) from exc
@@ -240,7 +248,7 @@ def monitored_columns(frame: pl.DataFrame, config: MonitoringConfig) -> list[str
     if config.columns is not None:
         names = [c for c in config.columns if c != PREDICTION]
     else:
-        names = [c for c in frame.columns if c not in ("ts", "version", PREDICTION)]
+        names = [c for c in frame.columns if c not in (*LOG_COLUMNS, PREDICTION)]
     return [*names, PREDICTION]
 
 
@@ -290,8 +298,9 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
     if not log_dir.is_absolute():
         log_dir = project.root / log_dir
     wanted = None if config.columns is None else list(config.columns)
-    frame = read_window(log_folder(log_dir, model), model, rows=rows, seconds=seconds,
-                        columns=wanted, now=now)
+    folder = log_folder(log_dir, model)
+    frame = read_window(folder, model, rows=rows, seconds=seconds, columns=wanted, now=now)
+    quality = _quality(folder, frame)
     results = []
     for name in monitored_columns(frame, config):
         if name == PREDICTION:
@@ -317,4 +326,21 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
         start=float(ts.min()) if ts is not None else None,  # type: ignore[arg-type]
         end=float(ts.max()) if ts is not None else None,  # type: ignore[arg-type]
         rows=frame.height, verdict=verdict, columns=columns, reference=reference.label,
-        reference_hash=reference.oid, alpha=config.alpha, correction=config.correction)
+        reference_hash=reference.oid, alpha=config.alpha, correction=config.correction,
+        quality=quality)
+
+
+def _quality(folder: Path, frame: pl.DataFrame) -> dict[str, Any] | None:
+    import polars as pl
+
+    from assay.monitoring._quality import labels_of, realised_quality
+
+    try:
+        found = realised_quality(frame, labels_of(folder), classified_column=CLASSIFIED,
+                                 prediction=PREDICTION)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        from assay.contracts import describe_read_error
+
+        raise MonitoringError(f"the feedback labels at {folder / 'feedback'} cannot be read: "
+                              f"{describe_read_error(exc)}", path=str(folder)) from exc
+    return None if found is None else asdict(found)
