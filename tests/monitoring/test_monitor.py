@@ -262,3 +262,21 @@ def test_a_correct_class_is_the_servers(prediction: object, label: object) -> No
     from assay.serving._feedback import _same as servers
 
     assert _same(prediction, label) == servers(prediction, label)
+
+
+def test_a_duration_window_skips_segments_closed_before_it(world: TmpProject) -> None:
+    import time
+
+    from assay.monitoring import read_window
+
+    write_log(world.root, live(training_frame(100, seed=1)))
+    folder = world.root / ".assay" / "predictions" / "toy"
+    old = sorted(folder.glob("segment-*.parquet"))
+    time.sleep(0.05)
+    start = time.time()
+    write_log(world.root, live(training_frame(50, seed=2)))
+    for segment in old:  # unreadable now: a window that opened it would fail
+        segment.write_bytes(b"not parquet")
+    assert read_window(folder, "toy", seconds=time.time() - start + 0.01).height == 50
+    with pytest.raises(MonitoringError, match=r"the prediction log at .* cannot be read"):
+        read_window(folder, "toy", rows=1000)

@@ -109,9 +109,11 @@ def log_folder(log_dir: Path, model: str) -> Path:
 def read_window(folder: Path, model: str, *, rows: int | None = None,
                 seconds: float | None = None, columns: list[str] | None = None,
                 now: float | None = None) -> pl.DataFrame:
-    """The window's rows: ``ts``, ``version``, one column per input (only ``columns`` when
-    given) and ``prediction``, newest rows last; rows a shadow variant answered are left out
-    (the traffic is what the served variants saw and answered).
+    """The window's rows: ``ts``, ``version``, ``request_id``, whether the model is a
+    classifier, one column per input (only ``columns`` when given) and ``prediction``, newest
+    rows last; rows a shadow variant answered are left out (the traffic is what the served
+    variants saw and answered). A window of the last ``seconds`` skips the segments closed
+    before it began (a segment is named by the time it was written, after its every row).
 
     Raises:
         MonitoringError: the folder does not exist, or a segment cannot be read.
@@ -124,7 +126,11 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
             "`assay serve --deployment NAME` (or set log_dir: in the monitor)", path=str(folder))
     frames: list[pl.LazyFrame] = []
     try:
+        since = None if seconds is None else (now or time.time()) - seconds
         for segment in sorted(folder.glob("segment-*.parquet")):
+            written = _written_at(segment)
+            if since is not None and written is not None and written < since:
+                continue
             lf = pl.scan_parquet(segment)
             schema = lf.collect_schema()
             inputs = schema.get("inputs")
@@ -145,8 +151,8 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
             return pl.DataFrame({"ts": [], "version": []},
                                 schema={"ts": pl.Float64, "version": pl.String})
         window = pl.concat(frames, how="diagonal_relaxed")
-        if seconds is not None:
-            window = window.filter(pl.col("ts") >= (now or time.time()) - seconds)
+        if since is not None:
+            window = window.filter(pl.col("ts") >= since)
         if rows is not None:
             window = window.sort("ts").tail(rows)
         return window.collect(engine="streaming")
@@ -155,6 +161,14 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
 
         raise MonitoringError(f"the prediction log at {folder} cannot be read: "
                               f"{describe_read_error(exc)}", path=str(folder)) from exc
+
+
+def _written_at(segment: Path) -> float | None:
+    """When the server wrote ``segment-<unix time>-<pid>-<n>.parquet`` (None: another name)."""
+    try:
+        return float(segment.name.split("-")[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def _is_numeric(dtype: Any) -> bool:
