@@ -299,6 +299,11 @@ def _monitored(c: dict[str, Any], p: TmpProject) -> None:
     _hold(p, "production")
 
 
+def _monitored_by_assay(c: dict[str, Any], p: TmpProject) -> None:
+    c["monitoring"] = {"churn-drift": {"deployment": "churn-prod"}}  # churn-prod follows production
+    _hold(p, "production")
+
+
 def _staging_only_held(c: dict[str, Any], p: TmpProject) -> None:
     _hold(p, "staging", "champion")
 
@@ -370,6 +375,7 @@ def _no_ci_profile(c: dict[str, Any], p: TmpProject) -> None:
         ("heavy-ci", _heavy_cmd_with_ci_sampling),
         ("heavy-ci", _no_ci_profile),
         ("no-drift-monitoring", _monitored),
+        ("no-drift-monitoring", _monitored_by_assay),
         ("no-drift-monitoring", _staging_only_held),
         ("no-drift-monitoring", _production_not_deployed),
         ("no-drift-monitoring", _registered_without_aliases),
@@ -398,7 +404,8 @@ def test_monitoring_entries_need_a_place(tmp_project: TmpProject) -> None:
         c["monitoring"] = {"production": {}}
 
     project = _project(tmp_project, empty)
-    with pytest.raises(ConfigError, match=r"monitoring\.production\.external"):
+    with pytest.raises(ConfigError, match=r"monitoring\.production: a monitoring entry takes "
+                       r"one of external: .* or deployment:"):
         project.load()
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         DatasetConfig,
         LinkType,
         MonitoringConfig,
+        MonitorWindow,
         RemoteConfig,
         json_schema,
     )
@@ -54,6 +55,7 @@ _LAZY: dict[str, str] = {
     "KindPlan": "assay.config._kinds",
     "LinkType": "assay.config._schema",
     "Member": "assay.config._team",
+    "MonitorWindow": "assay.config._schema",
     "MonitoringConfig": "assay.config._schema",
     "PlanContext": "assay.config._kinds",
     "ProfileConfig": "assay.config._pipeline",
@@ -91,6 +93,7 @@ __all__ = [
     "LinkType",
     "Loc",
     "Member",
+    "MonitorWindow",
     "MonitoringConfig",
     "PlanContext",
     "ProfileConfig",

@@ -6,6 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from assay.contracts._checks import CheckBuilder, _Pending, dtype_name
 from assay.contracts._model import DistributionSpec
+from assay.contracts._profile import (
+    binned_counts,
+    category_counts,
+    compare_with_profile,
+    value_counts,
+)
 from assay.contracts._result import CheckResult
 from assay.errors import ContractError
 
@@ -82,17 +88,9 @@ class DistributionCompiler(CheckBuilder):
         expr_map: dict[str, pl.Expr] = {}
         if wants_drift or (not numeric and (shares or new_cats)):
             if numeric and ref_profile is not None and ref_profile.edges is not None:
-                if ref_profile.edges:
-                    count_expr = _bin_index(values, ref_profile.edges).value_counts().implode()
-                elif ref_profile.constant is not None:  # below, equal to, above the constant
-                    c = ref_profile.constant
-                    count_expr = (pl.when(values < c).then(0).when(values == c).then(1)
-                                  .otherwise(2).value_counts().implode())
-                else:  # a reference with no values (reported as insufficient)
-                    count_expr = values.count()
+                count_expr = binned_counts(values, ref_profile)
             else:
-                count_expr = (self._filtered(spec, pl.col(name), where).cast(pl.String)
-                              .value_counts().implode())
+                count_expr = category_counts(self._filtered(spec, pl.col(name), where))
             expr_map = {counts_alias: count_expr}
         if wants_drift:
             self._drift_check(prefix, name, spec, numeric, ref_profile, counts_alias, expr_map)
@@ -130,7 +128,7 @@ class DistributionCompiler(CheckBuilder):
 
     def _drift_check(self, prefix: str, name: str, spec: DistributionSpec, numeric: bool,
                      ref: ColumnProfile | None, counts_alias: str, exprs: dict[str, pl.Expr]) -> None:
-        from assay.contracts._drift import DEFAULT_THRESHOLDS, compare
+        from assay.contracts._drift import DEFAULT_THRESHOLDS
 
         test = self.contract.drift
         statistic = spec.statistic
@@ -157,12 +155,9 @@ class DistributionCompiler(CheckBuilder):
                 res.status = "insufficient"
                 res.message = ref.insufficient
                 return
-            labels, ref_counts, cur_counts = _aligned_counts(ref, values[counts_alias], numeric)
-            constant = ref.constant is not None
-            drift = compare("chi2" if constant else statistic, ref_counts, cur_counts,
-                            threshold=None if constant else threshold, centers=ref.centers,
-                            scale=ref.std, numeric=numeric and not constant,
-                            unseen=labels[-1:] == ["(unseen)"], alpha=test.alpha)
+            labels, ref_counts, cur_counts, drift = compare_with_profile(
+                ref, values[counts_alias], statistic=statistic, threshold=threshold,
+                alpha=test.alpha)
             res.observed = drift.value
             labels, ref_counts, cur_counts = _capped(labels, ref_counts, cur_counts)
             res.details = {"drift": drift.to_dict(), "labels": labels,
@@ -186,7 +181,7 @@ class DistributionCompiler(CheckBuilder):
                            f"share of {category!r} {expected}")
 
         def finish(values: dict[str, Any], res: CheckResult) -> None:
-            counts = _value_counts(values[counts_alias])
+            counts = value_counts(values[counts_alias])
             total = sum(v for k, v in counts.items() if k is not None)
             if total == 0:
                 res.status = "insufficient"
@@ -285,7 +280,7 @@ class DistributionCompiler(CheckBuilder):
         def finish(values: dict[str, Any], res: CheckResult) -> None:
             from assay.contracts._drift import unseen_p_value
 
-            counts = _value_counts(values[counts_alias])
+            counts = value_counts(values[counts_alias])
             total = sum(v for k, v in counts.items() if k is not None)
             unseen = {k: v for k, v in counts.items() if k is not None and k not in known}
             rows = sum(unseen.values())
@@ -358,42 +353,6 @@ def correct_drift(results: list[CheckResult], alpha: float, correction: str) -> 
         _decide(res, reject and bool(res.details.get("effect", True)))
         res.details["rejected"] = reject
         res.details["correction"] = correction
-
-
-def _bin_index(values: pl.Expr, edges: list[float]) -> pl.Expr:
-    """Bin number 0..len(edges) per value, right-closed like numpy searchsorted(side='left')."""
-    import polars as pl
-
-    if hasattr(values, "bin_intervals"):
-        return values.bin_intervals(edges, labels=False, right_closed=True)
-    labels = [str(i) for i in range(len(edges) + 1)]  # polars 1.x has only cut
-    return values.cut(edges, labels=labels).cast(pl.String).cast(pl.UInt32)
-
-
-def _value_counts(raw: Any) -> dict[Any, int]:
-    out: dict[Any, int] = {}
-    for item in raw or []:
-        values = list(item.values())
-        out[values[0]] = int(values[1])
-    return out
-
-
-def _aligned_counts(ref: ColumnProfile, raw: Any, numeric: bool) -> tuple[list[str], list[float], list[float]]:
-    counts = _value_counts(raw)
-    if numeric:
-        n_bins = len(ref.counts)
-        current = [float(counts.get(i, 0)) for i in range(n_bins)]
-        return list(ref.labels), list(ref.counts), current
-    labels = list(ref.categories or [])
-    known = set(labels)
-    ref_counts = list(ref.counts)
-    current = [float(counts.get(label, 0)) for label in labels]
-    unseen = sum(v for k, v in counts.items() if k is not None and k not in known)
-    if unseen:
-        labels.append("(unseen)")
-        ref_counts.append(0.0)
-        current.append(float(unseen))
-    return labels, ref_counts, current
 
 
 def _capped(labels: list[str], ref_counts: list[float], current: list[float]

@@ -53,9 +53,10 @@ NO_MONITORING = Rule(
     "warn",
     "Deployed alias without drift monitoring",
     "Models degrade as the world drifts; without monitoring nobody notices until users do.",
-    "Say where drift for the alias is watched: `monitoring: {production: {external: "
-    "\"https://grafana.example.com/d/churn\"}}` in assay.yaml (a system outside assay; "
-    "assay's own drift monitors arrive with the monitoring feature).",
+    "Monitor the deployment that serves the alias: `monitoring: {churn-drift: {deployment: "
+    "churn-prod}}` in assay.yaml (then run `assay monitor churn-drift`), or say where its drift "
+    "is watched outside assay: `monitoring: {production: {external: "
+    "\"https://grafana.example.com/d/churn\"}}`.",
 )
 BUS_FACTOR = Rule(
     "bus-factor",
@@ -279,8 +280,9 @@ def check_approvals(project: Project, view: PipelineView) -> list[Finding]:
 def check_monitoring(project: Project, view: PipelineView) -> list[Finding]:
     config = project.config
     unwatched: dict[str, list[HeldAlias]] = {}
+    watched = config.watched_aliases()
     for held in view.held_aliases:
-        if is_deployment_alias(config, held.alias) and held.alias not in config.monitoring:
+        if is_deployment_alias(config, held.alias) and held.alias not in watched:
             unwatched.setdefault(held.alias, []).append(held)
     findings = []
     for alias, holders in unwatched.items():

@@ -1,0 +1,89 @@
+"""Realised quality: the window's answers scored against the labels clients sent to the
+server's ``POST /feedback`` (stored beside the log, under ``<model>/feedback/``).
+
+A label names a request; only one-row requests can be scored (a label of a request of several
+rows cannot say which row it is), the same rule as the server's live scoring
+(:mod:`assay.serving`). Classifiers: accuracy (a class equals its label as numbers when both
+are numbers, as text otherwise); regressors: the mean absolute error over numeric labels. No
+decision is taken on it: it is reported and stored with the window.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The window's realised quality on its labelled one-row requests."""
+
+    metric: str
+    """``accuracy`` (classifiers) or ``mae`` (regressors)."""
+    value: float
+    labels: int
+
+
+def _same(prediction: Any, label: Any) -> bool:
+    """The server's rule for a correct class (``assay.serving``'s live scoring, which this
+    package cannot import privately; a test keeps the two equal)."""
+    numbers = (int, float)
+    if isinstance(prediction, numbers) and isinstance(label, numbers):
+        return float(prediction) == float(label)
+    return str(prediction) == str(label)
+
+
+def labels_of(folder: Path) -> pl.DataFrame | None:
+    """``request_id`` and ``label`` (JSON text, the newest per request) of the model's feedback
+    segments; None when there are none."""
+    import polars as pl
+
+    segments = sorted((folder / "feedback").glob("segment-*.parquet"))
+    if not segments:
+        return None
+    return (pl.concat([pl.scan_parquet(s).select("request_id", "ts", "label") for s in segments],
+                      how="vertical_relaxed")
+            .sort("ts").unique("request_id", keep="last")
+            .select(pl.col("request_id").cast(pl.String), pl.col("label").cast(pl.String))
+            .collect())
+
+
+def realised_quality(frame: pl.DataFrame, labels: pl.DataFrame | None,
+                     *, classified_column: str, prediction: str) -> Quality | None:
+    """The window's answers to one-row requests scored against their labels (None: no label
+    matches a one-row request of the window)."""
+    import polars as pl
+
+    if labels is None or frame.height == 0 or prediction not in frame.columns:
+        return None
+    single = frame.group_by("request_id").len().filter(pl.col("len") == 1).select("request_id")
+    scored = (frame.join(single, on="request_id")
+              .join(labels, on="request_id")
+              .select(prediction, "label", classified_column))
+    if scored.height == 0:
+        return None
+    classified = bool(scored[classified_column].any())
+    correct = 0
+    errors: list[float] = []
+    for value, text, _ in scored.iter_rows():
+        label = json.loads(text)
+        if label is None:
+            continue
+        if classified:
+            errors.append(0.0)
+            correct += _same(value, label)
+        elif isinstance(label, (int, float)) and not isinstance(label, bool) and value is not None:
+            error = abs(float(value) - float(label))
+            if math.isfinite(error):
+                errors.append(error)
+    if not errors:
+        return None
+    if classified:
+        return Quality("accuracy", correct / len(errors), len(errors))
+    return Quality("mae", sum(errors) / len(errors), len(errors))
