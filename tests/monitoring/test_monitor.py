@@ -140,6 +140,7 @@ def test_missing_and_retyped_columns_are_schema_mismatches(tmp_project: TmpProje
     assert decided["plan"].reason == "column 'plan' is missing from the prediction log"
     assert decided["nowhere"].reason == "column 'nowhere' is not in the reference"
     assert window.verdict == "schema_mismatch"  # type: ignore[attr-defined]
+    assert world.invoke("monitor", "drift").code == 1  # a failed check, like drift
 
 
 def test_null_and_infinite_values_are_not_compared(world: TmpProject) -> None:
@@ -184,13 +185,6 @@ def test_usage_errors_exit_2(world: TmpProject) -> None:
         done = world.invoke(*args)
         assert done.code == 2, (args, done.output)
         assert words in done.stderr, (args, done.stderr)
-
-
-def test_the_log_folder_is_the_servers(tmp_path: Path) -> None:
-    from assay.monitoring import log_folder
-    from assay.serving._predlog import folder_name
-
-    assert log_folder(tmp_path, "team/churn") == tmp_path / folder_name("team/churn")
 
 
 def test_the_html_report_plots_each_column(world: TmpProject, tmp_path: Path) -> None:
@@ -252,16 +246,6 @@ def test_feedback_labels_give_the_windows_realised_accuracy(world: TmpProject) -
 def test_no_labels_no_quality(world: TmpProject) -> None:
     write_log(world.root, live(training_frame(100, seed=1)))
     assert _run(world).quality is None  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize(("prediction", "label"), [
-    (1, 1), (1, 1.0), (1, True), (0, False), (1, 0), ("yes", "yes"), ("yes", "no"),
-    (1, "1"), (2.5, 2.5), ("1", 1), (None, None)])
-def test_a_correct_class_is_the_servers(prediction: object, label: object) -> None:
-    from assay.monitoring._quality import _same
-    from assay.serving._feedback import _same as servers
-
-    assert _same(prediction, label) == servers(prediction, label)
 
 
 def test_a_duration_window_skips_segments_closed_before_it(world: TmpProject) -> None:

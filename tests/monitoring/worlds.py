@@ -36,7 +36,7 @@ def monitoring_config(**overrides: Any) -> dict[str, Any]:
         "project": "monitor-test",
         "datasets": {"train": "data/train.parquet"},
         "promotion": {"production": {"gates": "none"}},
-        "deployments": {"toy-prod": {"model": "toy@production"}},
+        "deployments": {"toy-prod": {"model": "toy@production", "url": "http://127.0.0.1:8080"}},
         "monitoring": {"drift": entry},
     }
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from assay.serving._feedback import Answers
 from tests.serving.worlds import World, serving
@@ -79,3 +80,14 @@ def test_a_shadow_prediction_is_scored_with_the_answer() -> None:
     assert [(s.version, s.variant, s.outcome) for s in scores] == [
         ("1", "stable", "correct"), ("2", "shadow", "correct")]
     assert answers.score("m", "s", "1") is None and answers.score("m", "r", "1") is None
+
+
+@pytest.mark.parametrize(("prediction", "label", "same"), [
+    (1, 1, True), (1, 1.0, True), (1, True, True), (0, False, True), (1, 0, False),
+    ("yes", "yes", True), ("yes", "no", False), (1, "1", True), ("1", 1, True),
+    (np.int64(2), 2, True), (np.float64(2.5), "2.5", True), (1.0, "1", False)])
+def test_one_rule_for_a_correct_class(prediction: object, label: object, same: bool) -> None:
+    """The server's live scoring, monitoring's realised quality and pos_label share it."""
+    from assay.metrics import same_class
+
+    assert same_class(prediction, label) is same

@@ -24,8 +24,9 @@ monitor's deployment (monitoring: {NAME: {deployment: ...}} in assay.yaml),
 decides drift for every input column and the prediction with the drift engine
 of the data contracts (corrected for testing many columns), stores the window,
 and prints each column's statistic, value, p-value and status. Exits 1 when
-the verdict is drift, 0 otherwise (also on insufficient data), 2 on usage or
-configuration errors.
+the verdict is drift or a schema mismatch (a column missing or of another
+type), 0 otherwise (also on insufficient data), 2 on usage or configuration
+errors.
 
 assay monitor history NAME lists the windows stored so far, with a sparkline
 of each column's p-value over them.
@@ -186,7 +187,7 @@ def monitor(
         _print_window(window)
         if html is not None:
             ctx.console().print(f"report: {escape(str(html))}")
-    if window.verdict == "drift":
+    if window.verdict in ("drift", "schema_mismatch"):
         raise typer.Exit(1)
 
 

@@ -14,7 +14,9 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from assay.metrics import same_class
 
 if TYPE_CHECKING:
     import polars as pl
@@ -28,15 +30,6 @@ class Quality:
     """``accuracy`` (classifiers) or ``mae`` (regressors)."""
     value: float
     labels: int
-
-
-def _same(prediction: Any, label: Any) -> bool:
-    """The server's rule for a correct class (``assay.serving``'s live scoring, which this
-    package cannot import privately; a test keeps the two equal)."""
-    numbers = (int, float)
-    if isinstance(prediction, numbers) and isinstance(label, numbers):
-        return float(prediction) == float(label)
-    return str(prediction) == str(label)
 
 
 def labels_of(folder: Path) -> pl.DataFrame | None:
@@ -77,7 +70,7 @@ def realised_quality(frame: pl.DataFrame, labels: pl.DataFrame | None,
             continue
         if classified:
             errors.append(0.0)
-            correct += _same(value, label)
+            correct += same_class(value, label)
         elif isinstance(label, (int, float)) and not isinstance(label, bool) and value is not None:
             error = abs(float(value) - float(label))
             if math.isfinite(error):

@@ -101,9 +101,10 @@ class WindowResult:
 
 
 def log_folder(log_dir: Path, model: str) -> Path:
-    """The folder the server writes ``model``'s segments to (as :mod:`assay.serving` names it:
-    a ``/`` in a model name becomes ``--``)."""
-    return log_dir / model.replace("/", "--")
+    """The folder the server writes ``model``'s segments to."""
+    from assay.serving._predlog import folder_name  # the server's own rule
+
+    return log_dir / folder_name(model)
 
 
 def read_window(folder: Path, model: str, *, rows: int | None = None,

@@ -20,6 +20,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from assay.metrics import same_class
+
 #: Answers remembered per server process (the oldest is forgotten first).
 MEMORY = 100_000
 
@@ -84,7 +86,7 @@ class Answers:
         for answer in found:
             if answer.classification:
                 scores.append(Score(answer.version, answer.variant,
-                                    "correct" if _same(answer.prediction, label) else "wrong",
+                                    "correct" if same_class(answer.prediction, label) else "wrong",
                                     0.0))
                 continue
             if isinstance(label, bool) or not isinstance(label, (int, float)):
@@ -94,12 +96,3 @@ class Answers:
                 return None
             scores.append(Score(answer.version, answer.variant, "scored", error))
         return scores
-
-
-def _same(prediction: Any, label: Any) -> bool:
-    """A class label equals a JSON label: as numbers when both are (1 == 1.0 == true), as text
-    otherwise."""
-    numbers = (int, float)
-    if isinstance(prediction, numbers) and isinstance(label, numbers):
-        return float(prediction) == float(label)
-    return str(prediction) == str(label)
