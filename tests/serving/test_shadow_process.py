@@ -1,0 +1,207 @@
+"""Shadow predictions run in a child process at nice 19: never returned, still measured and
+logged as variant ``shadow``, restarted when the child is killed, gone with the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.serving.test_deployment import CONFIG, samples, send, total, wait_status, write_row
+from tests.serving.worlds import Server, World, serving, train_package
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("shadow") / "project"
+    root.mkdir()
+    (root / "assay.yaml").write_text(CONFIG)
+    made = World(root)
+    made.register(train_package(root, "models/v1"), alias="production")
+    made.register(train_package(root, "models/v2", seed=1, flip=True))
+    return made
+
+
+@pytest.fixture(scope="module")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("shadow-log")
+
+
+@pytest.fixture(scope="module")
+def shadowed(world: World, log_dir: Path) -> Iterator[Server]:
+    """A deployment mirroring every request to version 2 (which answers the opposite of 1)."""
+    revision = write_row(world, "toy-prod", stable=1, candidate=2, weight=1.0, mode="shadow")
+    with serving(world.root, "--deployment", "toy-prod", "--log-dir", str(log_dir),
+                 "--log-segment-seconds", "0.2", "--no-access-log") as server:
+        wait_status(server, lambda d: d["revision"] == revision)
+        yield server
+
+
+def shadow_ready(server: Server, *, not_pid: int | None = None) -> int:
+    """The pid of the ready shadow process (another than ``not_pid``)."""
+    status = wait_status(server, lambda d: d["shadow_process"]["ready"] and
+                         d["shadow_process"]["pid"] not in (None, not_pid), timeout=120)
+    pid: int = status["deployment"]["shadow_process"]["pid"]
+    return pid
+
+
+def shadow_answers(server: Server) -> float:
+    return total(samples(server), "assay_serving_requests_total", variant="shadow",
+                 version="2", status="200")
+
+
+def wait_shadow_answers(server: Server, at_least: float, timeout: float = 60.0) -> float:
+    deadline = time.monotonic() + timeout
+    found = shadow_answers(server)
+    while found < at_least and time.monotonic() < deadline:
+        time.sleep(0.1)
+        found = shadow_answers(server)
+    return found
+
+
+def events(server: Server, kind: str) -> list[dict[str, Any]]:
+    return [found for line in server.log.read_text().splitlines() if line.startswith("{")
+            and (found := json.loads(line)).get("event") == kind]
+
+
+def is_running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def gone_soon(pids: Any, timeout: float = 10.0) -> bool:
+    """True once none of ``pids`` runs (within ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while any(is_running(pid) for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (children, their children...)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def test_the_shadow_predicts_in_a_child_process_at_nice_19(shadowed: Server) -> None:
+    pid = shadow_ready(shadowed)
+    server_pid = httpx.get(f"{shadowed.url}/status").json()["pid"]
+    assert pid != server_pid
+    assert pid in descendants(server_pid)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+    nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert nice == 19  # field 19 of stat, counted after the command's closing parenthesis
+    assert os.getpriority(os.PRIO_PROCESS, server_pid) != 19
+
+
+def test_shadow_answers_are_never_returned_but_reach_metrics_and_log(
+        shadowed: Server, log_dir: Path) -> None:
+    import polars as pl
+
+    shadow_ready(shadowed)
+    before = shadow_answers(shadowed)
+    answers = send(shadowed, 200, threads=4)
+    assert answers == [(200, "1")] * 200
+    dropped = total(samples(shadowed), "assay_serving_shadow_dropped_total")
+    reached = wait_shadow_answers(shadowed, before + 200 - dropped)
+    assert reached - before + dropped >= 200
+    assert reached - before >= 100  # the child keeps up with 4 clients, mostly
+    found = samples(shadowed)
+    assert total(found, "assay_serving_predictions_total", variant="shadow", version="2") \
+        >= reached
+    assert total(found, "assay_serving_request_seconds_count", variant="shadow") >= reached
+    time.sleep(1.0)  # the log writer's next segment
+    frame = pl.concat([pl.read_parquet(p) for p in (log_dir / "toy").glob("*.parquet")],
+                      how="diagonal_relaxed")
+    pairs = Counter(zip(frame["variant"].to_list(), frame["version"].to_list(), strict=True))
+    assert set(pairs) == {("stable", "1"), ("shadow", "2")}
+    assert pairs[("shadow", "2")] >= reached - before
+    stable = frame.filter(pl.col("variant") == "stable").select("request_id", "prediction")
+    shadow = frame.filter(pl.col("variant") == "shadow").select("request_id", "prediction")
+    both = stable.join(shadow, on="request_id", suffix="_shadow")
+    assert both.height >= reached - before
+    # version 2 was trained on flipped labels: the child really ran it, not version 1
+    differ = (both["prediction"] != both["prediction_shadow"]).mean()
+    assert isinstance(differ, float) and differ > 0.8, differ
+
+
+def test_a_killed_child_never_fails_a_request_and_the_shadow_recovers(
+        shadowed: Server) -> None:
+    pid = shadow_ready(shadowed)
+    statuses: Counter[tuple[int, str]] = Counter()
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            statuses.update(send(shadowed, 20, threads=2))
+
+    sender = threading.Thread(target=load)
+    sender.start()
+    try:
+        time.sleep(1.0)
+        os.kill(pid, signal.SIGKILL)
+        restarted = shadow_ready(shadowed, not_pid=pid)
+        before = shadow_answers(shadowed)
+        assert wait_shadow_answers(shadowed, before + 20) >= before + 20
+    finally:
+        stop.set()
+        sender.join()
+    assert restarted != pid and not is_running(pid)
+    assert os.getpriority(os.PRIO_PROCESS, restarted) == 19
+    assert set(statuses) == {(200, "1")}, statuses
+    died = events(shadowed, "serving.shadow_died")
+    assert [(e["pid"], e["exitcode"]) for e in died] == [(pid, -signal.SIGKILL)]
+    status = httpx.get(f"{shadowed.url}/status").json()["deployment"]["shadow_process"]
+    assert status["restarts"] == 1
+
+
+def test_the_child_stops_with_the_shadow_and_with_the_server(world: World) -> None:
+    revision = write_row(world, "toy-header", stable=1, candidate=2, weight=1.0,
+                         mode="shadow")
+    with serving(world.root, "--deployment", "toy-header", "--no-access-log") as server:
+        wait_status(server, lambda d: d["revision"] == revision)
+        first = shadow_ready(server)
+        without = write_row(world, "toy-header", stable=1)  # the shadow goes away
+        status = wait_status(server, lambda d: d["revision"] == without and
+                             d["shadow_process"]["pid"] is None)
+        assert gone_soon([first])
+        assert status["deployment"]["variants"] == [
+            {"variant": "stable", "version": "1", "weight": 1.0, "mode": "split"}]
+        again = write_row(world, "toy-header", stable=1, candidate=2, weight=1.0,
+                          mode="shadow")
+        wait_status(server, lambda d: d["revision"] == again)
+        second = shadow_ready(server, not_pid=first)
+        assert send(server, 10) == [(200, "1")] * 10
+        below = descendants(server.process.pid)
+        assert second in below
+        server.process.send_signal(signal.SIGTERM)
+        assert server.process.wait(30) in (0, -signal.SIGTERM)
+        assert gone_soon(below)
+        assert "Traceback" not in server.log.read_text()
