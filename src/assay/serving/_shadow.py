@@ -165,13 +165,13 @@ class ShadowProcess:
 
     def close(self) -> None:
         """The server stops: the sender ends, the child exits (or is killed)."""
-        self._queue.put(None)
-        self._sender.join(timeout=5)
         with self._child_lock:
             self._is_closed = True
             child, self._child = self._child, None
-        if child is not None:
+        self._queue.put(None)
+        if child is not None:  # first: a sender blocked on a full pipe fails and ends
             self._stop(child)
+        self._sender.join(timeout=5)
 
     # -- the sender thread -----------------------------------------------------------------
 
@@ -317,33 +317,41 @@ class ShadowProcess:
     def _record(self, items: list[Mirrored], results: list[Call | int],
                 elapsed: float) -> None:
         """Each request's shadow prediction, recorded as the server records its answers (a
-        refused one as status 500, its time the wait for its batch)."""
-        metrics, log, start = self._metrics, self._log(), 0
+        refused one as status 500, its time the wait for its batch). Per batch where the
+        metrics allow it: this thread shares the interpreter with the answers."""
+        log, start = self._log(), 0
         for result in results:
             count = result if isinstance(result, int) else result.count
             group, start = items[start:start + count], start + count
             variant = group[0].variant
             served = variant.served
             if isinstance(result, int):
-                for item in group:
-                    metrics.requests.labels(item.route, "500", self.key, served.version,
-                                            variant.name).inc()
-                    metrics.latency.labels(item.route, self.key, served.version,
-                                           variant.name).observe(elapsed)
+                self._count(group, variant, "500", elapsed)
                 continue
-            for item, outcome in zip(group, result.outcomes(served), strict=True):
-                if log is not None:
+            if log is not None:
+                for item, outcome in zip(group, result.outcomes(served), strict=True):
                     log.record(served.name, served.version, item.request_id, outcome.frame,
                                outcome.predictions, outcome.probabilities,
                                variant=variant.name)
-                metrics.requests.labels(item.route, "200", self.key, served.version,
-                                        variant.name).inc()
-                metrics.latency.labels(item.route, self.key, served.version,
-                                       variant.name).observe(result.seconds)
-            metrics.observe_predictions(self.key, served.version, variant.name,
-                                        result.predictions, result.probabilities is not None)
+            self._count(group, variant, "200", result.seconds)
+            self._metrics.observe_predictions(self.key, served.version, variant.name,
+                                              result.predictions,
+                                              result.probabilities is not None)
         with self._count_lock:
             self._in_flight -= len(items)
+
+    def _count(self, group: list[Mirrored], variant: Variant, status: str,
+               seconds: float) -> None:
+        version = variant.served.version
+        routes: dict[str, int] = {}
+        for item in group:
+            routes[item.route] = routes.get(item.route, 0) + 1
+        for route, count in routes.items():
+            self._metrics.requests.labels(route, status, self.key, version,
+                                          variant.name).inc(count)
+            latency = self._metrics.latency.labels(route, self.key, version, variant.name)
+            for _ in range(count):
+                latency.observe(seconds)
 
     def _drop(self, count: int) -> None:
         if count <= 0:
