@@ -182,6 +182,30 @@ def test_a_killed_child_never_fails_a_request_and_the_shadow_recovers(
     assert status["restarts"] == 1
 
 
+def test_mirrored_requests_past_the_bound_are_dropped_and_counted(world: World) -> None:
+    revision = write_row(world, "toy-column", stable=1, candidate=2, weight=1.0,
+                         mode="shadow")
+    with serving(world.root, "--deployment", "toy-column", "--max-concurrency", "2",
+                 "--no-access-log") as server:
+        wait_status(server, lambda d: d["revision"] == revision)
+        shadow_ready(server)
+        answers = send(server, 60, threads=2)  # at most 2 in flight: never refused
+        assert answers == [(200, "1")] * 60
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = samples(server)
+            made = total(found, "assay_serving_requests_total", variant="shadow",
+                         status="200")
+            dropped = total(found, "assay_serving_shadow_dropped_total", model="toy")
+            if made + dropped >= 60:
+                break
+            time.sleep(0.1)
+        # a batch waits 50 ms for more: at most 2 of the requests sent meanwhile wait with it
+        assert made + dropped == 60 and dropped > 0 and made >= 2, (made, dropped)
+        status = httpx.get(f"{server.url}/status").json()["deployment"]["shadow_process"]
+        assert status["in_flight"] == 0
+
+
 def test_the_child_stops_with_the_shadow_and_with_the_server(world: World) -> None:
     revision = write_row(world, "toy-header", stable=1, candidate=2, weight=1.0,
                          mode="shadow")

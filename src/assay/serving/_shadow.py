@@ -221,7 +221,7 @@ class ShadowProcess:
         None while backing off after a death)."""
         with self._child_lock:
             child = self._child
-            if child is not None and child.served is served and not child.is_gone:
+            if child is not None and _same(child.served, served) and not child.is_gone:
                 return child
             if self._is_closed or time.monotonic() < self._retry_at:
                 return None
@@ -241,7 +241,9 @@ class ShadowProcess:
         outbox, outbox_writer = context.Pipe(duplex=False)
         process = context.Process(
             target=run_child, name=f"assay-shadow-{self.key}", daemon=True,
-            args=(served.target, self._root, self._allow_pickle, inbox_reader, outbox_writer))
+            kwargs={"target": served.target, "root": self._root,
+                    "allow_pickle": self._allow_pickle, "inbox": inbox_reader,
+                    "outbox": outbox_writer})
         process.start()
         inbox_reader.close()  # the child's ends: once it exits, our reads see the end
         outbox_writer.close()
@@ -361,9 +363,14 @@ class ShadowProcess:
             self._in_flight -= count
 
 
+def _same(one: Served, other: Served) -> bool:
+    """True if ``one`` and ``other`` are one version (loaded once or twice)."""
+    return one is other or (one.target.oid is not None and one.target.oid == other.target.oid)
+
+
 # -- the child process -------------------------------------------------------------------------
 
-def run_child(target: Target, root: str | None, allow_pickle: bool, inbox: Connection,
+def run_child(*, target: Target, root: str | None, allow_pickle: bool, inbox: Connection,
               outbox: Connection) -> None:
     """The child's main: lowest priority, load ``target`` as the server does, then predict
     each batch from ``inbox`` until a None or the server's end of the pipe closes."""
