@@ -127,12 +127,14 @@ def test_shadow_answers_are_never_returned_but_reach_metrics_and_log(
 
     shadow_ready(shadowed)
     before = shadow_answers(shadowed)
+    dropped_before = total(samples(shadowed), "assay_serving_shadow_dropped_total")
     answers = send(shadowed, 200, threads=4)
     assert answers == [(200, "1")] * 200
-    dropped = total(samples(shadowed), "assay_serving_shadow_dropped_total")
+    dropped = total(samples(shadowed), "assay_serving_shadow_dropped_total") - dropped_before
     reached = wait_shadow_answers(shadowed, before + 200 - dropped)
-    assert reached - before + dropped >= 200
-    assert reached - before >= 100  # the child keeps up with 4 clients, mostly
+    assert reached - before + dropped == 200
+    # 4 clients keep the server busy, and the child yields the CPU to it: some are dropped
+    assert reached - before >= 20
     found = samples(shadowed)
     assert total(found, "assay_serving_predictions_total", variant="shadow", version="2") \
         >= reached

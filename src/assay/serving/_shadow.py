@@ -390,6 +390,11 @@ def run_child(*, target: Target, root: str | None, allow_pickle: bool, inbox: Co
     except Exception as exc:  # the model's own load code
         outbox.send(("failed", repr(exc)[:300]))
         return
+    # Loaded, it predicts under SCHED_IDLE as well (Linux): a server thread that wakes takes
+    # the core from it at once, where a nice-19 task may finish a slice first. Not for the
+    # load: that would take many times longer on a busy machine.
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     outbox.send(("ready", os.getpid()))
     openmp = _OpenMP()
     signature = served.model.signature
