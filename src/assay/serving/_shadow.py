@@ -5,8 +5,9 @@ answers are never returned; they must not slow the answers that are. On a thread
 they did: a model such as scikit-learn's HistGradientBoosting holds the interpreter for
 0.3-0.5 ms per call, and a request arriving meanwhile waited (the incumbent's p99 rose 11-17%
 with a shadow on every request, ``benchmarks/bench_shadow.py``). So the shadow version predicts
-in a child process of its own, at nice 19: it takes neither the server's interpreter nor, when
-the server needs it, its CPU.
+in a child process of its own, at nice 19 (and, once loaded, under ``SCHED_IDLE`` on Linux): it
+takes neither the server's interpreter nor, when the server needs it, its CPU. On a machine the
+server keeps busy, the child falls behind and mirrored requests are dropped (and counted).
 
 - The child (``spawn``: the server has threads, and a threaded process is never forked) loads
   the shadow version through the server's one path, :func:`._model.load` (checked out with every
@@ -22,8 +23,8 @@ the server needs it, its CPU.
   with it. Nothing of the shadow ever fails or delays a request.
 - The child starts when a shadow variant is applied (or at the next batch) and stops when the
   variant goes away and when the server stops; if the server dies, the child's pipe closes and
-  it exits too. A child that dies (or does not answer a batch within ``--timeout``, and is
-  killed) is logged (``serving.shadow_died``) and started again at the next batch after a
+  it exits too. A child that dies (or does not answer a batch within :data:`STUCK_S`, and
+  is killed) is logged (``serving.shadow_died``) and started again at the next batch after a
   back-off (1 s, doubling up to 30 s; an answered batch resets it).
 """
 
@@ -60,6 +61,9 @@ BACKOFF_S = 1.0
 MAX_BACKOFF_S = 30.0
 #: How long a stopping child gets to exit before it is killed.
 STOP_S = 2.0
+#: A loaded child that leaves a batch unanswered this long (or ``--timeout``, if longer) is
+#: stuck, and killed: it yields the CPU to everything else, so it may be slow for a while.
+STUCK_S = 60.0
 NICE = 19
 
 
@@ -265,16 +269,16 @@ class ShadowProcess:
         child.inbox.close()
 
     def _kill_if_stuck(self) -> None:
-        """A child that has not answered a batch within ``--timeout`` (once loaded) is killed:
-        its receiver sees it die, and the next batch starts another."""
+        """A child that has not answered a batch within :data:`STUCK_S` (once loaded) is
+        killed: its receiver sees it die, and the next batch starts another."""
         child = self._child
         if child is None or child.ready_at is None or child.is_gone:
             return
         with child.lock:
             oldest = min((sent for sent, _ in child.pending.values()), default=None)
-        if oldest is not None and time.monotonic() - max(oldest, child.ready_at) \
-                > self._timeout_s:
-            child.reason = f"no answer within {self._timeout_s:g} s (--timeout)"
+        limit = max(self._timeout_s, STUCK_S)
+        if oldest is not None and time.monotonic() - max(oldest, child.ready_at) > limit:
+            child.reason = f"no answer within {limit:g} s"
             child.process.kill()
 
     # -- the receiver thread (one per child) -----------------------------------------------
