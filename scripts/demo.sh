@@ -287,12 +287,12 @@ echo "prediction log: $(find .assay/predictions -name 'segment-*.parquet' | wc -
 DPORT="${DEMO_DEPLOY_PORT:-8766}"
 CURRENT=$(assay models show churn@production --json | python -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 OTHER="$V"; if [ "$OTHER" = "$CURRENT" ]; then OTHER="${V2:-}"; fi
-step "declare a deployment (deployments: in assay.yaml): churn@live served on :$DPORT, canary 20% -> 50% -> 100%, three guards"
+step "declare a deployment (deployments: in assay.yaml): churn@live served by a local server assay manages on :$DPORT, canary 20% -> 50% -> 100%, three guards"
 cat >> assay.yaml <<YAML
 deployments:
   churn-live:
     model: churn@live
-    url: http://127.0.0.1:$DPORT
+    serve: {port: $DPORT}
     strategy: canary
     steps:
       - {weight: 0.2, min_requests: 150, min_seconds: 2}
@@ -312,11 +312,8 @@ text = re.sub(r"^promotion:\n", "promotion:\n  live: {gates: none}\n", text, cou
 open("assay.yaml", "w").write(text)
 PY
 grep -n -A1 '^promotion:' assay.yaml
-step "assay serve --deployment churn-live: the server follows the deployment's record in the store"
-assay serve --deployment churn-live --port "$DPORT" --no-access-log > serve-live.log 2>&1 &
-LIVE=$!
-trap 'kill -TERM $LIVE 2>/dev/null || true' EXIT
-step "assay deploy churn:$CURRENT --to churn-live: the deployment's first version is applied directly"
+trap 'assay deployments stop churn-live >/dev/null 2>&1 || true' EXIT
+step "assay deploy churn:$CURRENT --to churn-live: starts the deployment's server (assay serve --deployment churn-live), then applies its first version directly"
 assay deploy "churn:$CURRENT" --to churn-live --poll 0.2
 
 cat > load.py <<'PY'
@@ -379,5 +376,6 @@ touch .load-stop; wait "$LOADER"; rm -f .load-stop
 step "assay deployments history churn-live: every rollout, its outcome and reason"
 assay deployments history churn-live
 assay models show churn@live --json | python -c 'import json,sys; print("churn@live is v%s again" % json.load(sys.stdin)["version"])'
-kill -TERM "$LIVE"; wait "$LIVE" 2>/dev/null || true
+step "assay deployments stop churn-live: the managed server drains and exits"
+assay deployments stop churn-live
 trap - EXIT

@@ -32,6 +32,7 @@ script's shortcuts and the built-in kinds' subprocess)::
     │   └── RequestRejected         (HTTP 4xx/5xx): a request the server refused, with its status
     ├── DeploymentError             exit 2: deployments (unknown name, a rollout in progress)
     │   └── RolledBack              exit 1: a rollout's guard failed and the candidate was withdrawn
+    ├── MonitoringError             exit 2: a monitor cannot run (no such monitor, no prediction log)
     └── ProjectUnhealthy            exit 1: assay doctor found error-level antipatterns
 
 Other endings: an interrupt exits 130, an unexpected exception 3 (see :mod:`assay._exits`).
@@ -230,6 +231,12 @@ class RolledBack(DeploymentError):
     exit_code = EXIT_FAILED
 
 
+class MonitoringError(AssayError):
+    """A monitor cannot compute a window (no such monitor, no prediction log, no reference)."""
+
+    exit_code = EXIT_USAGE
+
+
 class ProjectUnhealthy(AssayError):
     """``assay doctor`` found error-level antipatterns in the project."""
 
@@ -253,6 +260,7 @@ __all__ = [
     "GateFailed",
     "LocalDiskError",
     "ModelError",
+    "MonitoringError",
     "NotReproducible",
     "ObjectError",
     "ObjectNotFound",

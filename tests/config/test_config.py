@@ -116,3 +116,51 @@ def test_the_ray_executor_is_not_offered_before_it_exists(tmp_path: Path) -> Non
     path = write(tmp_path, "executor:\n  kind: ray\n")
     with pytest.raises(ConfigError, match=r"executor.kind"):
         Project.load(path)
+
+
+DEPLOYMENT = "project: x\ndeployments:\n  prod:\n    model: churn@production\n"
+
+
+@pytest.mark.parametrize(("where", "says"), [
+    ("    url: http://127.0.0.1:9000\n    serve: {port: 9001}\n",
+     r"assay.yaml:3: deployments.prod: a deployment has url: \(a server you run\) or serve: "
+     r"\(a local server assay manages\), not both; remove one"),
+    ("    strategy: canary\n",
+     r"assay.yaml:3: deployments.prod: a deployment says where it is served: add url: "
+     r"http://HOST:PORT \(a server you run\) or serve: \{port: PORT\}"),
+    ("    serve: {host: 127.0.0.1}\n",
+     r"assay.yaml:5: deployments.prod.serve.port: required key is missing"),
+    ("    serve:\n      port: 9001\n      host: my-host\n",
+     r"assay.yaml:7: deployments.prod.serve.host: 'my-host' is not an IP address: bind "
+     r"127.0.0.1 \(this machine only, the default\) or 0.0.0.0 \(every interface\)"),
+    ("    serve: {port: 9001, wrokers: 2}\n",
+     r"assay.yaml:5: deployments.prod.serve.wrokers: unknown key 'wrokers'; did you mean "
+     r"'workers'\?"),
+    ("    served_at: http://127.0.0.1:9000\n",
+     r"assay.yaml:5: deployments.prod.served_at: unknown key 'served_at'"),
+], ids=["both", "neither", "no-port", "host-name", "typo", "internal-name"])
+def test_a_deployment_is_served_at_a_url_or_by_a_managed_server_exactly_one(
+        tmp_path: Path, where: str, says: str) -> None:
+    root = write(tmp_path, DEPLOYMENT + where)
+    with pytest.raises(ConfigError, match=says):
+        Project.load(root)
+
+
+@pytest.mark.parametrize(("where", "url", "managed", "args"), [
+    ("    url: http://10.0.0.5:8080/\n", "http://10.0.0.5:8080", False, None),
+    ("    serve: {port: 9001}\n", "http://127.0.0.1:9001", True,
+     ["--host", "127.0.0.1", "--port", "9001", "--workers", "1"]),
+    ("    serve: {port: 9001, host: 0.0.0.0, workers: 2, max_concurrency: 8, log_dir: logs,"
+     " allow_pickle: true}\n", "http://127.0.0.1:9001", True,
+     ["--host", "0.0.0.0", "--port", "9001", "--workers", "2", "--max-concurrency", "8",
+      "--log-dir", "logs", "--allow-pickle"]),
+    ("    serve: {port: 9001, host: '::'}\n", "http://[::1]:9001", True,
+     ["--host", "::", "--port", "9001", "--workers", "1"]),
+    ("    serve: {port: 9001, host: localhost}\n", "http://127.0.0.1:9001", True,
+     ["--host", "127.0.0.1", "--port", "9001", "--workers", "1"]),
+], ids=["url", "serve", "serve-everything", "serve-ipv6", "serve-localhost"])
+def test_a_deployment_url_is_derived_from_serve(tmp_path: Path, where: str, url: str,
+                                                managed: bool, args: list[str] | None) -> None:
+    cfg = Project.load(write(tmp_path, DEPLOYMENT + where)).config.deployments["prod"]
+    assert (cfg.url, cfg.is_managed) == (url, managed)
+    assert (cfg.serve.arguments() if cfg.serve else None) == args

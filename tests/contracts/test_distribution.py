@@ -43,7 +43,10 @@ def test_shifted_numbers_and_new_categories_fail(tmp_path: Path) -> None:
     current = sample(5000, shift=15, seed=1, cities=["oslo", "rome", "lima", "paris"])
     checks = by_id(run(tmp_path, current, BODY, reference=sample(5000, seed=2)))
     assert checks["distribution.x.drift"].status == "fail"
-    assert "psi" in checks["distribution.x.drift"].message
+    # 5,000 values: the default is an effect size (wasserstein) on top of the KS test
+    assert checks["distribution.x.drift"].message.startswith("wasserstein ")
+    assert "ks p=" in checks["distribution.x.drift"].message
+    assert checks["distribution.city.new_categories"].status == "fail"
     assert checks["distribution.x.mean"].status == "fail"
     assert checks["distribution.x.quantile_0.5"].status == "fail"
     assert checks["distribution.x.std"].status == "pass"
@@ -53,11 +56,46 @@ def test_shifted_numbers_and_new_categories_fail(tmp_path: Path) -> None:
     assert checks["distribution.n.drift"].status == "pass"
 
 
-def test_constant_reference_is_insufficient_not_drift(tmp_path: Path) -> None:
-    reference = sample(100).with_columns(pl.lit(3.0).alias("x"))
-    check = by_id(run(tmp_path, sample(100), {"distribution": {"x": {}}}, reference=reference))[
-        "distribution.x.drift"]
-    assert (check.status, check.message) == ("insufficient", "reference column is constant")
+def test_a_constant_reference_column_that_changes_drifts(tmp_path: Path) -> None:
+    """A season column always 1 in the reference and always 2 now is drift; the same constant
+    is not (compared as three categories: below, equal to, above the reference's value)."""
+    reference = sample(500).with_columns(pl.lit(1.0).alias("x"))
+    moved = sample(500).with_columns(pl.lit(2.0).alias("x"))
+    same = sample(500).with_columns(pl.lit(1.0).alias("x"))
+    body = {"distribution": {"x": {}}}
+    check = by_id(run(tmp_path, moved, body, reference=reference))["distribution.x.drift"]
+    assert check.status == "fail" and check.message.startswith("chi2 ")
+    assert check.details["labels"] == ["< 1", "= 1", "> 1"]
+    assert check.details["current_counts"] == [0.0, 0.0, 500.0]
+    kept = by_id(run(tmp_path, same, body, reference=reference))["distribution.x.drift"]
+    assert kept.status == "pass"
+
+
+def test_rare_categories_a_small_reference_lacks_are_not_alarms(tmp_path: Path) -> None:
+    """Two rows of a category a reference of 200 rows happened to lack: chance explains it
+    (before the calibration, any unseen value failed the contract)."""
+    rng = np.random.default_rng(3)
+    names = [f"c{i}" for i in range(30)]
+    shares = 1 / np.arange(1, 31)
+    shares /= shares.sum()
+
+    def draw(rows: int) -> pl.DataFrame:
+        return pl.DataFrame({"city": rng.choice(names, size=rows, p=shares).tolist()})
+
+    reference = draw(200)
+    missing = sorted(set(names) - set(reference["city"].to_list()))
+    assert missing  # the reference lacks some rare categories
+    current = pl.concat([draw(198), pl.DataFrame({"city": [missing[0]] * 2})])
+    check = by_id(run(tmp_path, current, {"distribution": {"city": {}}},
+                      reference=reference))["distribution.city.new_categories"]
+    assert check.status == "pass" and missing[0] in check.observed
+    assert "rare values a reference of this size can lack" in check.message
+
+
+def test_too_few_values_are_insufficient_never_drift(tmp_path: Path) -> None:
+    check = by_id(run(tmp_path, sample(20, shift=40), {"distribution": {"x": {}}},
+                      reference=sample(500)))["distribution.x.drift"]
+    assert check.status == "insufficient" and "fewer than 30" in check.message
 
 
 def test_drift_without_reference_is_insufficient(tmp_path: Path) -> None:

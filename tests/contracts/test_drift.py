@@ -12,6 +12,7 @@ from assay.contracts import drift
 
 def test_identical_distributions_do_not_drift() -> None:
     counts = [100.0, 200.0, 300.0, 400.0]
+    assert drift.compare(None, counts, counts, numeric=False).status == "no_drift"
     for statistic in drift.STATISTICS:
         result = drift.compare(statistic, counts, counts, centers=[0, 1, 2, 3], scale=1.0)
         assert not result.drifted, statistic
@@ -55,17 +56,21 @@ def test_chi2_and_wasserstein_equal_scipy_stats(bins: list[tuple[int, int, float
 
 
 @pytest.mark.parametrize(("ref", "cur", "reason"), [
-    ([0, 0], [1, 2], "reference has no values"), ([1, 2], [0, 0], "no values to compare")])
+    ([0, 0], [1, 2], "reference has no values"), ([40, 2], [0, 0], "no values to compare"),
+    ([10, 10], [40, 40], "reference has 20 values (fewer than 30)"),
+    ([40, 40], [0, 29], "current data has 29 values (fewer than 30)")])
 def test_insufficient_data_is_not_drift(ref: list[float], cur: list[float], reason: str) -> None:
     result = drift.compare("psi", ref, cur)
     assert (result.drifted, result.insufficient, result.value) == (False, reason, None)
+    assert result.status == "insufficient_data"
 
 
 def test_chi2_false_alarm_rate_is_at_most_its_level() -> None:
     rng = np.random.default_rng(0)
     probs = [0.5, 0.3, 0.15, 0.05]
     alarms = sum(
-        drift.compare("chi2", rng.multinomial(2000, probs), rng.multinomial(2000, probs)).drifted
+        drift.compare("chi2", rng.multinomial(2000, probs), rng.multinomial(2000, probs),
+                      alpha=0.01).drifted
         for _ in range(400)
     )
     assert alarms / 400 <= 0.025

@@ -25,13 +25,17 @@ GUARDS = {"alpha": 0.05, "min_requests": 100, "error_rate": {"max": 0.02},
 
 def deployment_world(tmp: Path, *, strategy: str = "canary", steps: list[dict[str, Any]] | None
                      = None, guards: dict[str, Any] | None = None,
-                     sticky: dict[str, str] | None = None) -> tuple[World, int]:
+                     sticky: dict[str, str] | None = None,
+                     serve: dict[str, Any] | None = None) -> tuple[World, int]:
     """A project whose assay.yaml has deployment ``prod`` (following toy@production, served on
-    a free port); returns the world and the port."""
+    a free port: at ``url:``, or by a managed server with ``serve:`` when ``serve`` is given,
+    its port added); returns the world and the port."""
     root = tmp / "project"
     root.mkdir(parents=True)
     port = free_port()
-    deployment: dict[str, Any] = {"model": "toy@production", "url": f"http://127.0.0.1:{port}",
+    where: dict[str, Any] = ({"url": f"http://127.0.0.1:{port}"} if serve is None
+                             else {"serve": {"port": port, **serve}})
+    deployment: dict[str, Any] = {"model": "toy@production", **where,
                                   "strategy": strategy,
                                   "guards": GUARDS if guards is None else guards}
     if strategy != "direct":
@@ -65,10 +69,13 @@ class Answer:
 @dataclass
 class Load:
     """Single-row requests from ``threads`` clients, each row drawn at random, until stopped
-    (``a`` leans positive, so a model and its flipped twin predict different class shares)."""
+    (``a`` leans positive, so a model and its flipped twin predict different class shares).
+    With ``feedback``, each answer's true label (the rule the toy models learn) is sent to
+    ``POST /feedback`` right after it."""
 
     url: str
     threads: int = 3
+    feedback: bool = False
     answers: list[Answer] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -97,6 +104,10 @@ class Load:
                     answer = client.post("/predict", json={"records": [row]})
                     version = str(answer.json().get("version", ""))
                     self.answers.append(Answer(started, answer.status_code, version))
+                    if self.feedback and answer.status_code == 200:
+                        label = int(row["a"] + row["c"] * 0.5 > 0)
+                        client.post("/feedback", json={
+                            "request_id": answer.headers["X-Request-ID"], "label": label})
                 except httpx.TransportError:
                     self.answers.append(Answer(started, 0, ""))
 

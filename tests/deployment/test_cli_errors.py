@@ -18,6 +18,8 @@ def test_unknown_deployment_other_model_and_no_rollout_are_one_line_exit_2(
         (("deploy", "toy@production", "--to", "prod"), "Deploy a version of toy to prod"),
         (("deployments", "abort", "prod"), "No rollout is running on prod"),
         (("deployments", "status", "nope"), "No deployment 'nope'"),
+        (("deployments", "stop", "prod"), "by a server assay does not manage (url: in "
+                                          "assay.yaml)"),
     ):
         done = assay(world.root, *args)
         assert done.returncode == 2, (args, done.stderr)

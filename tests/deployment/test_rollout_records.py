@@ -27,7 +27,8 @@ from assay.registry import get_version, register
 from assay.store import Store, open_store
 from tests.registry.worlds import ML, PLATFORM, TEAM, make_package, oid_of, report_for
 
-DEPLOYMENTS = {"prod": {"model": "churn@production", "strategy": "canary",
+DEPLOYMENTS = {"prod": {"model": "churn@production", "url": "http://127.0.0.1:8080",
+                        "strategy": "canary",
                         "steps": [{"weight": 0.1, "min_requests": 5, "min_seconds": 0},
                                   {"weight": 0.5, "min_requests": 5, "min_seconds": 0}],
                         "guards": {"error_rate": {"max": 0.05}}}}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.deployment.flaky_model import flaky_package
-from tests.deployment.live import Load, assay, deployment_world, store_state
+from tests.deployment.live import GUARDS, Load, assay, deployment_world, store_state
 from tests.serving.slow_model import slow_package
 from tests.serving.worlds import World, serving, train_package
 
@@ -31,10 +31,11 @@ def _first_deploy(world: World) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["state"] == "completed"
 
-def _deploy_under_load(world: World, url: str, version: int, *,
-                       threads: int = 3) -> tuple[subprocess.CompletedProcess[str], Load]:
-    """``assay deploy toy:VERSION --to prod --json`` while ``threads`` clients send requests."""
-    with Load(url, threads=threads) as load:
+def _deploy_under_load(world: World, url: str, version: int, *, threads: int = 3,
+                       feedback: bool = False) -> tuple[subprocess.CompletedProcess[str], Load]:
+    """``assay deploy toy:VERSION --to prod --json`` while ``threads`` clients send requests
+    (and, with ``feedback``, the label of each answer)."""
+    with Load(url, threads=threads, feedback=feedback) as load:
         done = assay(world.root, "deploy", f"toy:{version}", "--to", "prod", "--json",
                      "--poll", "0.1")
     return done, load
@@ -42,17 +43,20 @@ def _deploy_under_load(world: World, url: str, version: int, *,
 
 
 def test_a_healthy_canary_takes_every_step_without_a_failed_request(tmp_path: Path) -> None:
-    world, port = _ready_world(tmp_path)
+    world, port = _ready_world(tmp_path, guards={
+        **GUARDS, "live_quality": {"max_drop": 0.05, "min_labels": 60}})
     v2 = world.register(train_package(world.root, "models/v2", seed=1))
     with serving(world.root, "--deployment", "prod", port=port) as server:
         _first_deploy(world)
-        done, load = _deploy_under_load(world, server.url, v2)
+        done, load = _deploy_under_load(world, server.url, v2, feedback=True)
         assert done.returncode == 0, done.stderr
         rollout = json.loads(done.stdout)
         assert rollout["state"] == "completed"
         assert [d["step"] for d in rollout["details"]["decisions"]] == [0, 1]
         assert all(g["status"] == "pass" for d in rollout["details"]["decisions"]
                    for g in d["decisions"])
+        assert [g["guard"] for g in rollout["details"]["decisions"][0]["decisions"]][-1] == \
+            "live_quality"
         assert load.failed() == []
         assert {a.version for a in load.answers} == {"1", str(v2)}
         applied = rollout["details"]["applied_at"]
@@ -63,13 +67,17 @@ def test_a_healthy_canary_takes_every_step_without_a_failed_request(tmp_path: Pa
     assert state["deployment"].candidate_version is None
 
 
-@pytest.mark.parametrize("bad", ["shifted", "slow", "failing"])
+@pytest.mark.parametrize("bad", ["shifted", "slow", "failing", "inaccurate"])
 def test_a_bad_candidate_is_rolled_back_by_its_guard_and_gets_no_request_after(
         tmp_path: Path, bad: str) -> None:
-    world, port = _ready_world(tmp_path)
-    if bad == "shifted":  # predicts the other class: its predictions move
+    guards = ({"alpha": 0.05, "min_requests": 100, "error_rate": {"max": 0.02},
+               "live_quality": {"max_drop": 0.05, "min_labels": 60}}
+              if bad == "inaccurate" else None)
+    world, port = _ready_world(tmp_path, guards=guards)
+    if bad in ("shifted", "inaccurate"):  # predicts the other class: its predictions move,
+        # and the labels clients send back disagree with them
         v2 = world.register(train_package(world.root, "models/v2", seed=1, flip=True))
-        guard = "prediction_shift"
+        guard = "prediction_shift" if bad == "shifted" else "live_quality"
     elif bad == "slow":  # 0.3 s per call against a p99 bound of 250 ms
         v2 = world.register(slow_package(world.root, "models/slow", 0.3, name="toy"),
                             allow_pickle=True)
@@ -77,10 +85,11 @@ def test_a_bad_candidate_is_rolled_back_by_its_guard_and_gets_no_request_after(
     else:  # a fifth of its calls raise: 500s against an error-rate bound of 2%
         v2 = world.register(flaky_package(world.root, "models/flaky"), allow_pickle=True)
         guard = "error_rate"
-    args = ("--allow-pickle",) if bad != "shifted" else ()
+    args = ("--allow-pickle",) if bad in ("slow", "failing") else ()
     with serving(world.root, "--deployment", "prod", *args, port=port) as server:
         _first_deploy(world)
-        done, load = _deploy_under_load(world, server.url, v2, threads=4)
+        done, load = _deploy_under_load(world, server.url, v2, threads=4,
+                                        feedback=bad == "inaccurate")
         assert done.returncode == 1, done.stderr
         assert "rolled back" in done.stderr and guard in done.stderr
         rollout = json.loads(done.stdout)
@@ -89,7 +98,8 @@ def test_a_bad_candidate_is_rolled_back_by_its_guard_and_gets_no_request_after(
         applied = rollout["details"]["applied_at"]
         late = [a for a in load.answers if a.started > applied and a.version == str(v2)]
         assert late == []
-        assert [a for a in load.answers if a.status not in (200,) and bad == "shifted"] == []
+        assert [a for a in load.answers
+                if a.status not in (200,) and bad in ("shifted", "inaccurate")] == []
     state = store_state(world.root)
     assert state["alias"] == 1  # moved back
     assert state["deployment"].stable_version == 1

@@ -36,7 +36,8 @@ HEALTHY: dict[str, Any] = {
                      "model": "churn", "alias": "staging"},
     },
     "deployments": {
-        "churn-prod": {"model": "churn@production", "strategy": "canary",
+        "churn-prod": {"model": "churn@production", "serve": {"port": 8080},
+                       "strategy": "canary",
                        "steps": [{"weight": 0.1, "min_requests": 500},
                                  {"weight": 0.5, "min_requests": 1000}],
                        "guards": {"min_requests": 500, "error_rate": {"max": 0.01},
@@ -211,6 +212,10 @@ def _one_prediction(c: dict[str, Any], p: TmpProject) -> None:
                                                 "prediction_shift": {"max": 0.1}}
 
 
+def _two_labels(c: dict[str, Any], p: TmpProject) -> None:
+    c["deployments"]["churn-prod"]["guards"] = {"live_quality": {"min_labels": 2}}
+
+
 TRIGGERS: list[tuple[str, Mutation, str, str]] = [
     ("no-validation", _drop_needs, "error", "stage 'train' trains without a validation stage"),
     ("unversioned-data", _cmd_train_on_raw_file, "error",
@@ -262,6 +267,8 @@ TRIGGERS: list[tuple[str, Mutation, str, str]] = [
      "0.01 no event at all has probability 0.13 >= alpha 0.05; needs 299 requests"),
     ("guard-minimum-too-small", _one_prediction, "error",
      "deployment 'churn-prod': guard prediction_shift can never fail on 1 predictions"),
+    ("guard-minimum-too-small", _two_labels, "error",
+     "deployment 'churn-prod': guard live_quality can never fail on 2 labels"),
 ]
 
 
@@ -289,6 +296,11 @@ def test_healthy_project_does_not_trigger(tmp_project: TmpProject, rule: str) ->
 
 def _monitored(c: dict[str, Any], p: TmpProject) -> None:
     c["monitoring"] = {"production": {"external": "https://grafana.example.com/d/churn"}}
+    _hold(p, "production")
+
+
+def _monitored_by_assay(c: dict[str, Any], p: TmpProject) -> None:
+    c["monitoring"] = {"churn-drift": {"deployment": "churn-prod"}}  # churn-prod follows production
     _hold(p, "production")
 
 
@@ -363,6 +375,7 @@ def _no_ci_profile(c: dict[str, Any], p: TmpProject) -> None:
         ("heavy-ci", _heavy_cmd_with_ci_sampling),
         ("heavy-ci", _no_ci_profile),
         ("no-drift-monitoring", _monitored),
+        ("no-drift-monitoring", _monitored_by_assay),
         ("no-drift-monitoring", _staging_only_held),
         ("no-drift-monitoring", _production_not_deployed),
         ("no-drift-monitoring", _registered_without_aliases),
@@ -391,7 +404,8 @@ def test_monitoring_entries_need_a_place(tmp_project: TmpProject) -> None:
         c["monitoring"] = {"production": {}}
 
     project = _project(tmp_project, empty)
-    with pytest.raises(ConfigError, match=r"monitoring\.production\.external"):
+    with pytest.raises(ConfigError, match=r"monitoring\.production: a monitoring entry takes "
+                       r"one of external: .* or deployment:"):
         project.load()
 
 

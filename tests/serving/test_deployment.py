@@ -25,11 +25,14 @@ promotion:
 deployments:
   toy-prod:
     model: toy@production
+    url: http://127.0.0.1:8080
   toy-header:
     model: toy@production
+    url: http://127.0.0.1:8080
     sticky: {header: X-Customer-Id}
   toy-column:
     model: toy@production
+    url: http://127.0.0.1:8080
     sticky: {column: b}
 """
 

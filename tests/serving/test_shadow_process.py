@@ -16,7 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serving.test_deployment import CONFIG, samples, send, total, wait_status, write_row
+from tests.serving.test_deployment import (
+    CONFIG,
+    ROW,
+    samples,
+    send,
+    total,
+    wait_status,
+    write_row,
+)
 from tests.serving.worlds import Server, World, serving, train_package
 
 
@@ -152,6 +160,31 @@ def test_shadow_answers_are_never_returned_but_reach_metrics_and_log(
     # version 2 was trained on flipped labels: the child really ran it, not version 1
     differ = (both["prediction"] != both["prediction_shadow"]).mean()
     assert isinstance(differ, float) and differ > 0.8, differ
+
+
+def test_a_feedback_label_scores_the_answer_and_the_shadow_prediction(shadowed: Server) -> None:
+    """In shadow mode one label scores both variants on the same request (what the
+    live_quality guard compares)."""
+    shadow_ready(shadowed)
+    before = shadow_answers(shadowed)
+    with shadowed.client() as client:
+        ids = []
+        for i in range(30):
+            answer = client.post("/predict", json={"records": [ROW]},
+                                 headers={"X-Request-ID": f"fb-{i}"})
+            assert answer.status_code == 200
+            ids.append((f"fb-{i}", answer.json()["predictions"][0]))
+        wait_shadow_answers(shadowed, before + 30)
+        time.sleep(0.3)  # the receiver records the batch
+        sent = client.post("/feedback", json={"labels": [
+            {"request_id": rid, "label": prediction} for rid, prediction in ids]})
+    assert sent.status_code == 202
+    found = samples(shadowed)
+    scored = "assay_serving_feedback_scored_total"
+    stable = total(found, scored, variant="stable", outcome="correct")
+    # version 2 answers the opposite of version 1: the labels (version 1's answers) say wrong
+    shadow_wrong = total(found, scored, variant="shadow", outcome="wrong")
+    assert stable >= 30 and shadow_wrong >= 25, (stable, shadow_wrong)
 
 
 def test_a_killed_child_never_fails_a_request_and_the_shadow_recovers(

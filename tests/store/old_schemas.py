@@ -5,8 +5,15 @@ from __future__ import annotations
 import sqlite3
 
 
+def undo_revision_0005(conn: sqlite3.Connection) -> None:
+    """Drop the ``monitor_windows`` table of revision 0005."""
+    conn.execute("DROP TABLE monitor_windows")
+
+
 def undo_revision_0004(conn: sqlite3.Connection) -> None:
-    """Put back the ``deployments`` table of revisions 0001-0003 (and drop ``rollouts``)."""
+    """Put back the ``deployments`` table of revisions 0001-0003 (and drop ``rollouts``), after
+    undoing the later revisions."""
+    undo_revision_0005(conn)
     conn.execute("DROP TABLE rollouts")
     conn.execute("DROP TABLE deployments")
     conn.execute("CREATE TABLE deployments (id INTEGER NOT NULL, name VARCHAR(255) NOT NULL, "

@@ -53,6 +53,7 @@ def build_app() -> typer.Typer:
         evaluation,
         init,
         models,
+        monitor,
         pipeline,
         runs,
         serve,
@@ -78,6 +79,7 @@ def build_app() -> typer.Typer:
     contracts.register(app)
     serve.register(app)
     deploy.register(app)
+    monitor.register(app)
     return app
 
 

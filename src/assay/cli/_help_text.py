@@ -46,6 +46,8 @@ TOP_HELP = (
     '│              /invocations, native /predict.                                  │\n'
     '│ deploy       Roll MODEL:VERSION out to a deployment and drive the rollout to │\n'
     '│              its end.                                                        │\n'
+    "│ monitor      Compare a window of a deployment's live traffic with its        │\n"
+    '│              reference.                                                      │\n'
     '│ config       Inspect and validate assay.yaml.                                │\n'
     '│ data         Version data: add, status, checkout, unprotect, push, pull,     │\n'
     '│              log, diff.                                                      │\n'

@@ -15,7 +15,7 @@ from assay._console import escape
 from assay.cli import _context as ctx
 
 if TYPE_CHECKING:
-    from assay.deployment import Progress, Rollout
+    from assay.deployment import ManagedServer, Progress, Rollout
 
 deployments_app = typer.Typer(
     help="Deployments: what each one serves, its rollouts, and steering a running rollout.",
@@ -37,13 +37,19 @@ step from the server's own measurements; when one fails, traffic goes back to
 the incumbent and the alias moves back. Exits 0 when the rollout completes,
 1 when it was rolled back or aborted.
 
+A deployment with serve: in assay.yaml runs on a local server assay manages:
+it is started first when it is not running (and keeps running after this
+command), or adopted when it is. With url:, start the server yourself.
+
 Examples:
 
-  assay serve --deployment churn-prod &
+  assay serve --deployment churn-prod &   (a deployment with url:)
 
   assay deploy churn:4 --to churn-prod --watch
 
   assay deployments status churn-prod
+
+  assay deployments stop churn-prod   (a deployment with serve:)
 """
 
 
@@ -155,15 +161,39 @@ def _finish(rollout: Rollout, json_out: bool) -> None:
             f"carries it on: assay deployments run {rollout.deployment}"))
 
 
+def _managed_server(name: str) -> ManagedServer | None:
+    """Deployment ``name``'s managed server (None for a deployment with ``url:``)."""
+    from assay.deployment import ManagedServer, deployment_config
+
+    project = ctx.project()
+    cfg = deployment_config(project.config, name)
+    return ManagedServer(project.root, name, cfg) if cfg.is_managed else None
+
+
+def _ensure_server(name: str) -> ManagedServer | None:
+    """Start (or adopt) deployment ``name``'s managed server before a rollout is driven."""
+    server = _managed_server(name)
+    if server is not None:
+        _said(server.ensure(ctx.store(), actor=_actor()), name)
+    return server
+
+
+def _said(launch: Any, name: str) -> None:
+    if launch is not None and launch.action != "adopted":
+        ctx.err_console().print(escape(
+            f"{launch.action.capitalize()} the managed server of {name} (pid {launch.pid}) at "
+            f"{launch.url}; log: {launch.log}"), highlight=False, soft_wrap=True)
+
+
 def _drive(rollout: Rollout, *, watch: bool, json_out: bool, poll: float, lease: float,
-           timeout: float | None) -> None:
+           timeout: float | None, server: ManagedServer | None = None) -> None:
     from assay.deployment import Controller
 
     project = ctx.project()
     with _Printer(watch and not json_out) as printer:
         controller = Controller(ctx.store(), project.config, rollout.deployment,
                                 actor=_actor(), poll_s=poll, lease_s=lease,
-                                on_progress=None if json_out else printer)
+                                on_progress=None if json_out else printer, server=server)
         ended = controller.run(rollout, timeout=timeout)
     _finish(ended, json_out)
 
@@ -186,25 +216,35 @@ def deploy(
     if parsed.version is None or parsed.name != cfg.model_name:
         raise UsageError(f"Deploy a version of {cfg.model_name} to {to}: assay deploy "
                          f"{cfg.model_name}:VERSION --to {to}")
+    server = _ensure_server(to)
     rollout = start(ctx.store(), ctx.project().config, to, parsed.version, actor=_actor())
     if not json_out:
         ctx.err_console().print(escape(
             f"Rollout #{rollout.id}: {rollout.ref} -> {to} ({rollout.strategy}, from "
             f"{'v' + str(rollout.from_version) if rollout.from_version else 'nothing'})"),
             highlight=False)
-    _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease, timeout=timeout)
+    _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease, timeout=timeout,
+           server=server)
+
+
+def _server_text(server: dict[str, Any]) -> str:
+    kind = "managed" if server["managed"] else "external"
+    if not server["running"]:
+        return f"{kind}, not running" if server["managed"] else f"{kind}, not answering"
+    return f"{kind}, running" + (f" (pid {server['pid']})" if server["pid"] else "")
 
 
 @deployments_app.command("list")
 def list_cmd(json_out: bool = _JSON) -> None:
     """List the deployments in assay.yaml with what each serves now."""
-    from assay.deployment import active_rollout, current
+    from assay.deployment import active_rollout, current, server_state
 
     project, store = ctx.project(), ctx.store()
     rows: list[dict[str, Any]] = []
     for name, cfg in sorted(project.config.deployments.items()):
         dep, active = current(store, name), active_rollout(store, name)
         rows.append({"name": name, "model": cfg.model, "url": cfg.url, "strategy": cfg.strategy,
+                     "server": server_state(project.root, name, cfg).to_dict(),
                      "stable_version": dep.stable_version if dep else None,
                      "candidate_version": dep.candidate_version if dep else None,
                      "candidate_weight": dep.candidate_weight if dep else 0.0,
@@ -216,7 +256,7 @@ def list_cmd(json_out: bool = _JSON) -> None:
     if not rows:
         ctx.console().print("No deployments in assay.yaml (add one under deployments:).")
         return
-    table = ctx.table("deployment", "follows", "strategy", "serving", "rollout", "url")
+    table = ctx.table("deployment", "follows", "strategy", "serving", "rollout", "url", "server")
     for row in rows:
         serving = f"v{row['stable_version']}" if row["stable_version"] else "-"
         if row["candidate_version"]:
@@ -224,7 +264,7 @@ def list_cmd(json_out: bool = _JSON) -> None:
         r = row["rollout"]
         table.add_row(escape(row["name"]), escape(row["model"]), row["strategy"],
                       serving, escape(f"#{r['id']} {r['state']}") if r else "-",
-                      escape(row["url"]))
+                      escape(row["url"]), _server_text(row["server"]))
     ctx.console().print(table)
 
 
@@ -232,21 +272,31 @@ def list_cmd(json_out: bool = _JSON) -> None:
 def status_cmd(name: str = typer.Argument(..., help="The deployment."),
                json_out: bool = _JSON) -> None:
     """What a deployment serves now, and its running rollout: step, traffic, last guards."""
-    from assay.deployment import active_rollout, current, deployment_config, rollouts_of
+    from assay.deployment import (
+        active_rollout,
+        current,
+        deployment_config,
+        rollouts_of,
+        server_state,
+    )
 
     project, store = ctx.project(), ctx.store()
     cfg = deployment_config(project.config, name)
     dep = current(store, name)
     active = active_rollout(store, name)
     last = active or next(iter(rollouts_of(store, name, limit=1)), None)
+    server = server_state(project.root, name, cfg).to_dict()
     if json_out:
         ctx.print_json({"name": name, "model": cfg.model, "url": cfg.url,
-                        "strategy": cfg.strategy, "deployment": None if dep is None else {
+                        "strategy": cfg.strategy, "server": server,
+                        "deployment": None if dep is None else {
                             k: getattr(dep, k) for k in dep.__dataclass_fields__},
                         "rollout": None if last is None else last.to_dict()})
         return
     console = ctx.console()
     console.print(escape(f"{name}: follows {cfg.model}, {cfg.strategy}, served at {cfg.url}"))
+    console.print(escape(f"  server: {_server_text(server)}"
+                         + (f", log {server['log']}" if server["log"] else "")))
     if dep is None or (dep.stable_version is None and dep.candidate_version is None):
         console.print(escape(f"  nothing deployed yet; run: assay deploy {cfg.model_name}:"
                              f"VERSION --to {name}"))
@@ -348,40 +398,82 @@ def run_cmd(
     json_out: bool = _JSON,
     poll: float = _POLL,
     lease: float = _LEASE,
-    timeout: float | None = typer.Option(None, "--timeout", help="Stop driving after this many seconds."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Stop driving after this many seconds (with --follow: stop following)."),
 ) -> None:
     """Drive the deployment's rollout: carry on one whose controller stopped (killed, Ctrl-C),
     or start one when the followed alias moved (assay models promote). With --follow, keep
     watching the alias and roll out each version it moves to.
+
+    A deployment with serve: has its managed server started first (or adopted); the
+    controller starts it again whenever its process dies (with --follow, also between
+    rollouts).
 
     Examples:
 
       assay models promote churn:4 --to production && assay deployments run churn-prod --watch
 
       assay deployments run churn-prod --follow
+
+      assay deployments run churn-prod --follow --timeout 3600   (stops after an hour)
     """
     from assay.errors import RolledBack
 
+    server = _ensure_server(name)
     if not follow:
         rollout = _pending(name)
         if rollout is None:
             if json_out:
                 ctx.print_json(None)
             return
-        _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease, timeout=timeout)
+        _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease, timeout=timeout,
+               server=server)
         return
+    deadline = None if timeout is None else time.monotonic() + timeout
     quiet = False
-    while True:
+    while deadline is None or time.monotonic() < deadline:
+        if server is not None:
+            _said(server.revive(ctx.store(), actor=_actor()), name)
         rollout = _pending(name, quiet=quiet)
         quiet = True
         if rollout is not None:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 _drive(rollout, watch=watch, json_out=json_out, poll=poll, lease=lease,
-                       timeout=timeout)
+                       timeout=left, server=server)
             except RolledBack as exc:  # reported; the follower goes on watching
                 ctx.err_console().print(f"error: {escape(str(exc))}", soft_wrap=True)
             quiet = False
         time.sleep(poll)
+
+
+@deployments_app.command("stop")
+def stop_cmd(name: str = typer.Argument(..., help="The deployment."),
+             grace: float = typer.Option(30.0, "--grace", min=0.0, help="Seconds to wait for the server to exit after SIGTERM (then SIGKILL)."),
+             json_out: bool = _JSON) -> None:
+    """Stop the managed server of a deployment with serve:.
+
+    SIGTERM once the recorded pid is confirmed to be the server, then SIGKILL after --grace
+    seconds. The next command that drives a rollout (deploy, deployments run) starts it
+    again. A deployment with url: is refused: assay does not manage its server.
+
+    Examples:
+
+      assay deployments stop churn-prod
+    """
+    from assay.deployment import ManagedServer, deployment_config
+
+    project = ctx.project()
+    server = ManagedServer(project.root, name, deployment_config(project.config, name))
+    stopped = server.stop(ctx.store(), actor=_actor(), grace=grace)
+    if json_out:
+        ctx.print_json(stopped.to_dict())
+        return
+    if stopped.action == "not_running":
+        ctx.console().print(escape(f"The managed server of {name} is not running"))
+        return
+    how = "stopped" if stopped.action == "stopped" else f"killed (no exit within {grace:g} s)"
+    ctx.console().print(escape(f"Stopped the managed server of {name} (pid {stopped.pid}) at "
+                               f"{stopped.url}: {how}"))
 
 
 def _pending(name: str, *, quiet: bool = False) -> Rollout | None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from assay.config._deployments import (
         DeploymentConfig,
         GuardsConfig,
+        ServeConfig,
         Step,
         Sticky,
     )
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         DatasetConfig,
         LinkType,
         MonitoringConfig,
+        MonitorWindow,
         RemoteConfig,
         json_schema,
     )
@@ -53,6 +55,7 @@ _LAZY: dict[str, str] = {
     "KindPlan": "assay.config._kinds",
     "LinkType": "assay.config._schema",
     "Member": "assay.config._team",
+    "MonitorWindow": "assay.config._schema",
     "MonitoringConfig": "assay.config._schema",
     "PlanContext": "assay.config._kinds",
     "ProfileConfig": "assay.config._pipeline",
@@ -62,6 +65,7 @@ _LAZY: dict[str, str] = {
     "Resources": "assay.config._pipeline",
     "Role": "assay.config._team",
     "Section": "assay.config._base",
+    "ServeConfig": "assay.config._deployments",
     "StageConfig": "assay.config._pipeline",
     "StageContext": "assay.config._kinds",
     "StageKind": "assay.config._kinds",
@@ -89,6 +93,7 @@ __all__ = [
     "LinkType",
     "Loc",
     "Member",
+    "MonitorWindow",
     "MonitoringConfig",
     "PlanContext",
     "ProfileConfig",
@@ -98,6 +103,7 @@ __all__ = [
     "Resources",
     "Role",
     "Section",
+    "ServeConfig",
     "StageConfig",
     "StageContext",
     "StageKind",

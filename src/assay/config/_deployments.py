@@ -7,6 +7,8 @@ reaches its traffic.
       churn-prod:
         model: churn@production          # the alias it follows
         url: http://127.0.0.1:8080       # where `assay serve --deployment churn-prod` answers
+        # or, instead of url: a local server assay starts, checks and stops itself
+        # serve: {port: 8080, host: 127.0.0.1, workers: 1}
         strategy: canary                 # direct | canary | shadow | blue_green
         steps:                           # the candidate's share of traffic, step by step
           - {weight: 0.1, min_requests: 200, min_seconds: 30}
@@ -18,14 +20,16 @@ reaches its traffic.
           error_rate: {max: 0.01}
           p99_ms: {max: 250}
           prediction_shift: {max: 0.1}
+          live_quality: {max_drop: 0.02, min_labels: 200}   # from POST /feedback labels
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from assay.config._base import Section
 
@@ -64,6 +68,17 @@ class ShiftGuard(Section):
     max: float = Field(default=0.1, gt=0.0, lt=1.0)
 
 
+class LiveQualityGuard(Section):
+    """Roll back when the candidate's live quality, scored on the labels clients send to the
+    server's ``POST /feedback``, is below the incumbent's by more than ``max_drop``: accuracy
+    points for a classifier; for a regressor, its mean absolute error above the incumbent's by
+    more than ``max_drop`` times the incumbent's. Labels arrive late: the step holds until
+    both variants have ``min_labels`` scored predictions."""
+
+    max_drop: float = Field(default=0.02, ge=0.0, lt=1.0)
+    min_labels: int = Field(default=200, ge=1, description="labelled predictions per variant")
+
+
 class GuardsConfig(Section):
     """The guards checked at every step, from the server's own measurements."""
 
@@ -75,11 +90,12 @@ class GuardsConfig(Section):
     error_rate: ErrorRateGuard | None = None
     p99_ms: LatencyGuard | None = None
     prediction_shift: ShiftGuard | None = None
+    live_quality: LiveQualityGuard | None = None
 
     @property
     def active(self) -> list[str]:
         """The guards configured, in the order they are checked."""
-        return [name for name in ("error_rate", "p99_ms", "prediction_shift")
+        return [name for name in ("error_rate", "p99_ms", "prediction_shift", "live_quality")
                 if getattr(self, name) is not None]
 
 
@@ -96,6 +112,62 @@ class Sticky(Section):
         return self
 
 
+class ServeConfig(Section):
+    """A local ``assay serve --deployment NAME`` process that assay manages: every command that
+    drives a rollout starts it when it is not running (detached, so it outlives the command),
+    adopts it when it is, and ``assay deployments stop NAME`` stops it."""
+
+    port: int = Field(ge=1, le=65535, description="the port it listens on")
+    host: str = Field(
+        default="127.0.0.1",
+        description="the address it binds (an IP address; 0.0.0.0: every interface)")
+    workers: int = Field(default=1, ge=1, le=64, description="worker processes")
+    max_concurrency: int | None = Field(
+        default=None, ge=1, description="requests in flight at once (assay serve's default: 64)")
+    log_dir: str | None = Field(
+        default=None, min_length=1,
+        description="prediction-log folder (default: .assay/predictions)")
+    allow_pickle: bool = Field(
+        default=False, description="serve pyfunc (pickle) models registered with the opt-in")
+
+    @field_validator("host")
+    @classmethod
+    def _is_address(cls, value: str) -> str:
+        if value == "localhost":
+            return "127.0.0.1"
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IP address: bind 127.0.0.1 (this machine "
+                             "only, the default) or 0.0.0.0 (every interface)") from None
+        return value
+
+    @property
+    def url(self) -> str:
+        """Where the server answers on this machine (a wildcard bind is reached on loopback)."""
+        address = ipaddress.ip_address(self.host)
+        if address.is_unspecified:
+            address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+        host = f"[{address}]" if address.version == 6 else str(address)
+        return f"http://{host}:{self.port}"
+
+    @property
+    def is_loopback(self) -> bool:
+        """True when only this machine can reach the server."""
+        return ipaddress.ip_address(self.host).is_loopback
+
+    def arguments(self) -> list[str]:
+        """The ``assay serve`` options this section stands for (after ``--deployment NAME``)."""
+        args = ["--host", self.host, "--port", str(self.port), "--workers", str(self.workers)]
+        if self.max_concurrency is not None:
+            args += ["--max-concurrency", str(self.max_concurrency)]
+        if self.log_dir is not None:
+            args += ["--log-dir", self.log_dir]
+        if self.allow_pickle:
+            args.append("--allow-pickle")
+        return args
+
+
 #: Steps a strategy takes when ``steps`` is not given.
 DEFAULT_STEPS: dict[str, tuple[Step, ...]] = {
     "direct": (),
@@ -106,12 +178,24 @@ DEFAULT_STEPS: dict[str, tuple[Step, ...]] = {
 
 
 class DeploymentConfig(Section):
-    """One deployment: the alias it follows, where it is served, how a new version rolls out."""
+    """One deployment: the alias it follows, where it is served, how a new version rolls out.
+
+    It is served either at ``url`` (a server someone else runs) or by ``serve`` (a local server
+    assay manages); :attr:`url` is where it answers in both cases.
+    """
+
+    # ``served_at`` is written ``url:`` in assay.yaml (and only so): the name ``url`` is the
+    # property every reader uses, whichever of the two says where the deployment is served.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
 
     model: str = Field(description="MODEL@ALIAS the deployment follows, e.g. churn@production")
-    url: str = Field(
-        default="http://127.0.0.1:8080",
-        description="where `assay serve --deployment NAME` answers")
+    served_at: str | None = Field(
+        default=None, alias="url",
+        description="where `assay serve --deployment NAME` answers (a server you run); "
+                    "or give serve: instead")
+    serve: ServeConfig | None = Field(
+        default=None, description="a local `assay serve` process assay starts and stops; or "
+                                  "give url: instead")
     strategy: Strategy = "canary"
     steps: tuple[Step, ...] | None = Field(
         default=None, description="the candidate's share of traffic per step")
@@ -126,12 +210,23 @@ class DeploymentConfig(Section):
                              "deployment follows an alias")
         return value
 
-    @field_validator("url")
+    @field_validator("served_at")
     @classmethod
-    def _is_http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
+    def _is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
+        return None if value is None else value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _served_once(self) -> DeploymentConfig:
+        if self.served_at is not None and self.serve is not None:
+            raise ValueError("a deployment has url: (a server you run) or serve: (a local "
+                             "server assay manages), not both; remove one")
+        if self.served_at is None and self.serve is None:
+            raise ValueError("a deployment says where it is served: add url: "
+                             "http://HOST:PORT (a server you run) or serve: {port: PORT} (a "
+                             "local server assay manages)")
+        return self
 
     @model_validator(mode="after")
     def _steps_fit(self) -> DeploymentConfig:
@@ -154,6 +249,19 @@ class DeploymentConfig(Section):
         if self.strategy == "blue_green" and steps and steps[0].weight != 1.0:
             raise ValueError("a blue_green step has weight 1.0 (traffic flips at once)")
         return self
+
+    @property
+    def url(self) -> str:
+        """Where the deployment's server answers (``url:``, or derived from ``serve:``)."""
+        if self.serve is not None:
+            return self.serve.url
+        assert self.served_at is not None  # one of the two, by _served_once
+        return self.served_at
+
+    @property
+    def is_managed(self) -> bool:
+        """True when assay starts and stops the deployment's server (``serve:``)."""
+        return self.serve is not None
 
     @property
     def model_name(self) -> str:

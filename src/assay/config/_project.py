@@ -98,6 +98,20 @@ def _check_default_remote(config: AssayConfig, lines: dict[Loc, int], filename: 
     )
 
 
+def _check_monitored_deployments(config: AssayConfig, lines: dict[Loc, int],
+                                  filename: str) -> None:
+    from assay.config._errors import suggest
+
+    for name, entry in config.monitoring.items():
+        if entry.deployment is None or entry.deployment in config.deployments:
+            continue
+        where, line = _where(filename, lines, "monitoring", name, "deployment")
+        key = f"monitoring.{name}.deployment"
+        hint = suggest(entry.deployment, list(config.deployments))
+        raise ConfigError(f"{where}: {key}: no deployment {entry.deployment!r} under "
+                          f"deployments:{hint}", file=filename, line=line, key=key)
+
+
 def _where(filename: str, lines: dict[Loc, int], *loc: Any) -> tuple[str, int]:
     """(``file:line`` or ``file``, line) of the most specific known line for ``loc``."""
     for cut in range(len(loc), -1, -1):
@@ -229,6 +243,7 @@ class Project:
         _check_plain_stages(config, lines, str(path))
         _check_stage_profiles(config, lines, str(path))
         _check_default_remote(config, lines, str(path))
+        _check_monitored_deployments(config, lines, str(path))
         _check_paths(config, lines, str(path))
         _check_cache_dir(config, root, lines, str(path))
         project = cls(root=root, config=config, lines=lines,

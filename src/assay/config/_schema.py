@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from assay.config._base import Section
 from assay.config._deployments import DeploymentConfig, check_name
 from assay.config._pipeline import ExecutorConfig, ProfileConfig, StageConfig
-from assay.config._team import Member, PromotionPolicy
+from assay.config._team import Member, PromotionPolicy, parse_duration
 
 LinkType = Literal["reflink", "hardlink", "symlink", "copy"]
 
@@ -58,16 +58,90 @@ class DatasetConfig(Section):
     description: str | None = None
 
 
-class MonitoringConfig(Section):
-    """How drift is watched for the version holding one alias (``monitoring: {ALIAS: ...}``).
+class MonitorWindow(Section):
+    """Which rows of the prediction log one window takes: the newest ``rows``, or those of the
+    last ``duration`` (``1h``, ``30m``, ``7d``)."""
 
-    For now only ``external``: the alias is watched by a system outside assay (a dashboard
-    URL, or text saying where). assay's own drift monitoring adds fields here.
+    rows: int | None = Field(default=None, ge=1, description="the newest N rows")
+    duration: str | None = Field(default=None, description="the rows of the last 1h, 30m, 7d")
+
+    @field_validator("duration")
+    @classmethod
+    def _is_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> MonitorWindow:
+        if (self.rows is None) == (self.duration is None):
+            raise ValueError("a window takes one of rows (e.g. {rows: 10000}) or duration (e.g. "
+                             "{duration: 1h})")
+        return self
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.duration is None else parse_duration(self.duration)
+
+
+#: The rows a window takes when ``window:`` is not given.
+DEFAULT_WINDOW_ROWS = 10_000
+
+
+class MonitoringConfig(Section):
+    """One entry of ``monitoring:``: either a place outside assay where drift is watched
+    (``external:``, keyed by the alias it watches) or assay's own monitor of a deployment's
+    prediction log (``deployment:``, keyed by the monitor's name; see docs/monitoring.md).
+
+    .. code-block:: yaml
+
+        monitoring:
+          production: {external: https://grafana.example.com/d/churn}
+          churn-drift:
+            deployment: churn-prod        # its prediction log is compared with ...
+            reference: churn@v3           # ... this dataset version (default: the training
+                                          # data of the version the deployment serves)
+            window: {rows: 5000}          # or {duration: 1h}; default the newest 10,000 rows
+            columns: [tenure, plan]       # default: every input column, and the prediction
+            alpha: 0.05
+            correction: bh                # bh | bonferroni | none
     """
 
-    external: str = Field(
-        min_length=1, description="where drift for this alias is watched (URL or text)"
-    )
+    external: str | None = Field(
+        default=None, min_length=1,
+        description="where drift for this alias is watched (URL or text)")
+    deployment: str | None = Field(
+        default=None, min_length=1, description="the deployment whose prediction log is watched")
+    reference: str | None = Field(
+        default=None, min_length=1, description="dataset name or NAME@VERSION to compare with "
+        "(default: the training data of the version the deployment serves)")
+    window: MonitorWindow | None = Field(
+        default=None, description="{rows: N} or {duration: 1h}; default the newest 10,000 rows")
+    columns: list[str] | None = Field(
+        default=None, description="input columns to watch (default: every one, and the prediction)")
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5, description="false-alarm rate of a "
+                         "window's verdict when nothing drifted")
+    correction: Literal["bh", "bonferroni", "none"] = Field(
+        default="bh", description="how the columns' tests are combined")
+    log_dir: str | None = Field(
+        default=None, description="the server's prediction-log folder (default .assay/predictions)")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MonitoringConfig:
+        if (self.external is None) == (self.deployment is None):
+            raise ValueError("a monitoring entry takes one of external: (where drift is watched "
+                             "outside assay) or deployment: (the deployment assay monitors)")
+        if self.external is not None:
+            own = [k for k in ("reference", "window", "columns", "log_dir")
+                   if getattr(self, k) is not None]
+            if own:
+                raise ValueError(f"{', '.join(own)} belong to a deployment monitor; an external "
+                                 "entry only says where drift is watched")
+        return self
+
+    @property
+    def window_or_default(self) -> MonitorWindow:
+        return self.window or MonitorWindow(rows=DEFAULT_WINDOW_ROWS)
 
 
 class AssayConfig(Section):
@@ -93,7 +167,8 @@ class AssayConfig(Section):
         default_factory=dict, description="per deployment: the alias it serves, strategy, guards"
     )
     monitoring: dict[str, MonitoringConfig] = Field(
-        default_factory=dict, description="per alias (production, ...): where drift is watched"
+        default_factory=dict, description="per alias (production, ...): where drift is watched "
+        "outside assay; or per monitor name: a deployment assay monitors"
     )
 
     @field_validator("remotes", mode="before")
@@ -109,6 +184,17 @@ class AssayConfig(Section):
         for name in value:
             check_name(name)
         return value
+
+    def watched_aliases(self) -> set[str]:
+        """The aliases whose drift is watched: an ``external:`` entry names its alias, a
+        deployment monitor watches the alias its deployment follows."""
+        out = set()
+        for key, entry in self.monitoring.items():
+            if entry.external is not None:
+                out.add(key)
+            elif entry.deployment in self.deployments:
+                out.add(self.deployments[entry.deployment].alias)
+        return out
 
     @field_validator("datasets", mode="before")
     @classmethod

@@ -20,9 +20,19 @@ from assay.contracts._check import ReportFiles, check, failure
 from assay.contracts._engine import run_contract
 from assay.contracts._infer import contract_yaml, infer_contract
 from assay.contracts._kind import KIND, ValidateOptions
-from assay.contracts._model import Contract, load_contract, parse_duration
+from assay.contracts._model import Contract, DistributionSpec, load_contract, parse_duration
 from assay.contracts._pandera import run_pandera
 from assay.contracts._precheck import check_contract, check_contracts
+from assay.contracts._profile import (
+    ColumnProfile,
+    ReferenceProfile,
+    binned_counts,
+    category_counts,
+    compare_with_profile,
+    profile_frame,
+    profile_reference,
+)
+from assay.contracts._reference import cached_source, open_reference, versioned
 from assay.contracts._report import (
     print_report,
     summary_line,
@@ -33,7 +43,13 @@ from assay.contracts._report import (
     write_reports,
 )
 from assay.contracts._result import CheckResult, ContractReport
-from assay.contracts._source import DataSource, DataUnreadable, scan, source_for
+from assay.contracts._source import (
+    DataSource,
+    DataUnreadable,
+    describe_read_error,
+    scan,
+    source_for,
+)
 from assay.contracts._validate import (
     Target,
     contract_results_for,
@@ -55,24 +71,35 @@ def __getattr__(name: str) -> ModuleType:
 __all__ = [
     "KIND",
     "CheckResult",
+    "ColumnProfile",
     "Contract",
     "ContractReport",
     "DataSource",
     "DataUnreadable",
+    "DistributionSpec",
+    "ReferenceProfile",
     "ReportFiles",
     "Target",
     "ValidateOptions",
+    "binned_counts",
+    "cached_source",
+    "category_counts",
     "check",
     "check_contract",
     "check_contracts",
+    "compare_with_profile",
     "contract_results_for",
     "contract_yaml",
+    "describe_read_error",
     "drift",
     "failure",
     "infer_contract",
     "load_contract",
+    "open_reference",
     "parse_duration",
     "print_report",
+    "profile_frame",
+    "profile_reference",
     "record_result",
     "resolve_targets",
     "run_contract",
@@ -85,5 +112,6 @@ __all__ = [
     "to_junit",
     "to_markdown",
     "validate_target",
+    "versioned",
     "write_reports",
 ]

@@ -6,6 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from assay.contracts._checks import CheckBuilder, _Pending, dtype_name
 from assay.contracts._model import DistributionSpec
+from assay.contracts._profile import (
+    binned_counts,
+    category_counts,
+    compare_with_profile,
+    value_counts,
+)
 from assay.contracts._result import CheckResult
 from assay.errors import ContractError
 
@@ -82,13 +88,9 @@ class DistributionCompiler(CheckBuilder):
         expr_map: dict[str, pl.Expr] = {}
         if wants_drift or (not numeric and (shares or new_cats)):
             if numeric and ref_profile is not None and ref_profile.edges is not None:
-                if ref_profile.edges:
-                    count_expr = _bin_index(values, ref_profile.edges).value_counts().implode()
-                else:  # a constant reference: nothing to bin (reported as insufficient)
-                    count_expr = values.count()
+                count_expr = binned_counts(values, ref_profile)
             else:
-                count_expr = (self._filtered(spec, pl.col(name), where).cast(pl.String)
-                              .value_counts().implode())
+                count_expr = category_counts(self._filtered(spec, pl.col(name), where))
             expr_map = {counts_alias: count_expr}
         if wants_drift:
             self._drift_check(prefix, name, spec, numeric, ref_profile, counts_alias, expr_map)
@@ -126,13 +128,16 @@ class DistributionCompiler(CheckBuilder):
 
     def _drift_check(self, prefix: str, name: str, spec: DistributionSpec, numeric: bool,
                      ref: ColumnProfile | None, counts_alias: str, exprs: dict[str, pl.Expr]) -> None:
-        from assay.contracts._drift import DEFAULT_THRESHOLDS, compare
+        from assay.contracts._drift import DEFAULT_THRESHOLDS
 
-        statistic = spec.statistic or ("psi" if numeric else "js")
-        threshold = spec.threshold if spec.threshold is not None else DEFAULT_THRESHOLDS[statistic]
-        verb = "p-value >=" if statistic == "chi2" else "<="
+        test = self.contract.drift
+        statistic = spec.statistic
+        threshold = spec.threshold if spec.threshold is not None else (
+            DEFAULT_THRESHOLDS[statistic] if statistic is not None else None)
+        effect = f", {statistic} <= {threshold:g}" if threshold is not None else ""
         result = self._new(f"{prefix}.drift", "drift", name, spec,
-                           f"{statistic} {verb} {threshold:g} vs reference")
+                           f"same distribution as the reference (test at alpha {test.alpha:g}, "
+                           f"{test.correction}{effect})")
         if ref is None:
             result.status = "insufficient"
             result.message = "no reference data for this column (set reference: in the contract)"
@@ -150,23 +155,20 @@ class DistributionCompiler(CheckBuilder):
                 res.status = "insufficient"
                 res.message = ref.insufficient
                 return
-            labels, ref_counts, cur_counts = _aligned_counts(ref, values[counts_alias], numeric)
-            drift = compare(statistic, ref_counts, cur_counts, threshold=threshold,
-                            centers=ref.centers, scale=ref.std)
+            labels, ref_counts, cur_counts, drift = compare_with_profile(
+                ref, values[counts_alias], statistic=statistic, threshold=threshold,
+                alpha=test.alpha)
             res.observed = drift.value
             labels, ref_counts, cur_counts = _capped(labels, ref_counts, cur_counts)
             res.details = {"drift": drift.to_dict(), "labels": labels,
                            "reference_counts": list(map(float, ref_counts)),
-                           "current_counts": list(map(float, cur_counts)), "numeric": numeric}
+                           "current_counts": list(map(float, cur_counts)), "numeric": numeric,
+                           "p_value": drift.p_value, "effect": drift.effect}
             if drift.insufficient:
                 res.status = "insufficient"
                 res.message = drift.insufficient
-            elif drift.drifted:
-                res.status = "fail"
-                shown = f"p={drift.p_value:.3g}" if statistic == "chi2" else f"{drift.value:.4f}"
-                res.message = f"{statistic} {shown} beyond threshold {threshold:g}: drift"
-            else:
-                res.message = f"{statistic} {drift.value:.4f}"
+                return
+            _decide(res, drift.drifted)  # at alpha; correct_drift() decides for the contract
 
         self.pending.append(_Pending(result, exprs, finish))
 
@@ -179,7 +181,7 @@ class DistributionCompiler(CheckBuilder):
                            f"share of {category!r} {expected}")
 
         def finish(values: dict[str, Any], res: CheckResult) -> None:
-            counts = _value_counts(values[counts_alias])
+            counts = value_counts(values[counts_alias])
             total = sum(v for k, v in counts.items() if k is not None)
             if total == 0:
                 res.status = "insufficient"
@@ -266,7 +268,8 @@ class DistributionCompiler(CheckBuilder):
                         ref: ColumnProfile | None, counts_alias: str,
                         exprs: dict[str, pl.Expr]) -> None:
         result = self._new(f"{prefix}.new_categories", "new_categories", name, spec,
-                           "only categories seen in the reference")
+                           "no more rows of categories the reference lacks than chance explains "
+                           f"(alpha {self.contract.drift.alpha:g})")
         if ref is None or ref.categories is None:
             result.status = "insufficient"
             result.message = "no reference categories for this column"
@@ -275,17 +278,29 @@ class DistributionCompiler(CheckBuilder):
         known = set(ref.categories)
 
         def finish(values: dict[str, Any], res: CheckResult) -> None:
-            counts = _value_counts(values[counts_alias])
+            from assay.contracts._drift import unseen_p_value
+
+            counts = value_counts(values[counts_alias])
             total = sum(v for k, v in counts.items() if k is not None)
             unseen = {k: v for k, v in counts.items() if k is not None and k not in known}
             rows = sum(unseen.values())
             res.failing_rows = rows
             res.failing_fraction = rows / total if total else 0.0
             res.observed = sorted(unseen)[:20]
-            if unseen:
-                res.status = "fail"
-                listed = ", ".join(repr(k) for k in sorted(unseen)[:5])
-                res.message = f"{len(unseen)} unseen categories ({listed}) in {rows:,} rows"
+            if not unseen:
+                res.details = {"p_value": 1.0, "effect": True, "unseen_rows": 0}
+                _decide(res, False)
+                return
+            assert ref.categories is not None
+            reference = [*ref.counts, *([0.0] * len(unseen))]
+            current = [float(counts.get(c, 0)) for c in ref.categories] + [
+                float(v) for v in unseen.values()]
+            p = unseen_p_value(reference, current)
+            listed = ", ".join(repr(k) for k in sorted(unseen)[:5])
+            res.details = {"p_value": p, "effect": True, "unseen_rows": rows,
+                           "summary": f"{len(unseen)} unseen categories ({listed}) in {rows:,} "
+                                      f"rows (p={p:.3g})"}
+            _decide(res, p <= self.contract.drift.alpha)
 
         import polars as pl
 
@@ -297,40 +312,47 @@ class DistributionCompiler(CheckBuilder):
 
 
 
-def _bin_index(values: pl.Expr, edges: list[float]) -> pl.Expr:
-    """Bin number 0..len(edges) per value, right-closed like numpy searchsorted(side='left')."""
-    import polars as pl
+def _decide(res: CheckResult, drifted: bool) -> None:
+    """A drift or unseen-category check's status and message from its decision."""
+    res.status = "fail" if drifted else "pass"
+    details = res.details or {}
+    if res.kind == "new_categories":
+        summary = details.get("summary")
+        if summary is None:
+            res.message = ""
+        elif res.failed:
+            res.message = f"{summary}: more than chance explains"
+        else:
+            res.message = f"{summary}: rare values a reference of this size can lack"
+        return
+    drift = details["drift"]
+    p, statistic, value = drift["p_value"], drift["statistic"], drift["value"]
+    shown = f"{statistic} {value:.4f}, {drift['test']} p={p:.3g}"
+    if res.failed:
+        res.message = f"{shown}: drift"
+    elif p <= drift["alpha"] and not drift["effect"]:
+        res.message = f"{shown}: significant, but within {statistic} <= {drift['threshold']:g}"
+    else:
+        res.message = shown
 
-    if hasattr(values, "bin_intervals"):
-        return values.bin_intervals(edges, labels=False, right_closed=True)
-    labels = [str(i) for i in range(len(edges) + 1)]  # polars 1.x has only cut
-    return values.cut(edges, labels=labels).cast(pl.String).cast(pl.UInt32)
 
+def correct_drift(results: list[CheckResult], alpha: float, correction: str) -> None:
+    """Decide the contract's drift and unseen-category checks together: their p-values are
+    corrected for how many were tested (``correction`` at ``alpha``, see
+    :func:`assay.contracts.drift.adjust`), and a check fails when its test rejects after the
+    correction and its effect is beyond its bound."""
+    from assay.contracts._drift import adjust
 
-def _value_counts(raw: Any) -> dict[Any, int]:
-    out: dict[Any, int] = {}
-    for item in raw or []:
-        values = list(item.values())
-        out[values[0]] = int(values[1])
-    return out
-
-
-def _aligned_counts(ref: ColumnProfile, raw: Any, numeric: bool) -> tuple[list[str], list[float], list[float]]:
-    counts = _value_counts(raw)
-    if numeric:
-        n_bins = len(ref.counts)
-        current = [float(counts.get(i, 0)) for i in range(n_bins)]
-        return list(ref.labels), list(ref.counts), current
-    labels = list(ref.categories or [])
-    known = set(labels)
-    ref_counts = list(ref.counts)
-    current = [float(counts.get(label, 0)) for label in labels]
-    unseen = sum(v for k, v in counts.items() if k is not None and k not in known)
-    if unseen:
-        labels.append("(unseen)")
-        ref_counts.append(0.0)
-        current.append(float(unseen))
-    return labels, ref_counts, current
+    family = [r for r in results if r.kind in ("drift", "new_categories")
+              and r.status in ("pass", "fail") and r.details
+              and r.details.get("p_value") is not None]
+    if not family:
+        return
+    rejected = adjust([float(r.details["p_value"]) for r in family], alpha, correction)
+    for res, reject in zip(family, rejected, strict=True):
+        _decide(res, reject and bool(res.details.get("effect", True)))
+        res.details["rejected"] = reject
+        res.details["correction"] = correction
 
 
 def _capped(labels: list[str], ref_counts: list[float], current: list[float]

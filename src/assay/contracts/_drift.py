@@ -1,25 +1,42 @@
-"""Drift statistics on binned or categorical summaries (vectorised NumPy/SciPy).
+"""The drift engine: statistics on binned or categorical counts (vectorised NumPy/SciPy), and
+decisions calibrated for the sample size.
 
 Everything here works on *counts*, never on raw rows, so a reference profile computed once (one
 pass over the reference data) can be compared with any number of batches, and the monitoring
 package reuses the same functions on windows of prediction logs.
 
-Statistics and their default thresholds (drift when the value exceeds the threshold, except
-``chi2`` whose threshold is a p-value: drift when ``p < threshold``):
+**A decision is a test, then an effect size.** A column drifts when a test of "the current
+values come from the reference's distribution" rejects at the level ``alpha`` (after the
+correction for testing many columns, :func:`adjust`) **and**, for an effect-size statistic, the
+effect is beyond its threshold. The test bounds the false-alarm rate: on data from the
+reference's distribution a column (or, corrected, a whole contract) drifts with probability at
+most ``alpha``, at any sample size; the effect threshold keeps a large sample from alarming on a
+difference too small to matter.
 
-========== ======================================================= =========
-statistic  what it measures                                          default
-========== ======================================================= =========
+- the test: numbers, the two-sample Kolmogorov-Smirnov test on the reference's quantile bins
+  (asymptotic p-value; binning makes it conservative); categories (and numbers with
+  ``statistic: chi2``, and a constant reference), the chi-square test of homogeneity with
+  sparse cells merged (:func:`chi2_pooled`: every cell expects at least 5 on both sides, so the
+  chi-square approximation holds for many rare categories and small samples);
+- the effect size: the ``statistic`` (default chosen by type and size as Evidently does: up to
+  :data:`LARGE_SAMPLE` current values the test alone, ``ks`` for numbers and ``chi2`` for
+  categories; above it ``wasserstein`` for numbers and ``js`` for categories):
+
+========== ======================================================= ================
+statistic  effect size                                               default bound
+========== ======================================================= ================
+ks         Kolmogorov-Smirnov D between the binned CDFs              0.1 (the default
+                                                                     for a small
+                                                                     sample: none)
+chi2       none: the test alone                                      none
 psi        population stability index over the bins                 0.2
-ks         Kolmogorov-Smirnov D between the binned CDFs              0.1
-chi2       chi-square test of homogeneity on the counts (p-value)    0.01
 js         Jensen-Shannon distance (base 2, 0..1)                    0.1
 wasserstein earth mover's distance between bin centres, in units     0.1
            of the reference standard deviation
-========== ======================================================= =========
+========== ======================================================= ================
 
-Insufficient data (no values on either side, a constant reference) is reported as such
-(``DriftResult.insufficient``), never as drift.
+Fewer than :data:`MIN_VALUES` values on either side is insufficient data
+(``DriftResult.insufficient``), never drift.
 """
 
 from __future__ import annotations
@@ -31,14 +48,26 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-DEFAULT_THRESHOLDS: dict[str, float] = {
+#: Effect-size bounds by statistic (``chi2`` has no effect size: its test alone decides; so
+#: does ``ks`` when it is the default for a small sample rather than asked for).
+DEFAULT_THRESHOLDS: dict[str, float | None] = {
     "psi": 0.2,
     "ks": 0.1,
-    "chi2": 0.01,
+    "chi2": None,
     "js": 0.1,
     "wasserstein": 0.1,
 }
 STATISTICS = tuple(DEFAULT_THRESHOLDS)
+#: The false-alarm rate of a drift test (of a contract's, after the correction).
+DEFAULT_ALPHA = 0.05
+#: How p-values of many columns are combined: Benjamini-Hochberg, Bonferroni, or not at all.
+CORRECTIONS = ("bh", "bonferroni", "none")
+#: Fewer values than this on either side decide nothing.
+MIN_VALUES = 30
+#: Above this many current values the default statistic is an effect size, below the test alone.
+LARGE_SAMPLE = 1000
+#: A chi-square cell expects at least this many on both sides (sparser cells are merged).
+MIN_EXPECTED = 5.0
 _EPS = 1e-4
 
 FloatArray = npt.NDArray[np.float64]
@@ -46,14 +75,27 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class DriftResult:
-    """One drift comparison."""
+    """One drift comparison, decided at ``alpha`` before any correction for many columns."""
 
     statistic: str
     value: float | None
-    threshold: float
+    threshold: float | None
+    """The effect-size bound (None: the test alone decides)."""
     drifted: bool
     p_value: float | None = None
     insufficient: str | None = None  # why there was not enough data to decide
+    test: str | None = None
+    """The test behind ``p_value``: ``ks`` or ``chi2``."""
+    effect: bool = True
+    """True when the effect is beyond its bound (or there is no bound)."""
+    alpha: float = DEFAULT_ALPHA
+
+    @property
+    def status(self) -> str:
+        """``drift``, ``no_drift`` or ``insufficient_data``."""
+        if self.insufficient:
+            return "insufficient_data"
+        return "drift" if self.drifted else "no_drift"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -61,7 +103,11 @@ class DriftResult:
             "value": self.value,
             "threshold": self.threshold,
             "drifted": self.drifted,
+            "status": self.status,
             "p_value": self.p_value,
+            "test": self.test,
+            "effect": self.effect,
+            "alpha": self.alpha,
             "insufficient": self.insufficient,
         }
 
@@ -133,6 +179,47 @@ def chi2_counts(
     return stat, float(chdtrc(dof, stat))
 
 
+def chi2_pooled(
+    reference: Sequence[float] | FloatArray,
+    current: Sequence[float] | FloatArray,
+    *,
+    unseen: bool = False,
+    min_expected: float = MIN_EXPECTED,
+) -> tuple[float, float, int]:
+    """The chi-square test of homogeneity with sparse cells merged: (statistic, p-value, cells).
+
+    A cell whose expected count is below ``min_expected`` on either side (rare categories, a
+    small sample) joins one pooled cell; if that cell is still too sparse, the next smallest
+    cell joins it too. With ``unseen``, the last cell sums the categories the reference never
+    had (each of them rare on the reference's side by how it was chosen) and always joins the
+    pooled cell. Which cells merge depends only on the pooled counts, so the test keeps its
+    level; fewer than two cells left is p = 1.
+    """
+    ref = _as_counts(reference)
+    cur = _as_counts(current)
+    total_ref, total_cur = ref.sum(), cur.sum()
+    pooled = ref + cur
+    need = min_expected * (total_ref + total_cur) / min(total_ref, total_cur)
+    if unseen and ref.size:
+        pooled = pooled.copy()
+        pooled[-1] = 0.0 if pooled[-1] == 0 else min(pooled[-1], need * 0.5)  # sparse
+    keep = (ref + cur) > 0
+    ref, cur, pooled = ref[keep], cur[keep], pooled[keep]
+    if pooled.size < 2:
+        return 0.0, 1.0, int(pooled.size)
+    order = np.argsort(pooled, kind="mergesort")
+    sparse = pooled[order] < need
+    cut = int(sparse.sum())  # cells order[:cut] are sparse
+    if cut:
+        while cut < pooled.size and (ref + cur)[order[:cut]].sum() < need:
+            cut += 1  # the pooled cell is still sparse: the next smallest joins it
+        dense = order[cut:]
+        ref = np.append(ref[dense], ref[order[:cut]].sum())
+        cur = np.append(cur[dense], cur[order[:cut]].sum())
+    stat, p = chi2_counts(ref, cur)
+    return stat, p, int(ref.size)
+
+
 def wasserstein_binned(
     reference: Sequence[float] | FloatArray,
     current: Sequence[float] | FloatArray,
@@ -175,24 +262,41 @@ def bin_counts(values: Sequence[float] | FloatArray, edges: Sequence[float] | Fl
     return np.bincount(idx, minlength=len(edges) + 1).astype(np.float64)
 
 
+def auto_statistic(numeric: bool, values: float) -> str:
+    """The default statistic for a column: the test alone up to :data:`LARGE_SAMPLE` current
+    values (``ks`` for numbers, ``chi2`` for categories), an effect size above it
+    (``wasserstein`` for numbers, ``js`` for categories), as Evidently chooses."""
+    if values <= LARGE_SAMPLE:
+        return "ks" if numeric else "chi2"
+    return "wasserstein" if numeric else "js"
+
+
 def compare(
-    statistic: str,
+    statistic: str | None,
     reference: Sequence[float] | FloatArray,
     current: Sequence[float] | FloatArray,
     *,
     threshold: float | None = None,
     centers: Sequence[float] | FloatArray | None = None,
     scale: float | None = None,
+    numeric: bool | None = None,
+    unseen: bool = False,
+    alpha: float = DEFAULT_ALPHA,
 ) -> DriftResult:
-    """Compare two count vectors (same bins/categories, same order) with ``statistic``.
+    """Compare two count vectors (same bins/categories, same order).
 
     Args:
-        statistic: one of ``psi``, ``ks``, ``chi2``, ``js``, ``wasserstein``.
+        statistic: one of ``psi``, ``ks``, ``chi2``, ``js``, ``wasserstein``, or None for the
+            default by type and size (:func:`auto_statistic`).
         reference: reference counts per bin or category.
         current: current counts, aligned with ``reference``.
-        threshold: drift threshold (default per statistic, see the module docstring).
+        threshold: the effect-size bound (default per statistic, see the module docstring).
         centers: bin centres (needed for ``wasserstein``).
         scale: divides the Wasserstein distance (reference standard deviation).
+        numeric: ordered bins of a number (the KS test) or categories (chi-square); default:
+            numeric when ``centers`` are given.
+        unseen: the last category sums the current values the reference never had.
+        alpha: the test's level (before any correction for many columns).
 
     Returns:
         The result; ``insufficient`` says why nothing could be decided.
@@ -200,44 +304,133 @@ def compare(
     Raises:
         ValueError: unknown statistic, or misaligned counts.
     """
-    if statistic not in DEFAULT_THRESHOLDS:
+    if statistic is not None and statistic not in DEFAULT_THRESHOLDS:
         raise ValueError(f"unknown drift statistic {statistic!r}; use one of {', '.join(STATISTICS)}")
-    limit = DEFAULT_THRESHOLDS[statistic] if threshold is None else float(threshold)
+    numeric = centers is not None if numeric is None else numeric
     ref = _as_counts(reference)
     cur = _as_counts(current)
     if ref.shape != cur.shape:
         raise ValueError(f"reference has {ref.size} bins, current has {cur.size}")
-    if ref.sum() == 0:
-        return DriftResult(statistic, None, limit, False, insufficient="reference has no values")
-    if cur.sum() == 0:
-        return DriftResult(statistic, None, limit, False, insufficient="no values to compare")
-    p_value: float | None = None
+    chosen = statistic or auto_statistic(numeric, float(cur.sum()))
+    if threshold is not None:
+        limit: float | None = float(threshold)
+    else:  # the small-sample default is the test alone
+        limit = None if statistic is None and chosen == "ks" else DEFAULT_THRESHOLDS[chosen]
+    statistic = chosen
+    if statistic == "chi2":
+        limit = None  # the test alone
+    test = "ks" if numeric and statistic != "chi2" else "chi2"
+    for side, counts in (("reference", ref), ("current data", cur)):
+        total = float(counts.sum())
+        if total < MIN_VALUES:
+            empty = "reference has no values" if side == "reference" else "no values to compare"
+            why = empty if total == 0 else f"{side} has {total:.0f} values (fewer than {MIN_VALUES})"
+            return DriftResult(statistic, None, limit, False, insufficient=why, test=test,
+                               alpha=alpha)
+    p_value = (ks_binned(ref, cur)[1] if test == "ks"
+               else chi2_pooled(ref, cur, unseen=unseen)[1])
     if statistic == "psi":
         value = psi(ref, cur)
     elif statistic == "js":
         value = js_distance(ref, cur)
     elif statistic == "ks":
-        value, p_value = ks_binned(ref, cur)
+        value = ks_binned(ref, cur)[0]
     elif statistic == "chi2":
-        value, p_value = chi2_counts(ref, cur)
+        value = chi2_counts(ref, cur)[0]
     else:
         if centers is None:
             raise ValueError("wasserstein needs bin centres")
         value = wasserstein_binned(ref, cur, centers, scale=scale)
-    drifted = (p_value is not None and p_value < limit) if statistic == "chi2" else value > limit
-    return DriftResult(statistic, value, limit, bool(drifted), p_value=p_value)
+    effect = limit is None or value > limit
+    return DriftResult(statistic, value, limit, bool(effect and p_value <= alpha),
+                       p_value=p_value, test=test, effect=bool(effect), alpha=alpha)
+
+
+def adjust(p_values: Sequence[float], alpha: float, correction: str) -> list[bool]:
+    """Which of ``p_values`` reject at the family's level ``alpha``.
+
+    ``bh``: Benjamini-Hochberg (the false discovery rate at ``alpha``; when no column drifted,
+    the chance of any alarm is at most ``alpha``); ``bonferroni``: each at ``alpha / m`` (the
+    chance of any false alarm at most ``alpha`` whatever drifted); ``none``: each at ``alpha``.
+
+    Raises:
+        ValueError: an unknown correction.
+    """
+    if correction not in CORRECTIONS:
+        raise ValueError(f"unknown correction {correction!r}; use one of {', '.join(CORRECTIONS)}")
+    m = len(p_values)
+    if correction == "none":
+        return [p <= alpha for p in p_values]
+    if correction == "bonferroni":
+        return [p <= alpha / m for p in p_values]
+    order = sorted(range(m), key=lambda i: p_values[i])
+    passed = 0
+    for rank, i in enumerate(order, start=1):
+        if p_values[i] <= rank * alpha / m:
+            passed = rank
+    rejected = set(order[:passed])
+    return [i in rejected for i in range(m)]
+
+
+def unseen_p_value(reference: Sequence[float] | FloatArray,
+                   current: Sequence[float] | FloatArray) -> float:
+    """The p-value of the current rows whose category the reference never had, when both samples
+    come from one distribution (counts aligned over every category either side has).
+
+    Given the pooled count c of a category, the chance that all c of its rows fell on the
+    current side is hypergeometric, C(m, c) / C(n + m, c); the rows in categories unseen by the
+    reference are the sum of those independent-enough events. The p-value is that sum's upper
+    tail at the observed count (exact by convolution up to 2,000 rows, normal beyond). Rare
+    values a small reference happened to lack are expected; many rows of new values are not.
+    """
+    from scipy.special import gammaln, ndtr
+
+    ref = _as_counts(reference)
+    cur = _as_counts(current)
+    k = round(float(cur[ref == 0].sum()))
+    if k <= 0:
+        return 1.0
+    n, m = float(ref.sum()), float(cur.sum())
+    pooled = (ref + cur)[(ref + cur) > 0]
+    # log C(m, c) - log C(n + m, c)
+    log_p = (gammaln(m + 1) - gammaln(m - pooled + 1) - gammaln(n + m + 1)
+             + gammaln(n + m - pooled + 1))
+    log_p = np.where(pooled <= m, log_p, -np.inf)
+    chance = np.exp(log_p)
+    live = chance > 1e-15
+    sizes, chance = pooled[live].astype(np.int64), chance[live]
+    if k > 2000:
+        mean = float(np.sum(sizes * chance))
+        sd = math.sqrt(float(np.sum(sizes.astype(float) ** 2 * chance * (1 - chance))))
+        return float(ndtr(-(k - 0.5 - mean) / sd)) if sd > 0 else float(k <= mean)
+    below = np.zeros(k, dtype=np.float64)  # P(sum == s) for s < k
+    below[0] = 1.0
+    for size, p in zip(sizes.tolist(), chance.tolist(), strict=True):
+        moved = np.zeros_like(below)
+        if size < k:
+            moved[size:] = below[: k - size] * p
+        below = below * (1 - p) + moved
+    return float(min(1.0, max(0.0, 1.0 - below.sum())))
 
 
 __all__ = [
+    "CORRECTIONS",
+    "DEFAULT_ALPHA",
     "DEFAULT_THRESHOLDS",
+    "LARGE_SAMPLE",
+    "MIN_VALUES",
     "STATISTICS",
     "DriftResult",
+    "adjust",
+    "auto_statistic",
     "bin_counts",
     "chi2_counts",
+    "chi2_pooled",
     "compare",
     "js_distance",
     "ks_binned",
     "psi",
     "quantile_edges",
+    "unseen_p_value",
     "wasserstein_binned",
 ]

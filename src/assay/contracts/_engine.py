@@ -21,7 +21,7 @@ from assay.contracts._checks import (
     dtype_name,
 )
 from assay.contracts._column_types import contract_dtype, untyped_columns, wrong_types
-from assay.contracts._distribution import DistributionCompiler
+from assay.contracts._distribution import DistributionCompiler, correct_drift
 from assay.contracts._model import (
     BoundRule,
     CheckOptions,
@@ -418,6 +418,7 @@ def run_contract(
         if item.finish is not None:
             item.finish(row, item.result)
         results.append(item.result)
+    correct_drift(results, contract.drift.alpha, contract.drift.correction)
     if sample_rows > 0:
         for item in pending:
             if item.result.failed and item.sample is not None:

@@ -230,18 +230,27 @@ class DistributionSpec(CheckOptions):
     """Distribution checks on one column, against the reference dataset or absolute bounds."""
 
     statistic: Statistic | None = Field(
-        default=None, description="drift statistic; default psi for numbers, js for categories"
-    )
-    threshold: float | None = Field(default=None, ge=0.0, description="drift when exceeded")
+        default=None, description="drift effect size; default by type and size: the test alone "
+        "(ks, chi2) up to 1,000 values, wasserstein for numbers and js for categories above")
+    threshold: float | None = Field(
+        default=None, ge=0.0, description="the effect size beyond which a significant "
+        "difference is drift (psi 0.2, js 0.1, wasserstein 0.1 reference std)")
     bins: int = Field(default=20, ge=2, le=1000)
     mean: Range | None = None
     std: Range | None = None
     quantiles: dict[float, Range] | None = None
     category_share: dict[str, Range] | None = None
     new_categories: bool | None = Field(
-        default=None, description="fail on values absent from the reference (default for strings)"
-    )
+        default=None, description="fail on more values absent from the reference than chance "
+        "explains (default for strings)")
     drift: bool = Field(default=True, description="compute the drift statistic")
+
+    @model_validator(mode="after")
+    def _chi2_has_no_threshold(self) -> DistributionSpec:
+        if self.statistic == "chi2" and self.threshold is not None:
+            raise ValueError("chi2 is a test with no effect size: drop threshold (the "
+                             "contract's drift.alpha sets its level)")
+        return self
 
     @field_validator("category_share", mode="before")
     @classmethod
@@ -250,6 +259,16 @@ class DistributionSpec(CheckOptions):
         if isinstance(value, dict):
             return {str(k).lower() if isinstance(k, bool) else str(k): v for k, v in value.items()}
         return value
+
+
+class DriftTest(Section):
+    """How the drift and unseen-category checks of a contract decide together."""
+
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5, description="false-alarm rate: the "
+                         "chance that data from the reference's distribution fail a check")
+    correction: Literal["bh", "bonferroni", "none"] = Field(
+        default="bh", description="across the contract's drift tests: Benjamini-Hochberg, "
+        "Bonferroni, or none (each at alpha)")
 
 
 class Contract(Section):
@@ -266,6 +285,7 @@ class Contract(Section):
     columns: dict[str, ColumnSpec] = Field(default_factory=dict)
     checks: list[TableCheck] = Field(default_factory=list)
     distribution: dict[str, DistributionSpec] = Field(default_factory=dict)
+    drift: DriftTest = Field(default_factory=DriftTest)
 
     @field_validator("columns", "distribution", mode="before")
     @classmethod

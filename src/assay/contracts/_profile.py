@@ -17,6 +17,7 @@ from assay.errors import ContractError
 if TYPE_CHECKING:
     import polars as pl
 
+    from assay.contracts._drift import DriftResult
     from assay.contracts._model import DistributionSpec
 
 # Reports and plots show at most this many categories (the rest as "(other)"); the drift
@@ -39,6 +40,8 @@ class ColumnProfile:
     mean: float | None = None
     std: float | None = None
     insufficient: str | None = None
+    constant: float | None = None
+    """The one value of a constant numeric reference (its counts: below, equal, above it)."""
 
 
 @dataclass(frozen=True)
@@ -63,33 +66,41 @@ def profile_reference(source: DataSource, specs: dict[str, DistributionSpec]) ->
     import polars as pl
 
     try:
-        lf = scan(source)
-        schema = lf.collect_schema()
-        wanted = [c for c in specs if c in schema]
-        numeric = [c for c in wanted if _is_numeric(schema[c])]
-        summaries: list[pl.Expr] = [pl.len().alias("\0rows")]
-        arrays: list[pl.Expr] = []
-        for name in wanted:
-            col = _where(name, specs[name], schema, source)
-            if name not in numeric:
-                summaries.append(col.cast(pl.String).drop_nulls()
-                                 .value_counts(sort=True, name="\0n").implode().alias(name))
-                continue
-            # the floats of each column as one list (each filtered by its own where)
-            arrays.append(col.cast(pl.Float64).drop_nulls().implode().alias(name))
-            if specs[name].new_categories and schema[name].is_integer():
-                summaries.append(col.drop_nulls().unique().sort().implode()
-                                 .alias(f"{name}\0values"))
-        queries = [lf.select(summaries)]
-        if arrays:  # in the same scan
-            queries.append(lf.select(arrays))
-        summary, *floats = pl.collect_all(queries, engine="streaming")
+        return profile_frame(scan(source), specs, shown=source.shown)
     except DataUnreadable as exc:
         raise ContractError(f"reference {source.shown}: {exc.message}") from exc
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ContractError(
             f"reference {source.shown} cannot be read: {describe_read_error(exc)}"
         ) from exc
+
+
+def profile_frame(lf: pl.LazyFrame, specs: dict[str, DistributionSpec], *,
+                  shown: str) -> ReferenceProfile:
+    """:func:`profile_reference` of a LazyFrame (``shown`` names it in messages); Polars'
+    errors are the caller's to report."""
+    import polars as pl
+
+    schema = lf.collect_schema()
+    wanted = [c for c in specs if c in schema]
+    numeric = [c for c in wanted if _is_numeric(schema[c])]
+    summaries: list[pl.Expr] = [pl.len().alias("\0rows")]
+    arrays: list[pl.Expr] = []
+    for name in wanted:
+        col = _where(name, specs[name], schema, shown)
+        if name not in numeric:
+            summaries.append(col.cast(pl.String).drop_nulls()
+                             .value_counts(sort=True, name="\0n").implode().alias(name))
+            continue
+        # the floats of each column as one list (each filtered by its own where)
+        arrays.append(col.cast(pl.Float64).drop_nulls().implode().alias(name))
+        if specs[name].new_categories and schema[name].is_integer():
+            summaries.append(col.drop_nulls().unique().sort().implode()
+                             .alias(f"{name}\0values"))
+    queries = [lf.select(summaries)]
+    if arrays:  # in the same scan
+        queries.append(lf.select(arrays))
+    summary, *floats = pl.collect_all(queries, engine="streaming")
     row = summary.row(0, named=True)
     columns: dict[str, ColumnProfile] = {}
     for name in wanted:
@@ -98,10 +109,10 @@ def profile_reference(source: DataSource, specs: dict[str, DistributionSpec]) ->
                                      row.get(f"{name}\0values"))
         else:
             columns[name] = _categorical(name, row[name])
-    return ReferenceProfile(source.shown, int(row["\0rows"]), columns)
+    return ReferenceProfile(shown, int(row["\0rows"]), columns)
 
 
-def _where(name: str, spec: DistributionSpec, schema: Any, source: DataSource) -> pl.Expr:
+def _where(name: str, spec: DistributionSpec, schema: Any, shown: str) -> pl.Expr:
     """The column, limited by the check's ``where`` (the reference is filtered like the data)."""
     import polars as pl
 
@@ -115,7 +126,7 @@ def _where(name: str, spec: DistributionSpec, schema: Any, source: DataSource) -
     if absent:
         raise ContractError(
             f"{check}: where {spec.where!r} needs column(s) {', '.join(absent)} that the "
-            f"reference {source.shown} lacks", check=check)
+            f"reference {shown} lacks", check=check)
     return pl.col(name).filter(where.fill_null(False))
 
 
@@ -130,9 +141,10 @@ def _numeric(name: str, series: Any, bins: int, distinct: list[Any] | None) -> C
         return ColumnProfile(name, True, [], edges=[], values=distinct,
                              insufficient="reference column has no values")
     low, high = float(values.min()), float(values.max())
-    if low == high:
-        return ColumnProfile(name, True, [float(values.size)], edges=[], values=distinct,
-                             insufficient="reference column is constant")
+    if low == high:  # compared as three categories: below, equal to, above the constant
+        return ColumnProfile(name, True, [0.0, float(values.size), 0.0],
+                             labels=[f"< {low:.4g}", f"= {low:.4g}", f"> {low:.4g}"], edges=[],
+                             values=distinct, mean=low, std=0.0, constant=low)
     edges = quantile_edges(values, bins)
     counts = bin_counts(values, edges)
     bounds = np.concatenate([[low], edges, [high]])
@@ -154,3 +166,87 @@ def _categorical(name: str, counted: list[dict[str, Any]] | None) -> ColumnProfi
         name, False, counts, labels=categories, categories=categories,
         insufficient=None if categories else "reference column has no values",
     )
+
+
+# -- comparing data with a profile (the contracts' drift checks and the monitors share these) --
+
+
+def bin_index(values: pl.Expr, edges: list[float]) -> pl.Expr:
+    """Bin number 0..len(edges) per value, right-closed like numpy searchsorted(side='left')."""
+    import polars as pl
+
+    if hasattr(values, "bin_intervals"):
+        return values.bin_intervals(edges, labels=False, right_closed=True)
+    labels = [str(i) for i in range(len(edges) + 1)]  # polars 1.x has only cut
+    return values.cut(edges, labels=labels).cast(pl.String).cast(pl.UInt32)
+
+
+def binned_counts(values: pl.Expr, ref: ColumnProfile) -> pl.Expr:
+    """The counts of finite numbers ``values`` per bin of the numeric reference ``ref`` (a list
+    of ``{bin, count}``, for :func:`compare_with_profile`)."""
+    import polars as pl
+
+    if ref.edges:
+        return bin_index(values, ref.edges).value_counts().implode()
+    if ref.constant is not None:  # below, equal to, above the constant
+        c = ref.constant
+        return (pl.when(values < c).then(0).when(values == c).then(1)
+                .otherwise(2).value_counts().implode())
+    return values.count()  # a reference with no values (reported as insufficient)
+
+
+def category_counts(values: pl.Expr) -> pl.Expr:
+    """The counts of ``values`` per category, as text (for :func:`compare_with_profile`)."""
+    import polars as pl
+
+    return values.cast(pl.String).value_counts().implode()
+
+
+def value_counts(raw: Any) -> dict[Any, int]:
+    """``[{value, count}, ...]`` (an imploded ``value_counts``) as a dict."""
+    out: dict[Any, int] = {}
+    for item in raw or []:
+        values = list(item.values())
+        out[values[0]] = int(values[1])
+    return out
+
+
+def aligned_counts(ref: ColumnProfile, raw: Any) -> tuple[list[str], list[float], list[float]]:
+    """(labels, reference counts, current counts) on the reference's bins or categories; the
+    current categories the reference never had are summed as a last ``(unseen)`` cell."""
+    counts = value_counts(raw)
+    if ref.numeric:
+        current = [float(counts.get(i, 0)) for i in range(len(ref.counts))]
+        return list(ref.labels), list(ref.counts), current
+    labels = list(ref.categories or [])
+    known = set(labels)
+    ref_counts = list(ref.counts)
+    current = [float(counts.get(label, 0)) for label in labels]
+    unseen = sum(v for k, v in counts.items() if k is not None and k not in known)
+    if unseen:
+        labels.append("(unseen)")
+        ref_counts.append(0.0)
+        current.append(float(unseen))
+    return labels, ref_counts, current
+
+
+def compare_with_profile(ref: ColumnProfile, raw: Any, *, statistic: str | None = None,
+                         threshold: float | None = None, alpha: float = 0.05,
+                         ) -> tuple[list[str], list[float], list[float], DriftResult]:
+    """Decide whether current counts (:func:`binned_counts` or :func:`category_counts`,
+    collected) drift from the reference column ``ref``: the drift engine's
+    :func:`~assay.contracts.drift.compare` on the aligned counts (a constant reference by the
+    chi-square test alone).
+
+    Returns:
+        (labels, reference counts, current counts, the decision at ``alpha``).
+    """
+    from assay.contracts._drift import compare
+
+    labels, ref_counts, cur_counts = aligned_counts(ref, raw)
+    constant = ref.constant is not None
+    drift = compare("chi2" if constant else statistic, ref_counts, cur_counts,
+                    threshold=None if constant else threshold, centers=ref.centers,
+                    scale=ref.std, numeric=ref.numeric and not constant,
+                    unseen=labels[-1:] == ["(unseen)"], alpha=alpha)
+    return labels, ref_counts, cur_counts, drift

@@ -76,7 +76,6 @@ def _open_version(text: str, name: str, rev: str, *, root: Path, config: AssayCo
                   contract: str, store_url: str | None) -> DataSource:
     from assay.config import Project
     from assay.data import committed_versions, pick, versions
-    from assay.objects import DIR_SUFFIX, LocalCache
     from assay.store import open_store
 
     project = Project(root=root, config=config)
@@ -96,25 +95,47 @@ def _open_version(text: str, name: str, rev: str, *, root: Path, config: AssayCo
             ) from exc
         finally:
             store.close()
+    return cached_source(
+        project, version.hash, version.path,
+        what=f"reference {text} ({version.path} v{version.version})",
+        label=f"{text} ({version.path} v{version.version}, {version.hash[:12]})")
+
+
+def cached_source(project: Project, oid: str, path: str, *, what: str,
+                  label: str) -> DataSource:
+    """The data stored at ``oid`` (a file, or a folder's manifest) in the project's object cache,
+    as a :class:`DataSource` read straight from the cache; objects the cache lacks are pulled
+    from the project's remote, and every object is verified against its hash first.
+
+    Args:
+        project: the project whose cache (and remote) hold the data.
+        oid: the content hash of the data (a dataset version's, a lineage entry's).
+        path: where the data lives in the workspace (its name gives the format).
+        what: how messages name the data.
+        label: how reports name it.
+
+    Raises:
+        ContractError: the folder holds no data files.
+        ObjectNotFound: an object is neither in the cache nor on the remote.
+        CorruptObject: a cached object does not match its hash.
+    """
+    from assay.objects import DIR_SUFFIX, LocalCache
+
     cache = LocalCache(project.cache_dir)
-    what = f"reference {text} ({version.path} v{version.version})"
-    _fetch_missing(project, cache, version.hash)
-    oids = _verified_objects(cache, version.hash, what)
-    if version.hash.endswith(DIR_SUFFIX):
-        entries = [e for e in cache.manifest(version.hash)
-                   if Path(e.path).suffix.lower() in FORMATS]
+    _fetch_missing(project, cache, oid)
+    oids = _verified_objects(cache, oid, what)
+    if oid.endswith(DIR_SUFFIX):
+        entries = [e for e in cache.manifest(oid) if Path(e.path).suffix.lower() in FORMATS]
         if not entries:
-            raise ContractError(f"Contract '{contract}': {what} holds no data files",
-                                contract=contract, reference=text)
+            raise ContractError(f"{what} holds no data files", location=path)
         fmt = format_of(entries[0].path)
         files = tuple(cache.path_of(e.oid) for e in entries if format_of(e.path) == fmt)
-        location = f"{version.path.rstrip('/')}/{entries[0].path}"
+        location = f"{path.rstrip('/')}/{entries[0].path}"
     else:
-        fmt = format_of(version.path)
+        fmt = format_of(path)
         files = (cache.path_of(oids[0]),)
-        location = version.path
-    return DataSource(location, fmt, files=files,
-                      label=f"{text} ({version.path} v{version.version}, {version.hash[:12]})")
+        location = path
+    return DataSource(location, fmt, files=files, label=label)
 
 
 def _fetch_missing(project: Project, cache: LocalCache, oid: str) -> None:

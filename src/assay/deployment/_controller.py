@@ -37,6 +37,7 @@ from assay.errors import DeploymentError
 
 if TYPE_CHECKING:
     from assay.config import AssayConfig, GuardsConfig
+    from assay.deployment._server import ManagedServer
     from assay.store import Store
 
 EMPTY = VariantSample(requests=0, errors=0, latency=((float("inf"), 0),), predictions={})
@@ -92,7 +93,8 @@ class Progress:
 
     rollout: Rollout
     phase: str
-    """``waiting`` (for the server), ``observing``, ``paused`` or ``ended``."""
+    """``waiting`` (for the server), ``restarted`` (the managed server, which had died),
+    ``observing``, ``paused`` or ``ended``."""
     server: str
     elapsed: float = 0.0
     min_seconds: float = 0.0
@@ -114,7 +116,12 @@ def _sample(data: dict[str, Any] | None) -> VariantSample:
         return EMPTY
     return VariantSample(requests=int(data["requests"]), errors=int(data["errors"]),
                          latency=tuple((float(le), int(n)) for le, n in data["latency"]),
-                         predictions={str(k): int(v) for k, v in data["predictions"].items()})
+                         predictions={str(k): int(v) for k, v in data["predictions"].items()},
+                         labelled=int(data.get("labelled", 0)),
+                         correct=int(data.get("correct", 0)),
+                         abs_error=float(data.get("abs_error", 0.0)),
+                         sq_error=float(data.get("sq_error", 0.0)),
+                         quality=str(data.get("quality", "")))
 
 
 class Controller:
@@ -129,11 +136,14 @@ class Controller:
         lease_s: a controller silent this long loses its rollout to the next one.
         probe: how the server is read (default: HTTP to the deployment's ``url``).
         on_progress: called after every turn.
+        server: the deployment's managed server (``serve:``): when the server does not
+            answer and its process died, the controller starts it again.
     """
 
     def __init__(self, store: Store, config: AssayConfig, name: str, *, actor: str,
                  poll_s: float = 0.5, lease_s: float = 10.0, probe: ServerProbe | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None,
+                 server: ManagedServer | None = None) -> None:
         self.store = store
         self.config = config
         self.name = name
@@ -144,6 +154,7 @@ class Controller:
         self.id = controller_id()
         self.probe = probe or ServerProbe(self.cfg.url, name, self.cfg.model_name)
         self.on_progress = on_progress or (lambda _: None)
+        self.server = server
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -209,7 +220,7 @@ class Controller:
         if rollout.state == "paused":
             self.on_progress(Progress(rollout, "paused", f"paused by {by}"))
             return None
-        seen = self.probe.observe()
+        seen = self._observe(rollout)
         target = int(details.get("revision") or 0)
         if seen.revision is None or seen.revision < target:
             server = seen.error or f"applying revision {target} (server at {seen.revision})"
@@ -233,6 +244,19 @@ class Controller:
             save_details(self.store, rollout, details)
             return None
         return self._look(rollout, details, seen, server)
+
+    def _observe(self, rollout: Rollout) -> Observation:
+        """The server's answer; a managed server whose process died is started again first."""
+        seen = self.probe.observe()
+        if seen.revision is not None or self.server is None:
+            return seen
+        launched = self.server.revive(self.store, actor=self.actor)
+        if launched is None:
+            return seen
+        self.on_progress(Progress(rollout, "restarted", f"the managed server had stopped; "
+                                                        f"restarted it (pid {launched.pid}), "
+                                                        f"log: {launched.log}"))
+        return self.probe.observe()
 
     def _look(self, rollout: Rollout, details: dict[str, Any], seen: Observation,
               server: str) -> Rollout | None:
@@ -283,7 +307,7 @@ class Controller:
         target = int(ended.details.get("revision") or 0)
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
-            seen = self.probe.observe()
+            seen = self._observe(ended)
             if seen.revision is not None and seen.revision >= target:
                 details = {**ended.details, "applied_at": time.time()}
                 ended = save_details(self.store, ended, details)

@@ -35,6 +35,16 @@ class VariantSample:
     errors: int
     latency: tuple[tuple[float, int], ...] = ()
     predictions: Mapping[str, int] = field(default_factory=dict)
+    labelled: int = 0
+    """Predictions scored against a feedback label."""
+    correct: int = 0
+    """Of those, the ones a classifier got right."""
+    abs_error: float = 0.0
+    """A regressor's sum of absolute errors over the labelled predictions."""
+    sq_error: float = 0.0
+    """A regressor's sum of squared errors over the labelled predictions."""
+    quality: str = ""
+    """How labelled predictions were scored: ``accuracy``, ``mae`` or ``""`` (none were)."""
 
     @property
     def latency_count(self) -> int:
@@ -70,6 +80,10 @@ ERROR_TEST = "one-sided exact binomial test, H0: error rate <= max"
 LATENCY_TEST = ("one-sided exact binomial test on requests slower than the smallest histogram "
                 "bound >= max, H0: P(latency > bound) <= 0.01 (conservative: the bound is at or "
                 "above max)")
+ACCURACY_TEST = ("one-sided two-proportion z-test (Agresti-Caffo), H0: candidate accuracy >= "
+                 "incumbent accuracy - max_drop")
+MAE_TEST = ("one-sided Welch z-test on absolute errors, H0: candidate MAE <= (1 + max_drop) x "
+            "incumbent MAE")
 SHIFT_TEST = ("one-sided two-proportion z-tests per class (Agresti-Caffo), H0: |share difference|"
               " <= max, Bonferroni over classes (two classes are one test)")
 
@@ -217,6 +231,76 @@ def check_shift(
         f"{len(classes)} classes, {n} vs {m} predictions)")
 
 
+def accuracy_p_value(x: int, n: int, y: int, m: int, drop: float) -> tuple[float, float]:
+    """(drop, p-value) of H0 "accuracy ``x/n`` >= ``y/m - drop``": the raw drop ``y/m - x/n``
+    and the one-sided z-test's p-value with Agresti-Caffo shares (never a zero error)."""
+    from scipy.special import ndtr
+
+    p, q = (x + 1) / (n + 2), (y + 1) / (m + 2)
+    se = math.sqrt(p * (1 - p) / (n + 2) + q * (1 - q) / (m + 2))
+    return y / m - x / n, float(ndtr(-((q - p) - drop) / se))
+
+
+def mae_p_value(candidate: VariantSample, incumbent: VariantSample,
+                drop: float) -> tuple[float, float, float]:
+    """(candidate MAE, incumbent MAE, p-value) of H0 "candidate MAE <= (1 + drop) x incumbent
+    MAE", a one-sided Welch z-test on the two samples of absolute errors."""
+    from scipy.special import ndtr
+
+    def moments(s: VariantSample) -> tuple[float, float]:
+        n = s.labelled
+        mean = s.abs_error / n
+        var = max(0.0, s.sq_error / n - mean * mean) * n / max(1, n - 1)
+        return mean, var / n
+
+    (mc, vc), (mi, vi) = moments(candidate), moments(incumbent)
+    excess = mc - (1 + drop) * mi
+    se = math.sqrt(vc + (1 + drop) ** 2 * vi)
+    if se == 0.0:
+        return mc, mi, 0.0 if excess > 0 else 1.0
+    return mc, mi, float(ndtr(-excess / se))
+
+
+def check_live_quality(
+    drop: float,
+    candidate: VariantSample,
+    incumbent: VariantSample | None,
+    *,
+    alpha: float,
+    min_labels: int,
+) -> GuardDecision:
+    """The live-quality guard: fail when the candidate's quality on feedback labels is
+    significantly worse than the incumbent's by more than ``drop`` (accuracy points for a
+    classifier; a share of the incumbent's mean absolute error for a regressor)."""
+    kind = candidate.quality or (incumbent.quality if incumbent else "")
+    test = MAE_TEST if kind == "mae" else ACCURACY_TEST
+    if incumbent is None:
+        return _insufficient("live_quality", drop, alpha, test,
+                             "insufficient data: no incumbent to compare with")
+    for who, s in (("candidate", candidate), ("incumbent", incumbent)):
+        if s.labelled < min_labels:
+            return _insufficient("live_quality", drop, alpha, test,
+                                 f"insufficient data: {who} has {s.labelled} labelled "
+                                 f"predictions < {min_labels}")
+    n, m = candidate.labelled, incumbent.labelled
+    if kind == "mae":
+        mc, mi, p = mae_p_value(candidate, incumbent, drop)
+        value = mc / mi - 1 if mi > 0 else (0.0 if mc == 0 else math.inf)
+        status = _status(p, alpha)
+        word = ">" if status == "fail" else "within"
+        return GuardDecision(
+            "live_quality", status, value, drop, p, alpha, test,
+            f"MAE {mc:.4g} vs {mi:.4g} ({value:+.1%}, {word} +{drop:.0%}; p={p:.2g}, {n} vs "
+            f"{m} labels)")
+    lost, p = accuracy_p_value(candidate.correct, n, incumbent.correct, m, drop)
+    status = _status(p, alpha)
+    word = ">" if status == "fail" else "within"
+    return GuardDecision(
+        "live_quality", status, lost, drop, p, alpha, test,
+        f"accuracy {candidate.correct / n:.3f} vs {incumbent.correct / m:.3f} (drop "
+        f"{lost:+.3f}, {word} {drop:g}; p={p:.2g}, {n} vs {m} labels)")
+
+
 def check_guards(
     guards: GuardsConfig,
     candidate: VariantSample,
@@ -224,12 +308,14 @@ def check_guards(
     *,
     looks: int,
 ) -> list[GuardDecision]:
-    """Every configured guard's decision on ``candidate`` (against ``incumbent`` for the shift).
+    """Every configured guard's decision on ``candidate`` (against ``incumbent`` for the shift
+    and the live quality).
 
     Args:
         guards: the deployment's guards.
         candidate: the candidate's measurements since the step started.
-        incumbent: the incumbent's over the same window (None: the shift is insufficient).
+        incumbent: the incumbent's over the same window (None: the shift and the live
+            quality are insufficient).
         looks: the looks the rollout plans (one per step): the Bonferroni split.
 
     Returns:
@@ -249,4 +335,8 @@ def check_guards(
     if guards.prediction_shift is not None:
         decisions.append(check_shift(guards.prediction_shift.max, candidate, incumbent,
                                      alpha=alpha, min_requests=guards.min_requests))
+    if guards.live_quality is not None:
+        decisions.append(check_live_quality(guards.live_quality.max_drop, candidate, incumbent,
+                                            alpha=alpha,
+                                            min_labels=guards.live_quality.min_labels))
     return decisions

@@ -53,9 +53,10 @@ NO_MONITORING = Rule(
     "warn",
     "Deployed alias without drift monitoring",
     "Models degrade as the world drifts; without monitoring nobody notices until users do.",
-    "Say where drift for the alias is watched: `monitoring: {production: {external: "
-    "\"https://grafana.example.com/d/churn\"}}` in assay.yaml (a system outside assay; "
-    "assay's own drift monitors arrive with the monitoring feature).",
+    "Monitor the deployment that serves the alias: `monitoring: {churn-drift: {deployment: "
+    "churn-prod}}` in assay.yaml (then run `assay monitor churn-drift`), or say where its drift "
+    "is watched outside assay: `monitoring: {production: {external: "
+    "\"https://grafana.example.com/d/churn\"}}`.",
 )
 BUS_FACTOR = Rule(
     "bus-factor",
@@ -279,8 +280,9 @@ def check_approvals(project: Project, view: PipelineView) -> list[Finding]:
 def check_monitoring(project: Project, view: PipelineView) -> list[Finding]:
     config = project.config
     unwatched: dict[str, list[HeldAlias]] = {}
+    watched = config.watched_aliases()
     for held in view.held_aliases:
-        if is_deployment_alias(config, held.alias) and held.alias not in config.monitoring:
+        if is_deployment_alias(config, held.alias) and held.alias not in watched:
             unwatched.setdefault(held.alias, []).append(held)
     findings = []
     for alias, holders in unwatched.items():
@@ -532,7 +534,13 @@ def check_guard_minimums(project: Project, view: PipelineView) -> list[Finding]:
     exactly at an error-rate or tail bound shows no event in n requests with probability >= alpha
     (warn: passing says nothing about the bound). The shift's extreme is every candidate
     prediction in a class the incumbent never predicts, on as many incumbent predictions."""
-    from assay.deployment import P99_TAIL, binomial_p_value, guard_alpha, shift_p_value
+    from assay.deployment import (
+        P99_TAIL,
+        accuracy_p_value,
+        binomial_p_value,
+        guard_alpha,
+        shift_p_value,
+    )
 
     findings = []
     for name, deployment in project.config.deployments.items():
@@ -572,6 +580,16 @@ def check_guard_minimums(project: Project, view: PipelineView) -> list[Finding]:
                     GUARD_TOO_SMALL,
                     f"deployment {name!r}: guard prediction_shift can never fail on {n} "
                     f"predictions (even a complete shift gives p={worst:.2g} >= {level:.2g})",
+                    where))
+        if guards.live_quality is not None:
+            m = guards.live_quality.min_labels
+            _, worst = accuracy_p_value(0, m, m, m, guards.live_quality.max_drop)
+            if worst >= level:
+                findings.append(Finding(
+                    GUARD_TOO_SMALL,
+                    f"deployment {name!r}: guard live_quality can never fail on {m} labels "
+                    f"(even every candidate answer wrong and every incumbent answer right "
+                    f"give p={worst:.2g} >= {level:.2g})",
                     where))
     return findings
 

@@ -12,6 +12,7 @@ from assay.metrics._classes import (
     check_pos_label,
     class_indices,
     positive_class_index,
+    same_class,
 )
 from assay.metrics._functions import (
     ALL_METRICS,
@@ -59,4 +60,5 @@ __all__ = [
     "positive_class_index",
     "regression_metrics",
     "roc_auc",
+    "same_class",
 ]

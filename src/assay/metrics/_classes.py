@@ -15,7 +15,11 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_class(a: Any, b: Any) -> bool:
+    """True when class label ``a`` (a model's, possibly a NumPy scalar) and ``b`` (written in a
+    config, or sent as JSON) name the same class: equal values (1 == 1.0 == True), or equal
+    text (``"1"`` and 1). The one rule for ``pos_label``, the server's live scoring of feedback
+    labels and monitoring's realised quality."""
     plain = a.item() if hasattr(a, "item") else a
     return bool(plain == b) or str(plain) == str(b)
 
@@ -49,7 +53,7 @@ def positive_class_index(
     if pos_label is None:
         return len(classes) - 1
     for index, value in enumerate(classes):
-        if _same(value, pos_label):
+        if same_class(value, pos_label):
             return index
     shown = ", ".join(repr(c.item() if hasattr(c, "item") else c) for c in classes)
     raise error(

@@ -173,7 +173,8 @@ def build(options: ServeOptions) -> Any:
     async def feedback(request: Request) -> Response:
         """Ground-truth labels by request id: ``{"request_id": ..., "label": ...}`` or
         ``{"labels": [{"request_id": ..., "label": ...}, ...]}`` (``model`` when serving
-        several)."""
+        several). Stored in the prediction log, and scored against this process's recent
+        one-row answers (``scored``: how many were)."""
         request_id = _request_id(request)
         try:
             _decode.require_json(request.headers.get("content-type"))
@@ -189,7 +190,13 @@ def build(options: ServeOptions) -> Any:
                 raise RequestRejected("The prediction log is full; retry shortly", status=503)
         except RequestRejected as exc:
             return error_response(exc, request_id)
-        return _json({"accepted": len(labels), "request_id": request_id}, 202)
+        scored = 0
+        for rid, label in labels:  # live quality: scored against the answers remembered
+            scores = state.answers.score(key, rid, label)
+            state.metrics.observe_scores(key, scores)
+            scored += scores is not None
+        return _json({"accepted": len(labels), "scored": scored, "request_id": request_id},
+                     202)
 
     endpoints: dict[str, tuple[str, Callable[[Request], Awaitable[Response]]]] = {
         "/predict": ("POST", infer),

@@ -300,6 +300,8 @@ class Inference:
                 state.metrics.observe_predictions(key, version_label, variant_label,
                                                   outcome.predictions,
                                                   outcome.probabilities is not None)
+                state.answers.remember(key, request_id, version_label, variant_label,
+                                       outcome.predictions, outcome.probabilities is not None)
                 if shadow is not None:
                     self._mirror(route, key, shadow, columns, rows, request_id)
             finally:

@@ -31,7 +31,7 @@ class Metrics:
     """Requests by route, status, model, version and variant; latency (by the same, but
     status); batch sizes; the prediction distribution (class counts, or a histogram of
     regression values) per variant; prediction-log records written and dropped; swaps; shadow
-    predictions dropped; requests in flight, readiness and a deployment's applied revision.
+    predictions dropped; feedback labels scored per variant (and unmatched); requests in flight, readiness and a deployment's applied revision.
 
     In multiprocess mode the gauges are merged over the live workers: ``in_flight`` is their
     sum, ``ready`` and ``deployment_revision`` their minimum (1 when every live worker is
@@ -79,6 +79,24 @@ class Metrics:
             "Shadow predictions not made: too many already in flight, or lost with a dead "
             "shadow process.",
             ["model"], registry=own)
+        self.feedback_scored = Counter(
+            "assay_serving_feedback_scored",
+            "Predictions scored against a feedback label, by outcome (correct, wrong: "
+            "classifiers; scored: regressors).",
+            ["model", "version", "variant", "outcome"], registry=own)
+        self.feedback_abs_error = Counter(
+            "assay_serving_feedback_abs_error",
+            "A regressor's sum of absolute errors over its scored predictions.",
+            ["model", "version", "variant"], registry=own)
+        self.feedback_sq_error = Counter(
+            "assay_serving_feedback_sq_error",
+            "A regressor's sum of squared errors over its scored predictions.",
+            ["model", "version", "variant"], registry=own)
+        self.feedback_unmatched = Counter(
+            "assay_serving_feedback_unmatched",
+            "Feedback labels stored but not scored: the request is not among this process's "
+            "recent one-row answers, or the label cannot score it.",
+            ["model"], registry=own)
         self.deployment_revision = Gauge(
             "assay_serving_deployment_revision",
             "The deployment's revision the server (every worker) applies.", ["deployment"],
@@ -122,6 +140,20 @@ class Metrics:
                 os.kill(pid, 0)  # our own workers: signal 0 reaches them while they live
             except OSError:  # gone (or the number now belongs to another user's process)
                 mark_process_dead(pid, self.directory)  # type: ignore[no-untyped-call]
+
+    def observe_scores(self, model: str, scores: Any) -> None:
+        """Count the scores of one feedback label (None: it scored nothing here)."""
+        if scores is None:
+            self.feedback_unmatched.labels(model).inc()
+            return
+        for score in scores:
+            self.feedback_scored.labels(model, score.version, score.variant,
+                                        score.outcome).inc()
+            if score.outcome == "scored":
+                self.feedback_abs_error.labels(model, score.version,
+                                               score.variant).inc(abs(score.error))
+                self.feedback_sq_error.labels(model, score.version,
+                                              score.variant).inc(score.error * score.error)
 
     def observe_predictions(self, model: str, version: str, variant: str, predictions: Any,
                             classification: bool) -> None:

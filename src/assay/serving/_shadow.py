@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from assay.serving._decode import Rows
+    from assay.serving._feedback import Answers
     from assay.serving._metrics import Metrics
     from assay.serving._model import Served, Target
     from assay.serving._predlog import PredictionLog
@@ -106,10 +107,11 @@ class ShadowProcess:
 
     def __init__(self, key: str, *, metrics: Metrics, log: Callable[[], PredictionLog | None],
                  root: str | None, allow_pickle: bool, max_in_flight: int,
-                 max_batch_rows: int, timeout_s: float) -> None:
+                 max_batch_rows: int, timeout_s: float, answers: Answers | None = None) -> None:
         self.key = key
         self._metrics = metrics
         self._log = log
+        self._answers = answers
         self._root = root
         self._allow_pickle = allow_pickle
         self._max_in_flight = max_in_flight
@@ -334,11 +336,16 @@ class ShadowProcess:
             if isinstance(result, int):
                 self._count(group, variant, "500", elapsed)
                 continue
-            if log is not None:
+            if log is not None or self._answers is not None:
+                classified = result.probabilities is not None
                 for item, outcome in zip(group, result.outcomes(served), strict=True):
-                    log.record(served.name, served.version, item.request_id, outcome.frame,
-                               outcome.predictions, outcome.probabilities,
-                               variant=variant.name)
+                    if log is not None:
+                        log.record(served.name, served.version, item.request_id,
+                                   outcome.frame, outcome.predictions, outcome.probabilities,
+                                   variant=variant.name)
+                    if self._answers is not None:  # scored when its label arrives
+                        self._answers.remember(self.key, item.request_id, served.version,
+                                               variant.name, outcome.predictions, classified)
             self._count(group, variant, "200", result.seconds)
             self._metrics.observe_predictions(self.key, served.version, variant.name,
                                               result.predictions,

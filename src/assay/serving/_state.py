@@ -17,6 +17,7 @@ import orjson
 from assay.errors import AssayError, RequestRejected
 from assay.serving._batcher import Batcher
 from assay.serving._deployment import DeploymentSlot, deployment_slot
+from assay.serving._feedback import Answers
 from assay.serving._metrics import Metrics
 from assay.serving._model import Slot, find_project, is_path_ref
 from assay.serving._options import ServeOptions
@@ -39,6 +40,8 @@ class ServerState:
     def __init__(self, options: ServeOptions) -> None:
         self.options = options
         self.metrics = Metrics()
+        self.answers = Answers()
+        """Recent one-row answers, for scoring feedback labels as they arrive."""
         self.project: Project | None = None
         self.slots: dict[str, Slot] = {}
         for ref in options.refs:
@@ -96,7 +99,7 @@ class ServerState:
                     allow_pickle=self.options.allow_pickle,
                     max_in_flight=self.options.max_concurrency,
                     max_batch_rows=self.options.max_batch_rows,
-                    timeout_s=self.options.timeout_s)
+                    timeout_s=self.options.timeout_s, answers=self.answers)
         self._poller = threading.Thread(target=self._follow, name="assay-serve-follow",
                                         daemon=True)
         self._poller.start()

@@ -301,6 +301,28 @@ rollouts = Table(
 Index("ix_rollouts_deployment", rollouts.c.deployment, rollouts.c.id)
 Index("ix_rollouts_model_version", rollouts.c.model, rollouts.c.version)
 
+# One window of a deployment monitor: which prediction-log rows it read, against which reference,
+# the verdict and every column's decision (assay monitor NAME; assay monitor history NAME).
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(255), nullable=False),
+    Column("deployment", String(255), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("versions", JSON, nullable=False),  # the model versions that answered the rows
+    Column("window_start", Float),  # ts of the oldest and newest row (None: an empty window)
+    Column("window_end", Float),
+    Column("rows", BigInteger, nullable=False),
+    Column("verdict", String(32), nullable=False),  # drift | no_drift | insufficient_data | ...
+    Column("columns", JSON, nullable=False),  # per column: status, statistic, value, p-value
+    Column("reference", Text, nullable=False),  # the reference data's label
+    Column("reference_hash", String(80)),
+    Column("actor", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_monitor_windows_monitor", monitor_windows.c.monitor, monitor_windows.c.id)
+
 # Facts about the store itself; ``instance_id`` names this database (a new store, say a fresh
 # clone's local SQLite file, gets a new one), so work whose effect lives in the store is cached
 # per store (see KindPlan.store_effects).

@@ -593,6 +593,25 @@ REQUEST_ROLLOUT = _sql(
 """A person's request (pause, resume, abort, promote_now) for the rollout's controller."""
 
 
+# -- monitor windows ------------------------------------------------------------------------
+
+_MONITOR_WINDOW_COLUMNS = ("id, monitor, deployment, model, versions, window_start, window_end, "
+                           "rows, verdict, columns, reference, reference_hash, actor, created_at")
+
+INSERT_MONITOR_WINDOW = _sql(
+    "INSERT INTO monitor_windows (monitor, deployment, model, versions, window_start, "
+    "window_end, rows, verdict, columns, reference, reference_hash, actor, created_at) VALUES "
+    "(:monitor, :deployment, :model, :versions, :window_start, :window_end, :rows, :verdict, "
+    ":columns, :reference, :reference_hash, :actor, :created_at) RETURNING id",
+    json_params=("versions", "columns"))
+
+MONITOR_WINDOWS = _sql(
+    f"SELECT {_MONITOR_WINDOW_COLUMNS} FROM monitor_windows WHERE monitor = :monitor "
+    "ORDER BY id DESC LIMIT :limit",
+    json_columns=("versions", "columns"))
+"""A monitor's windows, newest first."""
+
+
 # -- logged models, evaluations, contract results ----------------------------------------
 
 INSERT_LOGGED_MODEL = _sql(

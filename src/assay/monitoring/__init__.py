@@ -1,0 +1,113 @@
+"""Monitoring: the drift of a deployment's live traffic against its reference, per window.
+
+A monitor (``monitoring: {NAME: {deployment: ...}}`` in assay.yaml) reads a window of the
+deployment's prediction log, compares every input column and the prediction with the
+reference (by default the training data of the version the deployment serves) using the
+contracts' drift engine, corrects for testing many columns, and stores the window's verdict and
+every column's decision in the metadata store (``assay monitor NAME``, ``assay monitor history
+NAME``). The reference's profile is computed once and stored. See docs/monitoring.md.
+
+>>> from assay.monitoring import run_monitor
+>>> window = run_monitor(project, store, "churn-drift", actor="ci")  # doctest: +SKIP
+>>> window.verdict, window.drifted  # doctest: +SKIP
+('drift', ['tenure'])
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assay.errors import MonitoringError
+from assay.monitoring._records import record_window, windows
+from assay.monitoring._reference import Reference, reference_profile, resolve_reference
+from assay.monitoring._report import to_html, write_html
+from assay.monitoring._window import (
+    PREDICTION,
+    STATUSES,
+    ColumnResult,
+    WindowResult,
+    compute_window,
+    log_folder,
+    read_window,
+)
+
+if TYPE_CHECKING:
+    from assay.config import MonitoringConfig, Project
+    from assay.store import Store
+
+
+def monitor_config(project: Project, name: str) -> MonitoringConfig:
+    """The deployment monitor ``name`` of the project's assay.yaml.
+
+    Raises:
+        MonitoringError: no such monitor, or an ``external:`` entry (watched outside assay).
+    """
+    from assay.config import suggest
+
+    config = project.config.monitoring.get(name)
+    if config is None:
+        own = sorted(k for k, v in project.config.monitoring.items() if v.deployment)
+        raise MonitoringError(
+            f"no monitor '{name}' under monitoring: in assay.yaml (monitors: "
+            f"{', '.join(own) or 'none'}){suggest(name, own)}; add one: "
+            f"monitoring: {{{name}: {{deployment: DEPLOYMENT}}}}", monitor=name)
+    if config.deployment is None:
+        raise MonitoringError(
+            f"monitoring.{name} is watched outside assay ({config.external}); give it "
+            "deployment: DEPLOYMENT to monitor it here", monitor=name)
+    return config
+
+
+def run_monitor(project: Project, store: Store, name: str, *, actor: str,
+                rows: int | None = None, seconds: float | None = None,
+                record: bool = True) -> WindowResult:
+    """Compute one window of monitor ``name`` and store it (``record``).
+
+    Args:
+        project: the loaded project.
+        store: its metadata store.
+        name: the monitor (a key of ``monitoring:`` with ``deployment:``).
+        actor: who ran it (recorded).
+        rows: the newest N rows (overrides the monitor's window).
+        seconds: the rows of the last N seconds (overrides the monitor's window).
+        record: store the window and its ``monitor.window`` event.
+
+    Returns:
+        The window, with its ``id`` when recorded.
+
+    Raises:
+        MonitoringError: no such monitor, no prediction log, no reference.
+    """
+    config = monitor_config(project, name)
+    assert config.deployment is not None
+    deployment = project.config.deployments[config.deployment]
+    if rows is None and seconds is None:
+        window = config.window_or_default
+        rows, seconds = window.rows, window.seconds
+    reference = resolve_reference(project, store, monitor=name, text=config.reference,
+                                  deployment=deployment)
+    profile = reference_profile(project, reference)
+    result = compute_window(project, monitor=name, config=config,
+                            model=deployment.model_name, deployment=config.deployment,
+                            reference=reference, profile=profile, rows=rows, seconds=seconds)
+    return record_window(store, result, actor=actor) if record else result
+
+
+__all__ = [
+    "PREDICTION",
+    "STATUSES",
+    "ColumnResult",
+    "Reference",
+    "WindowResult",
+    "compute_window",
+    "log_folder",
+    "monitor_config",
+    "read_window",
+    "record_window",
+    "reference_profile",
+    "resolve_reference",
+    "run_monitor",
+    "to_html",
+    "windows",
+    "write_html",
+]

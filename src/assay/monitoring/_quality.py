@@ -1,0 +1,125 @@
+"""Realised quality: the window's answers scored against the labels clients sent to the
+server's ``POST /feedback`` (stored beside the log, under ``<model>/feedback/``).
+
+A label names a request; only one-row requests can be scored (a label of a request of several
+rows cannot say which row it is), the same rule as the server's live scoring
+(:mod:`assay.serving`). Classifiers: accuracy (a class equals its label as numbers when both
+are numbers, as text otherwise); regressors: the mean absolute error over numeric labels. No
+decision is taken on it: it is reported and stored with the window.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from assay.metrics import same_class
+
+#: The interval of the label-free estimate covers the realised accuracy this often.
+COVERAGE = 0.95
+
+if TYPE_CHECKING:
+    import polars as pl
+
+
+@dataclass(frozen=True)
+class Quality:
+    """The window's realised quality on its labelled one-row requests."""
+
+    metric: str
+    """``accuracy`` (classifiers) or ``mae`` (regressors)."""
+    value: float
+    labels: int
+
+
+def labels_of(folder: Path) -> pl.DataFrame | None:
+    """``request_id`` and ``label`` (JSON text, the newest per request) of the model's feedback
+    segments; None when there are none."""
+    import polars as pl
+
+    segments = sorted((folder / "feedback").glob("segment-*.parquet"))
+    if not segments:
+        return None
+    return (pl.concat([pl.scan_parquet(s).select("request_id", "ts", "label") for s in segments],
+                      how="vertical_relaxed")
+            .sort("ts").unique("request_id", keep="last")
+            .select(pl.col("request_id").cast(pl.String), pl.col("label").cast(pl.String))
+            .collect())
+
+
+def realised_quality(frame: pl.DataFrame, labels: pl.DataFrame | None,
+                     *, classified_column: str, prediction: str) -> Quality | None:
+    """The window's answers to one-row requests scored against their labels (None: no label
+    matches a one-row request of the window)."""
+    import polars as pl
+
+    if labels is None or frame.height == 0 or prediction not in frame.columns:
+        return None
+    single = frame.group_by("request_id").len().filter(pl.col("len") == 1).select("request_id")
+    scored = (frame.join(single, on="request_id")
+              .join(labels, on="request_id")
+              .select(prediction, "label", classified_column))
+    if scored.height == 0:
+        return None
+    classified = bool(scored[classified_column].any())
+    correct = 0
+    errors: list[float] = []
+    for value, text, _ in scored.iter_rows():
+        label = json.loads(text)
+        if label is None:
+            continue
+        if classified:
+            errors.append(0.0)
+            correct += same_class(value, label)
+        elif isinstance(label, (int, float)) and not isinstance(label, bool) and value is not None:
+            error = abs(float(value) - float(label))
+            if math.isfinite(error):
+                errors.append(error)
+    if not errors:
+        return None
+    if classified:
+        return Quality("accuracy", correct / len(errors), len(errors))
+    return Quality("mae", sum(errors) / len(errors), len(errors))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A classifier's accuracy on the window estimated without labels, from its probabilities."""
+
+    metric: str
+    value: float
+    low: float
+    high: float
+    coverage: float
+    rows: int
+
+
+def estimated_accuracy(probabilities: pl.Series, *, coverage: float = COVERAGE) -> Estimate | None:
+    """Confidence-based performance estimation (as NannyML's CBPE, for accuracy): with calibrated
+    probabilities, the row's answer (its most likely class) is right with probability ``c``, its
+    largest probability, so the window's accuracy is the mean of Bernoulli(c_i): estimated by
+    mean(c), with variance sum(c_i (1 - c_i)) / n^2 around it. The interval (normal, at
+    ``coverage``) covers the accuracy the labels will show that often, as long as the model is
+    as calibrated on this traffic as it was when trained; a miscalibrated model (or one whose
+    inputs drifted far) gives a biased estimate. None: no row has probabilities.
+    """
+    import numpy as np
+    import polars as pl
+    from scipy.special import ndtri
+
+    values = probabilities.drop_nulls()
+    if values.len() == 0:
+        return None
+    confidence = values.list.max().cast(pl.Float64).drop_nulls().to_numpy()
+    confidence = confidence[np.isfinite(confidence)]
+    if confidence.size == 0:
+        return None
+    n = confidence.size
+    value = float(confidence.mean())
+    half = float(ndtri(0.5 + coverage / 2) * math.sqrt(float(np.sum(confidence * (1 - confidence))))
+                 / n)
+    return Estimate("accuracy", value, max(0.0, value - half), min(1.0, value + half), coverage,
+                    int(n))
