@@ -206,6 +206,16 @@ def test_a_shadow_variants_rows_are_not_the_traffic(world: TmpProject) -> None:
         400, ["1"], "no_drift")
 
 
+def test_another_servers_traffic_of_the_model_is_not_the_deployments(world: TmpProject) -> None:
+    """A plain `assay serve churn@production` writes to the same folder as the deployment's
+    server: its rows (here shifted) are not the deployment's traffic."""
+    write_log(world.root, live(training_frame(400, seed=1)))
+    write_log(world.root, live(training_frame(300, seed=2, shift=2.0)), deployment=None)
+    write_log(world.root, live(training_frame(300, seed=3, shift=2.0)), deployment="other")
+    window = _run(world)
+    assert (window.rows, window.verdict) == (400, "no_drift")  # type: ignore[attr-defined]
+
+
 def test_nested_values_are_a_schema_mismatch_not_a_traceback() -> None:
     from assay.contracts import ColumnProfile
     from assay.monitoring._window import decide_column

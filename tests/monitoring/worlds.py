@@ -84,11 +84,12 @@ def _register(project: TmpProject, package: Path) -> None:
 
 def write_log(root: Path, frame: pl.DataFrame, *, version: str = "1", model: str = "toy",
               log_dir: Path | None = None, rows_per_request: int = 50,
-              variant: str = "stable",
+              variant: str = "stable", deployment: str | None = "toy-prod",
               labels: dict[int, object] | None = None) -> list[str]:
     """Log ``frame``'s rows as a server would (its own writer, one request per
     ``rows_per_request`` rows), with the model's answer as the prediction, and ``labels``
-    (request number -> label) as ``POST /feedback`` stores them; returns the request ids."""
+    (request number -> label) as ``POST /feedback`` stores them, by the server of
+    ``deployment`` (None: a server of plain references); returns the request ids."""
     import json
 
     from assay.serving._metrics import Metrics
@@ -96,7 +97,7 @@ def write_log(root: Path, frame: pl.DataFrame, *, version: str = "1", model: str
 
     log = PredictionLog(log_dir or root / ".assay" / "predictions", metrics=Metrics(),
                         sample=1.0, capacity=10_000_000, segment_rows=2_000,
-                        segment_seconds=600.0)
+                        segment_seconds=600.0, deployment=deployment)
     ids = []
     try:
         for i, start in enumerate(range(0, frame.height, rows_per_request)):

@@ -114,12 +114,14 @@ def log_folder(log_dir: Path, model: str) -> Path:
 
 def read_window(folder: Path, model: str, *, rows: int | None = None,
                 seconds: float | None = None, columns: list[str] | None = None,
-                now: float | None = None) -> pl.DataFrame:
+                now: float | None = None, deployment: str | None = None) -> pl.DataFrame:
     """The window's rows: ``ts``, ``version``, ``request_id``, whether the model is a
     classifier, one column per input (only ``columns`` when given) and ``prediction``, newest
     rows last; rows a shadow variant answered are left out (the traffic is what the served
-    variants saw and answered). A window of the last ``seconds`` skips the segments closed
-    before it began (a segment is named by the time it was written, after its every row).
+    variants saw and answered). With ``deployment``, only the rows that deployment's server
+    logged (another server of the same model writes to the same folder). A window of the last
+    ``seconds`` skips the segments closed before it began (a segment is named by the time it was
+    written, after its every row).
 
     Raises:
         MonitoringError: the folder does not exist, or a segment cannot be read.
@@ -152,6 +154,8 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
                 select.append(pl.col("probabilities").cast(pl.List(pl.Float64))
                               .alias(PROBABILITIES))
             mine = pl.col("model") == model
+            if deployment is not None and "deployment" in schema:  # not another server's
+                mine = mine & (pl.col("deployment") == deployment)  # traffic of the model
             if "variant" in schema:  # a shadow's answers were never returned: its rows repeat
                 # inputs a served variant logged
                 mine = mine & (pl.col("variant") != SHADOW)
@@ -322,7 +326,8 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
         log_dir = project.root / log_dir
     wanted = None if config.columns is None else list(config.columns)
     folder = log_folder(log_dir, model)
-    frame = read_window(folder, model, rows=rows, seconds=seconds, columns=wanted, now=now)
+    frame = read_window(folder, model, rows=rows, seconds=seconds, columns=wanted, now=now,
+                        deployment=deployment)
     quality = _quality(folder, frame)
     estimate = None
     if PROBABILITIES in frame.columns:

@@ -11,7 +11,8 @@ request. Labels sent to ``POST /feedback`` go beside, under ``<model>/feedback/`
 
 A prediction segment's columns: ``request_id``, ``ts`` (seconds since the epoch), ``model``,
 ``version``, ``variant`` (``stable``, ``candidate`` or ``shadow``: which variant of a
-deployment answered, see :mod:`._routing`), ``row`` (the row's index in its request),
+deployment answered, see :mod:`._routing`), ``deployment`` (the deployment served, null for a
+server of plain references), ``row`` (the row's index in its request),
 ``inputs`` (a struct of the model's input columns), ``prediction`` and, for classifiers,
 ``probabilities`` (one per class, in the order of ``model.json``'s classes). A feedback segment's: ``request_id``, ``ts``, ``model``,
 ``label`` (JSON text).
@@ -76,8 +77,11 @@ class PredictionLog:
     """
 
     def __init__(self, directory: Path, *, metrics: Metrics, sample: float, capacity: int,
-                 segment_rows: int, segment_seconds: float) -> None:
+                 segment_rows: int, segment_seconds: float,
+                 deployment: str | None = None) -> None:
         self.directory = directory
+        self.deployment = deployment
+        """The deployment this server serves (``assay serve --deployment``), on every row."""
         self._metrics = metrics
         self._sample = sample
         self._segment_rows = segment_rows
@@ -155,8 +159,8 @@ class PredictionLog:
                                       []).append(record)
                 for key, group in groups.items():
                     try:
-                        frame = _predictions_frame(group) if key[2] == "predictions" else \
-                            _feedback_frame(group)
+                        frame = _predictions_frame(group, self.deployment) \
+                            if key[2] == "predictions" else _feedback_frame(group)
                     except Exception:  # odd data (polars' own errors): the log never takes
                         # the server down
                         self._metrics.log_records.labels(key[0], "dropped").inc(
@@ -216,7 +220,7 @@ class PredictionLog:
             pass
 
 
-def _predictions_frame(records: list[_Record]) -> pl.DataFrame:
+def _predictions_frame(records: list[_Record], deployment: str | None = None) -> pl.DataFrame:
     """One frame of many requests' records (one model version): columns built whole, not
     request by request."""
     import numpy as np
@@ -240,6 +244,7 @@ def _predictions_frame(records: list[_Record]) -> pl.DataFrame:
         "version": pl.repeat(records[0].version, total, dtype=pl.String, eager=True),
         "variant": pl.Series("variant", [r.variant for r in records],
                              dtype=pl.String).gather(owner),
+        "deployment": pl.repeat(deployment, total, dtype=pl.String, eager=True),
         "row": np.arange(total, dtype=np.int64) - starts[owner],
         "inputs": inputs.to_struct("inputs"),
         "prediction": predictions.tolist() if predictions.dtype == object else predictions,

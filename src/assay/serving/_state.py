@@ -136,7 +136,8 @@ class ServerState:
             self.log = PredictionLog(
                 log_dir, metrics=self.metrics, sample=self.options.log_sample,
                 capacity=self.options.log_queue, segment_rows=self.options.log_segment_rows,
-                segment_seconds=self.options.log_segment_seconds)
+                segment_seconds=self.options.log_segment_seconds,
+                deployment=self.options.deployment)
         first = True
         while not self._stopping.is_set():
             force, self._force = self._force, False
