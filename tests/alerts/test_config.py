@@ -76,3 +76,66 @@ def test_a_route_owner_may_be_a_role_or_a_member(tmp_project: TmpProject) -> Non
            team=[{"id": "ana@example.com", "roles": ["ml"]}])
     assert [r.owner for r in tmp_project.load().config.alerts.routes] == ["ml",
                                                                           "ana@example.com"]
+
+
+def _window(statuses: dict[str, str], verdict: str = "drift") -> Any:
+    from assay.monitoring import ColumnResult, WindowResult
+
+    columns = [ColumnResult(column=name, status=status,
+                            role="prediction" if name == "prediction" else "input")
+               for name, status in statuses.items()]
+    return WindowResult(monitor="m", deployment="d", model="toy", versions=["1"], start=None,
+                        end=None, rows=100, verdict=verdict, columns=columns, reference="r",
+                        reference_hash=None, alpha=0.05, correction="bh")
+
+
+@pytest.mark.parametrize(("statuses", "verdict", "severity"), [
+    ({"a": "drift", "b": "no_drift", "c": "no_drift", "d": "no_drift"}, "drift", "warn"),
+    ({"a": "drift", "b": "drift", "c": "no_drift", "d": "no_drift"}, "drift", "error"),
+    ({"a": "drift", "b": "no_drift", "c": "no_drift", "prediction": "drift"}, "drift", "error"),
+    ({"a": "no_drift", "b": "no_drift", "prediction": "drift"}, "drift", "error"),
+    ({"a": "drift", "b": "drift", "c": "no_drift", "prediction": "drift"}, "drift", "critical"),
+    ({"a": "schema_mismatch", "b": "no_drift"}, "schema_mismatch", "error"),
+    ({"a": "no_drift"}, "no_drift", None),
+    ({"a": "insufficient_data"}, "insufficient_data", None),
+], ids=["one-input", "half-the-inputs", "prediction-one-input", "prediction-only",
+        "prediction-and-half", "schema-mismatch", "no-drift", "insufficient"])
+def test_a_windows_severity(statuses: dict[str, str], verdict: str,
+                            severity: str | None) -> None:
+    from assay.alerts import severity_of
+
+    assert severity_of(_window(statuses, verdict)) == severity
+
+
+def test_a_finding_is_the_same_for_the_same_monitor_verdict_and_columns() -> None:
+    from assay.alerts import finding_of
+
+    config = AssayConfig.model_validate({})
+    one = finding_of(_window({"a": "drift", "b": "drift", "c": "no_drift"}), config)
+    two = finding_of(_window({"b": "drift", "a": "drift", "c": "no_drift"}), config)
+    other = finding_of(_window({"a": "drift", "b": "no_drift", "c": "drift"}), config)
+    assert one is not None and two is not None and other is not None
+    assert one.id == two.id != other.id
+    assert finding_of(_window({"a": "no_drift"}, "no_drift"), config) is None
+
+
+def test_routes_pick_channels_by_severity_owner_and_monitor() -> None:
+    from assay.alerts import channels_for, finding_of
+
+    config = AssayConfig.model_validate({
+        "team": [{"id": "ana@example.com", "roles": ["ml"]}],
+        "models": {"toy": {"owner": "ana@example.com"}},
+        "alerts": {"channels": {n: {"url": "https://h.example.com/" + n}
+                                for n in ("all", "ml", "ana", "platform", "crit", "other")},
+                   "routes": [{"channels": ["all"]},
+                              {"channels": ["ml", "all"], "owner": "ml"},
+                              {"channels": ["ana"], "owner": "ana@example.com",
+                               "severity": "error"},
+                              {"channels": ["platform"], "owner": "platform"},
+                              {"channels": ["crit"], "severity": "critical"},
+                              {"channels": ["other"], "monitors": ["elsewhere"]}]}})
+    warn = finding_of(_window({"a": "drift", "b": "no_drift", "c": "no_drift"}), config)
+    error = finding_of(_window({"a": "drift", "b": "drift", "c": "no_drift"}), config)
+    assert warn is not None and error is not None and warn.owner == "ana@example.com"
+    assert channels_for(config, warn) == ["all", "ml"]
+    assert channels_for(config, error) == ["all", "ml", "ana"]

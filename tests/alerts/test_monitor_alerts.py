@@ -41,8 +41,9 @@ def _drifted_world(world: TmpProject) -> None:
 
 
 @pytest.fixture
-def world(tmp_project: TmpProject) -> TmpProject:
-    return make_project(tmp_project)
+def world(project_on: TmpProject) -> TmpProject:
+    """A monitor world on each store backend (the cooldown's state is the event log)."""
+    return make_project(project_on)
 
 
 def test_a_drifted_window_sends_one_signed_alert_then_the_cooldown_holds(

@@ -196,7 +196,9 @@ def monitor(
 
         write_html(window, html)
     if json_out:
-        ctx.print_json({**window.to_dict(), "alerts": [d.to_dict() for d in deliveries]})
+        routed = not no_alerts and bool(project.config.alerts.routes)
+        alerts = {"alerts": [d.to_dict() for d in deliveries]} if routed else {}
+        ctx.print_json({**window.to_dict(), **alerts})
     else:
         _print_window(window)
         if html is not None:
