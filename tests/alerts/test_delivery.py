@@ -197,3 +197,12 @@ def test_alerts_list_shows_channels_and_routes(tmp_project: TmpProject) -> None:
     text = tmp_project.invoke("alerts", "list")
     assert text.code == 0 and "https://hooks.example.com/a" in text.stdout
     assert "critical+" in text.stdout
+
+
+def test_a_redirect_is_not_followed_nor_retried(tmp_project: TmpProject,
+                                                 receiver: Callable[..., Receiver]) -> None:
+    hook = receiver("301")
+    _project(tmp_project, ops={"url": hook.url, "backoff": 0.01})
+    code, out = _test(tmp_project, "ops")
+    assert code == 1 and (out["attempts"], out["status_code"]) == (1, 301)
+    assert "redirects are not followed" in out["reason"] and len(hook.requests()) == 1

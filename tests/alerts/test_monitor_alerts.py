@@ -119,3 +119,25 @@ def test_a_zero_cooldown_sends_again_and_routes_follow_severity_and_owner(
     assert [b["type"] for b in slack["blocks"]] == ["section", "section", "context"]
     assert "*a*: drift (wasserstein" in slack["blocks"][1]["text"]["text"]
     assert "X-Assay-Signature" not in ml.requests()[0]["headers"]  # no secret_env: unsigned
+
+
+def test_a_receiver_that_is_down_never_changes_the_monitors_exit_code(
+        tmp_project: TmpProject, closed_port: int) -> None:
+    import time
+
+    world = make_project(tmp_project)
+    _with_alerts(world, {"channels": {"ops": {"url": f"http://127.0.0.1:{closed_port}/hook",
+                                              "retries": 2, "backoff": 0.01}},
+                         "routes": [{"channels": ["ops"]}]})
+    _drifted_world(world)
+    started = time.monotonic()
+    done = world.invoke("monitor", "drift", "--window-rows", "2000")
+    assert time.monotonic() - started < 30
+    assert done.code == 1, done.output  # drift, as without alerts
+    assert "verdict: drift" in done.stdout
+    assert "-> ops: failed after 3 attempt(s): ConnectError" in done.stderr
+    [failed] = _events(world, "alert.failed")
+    assert (failed.details["attempts"], failed.details["status_code"]) == (3, None)
+    # a failed delivery does not start the cooldown: the next window tries again
+    assert world.invoke("monitor", "drift", "--window-rows", "2000").code == 1
+    assert len(_events(world, "alert.failed")) == 2 and _events(world, "alert.suppressed") == []

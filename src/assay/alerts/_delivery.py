@@ -71,7 +71,8 @@ def deliver(channel: ChannelConfig, alert: dict[str, Any], slack: dict[str, Any]
 
 def _post(channel: ChannelConfig, body: bytes, delivery: str) -> Outcome:
     """POST ``body`` at most ``1 + retries`` times, ``backoff * 2**n`` seconds apart; a 2xx
-    delivers, a 4xx other than 408/429 stops at once, anything else is tried again."""
+    delivers; a connection error, a timeout, a 5xx, 408 or 429 is tried again; any other answer
+    (a redirect, a 4xx) stops at once."""
     import httpx
 
     assert channel.url is not None
@@ -97,14 +98,16 @@ def _post(channel: ChannelConfig, body: bytes, delivery: str) -> Outcome:
             except httpx.TimeoutException:
                 status, reason = None, f"no answer within {channel.timeout:g}s"
                 continue
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 status, reason = None, f"{type(exc).__name__}: {exc}"
                 continue
             status = answer.status_code
             if 200 <= status < 300:
                 return Outcome(ok=True, attempts=attempts, delivery=delivery, status_code=status)
             reason = f"HTTP {status}: {answer.text[:200]}".strip()
-            if 400 <= status < 500 and status not in _RETRIED_4XX:
+            if 300 <= status < 400:
+                reason += " (redirects are not followed: give the final URL)"
+            if status < 500 and status not in _RETRIED_4XX:
                 break
     return Outcome(ok=False, attempts=attempts, delivery=delivery, status_code=status,
                    reason=reason)
