@@ -96,7 +96,8 @@ def print_deliveries(deliveries: list[Delivery]) -> None:
     err = ctx.err_console()
     for d in deliveries:
         style = {"sent": "green", "failed": "red", "suppressed": "dim"}[d.status]
-        attempts = f" after {d.outcome.attempts} attempt(s)" if d.outcome is not None else ""
+        attempts = (f" after {d.outcome.attempts} attempt(s)"
+                    if d.outcome is not None and d.outcome.attempts else "")
         why = f": {d.reason}" if d.reason and d.status != "sent" else ""
         err.print(f"alert {d.finding} ({d.severity}) -> {escape(d.channel)}: "
                   f"[{style}]{d.status}[/{style}]{attempts}{escape(why)}", soft_wrap=True)
