@@ -7,7 +7,8 @@ deployment's row: version 1 alone, and version 1 with version 2 as a shadow on e
 (weight 1.0). Each round offers single-row MLflow ``dataframe_split`` requests at a fixed rate
 (open loop, evenly spaced; the serving benchmark's client) and takes the p99 latency of the
 answers, which are always version 1's. The figure is the median p99 with the shadow over the
-median p99 without it (target: at most 1.10).
+median p99 without it (target: at most 1.10). The shadow predicts in a child process at nice
+19 (src/assay/serving/_shadow.py); a shadow round starts once that child has loaded version 2.
 
 Run: .venv/bin/python benchmarks/bench_shadow.py [--rate 200] [--seconds 10] [--rounds 3]
 """
@@ -47,11 +48,14 @@ def _set_row(project: Path, *, shadow: bool) -> int:
         return revision + 1
 
 
-def _wait_revision(url: str, revision: int) -> None:
+def _wait_revision(url: str, revision: int, *, shadow: bool) -> None:
+    """Until the server applies ``revision`` (and, with a shadow, its shadow process has
+    loaded the candidate: a round measures the steady state, not the child's start)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        status = httpx.get(f"{url}/status", timeout=5).json()
-        if ((status.get("deployment") or {}).get("revision") or 0) >= revision:
+        deployment = httpx.get(f"{url}/status", timeout=5).json().get("deployment") or {}
+        ready = (deployment.get("shadow_process") or {}).get("ready")
+        if (deployment.get("revision") or 0) >= revision and (ready or not shadow):
             return
         time.sleep(0.1)
     raise RuntimeError(f"revision {revision} not applied in 60 s")
@@ -101,20 +105,35 @@ def main() -> None:
         serving._open_loop(port, "/invocations", body, args.rate, 2)  # warm-up
         for _ in range(args.rounds):
             for shadow in (False, True):
-                _wait_revision(url, _set_row(project, shadow=shadow))
+                _wait_revision(url, _set_row(project, shadow=shadow), shadow=shadow)
                 time.sleep(0.5)
                 result = serving._open_loop(port, "/invocations", body, args.rate,
                                             args.seconds)
                 p99[shadow].append(result["ok_p99_ms"])
                 print(f"  {'shadow' if shadow else 'alone ':6} {result['ok']:5d} answered of "
                       f"{result['requests']}, p99 {result['ok_p99_ms']:6.2f} ms")
-        shadowed = httpx.get(f"{url}/metrics", timeout=5).text.count('variant="shadow"')
+        shadowed, dropped = _shadow_counts(httpx.get(f"{url}/metrics", timeout=5).text)
     finally:
         server.stop()
     alone, mirrored = statistics.median(p99[False]), statistics.median(p99[True])
     print(f"incumbent p99 at {args.rate:.0f} req/s: alone {alone:.2f} ms, with a shadow on "
           f"every request {mirrored:.2f} ms = {mirrored / alone:.2f}x (target <= 1.10x); "
-          f"shadow series in /metrics: {shadowed}")
+          f"shadow predictions made {shadowed:.0f}, dropped {dropped:.0f}")
+
+
+def _shadow_counts(text: str) -> tuple[float, float]:
+    """Shadow predictions made (answered 200) and dropped, from a /metrics scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    made = dropped = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "assay_serving_requests_total" and \
+                    sample.labels.get("variant") == "shadow" and sample.labels["status"] == "200":
+                made += sample.value
+            elif sample.name == "assay_serving_shadow_dropped_total":
+                dropped += sample.value
+    return made, dropped
 
 
 if __name__ == "__main__":

@@ -321,7 +321,8 @@ cat > load.py <<'PY'
 import json, os, sys, threading, time
 import httpx, polars as pl
 port, names = sys.argv[1], json.loads(sys.argv[2])
-rows = pl.read_parquet("data/holdout.parquet").select(names).head(2000).to_dicts()
+holdout = pl.read_parquet("data/holdout.parquet").select(names)
+rows = holdout.sample(min(2000, holdout.height), seed=0, shuffle=True).to_dicts()  # random order
 counts, lock = {}, threading.Lock()
 def run(offset):
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
@@ -331,7 +332,7 @@ def run(offset):
             key = f"{answer.status_code} v{answer.json().get('version', '?')}"
             with lock:
                 counts[key] = counts.get(key, 0) + 1
-            i += 7
+            i += 3  # the three threads together walk the rows in order: any prefix is random
 threads = [threading.Thread(target=run, args=(n,)) for n in range(3)]
 for t in threads: t.start()
 for t in threads: t.join()
@@ -376,6 +377,33 @@ touch .load-stop; wait "$LOADER"; rm -f .load-stop
 step "assay deployments history churn-live: every rollout, its outcome and reason"
 assay deployments history churn-live
 assay models show churn@live --json | python -c 'import json,sys; print("churn@live is v%s again" % json.load(sys.stdin)["version"])'
-step "assay deployments stop churn-live: the managed server drains and exits"
+# --- monitoring: a drifted batch of live traffic ---------------------------------------------
+step "assay deployments stop churn-live: the managed server drains, exits and writes out its prediction log"
 assay deployments stop churn-live
+step "declare a monitor of the deployment's live traffic (monitoring: {churn-live-drift: {deployment: churn-live}})"
+python - <<'PY'
+text = open("assay.yaml").read()
+anchor = '  production: {external: "https://grafana.example.com/d/churn-drift"}\n'
+assert anchor in text
+open("assay.yaml", "w").write(text.replace(anchor, anchor + "  churn-live-drift: {deployment: churn-live}\n"))
+PY
+grep -n -A2 '^monitoring:' assay.yaml
+step "assay monitor churn-live-drift: the rollouts' traffic against the training data of the served version"
+assay monitor churn-live-drift || true   # 0: no drift (a false alarm has a stated 5% chance)
+step "assay deployments run churn-live starts the server again; a drifted batch of traffic (generate.py --drift: shifted charges, more month-to-month contracts, a new payment method)"
+assay deployments run churn-live
+python generate.py --drift --rows 1500 --out data/live-drift.parquet > /dev/null
+python - "$DPORT" "$NAMES" <<'PY'
+import json, sys
+import httpx, polars as pl
+port, names = sys.argv[1], json.loads(sys.argv[2])
+rows = pl.read_parquet("data/live-drift.parquet").select(names).to_dicts()
+with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    codes = [client.post("/predict", json={"records": [row]}).status_code for row in rows]
+print(f"sent {len(rows)} drifted rows: {codes.count(200)} answered")
+PY
+assay deployments stop churn-live
+step "assay monitor churn-live-drift --window-rows 1500: the drift is found (exit 1), column by column"
+if assay monitor churn-live-drift --window-rows 1500; then echo "(no drift found?)"; fi
+assay monitor history churn-live-drift
 trap - EXIT

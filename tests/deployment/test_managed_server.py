@@ -220,6 +220,10 @@ def test_stop_ends_the_server_and_the_next_rollout_command_starts_it(
     [back] = serve_processes(world.root)
     assert f"Started the managed server of prod (pid {back})" in run.stderr
     assert len(world.events("deployment.server_started")) == 2
+    # started means loaded: the first request answers, never 503 while the model loads
+    first = httpx.post(f"{url}/predict", json={"records": [{"a": 1.0, "b": 2, "c": 3.0}]},
+                       timeout=30)
+    assert first.status_code == 200, first.text
     text = assay(world.root, "deployments", "stop", "prod")
     assert text.stdout.strip() == (f"Stopped the managed server of prod (pid {back}) at {url}: "
                                    "stopped")

@@ -102,6 +102,11 @@ def _print_window(window: WindowResult) -> None:
         q = window.quality
         out.print(f"live {q['metric']}: {q['value']:.4g} on {q['labels']:,} labelled requests "
                   "(feedback)")
+    if window.estimate is not None:
+        e = window.estimate
+        out.print(f"estimated {e['metric']} without labels: {e['value']:.3f} ({e['coverage']:.0%} "
+                  f"interval {e['low']:.3f}-{e['high']:.3f}, {e['rows']:,} rows; assumes "
+                  "calibrated probabilities)")
     drifted = window.drifted
     tail = f": {', '.join(drifted)}" if drifted else ""
     out.print(f"verdict: [bold]{window.verdict}[/bold]{escape(tail)} (alpha "

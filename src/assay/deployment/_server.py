@@ -57,6 +57,8 @@ class Answer:
     kind: Literal["ours", "other", "none"]
     pid: int | None = None
     detail: str = ""
+    loading: bool = False
+    """The server is not ready yet and still loading a model (not one that failed)."""
 
 
 def ask_status(url: str, name: str, *, timeout: float = 3.0) -> Answer:
@@ -84,7 +86,11 @@ def ask_status(url: str, name: str, *, timeout: float = 3.0) -> Answer:
     if not isinstance(deployment, dict) or deployment.get("name") != name:
         return Answer("other", detail="an assay server of something else")
     pid = status.get("pid")
-    return Answer("ours", pid=pid if isinstance(pid, int) else None)
+    found = status.get("models")
+    models: list[Any] = found if isinstance(found, list) else []
+    loading = not status.get("ready") and any(
+        isinstance(m, dict) and m.get("reason") == "loading" for m in models)
+    return Answer("ours", pid=pid if isinstance(pid, int) else None, loading=loading)
 
 
 @dataclass(frozen=True)
@@ -335,7 +341,10 @@ class ManagedServer:
         deadline = time.monotonic() + self.start_timeout
         while True:
             answer = ask_status(self.url, self.name)
-            if self._confirms(answer, pid):
+            # a server we start is up once its models are loaded (requests before that get
+            # 503); one that failed to load a model, or waits for an alias, is up as it is
+            if self._confirms(answer, pid) and (
+                    action == "adopted" or not answer.loading or time.monotonic() > deadline):
                 return Launch(action, pid, self.url, log)
             if not self._is_running(pid):
                 self._forget(pid)

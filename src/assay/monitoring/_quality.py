@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING
 
 from assay.metrics import same_class
 
+#: The interval of the label-free estimate covers the realised accuracy this often.
+COVERAGE = 0.95
+
 if TYPE_CHECKING:
     import polars as pl
 
@@ -80,3 +83,43 @@ def realised_quality(frame: pl.DataFrame, labels: pl.DataFrame | None,
     if classified:
         return Quality("accuracy", correct / len(errors), len(errors))
     return Quality("mae", sum(errors) / len(errors), len(errors))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A classifier's accuracy on the window estimated without labels, from its probabilities."""
+
+    metric: str
+    value: float
+    low: float
+    high: float
+    coverage: float
+    rows: int
+
+
+def estimated_accuracy(probabilities: pl.Series, *, coverage: float = COVERAGE) -> Estimate | None:
+    """Confidence-based performance estimation (as NannyML's CBPE, for accuracy): with calibrated
+    probabilities, the row's answer (its most likely class) is right with probability ``c``, its
+    largest probability, so the window's accuracy is the mean of Bernoulli(c_i): estimated by
+    mean(c), with variance sum(c_i (1 - c_i)) / n^2 around it. The interval (normal, at
+    ``coverage``) covers the accuracy the labels will show that often, as long as the model is
+    as calibrated on this traffic as it was when trained; a miscalibrated model (or one whose
+    inputs drifted far) gives a biased estimate. None: no row has probabilities.
+    """
+    import numpy as np
+    import polars as pl
+    from scipy.special import ndtri
+
+    values = probabilities.drop_nulls()
+    if values.len() == 0:
+        return None
+    confidence = values.list.max().cast(pl.Float64).drop_nulls().to_numpy()
+    confidence = confidence[np.isfinite(confidence)]
+    if confidence.size == 0:
+        return None
+    n = confidence.size
+    value = float(confidence.mean())
+    half = float(ndtri(0.5 + coverage / 2) * math.sqrt(float(np.sum(confidence * (1 - confidence))))
+                 / n)
+    return Estimate("accuracy", value, max(0.0, value - half), min(1.0, value + half), coverage,
+                    int(n))

@@ -23,7 +23,7 @@ def record_window(store: Store, window: WindowResult, *, actor: str) -> WindowRe
             "versions": window.versions, "window_start": window.start,
             "window_end": window.end, "rows": window.rows, "verdict": window.verdict,
             "columns": {"alpha": window.alpha, "correction": window.correction,
-                        "quality": window.quality,
+                        "quality": window.quality, "estimate": window.estimate,
                         "columns": [c.to_dict() for c in window.columns]},
             "reference": window.reference,
             "reference_hash": window.reference_hash, "actor": actor, "created_at": now,
@@ -31,7 +31,7 @@ def record_window(store: Store, window: WindowResult, *, actor: str) -> WindowRe
         store.record_event("monitor.window", window.monitor, {
             "window_id": window_id, "deployment": window.deployment, "model": window.model,
             "versions": window.versions, "rows": window.rows, "verdict": window.verdict,
-            "drifted": window.drifted, "quality": window.quality,
+            "drifted": window.drifted, "quality": window.quality, "estimate": window.estimate,
         }, actor=actor, conn=conn, ts=now)
     return replace(window, id=window_id, created_at=now)
 
@@ -53,5 +53,6 @@ def windows(store: Store, monitor: str, *, limit: int = 50) -> list[WindowResult
             columns=[ColumnResult(**c) for c in cols], reference=reference,
             reference_hash=reference_hash, alpha=float(decided.get("alpha", 0.05)),
             correction=str(decided.get("correction", "bh")), quality=decided.get("quality"),
-            id=int(window_id), created_at=float(created_at)))
+            estimate=decided.get("estimate"), id=int(window_id),
+            created_at=float(created_at)))
     return out

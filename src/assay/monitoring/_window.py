@@ -38,8 +38,10 @@ PREDICTION = "prediction"
 STATUSES = ("drift", "no_drift", "insufficient_data", "schema_mismatch")
 #: Whether a row's model is a classifier (its segment has probabilities), beside each row.
 CLASSIFIED = "\0classified"
+#: A classifier's probabilities per row (for the label-free estimate), beside each row.
+PROBABILITIES = "\0probabilities"
 #: The columns of a window that are not inputs.
-LOG_COLUMNS = ("ts", "version", "request_id", CLASSIFIED)
+LOG_COLUMNS = ("ts", "version", "request_id", CLASSIFIED, PROBABILITIES)
 #: The variant of a deployment whose answers are mirrored, never returned (see assay.serving).
 SHADOW = "shadow"
 
@@ -87,6 +89,9 @@ class WindowResult:
     correction: str
     quality: dict[str, Any] | None = None
     """Realised quality from feedback labels: ``{metric, value, labels}`` (None: no labels)."""
+    estimate: dict[str, Any] | None = None
+    """A classifier's accuracy estimated without labels from its probabilities:
+    ``{metric, value, low, high, coverage, rows}`` (None: no probabilities)."""
     id: int | None = None
     created_at: float | None = None
 
@@ -143,6 +148,9 @@ def read_window(folder: Path, model: str, *, rows: int | None = None,
                       *(pl.col("inputs").struct.field(f).alias(f) for f in wanted)]
             if PREDICTION in schema:
                 select.append(pl.col(PREDICTION))
+            if "probabilities" in schema:
+                select.append(pl.col("probabilities").cast(pl.List(pl.Float64))
+                              .alias(PROBABILITIES))
             mine = pl.col("model") == model
             if "variant" in schema:  # a shadow's answers were never returned: its rows repeat
                 # inputs a served variant logged
@@ -316,6 +324,12 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
     folder = log_folder(log_dir, model)
     frame = read_window(folder, model, rows=rows, seconds=seconds, columns=wanted, now=now)
     quality = _quality(folder, frame)
+    estimate = None
+    if PROBABILITIES in frame.columns:
+        from assay.monitoring._quality import estimated_accuracy
+
+        found = estimated_accuracy(frame.get_column(PROBABILITIES))
+        estimate = None if found is None else asdict(found)
     results = []
     for name in monitored_columns(frame, config):
         if name == PREDICTION:
@@ -342,7 +356,7 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
         end=float(ts.max()) if ts is not None else None,  # type: ignore[arg-type]
         rows=frame.height, verdict=verdict, columns=columns, reference=reference.label,
         reference_hash=reference.oid, alpha=config.alpha, correction=config.correction,
-        quality=quality)
+        quality=quality, estimate=estimate)
 
 
 def _quality(folder: Path, frame: pl.DataFrame) -> dict[str, Any] | None:

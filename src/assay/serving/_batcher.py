@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from assay.errors import AssayError, RequestRejected
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
     import polars as pl
 
+    from assay.models import LoadedModel
     from assay.serving._decode import Rows
     from assay.serving._model import Served
 
@@ -92,6 +93,40 @@ class _OpenMP:
             self._current = wanted
 
 
+class Queued(Protocol):
+    """A queued request: its rows."""
+
+    @property
+    def frame(self) -> Rows: ...
+
+
+Item = TypeVar("Item", bound=Queued)
+
+
+def collect(source: queue.SimpleQueue[Item | None], first: Item, *, max_rows: int,
+            max_wait: float) -> tuple[list[Item], bool]:
+    """``first`` and the requests waiting in ``source`` (and those arriving within
+    ``max_wait`` seconds) up to ``max_rows`` rows; True if a None (stop) was taken."""
+    batch, rows = [first], first.frame.height
+    deadline = time.monotonic() + max_wait
+    while rows < max_rows:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                break
+            try:
+                item = source.get(timeout=wait)
+            except queue.Empty:
+                break
+        if item is None:
+            return batch, True
+        batch.append(item)
+        rows += item.frame.height
+    return batch, False
+
+
 class Batcher:
     """The inference thread of one served reference."""
 
@@ -116,26 +151,6 @@ class Batcher:
         self._queue.put(None)
         self._thread.join(timeout=5)
 
-    def _collect(self, first: _Item) -> tuple[list[_Item], bool]:
-        batch, rows = [first], first.frame.height
-        deadline = time.monotonic() + self._max_wait
-        while rows < self._max_rows:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                wait = deadline - time.monotonic()
-                if wait <= 0:
-                    break
-                try:
-                    item = self._queue.get(timeout=wait)
-                except queue.Empty:
-                    break
-            if item is None:
-                return batch, True
-            batch.append(item)
-            rows += item.frame.height
-        return batch, False
-
     def _run(self) -> None:
         self._openmp: _OpenMP | None = None  # made at the first batch: the model's OpenMP
         # runtime is loaded with the model, after this thread starts
@@ -143,7 +158,8 @@ class Batcher:
             first = self._queue.get()
             if first is None:
                 return
-            batch, stop = self._collect(first)
+            batch, stop = collect(self._queue, first, max_rows=self._max_rows,
+                                  max_wait=self._max_wait)
             live = [item for item in batch if not item.future.done()]
             # a swap may land between requests: each group is predicted by its own version
             groups: dict[int, list[_Item]] = {}
@@ -155,41 +171,85 @@ class Batcher:
                 return
 
     def _predict(self, items: list[_Item]) -> None:
-        from assay.serving._decode import frame_of
-
         served = items[0].served
-        try:
-            frame = frame_of([i.frame for i in items])
-            if self._openmp is None:
-                self._openmp = _OpenMP()
-            self._openmp.use(frame.height)
-            began = time.perf_counter()
-            predictions, probabilities = served.model.outputs(frame)
-            took = time.perf_counter() - began
-        except AssayError as exc:  # RequestRejected from the frame, ModelError from the model
-            if len(items) > 1:  # one request's rows failed the model: not its batch-mates'
-                for item in items:
-                    self._predict([item])
-                return
-            reason = " ".join(str(exc).split())[:300]
-            failure: BaseException = RequestRejected(
-                f"The model could not predict this input: {reason}", status=422)
-            for item in items:
-                item.loop.call_soon_threadsafe(_deliver, item.future, failure)
-            return
-        except Exception as exc:  # the model's own code: fail the batch, keep the thread
-            failure = RequestRejected(f"The model failed: {type(exc).__name__}", status=500)
-            for item in items:
-                item.loop.call_soon_threadsafe(_deliver, item.future, failure)
-            return
-        if self._on_batch is not None:
-            self._on_batch(frame.height)
+        if self._openmp is None:
+            self._openmp = _OpenMP()
         start = 0
-        for item in items:
-            end = start + item.frame.height
-            outcome = Outcome(served, predictions[start:end],
-                              None if probabilities is None else probabilities[start:end],
-                              frame.height, frame.slice(start, end - start), took)
-            item.loop.call_soon_threadsafe(_deliver, item.future, outcome)
-            start = end
+        for result in predict(served.model, [item.frame for item in items], self._openmp):
+            group, start = items[start:start + result.count], start + result.count
+            if isinstance(result, Failed):
+                for item in group:
+                    item.loop.call_soon_threadsafe(_deliver, item.future, result.error)
+                continue
+            if self._on_batch is not None:
+                self._on_batch(result.frame.height)
+            for item, outcome in zip(group, result.outcomes(served), strict=True):
+                item.loop.call_soon_threadsafe(_deliver, item.future, outcome)
 
+
+@dataclass
+class Call:
+    """One model call over consecutive requests of a batch: its frame, its outputs, how long
+    it took and each request's rows."""
+
+    frame: pl.DataFrame
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    seconds: float
+    heights: list[int]
+
+    @property
+    def count(self) -> int:
+        """Requests answered by this call."""
+        return len(self.heights)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Each request's ``(start, end)`` rows in the call's frame and outputs."""
+        found, start = [], 0
+        for height in self.heights:
+            found.append((start, start + height))
+            start += height
+        return found
+
+    def outcomes(self, served: Served) -> list[Outcome]:
+        """Each request's slice of the call, as :class:`Outcome`."""
+        probabilities = self.probabilities
+        return [Outcome(served, self.predictions[start:end],
+                        None if probabilities is None else probabilities[start:end],
+                        self.frame.height, self.frame.slice(start, end - start), self.seconds)
+                for start, end in self.spans()]
+
+
+@dataclass
+class Failed:
+    """Consecutive requests of a batch the model could not predict, and the refusal each
+    gets."""
+
+    count: int
+    error: RequestRejected
+
+
+def predict(model: LoadedModel, parts: list[Rows], openmp: _OpenMP) -> list[Call | Failed]:
+    """Requests ``parts`` (rows of one signature) predicted in one call by ``model``; when
+    that call fails on the input, each request alone, so one request's rows fail only it (a
+    422). The model's own crash fails them all (a 500). The results cover ``parts`` in order.
+
+    The inference threads call this, and so does the shadow process (:mod:`._shadow`)."""
+    from assay.serving._decode import frame_of
+
+    try:
+        frame = frame_of(parts)
+        openmp.use(frame.height)
+        began = time.perf_counter()
+        predictions, probabilities = model.outputs(frame)
+        took = time.perf_counter() - began
+    except AssayError as exc:  # RequestRejected from the frame, ModelError from the model
+        if len(parts) > 1:  # one request's rows failed the model: not its batch-mates'
+            return [result for part in parts for result in predict(model, [part], openmp)]
+        reason = " ".join(str(exc).split())[:300]
+        return [Failed(1, RequestRejected(f"The model could not predict this input: {reason}",
+                                          status=422))]
+    except Exception as exc:  # the model's own code: fail the batch, keep the thread
+        return [Failed(len(parts), RequestRejected(
+            f"The model failed: {type(exc).__name__}", status=500))]
+    return [Call(frame, predictions, probabilities, took, [part.height for part in parts])]

@@ -278,6 +278,34 @@ class Rows:
     def to_frame(self) -> pl.DataFrame:
         return frame_of([self])
 
+    def split(self, heights: list[int]) -> list[Rows]:
+        """These rows as consecutive requests of ``heights`` rows (:func:`joined`'s inverse)."""
+        parts, start = [], 0
+        for height in heights:
+            end = start + height
+            parts.append(Rows({name: values[start:end] for name, values in self.columns.items()},
+                              height, self.signature))
+            start = end
+        return parts
+
+
+def joined(parts: list[Rows]) -> Rows:
+    """The rows of requests ``parts`` (one signature), in their order, as one request's: a
+    column of NumPy arrays stays an array; any other is a list (a float array's NaN there is
+    None, its missing value)."""
+    import numpy as np
+
+    if len(parts) == 1:
+        return parts[0]
+    columns: dict[str, Any] = {}
+    for name in parts[0].columns:
+        pieces = [p.columns[name] for p in parts]
+        if all(isinstance(piece, np.ndarray) for piece in pieces):
+            columns[name] = np.concatenate(pieces)
+        else:
+            columns[name] = [v for piece in pieces for v in _as_list(piece)]
+    return Rows(columns, sum(p.height for p in parts), parts[0].signature)
+
 
 def frame_of(parts: list[Rows]) -> pl.DataFrame:
     """The frame the model takes for requests ``parts`` (one signature), in their order.
@@ -293,17 +321,11 @@ def frame_of(parts: list[Rows]) -> pl.DataFrame:
     import numpy as np
     import polars as pl
 
-    signature = parts[0].signature
     series = []
     try:
-        for spec in signature.inputs:
-            pieces = [p.columns[spec.name] for p in parts]
-            if len(pieces) == 1:
-                values = pieces[0]
-            elif all(isinstance(piece, np.ndarray) for piece in pieces):
-                values = np.concatenate(pieces)
-            else:
-                values = [v for piece in pieces for v in _as_list(piece)]
+        rows = joined(parts)
+        for spec in rows.signature.inputs:
+            values = rows.columns[spec.name]
             # a float array's NaN are its missing values (any other NaN was refused); a
             # column without one keeps no validity mask
             has_nan = isinstance(values, np.ndarray) and values.dtype.kind == "f" \

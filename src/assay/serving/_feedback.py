@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -47,12 +48,14 @@ class Score:
 
 
 class Answers:
-    """The recent single-row answers of one server process, by model and request id. Used from
-    the event loop only (no lock)."""
+    """The recent single-row answers of one server process, by model and request id (the event
+    loop records answers and scores labels; the shadow's receiver thread records its
+    predictions: one lock)."""
 
     def __init__(self, capacity: int = MEMORY) -> None:
         self.capacity = capacity
         self._by_id: OrderedDict[tuple[str, str], list[_Answer]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -66,19 +69,21 @@ class Answers:
         answer = _Answer(version, variant, value.item() if hasattr(value, "item") else value,
                          classification)
         key = (model, request_id)
-        found = self._by_id.get(key)
-        if found is not None:  # the shadow's prediction of the same request
-            found.append(answer)
-            return
-        self._by_id[key] = [answer]
-        if len(self._by_id) > self.capacity:
-            self._by_id.popitem(last=False)
+        with self._lock:
+            found = self._by_id.get(key)
+            if found is not None:  # the shadow's prediction of the same request
+                found.append(answer)
+                return
+            self._by_id[key] = [answer]
+            if len(self._by_id) > self.capacity:
+                self._by_id.popitem(last=False)
 
     def score(self, model: str, request_id: str, label_json: str) -> list[Score] | None:
         """Every remembered prediction of the request scored against the label (then the
         request is forgotten); None when the request is not remembered or the label cannot
         score it (null, or not a number for a regressor)."""
-        found = self._by_id.pop((model, request_id), None)
+        with self._lock:
+            found = self._by_id.pop((model, request_id), None)
         label = json.loads(label_json)
         if found is None or label is None:
             return None

@@ -29,6 +29,7 @@ from assay.serving import _decode, _oip
 from assay.serving._batcher import Outcome
 from assay.serving._model import Served
 from assay.serving._routing import Variant, sticky_value
+from assay.serving._shadow import Mirrored
 from assay.serving._state import ServerState, log_line
 
 Scope = MutableMapping[str, Any]
@@ -215,7 +216,6 @@ class Inference:
             if deployment is not None and deployment.sticky_header else None
         self._sticky_column = deployment.sticky_column if deployment is not None else None
         self._wanted = _WANTED | ({self._sticky_header} if self._sticky_header else set())
-        self._shadows: set[asyncio.Task[None]] = set()
 
     async def answer(self, route: Route, scope: Scope,
                      receive: Receive) -> tuple[int, bytes, dict[str, str]]:
@@ -325,54 +325,18 @@ class Inference:
 
     def _mirror(self, route: Route, key: str, shadow: Variant, columns: dict[str, list[Any]],
                 rows: _decode.Rows, request_id: str) -> None:
-        """Predict the request's rows with the shadow variant too, in the background: never
-        awaited, never returned; at most ``max_concurrency`` at once (more are dropped and
-        counted)."""
-        state = self.state
-        if state.shadow_in_flight >= self.options.max_concurrency:
-            state.metrics.shadow_dropped.labels(key).inc()
-            return
-        state.shadow_in_flight += 1
-        task = asyncio.get_running_loop().create_task(
-            self._shadow(route, key, shadow, columns, rows, request_id))
-        self._shadows.add(task)
-        task.add_done_callback(self._shadows.discard)
-
-    async def _shadow(self, route: Route, key: str, shadow: Variant,
-                      columns: dict[str, list[Any]], rows: _decode.Rows,
-                      request_id: str) -> None:
+        """Hand the request's rows to the shadow process (:mod:`._shadow`): predicted there in
+        the background, never awaited, never returned."""
         state, served = self.state, shadow.served
-        start = time.perf_counter()
-        status = 500  # whatever fails (the candidate's input check, its model, its time)
-        model_seconds: float | None = None
-        try:
-            signature = served.model.signature
-            if signature.inputs != rows.signature.inputs:
-                rows = _decode.build_frame(columns, signature, max_rows=self.options.max_rows)
-            future = state.shadow_batchers[key].submit(served, rows)
-            outcome = await asyncio.wait_for(future, self.options.timeout_s)
-            status = 200
-            if state.log is not None:
-                state.log.record(served.name, served.version, request_id, outcome.frame,
-                                 outcome.predictions, outcome.probabilities,
-                                 variant=shadow.name)
-            state.metrics.observe_predictions(key, served.version, shadow.name,
-                                              outcome.predictions,
-                                              outcome.probabilities is not None)
-            state.answers.remember(key, request_id, served.version, shadow.name,
-                                   outcome.predictions, outcome.probabilities is not None)
-            model_seconds = outcome.model_seconds
-        except (RequestRejected, asyncio.TimeoutError):
-            pass
-        finally:
-            state.shadow_in_flight -= 1
-            elapsed = time.perf_counter() - start
-            if status == 200 and model_seconds is not None:  # its model's time, without the
-                elapsed = model_seconds  # wait for its batch (nobody waits for a shadow)
-            state.metrics.requests.labels(route.label, str(status), key, served.version,
-                                          shadow.name).inc()
-            state.metrics.latency.labels(route.label, key, served.version,
-                                         shadow.name).observe(elapsed)
+        if served.model.signature.inputs != rows.signature.inputs:
+            try:
+                rows = _decode.build_frame(columns, served.model.signature,
+                                           max_rows=self.options.max_rows)
+            except RequestRejected:  # the candidate refuses what the incumbent took
+                state.metrics.requests.labels(route.label, "500", key, served.version,
+                                              shadow.name).inc()
+                return
+        state.shadows[key].submit(Mirrored(route.label, shadow, rows, request_id))
 
 
 class InferenceFront:

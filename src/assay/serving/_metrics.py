@@ -76,7 +76,8 @@ class Metrics:
             ["model", "outcome"], registry=own)
         self.shadow_dropped = Counter(
             "assay_serving_shadow_dropped",
-            "Shadow predictions not made: too many already in flight.",
+            "Shadow predictions not made: too many already in flight, or lost with a dead "
+            "shadow process.",
             ["model"], registry=own)
         self.feedback_scored = Counter(
             "assay_serving_feedback_scored",

@@ -25,18 +25,13 @@ from assay.serving._predlog import PredictionLog
 
 if TYPE_CHECKING:
     from assay.config import Project
+    from assay.serving._shadow import ShadowProcess
 
 
 def _slot_name(ref: str) -> str:
     if is_path_ref(ref):
         return Path(ref).name
     return re.split(r"[:@]", ref, maxsplit=1)[0]
-
-
-#: A shadow batch waits this long for more mirrored requests: nobody waits for a shadow's
-#: answer, and one model call for many rows holds the interpreter once instead of once per
-#: request, so the incumbent's requests rarely queue behind it (bench_shadow.py).
-SHADOW_WAIT_MS = 50.0
 
 
 class ServerState:
@@ -62,9 +57,8 @@ class ServerState:
             config = self.deployment.config
             self.slots[config.model_name if config else options.deployment] = self.deployment
         self.batchers: dict[str, Batcher] = {}
-        self.shadow_batchers: dict[str, Batcher] = {}
-        """A thread of its own for shadow predictions: they never queue before the answers."""
-        self.shadow_in_flight = 0
+        self.shadows: dict[str, ShadowProcess] = {}
+        """Each deployment's shadow predictions, made in a child process (:mod:`._shadow`)."""
         self.log: PredictionLog | None = None
         self.draining = False
         self.in_flight = 0
@@ -98,9 +92,14 @@ class ServerState:
                 max_wait_ms=self.options.max_wait_ms,
                 on_batch=self.metrics.batch_rows.labels(name).observe)
             if isinstance(self.slots[name], DeploymentSlot):
-                self.shadow_batchers[name] = Batcher(
-                    f"{name}-shadow", max_batch_rows=self.options.max_batch_rows,
-                    max_wait_ms=max(self.options.max_wait_ms, SHADOW_WAIT_MS))
+                from assay.serving._shadow import ShadowProcess
+
+                self.shadows[name] = ShadowProcess(
+                    name, metrics=self.metrics, log=lambda: self.log, root=self.options.root,
+                    allow_pickle=self.options.allow_pickle,
+                    max_in_flight=self.options.max_concurrency,
+                    max_batch_rows=self.options.max_batch_rows,
+                    timeout_s=self.options.timeout_s, answers=self.answers)
         self._poller = threading.Thread(target=self._follow, name="assay-serve-follow",
                                         daemon=True)
         self._poller.start()
@@ -109,8 +108,10 @@ class ServerState:
         self.draining = True
         self._stopping.set()
         self.wake.set()
-        for batcher in (*self.batchers.values(), *self.shadow_batchers.values()):
+        for batcher in self.batchers.values():
             batcher.close()
+        for shadow in self.shadows.values():
+            shadow.close()
         for slot in self.slots.values():
             slot.close()
         if self.log is not None:
@@ -163,6 +164,7 @@ class ServerState:
             self.metrics.deployment_revision.labels(slot.deployment).set(
                 slot.routing.revision or 0)
         if happened is None:
+            self._follow_shadow(name, slot)
             return
         kind, details = happened
         if kind == "serving.swapped":
@@ -179,6 +181,13 @@ class ServerState:
             except AssayError as exc:
                 log_line({"event": "serving.event_not_recorded", "kind": kind,
                            "reason": str(exc)})
+        self._follow_shadow(name, slot)
+
+    def _follow_shadow(self, name: str, slot: Slot) -> None:
+        """The shadow process runs the routing's shadow version, or stops when there is none."""
+        shadow = self.shadows.get(name)
+        if shadow is not None and slot.routing is not None and not self._stopping.is_set():
+            shadow.follow(slot.routing.shadow)
 
     @property
     def ready(self) -> bool:
@@ -206,6 +215,8 @@ class ServerState:
                 "in_flight": self.in_flight, "models": models}
         if self.deployment is not None:
             found["deployment"] = self.deployment.describe()
+            for shadow in self.shadows.values():
+                found["deployment"]["shadow_process"] = shadow.describe()
         return found
 
     def slot(self, name: str | None) -> tuple[str, Slot]:
