@@ -33,6 +33,7 @@ script's shortcuts and the built-in kinds' subprocess)::
     ├── DeploymentError             exit 2: deployments (unknown name, a rollout in progress)
     │   └── RolledBack              exit 1: a rollout's guard failed and the candidate was withdrawn
     ├── MonitoringError             exit 2: a monitor cannot run (no such monitor, no prediction log)
+    ├── AlertError                  exit 2: alerts asked for what is not configured (unknown channel)
     └── ProjectUnhealthy            exit 1: assay doctor found error-level antipatterns
 
 Other endings: an interrupt exits 130, an unexpected exception 3 (see :mod:`assay._exits`).
@@ -237,6 +238,13 @@ class MonitoringError(AssayError):
     exit_code = EXIT_USAGE
 
 
+class AlertError(AssayError):
+    """Alerts cannot do what was asked (no such channel). A failed delivery is not an error: it
+    is recorded as an ``alert.failed`` event."""
+
+    exit_code = EXIT_USAGE
+
+
 class ProjectUnhealthy(AssayError):
     """``assay doctor`` found error-level antipatterns in the project."""
 
@@ -248,6 +256,7 @@ __all__ = [
     "EXIT_INTERNAL",
     "EXIT_OK",
     "EXIT_USAGE",
+    "AlertError",
     "AssayError",
     "ConcurrencyError",
     "ConfigError",

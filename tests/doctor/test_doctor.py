@@ -160,6 +160,23 @@ def _gpu_in_ci(c: dict[str, Any], p: TmpProject) -> None:
     c["stages"]["featurize"] = _cmd_stage({"gpus": 1})
 
 
+def _monitor_without_alerts(c: dict[str, Any], p: TmpProject) -> None:
+    c["monitoring"] = {"churn-drift": {"deployment": "churn-prod"}}
+
+
+def _route_to_another_monitor(c: dict[str, Any], p: TmpProject) -> None:
+    c["monitoring"] = {"churn-drift": {"deployment": "churn-prod"},
+                       "eu-drift": {"deployment": "churn-prod"}}
+    c["alerts"] = {"channels": {"ops": {"url": "https://hooks.example.com/a"}},
+                   "routes": [{"channels": ["ops"], "monitors": ["eu-drift"]}]}
+
+
+def _monitor_with_alerts(c: dict[str, Any], p: TmpProject) -> None:
+    c["monitoring"] = {"churn-drift": {"deployment": "churn-prod"}}
+    c["alerts"] = {"channels": {"ops": {"url": "https://hooks.example.com/a"}},
+                   "routes": [{"channels": ["ops"]}]}
+
+
 def _unpinned(c: dict[str, Any], p: TmpProject) -> None:
     p.gen({"requirements.txt": "numpy\nscikit-learn>=1.4\n"})
 
@@ -242,6 +259,10 @@ TRIGGERS: list[tuple[str, Mutation, str, str]] = [
      "where its drift is watched"),
     ("no-drift-monitoring", _deployed_alias_held, "warn",
      "churn@live-eu (v1) serves users, but no monitoring: entry for 'live-eu' says"),
+    ("monitoring-without-alerts", _monitor_without_alerts, "warn",
+     "monitor(s) 'churn-drift' find drift, but no route under alerts: sends their findings"),
+    ("monitoring-without-alerts", _route_to_another_monitor, "warn",
+     "monitor(s) 'churn-drift' find drift, but no route"),
     ("unpinned-environment", _unpinned, "warn",
      "unpinned requirements (requirements.txt: numpy, scikit-learn>=1.4)"),
     ("unpinned-environment", _no_lock, "warn", "no lock file or pinned requirements"),
@@ -375,6 +396,8 @@ def _no_ci_profile(c: dict[str, Any], p: TmpProject) -> None:
         ("heavy-ci", _heavy_cmd_with_ci_sampling),
         ("heavy-ci", _no_ci_profile),
         ("no-drift-monitoring", _monitored),
+        ("monitoring-without-alerts", _monitor_with_alerts),
+        ("monitoring-without-alerts", _monitored),
         ("no-drift-monitoring", _monitored_by_assay),
         ("no-drift-monitoring", _staging_only_held),
         ("no-drift-monitoring", _production_not_deployed),
@@ -441,12 +464,12 @@ def test_cli_exit_codes_and_json(tmp_project: TmpProject) -> None:
     healthy = _project(tmp_project)
     result = healthy.invoke("doctor")
     assert result.code == 0, result.output
-    assert result.stdout == "healthy: 14 rules, no findings\n"
+    assert result.stdout == "healthy: 15 rules, no findings\n"
     _hold(healthy, "production")
     warned = healthy.invoke("doctor")
     assert warned.code == 0, warned.output
     assert "warn  no-drift-monitoring" in warned.stdout
-    assert "0 error(s), 1 warning(s) from 14 rules" in warned.stdout
+    assert "0 error(s), 1 warning(s) from 15 rules" in warned.stdout
     _drop_needs_config = copy.deepcopy(HEALTHY)
     del _drop_needs_config["stages"]["train"]["needs"]
     healthy.config(**_drop_needs_config)

@@ -45,6 +45,7 @@ def _root_callback(
 def build_app() -> typer.Typer:
     """Assemble the Typer app from the command-group modules."""
     from assay.cli import (
+        alerts,
         config,
         contracts,
         data,
@@ -80,6 +81,7 @@ def build_app() -> typer.Typer:
     serve.register(app)
     deploy.register(app)
     monitor.register(app)
+    alerts.register(app)
     return app
 
 

@@ -58,6 +58,8 @@ TOP_HELP = (
     '│ contract     Data contracts: infer a starting contract from data.            │\n'
     '│ deployments  Deployments: what each one serves, its rollouts, and steering a │\n'
     '│              running rollout.                                                │\n'
+    "│ alerts       Alerts: where a monitor's findings are sent (alerts: in         │\n"
+    '│              assay.yaml).                                                    │\n'
     '╰──────────────────────────────────────────────────────────────────────────────╯\n'
     '\n'
 )

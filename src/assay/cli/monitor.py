@@ -28,6 +28,11 @@ the verdict is drift or a schema mismatch (a column missing or of another
 type), 0 otherwise (also on insufficient data), 2 on usage or configuration
 errors.
 
+After storing the window, a drifted window's finding is sent to the alert
+channels its routes name (alerts: in assay.yaml; see assay alerts list), at
+most once per cooldown; a channel that is down or refuses never changes the
+exit code (its failure is printed and recorded). --no-alerts sends none.
+
 assay monitor history NAME lists the windows stored so far, with a sparkline
 of each column's p-value over them.
 
@@ -38,6 +43,8 @@ Examples:
   assay monitor churn-drift --window-rows 5000 --json
 
   assay monitor churn-drift --since 1h --html drift.html
+
+  assay monitor churn-drift --no-alerts
 
   assay monitor history churn-drift
 """
@@ -161,6 +168,7 @@ def monitor(
     html: Path | None = typer.Option(None, "--html", help="Also write an HTML report with "
                                      "each column's distribution."),
     limit: int = typer.Option(50, "--limit", min=1, help="history: the newest N windows."),
+    no_alerts: bool = typer.Option(False, "--no-alerts", help="Send no alert for this window."),
 ) -> None:
     from assay.errors import UsageError
 
@@ -180,18 +188,30 @@ def monitor(
 
     project = ctx.project()
     seconds = _since_seconds(since) if since is not None else None
-    window = run_monitor(project, ctx.store(), name, actor=current_user(project.root),
-                         rows=window_rows, seconds=seconds)
+    actor = current_user(project.root)
+    store = ctx.store()
+    window = run_monitor(project, store, name, actor=actor, rows=window_rows, seconds=seconds)
+    deliveries = []
+    if not no_alerts:
+        from assay.alerts import send_alerts
+
+        deliveries = send_alerts(project, store, window, actor=actor)
     if html is not None:
         from assay.monitoring import write_html
 
         write_html(window, html)
     if json_out:
-        ctx.print_json(window.to_dict())
+        routed = not no_alerts and bool(project.config.alerts.routes)
+        alerts = {"alerts": [d.to_dict() for d in deliveries]} if routed else {}
+        ctx.print_json({**window.to_dict(), **alerts})
     else:
         _print_window(window)
         if html is not None:
             ctx.console().print(f"report: {escape(str(html))}")
+    if deliveries and not json_out:
+        from assay.cli.alerts import print_deliveries
+
+        print_deliveries(deliveries)
     if window.verdict in ("drift", "schema_mismatch"):
         raise typer.Exit(1)
 

@@ -18,6 +18,7 @@ from assay._lazy import lazy_attributes
 from assay.config._yaml import Loc, parse_yaml, read_yaml
 
 if TYPE_CHECKING:
+    from assay.config._alerts import SEVERITIES, AlertsConfig, ChannelConfig, RouteConfig, Severity
     from assay.config._base import Section
     from assay.config._deployments import (
         DeploymentConfig,
@@ -44,6 +45,11 @@ if TYPE_CHECKING:
     from assay.config._team import ApprovalRule, Member, PromotionPolicy, Role
 
 _LAZY: dict[str, str] = {
+    "AlertsConfig": "assay.config._alerts",
+    "ChannelConfig": "assay.config._alerts",
+    "RouteConfig": "assay.config._alerts",
+    "SEVERITIES": "assay.config._alerts",
+    "Severity": "assay.config._alerts",
     "ApprovalRule": "assay.config._team",
     "AssayConfig": "assay.config._schema",
     "CacheConfig": "assay.config._schema",
@@ -81,9 +87,12 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "CONFIG_FILE",
+    "SEVERITIES",
+    "AlertsConfig",
     "ApprovalRule",
     "AssayConfig",
     "CacheConfig",
+    "ChannelConfig",
     "ContractRef",
     "DatasetConfig",
     "DeploymentConfig",
@@ -102,8 +111,10 @@ __all__ = [
     "RemoteConfig",
     "Resources",
     "Role",
+    "RouteConfig",
     "Section",
     "ServeConfig",
+    "Severity",
     "StageConfig",
     "StageContext",
     "StageKind",

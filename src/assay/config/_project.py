@@ -112,6 +112,40 @@ def _check_monitored_deployments(config: AssayConfig, lines: dict[Loc, int],
                           f"deployments:{hint}", file=filename, line=line, key=key)
 
 
+def _check_alert_routes(config: AssayConfig, lines: dict[Loc, int], filename: str) -> None:
+    """Every channel a route names is under ``alerts.channels``; a route's ``owner`` is a role
+    or a member of ``team:``; its ``monitors`` are monitors of ``monitoring:``."""
+    from assay.config._errors import suggest
+    from assay.config._team import ROLES
+
+    alerts = config.alerts
+    known = sorted(alerts.channels)
+    members = [m.id for m in config.team]
+    for i, route in enumerate(alerts.routes):
+        for j, channel in enumerate(route.channels):
+            if channel in alerts.channels:
+                continue
+            where, line = _where(filename, lines, "alerts", "routes", i, "channels", j)
+            key = f"alerts.routes.{i}.channels"
+            raise ConfigError(f"{where}: {key}: unknown channel {channel!r} (channels: "
+                              f"{', '.join(known) or 'none'}){suggest(channel, known)}; add it "
+                              "under alerts.channels", file=filename, line=line, key=key)
+        if route.owner is not None and route.owner not in (*ROLES, *members):
+            where, line = _where(filename, lines, "alerts", "routes", i, "owner")
+            key = f"alerts.routes.{i}.owner"
+            raise ConfigError(f"{where}: {key}: {route.owner!r} is neither a role "
+                              f"({', '.join(ROLES)}) nor a member of team:"
+                              f"{suggest(route.owner, [*ROLES, *members])}",
+                              file=filename, line=line, key=key)
+        for monitor in route.monitors or []:
+            if monitor not in config.monitoring:
+                where, line = _where(filename, lines, "alerts", "routes", i, "monitors")
+                key = f"alerts.routes.{i}.monitors"
+                raise ConfigError(f"{where}: {key}: no monitor {monitor!r} under monitoring:"
+                                  f"{suggest(monitor, list(config.monitoring))}",
+                                  file=filename, line=line, key=key)
+
+
 def _where(filename: str, lines: dict[Loc, int], *loc: Any) -> tuple[str, int]:
     """(``file:line`` or ``file``, line) of the most specific known line for ``loc``."""
     for cut in range(len(loc), -1, -1):
@@ -244,6 +278,7 @@ class Project:
         _check_stage_profiles(config, lines, str(path))
         _check_default_remote(config, lines, str(path))
         _check_monitored_deployments(config, lines, str(path))
+        _check_alert_routes(config, lines, str(path))
         _check_paths(config, lines, str(path))
         _check_cache_dir(config, root, lines, str(path))
         project = cls(root=root, config=config, lines=lines,

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from assay.config._alerts import AlertsConfig
 from assay.config._base import Section
 from assay.config._deployments import DeploymentConfig, check_name
 from assay.config._pipeline import ExecutorConfig, ProfileConfig, StageConfig
@@ -169,6 +170,10 @@ class AssayConfig(Section):
     monitoring: dict[str, MonitoringConfig] = Field(
         default_factory=dict, description="per alias (production, ...): where drift is watched "
         "outside assay; or per monitor name: a deployment assay monitors"
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="channels, routes and cooldown of the "
+        "alerts a monitor's findings raise (see docs/monitoring.md)"
     )
 
     @field_validator("remotes", mode="before")

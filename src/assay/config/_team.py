@@ -18,13 +18,16 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 
 from assay.config._base import Section
 
 Role = Literal["data", "ml", "platform", "admin"]
+
+#: The roles a team member may hold.
+ROLES: tuple[str, ...] = get_args(Role)
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

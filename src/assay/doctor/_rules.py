@@ -58,6 +58,16 @@ NO_MONITORING = Rule(
     "is watched outside assay: `monitoring: {production: {external: "
     "\"https://grafana.example.com/d/churn\"}}`.",
 )
+UNALERTED_MONITOR = Rule(
+    "monitoring-without-alerts",
+    "warn",
+    "Deployment monitor whose findings reach nobody",
+    "A monitor that finds drift only says so in its exit code and the store; unless someone "
+    "reads them, nobody hears of it.",
+    "Route its findings to a channel: `alerts: {channels: {ops: {url: "
+    "https://hooks.example.com/assay, secret_env: ASSAY_ALERT_SECRET}}, routes: [{channels: "
+    "[ops]}]}` in assay.yaml (then check it: `assay alerts test ops`); see docs/monitoring.md.",
+)
 BUS_FACTOR = Rule(
     "bus-factor",
     "warn",
@@ -144,7 +154,8 @@ GUARD_TOO_SMALL = Rule(
 )
 
 ALL_RULES = [
-    NO_VALIDATION, UNVERSIONED_DATA, UNGATED_RELEASE, NO_APPROVALS, NO_MONITORING, BUS_FACTOR,
+    NO_VALIDATION, UNVERSIONED_DATA, UNGATED_RELEASE, NO_APPROVALS, NO_MONITORING,
+    UNALERTED_MONITOR, BUS_FACTOR,
     HEAVY_CI, UNPINNED_ENV, NO_CHAMPION, ACCURACY_ONLY, FAIRNESS_ONLY, UNGUARDED_DEPLOYMENT,
     DIRECT_TO_PRODUCTION, GUARD_TOO_SMALL,
 ]
@@ -297,6 +308,26 @@ def check_monitoring(project: Project, view: PipelineView) -> list[Finding]:
             else "assay.yaml",
         ))
     return findings
+
+
+def check_alert_routes(project: Project, view: PipelineView) -> list[Finding]:
+    """A deployment monitor that no route of ``alerts:`` can reach (a route without
+    ``monitors:`` reaches every monitor)."""
+    config = project.config
+    routed: set[str] = set()
+    for route in config.alerts.routes:
+        routed.update(route.monitors if route.monitors is not None else config.monitoring)
+    silent = sorted(n for n, m in config.monitoring.items()
+                    if m.deployment is not None and n not in routed)
+    if not silent:
+        return []
+    names = ", ".join(repr(n) for n in silent)
+    return [Finding(
+        UNALERTED_MONITOR,
+        f"monitor(s) {names} find drift, but no route under alerts: sends their findings "
+        "anywhere",
+        _where(project, "alerts") if config.alerts.routes else _where(project, "monitoring"),
+    )]
 
 
 def _people(project: Project, owner: str) -> set[str]:
@@ -600,6 +631,7 @@ CHECKS: list[Callable[[Project, PipelineView], list[Finding]]] = [
     check_release_gates,
     check_approvals,
     check_monitoring,
+    check_alert_routes,
     check_ownership,
     check_heavy_ci,
     check_environment,
