@@ -403,7 +403,43 @@ with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
 print(f"sent {len(rows)} drifted rows: {codes.count(200)} answered")
 PY
 assay deployments stop churn-live
-step "assay monitor churn-live-drift --window-rows 1500: the drift is found (exit 1), column by column"
+step "alerts: in assay.yaml: a signed webhook to a local receiver (127.0.0.1:$APORT) for every drift finding"
+APORT="${DEMO_ALERT_PORT:-8767}"
+cat > receiver.py <<'PY'
+"""A webhook receiver: each POST's headers and body appended to alerts-received.jsonl."""
+import http.server, json, sys
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        with open("alerts-received.jsonl", "a") as out:
+            out.write(json.dumps({"signature": self.headers.get("X-Assay-Signature"),
+                                  "body": body.decode()}) + "\n")
+        self.send_response(204); self.end_headers()
+    def log_message(self, *args): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Hook).serve_forever()
+PY
+python receiver.py "$APORT" & RECEIVER=$!
+trap 'kill $RECEIVER 2>/dev/null || true' EXIT
+export DEMO_ALERT_SECRET=demo-secret
+cat >> assay.yaml <<YAML
+alerts:
+  channels:
+    data-team: {url: "http://127.0.0.1:$APORT/hook", secret_env: DEMO_ALERT_SECRET}
+  routes:
+    - {channels: [data-team]}
+YAML
+step "assay monitor churn-live-drift --window-rows 1500: the drift is found (exit 1), column by column, and the alert goes out"
 if assay monitor churn-live-drift --window-rows 1500; then echo "(no drift found?)"; fi
 assay monitor history churn-live-drift
+step "what the receiver got: the alert, its HMAC-SHA256 signature checked with the shared secret"
+python - <<'PY'
+import hashlib, hmac, json
+for line in open("alerts-received.jsonl"):
+    got = json.loads(line)
+    mac = "sha256=" + hmac.new(b"demo-secret", got["body"].encode(), hashlib.sha256).hexdigest()
+    alert = json.loads(got["body"])
+    print(f"[{alert['severity']}] {alert['summary']}")
+    print("signature", "valid" if hmac.compare_digest(mac, got["signature"] or "") else "INVALID")
+PY
+kill "$RECEIVER" 2>/dev/null || true
 trap - EXIT
