@@ -403,8 +403,8 @@ with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
 print(f"sent {len(rows)} drifted rows: {codes.count(200)} answered")
 PY
 assay deployments stop churn-live
-step "alerts: in assay.yaml: a signed webhook to a local receiver (127.0.0.1:$APORT) for every drift finding"
 APORT="${DEMO_ALERT_PORT:-8767}"
+step "alerts: in assay.yaml: a signed webhook to a local receiver (127.0.0.1:$APORT) for every drift finding"
 cat > receiver.py <<'PY'
 """A webhook receiver: each POST's headers and body appended to alerts-received.jsonl."""
 import http.server, json, sys
