@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from assay.errors import RequestRejected
 from assay.serving import _decode, _oip
+from assay.serving._events import log_line
 from assay.serving._front import (
     REQUEST_ID,
     Inference,
@@ -34,7 +35,7 @@ from assay.serving._front import (
 )
 from assay.serving._model import Served, Slot
 from assay.serving._options import ServeOptions
-from assay.serving._state import ServerState, log_line
+from assay.serving._state import ServerState
 
 #: Who may call each route (RELIABILITY.md rule 6: every route declares its policy). The
 #: inference server has no accounts: every route is ``public`` to whoever can reach the

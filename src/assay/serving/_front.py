@@ -27,10 +27,11 @@ import orjson
 from assay.errors import RequestRejected
 from assay.serving import _decode, _oip
 from assay.serving._batcher import Outcome
+from assay.serving._events import log_line
 from assay.serving._model import Served
 from assay.serving._routing import Variant, sticky_value
 from assay.serving._shadow import Mirrored
-from assay.serving._state import ServerState, log_line
+from assay.serving._state import ServerState
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from assay.errors import AssayError
 from assay.serving._batcher import Call, collect
-from assay.serving._state import log_line
+from assay.serving._events import log_line
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from assay.errors import AssayError, RequestRejected
 from assay.serving._batcher import Batcher
 from assay.serving._deployment import DeploymentSlot, deployment_slot
+from assay.serving._events import log_line
 from assay.serving._feedback import Answers
 from assay.serving._metrics import Metrics
 from assay.serving._model import Slot, find_project, is_path_ref
@@ -235,9 +233,3 @@ class ServerState:
             raise RequestRejected(f"No model {name!r} is served here (serving "
                                   f"{', '.join(self.slots)})", status=404, field="model")
         return name, found
-
-
-def log_line(data: dict[str, Any]) -> None:
-    data = {"ts": round(time.time(), 6), **data}
-    sys.stderr.write(orjson.dumps(data, default=str).decode() + "\n")
-    sys.stderr.flush()
