@@ -229,23 +229,27 @@ class Failed:
     error: RequestRejected
 
 
-def predict(model: LoadedModel, parts: list[Rows], openmp: _OpenMP) -> list[Call | Failed]:
+def predict(model: LoadedModel, parts: list[Rows], openmp: _OpenMP, *,
+            clock: Callable[[], float] = time.perf_counter) -> list[Call | Failed]:
     """Requests ``parts`` (rows of one signature) predicted in one call by ``model``; when
     that call fails on the input, each request alone, so one request's rows fail only it (a
     422). The model's own crash fails them all (a 500). The results cover ``parts`` in order.
 
-    The inference threads call this, and so does the shadow process (:mod:`._shadow`)."""
+    The inference threads call this, and so does the shadow process (:mod:`._shadow`), which
+    times the call by its CPU time (``clock``): it runs at idle priority, so its wall time
+    would measure how busy the machine is rather than the candidate."""
     from assay.serving._decode import frame_of
 
     try:
         frame = frame_of(parts)
         openmp.use(frame.height)
-        began = time.perf_counter()
+        began = clock()
         predictions, probabilities = model.outputs(frame)
-        took = time.perf_counter() - began
+        took = clock() - began
     except AssayError as exc:  # RequestRejected from the frame, ModelError from the model
         if len(parts) > 1:  # one request's rows failed the model: not its batch-mates'
-            return [result for part in parts for result in predict(model, [part], openmp)]
+            return [result for part in parts
+                    for result in predict(model, [part], openmp, clock=clock)]
         reason = " ".join(str(exc).split())[:300]
         return [Failed(1, RequestRejected(f"The model could not predict this input: {reason}",
                                           status=422))]

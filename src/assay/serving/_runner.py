@@ -33,6 +33,9 @@ from assay.serving._options import OPTIONS_ENV, ServeOptions
 #: On a stop, how long a connection with no request in progress stays open for one that may
 #: already be on its way (then it is closed, or closed after answering that request).
 SETTLE_S = 0.5
+#: On a stop, once new connection requests are refused, how long handshakes already under
+#: way get to complete (on 127.0.0.1 they take microseconds) before the queue is taken.
+HANDSHAKES_S = 0.05
 
 
 def factory() -> Any:
@@ -80,14 +83,19 @@ class SettlingProtocol(HttpToolsProtocol):  # type: ignore[misc]
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn's server, except that a stop first takes the connections waiting in the
-    listener's queue (the client already counts them as open and may have sent its request)
-    and only then closes the listener, with no pause in between: uvicorn closes it straight
-    away, and the kernel resets every connection still queued."""
+    """uvicorn's server, except that a stop first refuses new connection requests (a socket
+    filter, on Linux), lets the handshakes under way finish, takes the connections waiting in
+    the listener's queue (the client already counts them as open and may have sent its
+    request) and only then closes the listener, with no pause in between: uvicorn closes it
+    straight away, and the kernel resets every connection still queued."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        servers = getattr(self, "servers", [])
+        if [listener for server in servers for listener in server.sockets
+                if _refuse_new_connections(listener)]:
+            await asyncio.sleep(HANDSHAKES_S)  # meanwhile accepted as usual
         waiting: list[socket.socket] = []
-        for server in getattr(self, "servers", []):
+        for server in servers:
             for listener in server.sockets:
                 waiting.extend(_queued(listener))
             server.close()
@@ -104,6 +112,33 @@ class DrainingServer(uvicorn.Server):
         return config.http_protocol_class(  # type: ignore[call-arg,no-any-return]
             config=config, server_state=self.server_state, app_state=self.lifespan.state,
         )
+
+
+def _refuse_new_connections(listener: Any) -> bool:
+    """Linux: a socket filter on ``listener`` that drops new connection requests (a SYN without
+    ACK) and lets everything else through, so no handshake starts between taking the queue and
+    closing the listener; a client's dropped SYN is retried and then refused, never reset.
+    False where it cannot be set (then only the queue is taken)."""
+    import ctypes
+    import struct
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    # classic BPF over the TCP header: A = flags; SYN and not ACK: drop; else accept
+    program = [(0x30, 0, 0, 13),          # ldb [13]
+               (0x45, 0, 2, 0x02),        # jset #SYN  ? next : accept
+               (0x45, 1, 0, 0x10),        # jset #ACK  ? accept : drop
+               (0x06, 0, 0, 0),           # ret #0 (drop)
+               (0x06, 0, 0, 0xFFFFFFFF)]  # ret #-1 (accept)
+    code = b"".join(struct.pack("HBBI", *op) for op in program)
+    buffer = ctypes.create_string_buffer(code)
+    fprog = struct.pack("HL", len(program), ctypes.addressof(buffer))
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, 26, fprog)  # SO_ATTACH_FILTER
+    except OSError:
+        return False
+    return True
 
 
 def _queued(listener: Any) -> list[socket.socket]:

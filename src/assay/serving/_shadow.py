@@ -419,7 +419,7 @@ def run_child(*, target: Target, root: str | None, allow_pickle: bool, inbox: Co
         batch, columns, heights = message
         parts = Rows(columns, sum(heights), signature).split(heights)
         results = [result if isinstance(result, Call) else result.count
-                   for result in predict(served.model, parts, openmp)]
+                   for result in predict(served.model, parts, openmp, clock=time.process_time)]
         try:
             outbox.send(("batch", batch, results))
         except OSError:
