@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from assay.config._base import Section
-from assay.config._team import parse_duration
+from assay.config._team import Duration, parse_duration
 
 Severity = Literal["warn", "error", "critical"]
 
@@ -55,7 +55,7 @@ class ChannelConfig(Section):
     retries: int = Field(default=3, ge=0, le=10, description="webhook attempts after the first")
     backoff: float = Field(default=1.0, ge=0.0, le=60.0,
                            description="seconds before the first retry, doubled at each retry")
-    cooldown: str | None = Field(
+    cooldown: Duration | None = Field(
         default=None, description="overrides alerts.cooldown for this channel (30m, 1h, 1d)")
 
     @model_validator(mode="before")
@@ -82,13 +82,6 @@ class ChannelConfig(Section):
         if value is not None and not _ENV_NAME.match(value):
             raise ValueError(f"{value!r} is not an environment variable's name; secret_env "
                              "names the variable (e.g. ASSAY_ALERT_SECRET), not the secret")
-        return value
-
-    @field_validator("cooldown")
-    @classmethod
-    def _is_duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
         return value
 
     @model_validator(mode="after")
@@ -132,14 +125,8 @@ class AlertsConfig(Section):
 
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     routes: list[RouteConfig] = Field(default_factory=list)
-    cooldown: str = Field(default=DEFAULT_COOLDOWN,
+    cooldown: Duration = Field(default=DEFAULT_COOLDOWN,
                           description="the same finding is sent to a channel once per this")
-
-    @field_validator("cooldown")
-    @classmethod
-    def _is_duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     def cooldown_of(self, channel: str) -> float:
         """Seconds during which a finding already sent to ``channel`` is not sent again."""

@@ -11,7 +11,7 @@ from assay.config._alerts import AlertsConfig
 from assay.config._base import Section
 from assay.config._deployments import DeploymentConfig, check_name
 from assay.config._pipeline import ExecutorConfig, ProfileConfig, StageConfig
-from assay.config._team import Member, PromotionPolicy, parse_duration
+from assay.config._team import Duration, Member, PromotionPolicy, parse_duration
 
 LinkType = Literal["reflink", "hardlink", "symlink", "copy"]
 
@@ -64,14 +64,7 @@ class MonitorWindow(Section):
     last ``duration`` (``1h``, ``30m``, ``7d``)."""
 
     rows: int | None = Field(default=None, ge=1, description="the newest N rows")
-    duration: str | None = Field(default=None, description="the rows of the last 1h, 30m, 7d")
-
-    @field_validator("duration")
-    @classmethod
-    def _is_duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    duration: Duration | None = Field(default=None, description="the rows of the last 1h, 30m, 7d")
 
     @model_validator(mode="after")
     def _one_bound(self) -> MonitorWindow:

@@ -18,9 +18,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from assay.config._base import Section
 
@@ -45,6 +45,15 @@ def parse_duration(text: str) -> float:
     return float(match[1]) * _UNIT_SECONDS[match[2]]
 
 
+def _duration_text(text: str) -> str:
+    parse_duration(text)
+    return text
+
+
+#: A config field holding a duration as written (``7d``, ``30m``), checked when read.
+Duration = Annotated[str, AfterValidator(_duration_text)]
+
+
 class Member(Section):
     """A team member: an identity (as ASSAY_USER / git email gives it) and roles."""
 
@@ -67,18 +76,11 @@ class PromotionPolicy(Section):
     gates: Literal["all", "none"] | list[str] = "all"
     approvals: list[ApprovalRule] = Field(default_factory=list)
     author_may_approve: bool = False
-    approval_expiry: str | None = Field(default=None, description="e.g. '7d', '12h'")
+    approval_expiry: Duration | None = Field(default=None, description="e.g. '7d', '12h'")
     deployed: bool | None = Field(
         default=None,
         description="the version holding this alias serves users (default: only for production)",
     )
-
-    @field_validator("approval_expiry")
-    @classmethod
-    def _is_duration(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
 
     @property
     def expiry_seconds(self) -> float | None:
