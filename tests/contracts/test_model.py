@@ -89,3 +89,16 @@ def test_numbers_written_as_text_and_iso_times_are_bounds(tmp_path: Path) -> Non
     assert contract.columns["b"].min is not None and contract.columns["b"].min.value == "2026-01-01"
     assert list(contract.distribution["c"].category_share or {}) == ["1"]
     assert list(contract.distribution["d"].category_share or {}) == ["true"]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("distribution:\n  x: {statistic: chi2, threshold: 0.01}\n",
+     r"people\.yaml:2: distribution\.x: .*chi2 is a test with no effect size: drop threshold"),
+    ("drift: {alpha: 0.05, correction: holm}\n",
+     r"people\.yaml:1: drift\.correction: .*'bh', 'bonferroni' or 'none'"),
+    ("drift: {alpha: 0.7}\n", r"people\.yaml:1: drift\.alpha: .*less than 0\.5"),
+])
+def test_drift_options_are_checked_with_their_line(tmp_path: Path, text: str,
+                                                   message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_contract(_write(tmp_path, text))
