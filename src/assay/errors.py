@@ -245,6 +245,13 @@ class AlertError(AssayError):
     exit_code = EXIT_USAGE
 
 
+class TriggerError(AssayError):
+    """A trigger cannot do what was asked (no such trigger, another ``assay watch`` holds the
+    project). A firing whose run or rollout fails is not an error: the firing records it."""
+
+    exit_code = EXIT_USAGE
+
+
 class ProjectUnhealthy(AssayError):
     """``assay doctor`` found error-level antipatterns in the project."""
 
@@ -285,6 +292,7 @@ __all__ = [
     "StageFailed",
     "StoreError",
     "TrackingError",
+    "TriggerError",
     "UsageError",
     "ValidationFailed",
 ]

@@ -5,8 +5,14 @@ from __future__ import annotations
 import sqlite3
 
 
+def undo_revision_0006(conn: sqlite3.Connection) -> None:
+    """Drop the ``trigger_firings`` table of revision 0006."""
+    conn.execute("DROP TABLE trigger_firings")
+
+
 def undo_revision_0005(conn: sqlite3.Connection) -> None:
-    """Drop the ``monitor_windows`` table of revision 0005."""
+    """Drop the ``monitor_windows`` table of revision 0005, after undoing the later revisions."""
+    undo_revision_0006(conn)
     conn.execute("DROP TABLE monitor_windows")
 
 

@@ -58,6 +58,7 @@ def build_app() -> typer.Typer:
         pipeline,
         runs,
         serve,
+        triggers,
     )
     from assay.cli._front import HELP_FLAGS
 
@@ -82,6 +83,7 @@ def build_app() -> typer.Typer:
     deploy.register(app)
     monitor.register(app)
     alerts.register(app)
+    triggers.register(app)
     return app
 
 

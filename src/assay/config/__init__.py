@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         json_schema,
     )
     from assay.config._team import ApprovalRule, Member, PromotionPolicy, Role
+    from assay.config._triggers import TriggerConfig
 
 _LAZY: dict[str, str] = {
     "AlertsConfig": "assay.config._alerts",
@@ -75,6 +76,7 @@ _LAZY: dict[str, str] = {
     "StageConfig": "assay.config._pipeline",
     "StageContext": "assay.config._kinds",
     "StageKind": "assay.config._kinds",
+    "TriggerConfig": "assay.config._triggers",
     "Step": "assay.config._deployments",
     "Sticky": "assay.config._deployments",
     "config_error_from": "assay.config._errors",
@@ -120,6 +122,7 @@ __all__ = [
     "StageKind",
     "Step",
     "Sticky",
+    "TriggerConfig",
     "config_error_from",
     "find_root",
     "json_schema",

@@ -146,6 +146,32 @@ def _check_alert_routes(config: AssayConfig, lines: dict[Loc, int], filename: st
                                   file=filename, line=line, key=key)
 
 
+def _check_triggers(config: AssayConfig, lines: dict[Loc, int], filename: str) -> None:
+    """A trigger's monitor is a deployment monitor of ``monitoring:``, its dataset one of
+    ``datasets:``, its profile ``default`` or one of ``profiles:``, its deployment one of
+    ``deployments:``."""
+    from assay.config._errors import suggest
+
+    monitors = sorted(k for k, v in config.monitoring.items() if v.deployment is not None)
+    profiles = [_layout.DEFAULT_PROFILE, *config.profiles]
+    for name, trigger in config.triggers.items():
+        checks: list[tuple[str, str | None, list[str], str]] = [
+            ("monitor", trigger.monitor, monitors, "a deployment monitor under monitoring:"),
+            ("data", trigger.data, sorted(config.datasets), "a dataset under datasets:"),
+            ("profile", trigger.profile, profiles, "default or a profile under profiles:"),
+            ("deploy", trigger.deploy, sorted(config.deployments),
+             "a deployment under deployments:"),
+        ]
+        for field_name, value, known, what in checks:
+            if value is None or value in known:
+                continue
+            where, line = _where(filename, lines, "triggers", name, field_name)
+            key = f"triggers.{name}.{field_name}"
+            raise ConfigError(f"{where}: {key}: {value!r} is not {what} (known: "
+                              f"{', '.join(known) or 'none'}){suggest(value, known)}",
+                              file=filename, line=line, key=key)
+
+
 def _where(filename: str, lines: dict[Loc, int], *loc: Any) -> tuple[str, int]:
     """(``file:line`` or ``file``, line) of the most specific known line for ``loc``."""
     for cut in range(len(loc), -1, -1):
@@ -279,6 +305,7 @@ class Project:
         _check_default_remote(config, lines, str(path))
         _check_monitored_deployments(config, lines, str(path))
         _check_alert_routes(config, lines, str(path))
+        _check_triggers(config, lines, str(path))
         _check_paths(config, lines, str(path))
         _check_cache_dir(config, root, lines, str(path))
         project = cls(root=root, config=config, lines=lines,

@@ -12,6 +12,7 @@ from assay.config._base import Section
 from assay.config._deployments import DeploymentConfig, check_name
 from assay.config._pipeline import ExecutorConfig, ProfileConfig, StageConfig
 from assay.config._team import Duration, Member, PromotionPolicy, parse_duration
+from assay.config._triggers import TriggerConfig
 
 LinkType = Literal["reflink", "hardlink", "symlink", "copy"]
 
@@ -80,6 +81,8 @@ class MonitorWindow(Section):
 
 #: The rows a window takes when ``window:`` is not given.
 DEFAULT_WINDOW_ROWS = 10_000
+#: How often ``assay watch`` computes a monitor's window when ``every:`` is not given.
+DEFAULT_MONITOR_EVERY = "15m"
 
 
 class MonitoringConfig(Section):
@@ -119,6 +122,8 @@ class MonitoringConfig(Section):
         default="bh", description="how the columns' tests are combined")
     log_dir: str | None = Field(
         default=None, description="the server's prediction-log folder (default .assay/predictions)")
+    every: Duration | None = Field(
+        default=None, description="how often assay watch computes a window (default 15m)")
 
     @model_validator(mode="after")
     def _one_kind(self) -> MonitoringConfig:
@@ -126,7 +131,7 @@ class MonitoringConfig(Section):
             raise ValueError("a monitoring entry takes one of external: (where drift is watched "
                              "outside assay) or deployment: (the deployment assay monitors)")
         if self.external is not None:
-            own = [k for k in ("reference", "window", "columns", "log_dir")
+            own = [k for k in ("reference", "window", "columns", "log_dir", "every")
                    if getattr(self, k) is not None]
             if own:
                 raise ValueError(f"{', '.join(own)} belong to a deployment monitor; an external "
@@ -136,6 +141,11 @@ class MonitoringConfig(Section):
     @property
     def window_or_default(self) -> MonitorWindow:
         return self.window or MonitorWindow(rows=DEFAULT_WINDOW_ROWS)
+
+    @property
+    def every_seconds(self) -> float:
+        """Seconds between two windows ``assay watch`` computes."""
+        return parse_duration(self.every or DEFAULT_MONITOR_EVERY)
 
 
 class AssayConfig(Section):
@@ -168,6 +178,11 @@ class AssayConfig(Section):
         default_factory=AlertsConfig, description="channels, routes and cooldown of the "
         "alerts a monitor's findings raise (see docs/monitoring.md)"
     )
+    triggers: dict[str, TriggerConfig] = Field(
+        default_factory=dict, description="per trigger: what starts a pipeline run without a "
+        "person (a monitor's finding, a new dataset version, a schedule) and where its model "
+        "is rolled out (see docs/triggers.md)"
+    )
 
     @field_validator("remotes", mode="before")
     @classmethod
@@ -179,6 +194,13 @@ class AssayConfig(Section):
     @field_validator("deployments")
     @classmethod
     def _deployment_names(cls, value: dict[str, DeploymentConfig]) -> dict[str, DeploymentConfig]:
+        for name in value:
+            check_name(name)
+        return value
+
+    @field_validator("triggers")
+    @classmethod
+    def _trigger_names(cls, value: dict[str, TriggerConfig]) -> dict[str, TriggerConfig]:
         for name in value:
             check_name(name)
         return value

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from assay.pipeline._dag import Dag, Stage, build_dag, check_pipeline, instance_name, slugify
     from assay.pipeline._executor import Executor, Job, JobResult, LocalExecutor
     from assay.pipeline._kinds import get_kind, kind_refs
+    from assay.pipeline._liveness import is_gone, runner_identity
     from assay.pipeline._lock import LockEntry, read_lock, write_lock
     from assay.pipeline._orphans import OrphanOut, orphan_outs, remove_orphan_outs
     from assay.pipeline._records import (
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         check_reproducibility,
         is_timing_metric,
     )
+    from assay.pipeline._run_lock import file_lock
     from assay.pipeline._runner import (
         RunResult,
         StageOutcome,
@@ -75,6 +77,9 @@ _LAZY: dict[str, str] = {
     "default_jobs": "assay.pipeline._runner",
     "detect_trigger": "assay.pipeline._records",
     "environment_fingerprint": "assay.pipeline._records",
+    "file_lock": "assay.pipeline._run_lock",
+    "is_gone": "assay.pipeline._liveness",
+    "runner_identity": "assay.pipeline._liveness",
     "get_kind": "assay.pipeline._kinds",
     "git_state": "assay.pipeline._records",
     "start_git_state": "assay.pipeline._records",
@@ -120,9 +125,11 @@ __all__ = [
     "default_jobs",
     "detect_trigger",
     "environment_fingerprint",
+    "file_lock",
     "get_kind",
     "git_state",
     "instance_name",
+    "is_gone",
     "is_timing_metric",
     "kind_refs",
     "orphan_outs",
@@ -130,6 +137,7 @@ __all__ = [
     "read_lock",
     "remove_orphan_outs",
     "run_pipeline",
+    "runner_identity",
     "slugify",
     "start_git_state",
     "store_environment",

@@ -126,7 +126,8 @@ its driver's errors; the stat cache and run-cache index swallow theirs)."""
 
 
 def _record_end(store: Store, runner: Scheduler, run_id: str, names: list[str], *,
-                status: str, code: int, identity: dict[str, Any]
+                status: str, code: int, identity: dict[str, Any],
+                caused: dict[str, Any] | None = None
                 ) -> tuple[Exception | None, Exception | None]:
     """The final group commit, then the run's end, each attempted even if the other fails (a
     full disk). Returns what failed: (the commit, the end). A commit that failed makes the run
@@ -147,7 +148,7 @@ def _record_end(store: Store, runner: Scheduler, run_id: str, names: list[str], 
     try:
         finish_run(store, run_id, status=status, exit_code=code,
                    details={"stages": {o.stage: o.status for o in outcomes},
-                            "runner": identity})
+                            "runner": identity, **(caused or {})})
     except _RECORDING_FAULTS as exc:
         return lost, exc
     return lost, None
@@ -262,6 +263,7 @@ def run_pipeline(
     executor: Executor | None = None,
     only: bool = False,
     update_lock: bool = True,
+    cause: dict[str, Any] | None = None,
 ) -> RunResult:
     """Run the pipeline (or ``targets`` and their upstream) and record it.
 
@@ -279,6 +281,7 @@ def run_pipeline(
         executor: where jobs run (default: a local process pool of ``jobs`` slots).
         only: run exactly ``targets`` without their upstream.
         update_lock: write ``assay.lock`` and the run cache (False for reproducibility checks).
+        cause: what started the run (a trigger's firing), kept in the run's details.
 
     Returns:
         What happened (:meth:`RunResult.raise_for_status` raises a failed or interrupted
@@ -311,7 +314,7 @@ def run_pipeline(
                                force=force,
                                keep_going=keep_going, trigger=trigger, reporter=reporter,
                                executor=executor, own_executor=own_executor,
-                               whole=not targets, update_lock=update_lock)
+                               whole=not targets, update_lock=update_lock, cause=cause)
     finally:
         if own_executor:
             executor.close()
@@ -350,8 +353,8 @@ def _local_executor(project: Project, *, jobs: int | None, reporter: Reporter,
 def _run_locked(project: Project, dag: Dag, names: list[str], *, run_id: str,
                 environ: dict[str, str], force: bool,
                 keep_going: bool, trigger: str | None, reporter: Reporter,
-                executor: Executor, own_executor: bool, whole: bool, update_lock: bool
-                ) -> RunResult:
+                executor: Executor, own_executor: bool, whole: bool, update_lock: bool,
+                cause: dict[str, Any] | None = None) -> RunResult:
     from assay.objects import LocalCache
 
     if not force:
@@ -366,7 +369,7 @@ def _run_locked(project: Project, dag: Dag, names: list[str], *, run_id: str,
         return _run_writing(project, dag, names, run_id=run_id, environ=environ, force=force,
                             keep_going=keep_going, trigger=trigger, reporter=reporter,
                             executor=executor, own_executor=own_executor, whole=whole,
-                            update_lock=update_lock)
+                            update_lock=update_lock, cause=cause)
 
 
 def _noop(project: Project, dag: Dag, names: list[str]) -> RunResult | None:
@@ -419,13 +422,15 @@ def _put_back_full_outs(project: Project, dag: Dag, names: list[str], reporter: 
 def _run_writing(project: Project, dag: Dag, names: list[str], *, run_id: str,
                  environ: dict[str, str], force: bool,
                  keep_going: bool, trigger: str | None, reporter: Reporter, executor: Executor,
-                 own_executor: bool, whole: bool, update_lock: bool) -> RunResult:
+                 own_executor: bool, whole: bool, update_lock: bool,
+                 cause: dict[str, Any] | None = None) -> RunResult:
     from assay.objects import LocalCache
     from assay.pipeline._liveness import interrupt_orphaned_runs, runner_identity
     from assay.pipeline._records import store_environment
     from assay.store import open_store
 
     identity = runner_identity()
+    caused = {} if cause is None else {"cause": cause}
     try:  # nothing is recorded yet: a fault here (a full disk) leaves no run behind
         store = open_store(project.store_url)
         try:
@@ -435,7 +440,7 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, run_id: str,
             env_hash = store_environment(LocalCache(project.cache_dir))
             start_run(store, run_id=run_id, kind="pipeline", trigger=detect_trigger(trigger),
                       profile=dag.profile, root=project.root, env_hash=env_hash,
-                      details={"stages": names, "force": force, "runner": identity})
+                      details={"stages": names, "force": force, "runner": identity, **caused})
         except BaseException:
             store.close()
             raise
@@ -481,7 +486,8 @@ def _run_writing(project: Project, dag: Dag, names: list[str], *, run_id: str,
                     if own_executor:  # its jobs end before the run's end is recorded
                         executor.close()
                     lost, unended = _record_end(store, runner, run_id, names, status=status,
-                                                code=code, identity=identity)
+                                                code=code, identity=identity,
+                                                caused=caused)
                 finally:
                     interrupts.depth -= 1
                     interrupts.pending = False

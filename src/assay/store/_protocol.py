@@ -32,7 +32,7 @@ from assay.store._sqlite import free_reserve, is_sqlite, sqlite_path
 if TYPE_CHECKING:
     from assay.store.statements import Statement
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 """The schema revision this code writes (the newest Alembic migration)."""
 
 # PostgreSQL's SQLSTATE for "disk full"; SQLite says SQLITE_FULL

@@ -323,6 +323,32 @@ monitor_windows = Table(
 )
 Index("ix_monitor_windows_monitor", monitor_windows.c.monitor, monitor_windows.c.id)
 
+# One firing of a trigger (assay watch, assay triggers fire): at most one per (trigger, cause),
+# so a cause fires once even across a crash; its state follows the run, the registered version
+# and the rollout it started.
+trigger_firings = Table(
+    "trigger_firings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trigger", String(255), nullable=False),
+    Column("cause", String(512), nullable=False),  # window:17, data:churn:<hash>, schedule:<iso>
+    Column("kind", String(16), nullable=False),  # monitor | data | schedule | manual
+    # pending | running | awaiting_approval | deploying | done | failed
+    Column("state", String(24), nullable=False),
+    Column("run_id", String(36)),
+    Column("version", Integer),  # the model version the run registered
+    Column("rollout_id", Integer),
+    Column("reason", Text),
+    Column("owner", String(128)),  # the assay watch (or command) working on it
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("details", JSON, nullable=False),  # the cause's facts: window, dataset version, slot
+    Column("actor", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("trigger", "cause"),
+)
+Index("ix_trigger_firings_trigger", trigger_firings.c.trigger, trigger_firings.c.id)
+
 # Facts about the store itself; ``instance_id`` names this database (a new store, say a fresh
 # clone's local SQLite file, gets a new one), so work whose effect lives in the store is cached
 # per store (see KindPlan.store_effects).

@@ -612,6 +612,57 @@ MONITOR_WINDOWS = _sql(
 """A monitor's windows, newest first."""
 
 
+# -- trigger firings ------------------------------------------------------------------------
+
+_FIRING_COLUMNS = ('id, "trigger", cause, kind, state, run_id, version, rollout_id, reason, '
+                   "owner, attempts, details, actor, created_at, updated_at")
+
+INSERT_FIRING = _sql(
+    'INSERT INTO trigger_firings ("trigger", cause, kind, state, owner, attempts, details, '
+    "actor, created_at, updated_at) VALUES (:trigger, :cause, :kind, 'pending', :owner, 1, "
+    ":details, :actor, :now, :now) RETURNING id",
+    json_params=("details",))
+"""A new ``pending`` firing (attempt 1); fails on the unique (trigger, cause): a cause fires
+once."""
+
+FIRING_BY_CAUSE = _sql(
+    f'SELECT {_FIRING_COLUMNS} FROM trigger_firings WHERE "trigger" = :trigger AND cause = :cause',
+    json_columns=("details",))
+
+FIRING = _sql(f"SELECT {_FIRING_COLUMNS} FROM trigger_firings WHERE id = :id",
+              json_columns=("details",))
+
+FIRINGS = _sql(
+    f"SELECT {_FIRING_COLUMNS} FROM trigger_firings ORDER BY id DESC LIMIT :limit",
+    json_columns=("details",))
+"""Every trigger's firings, newest first."""
+
+FIRINGS_OF_TRIGGER = _sql(
+    f'SELECT {_FIRING_COLUMNS} FROM trigger_firings WHERE "trigger" = :trigger '
+    "ORDER BY id DESC LIMIT :limit",
+    json_columns=("details",))
+"""One trigger's firings, newest first."""
+
+UNFINISHED_FIRINGS = _sql(
+    f"SELECT {_FIRING_COLUMNS} FROM trigger_firings WHERE state IN "
+    "('pending', 'running', 'awaiting_approval', 'deploying') ORDER BY id",
+    json_columns=("details",))
+"""Firings still under way (or left so by a watch that died), oldest first."""
+
+UPDATE_FIRING = _sql(
+    "UPDATE trigger_firings SET state = :state, run_id = :run_id, version = :version, "
+    "rollout_id = :rollout_id, reason = :reason, details = :details, "
+    "updated_at = :now WHERE id = :id AND owner = :owner",
+    json_params=("details",))
+"""Move a firing on; only its owner may (``rowcount`` 0: another watch took it over)."""
+
+TAKE_FIRING = _sql(
+    "UPDATE trigger_firings SET owner = :owner, attempts = attempts + 1, updated_at = :now "
+    "WHERE id = :id AND owner = :previous")
+"""Take a firing over from ``previous`` (an owner that no longer runs): compare and set, so
+two watches cannot both take it (``rowcount`` 0: the other one did)."""
+
+
 # -- logged models, evaluations, contract results ----------------------------------------
 
 INSERT_LOGGED_MODEL = _sql(

@@ -24,6 +24,7 @@ from assay.store._tables import (
     stage_runs,
     store_info,
     tags,
+    trigger_firings,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "stage_runs",
     "store_info",
     "tags",
+    "trigger_firings",
 ]
