@@ -171,6 +171,20 @@ def _route_to_another_monitor(c: dict[str, Any], p: TmpProject) -> None:
                    "routes": [{"channels": ["ops"], "monitors": ["eu-drift"]}]}
 
 
+def _trigger_past_no_gates(c: dict[str, Any], p: TmpProject) -> None:
+    c["triggers"] = {"retrain": {"data": "churn", "deploy": "churn-prod"}}
+    c["promotion"]["production"]["gates"] = "none"
+
+
+def _trigger_from_ungated_register(c: dict[str, Any], p: TmpProject) -> None:
+    c["triggers"] = {"retrain": {"data": "churn", "deploy": "churn-prod"}}
+    c["stages"]["evaluate"]["gates"] = []
+
+
+def _gated_trigger(c: dict[str, Any], p: TmpProject) -> None:
+    c["triggers"] = {"retrain": {"data": "churn", "deploy": "churn-prod"}}
+
+
 def _monitor_with_alerts(c: dict[str, Any], p: TmpProject) -> None:
     c["monitoring"] = {"churn-drift": {"deployment": "churn-prod"}}
     c["alerts"] = {"channels": {"ops": {"url": "https://hooks.example.com/a"}},
@@ -263,6 +277,11 @@ TRIGGERS: list[tuple[str, Mutation, str, str]] = [
      "monitor(s) 'churn-drift' find drift, but no route under alerts: sends their findings"),
     ("monitoring-without-alerts", _route_to_another_monitor, "warn",
      "monitor(s) 'churn-drift' find drift, but no route"),
+    ("trigger-deploys-without-gate", _trigger_past_no_gates, "error",
+     "trigger 'retrain' deploys to 'churn-prod' (churn@production), but the promotion policy "
+     "of 'production' requires no gates"),
+    ("trigger-deploys-without-gate", _trigger_from_ungated_register, "error",
+     "no register stage of 'churn' takes it from a gated kind: evaluate stage"),
     ("unpinned-environment", _unpinned, "warn",
      "unpinned requirements (requirements.txt: numpy, scikit-learn>=1.4)"),
     ("unpinned-environment", _no_lock, "warn", "no lock file or pinned requirements"),
@@ -398,6 +417,7 @@ def _no_ci_profile(c: dict[str, Any], p: TmpProject) -> None:
         ("no-drift-monitoring", _monitored),
         ("monitoring-without-alerts", _monitor_with_alerts),
         ("monitoring-without-alerts", _monitored),
+        ("trigger-deploys-without-gate", _gated_trigger),
         ("no-drift-monitoring", _monitored_by_assay),
         ("no-drift-monitoring", _staging_only_held),
         ("no-drift-monitoring", _production_not_deployed),
@@ -464,12 +484,12 @@ def test_cli_exit_codes_and_json(tmp_project: TmpProject) -> None:
     healthy = _project(tmp_project)
     result = healthy.invoke("doctor")
     assert result.code == 0, result.output
-    assert result.stdout == "healthy: 15 rules, no findings\n"
+    assert result.stdout == "healthy: 16 rules, no findings\n"
     _hold(healthy, "production")
     warned = healthy.invoke("doctor")
     assert warned.code == 0, warned.output
     assert "warn  no-drift-monitoring" in warned.stdout
-    assert "0 error(s), 1 warning(s) from 15 rules" in warned.stdout
+    assert "0 error(s), 1 warning(s) from 16 rules" in warned.stdout
     _drop_needs_config = copy.deepcopy(HEALTHY)
     del _drop_needs_config["stages"]["train"]["needs"]
     healthy.config(**_drop_needs_config)

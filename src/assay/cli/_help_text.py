@@ -48,6 +48,8 @@ TOP_HELP = (
     '│              its end.                                                        │\n'
     "│ monitor      Compare a window of a deployment's live traffic with its        │\n"
     '│              reference.                                                      │\n'
+    '│ watch        Watch the project: compute monitor windows, send alerts, fire   │\n'
+    '│              triggers.                                                       │\n'
     '│ config       Inspect and validate assay.yaml.                                │\n'
     '│ data         Version data: add, status, checkout, unprotect, push, pull,     │\n'
     '│              log, diff.                                                      │\n'
@@ -60,6 +62,8 @@ TOP_HELP = (
     '│              running rollout.                                                │\n'
     "│ alerts       Alerts: where a monitor's findings are sent (alerts: in         │\n"
     '│              assay.yaml).                                                    │\n'
+    '│ triggers     Triggers: what starts a pipeline run without a person           │\n'
+    '│              (triggers: in assay.yaml).                                      │\n'
     '╰──────────────────────────────────────────────────────────────────────────────╯\n'
     '\n'
 )

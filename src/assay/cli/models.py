@@ -167,7 +167,13 @@ def _lineage_tree(graph: dict[str, Any]) -> Any:
     if run:
         run_text += f" ({run.get('status')}, by {run.get('actor')}"
         run_text += f", commit {str(run.get('git_commit'))[:12]})" if run.get("git_commit") else ")"
-    run_node = tree.add(escape(run_text)).add("stage runs")
+    run_branch = tree.add(escape(run_text))
+    cause = run.get("cause") if run else None
+    if cause:
+        run_branch.add(escape(f"retrained by trigger {cause.get('trigger')} (firing "
+                              f"#{cause.get('firing')}, {cause.get('at')}): "
+                              f"{cause.get('summary') or cause.get('cause')}"))
+    run_node = run_branch.add("stage runs")
     for st in graph["stage_runs"]:
         run_node.add(escape(f"{st['stage']}: {st['status']}{' (cached)' if st['cached'] else ''}"))
     code = graph["code"]

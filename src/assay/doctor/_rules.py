@@ -68,6 +68,16 @@ UNALERTED_MONITOR = Rule(
     "https://hooks.example.com/assay, secret_env: ASSAY_ALERT_SECRET}}, routes: [{channels: "
     "[ops]}]}` in assay.yaml (then check it: `assay alerts test ops`); see docs/monitoring.md.",
 )
+UNGATED_TRIGGER = Rule(
+    "trigger-deploys-without-gate",
+    "error",
+    "A trigger that deploys without an evaluation gate",
+    "A trigger runs without a person watching: if nothing gates what it deploys, a retraining "
+    "on bad or drifted data rolls a worse model out to users on its own.",
+    "Give the deployment's alias a promotion policy that requires the gates "
+    "(`promotion: {live: {gates: all}}`), and register the model from a `kind: evaluate` stage "
+    "with `gates:` in the trigger's profile (`evaluation: evaluate` on the register stage).",
+)
 BUS_FACTOR = Rule(
     "bus-factor",
     "warn",
@@ -155,7 +165,7 @@ GUARD_TOO_SMALL = Rule(
 
 ALL_RULES = [
     NO_VALIDATION, UNVERSIONED_DATA, UNGATED_RELEASE, NO_APPROVALS, NO_MONITORING,
-    UNALERTED_MONITOR, BUS_FACTOR,
+    UNALERTED_MONITOR, UNGATED_TRIGGER, BUS_FACTOR,
     HEAVY_CI, UNPINNED_ENV, NO_CHAMPION, ACCURACY_ONLY, FAIRNESS_ONLY, UNGUARDED_DEPLOYMENT,
     DIRECT_TO_PRODUCTION, GUARD_TOO_SMALL,
 ]
@@ -328,6 +338,38 @@ def check_alert_routes(project: Project, view: PipelineView) -> list[Finding]:
         "anywhere",
         _where(project, "alerts") if config.alerts.routes else _where(project, "monitoring"),
     )]
+
+
+def check_trigger_gates(project: Project, view: PipelineView) -> list[Finding]:
+    """A trigger with ``deploy:`` whose deployment's alias takes versions without gates, or
+    whose pipeline registers that model from no gated evaluation."""
+    config = project.config
+    findings = []
+    for name, trigger in config.triggers.items():
+        if trigger.deploy is None or trigger.deploy not in config.deployments:
+            continue
+        deployment = config.deployments[trigger.deploy]
+        policy = config.promotion.get(deployment.alias)
+        problems = []
+        if policy is None or policy.gates == "none":
+            problems.append(f"the promotion policy of {deployment.alias!r} requires no gates"
+                            if policy is not None else
+                            f"{deployment.alias!r} has no promotion policy (any version may "
+                            "take it)")
+        registers = [s for s in view.stages.values() if s.kind == "register"
+                     and s.option("model") == deployment.model_name]
+        if not any(isinstance(s.option("evaluation"), str)
+                   and _gated_evaluation(view, str(s.option("evaluation"))) for s in registers):
+            problems.append(f"no register stage of {deployment.model_name!r} takes it from a "
+                            "gated kind: evaluate stage")
+        if problems:
+            findings.append(Finding(
+                UNGATED_TRIGGER,
+                f"trigger {name!r} deploys to {trigger.deploy!r} ({deployment.model}), but "
+                + "; and ".join(problems),
+                _where(project, "triggers", name),
+            ))
+    return findings
 
 
 def _people(project: Project, owner: str) -> set[str]:
@@ -632,6 +674,7 @@ CHECKS: list[Callable[[Project, PipelineView], list[Finding]]] = [
     check_approvals,
     check_monitoring,
     check_alert_routes,
+    check_trigger_gates,
     check_ownership,
     check_heavy_ci,
     check_environment,

@@ -67,7 +67,9 @@ def lineage(store: Store, ref: ModelRef | str) -> dict[str, Any]:
             row = conn.execute(sql.RUN_SUMMARY, {"id": run_id}).fetchone()
             if row is not None:
                 run = dict(zip(("id", "status", "trigger", "actor", "git_commit", "started_at",
-                                "profile"), row, strict=True))
+                                "profile"), row[:7], strict=True))
+                # what started the run, when a trigger did (see assay.triggers)
+                run["cause"] = dict(row[7] or {}).get("cause")
             stages = [
                 {"id": sid, "stage": stage, "status": status, "cached": bool(cached)}
                 for sid, stage, status, cached in conn.execute(

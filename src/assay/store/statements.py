@@ -508,8 +508,8 @@ DELETE_APPROVAL = _sql(
 """An actor's decision (an expired one is deleted before it is renewed)."""
 
 RUN_SUMMARY = _sql(
-    """SELECT id, status, "trigger", actor, git_commit, started_at, profile FROM runs
-    WHERE id = :id""")
+    """SELECT id, status, "trigger", actor, git_commit, started_at, profile, details FROM runs
+    WHERE id = :id""", json_columns=("details",))
 
 STAGE_RUNS_OF_RUN = _sql(
     "SELECT id, stage, status, cached FROM stage_runs WHERE run_id = :run_id "
