@@ -326,9 +326,17 @@ rows = holdout.sample(min(2000, holdout.height), seed=0, shuffle=True).to_dicts(
 counts, lock = {}, threading.Lock()
 def run(offset):
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        i = offset
+        i, served = offset, False
         while not os.path.exists(".load-stop"):
-            answer = client.post("/predict", json={"records": [rows[i % len(rows)]]})
+            try:
+                answer = client.post("/predict", json={"records": [rows[i % len(rows)]]})
+            except httpx.TransportError:  # the server is not up (yet): try again shortly
+                time.sleep(0.2)
+                continue
+            if not served and answer.status_code == 503:  # started, not ready yet
+                time.sleep(0.2)
+                continue
+            served = True
             key = f"{answer.status_code} v{answer.json().get('version', '?')}"
             with lock:
                 counts[key] = counts.get(key, 0) + 1
@@ -380,15 +388,16 @@ assay models show churn@live --json | python -c 'import json,sys; print("churn@l
 # --- monitoring: a drifted batch of live traffic ---------------------------------------------
 step "assay deployments stop churn-live: the managed server drains, exits and writes out its prediction log"
 assay deployments stop churn-live
-step "declare a monitor of the deployment's live traffic (monitoring: {churn-live-drift: {deployment: churn-live}})"
+step "declare a monitor of the deployment's live traffic (monitoring: {churn-live-drift: {deployment: churn-live, window: {rows: 1500}, every: 10s}})"
 python - <<'PY'
 text = open("assay.yaml").read()
 anchor = '  production: {external: "https://grafana.example.com/d/churn-drift"}\n'
 assert anchor in text
-open("assay.yaml", "w").write(text.replace(anchor, anchor + "  churn-live-drift: {deployment: churn-live}\n"))
+open("assay.yaml", "w").write(text.replace(
+    anchor, anchor + "  churn-live-drift: {deployment: churn-live, window: {rows: 1500}, every: 10s}\n"))
 PY
 grep -n -A2 '^monitoring:' assay.yaml
-step "assay monitor churn-live-drift: the rollouts' traffic against the training data of the served version"
+step "assay monitor churn-live-drift: the newest 1,500 rows of the rollouts' traffic against the training data of the served version"
 assay monitor churn-live-drift || true   # 0: no drift (a false alarm has a stated 5% chance)
 step "assay deployments run churn-live starts the server again; a drifted batch of traffic (generate.py --drift: shifted charges, more month-to-month contracts, a new payment method)"
 assay deployments run churn-live
@@ -441,5 +450,56 @@ for line in open("alerts-received.jsonl"):
     print(f"[{alert['severity']}] {alert['summary']}")
     print("signature", "valid" if hmac.compare_digest(mac, got["signature"] or "") else "INVALID")
 PY
+
+# --- the loop: drift -> alert -> retraining -> gates -> registration -> canary ---------------
+step "the data team lands this month's labelled data: churn v2 = the 50,000 rows and 5,000 recent (drifted) customers"
+python - <<'PY'
+import polars as pl
+from generate import generate
+import os
+current = pl.read_parquet("data/churn.parquet")
+recent = generate(5_000, drift=True).select(current.columns)
+# a new file moved into place: the old one is a link into the cache, never edited in place
+pl.concat([current, recent], how="vertical_relaxed").write_parquet("data/churn.next.parquet")
+os.replace("data/churn.next.parquet", "data/churn.parquet")
+PY
+assay data add data/churn.parquet
+step "a trigger closes the loop (triggers: in assay.yaml): a drift finding of churn-live-drift retrains and rolls out to churn-live; the live alias now needs passed gates"
+python - <<'PY'
+text = open("assay.yaml").read()
+assert "  live: {gates: none}\n" in text
+text = text.replace("  live: {gates: none}\n", "  live: {gates: all}\n")
+text += ("triggers:\n"
+         "  retrain-on-drift: {monitor: churn-live-drift, severity: warn, deploy: churn-live}\n")
+open("assay.yaml", "w").write(text)
+PY
+grep -n -A1 '^triggers:' assay.yaml
+assay triggers list
+step "assay triggers fire retrain-on-drift --dry-run: what a firing would do (nothing is run)"
+assay triggers fire retrain-on-drift --dry-run
+step "assay watch: the project's long-running process computes the monitor's window, alerts, fires the trigger, retrains, and rolls the new version out under live traffic"
+rm -f .load-stop; python load.py "$DPORT" "$NAMES" & LOADER=$!
+assay watch --interval 2s & WATCHER=$!
+trap 'kill -TERM $WATCHER 2>/dev/null || true; touch .load-stop; kill $RECEIVER 2>/dev/null || true; assay deployments stop churn-live >/dev/null 2>&1 || true' EXIT
+FIRING_STATE=""
+for _ in $(seq 1 900); do
+  FIRING_STATE=$(assay triggers history retrain-on-drift --json | python -c 'import json,sys; f=json.load(sys.stdin); print(f[0]["state"] if f else "")')
+  if [ "$FIRING_STATE" = done ] || [ "$FIRING_STATE" = failed ]; then break; fi
+  sleep 1
+done
+kill -TERM "$WATCHER"; wait "$WATCHER" || true
+touch .load-stop; wait "$LOADER"; rm -f .load-stop
+if [ "$FIRING_STATE" != done ]; then
+  echo "demo: the retraining firing ended '$FIRING_STATE'" >&2
+  assay triggers history retrain-on-drift >&2 || true
+  exit 1
+fi
+step "assay triggers history: the firing, its cause, run, version and rollout"
+assay triggers history retrain-on-drift
+NEW=$(assay triggers history retrain-on-drift --json | python -c 'import json,sys; print(json.load(sys.stdin)[0]["version"])')
+step "assay models lineage churn:$NEW: why this model was retrained, on which data"
+assay models lineage "churn:$NEW" | head -n 12
+assay deployments status churn-live
+assay deployments stop churn-live
 kill "$RECEIVER" 2>/dev/null || true
 trap - EXIT

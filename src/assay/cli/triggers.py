@@ -299,10 +299,22 @@ def _dry_run(name: str, trigger: TriggerConfig, json_out: bool) -> None:
     weights = " -> ".join(f"{w:.0%}" for w in plan_steps(deploy)) or "100%"
     out.print(escape(f"then roll the version it registers out to {deploy['deployment']} "
                      f"({deploy['model']}, {deploy['strategy']} {weights})"), highlight=False)
-    policy = deploy["policy"]
-    out.print(escape("promotion policy: " + (json.dumps(policy) if policy is not None else
-                                             "none (any version may take the alias)")),
-              highlight=False, soft_wrap=True)
+    out.print(escape(f"promotion policy of {deploy['model']}: "
+                     + _policy_text(deploy["policy"])), highlight=False, soft_wrap=True)
+
+
+def _policy_text(policy: dict[str, Any] | None) -> str:
+    if policy is None:
+        return "none (any version may take the alias)"
+    gates = policy.get("gates")
+    parts = [f"gates {gates if isinstance(gates, str) else ', '.join(gates or [])}"]
+    approvals = policy.get("approvals") or []
+    parts.append("approvals: " + (", ".join(
+        f"{a.get('count', 1)} from {'/'.join(a.get('roles') or ['anyone'])}" for a in approvals)
+        or "none"))
+    if policy.get("from_aliases"):
+        parts.append("only from " + ", ".join(policy["from_aliases"]))
+    return "; ".join(parts)
 
 
 def plan_steps(deploy: dict[str, Any]) -> list[float]:
