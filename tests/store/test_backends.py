@@ -475,7 +475,8 @@ class TestStore:
         run = dict(graph["run"])
         assert run.pop("started_at") > 0
         assert run == {"id": "run-1", "status": "running", "trigger": "manual",
-                       "actor": "tester@example.com", "git_commit": None, "profile": "fast"}
+                       "actor": "tester@example.com", "git_commit": None, "profile": "fast",
+                       "cause": None}
         assert graph["stage_runs"] == [
             {"id": "s-prep", "stage": "prep", "status": "running", "cached": False},
             {"id": "s-train", "stage": "train", "status": "cached", "cached": True}]
