@@ -28,7 +28,9 @@ from assay.contracts._profile import (
     ReferenceProfile,
     binned_counts,
     category_counts,
+    cell_counts,
     compare_with_profile,
+    counts_of_cells,
     profile_frame,
     profile_reference,
 )
@@ -43,9 +45,11 @@ from assay.contracts._report import (
     write_reports,
 )
 from assay.contracts._result import CheckResult, ContractReport
+from assay.contracts._row_checks import ROW_KINDS, RowChecks, row_checks
 from assay.contracts._source import (
     DataSource,
     DataUnreadable,
+    dataset_path,
     describe_read_error,
     scan,
     source_for,
@@ -70,6 +74,7 @@ def __getattr__(name: str) -> ModuleType:
 
 __all__ = [
     "KIND",
+    "ROW_KINDS",
     "CheckResult",
     "ColumnProfile",
     "Contract",
@@ -79,17 +84,21 @@ __all__ = [
     "DistributionSpec",
     "ReferenceProfile",
     "ReportFiles",
+    "RowChecks",
     "Target",
     "ValidateOptions",
     "binned_counts",
     "cached_source",
     "category_counts",
+    "cell_counts",
     "check",
     "check_contract",
     "check_contracts",
     "compare_with_profile",
     "contract_results_for",
     "contract_yaml",
+    "counts_of_cells",
+    "dataset_path",
     "describe_read_error",
     "drift",
     "failure",
@@ -102,6 +111,7 @@ __all__ = [
     "profile_reference",
     "record_result",
     "resolve_targets",
+    "row_checks",
     "run_contract",
     "run_pandera",
     "scan",

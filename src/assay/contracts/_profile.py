@@ -202,6 +202,45 @@ def category_counts(values: pl.Expr) -> pl.Expr:
     return values.cast(pl.String).value_counts().implode()
 
 
+#: The key under which :func:`cell_counts` sums the values outside a reference's categories.
+OTHERS = "\0others"
+
+
+def cell_counts(values: pl.Expr, ref: ColumnProfile) -> list[pl.Expr]:
+    """One count per cell of ``ref`` (its bins, or its categories and then every other value),
+    for data too large to hold: each is a sum, which the streaming engine folds morsel by morsel
+    in bounded memory (``value_counts`` gathers its column first). Numbers: finite ``values``
+    per bin of a numeric reference; anything else: non-null ``values`` as text per category.
+    :func:`counts_of_cells` turns the collected sums into what :func:`compare_with_profile`
+    takes."""
+    import polars as pl
+
+    if ref.numeric:
+        if ref.edges:
+            cell = bin_index(values, ref.edges)
+        elif ref.constant is not None:  # below, equal to, above the constant
+            c = ref.constant
+            cell = pl.when(values < c).then(0).when(values == c).then(1).otherwise(2)
+        else:
+            return [values.count()]  # a reference with no values (reported as insufficient)
+        cell = pl.when(values.is_finite()).then(cell)
+        return [(cell == i).sum() for i in range(len(ref.counts))]
+    text = values.cast(pl.String)
+    known = list(ref.categories or [])
+    return [*((text == c).sum() for c in known),
+            text.is_not_null().sum()
+            - text.is_in(pl.Series(known, dtype=pl.String).implode()).sum()]
+
+
+def counts_of_cells(ref: ColumnProfile, sums: list[Any]) -> list[dict[str, Any]]:
+    """The collected sums of :func:`cell_counts` as ``[{value, count}, ...]`` (the form of an
+    imploded ``value_counts``, for :func:`compare_with_profile`)."""
+    if ref.numeric:
+        return [{"value": i, "count": int(n or 0)} for i, n in enumerate(sums)]
+    keys = [*(ref.categories or []), OTHERS]
+    return [{"value": k, "count": int(n or 0)} for k, n in zip(keys, sums, strict=True)]
+
+
 def value_counts(raw: Any) -> dict[Any, int]:
     """``[{value, count}, ...]`` (an imploded ``value_counts``) as a dict."""
     out: dict[Any, int] = {}
