@@ -218,11 +218,12 @@ def test_another_servers_traffic_of_the_model_is_not_the_deployments(world: TmpP
 
 def test_nested_values_are_a_schema_mismatch_not_a_traceback() -> None:
     from assay.contracts import ColumnProfile
-    from assay.monitoring._window import decide_column
+    from assay.monitoring._window import ColumnResult, column_cells
 
-    frame = pl.DataFrame({"prediction": [[0.1, 0.9]] * 40})
+    schema = dict(pl.DataFrame({"prediction": [[0.1, 0.9]] * 40}).schema)
     ref = ColumnProfile("prediction", False, [40.0], labels=["1"], categories=["1"])
-    decided = decide_column(frame, "prediction", ref, role="prediction", alpha=0.05)
+    decided = column_cells(schema, "prediction", ref, role="prediction")
+    assert isinstance(decided, ColumnResult)
     assert (decided.status, decided.reason) == (
         "schema_mismatch", "column 'prediction' holds List(Float64) values, which are not compared")
 
@@ -261,7 +262,11 @@ def test_no_labels_no_quality(world: TmpProject) -> None:
 def test_a_duration_window_skips_segments_closed_before_it(world: TmpProject) -> None:
     import time
 
-    from assay.monitoring import read_window
+    from assay.monitoring import scan_window
+
+    def rows(**window: float) -> int:
+        lf = scan_window(folder, "toy", **window)  # type: ignore[arg-type]
+        return int(lf.select(pl.len()).collect(engine="streaming").item())
 
     write_log(world.root, live(training_frame(100, seed=1)))
     folder = world.root / ".assay" / "predictions" / "toy"
@@ -271,6 +276,6 @@ def test_a_duration_window_skips_segments_closed_before_it(world: TmpProject) ->
     write_log(world.root, live(training_frame(50, seed=2)))
     for segment in old:  # unreadable now: a window that opened it would fail
         segment.write_bytes(b"not parquet")
-    assert read_window(folder, "toy", seconds=time.time() - start + 0.01).height == 50
+    assert rows(seconds=time.time() - start + 0.01) == 50
     with pytest.raises(MonitoringError, match=r"the prediction log at .* cannot be read"):
-        read_window(folder, "toy", rows=1000)
+        rows(rows=1000)

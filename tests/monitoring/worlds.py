@@ -41,9 +41,10 @@ def monitoring_config(**overrides: Any) -> dict[str, Any]:
     }
 
 
-def make_project(project: TmpProject, **overrides: Any) -> TmpProject:
-    """The training table added as dataset ``train`` (v1); toy v1 trained on it, registered with
-    it in its lineage and holding ``production``."""
+def make_project(project: TmpProject, *, estimator: Any = None, **overrides: Any) -> TmpProject:
+    """The training table added as dataset ``train`` (v1); toy v1 trained on it (a logistic
+    regression, or ``estimator``), registered with it in its lineage and holding
+    ``production``."""
     from sklearn.linear_model import LogisticRegression
 
     from assay.models import save_model
@@ -59,7 +60,7 @@ def make_project(project: TmpProject, **overrides: Any) -> TmpProject:
     oid = read_pointer(project.root / "data" / "train.parquet.assay").oid
     features = frame.select("a", "b", "c")
     target = (frame["a"] + frame["c"] * 0.5 > 0).cast(pl.Int64).to_numpy()
-    model = LogisticRegression().fit(features, target)
+    model = (estimator or LogisticRegression()).fit(features, target)
     package = project.root / "models" / "v1"
     save_model(model, package, name="toy", input_example=features.head(3), lineage={
         "root": project.root,

@@ -25,8 +25,14 @@ decides drift for every input column and the prediction with the drift engine
 of the data contracts (corrected for testing many columns), stores the window,
 and prints each column's statistic, value, p-value and status. Exits 1 when
 the verdict is drift or a schema mismatch (a column missing or of another
-type), 0 otherwise (also on insufficient data), 2 on usage or configuration
-errors.
+type) or when the window fails its contract's data quality checks, 0
+otherwise (also on insufficient data), 2 on usage or configuration errors.
+
+Data quality: when the reference dataset has a contract (contracts: in
+assay.yaml with data: that dataset), or the monitor names one (contract:
+NAME), its row checks on the window's input columns (types, nulls, ranges,
+allowed values, regex, lengths) run over the window, and the failed checks are
+printed with their failing rows. contract: false checks none.
 
 After storing the window, a drifted window's finding is sent to the alert
 channels its routes name (alerts: in assay.yaml; see assay alerts list), at
@@ -107,11 +113,31 @@ def _print_window(window: WindowResult) -> None:
         out.print(f"estimated {e['metric']} without labels: {e['value']:.3f} ({e['coverage']:.0%} "
                   f"interval {e['low']:.3f}-{e['high']:.3f}, {e['rows']:,} rows; assumes "
                   "calibrated probabilities)")
+    if window.data_quality is not None:
+        _print_checks(window)
     drifted = window.drifted
     tail = f": {', '.join(drifted)}" if drifted else ""
     out.print(f"verdict: [bold]{window.verdict}[/bold]{escape(tail)} (alpha "
               f"{window.alpha:g}, {window.correction} across {len(window.columns)} columns)"
               + (f"; window #{window.id} stored" if window.id is not None else ""))
+
+
+def _print_checks(window: WindowResult) -> None:
+    out = ctx.console()
+    failed = window.failed_checks
+    style = "red" if window.data_quality == "fail" else "green"
+    out.print(f"data quality: [{style}]{window.data_quality}[/{style}] (contract "
+              f"{escape(window.contract or '-')}: {len(window.quality_checks)} checks, "
+              f"{len(failed)} failed)", soft_wrap=True)
+    if not failed:
+        return
+    table = ctx.table("check", "severity", "failed rows", "rows", "message")
+    for check in failed:
+        rows = check["failed_rows"]
+        table.add_row(escape(check["check"]), check["severity"],
+                      "-" if rows is None else f"{rows:,}", f"{check['rows']:,}",
+                      escape(check["message"]))
+    out.print(table)
 
 
 def _sparkline(values: list[float | None]) -> str:
@@ -212,7 +238,7 @@ def monitor(
         from assay.cli.alerts import print_deliveries
 
         print_deliveries(deliveries)
-    if window.verdict in ("drift", "schema_mismatch"):
+    if window.verdict in ("drift", "schema_mismatch") or window.data_quality == "fail":
         raise typer.Exit(1)
 
 

@@ -102,6 +102,8 @@ class MonitoringConfig(Section):
             columns: [tenure, plan]       # default: every input column, and the prediction
             alpha: 0.05
             correction: bh                # bh | bonferroni | none
+            contract: churn               # row checks on each window (default: the contract
+                                          # whose data: is the reference dataset; false: none)
     """
 
     external: str | None = Field(
@@ -124,6 +126,10 @@ class MonitoringConfig(Section):
         default=None, description="the server's prediction-log folder (default .assay/predictions)")
     every: Duration | None = Field(
         default=None, description="how often assay watch computes a window (default 15m)")
+    contract: str | Literal[False] | None = Field(
+        default=None, description="the contract whose row checks (types, nulls, ranges, allowed "
+        "values, regex) each window must pass; default: the one whose data: is the reference "
+        "dataset, if any; false: none")
 
     @model_validator(mode="after")
     def _one_kind(self) -> MonitoringConfig:
@@ -131,7 +137,8 @@ class MonitoringConfig(Section):
             raise ValueError("a monitoring entry takes one of external: (where drift is watched "
                              "outside assay) or deployment: (the deployment assay monitors)")
         if self.external is not None:
-            own = [k for k in ("reference", "window", "columns", "log_dir", "every")
+            own = [k for k in ("reference", "window", "columns", "log_dir", "every",
+                                "contract")
                    if getattr(self, k) is not None]
             if own:
                 raise ValueError(f"{', '.join(own)} belong to a deployment monitor; an external "

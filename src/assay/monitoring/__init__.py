@@ -18,17 +18,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assay.errors import MonitoringError
+from assay.monitoring._contract import WindowContract, monitor_contract
 from assay.monitoring._records import record_window, windows
 from assay.monitoring._reference import Reference, reference_profile, resolve_reference
 from assay.monitoring._report import to_html, write_html
+from assay.monitoring._scan import PREDICTION, log_folder, scan_window
 from assay.monitoring._window import (
-    PREDICTION,
     STATUSES,
     ColumnResult,
     WindowResult,
     compute_window,
-    log_folder,
-    read_window,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +75,7 @@ def run_monitor(project: Project, store: Store, name: str, *, actor: str,
         The window, with its ``id`` when recorded.
 
     Raises:
-        MonitoringError: no such monitor, no prediction log, no reference.
+        MonitoringError: no such monitor, no prediction log, no reference, no such contract.
     """
     config = monitor_config(project, name)
     assert config.deployment is not None
@@ -87,9 +86,11 @@ def run_monitor(project: Project, store: Store, name: str, *, actor: str,
     reference = resolve_reference(project, store, monitor=name, text=config.reference,
                                   deployment=deployment)
     profile = reference_profile(project, reference)
+    contract = monitor_contract(project, config, monitor=name, reference=reference)
     result = compute_window(project, monitor=name, config=config,
                             model=deployment.model_name, deployment=config.deployment,
-                            reference=reference, profile=profile, rows=rows, seconds=seconds)
+                            reference=reference, profile=profile, rows=rows, seconds=seconds,
+                            contract=contract)
     return record_window(store, result, actor=actor) if record else result
 
 
@@ -98,15 +99,17 @@ __all__ = [
     "STATUSES",
     "ColumnResult",
     "Reference",
+    "WindowContract",
     "WindowResult",
     "compute_window",
     "log_folder",
     "monitor_config",
-    "read_window",
+    "monitor_contract",
     "record_window",
     "reference_profile",
     "resolve_reference",
     "run_monitor",
+    "scan_window",
     "to_html",
     "windows",
     "write_html",

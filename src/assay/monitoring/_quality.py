@@ -50,16 +50,20 @@ def labels_of(folder: Path) -> pl.DataFrame | None:
             .collect())
 
 
-def realised_quality(frame: pl.DataFrame, labels: pl.DataFrame | None,
+def realised_quality(window: pl.LazyFrame, labels: pl.DataFrame | None,
                      *, classified_column: str, prediction: str) -> Quality | None:
     """The window's answers to one-row requests scored against their labels (None: no label
-    matches a one-row request of the window)."""
+    matches a one-row request of the window). Only the window's labelled rows are collected
+    (a semi-join with the labels, on the streaming engine), never the whole window."""
     import polars as pl
 
-    if labels is None or frame.height == 0 or prediction not in frame.columns:
+    if labels is None or prediction not in window.collect_schema():
         return None
-    single = frame.group_by("request_id").len().filter(pl.col("len") == 1).select("request_id")
-    scored = (frame.join(single, on="request_id")
+    labelled = (window.join(labels.lazy().select("request_id"), on="request_id", how="semi")
+                .select("request_id", prediction, classified_column)
+                .collect(engine="streaming"))
+    single = labelled.group_by("request_id").len().filter(pl.col("len") == 1).select("request_id")
+    scored = (labelled.join(single, on="request_id")
               .join(labels, on="request_id")
               .select(prediction, "label", classified_column))
     if scored.height == 0:
@@ -97,29 +101,42 @@ class Estimate:
     rows: int
 
 
-def estimated_accuracy(probabilities: pl.Series, *, coverage: float = COVERAGE) -> Estimate | None:
+def confidence_sums(probabilities: pl.Expr) -> list[pl.Expr]:
+    """What :func:`estimate_from` needs of a column of probabilities, as three sums the
+    streaming engine folds in bounded memory: the rows with a finite largest probability ``c``,
+    the sum of ``c`` and the sum of ``c (1 - c)``."""
+    import polars as pl
+
+    top = probabilities.list.max().cast(pl.Float64)
+    confidence = pl.when(top.is_finite()).then(top)
+    return [confidence.count(), confidence.sum(), (confidence * (1 - confidence)).sum()]
+
+
+def estimate_from(sums: list[float | None], *, coverage: float = COVERAGE) -> Estimate | None:
     """Confidence-based performance estimation (as NannyML's CBPE, for accuracy): with calibrated
     probabilities, the row's answer (its most likely class) is right with probability ``c``, its
     largest probability, so the window's accuracy is the mean of Bernoulli(c_i): estimated by
     mean(c), with variance sum(c_i (1 - c_i)) / n^2 around it. The interval (normal, at
     ``coverage``) covers the accuracy the labels will show that often, as long as the model is
     as calibrated on this traffic as it was when trained; a miscalibrated model (or one whose
-    inputs drifted far) gives a biased estimate. None: no row has probabilities.
+    inputs drifted far) gives a biased estimate. ``sums`` are :func:`confidence_sums`,
+    collected; None: no row has probabilities.
     """
-    import numpy as np
-    import polars as pl
     from scipy.special import ndtri
 
-    values = probabilities.drop_nulls()
-    if values.len() == 0:
+    n, total, spread = int(sums[0] or 0), float(sums[1] or 0.0), float(sums[2] or 0.0)
+    if n == 0:
         return None
-    confidence = values.list.max().cast(pl.Float64).drop_nulls().to_numpy()
-    confidence = confidence[np.isfinite(confidence)]
-    if confidence.size == 0:
-        return None
-    n = confidence.size
-    value = float(confidence.mean())
-    half = float(ndtri(0.5 + coverage / 2) * math.sqrt(float(np.sum(confidence * (1 - confidence))))
-                 / n)
+    value = total / n
+    half = float(ndtri(0.5 + coverage / 2) * math.sqrt(max(0.0, spread)) / n)
     return Estimate("accuracy", value, max(0.0, value - half), min(1.0, value + half), coverage,
-                    int(n))
+                    n)
+
+
+def estimated_accuracy(probabilities: pl.Series, *, coverage: float = COVERAGE) -> Estimate | None:
+    """:func:`estimate_from` of one column of probabilities held in memory."""
+    import polars as pl
+
+    frame = pl.DataFrame({"p": probabilities})
+    sums = frame.select(e.alias(str(i)) for i, e in enumerate(confidence_sums(pl.col("p"))))
+    return estimate_from(list(sums.row(0)), coverage=coverage)

@@ -24,6 +24,8 @@ def record_window(store: Store, window: WindowResult, *, actor: str) -> WindowRe
             "window_end": window.end, "rows": window.rows, "verdict": window.verdict,
             "columns": {"alpha": window.alpha, "correction": window.correction,
                         "quality": window.quality, "estimate": window.estimate,
+                        "data_quality": window.data_quality, "contract": window.contract,
+                        "quality_checks": window.quality_checks,
                         "columns": [c.to_dict() for c in window.columns]},
             "reference": window.reference,
             "reference_hash": window.reference_hash, "actor": actor, "created_at": now,
@@ -32,6 +34,8 @@ def record_window(store: Store, window: WindowResult, *, actor: str) -> WindowRe
             "window_id": window_id, "deployment": window.deployment, "model": window.model,
             "versions": window.versions, "rows": window.rows, "verdict": window.verdict,
             "drifted": window.drifted, "quality": window.quality, "estimate": window.estimate,
+            "data_quality": window.data_quality,
+            "failed_checks": [c["check"] for c in window.failed_checks],
         }, actor=actor, conn=conn, ts=now)
     return replace(window, id=window_id, created_at=now)
 
@@ -53,6 +57,8 @@ def windows(store: Store, monitor: str, *, limit: int = 50) -> list[WindowResult
             columns=[ColumnResult(**c) for c in cols], reference=reference,
             reference_hash=reference_hash, alpha=float(decided.get("alpha", 0.05)),
             correction=str(decided.get("correction", "bh")), quality=decided.get("quality"),
-            estimate=decided.get("estimate"), id=int(window_id),
+            estimate=decided.get("estimate"), data_quality=decided.get("data_quality"),
+            contract=decided.get("contract"),
+            quality_checks=list(decided.get("quality_checks") or []), id=int(window_id),
             created_at=float(created_at)))
     return out

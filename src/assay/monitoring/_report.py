@@ -54,18 +54,31 @@ def to_html(window: WindowResult) -> str:
     plots = "".join(
         f"<figure><img alt='{esc(c.column)}' src='data:image/png;base64,{_plot(c)}'></figure>"
         for c in window.columns if c.labels and sum(c.current_counts) > 0)
+    checks = ""
+    if window.data_quality is not None:
+        failed = "".join(
+            f"<tr><td>{esc(c['check'])}</td><td>{esc(c['severity'])}</td>"
+            f"<td>{'-' if c['failed_rows'] is None else c['failed_rows']}</td>"
+            f"<td>{c['rows']}</td><td>{esc(c['message'])}</td></tr>"
+            for c in window.failed_checks)
+        checks = (f"<h2>data quality: <span class='{esc(window.data_quality)}'>"
+                  f"{esc(window.data_quality)}</span></h2><p>contract "
+                  f"{esc(window.contract or '-')}: {len(window.quality_checks)} checks, "
+                  f"{len(window.failed_checks)} failed</p>"
+                  + ("<table><tr><th>check</th><th>severity</th><th>failed rows</th>"
+                     f"<th>rows</th><th>message</th></tr>{failed}</table>" if failed else ""))
     title = f"assay monitor {window.monitor}: {window.verdict}"
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{esc(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
-        "td,th{padding:2px 8px;text-align:left}.drift{color:#b00}"
+        "td,th{padding:2px 8px;text-align:left}.drift,.fail{color:#b00}.pass{color:#080}"
         ".schema_mismatch{color:#a60}.insufficient_data{color:#777}</style></head><body>"
         f"<h1>{esc(title)}</h1><p>deployment {esc(window.deployment)} ({esc(window.model)} "
         f"v{esc(', '.join(window.versions) or '-')}), {window.rows} rows; reference "
         f"{esc(window.reference)}; alpha {window.alpha:g}, {esc(window.correction)}</p>"
         "<table><tr><th>column</th><th>role</th><th>statistic</th><th>value</th>"
         f"<th>p-value</th><th>values</th><th>status</th><th>note</th></tr>{rows}</table>"
-        f"{plots}</body></html>")
+        f"{checks}{plots}</body></html>")
 
 
 def write_html(window: WindowResult, path: Path) -> None:

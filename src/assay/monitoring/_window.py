@@ -1,9 +1,12 @@
 """One window of a deployment's prediction log, compared with the monitor's reference.
 
-The window's rows are read lazily with Polars from the server's Parquet segments
-(``<log dir>/<model>/segment-*.parquet``, see :mod:`assay.serving`), only the columns the
-monitor needs, filtered to the deployment's model and the window (the newest N rows, or those
-of the last duration); ``inputs`` is unnested into one column per input.
+The window (:func:`assay.monitoring._scan.scan_window`, a lazy scan of the server's segments)
+is never collected: every statistic a window needs is an aggregation of ONE ``select``, run by
+Polars' streaming engine in bounded memory, whatever the window's size: each column's counts
+per reference bin or category (one sum per cell, :func:`assay.contracts.cell_counts`), the
+label-free estimate's sums, the contract's row checks, the window's row count and time span.
+The versions served, the labelled rows (for realised quality) and, once per monitor, the
+predictions that become its baseline are read by small queries of their own.
 
 Each column is decided by the contracts' drift engine against the reference's stored profile
 (:func:`assay.contracts.compare_with_profile`: the test at ``alpha``, then the effect size), and
@@ -19,31 +22,29 @@ The prediction is compared with the predictions of the monitor's first window wi
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assay.errors import MonitoringError
+from assay.monitoring._scan import (
+    CLASSIFIED,
+    LOG_COLUMNS,
+    PREDICTION,
+    PROBABILITIES,
+    log_folder,
+    read_errors,
+    scan_window,
+)
 
 if TYPE_CHECKING:
     import polars as pl
 
     from assay.config import MonitoringConfig, Project
     from assay.contracts import ColumnProfile, ReferenceProfile
+    from assay.monitoring._contract import WindowContract
     from assay.monitoring._reference import Reference
 
-#: The column holding the model's answer, beside the inputs.
-PREDICTION = "prediction"
 STATUSES = ("drift", "no_drift", "insufficient_data", "schema_mismatch")
-#: Whether a row's model is a classifier (its segment has probabilities), beside each row.
-CLASSIFIED = "\0classified"
-#: A classifier's probabilities per row (for the label-free estimate), beside each row.
-PROBABILITIES = "\0probabilities"
-#: The columns of a window that are not inputs.
-LOG_COLUMNS = ("ts", "version", "request_id", CLASSIFIED, PROBABILITIES)
-#: The variant of a deployment whose answers are mirrored, never returned (see assay.serving).
-SHADOW = "shadow"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,13 @@ class WindowResult:
     estimate: dict[str, Any] | None = None
     """A classifier's accuracy estimated without labels from its probabilities:
     ``{metric, value, low, high, coverage, rows}`` (None: no probabilities)."""
+    data_quality: str | None = None
+    """``pass`` or ``fail`` (an error-severity check of the contract failed); None: no
+    contract was checked."""
+    contract: str | None = None
+    """The contract whose row checks ran on the window."""
+    quality_checks: list[dict[str, Any]] = field(default_factory=list)
+    """Each check: ``{check, column, severity, failed_rows, rows, passed, message}``."""
     id: int | None = None
     created_at: float | None = None
 
@@ -99,89 +107,15 @@ class WindowResult:
     def drifted(self) -> list[str]:
         return [c.column for c in self.columns if c.status == "drift"]
 
+    @property
+    def failed_checks(self) -> list[dict[str, Any]]:
+        """The contract checks that failed (either severity)."""
+        return [c for c in self.quality_checks if not c["passed"]]
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["columns"] = [c.to_dict() for c in self.columns]
         return out
-
-
-def log_folder(log_dir: Path, model: str) -> Path:
-    """The folder the server writes ``model``'s segments to."""
-    from assay.serving._predlog import folder_name  # the server's own rule
-
-    return log_dir / folder_name(model)
-
-
-def read_window(folder: Path, model: str, *, rows: int | None = None,
-                seconds: float | None = None, columns: list[str] | None = None,
-                now: float | None = None, deployment: str | None = None) -> pl.DataFrame:
-    """The window's rows: ``ts``, ``version``, ``request_id``, whether the model is a
-    classifier, one column per input (only ``columns`` when given) and ``prediction``, newest
-    rows last; rows a shadow variant answered are left out (the traffic is what the served
-    variants saw and answered). With ``deployment``, only the rows that deployment's server
-    logged (another server of the same model writes to the same folder). A window of the last
-    ``seconds`` skips the segments closed before it began (a segment is named by the time it was
-    written, after its every row).
-
-    Raises:
-        MonitoringError: the folder does not exist, or a segment cannot be read.
-    """
-    import polars as pl
-
-    if not folder.is_dir():
-        raise MonitoringError(
-            f"no prediction log for model '{model}' at {folder}; serve the deployment with "
-            "`assay serve --deployment NAME` (or set log_dir: in the monitor)", path=str(folder))
-    frames: list[pl.LazyFrame] = []
-    try:
-        since = None if seconds is None else (now or time.time()) - seconds
-        for segment in sorted(folder.glob("segment-*.parquet")):
-            written = _written_at(segment)
-            if since is not None and written is not None and written < since:
-                continue
-            lf = pl.scan_parquet(segment)
-            schema = lf.collect_schema()
-            inputs = schema.get("inputs")
-            fields = [f.name for f in inputs.fields] if isinstance(inputs, pl.Struct) else []
-            wanted = [f for f in fields if columns is None or f in columns]
-            select = [pl.col("ts").cast(pl.Float64), pl.col("version").cast(pl.String),
-                      pl.col("request_id").cast(pl.String),
-                      pl.lit("probabilities" in schema).alias(CLASSIFIED),
-                      *(pl.col("inputs").struct.field(f).alias(f) for f in wanted)]
-            if PREDICTION in schema:
-                select.append(pl.col(PREDICTION))
-            if "probabilities" in schema:
-                select.append(pl.col("probabilities").cast(pl.List(pl.Float64))
-                              .alias(PROBABILITIES))
-            mine = pl.col("model") == model
-            if deployment is not None and "deployment" in schema:  # not another server's
-                mine = mine & (pl.col("deployment") == deployment)  # traffic of the model
-            if "variant" in schema:  # a shadow's answers were never returned: its rows repeat
-                # inputs a served variant logged
-                mine = mine & (pl.col("variant") != SHADOW)
-            frames.append(lf.filter(mine).select(select))
-        if not frames:
-            return pl.DataFrame({"ts": [], "version": []},
-                                schema={"ts": pl.Float64, "version": pl.String})
-        window = pl.concat(frames, how="diagonal_relaxed")
-        if since is not None:
-            window = window.filter(pl.col("ts") >= since)
-        if rows is not None:
-            window = window.sort("ts").tail(rows)
-        return window.collect(engine="streaming")
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        from assay.contracts import describe_read_error
-
-        raise MonitoringError(f"the prediction log at {folder} cannot be read: "
-                              f"{describe_read_error(exc)}", path=str(folder)) from exc
-
-
-def _written_at(segment: Path) -> float | None:
-    """When the server wrote ``segment-<unix time>-<pid>-<n>.parquet`` (None: another name)."""
-    try:
-        return float(segment.name.split("-")[1])
-    except (IndexError, ValueError):
-        return None
 
 
 def _is_numeric(dtype: Any) -> bool:
@@ -190,23 +124,22 @@ def _is_numeric(dtype: Any) -> bool:
     return bool(dtype.is_numeric()) and dtype != pl.Boolean
 
 
-def decide_column(frame: pl.DataFrame, name: str, ref: ColumnProfile | None, *,
-                  role: str, alpha: float) -> ColumnResult:
-    """One column of the window against its reference column (before the correction)."""
+def column_cells(schema: dict[str, Any], name: str, ref: ColumnProfile | None, *,
+                 role: str) -> ColumnResult | list[pl.Expr]:
+    """One column of a window of schema ``schema`` against its reference column: the count
+    per cell to aggregate, or the column's result when it cannot be compared (it is not in the
+    reference, missing, of another type or nested, or the reference has too few values)."""
     import polars as pl
 
-    from assay.contracts import binned_counts, category_counts, compare_with_profile
+    from assay.contracts import cell_counts
 
     if ref is None:
         return ColumnResult(name, "schema_mismatch", role,
                             reason=f"column '{name}' is not in the reference")
-    if frame.height == 0:
-        return ColumnResult(name, "insufficient_data", role, numeric=ref.numeric,
-                            reason="the window has no rows")
-    if name not in frame.columns:
+    if name not in schema:
         return ColumnResult(name, "schema_mismatch", role, numeric=ref.numeric,
                             reason=f"column '{name}' is missing from the prediction log")
-    dtype = frame.schema[name]
+    dtype = schema[name]
     if dtype.is_nested():
         return ColumnResult(name, "schema_mismatch", role, numeric=ref.numeric,
                             reason=f"column '{name}' holds {dtype} values, which are not "
@@ -220,14 +153,16 @@ def decide_column(frame: pl.DataFrame, name: str, ref: ColumnProfile | None, *,
         return ColumnResult(name, "insufficient_data", role, numeric=ref.numeric,
                             reason=ref.insufficient)
     col = pl.col(name)
-    if ref.numeric:
-        values = col.cast(pl.Float64)
-        values = values.filter(values.is_finite())
-        counts = binned_counts(values, ref)
-    else:
-        counts = category_counts(col.drop_nulls())
-    raw = frame.select(counts.alias("counts")).row(0)[0]
-    labels, ref_counts, cur_counts, drift = compare_with_profile(ref, raw, alpha=alpha)
+    return cell_counts(col.cast(pl.Float64) if ref.numeric else col, ref)
+
+
+def decide_cells(name: str, ref: ColumnProfile, sums: list[Any], *, role: str,
+                 alpha: float) -> ColumnResult:
+    """The column's decision (before the correction) from its collected cell counts."""
+    from assay.contracts import compare_with_profile, counts_of_cells
+
+    labels, ref_counts, cur_counts, drift = compare_with_profile(
+        ref, counts_of_cells(ref, sums), alpha=alpha)
     shown = len(labels) <= 50  # a report's plot; many categories are summarised by the test
     return ColumnResult(
         name, drift.status, role, statistic=drift.statistic, value=_finite(drift.value),
@@ -270,12 +205,12 @@ def correct(columns: list[ColumnResult], *, alpha: float,
     return out, verdict
 
 
-def monitored_columns(frame: pl.DataFrame, config: MonitoringConfig) -> list[str]:
+def monitored_columns(schema: dict[str, Any], config: MonitoringConfig) -> list[str]:
     """The configured columns, else every input column of the window; then the prediction."""
     if config.columns is not None:
         names = [c for c in config.columns if c != PREDICTION]
     else:
-        names = [c for c in frame.columns if c not in (*LOG_COLUMNS, PREDICTION)]
+        names = [c for c in schema if c not in (*LOG_COLUMNS, PREDICTION)]
     return [*names, PREDICTION]
 
 
@@ -287,94 +222,143 @@ def baseline_path(project: Project, monitor: str, reference: Reference) -> Path:
             / f"{safe}-{profile_key(reference.oid)}.json")
 
 
-def prediction_baseline(project: Project, monitor: str, reference: Reference,
-                        frame: pl.DataFrame) -> tuple[ColumnProfile | None, bool]:
-    """(the prediction's baseline profile, whether this window just became it).
+def stored_baseline(project: Project, monitor: str, reference: Reference
+                    ) -> ColumnProfile | None:
+    """The prediction's baseline profile, once a window has become it."""
+    from assay.contracts import ColumnProfile
 
-    The first window with at least 30 predictions becomes the baseline (stored atomically);
-    later windows are compared with it.
-    """
-    from assay.contracts import ColumnProfile, DistributionSpec, drift, profile_frame
+    try:
+        return ColumnProfile(**json.loads(baseline_path(project, monitor, reference)
+                                          .read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def new_baseline(project: Project, monitor: str, reference: Reference,
+                 window: pl.LazyFrame) -> ColumnProfile | None:
+    """This window's predictions profiled and stored (atomically) as the baseline later
+    windows are compared with (None: too few to profile). The profile's quantiles read the
+    window's predictions (one column), once in a monitor's life."""
+    from assay.contracts import DistributionSpec, profile_frame
     from assay.monitoring._reference import BINS
 
-    path = baseline_path(project, monitor, reference)
-    try:
-        return ColumnProfile(**json.loads(path.read_text())), False
-    except (OSError, ValueError, TypeError):
-        pass
-    if (PREDICTION not in frame.columns or frame.schema[PREDICTION].is_nested()
-            or frame[PREDICTION].drop_nulls().len() < drift.MIN_VALUES):
-        return None, False
-    profile = profile_frame(frame.lazy(), {PREDICTION: DistributionSpec(bins=BINS)},
+    profile = profile_frame(window, {PREDICTION: DistributionSpec(bins=BINS)},
                             shown="the first window's predictions").columns.get(PREDICTION)
     if profile is None or profile.insufficient:
-        return None, False
+        return None
     from assay._atomic import write_text_atomic
 
+    path = baseline_path(project, monitor, reference)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, json.dumps(asdict(profile), allow_nan=False))
-    return profile, True
+    return profile
 
 
 def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
                    model: str, deployment: str, reference: Reference,
                    profile: ReferenceProfile, rows: int | None, seconds: float | None,
-                   now: float | None = None) -> WindowResult:
-    """Read one window and decide every column and the verdict (nothing is stored)."""
+                   now: float | None = None, contract: WindowContract | None = None
+                   ) -> WindowResult:
+    """Scan one window and decide every column, the verdict and the contract's row checks
+    (nothing is stored). The window is aggregated in one streaming pass."""
+    import polars as pl
+
+    from assay.contracts import drift
+    from assay.monitoring._quality import confidence_sums, estimate_from
+
     log_dir = Path(config.log_dir) if config.log_dir else project.state_dir / "predictions"
     if not log_dir.is_absolute():
         log_dir = project.root / log_dir
     wanted = None if config.columns is None else list(config.columns)
+    if wanted is not None and contract is not None:
+        wanted += [c for c in contract.contract.columns if c not in wanted]
     folder = log_folder(log_dir, model)
-    frame = read_window(folder, model, rows=rows, seconds=seconds, columns=wanted, now=now,
-                        deployment=deployment)
-    quality = _quality(folder, frame)
-    estimate = None
-    if PROBABILITIES in frame.columns:
-        from assay.monitoring._quality import estimated_accuracy
-
-        found = estimated_accuracy(frame.get_column(PROBABILITIES))
-        estimate = None if found is None else asdict(found)
-    results = []
-    for name in monitored_columns(frame, config):
-        if name == PREDICTION:
-            baseline, fresh = prediction_baseline(project, monitor, reference, frame)
-            if fresh or baseline is None:
-                why = ("this window's predictions became the baseline later windows are "
-                       "compared with" if fresh else "no baseline yet: a window with at least "
-                       "30 predictions becomes it")
-                results.append(ColumnResult(PREDICTION, "insufficient_data", "prediction",
-                                            reason=why))
+    window = scan_window(folder, model, rows=rows, seconds=seconds, columns=wanted, now=now,
+                         deployment=deployment)
+    with read_errors(folder):
+        schema = dict(window.collect_schema())
+        checks = None
+        if contract is not None:
+            inputs = [c for c in schema if c not in (*LOG_COLUMNS, PREDICTION)]
+            checks = contract.compile(window, inputs)
+            window = checks.frame
+        exprs: dict[str, pl.Expr] = {"\0rows": pl.len(), "\0start": pl.col("ts").min(),
+                                     "\0end": pl.col("ts").max()}
+        baseline = stored_baseline(project, monitor, reference)
+        predicted = (PREDICTION in schema and not schema[PREDICTION].is_nested())
+        if baseline is None and predicted:
+            exprs["\0predictions"] = pl.col(PREDICTION).is_not_null().sum()
+        if PROBABILITIES in schema:
+            exprs.update({f"\0estimate{i}": e
+                          for i, e in enumerate(confidence_sums(pl.col(PROBABILITIES)))})
+        names = monitored_columns(schema, config)
+        plans: dict[str, ColumnResult | list[pl.Expr]] = {}
+        for name in names:
+            if name == PREDICTION and baseline is None:
                 continue
-            results.append(decide_column(frame, PREDICTION, baseline, role="prediction",
-                                         alpha=config.alpha))
+            ref: ColumnProfile | None = (baseline if name == PREDICTION
+                                         else profile.columns.get(name))
+            plans[name] = found = column_cells(schema, name, ref, role="input"
+                                               if name != PREDICTION else "prediction")
+            if isinstance(found, list):
+                exprs.update({f"\0cell{i}:{name}": e for i, e in enumerate(found)})
+        if checks is not None:
+            exprs.update(checks.exprs)
+        values = window.select(e.alias(k) for k, e in exprs.items()
+                               ).collect(engine="streaming").row(0, named=True)
+        fresh = False
+        if (baseline is None and predicted
+                and int(values["\0predictions"] or 0) >= drift.MIN_VALUES):
+            baseline = new_baseline(project, monitor, reference, window)
+            fresh = baseline is not None
+        versions = sorted(str(v) for v in window.select(pl.col("version").drop_nulls())
+                          .unique().collect(engine="streaming").get_column("version"))
+    count = int(values["\0rows"])
+    results = []
+    for name in names:
+        role = "prediction" if name == PREDICTION else "input"
+        if name == PREDICTION and name not in plans:
+            why = ("this window's predictions became the baseline later windows are "
+                   "compared with" if fresh else "no baseline yet: a window with at least "
+                   "30 predictions becomes it")
+            results.append(ColumnResult(PREDICTION, "insufficient_data", "prediction",
+                                        reason=why))
             continue
-        results.append(decide_column(frame, name, profile.columns.get(name), role="input",
-                                     alpha=config.alpha))
+        plan = plans[name]
+        ref = baseline if name == PREDICTION else profile.columns.get(name)
+        if count == 0 and ref is not None:
+            results.append(ColumnResult(name, "insufficient_data", role, numeric=ref.numeric,
+                                        reason="the window has no rows"))
+        elif isinstance(plan, ColumnResult):
+            results.append(plan)
+        else:
+            assert ref is not None
+            sums = [values[f"\0cell{i}:{name}"] for i in range(len(plan))]
+            results.append(decide_cells(name, ref, sums, role=role, alpha=config.alpha))
     columns, verdict = correct(results, alpha=config.alpha, correction=config.correction)
-    ts = frame.get_column("ts") if frame.height else None
-    versions = sorted(str(v) for v in frame.get_column("version").unique().drop_nulls()) \
-        if frame.height else []
+    estimate = None
+    if PROBABILITIES in schema:
+        found_estimate = estimate_from([values[f"\0estimate{i}"] for i in range(3)])
+        estimate = None if found_estimate is None else asdict(found_estimate)
+    quality_checks, data_quality = [], None
+    if checks is not None and contract is not None:
+        quality_checks = contract.summarise(checks.results(values), rows=count)
+        data_quality = "fail" if any(c["severity"] == "error" and not c["passed"]
+                                     for c in quality_checks) else "pass"
     return WindowResult(
         monitor=monitor, deployment=deployment, model=model, versions=versions,
-        start=float(ts.min()) if ts is not None else None,  # type: ignore[arg-type]
-        end=float(ts.max()) if ts is not None else None,  # type: ignore[arg-type]
-        rows=frame.height, verdict=verdict, columns=columns, reference=reference.label,
+        start=None if count == 0 else float(values["\0start"]),
+        end=None if count == 0 else float(values["\0end"]),
+        rows=count, verdict=verdict, columns=columns, reference=reference.label,
         reference_hash=reference.oid, alpha=config.alpha, correction=config.correction,
-        quality=quality, estimate=estimate)
+        quality=_quality(folder, window), estimate=estimate, data_quality=data_quality,
+        contract=None if contract is None else contract.name, quality_checks=quality_checks)
 
 
-def _quality(folder: Path, frame: pl.DataFrame) -> dict[str, Any] | None:
-    import polars as pl
-
+def _quality(folder: Path, window: pl.LazyFrame) -> dict[str, Any] | None:
     from assay.monitoring._quality import labels_of, realised_quality
 
-    try:
-        found = realised_quality(frame, labels_of(folder), classified_column=CLASSIFIED,
+    with read_errors(folder / "feedback", "the feedback labels", ValueError):
+        found = realised_quality(window, labels_of(folder), classified_column=CLASSIFIED,
                                  prediction=PREDICTION)
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        from assay.contracts import describe_read_error
-
-        raise MonitoringError(f"the feedback labels at {folder / 'feedback'} cannot be read: "
-                              f"{describe_read_error(exc)}", path=str(folder)) from exc
     return None if found is None else asdict(found)
