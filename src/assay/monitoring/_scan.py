@@ -8,7 +8,8 @@ here but a few counts: the window is aggregated by its caller in one streaming p
 (:mod:`assay.monitoring._window`), so a window larger than memory is never held.
 
 The newest N rows are those at or after the N-th newest timestamp, found without sorting the
-log: a histogram of the timestamps (1,024 buckets, counted by the streaming engine) narrows it
+log: the newest-written segments are counted until they hold N rows, which leaves out every
+segment written before the oldest of those rows; then a histogram of the timestamps (1,024 buckets, counted by the streaming engine) narrows it
 to one bucket, again until the bucket holds at most a million rows, whose timestamps are then
 read and sorted. Rows sharing the N-th newest timestamp (one request's rows) are taken in the
 log's order up to N.
@@ -74,11 +75,16 @@ def scan_window(folder: Path, model: str, *, rows: int | None = None,
     frames: list[pl.LazyFrame] = []
     with read_errors(folder):
         since = None if seconds is None else (now or time.time()) - seconds
+        segments: list[tuple[float | None, pl.LazyFrame]] = []
         for segment in sorted(folder.glob("segment-*.parquet")):
             written = _written_at(segment)
             if since is not None and written is not None and written < since:
                 continue
-            frames.append(_segment(pl.scan_parquet(segment), model, columns, deployment))
+            segments.append((written, _segment(pl.scan_parquet(segment), model, columns,
+                                               deployment)))
+        if rows is not None:
+            segments = _newest_segments(segments, rows, since)
+        frames = [lf for _, lf in segments]
         if not frames:
             return pl.LazyFrame({"ts": [], "version": []},
                                 schema={"ts": pl.Float64, "version": pl.String})
@@ -130,6 +136,31 @@ def read_errors(folder: Path, what: str = "the prediction log",
 
         raise MonitoringError(f"{what} at {folder} cannot be read: {describe_read_error(exc)}",
                               path=str(folder)) from exc
+
+
+def _newest_segments(segments: list[tuple[float | None, pl.LazyFrame]], n: int,
+                     since: float | None) -> list[tuple[float | None, pl.LazyFrame]]:
+    """The segments that can hold one of the newest ``n`` rows. The newest-written segments
+    are counted (their rows of the window) until they hold ``n``: the n-th newest row is no
+    older than their oldest row, and a segment written before that time holds no newer row
+    (it was written after its every row). Segments not named by their time are kept."""
+    import polars as pl
+
+    dated = sorted(((w, lf) for w, lf in segments if w is not None), key=lambda s: -s[0])
+    counted, oldest = 0, None
+    for _, lf in dated:
+        if since is not None:
+            lf = lf.filter(pl.col("ts") >= since)
+        found = lf.select(pl.len().alias("n"), pl.col("ts").min().alias("lo")
+                          ).collect(engine="streaming").row(0, named=True)
+        if found["n"]:
+            counted += int(found["n"])
+            oldest = float(found["lo"]) if oldest is None else min(oldest, float(found["lo"]))
+        if counted >= n:
+            break
+    if counted < n or oldest is None:
+        return segments
+    return [(w, lf) for w, lf in segments if w is None or w >= oldest]
 
 
 def _newest(window: pl.LazyFrame, n: int) -> pl.LazyFrame:
