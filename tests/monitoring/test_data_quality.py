@@ -22,6 +22,7 @@ CONTRACT = {
         "a": {"dtype": "float64", "min": -6, "max": 6},
         "b": {"dtype": "int64", "allowed": list(range(10)), "unique": True},
         "c": {"nullable": False, "max": {"value": 100, "severity": "warn"}},
+        "plan": {"allowed": ["basic"]},  # not an input of the model: not in the log
     },
     "checks": [{"row_count": {"min": 1_000_000}}],
 }
