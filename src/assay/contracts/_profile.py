@@ -206,13 +206,14 @@ def category_counts(values: pl.Expr) -> pl.Expr:
 OTHERS = "\0others"
 
 
-def cell_counts(values: pl.Expr, ref: ColumnProfile) -> list[pl.Expr]:
-    """One count per cell of ``ref`` (its bins, or its categories and then every other value),
-    for data too large to hold: each is a sum, which the streaming engine folds morsel by morsel
-    in bounded memory (``value_counts`` gathers its column first). Numbers: finite ``values``
-    per bin of a numeric reference; anything else: non-null ``values`` as text per category.
-    :func:`counts_of_cells` turns the collected sums into what :func:`compare_with_profile`
-    takes."""
+def cell_index(values: pl.Expr, ref: ColumnProfile) -> tuple[pl.Expr, int]:
+    """Each value's cell of ``ref`` (null: not counted) and how many cells there are, for data
+    too large to hold: computed once per row as a column, then counted by one sum per cell
+    (:func:`cell_counts`), which the streaming engine folds batch by batch in bounded memory
+    (``value_counts`` gathers its column first). Numbers: finite ``values`` by bin of a numeric
+    reference; anything else: non-null ``values`` as text by category, every other value in a
+    last cell. :func:`counts_of_cells` turns the collected sums into what
+    :func:`compare_with_profile` takes."""
     import polars as pl
 
     if ref.numeric:
@@ -221,15 +222,20 @@ def cell_counts(values: pl.Expr, ref: ColumnProfile) -> list[pl.Expr]:
         elif ref.constant is not None:  # below, equal to, above the constant
             c = ref.constant
             cell = pl.when(values < c).then(0).when(values == c).then(1).otherwise(2)
-        else:
-            return [values.count()]  # a reference with no values (reported as insufficient)
-        cell = pl.when(values.is_finite()).then(cell)
-        return [(cell == i).sum() for i in range(len(ref.counts))]
+        else:  # a reference with no values (reported as insufficient): nothing is counted
+            return pl.lit(None, pl.UInt32), 0
+        return pl.when(values.is_finite()).then(cell.cast(pl.UInt32)), len(ref.counts)
     text = values.cast(pl.String)
     known = list(ref.categories or [])
-    return [*((text == c).sum() for c in known),
-            text.is_not_null().sum()
-            - text.is_in(pl.Series(known, dtype=pl.String).implode()).sum()]
+    cell = text.replace_strict(known, list(range(len(known))), default=len(known),
+                               return_dtype=pl.UInt32)
+    return pl.when(text.is_not_null()).then(cell), len(known) + 1
+
+
+def cell_counts(cells: pl.Expr, count: int) -> list[pl.Expr]:
+    """The number of rows in each of ``count`` cells of the column ``cells`` (a
+    :func:`cell_index`)."""
+    return [(cells == i).sum() for i in range(count)]
 
 
 def counts_of_cells(ref: ColumnProfile, sums: list[Any]) -> list[dict[str, Any]]:

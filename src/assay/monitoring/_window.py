@@ -125,13 +125,13 @@ def _is_numeric(dtype: Any) -> bool:
 
 
 def column_cells(schema: dict[str, Any], name: str, ref: ColumnProfile | None, *,
-                 role: str) -> ColumnResult | list[pl.Expr]:
-    """One column of a window of schema ``schema`` against its reference column: the count
-    per cell to aggregate, or the column's result when it cannot be compared (it is not in the
+                 role: str) -> ColumnResult | tuple[pl.Expr, int]:
+    """One column of a window of schema ``schema`` against its reference column: each row's
+    cell of the reference and how many cells to count, or the column's result when it cannot be compared (it is not in the
     reference, missing, of another type or nested, or the reference has too few values)."""
     import polars as pl
 
-    from assay.contracts import cell_counts
+    from assay.contracts import cell_index
 
     if ref is None:
         return ColumnResult(name, "schema_mismatch", role,
@@ -153,7 +153,7 @@ def column_cells(schema: dict[str, Any], name: str, ref: ColumnProfile | None, *
         return ColumnResult(name, "insufficient_data", role, numeric=ref.numeric,
                             reason=ref.insufficient)
     col = pl.col(name)
-    return cell_counts(col.cast(pl.Float64) if ref.numeric else col, ref)
+    return cell_index(col.cast(pl.Float64) if ref.numeric else col, ref)
 
 
 def decide_cells(name: str, ref: ColumnProfile, sums: list[Any], *, role: str,
@@ -263,7 +263,7 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
     (nothing is stored). The window is aggregated in one streaming pass."""
     import polars as pl
 
-    from assay.contracts import drift
+    from assay.contracts import cell_counts, drift
     from assay.monitoring._quality import confidence_sums, estimate_from
 
     log_dir = Path(config.log_dir) if config.log_dir else project.state_dir / "predictions"
@@ -292,7 +292,8 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
             exprs.update({f"\0estimate{i}": e
                           for i, e in enumerate(confidence_sums(pl.col(PROBABILITIES)))})
         names = monitored_columns(schema, config)
-        plans: dict[str, ColumnResult | list[pl.Expr]] = {}
+        plans: dict[str, ColumnResult | tuple[pl.Expr, int]] = {}
+        cells: list[pl.Expr] = []
         for name in names:
             if name == PREDICTION and baseline is None:
                 continue
@@ -300,12 +301,14 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
                                          else profile.columns.get(name))
             plans[name] = found = column_cells(schema, name, ref, role="input"
                                                if name != PREDICTION else "prediction")
-            if isinstance(found, list):
-                exprs.update({f"\0cell{i}:{name}": e for i, e in enumerate(found)})
+            if isinstance(found, tuple):  # each row's cell, once, then a sum per cell
+                cells.append(found[0].alias(f"\0cell:{name}"))
+                exprs.update({f"\0cell{i}:{name}": e for i, e in
+                              enumerate(cell_counts(pl.col(f"\0cell:{name}"), found[1]))})
         if checks is not None:
             exprs.update(checks.exprs)
-        values = window.select(e.alias(k) for k, e in exprs.items()
-                               ).collect(engine="streaming").row(0, named=True)
+        values = (window.with_columns(cells).select(e.alias(k) for k, e in exprs.items())
+                  .collect(engine="streaming").row(0, named=True))
         fresh = False
         if (baseline is None and predicted
                 and int(values["\0predictions"] or 0) >= drift.MIN_VALUES):
@@ -333,7 +336,7 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
             results.append(plan)
         else:
             assert ref is not None
-            sums = [values[f"\0cell{i}:{name}"] for i in range(len(plan))]
+            sums = [values[f"\0cell{i}:{name}"] for i in range(plan[1])]
             results.append(decide_cells(name, ref, sums, role=role, alpha=config.alpha))
     columns, verdict = correct(results, alpha=config.alpha, correction=config.correction)
     estimate = None
