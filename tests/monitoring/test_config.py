@@ -29,7 +29,7 @@ def test_a_deployment_monitor_has_defaults() -> None:
     config = AssayConfig.model_validate(monitoring_config())
     entry = config.monitoring["drift"]
     assert (entry.deployment, entry.reference, entry.columns, entry.alpha, entry.correction,
-            entry.log_dir) == ("toy-prod", None, None, 0.05, "bh", None)
+            entry.log_dir, entry.contract) == ("toy-prod", None, None, 0.05, "bh", None, None)
     assert (entry.window_or_default.rows, entry.window_or_default.seconds) == (10_000, None)
     assert config.watched_aliases() == {"production"}
 
@@ -52,8 +52,11 @@ def test_a_window_takes_rows_or_a_duration() -> None:
      "'bh', 'bonferroni' or 'none'"),
     ({"deployment": "toy-prod", "windw": {"rows": 5}}, "monitoring.drift.windw",
      "unknown key 'windw'; did you mean 'window'?"),
+    ({"external": "grafana", "contract": "churn"}, "monitoring.drift",
+     "contract belong to a deployment monitor"),
+    ({"deployment": "toy-prod", "contract": True}, "monitoring.drift.contract", "contract"),
 ], ids=["both", "external-with-window", "rows-and-duration", "bad-duration", "correction",
-        "typo"])
+        "typo", "external-with-contract", "contract-true"])
 def test_a_wrong_entry_is_a_line_aware_error(tmp_project: TmpProject, entry: dict[str, Any],
                                              key: str, words: str) -> None:
     with pytest.raises(ConfigError) as caught:
