@@ -227,8 +227,10 @@ def cell_index(values: pl.Expr, ref: ColumnProfile) -> tuple[pl.Expr, int]:
         return pl.when(values.is_finite()).then(cell.cast(pl.UInt32)), len(ref.counts)
     text = values.cast(pl.String)
     known = list(ref.categories or [])
-    cell = text.replace_strict(known, list(range(len(known))), default=len(known),
-                               return_dtype=pl.UInt32)
+    # an Enum of the categories numbers them (another value becomes null): unlike
+    # replace_strict, the streaming engine runs it batch by batch
+    cell = (text.cast(pl.Enum(known), strict=False).to_physical().cast(pl.UInt32)
+            .fill_null(len(known))) if known else pl.lit(0, pl.UInt32)
     return pl.when(text.is_not_null()).then(cell), len(known) + 1
 
 
