@@ -148,7 +148,8 @@ from assay.store import open_store
 
 current = pl.read_parquet(sys.argv[3]).head(rows)
 log = PredictionLog(root / ".assay" / "predictions", metrics=Metrics(), sample=1.0,
-                    capacity=10_000_000, segment_rows=20_000, segment_seconds=600.0)
+                    capacity=10_000_000, segment_rows=20_000, segment_seconds=600.0,
+                    deployment="d")
 try:
     for i, start in enumerate(range(0, rows, 100)):
         part = current.slice(start, 100)
