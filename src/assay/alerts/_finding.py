@@ -46,7 +46,7 @@ class Finding:
             "severity": self.severity, "verdict": self.verdict, "owner": self.owner,
             "columns": self.columns, "window_id": self.window_id,
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.time)),
-            "summary": self.summary, "test": self.test,
+            "summary": self.summary, "test": self.test, **self.extra,
         }
 
     def to_slack(self) -> dict[str, Any]:
@@ -75,25 +75,38 @@ def finding_id(monitor: str, verdict: str, columns: list[str]) -> str:
 
 
 def severity_of(window: WindowResult) -> str | None:
-    """The severity of ``window``'s finding (None: it raises none).
+    """The severity of ``window``'s finding (None: it raises none): the most urgent of
 
-    - ``critical``: the prediction drifted and so did at least half of the input columns;
-    - ``error``: a schema mismatch, or the prediction drifted, or at least half of the input
-      columns (and at least two) drifted;
-    - ``warn``: any other drift (one or a few input columns).
+    - its drift: ``critical`` when the prediction drifted and so did at least half of the input
+      columns; ``error`` for a schema mismatch, or the prediction drifted, or at least half of
+      the input columns (and at least two) drifted; ``warn`` for any other drift;
+    - its data quality: ``error`` when an error-severity check of its contract failed;
+    - its accuracy below the monitor's ``min_accuracy``: ``error`` shown by feedback labels,
+      ``warn`` shown by the label-free estimate.
     """
-    if window.verdict not in RAISED:
-        return None
-    inputs = [c for c in window.columns if c.role != _PREDICTION_ROLE]
-    drifted = [c for c in inputs if c.status == "drift"]
-    prediction = any(c.role == _PREDICTION_ROLE and c.status == "drift" for c in window.columns)
-    many = len(drifted) >= 2 and 2 * len(drifted) >= len(inputs)
-    half = bool(inputs) and 2 * len(drifted) >= len(inputs)
-    if prediction and half:
-        return "critical"
-    if window.verdict == "schema_mismatch" or prediction or many:
-        return "error"
-    return "warn"
+    levels = []
+    if window.verdict in RAISED:
+        inputs = [c for c in window.columns if c.role != _PREDICTION_ROLE]
+        drifted = [c for c in inputs if c.status == "drift"]
+        prediction = any(c.role == _PREDICTION_ROLE and c.status == "drift"
+                         for c in window.columns)
+        many = len(drifted) >= 2 and 2 * len(drifted) >= len(inputs)
+        half = bool(inputs) and 2 * len(drifted) >= len(inputs)
+        if prediction and half:
+            levels.append("critical")
+        elif window.verdict == "schema_mismatch" or prediction or many:
+            levels.append("error")
+        else:
+            levels.append("warn")
+    if window.data_quality == "fail":
+        levels.append("error")
+    alarm = window.quality_alarm or {}
+    if alarm.get("alarm"):
+        levels.append("error" if alarm.get("source") == "realised" else "warn")
+    return max(levels, key=_SEVERITY_ORDER.index) if levels else None
+
+
+_SEVERITY_ORDER = ("warn", "error", "critical")
 
 
 def owner_of(config: AssayConfig, model: str) -> str | None:
@@ -103,25 +116,49 @@ def owner_of(config: AssayConfig, model: str) -> str | None:
 
 
 def finding_of(window: WindowResult, config: AssayConfig) -> Finding | None:
-    """The finding ``window`` raises (None when its verdict raises none)."""
+    """The finding ``window`` raises (None when it raises none): its drift, its failed data
+    quality checks, its accuracy below the monitor's bound."""
     severity = severity_of(window)
     if severity is None:
         return None
-    flagged = [c for c in window.columns if c.status in RAISED]
+    parts: list[tuple[str, str]] = []
+    keys: list[str] = []
+    flagged = [c for c in window.columns if c.status in RAISED] \
+        if window.verdict in RAISED else []
     columns = [{"column": c.column, "role": c.role, "status": c.status,
                 "statistic": c.statistic, "value": c.value, "p_value": c.p_value,
                 "reason": c.reason} for c in flagged]
-    names = [c.column for c in flagged]
-    what = "drift" if window.verdict == "drift" else "schema mismatch"
+    if window.verdict in RAISED:
+        names = [c.column for c in flagged]
+        keys += names
+        parts.append(("drift" if window.verdict == "drift" else "schema mismatch",
+                      ", ".join(names) or "no column"))
+    extra: dict[str, Any] = {}
+    if window.data_quality == "fail":
+        failed = [c for c in window.failed_checks if c.get("severity") == "error"]
+        keys += [f"check:{c['check']}" for c in failed]
+        parts.append(("data quality", ", ".join(
+            f"{c['check']} ({c.get('failed_rows', 0):,} rows)" for c in failed)))
+        extra["failed_checks"] = failed
+    alarm = window.quality_alarm or {}
+    if alarm.get("alarm"):
+        keys.append("quality")
+        parts.append(("low accuracy", f"{alarm['source']} {alarm['value']:.3f} below "
+                                      f"{alarm['bound']:g} (p={alarm['p_value']:.2g})"))
+        extra["quality_alarm"] = alarm
+    verdict = window.verdict if window.verdict in RAISED else (
+        "data_quality" if window.data_quality == "fail" else "quality")
     versions = ", ".join(window.versions) or "-"
+    (what, detail), rest = parts[0], parts[1:]
     summary = (f"{what} on {window.monitor} ({window.deployment}, {window.model} v{versions}): "
-               f"{', '.join(names) or 'no column'}; {window.rows:,} rows")
+               f"{detail}" + "".join(f"; {w}: {d}" for w, d in rest)
+               + f"; {window.rows:,} rows")
     return Finding(
-        id=finding_id(window.monitor, window.verdict, names), monitor=window.monitor,
+        id=finding_id(window.monitor, verdict, keys), monitor=window.monitor,
         deployment=window.deployment, model=window.model, versions=list(window.versions),
-        severity=severity, verdict=window.verdict, columns=columns, window_id=window.id,
+        severity=severity, verdict=verdict, columns=columns, window_id=window.id,
         time=window.created_at or time.time(), summary=summary,
-        owner=owner_of(config, window.model))
+        owner=owner_of(config, window.model), extra=extra)
 
 
 def probe_finding(channel: str) -> Finding:

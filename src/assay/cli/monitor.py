@@ -25,8 +25,9 @@ decides drift for every input column and the prediction with the drift engine
 of the data contracts (corrected for testing many columns), stores the window,
 and prints each column's statistic, value, p-value and status. Exits 1 when
 the verdict is drift or a schema mismatch (a column missing or of another
-type) or when the window fails its contract's data quality checks, 0
-otherwise (also on insufficient data), 2 on usage or configuration errors.
+type), when the window fails its contract's data quality checks, or when
+its accuracy is shown below the monitor's min_accuracy, 0 otherwise (also
+on insufficient data), 2 on usage or configuration errors.
 
 Data quality: when the reference dataset has a contract (contracts: in
 assay.yaml with data: that dataset), or the monitor names one (contract:
@@ -113,6 +114,13 @@ def _print_window(window: WindowResult) -> None:
         out.print(f"estimated {e['metric']} without labels: {e['value']:.3f} ({e['coverage']:.0%} "
                   f"interval {e['low']:.3f}-{e['high']:.3f}, {e['rows']:,} rows; assumes "
                   "calibrated probabilities)")
+    if window.quality_alarm is not None:
+        a = window.quality_alarm
+        style = "red" if a["alarm"] else "green"
+        word = "below" if a["alarm"] else "not shown below"
+        out.print(f"quality: [{style}]{a['source']} {a['metric']} {a['value']:.3f} {word} the "
+                  f"bound {a['bound']:g}[/{style}] (one-sided p={a['p_value']:.3g}, "
+                  f"{a['n']:,} {'labels' if a['source'] == 'realised' else 'rows'})")
     if window.data_quality is not None:
         _print_checks(window)
     drifted = window.drifted
@@ -238,7 +246,8 @@ def monitor(
         from assay.cli.alerts import print_deliveries
 
         print_deliveries(deliveries)
-    if window.verdict in ("drift", "schema_mismatch") or window.data_quality == "fail":
+    if window.verdict in ("drift", "schema_mismatch") or window.data_quality == "fail" or \
+            (window.quality_alarm or {}).get("alarm"):
         raise typer.Exit(1)
 
 

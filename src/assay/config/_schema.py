@@ -126,6 +126,10 @@ class MonitoringConfig(Section):
         default=None, description="the server's prediction-log folder (default .assay/predictions)")
     every: Duration | None = Field(
         default=None, description="how often assay watch computes a window (default 15m)")
+    min_accuracy: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="a classifier's accuracy bound: a window "
+        "whose accuracy is shown below it at alpha raises a quality finding (realised from "
+        "30+ feedback labels, else estimated without labels)")
     contract: str | Literal[False] | None = Field(
         default=None, description="the contract whose row checks (types, nulls, ranges, allowed "
         "values, regex) each window must pass; default: the one whose data: is the reference "
@@ -138,7 +142,7 @@ class MonitoringConfig(Section):
                              "outside assay) or deployment: (the deployment assay monitors)")
         if self.external is not None:
             own = [k for k in ("reference", "window", "columns", "log_dir", "every",
-                                "contract")
+                                "contract", "min_accuracy")
                    if getattr(self, k) is not None]
             if own:
                 raise ValueError(f"{', '.join(own)} belong to a deployment monitor; an external "

@@ -4,8 +4,9 @@ server's ``POST /feedback`` (stored beside the log, under ``<model>/feedback/``)
 A label names a request; only one-row requests can be scored (a label of a request of several
 rows cannot say which row it is), the same rule as the server's live scoring
 (:mod:`assay.serving`). Classifiers: accuracy (a class equals its label as numbers when both
-are numbers, as text otherwise); regressors: the mean absolute error over numeric labels. No
-decision is taken on it: it is reported and stored with the window.
+are numbers, as text otherwise); regressors: the mean absolute error over numeric labels. A
+monitor with ``min_accuracy:`` decides on it (:func:`quality_alarm`), or on the label-free
+estimate when labels are few.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.metrics import same_class
 
@@ -99,6 +100,48 @@ class Estimate:
     high: float
     coverage: float
     rows: int
+
+
+#: Labels a window needs before its realised accuracy decides a quality alarm (fewer: the
+#: label-free estimate decides).
+MIN_LABELS = 30
+
+
+def quality_alarm(bound: float, quality: dict[str, Any] | None,
+                  estimate: dict[str, Any] | None, *, alpha: float) -> dict[str, Any] | None:
+    """Whether the window's accuracy is shown below ``bound`` at level ``alpha``.
+
+    - With at least :data:`MIN_LABELS` scored labels: the exact one-sided binomial test of
+      accuracy >= ``bound`` on the labelled rows (p = P(X <= correct | n, bound)); a window whose
+      accuracy is exactly ``bound`` raises it with probability at most ``alpha``.
+    - Else, with the label-free estimate (:func:`estimate_from`, the mean confidence c of n
+      rows): p = Phi((estimate - bound) / sqrt(estimate (1 - estimate) / n)); at most ``alpha``
+      too when the model's probabilities are calibrated on this traffic (the mean confidence
+      then varies by var(c) / n, at most the binomial A (1 - A) / n of its accuracy A).
+
+    Returns ``{source, metric, value, bound, n, p_value, alarm}``; None when neither decides
+    (a regressor, no labels and no probabilities).
+    """
+    from scipy.special import ndtr
+    from scipy.stats import binom
+
+    if quality is not None and quality.get("metric") == "accuracy" and \
+            int(quality.get("labels") or 0) >= MIN_LABELS:
+        n = int(quality["labels"])
+        correct = round(float(quality["value"]) * n)
+        p = float(binom.cdf(correct, n, bound))
+        return {"source": "realised", "metric": "accuracy", "value": float(quality["value"]),
+                "bound": bound, "n": n, "p_value": p, "alarm": p < alpha}
+    if estimate is not None and int(estimate.get("rows") or 0) >= MIN_LABELS:
+        value, n = float(estimate["value"]), int(estimate["rows"])
+        # the mean confidence varies across windows by var(c) / n <= A (1 - A) / n (the
+        # binomial spread of the accuracy A itself, since var(c) + E[c (1 - c)] = A (1 - A)):
+        # the binomial standard error is conservative
+        se = math.sqrt(max(value * (1.0 - value), 0.0) / n)
+        p = float(ndtr((value - bound) / se)) if se > 0 else (0.0 if value < bound else 1.0)
+        return {"source": "estimated", "metric": "accuracy", "value": value, "bound": bound,
+                "n": n, "p_value": p, "alarm": p < alpha}
+    return None
 
 
 def confidence_sums(probabilities: pl.Expr) -> list[pl.Expr]:

@@ -26,6 +26,7 @@ def record_window(store: Store, window: WindowResult, *, actor: str) -> WindowRe
                         "quality": window.quality, "estimate": window.estimate,
                         "data_quality": window.data_quality, "contract": window.contract,
                         "quality_checks": window.quality_checks,
+                        "quality_alarm": window.quality_alarm,
                         "columns": [c.to_dict() for c in window.columns]},
             "reference": window.reference,
             "reference_hash": window.reference_hash, "actor": actor, "created_at": now,
@@ -36,6 +37,7 @@ def record_window(store: Store, window: WindowResult, *, actor: str) -> WindowRe
             "drifted": window.drifted, "quality": window.quality, "estimate": window.estimate,
             "data_quality": window.data_quality,
             "failed_checks": [c["check"] for c in window.failed_checks],
+            "quality_alarm": window.quality_alarm,
         }, actor=actor, conn=conn, ts=now)
     return replace(window, id=window_id, created_at=now)
 
@@ -59,6 +61,7 @@ def windows(store: Store, monitor: str, *, limit: int = 50) -> list[WindowResult
             correction=str(decided.get("correction", "bh")), quality=decided.get("quality"),
             estimate=decided.get("estimate"), data_quality=decided.get("data_quality"),
             contract=decided.get("contract"),
-            quality_checks=list(decided.get("quality_checks") or []), id=int(window_id),
+            quality_checks=list(decided.get("quality_checks") or []),
+            quality_alarm=decided.get("quality_alarm"), id=int(window_id),
             created_at=float(created_at)))
     return out

@@ -100,6 +100,9 @@ class WindowResult:
     """The contract whose row checks ran on the window."""
     quality_checks: list[dict[str, Any]] = field(default_factory=list)
     """Each check: ``{check, column, severity, failed_rows, rows, passed, message}``."""
+    quality_alarm: dict[str, Any] | None = None
+    """With ``min_accuracy:``, whether the window's accuracy is shown below it:
+    ``{source, metric, value, bound, n, p_value, alarm}`` (None: nothing to decide on)."""
     id: int | None = None
     created_at: float | None = None
 
@@ -348,14 +351,21 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
         quality_checks = contract.summarise(checks.results(values), rows=count)
         data_quality = "fail" if any(c["severity"] == "error" and not c["passed"]
                                      for c in quality_checks) else "pass"
+    quality = _quality(folder, window)
+    alarm = None
+    if config.min_accuracy is not None:
+        from assay.monitoring._quality import quality_alarm
+
+        alarm = quality_alarm(config.min_accuracy, quality, estimate, alpha=config.alpha)
     return WindowResult(
         monitor=monitor, deployment=deployment, model=model, versions=versions,
         start=None if count == 0 else float(values["\0start"]),
         end=None if count == 0 else float(values["\0end"]),
         rows=count, verdict=verdict, columns=columns, reference=reference.label,
         reference_hash=reference.oid, alpha=config.alpha, correction=config.correction,
-        quality=_quality(folder, window), estimate=estimate, data_quality=data_quality,
-        contract=None if contract is None else contract.name, quality_checks=quality_checks)
+        quality=quality, estimate=estimate, data_quality=data_quality,
+        contract=None if contract is None else contract.name, quality_checks=quality_checks,
+        quality_alarm=alarm)
 
 
 def _quality(folder: Path, window: pl.LazyFrame) -> dict[str, Any] | None:
