@@ -448,7 +448,7 @@ def test_monitoring_entries_need_a_place(tmp_project: TmpProject) -> None:
 
     project = _project(tmp_project, empty)
     with pytest.raises(ConfigError, match=r"monitoring\.production: a monitoring entry takes "
-                       r"one of external: .* or deployment:"):
+                       r"one of external: .*, deployment: .* or dataset:"):
         project.load()
 
 

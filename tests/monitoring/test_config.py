@@ -41,7 +41,7 @@ def test_a_window_takes_rows_or_a_duration() -> None:
 
 @pytest.mark.parametrize(("entry", "key", "words"), [
     ({"deployment": "toy-prod", "external": "grafana"}, "monitoring.drift",
-     "takes one of external: (where drift is watched outside assay) or deployment:"),
+     "takes one of external: (where drift is watched outside assay), deployment:"),
     ({"external": "grafana", "window": {"rows": 5}}, "monitoring.drift",
      "window belong to a deployment monitor"),
     ({"deployment": "toy-prod", "window": {"rows": 5, "duration": "1h"}},

@@ -190,7 +190,8 @@ def test_trigger_config_errors_name_the_line(tmp_project: TmpProject) -> None:
         ({"t": {"data": "d", "deploy": "prod"}}, "triggers.t.deploy: 'prod' is not a "
                                                 "deployment"),
         ({"t": {"data": "d", "severity": "error"}}, "severity: belongs to a monitor trigger"),
-        ({"t": {"monitor": "m"}}, "triggers.t.monitor: 'm' is not a deployment monitor"),
+        ({"t": {"monitor": "m"}},
+         "triggers.t.monitor: 'm' is not a deployment or dataset monitor"),
     ]
     for triggers, message in cases:
         tmp_project.config(datasets={"d": "data/d.csv"}, triggers=triggers)

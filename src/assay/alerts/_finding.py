@@ -150,7 +150,9 @@ def finding_of(window: WindowResult, config: AssayConfig) -> Finding | None:
         "data_quality" if window.data_quality == "fail" else "quality")
     versions = ", ".join(window.versions) or "-"
     (what, detail), rest = parts[0], parts[1:]
-    summary = (f"{what} on {window.monitor} ({window.deployment}, {window.model} v{versions}): "
+    source = (f"{window.deployment}, {window.model} v{versions}" if window.deployment
+              else f"dataset {window.model} {versions}")
+    summary = (f"{what} on {window.monitor} ({source}): "
                f"{detail}" + "".join(f"; {w}: {d}" for w, d in rest)
                + f"; {window.rows:,} rows")
     return Finding(

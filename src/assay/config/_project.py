@@ -103,6 +103,12 @@ def _check_monitored_deployments(config: AssayConfig, lines: dict[Loc, int],
     from assay.config._errors import suggest
 
     for name, entry in config.monitoring.items():
+        if entry.dataset is not None and entry.dataset not in config.datasets:
+            where, line = _where(filename, lines, "monitoring", name, "dataset")
+            key = f"monitoring.{name}.dataset"
+            raise ConfigError(f"{where}: {key}: no dataset {entry.dataset!r} under datasets:"
+                              f"{suggest(entry.dataset, list(config.datasets))}",
+                              file=filename, line=line, key=key)
         if entry.deployment is None or entry.deployment in config.deployments:
             continue
         where, line = _where(filename, lines, "monitoring", name, "deployment")
@@ -152,11 +158,12 @@ def _check_triggers(config: AssayConfig, lines: dict[Loc, int], filename: str) -
     ``deployments:``."""
     from assay.config._errors import suggest
 
-    monitors = sorted(k for k, v in config.monitoring.items() if v.deployment is not None)
+    monitors = sorted(k for k, v in config.monitoring.items() if v.watches_data)
     profiles = [_layout.DEFAULT_PROFILE, *config.profiles]
     for name, trigger in config.triggers.items():
         checks: list[tuple[str, str | None, list[str], str]] = [
-            ("monitor", trigger.monitor, monitors, "a deployment monitor under monitoring:"),
+            ("monitor", trigger.monitor, monitors, "a deployment or dataset monitor under "
+             "monitoring:"),
             ("data", trigger.data, sorted(config.datasets), "a dataset under datasets:"),
             ("profile", trigger.profile, profiles, "default or a profile under profiles:"),
             ("deploy", trigger.deploy, sorted(config.deployments),

@@ -111,6 +111,9 @@ class MonitoringConfig(Section):
         description="where drift for this alias is watched (URL or text)")
     deployment: str | None = Field(
         default=None, min_length=1, description="the deployment whose prediction log is watched")
+    dataset: str | None = Field(
+        default=None, min_length=1, description="a dataset under datasets: whose every new "
+        "version is compared with the reference (default: its first version)")
     reference: str | None = Field(
         default=None, min_length=1, description="dataset name or NAME@VERSION to compare with "
         "(default: the training data of the version the deployment serves)")
@@ -137,9 +140,16 @@ class MonitoringConfig(Section):
 
     @model_validator(mode="after")
     def _one_kind(self) -> MonitoringConfig:
-        if (self.external is None) == (self.deployment is None):
+        kinds = [k for k in ("external", "deployment", "dataset") if getattr(self, k) is not None]
+        if len(kinds) != 1:
             raise ValueError("a monitoring entry takes one of external: (where drift is watched "
-                             "outside assay) or deployment: (the deployment assay monitors)")
+                             "outside assay), deployment: (the deployment assay monitors) or "
+                             "dataset: (the dataset whose new versions assay monitors)")
+        if self.dataset is not None:
+            own = [k for k in ("window", "log_dir", "min_accuracy") if getattr(self, k) is not None]
+            if own:
+                raise ValueError(f"{', '.join(own)} belong to a deployment monitor; a dataset "
+                                 "monitor's window is a whole dataset version")
         if self.external is not None:
             own = [k for k in ("reference", "window", "columns", "log_dir", "every",
                                 "contract", "min_accuracy")
@@ -152,6 +162,12 @@ class MonitoringConfig(Section):
     @property
     def window_or_default(self) -> MonitorWindow:
         return self.window or MonitorWindow(rows=DEFAULT_WINDOW_ROWS)
+
+    @property
+    def watches_data(self) -> bool:
+        """True for assay's own monitors (a deployment's traffic, a dataset's versions), False
+        for an ``external:`` entry."""
+        return self.deployment is not None or self.dataset is not None
 
     @property
     def every_seconds(self) -> float:

@@ -328,7 +328,7 @@ def check_alert_routes(project: Project, view: PipelineView) -> list[Finding]:
     for route in config.alerts.routes:
         routed.update(route.monitors if route.monitors is not None else config.monitoring)
     silent = sorted(n for n, m in config.monitoring.items()
-                    if m.deployment is not None and n not in routed)
+                    if m.watches_data and n not in routed)
     if not silent:
         return []
     names = ", ".join(repr(n) for n in silent)

@@ -45,12 +45,12 @@ def monitor_config(project: Project, name: str) -> MonitoringConfig:
 
     config = project.config.monitoring.get(name)
     if config is None:
-        own = sorted(k for k, v in project.config.monitoring.items() if v.deployment)
+        own = sorted(k for k, v in project.config.monitoring.items() if v.watches_data)
         raise MonitoringError(
             f"no monitor '{name}' under monitoring: in assay.yaml (monitors: "
             f"{', '.join(own) or 'none'}){suggest(name, own)}; add one: "
             f"monitoring: {{{name}: {{deployment: DEPLOYMENT}}}}", monitor=name)
-    if config.deployment is None:
+    if not config.watches_data:
         raise MonitoringError(
             f"monitoring.{name} is watched outside assay ({config.external}); give it "
             "deployment: DEPLOYMENT to monitor it here", monitor=name)
@@ -78,6 +78,13 @@ def run_monitor(project: Project, store: Store, name: str, *, actor: str,
         MonitoringError: no such monitor, no prediction log, no reference, no such contract.
     """
     config = monitor_config(project, name)
+    if config.dataset is not None:
+        if rows is not None or seconds is not None:
+            raise MonitoringError(f"monitor '{name}' watches dataset {config.dataset}: its "
+                                  "window is the newest version, not rows or a duration",
+                                  monitor=name)
+        result = _dataset_window(project, store, name, config)
+        return record_window(store, result, actor=actor) if record else result
     assert config.deployment is not None
     deployment = project.config.deployments[config.deployment]
     if rows is None and seconds is None:
@@ -92,6 +99,31 @@ def run_monitor(project: Project, store: Store, name: str, *, actor: str,
                             reference=reference, profile=profile, rows=rows, seconds=seconds,
                             contract=contract)
     return record_window(store, result, actor=actor) if record else result
+
+
+def _dataset_window(project: Project, store: Store, name: str,
+                    config: MonitoringConfig) -> WindowResult:
+    """The newest version of the monitor's dataset against its reference (by default the
+    dataset's first version)."""
+    from assay.contracts import cached_source, scan
+    from assay.errors import ContractError, ObjectError
+    from assay.monitoring._reference import dataset_version
+
+    assert config.dataset is not None
+    current = dataset_version(project, store, monitor=name, text=config.dataset)
+    reference = dataset_version(project, store, monitor=name,
+                                text=config.reference or f"{config.dataset}@v1")
+    profile = reference_profile(project, reference)
+    contract = monitor_contract(project, config, monitor=name, reference=current)
+    try:
+        source = scan(cached_source(project, current.oid, current.path,
+                                    what=f"dataset {current.label}", label=current.label))
+    except (ObjectError, ContractError) as exc:
+        raise MonitoringError(exc.message, monitor=name) from exc
+    return compute_window(project, monitor=name, config=config, model=config.dataset,
+                          deployment="", reference=reference, profile=profile, rows=None,
+                          seconds=None, contract=contract, source=source,
+                          source_version=f"v{current.dataset_version}")
 
 
 __all__ = [

@@ -38,6 +38,8 @@ class Reference:
     label: str
     model_version: int | None = None
     """The model version whose training data this is (default references only)."""
+    dataset_version: int | None = None
+    """The dataset's version number, for a named dataset version."""
 
 
 def resolve_reference(project: Project, store: Store, *, monitor: str, text: str | None,
@@ -51,6 +53,15 @@ def resolve_reference(project: Project, store: Store, *, monitor: str, text: str
     if text is not None:
         return _named(project, store, monitor, text)
     return _training_data(store, monitor, deployment)
+
+
+def dataset_version(project: Project, store: Store, *, monitor: str, text: str) -> Reference:
+    """The dataset version ``text`` names (``NAME@VERSION``, or ``NAME``: its newest).
+
+    Raises:
+        MonitoringError: no such dataset or version.
+    """
+    return _named(project, store, monitor, text)
 
 
 def _named(project: Project, store: Store, monitor: str, text: str) -> Reference:
@@ -76,7 +87,8 @@ def _named(project: Project, store: Store, monitor: str, text: str) -> Reference
                 f"({exc.message}); record it with: assay data add PATH", monitor=monitor,
                 reference=text) from exc
     return Reference(version.hash, version.path,
-                     f"{name}@v{version.version} ({version.path}, {version.hash[:12]})")
+                     f"{name}@v{version.version} ({version.path}, {version.hash[:12]})",
+                     dataset_version=version.version)
 
 
 def _training_data(store: Store, monitor: str, deployment: DeploymentConfig) -> Reference:

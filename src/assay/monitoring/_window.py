@@ -260,10 +260,13 @@ def new_baseline(project: Project, monitor: str, reference: Reference,
 def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
                    model: str, deployment: str, reference: Reference,
                    profile: ReferenceProfile, rows: int | None, seconds: float | None,
-                   now: float | None = None, contract: WindowContract | None = None
+                   now: float | None = None, contract: WindowContract | None = None,
+                   source: pl.LazyFrame | None = None, source_version: str | None = None
                    ) -> WindowResult:
     """Scan one window and decide every column, the verdict and the contract's row checks
-    (nothing is stored). The window is aggregated in one streaming pass."""
+    (nothing is stored). The window is aggregated in one streaming pass. With ``source`` (a
+    dataset version's rows, a dataset monitor), that is the window instead of the prediction
+    log: no prediction, no labels, ``versions`` is ``[source_version]``."""
     import polars as pl
 
     from assay.contracts import cell_counts, drift
@@ -276,25 +279,35 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
     if wanted is not None and contract is not None:
         wanted += [c for c in contract.contract.columns if c not in wanted]
     folder = log_folder(log_dir, model)
-    window = scan_window(folder, model, rows=rows, seconds=seconds, columns=wanted, now=now,
-                         deployment=deployment)
+    if source is None:
+        window = scan_window(folder, model, rows=rows, seconds=seconds, columns=wanted, now=now,
+                             deployment=deployment)
+    else:
+        folder = Path(reference.path)
+        window = source if wanted is None else source.select(
+            c for c in source.collect_schema() if c in wanted)
     with read_errors(folder):
         schema = dict(window.collect_schema())
         checks = None
         if contract is not None:
-            inputs = [c for c in schema if c not in (*LOG_COLUMNS, PREDICTION)]
+            inputs = list(schema) if source is not None else [
+                c for c in schema if c not in (*LOG_COLUMNS, PREDICTION)]
             checks = contract.compile(window, inputs)
             window = checks.frame
         exprs: dict[str, pl.Expr] = {"\0rows": pl.len(), "\0start": pl.col("ts").min(),
                                      "\0end": pl.col("ts").max()}
-        baseline = stored_baseline(project, monitor, reference)
-        predicted = (PREDICTION in schema and not schema[PREDICTION].is_nested())
+        baseline = None if source is not None else stored_baseline(project, monitor, reference)
+        predicted = (source is None and PREDICTION in schema
+                     and not schema[PREDICTION].is_nested())
         if baseline is None and predicted:
             exprs["\0predictions"] = pl.col(PREDICTION).is_not_null().sum()
         if PROBABILITIES in schema:
             exprs.update({f"\0estimate{i}": e
                           for i, e in enumerate(confidence_sums(pl.col(PROBABILITIES)))})
-        names = monitored_columns(schema, config)
+        names = monitored_columns(schema, config) if source is None else (
+            list(config.columns) if config.columns is not None else list(schema))
+        if source is not None:  # a dataset version (its own ts or version columns are data)
+            exprs["\0start"] = exprs["\0end"] = pl.lit(None, dtype=pl.Float64)
         plans: dict[str, ColumnResult | tuple[pl.Expr, int]] = {}
         cells: list[pl.Expr] = []
         for name in names:
@@ -317,8 +330,9 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
                 and int(values["\0predictions"] or 0) >= drift.MIN_VALUES):
             baseline = new_baseline(project, monitor, reference, window)
             fresh = baseline is not None
-        versions = sorted(str(v) for v in window.select(pl.col("version").drop_nulls())
-                          .unique().collect(engine="streaming").get_column("version"))
+        versions = [source_version or "-"] if source is not None else sorted(
+            str(v) for v in window.select(pl.col("version").drop_nulls())
+            .unique().collect(engine="streaming").get_column("version"))
     count = int(values["\0rows"])
     results = []
     for name in names:
@@ -351,7 +365,7 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
         quality_checks = contract.summarise(checks.results(values), rows=count)
         data_quality = "fail" if any(c["severity"] == "error" and not c["passed"]
                                      for c in quality_checks) else "pass"
-    quality = _quality(folder, window)
+    quality = None if source is not None else _quality(folder, window)
     alarm = None
     if config.min_accuracy is not None:
         from assay.monitoring._quality import quality_alarm
@@ -359,8 +373,8 @@ def compute_window(project: Project, *, monitor: str, config: MonitoringConfig,
         alarm = quality_alarm(config.min_accuracy, quality, estimate, alpha=config.alpha)
     return WindowResult(
         monitor=monitor, deployment=deployment, model=model, versions=versions,
-        start=None if count == 0 else float(values["\0start"]),
-        end=None if count == 0 else float(values["\0end"]),
+        start=None if values["\0start"] is None else float(values["\0start"]),
+        end=None if values["\0end"] is None else float(values["\0end"]),
         rows=count, verdict=verdict, columns=columns, reference=reference.label,
         reference_hash=reference.oid, alpha=config.alpha, correction=config.correction,
         quality=quality, estimate=estimate, data_quality=data_quality,

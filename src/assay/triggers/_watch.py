@@ -30,6 +30,7 @@ from assay.triggers._firings import UNFINISHED, Firing, firings, take, unfinishe
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from assay.config import MonitoringConfig
     from assay.monitoring import WindowResult
 
 LOCK_NAME = "watch.lock"
@@ -107,7 +108,7 @@ class Watch:
 
     def _what(self) -> str:
         config = self.driver.project.config
-        monitors = [k for k, v in config.monitoring.items() if v.deployment is not None]
+        monitors = [k for k, v in config.monitoring.items() if v.watches_data]
         return (f"{len(monitors)} monitor(s) and {len(config.triggers)} trigger(s)"
                 + (f" ({', '.join(sorted(config.triggers))})" if config.triggers else ""))
 
@@ -135,7 +136,7 @@ class Watch:
         config = self.driver.project.config
         times = [now + self.interval]
         for name, monitor in config.monitoring.items():
-            if monitor.deployment is not None:
+            if monitor.deployment is not None:  # a dataset monitor: at each look at the store
                 times.append(self._last_window_at(name) + monitor.every_seconds)
         for trigger in config.triggers.values():
             if trigger.schedule is not None:
@@ -184,10 +185,9 @@ class Watch:
 
         project, store = self.driver.project, self.driver.store
         for name, config in project.config.monitoring.items():
-            if config.deployment is None or now - self._last_window_at(name) < \
-                    config.every_seconds:
-                continue
             try:
+                if not self._due(name, config, now):
+                    continue
                 window = run_monitor(project, store, name, actor=self.driver.actor)
             except MonitoringError as exc:
                 if self._last_error.get(name) != str(exc):  # said once, not every round
@@ -198,6 +198,25 @@ class Watch:
             self.driver.say(f"monitor {name}: window {window.id}: {_verdict(window)}")
             if self.send_alerts:
                 self._alert(window)
+
+    def _due(self, name: str, config: MonitoringConfig, now: float) -> bool:
+        """A deployment monitor every ``every:``; a dataset monitor when its dataset has a
+        version no window of it has looked at yet.
+
+        Raises:
+            MonitoringError: the dataset has no recorded version.
+        """
+        from assay.monitoring import windows
+        from assay.monitoring._reference import dataset_version
+
+        if config.deployment is not None:
+            return now - self._last_window_at(name) >= config.every_seconds
+        if config.dataset is None:
+            return False
+        newest = dataset_version(self.driver.project, self.driver.store, monitor=name,
+                                 text=config.dataset)
+        last = windows(self.driver.store, name, limit=1)
+        return not last or last[-1].versions != [f"v{newest.dataset_version}"]
 
     def _alert(self, window: WindowResult) -> None:
         from assay.alerts import send_alerts
