@@ -13,7 +13,7 @@ from assay.contracts import drift
 def test_identical_distributions_do_not_drift() -> None:
     counts = [100.0, 200.0, 300.0, 400.0]
     assert drift.compare(None, counts, counts, numeric=False).status == "no_drift"
-    for statistic in drift.STATISTICS:
+    for statistic in (s for s in drift.STATISTICS if s != "z"):  # z: two categories
         result = drift.compare(statistic, counts, counts, centers=[0, 1, 2, 3], scale=1.0)
         assert not result.drifted, statistic
         assert result.insufficient is None
@@ -22,7 +22,7 @@ def test_identical_distributions_do_not_drift() -> None:
 def test_shifted_distributions_drift() -> None:
     ref = [400.0, 300.0, 200.0, 100.0]
     cur = [100.0, 200.0, 300.0, 400.0]
-    for statistic in drift.STATISTICS:
+    for statistic in (s for s in drift.STATISTICS if s != "z"):  # z: two categories
         result = drift.compare(statistic, ref, cur, centers=[0, 1, 2, 3], scale=1.0)
         assert result.drifted, statistic
 
@@ -102,3 +102,35 @@ def test_statistics_are_zero_on_self_and_symmetric_js(counts: list[int]) -> None
     assert drift.js_distance(counts, counts) == pytest.approx(0.0, abs=1e-6)
     other = list(reversed(counts))
     assert drift.js_distance(counts, other) == pytest.approx(drift.js_distance(other, counts))
+
+
+def test_the_z_test_is_scipys_chi_square_of_the_two_by_two_table() -> None:
+    from scipy.stats import chi2_contingency
+
+    for ref, cur in [([120.0, 80.0], [90.0, 110.0]), ([500.0, 500.0], [480.0, 520.0]),
+                     ([31.0, 9.0], [20.0, 20.0])]:
+        z, p = drift.z_two_proportions(ref, cur)
+        chi2, expected_p, _, _ = chi2_contingency([ref, cur], correction=False)
+        assert abs(z * z - chi2) < 1e-9 and abs(p - expected_p) < 1e-9
+
+
+def test_a_binary_column_of_a_small_sample_gets_the_z_test() -> None:
+    found = drift.compare(None, [300.0, 700.0], [200.0, 300.0], numeric=False)
+    assert found.statistic == "z" and found.test == "z" and found.drifted
+    many = drift.compare(None, [300.0, 700.0, 5.0], [200.0, 300.0, 5.0], numeric=False)
+    assert many.statistic == "chi2"
+    large = drift.compare(None, [3000.0, 7000.0], [2000.0, 3000.0], numeric=False)
+    assert large.statistic == "js"
+    asked = drift.compare("z", [300.0, 700.0, 5.0], [200.0, 300.0, 5.0], numeric=False)
+    assert asked.insufficient is not None and "exactly two categories" in asked.insufficient
+
+
+@pytest.mark.parametrize("n", [200, 1000])
+def test_the_z_test_false_alarm_rate_holds(n: int) -> None:
+    rng = np.random.default_rng(n)
+    alarms = 0
+    for _ in range(2000):
+        ref = rng.binomial(n, 0.3)
+        cur = rng.binomial(n, 0.3)
+        alarms += drift.compare(None, [ref, n - ref], [cur, n - cur], numeric=False).drifted
+    assert alarms / 2000 <= drift.DEFAULT_ALPHA + 0.02

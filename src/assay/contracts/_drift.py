@@ -18,9 +18,13 @@ difference too small to matter.
   ``statistic: chi2``, and a constant reference), the chi-square test of homogeneity with
   sparse cells merged (:func:`chi2_pooled`: every cell expects at least 5 on both sides, so the
   chi-square approximation holds for many rare categories and small samples);
+- a column of two categories up to :data:`LARGE_SAMPLE` current values (or ``statistic: z``):
+  the two-proportion z-test (pooled, two-sided; the same p-value as the chi-square test of the
+  2x2 table without continuity correction), as Evidently does for binary columns;
 - the effect size: the ``statistic`` (default chosen by type and size as Evidently does: up to
-  :data:`LARGE_SAMPLE` current values the test alone, ``ks`` for numbers and ``chi2`` for
-  categories; above it ``wasserstein`` for numbers and ``js`` for categories):
+  :data:`LARGE_SAMPLE` current values the test alone, ``ks`` for numbers, ``z`` for two
+  categories and ``chi2`` for more; above it ``wasserstein`` for numbers and ``js`` for
+  categories):
 
 ========== ======================================================= ================
 statistic  effect size                                               default bound
@@ -29,6 +33,7 @@ ks         Kolmogorov-Smirnov D between the binned CDFs              0.1 (the de
                                                                      for a small
                                                                      sample: none)
 chi2       none: the test alone                                      none
+z          none: the test alone (two categories)                     none
 psi        population stability index over the bins                 0.2
 js         Jensen-Shannon distance (base 2, 0..1)                    0.1
 wasserstein earth mover's distance between bin centres, in units     0.1
@@ -54,6 +59,7 @@ DEFAULT_THRESHOLDS: dict[str, float | None] = {
     "psi": 0.2,
     "ks": 0.1,
     "chi2": None,
+    "z": None,
     "js": 0.1,
     "wasserstein": 0.1,
 }
@@ -85,7 +91,7 @@ class DriftResult:
     p_value: float | None = None
     insufficient: str | None = None  # why there was not enough data to decide
     test: str | None = None
-    """The test behind ``p_value``: ``ks`` or ``chi2``."""
+    """The test behind ``p_value``: ``ks``, ``chi2`` or ``z``."""
     effect: bool = True
     """True when the effect is beyond its bound (or there is no bound)."""
     alpha: float = DEFAULT_ALPHA
@@ -316,10 +322,18 @@ def compare(
         limit: float | None = float(threshold)
     else:  # the small-sample default is the test alone
         limit = None if statistic is None and chosen == "ks" else DEFAULT_THRESHOLDS[chosen]
+    cells = int(np.count_nonzero((ref + cur) > 0))
+    two = cells == 2 and not numeric and not unseen
+    if statistic is None and chosen == "chi2" and two:
+        chosen = "z"  # a binary column, small sample: the two-proportion z-test
     statistic = chosen
-    if statistic == "chi2":
+    if statistic == "z" and not two:
+        return DriftResult("z", None, None, False, alpha=alpha, test="z", insufficient=(
+            f"z (the two-proportion z-test) needs exactly two categories, this column has "
+            f"{cells}{' and values the reference lacks' if unseen else ''}; use chi2"))
+    if statistic in ("chi2", "z"):
         limit = None  # the test alone
-    test = "ks" if numeric and statistic != "chi2" else "chi2"
+    test = "z" if statistic == "z" else "ks" if numeric and statistic != "chi2" else "chi2"
     for side, counts in (("reference", ref), ("current data", cur)):
         total = float(counts.sum())
         if total < MIN_VALUES:
@@ -327,8 +341,11 @@ def compare(
             why = empty if total == 0 else f"{side} has {total:.0f} values (fewer than {MIN_VALUES})"
             return DriftResult(statistic, None, limit, False, insufficient=why, test=test,
                                alpha=alpha)
-    p_value = (ks_binned(ref, cur)[1] if test == "ks"
-               else chi2_pooled(ref, cur, unseen=unseen)[1])
+    if test == "z":
+        z, p_value = z_two_proportions(ref, cur)
+    else:
+        p_value = (ks_binned(ref, cur)[1] if test == "ks"
+                   else chi2_pooled(ref, cur, unseen=unseen)[1])
     if statistic == "psi":
         value = psi(ref, cur)
     elif statistic == "js":
@@ -337,6 +354,8 @@ def compare(
         value = ks_binned(ref, cur)[0]
     elif statistic == "chi2":
         value = chi2_counts(ref, cur)[0]
+    elif statistic == "z":
+        value = abs(z)
     else:
         if centers is None:
             raise ValueError("wasserstein needs bin centres")
@@ -344,6 +363,26 @@ def compare(
     effect = limit is None or value > limit
     return DriftResult(statistic, value, limit, bool(effect and p_value <= alpha),
                        p_value=p_value, test=test, effect=bool(effect), alpha=alpha)
+
+
+def z_two_proportions(reference: Sequence[float] | FloatArray,
+                      current: Sequence[float] | FloatArray) -> tuple[float, float]:
+    """The pooled two-proportion z-test of the first of two categories: (z, two-sided p).
+    z squared is the chi-square statistic of the 2x2 table (no continuity correction)."""
+    from scipy.special import ndtr
+
+    ref = _as_counts(reference)
+    cur = _as_counts(current)
+    keep = (ref + cur) > 0
+    ref, cur = ref[keep], cur[keep]
+    n1, n2 = float(ref.sum()), float(cur.sum())
+    p1, p2 = float(ref[0]) / n1, float(cur[0]) / n2
+    pooled = (float(ref[0]) + float(cur[0])) / (n1 + n2)
+    se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2))
+    if se == 0.0:
+        return 0.0, 1.0
+    z = (p2 - p1) / se
+    return z, float(2.0 * ndtr(-abs(z)))
 
 
 def adjust(p_values: Sequence[float], alpha: float, correction: str) -> list[bool]:

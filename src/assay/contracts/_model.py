@@ -18,7 +18,7 @@ from assay.config import Section, load_model
 from assay.errors import ConfigError
 
 Severity = Literal["error", "warn"]
-Statistic = Literal["psi", "ks", "chi2", "js", "wasserstein"]
+Statistic = Literal["psi", "ks", "chi2", "z", "js", "wasserstein"]
 Monotonic = Literal["increasing", "decreasing", "strictly_increasing", "strictly_decreasing"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -231,7 +231,8 @@ class DistributionSpec(CheckOptions):
 
     statistic: Statistic | None = Field(
         default=None, description="drift effect size; default by type and size: the test alone "
-        "(ks, chi2) up to 1,000 values, wasserstein for numbers and js for categories above")
+        "(ks, chi2, z for two categories) up to 1,000 values, wasserstein for numbers and js "
+        "for categories above")
     threshold: float | None = Field(
         default=None, ge=0.0, description="the effect size beyond which a significant "
         "difference is drift (psi 0.2, js 0.1, wasserstein 0.1 reference std)")
@@ -247,9 +248,9 @@ class DistributionSpec(CheckOptions):
 
     @model_validator(mode="after")
     def _chi2_has_no_threshold(self) -> DistributionSpec:
-        if self.statistic == "chi2" and self.threshold is not None:
-            raise ValueError("chi2 is a test with no effect size: drop threshold (the "
-                             "contract's drift.alpha sets its level)")
+        if self.statistic in ("chi2", "z") and self.threshold is not None:
+            raise ValueError(f"{self.statistic} is a test with no effect size: drop threshold "
+                             "(the contract's drift.alpha sets its level)")
         return self
 
     @field_validator("category_share", mode="before")
