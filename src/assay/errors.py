@@ -34,6 +34,7 @@ script's shortcuts and the built-in kinds' subprocess)::
     │   └── RolledBack              exit 1: a rollout's guard failed and the candidate was withdrawn
     ├── MonitoringError             exit 2: a monitor cannot run (no such monitor, no prediction log)
     ├── AlertError                  exit 2: alerts asked for what is not configured (unknown channel)
+    ├── DeliveryError               exit 2: a delivery report asked for a window it cannot read
     └── ProjectUnhealthy            exit 1: assay doctor found error-level antipatterns
 
 Other endings: an interrupt exits 130, an unexpected exception 3 (see :mod:`assay._exits`).
@@ -245,6 +246,12 @@ class AlertError(AssayError):
     exit_code = EXIT_USAGE
 
 
+class DeliveryError(AssayError):
+    """A delivery report cannot be made as asked (a date or window it cannot read)."""
+
+    exit_code = EXIT_USAGE
+
+
 class TriggerError(AssayError):
     """A trigger cannot do what was asked (no such trigger, another ``assay watch`` holds the
     project). A firing whose run or rollout fails is not an error: the firing records it."""
@@ -271,6 +278,7 @@ __all__ = [
     "ContractError",
     "CorruptObject",
     "DataError",
+    "DeliveryError",
     "DeploymentError",
     "EvaluationError",
     "GateFailed",

@@ -56,6 +56,7 @@ def build_app() -> typer.Typer:
         models,
         monitor,
         pipeline,
+        report,
         runs,
         serve,
         triggers,
@@ -84,6 +85,7 @@ def build_app() -> typer.Typer:
     monitor.register(app)
     alerts.register(app)
     triggers.register(app)
+    report.register(app)
     return app
 
 

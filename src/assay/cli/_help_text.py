@@ -64,6 +64,7 @@ TOP_HELP = (
     '│              assay.yaml).                                                    │\n'
     '│ triggers     Triggers: what starts a pipeline run without a person           │\n'
     '│              (triggers: in assay.yaml).                                      │\n'
+    "│ report       Reports over the project's recorded history.                    │\n"
     '╰──────────────────────────────────────────────────────────────────────────────╯\n'
     '\n'
 )

@@ -42,7 +42,14 @@ if TYPE_CHECKING:
         RemoteConfig,
         json_schema,
     )
-    from assay.config._team import ApprovalRule, Member, PromotionPolicy, Role
+    from assay.config._team import (
+        PRODUCTION_ALIASES,
+        ApprovalRule,
+        Member,
+        PromotionPolicy,
+        Role,
+        serves_users,
+    )
     from assay.config._triggers import TriggerConfig
 
 _LAZY: dict[str, str] = {
@@ -52,6 +59,8 @@ _LAZY: dict[str, str] = {
     "SEVERITIES": "assay.config._alerts",
     "Severity": "assay.config._alerts",
     "ApprovalRule": "assay.config._team",
+    "PRODUCTION_ALIASES": "assay.config._team",
+    "serves_users": "assay.config._team",
     "AssayConfig": "assay.config._schema",
     "CacheConfig": "assay.config._schema",
     "ContractRef": "assay.config._schema",
@@ -89,6 +98,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "CONFIG_FILE",
+    "PRODUCTION_ALIASES",
     "SEVERITIES",
     "AlertsConfig",
     "ApprovalRule",
@@ -129,6 +139,7 @@ __all__ = [
     "load_model",
     "parse_yaml",
     "read_yaml",
+    "serves_users",
     "suggest",
     "valid_keys",
 ]

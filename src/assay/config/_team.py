@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field
@@ -95,3 +96,23 @@ class PromotionPolicy(Section):
     def approvals_required(self) -> int:
         """The total number of approvals the policy asks for."""
         return sum(rule.count for rule in self.approvals)
+
+
+PRODUCTION_ALIASES = ("production", "prod", "live")
+"""Aliases whose version serves users unless their ``promotion:`` policy says ``deployed: false``."""
+
+
+def serves_users(promotion: Mapping[str, PromotionPolicy], alias: str) -> bool:
+    """True if the version holding ``alias`` serves users (a production deployment).
+
+    The policy's ``deployed:`` decides when it says; otherwise the production names
+    (:data:`PRODUCTION_ALIASES`) do. The doctor and the delivery report both ask this.
+
+    Args:
+        promotion: the ``promotion:`` section (alias -> policy).
+        alias: the alias a deployment follows.
+    """
+    policy = promotion.get(alias)
+    if policy is not None and policy.deployed is not None:
+        return policy.deployed
+    return alias in PRODUCTION_ALIASES

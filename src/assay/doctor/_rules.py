@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from assay._layout import POINTER_SUFFIX
-from assay.config import Project
+from assay.config import PRODUCTION_ALIASES, Project, serves_users
 from assay.doctor._findings import Finding, Rule
 from assay.doctor._graph import PipelineView, StageView, _under
 from assay.doctor._registry import HeldAlias, is_deployment_alias
@@ -176,7 +176,6 @@ USEFULNESS_METRICS = frozenset({
 })
 FAIRNESS_GATE_METRICS = frozenset({"demographic_parity_difference", "equalized_odds_difference"})
 IMBALANCED_SHARE = 0.8  # the majority class holds at least this share of rows
-PRODUCTION_ALIASES = ("production", "prod", "live")
 LOCK_FILES = (
     "uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock", "pixi.lock", "conda-lock.yml",
     "conda-lock.yaml",
@@ -560,10 +559,7 @@ def check_fairness_usefulness(project: Project, view: PipelineView) -> list[Find
 
 
 def _serves_users(project: Project, alias: str) -> bool:
-    policy = project.config.promotion.get(alias)
-    if policy is not None and policy.deployed is not None:
-        return policy.deployed
-    return alias in PRODUCTION_ALIASES or is_deployment_alias(project.config, alias)
+    return serves_users(project.config.promotion, alias)
 
 
 def check_unguarded_deployment(project: Project, view: PipelineView) -> list[Finding]:

@@ -663,6 +663,47 @@ TAKE_FIRING = _sql(
 two watches cannot both take it (``rowcount`` 0: the other one did)."""
 
 
+# -- delivery history (read only: the delivery report) --------------------------------------
+
+DELIVERY_ROLLOUTS = _sql(
+    f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE started_at < :until ORDER BY id",
+    json_columns=("details",))
+"""Every rollout started before ``until``, oldest first."""
+
+DELIVERY_MODEL_VERSIONS = _sql(
+    "SELECT name, version, run_id, created_at, meta FROM model_versions ORDER BY id",
+    json_columns=("meta",))
+"""(name, version, run_id, created_at, meta) of every registered version: its lineage (commit,
+datasets) is in ``meta``."""
+
+DELIVERY_PIPELINE_RUNS = _sql(
+    """SELECT id, status, "trigger", started_at, ended_at, git_commit FROM runs
+    WHERE kind = 'pipeline' AND started_at < :until ORDER BY started_at, id""")
+
+DELIVERY_EVALUATIONS = _sql(
+    "SELECT e.id, e.passed, e.created_at, s.run_id FROM evaluations e "
+    "LEFT JOIN stage_runs s ON s.id = e.stage_run_id "
+    "WHERE e.created_at >= :since AND e.created_at < :until ORDER BY e.id")
+"""(id, passed, created_at, run_id) of the evaluations made in [since, until)."""
+
+DELIVERY_APPROVALS = _sql(
+    "SELECT name, version, target, actor, decision, created_at FROM approvals "
+    "WHERE created_at < :until ORDER BY id")
+
+DELIVERY_ALIAS_MOVES = _sql(
+    "SELECT name, alias, version, previous_version, action, actor, ts FROM alias_history "
+    "WHERE ts < :until ORDER BY id")
+
+DELIVERY_FIRINGS = _sql(
+    f"SELECT {_FIRING_COLUMNS} FROM trigger_firings WHERE kind = 'monitor' "
+    "AND rollout_id IS NOT NULL ORDER BY id",
+    json_columns=("details",))
+"""Firings of monitor triggers that started a rollout, oldest first."""
+
+DELIVERY_DATASET_VERSIONS = _sql(
+    "SELECT name, hash, created_at FROM dataset_versions ORDER BY id")
+
+
 # -- logged models, evaluations, contract results ----------------------------------------
 
 INSERT_LOGGED_MODEL = _sql(
