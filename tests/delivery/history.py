@@ -5,8 +5,9 @@ Times are offsets from T0, Monday 2026-11-02 00:00 UTC (the start of ISO week 20
 story, on deployment ``churn-prod`` (alias ``production``) unless said otherwise:
 
 - commit C1 at T0-2d, commit C2 at T0+5d; dataset ``churn`` version h1 at T0-3d, h2 at T0+4d;
-- run r1 (T0-1d) registers v1 (C1, h1); r2 (T0+5d2h) v2 (C2, h2); r3 (T0+9d) v3 (a commit git
-  does not know, h2); r4 (T0+12d) fails; r5 (T0+14d) registers v4 (C2, h2);
+- run r1 (T0-1d) registers v1 (C1, h1); r2 (T0+5d2h) v2 (C2, h2; the run named only in its
+  lineage); r3 (T0+9d) v3 (a commit git does not know, h2); r4 (T0+12d) fails; r5 (T0+14d)
+  registers v4 (C2, h2);
 - rollout #1 v1: T0 .. T0+2h completed; #2 v2: T0+6d .. T0+6d4h completed, and its alias is
   rolled back off v2 30 min later; #3 v3: T0+9d2h .. T0+9d3h rolled back; #4 v4 starts
   T0+14d2h and is still running; #5 v2 goes to ``churn-staging`` (not production);
@@ -58,9 +59,12 @@ def make_repo(root: Path) -> dict[str, str]:
     return commits
 
 
-def _meta(commit: str, data_hash: str) -> dict[str, Any]:
-    return {"package": {"lineage": {"git_commit": commit, "datasets": [
-        {"name": "churn", "hash": data_hash, "path": "data/churn.csv"}]}}}
+def _meta(commit: str, data_hash: str, run_id: str | None = None) -> dict[str, Any]:
+    lineage: dict[str, Any] = {"git_commit": commit, "datasets": [
+        {"name": "churn", "hash": data_hash, "path": "data/churn.csv"}]}
+    if run_id is not None:
+        lineage["run_id"] = run_id
+    return {"package": {"lineage": lineage}}
 
 
 def write_history(store: Store, commits: dict[str, str]) -> None:
@@ -87,10 +91,13 @@ def write_history(store: Store, commits: dict[str, str]) -> None:
                     (3, "r3", T0 + 9 * D + H, "feedface00", "h2"),
                     (4, "r5", T0 + 14 * D + H, c2, "h2"))
         for version, run_id, at, commit, digest in versions:
+            # v2 names its run only in its lineage (a package registered outside the run)
+            in_lineage = version == 2
             conn.execute(sql.INSERT_MODEL_VERSION, {
                 "name": "churn", "version": version, "model_hash": f"m{version}",
-                "run_id": run_id, "author": "ana", "gates_passed": True,
-                "meta": _meta(commit, digest), "created_at": at})
+                "run_id": None if in_lineage else run_id, "author": "ana", "gates_passed": True,
+                "meta": _meta(commit, digest, run_id if in_lineage else None),
+                "created_at": at})
         for passed, at in ((True, T0 - D), (True, T0 + 5 * D + 2.5 * H),
                            (True, T0 + 9 * D + 0.5 * H), (False, T0 + 12 * D + 0.5 * H),
                            (True, T0 + 14 * D + 0.5 * H)):

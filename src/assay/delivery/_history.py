@@ -47,6 +47,7 @@ class VersionRecord:
     name: str
     version: int
     run_id: str | None
+    """The run that registered it (recorded with the version, else named by its lineage)."""
     created_at: float
     git_commit: str | None
     datasets: tuple[tuple[str | None, str], ...]
@@ -155,8 +156,8 @@ def _version_record(row: tuple[Any, ...]) -> VersionRecord:
         (d.get("name"), str(d.get("hash") or d.get("oid")))
         for d in lineage.get("datasets") or []
         if isinstance(d, dict) and (d.get("hash") or d.get("oid")))
-    return VersionRecord(str(name), int(version), run_id, float(created_at),
-                         lineage.get("git_commit"), datasets)
+    return VersionRecord(str(name), int(version), run_id or lineage.get("run_id") or None,
+                         float(created_at), lineage.get("git_commit") or None, datasets)
 
 
 def _rollout_record(row: tuple[Any, ...]) -> RolloutRecord:
