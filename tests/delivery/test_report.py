@@ -13,7 +13,7 @@ from assay.delivery import Window, delivery_report
 from assay.delivery._window import iso_full
 from assay.store import Store, open_store
 from tests.conftest import TmpProject
-from tests.delivery.history import D, H, T0, make_repo, write_history
+from tests.delivery.history import T0, D, H, make_repo, write_history
 
 WINDOW = Window(T0, T0 + 15 * D)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import statistics
 from typing import TYPE_CHECKING, Any
 
 from assay.delivery._text import figure_rows
@@ -32,21 +33,27 @@ def _plots(report: DeliveryReport) -> list[tuple[str, str]]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     weeks = [w.week for w in report.weeks]
+    at = list(range(len(weeks)))
     out = []
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.bar(weeks, [w.figures.deployments for w in report.weeks], color="#3b6ea8")
+    ax.bar(at, [w.figures.deployments for w in report.weeks], color="#3b6ea8")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xticks(at, weeks, rotation=45)
     ax.set_ylabel("production deployments")
     ax.set_title("Deployments per ISO week")
-    ax.tick_params(axis="x", labelrotation=45)
     out.append(("Deployments per week", _png(fig)))
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(8, 3))
     hours = [s / 3600 for s in report.current.lead]
     if hours:
-        ax.hist(hours, bins=min(20, max(1, len(hours))), color="#5a9b5a")
+        ax.hist(hours, bins=min(20, max(5, len(hours))), color="#5a9b5a", edgecolor="white")
+        ax.axvline(statistics.median(hours), color="#222", linestyle="--", label="median")
+        ax.legend()
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     else:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("lead time for changes (hours, commit to production)")
@@ -57,12 +64,14 @@ def _plots(report: DeliveryReport) -> list[tuple[str, str]]:
 
     fig, ax = plt.subplots(figsize=(8, 3))
     rates = [w.figures.failure_rate for w in report.weeks]
-    ax.plot(weeks, [float("nan") if r is None else 100 * r for r in rates], marker="o",
-            color="#b04040")
+    ax.bar(at, [0.0 if r is None else 100 * r for r in rates], color="#b04040")
+    for x, rate in zip(at, rates, strict=True):
+        if rate is None:
+            ax.text(x, 2, "-", ha="center", color="#888")
     ax.set_ylim(0, 100)
+    ax.set_xticks(at, weeks, rotation=45)
     ax.set_ylabel("change failure rate (%)")
-    ax.set_title("Change failure rate per ISO week")
-    ax.tick_params(axis="x", labelrotation=45)
+    ax.set_title("Change failure rate per ISO week (-: nothing finished)")
     out.append(("Change failure rate per week", _png(fig)))
     plt.close(fig)
     return out
