@@ -250,3 +250,13 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_project: TmpProject, args: list
     assert result.code == 2
     assert reason in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_change_is_judged_with_what_came_after_the_window(
+        store: Store, repo: tuple[Path, dict[str, str]]) -> None:
+    # rollout #2 completes 10 minutes before the window ends; its alias is rolled back 20
+    # minutes after: it failed, and the incident it opened was restored then
+    got = _report(store, repo[0], Window(T0, T0 + 6 * D + 4 * H + 600))
+    assert got["dora"]["change_failure_rate"]["by_cause"] == {"alias_rolled_back": 1}
+    assert got["dora"]["time_to_restore"]["restored"] == 2
+    assert got["dora"]["time_to_restore"]["median_seconds"] == (5 * D + 4 * H - 600 + 0.5 * H) / 2

@@ -180,7 +180,9 @@ def _int_or_none(value: Any) -> int | None:
 
 def load_history(store: Store, config: AssayConfig | None, *, since: float,
                  until: float) -> History:
-    """Read the delivery history up to ``until`` (alerts and evaluations from ``since`` on).
+    """Read the delivery history: every rollout, version, run, approval, alias move and
+    firing (what came after a window still says whether a change in it failed and when service
+    came back), and the alerts and evaluations of ``[since, until)``.
 
     Args:
         store: the metadata store (only read).
@@ -189,23 +191,22 @@ def load_history(store: Store, config: AssayConfig | None, *, since: float,
         since: the earliest moment a report window starts.
         until: the latest moment a report window ends.
     """
-    bounds = {"until": until}
     with store.read() as conn:
-        rollouts = tuple(_rollout_record(r) for r in conn.execute(sql.DELIVERY_ROLLOUTS, bounds))
+        rollouts = tuple(_rollout_record(r) for r in conn.execute(sql.DELIVERY_ROLLOUTS))
         versions = {(v.name, v.version): v for v in map(
             _version_record, conn.execute(sql.DELIVERY_MODEL_VERSIONS))}
         runs = {str(r[0]): RunRecord(str(r[0]), str(r[1]), float(r[3]), r[5])
-                for r in conn.execute(sql.DELIVERY_PIPELINE_RUNS, bounds)}
+                for r in conn.execute(sql.DELIVERY_PIPELINE_RUNS)}
         evaluations = tuple(
             EvaluationRecord(int(r[0]), bool(r[1]), float(r[2]))
             for r in conn.execute(sql.DELIVERY_EVALUATIONS, {"since": since, "until": until}))
         approvals = tuple(
             ApprovalRecord(str(r[0]), int(r[1]), str(r[2]), str(r[4]), float(r[5]))
-            for r in conn.execute(sql.DELIVERY_APPROVALS, bounds))
+            for r in conn.execute(sql.DELIVERY_APPROVALS))
         moves = tuple(
             AliasMoveRecord(str(r[0]), str(r[1]), _int_or_none(r[2]), _int_or_none(r[3]),
                             str(r[4]), float(r[6]))
-            for r in conn.execute(sql.DELIVERY_ALIAS_MOVES, bounds))
+            for r in conn.execute(sql.DELIVERY_ALIAS_MOVES))
         firings = tuple(
             FiringRecord(int(r[0]), str(r[1]), str(r[4]), int(r[7]),
                          _int_or_none(_json_dict(r[11]).get("window_id")), float(r[13]))

@@ -665,10 +665,10 @@ two watches cannot both take it (``rowcount`` 0: the other one did)."""
 
 # -- delivery history (read only: the delivery report) --------------------------------------
 
-DELIVERY_ROLLOUTS = _sql(
-    f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts WHERE started_at < :until ORDER BY id",
-    json_columns=("details",))
-"""Every rollout started before ``until``, oldest first."""
+DELIVERY_ROLLOUTS = _sql(f"SELECT {_ROLLOUT_COLUMNS} FROM rollouts ORDER BY id",
+                         json_columns=("details",))
+"""Every rollout, oldest first (what came after a window still tells whether a change in it
+failed, and when service came back)."""
 
 DELIVERY_MODEL_VERSIONS = _sql(
     "SELECT name, version, run_id, created_at, meta FROM model_versions ORDER BY id",
@@ -678,7 +678,7 @@ datasets) is in ``meta``."""
 
 DELIVERY_PIPELINE_RUNS = _sql(
     """SELECT id, status, "trigger", started_at, ended_at, git_commit FROM runs
-    WHERE kind = 'pipeline' AND started_at < :until ORDER BY started_at, id""")
+    WHERE kind = 'pipeline' ORDER BY started_at, id""")
 
 DELIVERY_EVALUATIONS = _sql(
     "SELECT e.id, e.passed, e.created_at, s.run_id FROM evaluations e "
@@ -687,12 +687,11 @@ DELIVERY_EVALUATIONS = _sql(
 """(id, passed, created_at, run_id) of the evaluations made in [since, until)."""
 
 DELIVERY_APPROVALS = _sql(
-    "SELECT name, version, target, actor, decision, created_at FROM approvals "
-    "WHERE created_at < :until ORDER BY id")
+    "SELECT name, version, target, actor, decision, created_at FROM approvals ORDER BY id")
 
 DELIVERY_ALIAS_MOVES = _sql(
     "SELECT name, alias, version, previous_version, action, actor, ts FROM alias_history "
-    "WHERE ts < :until ORDER BY id")
+    "ORDER BY id")
 
 DELIVERY_FIRINGS = _sql(
     f"SELECT {_FIRING_COLUMNS} FROM trigger_firings WHERE kind = 'monitor' "
