@@ -154,10 +154,21 @@ def write_history(store: Store, commits: dict[str, str]) -> None:
                 "id": firing, "state": state, "run_id": None, "version": None,
                 "rollout_id": rollout_id, "reason": None, "details": {"window_id": window_id},
                 "now": at + H, "owner": "w"})
-    for window_id, deployment, at in ((7, "churn-prod", T0 + D), (8, "churn-prod", T0 + 13 * D),
-                                      (9, "churn-staging", T0 + 2 * D)):
-        store.record_event("monitor.window", "churn-monitor", {
-            "window_id": window_id, "deployment": deployment, "verdict": "drift"}, ts=at)
+    windows = {7: ("churn-prod", T0 + D), 8: ("churn-prod", T0 + 13 * D),
+               9: ("churn-staging", T0 + 2 * D)}
+    for window_id in range(1, 10):  # 1 to 6: quiet windows long before
+        deployment, at = windows.get(window_id, ("churn-prod", T0 - 40 * D + window_id))
+        with store.write() as conn:
+            recorded = int(conn.execute(sql.INSERT_MONITOR_WINDOW, {
+                "monitor": "churn-monitor", "deployment": deployment, "model": "churn",
+                "versions": [1], "window_start": at - H, "window_end": at, "rows": 100,
+                "verdict": "drift" if window_id in windows else "no_drift", "columns": {},
+                "reference": "train", "reference_hash": None, "actor": "watch",
+                "created_at": at}).scalar())
+            assert recorded == window_id
+            store.record_event("monitor.window", "churn-monitor", {
+                "window_id": window_id, "deployment": deployment, "verdict": "drift"},
+                conn=conn, ts=at)
     for window_id, channel, at in ((7, "ops", T0 + D + 10 * 60), (7, "pager", T0 + D + 11 * 60),
                                    (8, "ops", T0 + 13 * D + 60), (9, "ops", T0 + 2 * D + 60)):
         store.record_event("alert.sent", f"finding-{window_id}", {

@@ -578,6 +578,19 @@ class TestStore:
         assert rows == [(made[0], True, "s" * 64, {"passed": True, "gates": [1.5]}),
                         (made[1], False, None, {"passed": False, "gates": [1.5]})]
 
+    def test_the_delivery_statements_read_a_known_history(self, store: Store) -> None:
+        from assay.delivery import Window, delivery_report
+        from tests.delivery.history import T0, D, write_history
+
+        write_history(store, {"C1": "c1", "C2": "c2"})
+        got = delivery_report(store, None, window=Window(T0, T0 + 15 * D),
+                              commit_time=lambda commit: None).to_dict()
+        assert [(c["rollout"], c["failure"]) for c in got["changes"]] == [
+            (1, None), (2, "alias_rolled_back"), (3, "rolled_back")]
+        assert (got["dora"]["time_to_restore"]["incidents"], got["ml"]["gate_pass_rate"]["rate"],
+                got["ml"]["drift_to_production"]["retrains"],
+                got["ml"]["promotions_with_approval"]["approved"]) == (4, 0.75, 1, 2)
+
     # -- transactions --------------------------------------------------------------------------
 
     def test_a_failed_transaction_keeps_nothing(self, store: Store) -> None:

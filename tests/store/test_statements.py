@@ -23,6 +23,7 @@ BUILT = {
     "stat_cache_entries": statements.stat_cache_entries(["/p/a", "/p/b"]),
     "alias_moves": statements.alias_moves("churn", "production"),
     "approvals_of": statements.approvals_of("churn", 3, "production"),
+    "monitor_windows_by_id": statements.monitor_windows_by_id([7, 8]),
     "recent_contract_results": statements.recent_contract_results(
         data_hash="h", contract="people", limit=5),
 }

@@ -218,10 +218,14 @@ def load_history(store: Store, config: AssayConfig | None, *, since: float,
         AlertRecord(e.subject, e.details.get("monitor"), _int_or_none(e.details.get("window_id")),
                     e.ts)
         for e in store.events(kind="alert.sent", since=since) if e.ts < until)
-    windows = {
-        int(e.details["window_id"]): (str(e.details.get("deployment") or ""), e.ts)
-        for e in store.events(kind="monitor.window")
-        if _int_or_none(e.details.get("window_id")) is not None}
+    wanted = sorted({i for i in [*(a.window_id for a in alerts), *(f.window_id for f in firings)]
+                     if i is not None})
+    windows: dict[int, tuple[str, float]] = {}
+    with store.read() as conn:
+        for start in range(0, len(wanted), sql.MAX_IN):
+            for window_id, deployment, created_at in conn.execute(
+                    *sql.monitor_windows_by_id(wanted[start:start + sql.MAX_IN])):
+                windows[int(window_id)] = (str(deployment or ""), float(created_at))
     promotion: Mapping[str, PromotionPolicy] = {} if config is None else config.promotion
     deployment_aliases = {} if config is None else {
         name: (d.model_name, d.alias) for name, d in config.deployments.items()}

@@ -699,6 +699,13 @@ DELIVERY_FIRINGS = _sql(
     json_columns=("details",))
 """Firings of monitor triggers that started a rollout, oldest first."""
 
+def monitor_windows_by_id(window_ids: Sequence[int]) -> Query:
+    """(id, deployment, created_at) of the monitor windows ``window_ids``."""
+    marks, params = _in_list("w", window_ids)
+    return _sql(f"SELECT id, deployment, created_at FROM monitor_windows WHERE id IN ({marks})"
+                ), params
+
+
 DELIVERY_DATASET_VERSIONS = _sql(
     "SELECT name, hash, created_at FROM dataset_versions ORDER BY id")
 
