@@ -8,6 +8,7 @@ the window, the comparison window and every ISO week are counted by the same rul
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -147,14 +148,51 @@ def _commit_time(history: History, rollout: RolloutRecord,
     return None, None
 
 
-def _alias_rollback_after(history: History, rollout: RolloutRecord, alias: str | None,
-                          start: float, end: float) -> float | None:
-    """When ``rollout``'s version was rolled back off ``alias`` within [start, end]."""
-    for move in history.moves:
-        if (move.action == "rollback" and move.name == rollout.model and move.alias == alias
-                and move.previous_version == rollout.version and start <= move.ts <= end):
-            return move.ts
-    return None
+@dataclass(frozen=True)
+class _Index:
+    """The history's moments, sorted for lookup by time (bisect), built once per report."""
+
+    rollbacks: dict[tuple[str, str], tuple[list[float], list[int | None]]]
+    """(model, alias) -> the times of its rollbacks and the version each took the alias off."""
+    completed: dict[str, list[float]]
+    """deployment -> the ends of its completed production rollouts."""
+
+    @classmethod
+    def of(cls, history: History, production: tuple[RolloutRecord, ...]) -> _Index:
+        rollbacks: dict[tuple[str, str], tuple[list[float], list[int | None]]] = {}
+        for move in sorted(history.moves, key=lambda m: m.ts):
+            if move.action == "rollback":
+                times, offs = rollbacks.setdefault((move.name, move.alias), ([], []))
+                times.append(move.ts)
+                offs.append(move.previous_version)
+        completed: dict[str, list[float]] = {}
+        for r in production:
+            if r.state == "completed" and r.ended_at is not None:
+                completed.setdefault(r.deployment, []).append(r.ended_at)
+        for ends in completed.values():
+            ends.sort()
+        return cls(rollbacks, completed)
+
+    def rollback_off(self, model: str, alias: str | None, version: int, start: float,
+                     end: float) -> float | None:
+        """When ``version`` was rolled back off ``model@alias`` within [start, end]."""
+        times, offs = self.rollbacks.get((model, alias or ""), ([], []))
+        i = bisect.bisect_left(times, start)
+        while i < len(times) and times[i] <= end:
+            if offs[i] == version:
+                return times[i]
+            i += 1
+        return None
+
+    def next_rollback(self, model: str, alias: str | None, after: float) -> float | None:
+        times, _ = self.rollbacks.get((model, alias or ""), ([], []))
+        i = bisect.bisect_right(times, after)
+        return times[i] if i < len(times) else None
+
+    def next_completed(self, deployment: str, after: float) -> float | None:
+        ends = self.completed.get(deployment, [])
+        i = bisect.bisect_right(ends, after)
+        return ends[i] if i < len(ends) else None
 
 
 def derive(history: History, scope: Scope, *, fix_window: float,
@@ -168,12 +206,7 @@ def derive(history: History, scope: Scope, *, fix_window: float,
     """
     production = tuple(r for r in history.rollouts
                        if scope.admits(r) and history.is_production(r))
-    completed_by_deployment: dict[str, list[RolloutRecord]] = {}
-    for r in production:
-        if r.state == "completed" and r.ended_at is not None:
-            completed_by_deployment.setdefault(r.deployment, []).append(r)
-    for rows in completed_by_deployment.values():
-        rows.sort(key=lambda r: (r.ended_at or 0.0, r.id))
+    index = _Index.of(history, production)
 
     changes: list[Change] = []
     incidents: list[Incident] = []
@@ -186,14 +219,13 @@ def derive(history: History, scope: Scope, *, fix_window: float,
                                       r.started_at, r.ended_at))
             continue
         failure, restored = None, None
-        rolled = _alias_rollback_after(history, r, history.alias_of(r), r.ended_at,
-                                       r.ended_at + fix_window)
-        later = [n for n in completed_by_deployment.get(r.deployment, [])
-                 if n.ended_at is not None and r.ended_at < n.ended_at <= r.ended_at + fix_window]
+        rolled = index.rollback_off(r.model, history.alias_of(r), r.version, r.ended_at,
+                                    r.ended_at + fix_window)
+        replaced = index.next_completed(r.deployment, r.ended_at)
         if rolled is not None:
             failure, restored = "alias_rolled_back", rolled
-        elif later:
-            failure, restored = "replaced", later[0].ended_at
+        elif replaced is not None and replaced <= r.ended_at + fix_window:
+            failure, restored = "replaced", replaced
         commit_at, source = _commit_time(history, r, commit_time)
         data_at = _data_time(history, r)
         changes.append(Change(
@@ -202,7 +234,7 @@ def derive(history: History, scope: Scope, *, fix_window: float,
         if failure is not None:
             incidents.append(Incident(r.deployment, failure, f"rollout #{r.id} {r.ref}",
                                       r.ended_at, restored))
-    incidents.extend(_alert_incidents(history, production, completed_by_deployment))
+    incidents.extend(_alert_incidents(history, production, index))
     incidents.sort(key=lambda i: (i.started_at, i.deployment))
     return Facts(
         production=production, changes=tuple(changes), incidents=tuple(incidents),
@@ -211,7 +243,7 @@ def derive(history: History, scope: Scope, *, fix_window: float,
 
 
 def _alert_incidents(history: History, production: tuple[RolloutRecord, ...],
-                     completed: dict[str, list[RolloutRecord]]) -> list[Incident]:
+                     index: _Index) -> list[Incident]:
     """Production alerts: from the first alert on a deployment to the next completed rollout or
     alias rollback there; alerts before the same restoration are one incident."""
     aliases = {r.deployment: (r.model, history.alias_of(r)) for r in production}
@@ -223,10 +255,8 @@ def _alert_incidents(history: History, production: tuple[RolloutRecord, ...],
         if deployment not in aliases:
             continue
         model, alias = aliases[deployment]
-        ends = [r.ended_at for r in completed.get(deployment, [])
-                if r.ended_at is not None and r.ended_at > alert.ts]
-        ends += [m.ts for m in history.moves if m.action == "rollback" and m.name == model
-                 and m.alias == alias and m.ts > alert.ts]
+        ends = [t for t in (index.next_completed(deployment, alert.ts),
+                            index.next_rollback(model, alias, alert.ts)) if t is not None]
         restored = min(ends) if ends else None
         key = (deployment, restored)
         if key not in open_at:
@@ -284,6 +314,10 @@ def _promotions(history: History, scope: Scope,
         configured = history.deployment_aliases.get(scope.deployment)
         if configured is not None:
             aliases.add(configured[1])
+    approved_at: dict[tuple[str, int, str], list[float]] = {}
+    for a in history.approvals:
+        if a.decision == "approve":
+            approved_at.setdefault((a.name, a.version, a.target), []).append(a.created_at)
     out = []
     for move in history.moves:
         if move.action != "promote" or move.version is None:
@@ -293,10 +327,8 @@ def _promotions(history: History, scope: Scope,
         if (models is not None and move.name not in models) or (
                 aliases is not None and move.alias not in aliases):
             continue
-        approvals = [a.created_at for a in history.approvals
-                     if a.name == move.name and a.version == move.version
-                     and a.target == move.alias and a.decision == "approve"
-                     and a.created_at <= move.ts]
+        approvals = [at for at in approved_at.get((move.name, move.version, move.alias), [])
+                     if at <= move.ts]
         approved = max(approvals) if approvals else None
         version = history.versions.get((move.name, move.version))
         wait = (approved - version.created_at
