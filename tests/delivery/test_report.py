@@ -75,6 +75,11 @@ def test_every_figure_of_the_known_history(store: Store,
             for c in got["changes"]] == [(1, "completed", None, "commit"),
                                          (2, "completed", "alias_rolled_back", "commit"),
                                          (3, "rolled_back", "rolled_back", None)]
+    assert [(i["cause"], i["subject"], i["started_at"], i["seconds"]) for i in got["incidents"]] == [
+        ("alert", "alert finding-7", "2026-11-03T00:10:00Z", 5 * D + 4 * H - 600),
+        ("alias_rolled_back", "rollout #2 churn:2", "2026-11-08T04:00:00Z", 0.5 * H),
+        ("rolled_back", "rollout #3 churn:3", "2026-11-11T02:00:00Z", H),
+        ("alert", "alert finding-8", "2026-11-15T00:01:00Z", None)]
 
 
 def test_the_trend_per_iso_week(store: Store, repo: tuple[Path, dict[str, str]]) -> None:

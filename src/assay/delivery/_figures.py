@@ -69,6 +69,7 @@ class Figures:
     approved_promotions: int
     approval_waits: list[float]
     changes: list[dict[str, Any]]
+    incident_rows: list[dict[str, Any]]
 
     @property
     def failure_rate(self) -> float | None:
@@ -144,6 +145,7 @@ class Figures:
                 },
             },
             "changes": self.changes,
+            "incidents": self.incident_rows,
         }
 
 
@@ -208,4 +210,10 @@ def figures(history: History, facts: Facts, window: Window) -> Figures:
             "lead_time_seconds": c.lead_seconds, "lead_time_from": c.lead_from,
             "data_lead_time_seconds": c.data_lead_seconds,
         } for c in ended],
+        incident_rows=[{
+            "deployment": i.deployment, "cause": i.cause, "subject": i.subject,
+            "started_at": iso_full(i.started_at),
+            "restored_at": None if i.restored_at is None else iso_full(i.restored_at),
+            "seconds": i.seconds,
+        } for i in incidents],
     )
