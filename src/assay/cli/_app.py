@@ -46,6 +46,7 @@ def build_app() -> typer.Typer:
     """Assemble the Typer app from the command-group modules."""
     from assay.cli import (
         alerts,
+        ci,
         config,
         contracts,
         data,
@@ -84,6 +85,7 @@ def build_app() -> typer.Typer:
     monitor.register(app)
     alerts.register(app)
     triggers.register(app)
+    ci.register(app)
     return app
 
 
