@@ -126,19 +126,23 @@ def _python_version(root: Path) -> str:
 
 def default_branch(root: Path) -> str:
     """The branch the full run trains on: the remote's default branch when the clone knows it
-    (``origin/HEAD``), else git's ``init.defaultBranch``, else ``main``."""
+    (``origin/HEAD``), else ``main``, or ``master`` when only that branch exists."""
     import subprocess
 
-    for args in (["symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD"],
-                 ["config", "--get", "init.defaultBranch"]):
+    def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(root), *args], capture_output=True,
                                   text=True, check=False, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
-            break
-        name = done.stdout.strip().removeprefix("origin/")
-        if done.returncode == 0 and name and "'" not in name:
-            return name
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    remote = git("symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD")
+    if remote and "'" not in remote:
+        return remote.removeprefix("origin/")
+    has_main = git("rev-parse", "--verify", "--quiet", "refs/heads/main") is not None
+    if not has_main and git("rev-parse", "--verify", "--quiet", "refs/heads/master"):
+        return "master"
     return "main"
 
 

@@ -64,6 +64,8 @@ TOP_HELP = (
     '│              assay.yaml).                                                    │\n'
     '│ triggers     Triggers: what starts a pipeline run without a person           │\n'
     '│              (triggers: in assay.yaml).                                      │\n'
+    '│ ci           CI integration: pipelines that keep light checks apart from     │\n'
+    '│              training, and PR reports.                                       │\n'
     '╰──────────────────────────────────────────────────────────────────────────────╯\n'
     '\n'
 )
