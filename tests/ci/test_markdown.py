@@ -9,7 +9,8 @@ from assay.ci import code, escape
 
 
 def test_escape_neutralises_markdown() -> None:
-    assert escape("*bold* [x](y) <b>|`z`") == r"\*bold\* \[x\]\(y\) \<b\>\|\`z\`"
+    assert escape("*bold* [x](y) <b>|`z` &amp; 0.5%") == (
+        r"\*bold\* \[x\](y) \<b\>\|\`z\` \&amp; 0.5%")
     assert escape("two\nlines") == "two lines"
 
 
@@ -28,7 +29,7 @@ def test_escaped_text_has_no_bare_special_character(text: str) -> None:
         if out[i] == "\\":
             i += 2
             continue
-        assert out[i] not in "*_`[]<>|#", out
+        assert out[i] not in "*_`[]<>|&~", out
         i += 1
 
 

@@ -173,3 +173,16 @@ def test_contract_without_stored_result_says_run_validate(tmp_project: TmpProjec
     result = tmp_project.invoke("ci", "report", "--base", "main")
     assert result.code == 0, result.output
     assert "- `sales`: no stored result; run: `assay validate`" in result.stdout
+
+
+def test_contract_result_is_the_one_on_the_committed_data(repo: TmpProject) -> None:
+    repo.gen({"data/other.csv": _csv([(1, 1.0, "fine")])})
+    assert repo.invoke("validate", "data/other.csv", "--contract", "sales").code == 0
+    text = repo.invoke("ci", "report", "--base", "main").stdout
+    assert "| `sales` | `data/sales.csv` | ❌ failed | 1 | 0 |" in text
+    assert "data/other.csv" not in text
+    # once the committed data has no result, the latest one shows, marked as such
+    repo.gen({"data/sales.csv": _csv([(9, 9.0, "new")])})
+    assert repo.invoke("data", "add", "data/sales.csv").code == 0
+    text = repo.invoke("ci", "report", "--base", "main").stdout
+    assert "| `sales` | `data/other.csv` (not the committed data) | ✅ passed | 0 | 0 |" in text

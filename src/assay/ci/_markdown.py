@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")
+_SPECIAL = re.compile(r"([\\`*_\[\]|<>~&])")
+"""What formats text in the middle of a line (the report never starts a line with user text,
+so ``#``, ``-``, ``+`` and ``1.`` cannot start a heading or a list)."""
 _TICKS = re.compile(r"`+")
 
 
 def escape(text: object) -> str:
-    """``text`` as literal Markdown text on one line: every formatting character escaped
-    (``|`` too, so it stays in its table cell; ``<`` so it never opens HTML)."""
+    """``text`` as literal Markdown text inside a line: every character that formats there
+    escaped (``|`` too, so it stays in its table cell; ``<`` so it never opens HTML; ``&`` so
+    it never spells an entity)."""
     flat = " ".join(str(text).split())
     return _SPECIAL.sub(r"\\\1", flat)
 

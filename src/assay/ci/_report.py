@@ -129,14 +129,37 @@ def _data_changes(project: Project, base: str) -> list[DataChange]:
     return changes
 
 
+def _committed_oid(project: Project, contract: str) -> str | None:
+    """The object id the committed pointer gives the data ``contract`` validates, if any."""
+    from assay._layout import POINTER_SUFFIX
+    from assay.data import read_pointer
+
+    ref = project.config.contracts[contract]
+    data = ref.data or contract
+    path = project.config.datasets[data].path if data in project.config.datasets else data
+    pointer = project.root / (path + POINTER_SUFFIX)
+    if not pointer.is_file():
+        return None
+    try:
+        return read_pointer(pointer).oid
+    except AssayError:
+        return None
+
+
 def _contract_results(project: Project) -> tuple[list[dict[str, Any]], list[str]]:
+    """Per contract, the latest stored result on the committed data (its pointer's object id);
+    else the latest on any data, marked ``current: False``."""
     from assay.contracts import contract_results_for
 
     found, missing = [], []
     for name in project.config.contracts:
-        rows = contract_results_for(project.store_url, contract=name, limit=1)
+        oid = _committed_oid(project, name)
+        rows = (contract_results_for(project.store_url, contract=name, data_hash=oid, limit=1)
+                if oid is not None else [])
+        current = bool(rows)
+        rows = rows or contract_results_for(project.store_url, contract=name, limit=1)
         if rows:
-            found.append(rows[0])
+            found.append({**rows[0], "current": current or oid is None})
         else:
             missing.append(name)
     return found, missing
@@ -217,6 +240,10 @@ def _size(value: int | None) -> str:
     return f"{value} B"  # pragma: no cover
 
 
+def _count(value: int | None) -> str:
+    return "?" if value is None else f"{value:,}"
+
+
 def _rows_of(pointer: Pointer | None) -> int | None:
     if pointer is None:
         return None
@@ -247,7 +274,7 @@ def _data_lines(report: Report) -> list[str]:
         a, b = _rows_of(change.base), _rows_of(change.head)
         rows = "?"
         if a is not None or b is not None:
-            rows = f"{a if a is not None else '?':,} → {b if b is not None else '?':,}"
+            rows = f"{_count(a)} → {_count(b)}"
             if a is not None and b is not None:
                 rows += f" ({b - a:+,})"
         size = (f"{_size(change.base.size if change.base else None)} → "
@@ -277,7 +304,10 @@ def _contract_lines(report: Report) -> list[str]:
         body = row.get("report") or {}
         verdict = "✅ passed" if row["passed"] else "❌ failed"
         when = datetime.fromtimestamp(float(row["created_at"]), tz=timezone.utc)
-        lines.append(f"| {code(row['contract'])} | {code(body.get('data', '?'))} | {verdict} | "
+        data = code(body.get("data", "?"))
+        if not row.get("current", True):
+            data += " (not the committed data)"
+        lines.append(f"| {code(row['contract'])} | {data} | {verdict} | "
                      f"{row['errors']} | {row['warnings']} | {when:%Y-%m-%d %H:%M} UTC |")
         for check in body.get("checks", []):
             if check.get("status") == "fail":
