@@ -186,3 +186,14 @@ def test_contract_result_is_the_one_on_the_committed_data(repo: TmpProject) -> N
     assert repo.invoke("data", "add", "data/sales.csv").code == 0
     text = repo.invoke("ci", "report", "--base", "main").stdout
     assert "| `sales` | `data/other.csv` (not the committed data) | ✅ passed | 0 | 0 |" in text
+
+
+def test_user_names_cannot_break_the_evaluation_tables() -> None:
+    from assay.evaluation import to_markdown
+
+    evaluation = _evaluation(0.8, delta=None, candidate="train[a|b]<script>")
+    text = to_markdown(evaluation)
+    row = next(line for line in text.splitlines() if line.startswith("| train"))
+    assert row.startswith(r"| train[a\|b]\<script> | selected |")
+    assert row.count("|") - row.count(r"\|") == 5  # candidate, verdict, accuracy, roc_auc
+    assert "roc_auc >= 0.7" in text  # a comparison is not mistaken for a tag
