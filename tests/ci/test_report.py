@@ -197,3 +197,19 @@ def test_user_names_cannot_break_the_evaluation_tables() -> None:
     assert row.startswith(r"| train[a\|b]\<script> | selected |")
     assert row.count("|") - row.count(r"\|") == 5  # candidate, verdict, accuracy, roc_auc
     assert "roc_auc >= 0.7" in text  # a comparison is not mistaken for a tag
+
+
+@pytest.mark.parametrize(("env", "base"), [
+    ({"GITHUB_BASE_REF": "release"}, "origin/release"),
+    ({"CI_MERGE_REQUEST_TARGET_BRANCH_NAME": "develop"}, "origin/develop"),
+    ({"SEMAPHORE_GIT_PR_NUMBER": "4", "SEMAPHORE_GIT_BRANCH": "trunk"}, "origin/trunk"),
+    ({}, "main"),
+], ids=["github", "gitlab", "semaphore", "none"])
+def test_default_base_is_the_pr_target(repo: TmpProject, monkeypatch: pytest.MonkeyPatch,
+                                        env: dict[str, str], base: str) -> None:
+    for name in ("GITHUB_BASE_REF", "CI_MERGE_REQUEST_TARGET_BRANCH_NAME",
+                 "SEMAPHORE_GIT_PR_NUMBER", "SEMAPHORE_GIT_BRANCH"):
+        monkeypatch.delenv(name, raising=False)
+    result = repo.invoke("ci", "report", env=env)
+    assert result.code == 0, result.output
+    assert f"Base: `{base}` (" in result.stdout

@@ -54,7 +54,9 @@ def render(facts: ProjectFacts, plan: Plan) -> dict[str, str]:
                                                 "reports": {"junit": UNIT_JUNIT}}}
         else:
             checks += list(step.commands)
-    report = (f'if [ -n "$CI_MERGE_REQUEST_IID" ]; then {plan.pr_report[0]} && '
+    target = "$CI_MERGE_REQUEST_TARGET_BRANCH_NAME"
+    report = (f'if [ -n "$CI_MERGE_REQUEST_IID" ]; then git fetch --quiet origin '
+              f'"{target}:refs/remotes/origin/{target}" || true; {plan.pr_report[0]} && '
               f"assay ci comment --provider gitlab --file {REPORT_FILE}; fi")
     jobs["assay-checks"] = {
         "extends": ".assay", "stage": "checks", "rules": _LIGHT, "script": checks,

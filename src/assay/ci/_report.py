@@ -37,12 +37,15 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def default_base(root: Path) -> str:
-    """The base branch: the PR's target in GitHub Actions or GitLab CI, else ``origin/HEAD``
-    (the remote's default branch) when it exists, else ``main``."""
+    """The base branch: the PR's target in GitHub Actions, GitLab CI or Semaphore (whose
+    ``SEMAPHORE_GIT_BRANCH`` is the target in a PR build), else ``origin/HEAD`` (the remote's
+    default branch) when it exists, else ``main``."""
     for name in _BASE_ENV:
         value = os.environ.get(name)
         if value:
             return f"origin/{value}"
+    if os.environ.get("SEMAPHORE_GIT_PR_NUMBER") and os.environ.get("SEMAPHORE_GIT_BRANCH"):
+        return f"origin/{os.environ['SEMAPHORE_GIT_BRANCH']}"
     if _git(root, "rev-parse", "--verify", "--quiet", "origin/HEAD").returncode == 0:
         return "origin/HEAD"
     return "main"

@@ -58,7 +58,9 @@ def render(facts: ProjectFacts, plan: Plan) -> dict[str, str]:
                                               "commands": list(step.commands)}]}})
         else:
             checks += list(step.commands)
-    report = (f'if [ -n "$SEMAPHORE_GIT_PR_NUMBER" ]; then {plan.pr_report[0]} && '
+    target = "$SEMAPHORE_GIT_BRANCH"  # in a PR build, the branch it merges into
+    report = (f'if [ -n "$SEMAPHORE_GIT_PR_NUMBER" ]; then git fetch --quiet origin '
+              f'"{target}:refs/remotes/origin/{target}" || true; {plan.pr_report[0]} && '
               f"assay ci comment --provider github --file {REPORT_FILE}; fi")
     blocks.append({"name": "assay checks", "dependencies": [], "task": {
         "jobs": [{"name": "contracts, doctor and the light run", "commands": checks}],
