@@ -63,12 +63,13 @@ def render(facts: ProjectFacts, plan: Plan) -> dict[str, str]:
         "after_script": [report], "artifacts": _artifacts(junit_light),
     }
     train = [*plan.restore, *(c for step in plan.train for c in step.commands)]
+    if plan.share:  # share the outs even when the run fails (after_script would time out)
+        train = [*train[:-1], f"{train[-1]} || status=$?", *plan.share,
+                 'exit "${status:-0}"']
     train_job: dict[str, Any] = {
         "extends": ".assay", "stage": "train", "rules": _TRAIN, "resource_group": "assay-train",
         "script": train, "artifacts": _artifacts(junit_light),
     }
-    if plan.share:
-        train_job["after_script"] = list(plan.share)
     jobs["train"] = train_job
     stages = ["checks", "train"]
     if plan.promote:
