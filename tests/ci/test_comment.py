@@ -6,6 +6,7 @@ never the token."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -201,3 +202,15 @@ def test_missing_report_file_names_the_command(project: TmpProject) -> None:
     result = project.invoke("ci", "comment", "--file", "reports/nope.md")
     assert result.code == 2
     assert "assay ci report --markdown reports/nope.md" in result.output
+
+
+def test_without_httpx_the_error_names_the_extra(project: TmpProject, tmp_path: Path) -> None:
+    """An install without the ci extra: httpx cannot be imported (blocked in a subprocess)."""
+    env = {**_github_env(Api("http://127.0.0.1:9"), tmp_path), "ASSAY_USER": "t@example.com"}
+    code = ("import sys; sys.modules['httpx'] = None\n"
+            "from assay.cli import run\n"
+            "sys.exit(run(['ci', 'comment', '--provider', 'github']))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=project.root, capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'assay[ci]'" in done.stderr
