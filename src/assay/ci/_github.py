@@ -71,13 +71,14 @@ def _publish(plan: Plan, name: str) -> list[dict[str, Any]]:
     ]
 
 
-def _env(facts: ProjectFacts, *, store: bool) -> dict[str, str]:
+def _env(facts: ProjectFacts) -> dict[str, str]:
+    """assay's requirement, the remote's credentials, and the team's shared store (runs, the
+    registry with the champion to compare with, approvals) with the CI's identity."""
     env = {"ASSAY_PACKAGE": "${{ vars.ASSAY_PACKAGE }}"}
     for name in secret_names(facts.remote_url):
         env[name] = f"${{{{ secrets.{name} }}}}"
-    if store:  # the team's shared store: runs, registry and approvals people also see
-        env["ASSAY_STORE_URL"] = "${{ secrets.ASSAY_STORE_URL }}"
-        env["ASSAY_USER"] = "${{ vars.ASSAY_USER }}"
+    env["ASSAY_STORE_URL"] = "${{ secrets.ASSAY_STORE_URL }}"
+    env["ASSAY_USER"] = "${{ vars.ASSAY_USER }}"
     return env
 
 
@@ -112,7 +113,7 @@ def render(facts: ProjectFacts, plan: Plan) -> dict[str, str]:
             "runs-on": "ubuntu-latest",
             "timeout-minutes": 30,
             "permissions": {"contents": "read", "checks": "write", "pull-requests": "write"},
-            "env": _env(facts, store=False),
+            "env": _env(facts),
             "steps": checks,
         },
         "train": {
@@ -121,7 +122,7 @@ def render(facts: ProjectFacts, plan: Plan) -> dict[str, str]:
             "runs-on": "ubuntu-latest",
             "concurrency": {"group": "assay-train", "cancel-in-progress": False},
             "permissions": {"contents": "read", "checks": "write"},
-            "env": _env(facts, store=True),
+            "env": _env(facts),
             "steps": train,
         },
     }
@@ -135,7 +136,7 @@ def render(facts: ProjectFacts, plan: Plan) -> dict[str, str]:
             "environment": PRODUCTION,
             "concurrency": {"group": "assay-promote", "cancel-in-progress": False},
             "permissions": {"contents": "read"},
-            "env": _env(facts, store=True),
+            "env": _env(facts),
             "steps": promote,
         }
     workflow: dict[str, Any] = {
