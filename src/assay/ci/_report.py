@@ -32,8 +32,12 @@ _BASE_ENV = ("GITHUB_BASE_REF", "CI_MERGE_REQUEST_TARGET_BRANCH_NAME")
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False,
-                          timeout=60)
+    """Run git in ``root``; no git (or a hung one) answers as a failed command would."""
+    command = ["git", "-C", str(root), *args]
+    try:
+        return subprocess.run(command, capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(command, 127, b"", str(exc).encode())
 
 
 def default_base(root: Path) -> str:
