@@ -25,8 +25,15 @@ def tool(name: str) -> str:
 
 
 def validate(kind: str, path: Path) -> subprocess.CompletedProcess[str]:
-    """Run the validator for ``kind`` (github, gitlab, semaphore) on ``path``, offline."""
+    """Run the validator for ``kind`` (github, gitlab, semaphore) on ``path``, offline. A
+    GitHub workflow must pass actionlint and SchemaStore's workflow schema (vendored by
+    check-jsonschema)."""
     if kind == "github":
+        schema = subprocess.run([tool("check-jsonschema"), "--builtin-schema",
+                                 "vendor.github-workflows", str(path)],
+                                capture_output=True, text=True, check=False, timeout=120)
+        if schema.returncode != 0:
+            return schema
         args = [tool("actionlint"), "-no-color", "-shellcheck=", "-pyflakes=", str(path)]
     elif kind == "gitlab":
         args = [tool("check-jsonschema"), "--builtin-schema", "vendor.gitlab-ci", str(path)]
