@@ -34,7 +34,10 @@ script's shortcuts and the built-in kinds' subprocess)::
     │   └── RolledBack              exit 1: a rollout's guard failed and the candidate was withdrawn
     ├── MonitoringError             exit 2: a monitor cannot run (no such monitor, no prediction log)
     ├── AlertError                  exit 2: alerts asked for what is not configured (unknown channel)
+    ├── TriggerError                exit 2: no such trigger, or another assay watch holds the project
     ├── DeliveryError               exit 2: a delivery report asked for a window it cannot read
+    ├── CIError                     exit 2: CI files and PR comments (a file exists, no token, no PR)
+    │   └── CommentRejected         exit 1: the GitHub or GitLab API refused or failed a comment
     └── ProjectUnhealthy            exit 1: assay doctor found error-level antipatterns
 
 Other endings: an interrupt exits 130, an unexpected exception 3 (see :mod:`assay._exits`).
@@ -259,6 +262,20 @@ class TriggerError(AssayError):
     exit_code = EXIT_USAGE
 
 
+class CIError(AssayError):
+    """A CI command cannot do what was asked: a generated file already exists, the PR or MR,
+    token or API address is missing from the environment."""
+
+    exit_code = EXIT_USAGE
+
+
+class CommentRejected(CIError):
+    """The GitHub or GitLab API refused the PR comment (401, 403, 404) or failed (5xx, no
+    answer); ``status`` is the HTTP status, None when no answer came."""
+
+    exit_code = EXIT_FAILED
+
+
 class ProjectUnhealthy(AssayError):
     """``assay doctor`` found error-level antipatterns in the project."""
 
@@ -272,6 +289,8 @@ __all__ = [
     "EXIT_USAGE",
     "AlertError",
     "AssayError",
+    "CIError",
+    "CommentRejected",
     "ConcurrencyError",
     "ConfigError",
     "ConstraintViolation",

@@ -46,6 +46,7 @@ def build_app() -> typer.Typer:
     """Assemble the Typer app from the command-group modules."""
     from assay.cli import (
         alerts,
+        ci,
         config,
         contracts,
         data,
@@ -86,6 +87,7 @@ def build_app() -> typer.Typer:
     alerts.register(app)
     triggers.register(app)
     report.register(app)
+    ci.register(app)
     return app
 
 

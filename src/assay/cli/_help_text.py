@@ -65,6 +65,8 @@ TOP_HELP = (
     '│ triggers     Triggers: what starts a pipeline run without a person           │\n'
     '│              (triggers: in assay.yaml).                                      │\n'
     "│ report       Reports over the project's recorded history.                    │\n"
+    '│ ci           CI integration: pipelines that keep light checks apart from     │\n'
+    '│              training, and PR reports.                                       │\n'
     '╰──────────────────────────────────────────────────────────────────────────────╯\n'
     '\n'
 )

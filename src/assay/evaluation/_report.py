@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -57,6 +58,14 @@ def _datasets(report: dict[str, Any]) -> list[str]:
             if name not in names:
                 names.append(name)
     return names
+
+
+def _cell(value: Any) -> str:
+    """A name in a Markdown table cell: on one line, ``|`` escaped so it stays in its cell, and
+    a ``<`` that could open an HTML tag escaped (``<=`` stays as it is); candidate, dataset and
+    gate names come from users."""
+    flat = " ".join(str(value).split()).replace("|", "\\|")
+    return re.sub(r"<(?=[A-Za-z/!?])", r"\\<", flat)
 
 
 def _verdict(cand: dict[str, Any], report: dict[str, Any]) -> str:
@@ -141,7 +150,8 @@ def to_markdown(report: dict[str, Any]) -> str:
                     cell += f" ({c['delta']:+.4f}{arrow} [{c['low']:+.4f}, {c['high']:+.4f}])"
                 cells.append(cell)
             lines.append(
-                f"| {cand['candidate']} | {_verdict(cand, report)} | " + " | ".join(cells) + " |"
+                f"| {_cell(cand['candidate'])} | {_verdict(cand, report)} | " + " | ".join(cells)
+                + " |"
             )
         baseline = _baseline_values(report, dataset)
         if baseline is not None:
@@ -156,11 +166,13 @@ def to_markdown(report: dict[str, Any]) -> str:
         for gate in cand["gates"]:
             result = "✅ pass" if gate["passed"] else "❌ fail"
             lines.append(
-                f"| {cand['candidate']} | {gate['gate']} | {gate['dataset']}/{gate['slice']} | "
+                f"| {_cell(cand['candidate'])} | {_cell(gate['gate'])} | "
+                f"{_cell(gate['dataset'])}/{_cell(gate['slice'])} | "
                 f"{_fmt(gate['value'])} | {gate['op']} {_fmt(gate['bound'])} | {result} |"
             )
     failed = [
-        f"- **{c['candidate']}**: " + "; ".join(g["detail"] for g in c["gates"] if not g["passed"])
+        f"- **{_cell(c['candidate'])}**: "
+        + "; ".join(_cell(g["detail"]) for g in c["gates"] if not g["passed"])
         for c in report["candidates"]
         if not c["passed"] and not c["is_champion"]
     ]
