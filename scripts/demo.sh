@@ -7,6 +7,7 @@
 # retrained (except register, whose effect lives in the store: it is cached per store and runs
 # again in the fresh registry) and each step shows the same versions, refusals and approvals.
 set -euo pipefail
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEMO_DIR="${DEMO_DIR:-demo-project}"
 export ASSAY_USER="${ASSAY_USER:-demo@example.com}"
 PARENT="$(cd "$(dirname "$DEMO_DIR")" && pwd)"
@@ -503,3 +504,15 @@ assay deployments status churn-live
 assay deployments stop churn-live
 kill "$RECEIVER" 2>/dev/null || true
 trap - EXIT
+
+# --- delivery measured, and CI that keeps light checks apart from heavy training -------------
+step "assay report delivery: this demo's own delivery (its rollouts, rollbacks, alerts and the retraining), DORA's four keys and the ML keys"
+assay report delivery --html delivery.html
+echo "(with plots: delivery.html)"
+step "assay ci init github|gitlab|semaphore: CI configurations for this project, each checked by its validator"
+assay ci init github
+assay ci init gitlab
+assay ci init semaphore
+actionlint -shellcheck= -pyflakes= .github/workflows/assay.yml && echo "actionlint: .github/workflows/assay.yml is valid"
+check-jsonschema --builtin-schema vendor.gitlab-ci .gitlab-ci.yml
+check-jsonschema --schemafile "$REPO_ROOT/tests/ci/schemas/semaphore-pipeline-v1.0.json" .semaphore/*.yml
