@@ -72,3 +72,25 @@ def test_a_store_at_revision_0004_gets_the_windows_table(tmp_path: Path) -> None
     tables = {row[0] for row in sqlite3.connect(db).execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "monitor_windows" in tables
+
+
+def test_history_html_shows_each_column_over_the_windows(world_sqlite: TmpProject) -> None:
+    import base64
+    import re
+
+    world = world_sqlite
+    write_log(world.root, live(training_frame(1000, seed=1)))
+    assert world.invoke("monitor", "drift").code == 0
+    write_log(world.root, live(training_frame(1000, seed=2, shift=1.0)))
+    assert world.invoke("monitor", "drift", "--window-rows", "1000").code == 1
+    page = world.root / "history.html"
+    done = world.invoke("monitor", "history", "drift", "--html", page)
+    assert done.code == 0, done.output
+    text = page.read_text()
+    assert "<h1>assay monitor history drift</h1>" in text and "2 window(s)" in text
+    assert "<td class='drift'>drift</td>" in text and "<td class='no_drift'>no_drift</td>" in text
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
+    # per column (a, b, c, plan, prediction): its drift over time and its newest distribution
+    assert len(images) >= 2 * 4
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "a over time" in text and "report: " in done.stdout

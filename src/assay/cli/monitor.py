@@ -41,7 +41,8 @@ most once per cooldown; a channel that is down or refuses never changes the
 exit code (its failure is printed and recorded). --no-alerts sends none.
 
 assay monitor history NAME lists the windows stored so far, with a sparkline
-of each column's p-value over them.
+of each column's p-value over them; with --html FILE, a page with each
+column's drift over the windows beside its distribution in the newest one.
 
 Examples:
 
@@ -54,6 +55,8 @@ Examples:
   assay monitor churn-drift --no-alerts
 
   assay monitor history churn-drift
+
+  assay monitor history churn-drift --html history.html
 """
 
 _SPARKS = "▁▂▃▄▅▆▇█"
@@ -159,11 +162,15 @@ def _sparkline(values: list[float | None]) -> str:
     return "".join(out)
 
 
-def _history(name: str, json_out: bool, limit: int) -> None:
+def _history(name: str, json_out: bool, limit: int, html: Path | None) -> None:
     from assay.monitoring import monitor_config, windows
 
     monitor_config(ctx.project(), name)
     found = windows(ctx.store(), name, limit=limit)
+    if html is not None:
+        from assay.monitoring import write_history_html
+
+        write_history_html(name, found, html)
     if json_out:
         ctx.print_json({"monitor": name, "windows": [w.to_dict() for w in found]})
         return
@@ -186,6 +193,8 @@ def _history(name: str, json_out: bool, limit: int) -> None:
         lines.add_row(escape(column), _sparkline([c.p_value if c else None for c in seen]),
                       last)
     out.print(lines)
+    if html is not None:
+        out.print(f"report: {escape(str(html))}")
 
 
 def monitor(
@@ -200,7 +209,8 @@ def monitor(
                                      "(30m, 1h, 7d) or an ISO time."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     html: Path | None = typer.Option(None, "--html", help="Also write an HTML report with "
-                                     "each column's distribution."),
+                                     "each column's distribution (history: and its drift "
+                                     "over the windows)."),
     limit: int = typer.Option(50, "--limit", min=1, help="history: the newest N windows."),
     no_alerts: bool = typer.Option(False, "--no-alerts", help="Send no alert for this window."),
 ) -> None:
@@ -210,7 +220,7 @@ def monitor(
         if history_of is None:
             raise UsageError("assay monitor history needs the monitor's name: "
                              "assay monitor history NAME")
-        _history(history_of, json_out, limit)
+        _history(history_of, json_out, limit, html)
         return
     if history_of is not None:
         raise UsageError(f"unexpected argument {history_of!r}; to list windows run: "

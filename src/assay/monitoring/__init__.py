@@ -21,7 +21,7 @@ from assay.errors import MonitoringError
 from assay.monitoring._contract import WindowContract, monitor_contract
 from assay.monitoring._records import record_window, windows
 from assay.monitoring._reference import Reference, reference_profile, resolve_reference
-from assay.monitoring._report import to_html, write_html
+from assay.monitoring._report import history_to_html, to_html, write_history_html, write_html
 from assay.monitoring._scan import PREDICTION, log_folder, scan_window
 from assay.monitoring._window import (
     STATUSES,
@@ -134,6 +134,7 @@ __all__ = [
     "WindowContract",
     "WindowResult",
     "compute_window",
+    "history_to_html",
     "log_folder",
     "monitor_config",
     "monitor_contract",
@@ -144,5 +145,6 @@ __all__ = [
     "scan_window",
     "to_html",
     "windows",
+    "write_history_html",
     "write_html",
 ]
